@@ -1,0 +1,86 @@
+"""The service context one command (or one web request) works in: config, database, channels.
+
+Both front ends build an ``App`` and call the service functions of ``kepubot.queue``; neither
+holds business rules. Everything is opened lazily so that ``kepubot --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from kepubot.config import Config
+from kepubot.errors import NotAllowed
+from kepubot.timeutil import to_db, utcnow
+
+if TYPE_CHECKING:
+    from kepubot.channels.base import Channel
+    from kepubot.queue.media import MediaStore
+    from kepubot.sensitive import SensitiveWords
+
+
+class App:
+    def __init__(self, config: Config, *, language: str | None = None) -> None:
+        self.config = config
+        self.tz = ZoneInfo(config.timezone)
+        self.language = language or config.data.kepubot.language
+
+    # ChannelContext
+    def now(self) -> datetime:
+        return utcnow()
+
+    def media_file(self, relative: str) -> str:
+        return str(self.media.file(relative))
+
+    @cached_property
+    def conn(self) -> sqlite3.Connection:
+        from kepubot.queue.db import open_database
+
+        return open_database(self.config.database_path, to_db(utcnow()))
+
+    @cached_property
+    def channels(self) -> dict[str, Channel]:
+        from kepubot.channels.base import load_channels
+
+        return load_channels(self.config, self)
+
+    @cached_property
+    def media(self) -> MediaStore:
+        from kepubot.queue.media import MediaStore
+
+        return MediaStore(self.config.media_path)
+
+    @cached_property
+    def sensitive_words(self) -> SensitiveWords:
+        from kepubot.sensitive import SensitiveWords
+
+        path = self.config.data.review.sensitive_words
+        if path is None:
+            return SensitiveWords([])
+        return SensitiveWords.load(self.config.resolve(path))
+
+    def roles(self, user: str) -> set[str]:
+        roles = self.config.roles_of(user)
+        if roles is None:
+            raise NotAllowed(
+                f"user {user!r} is not configured in [users] of {Path(self.config.path).name};"
+                " pass --as USER (or set KEPUBOT_USER) or add the user"
+            )
+        return roles
+
+    def require_role(self, user: str, *wanted: str, action: str) -> set[str]:
+        roles = self.roles(user)
+        if "admin" in roles or roles & set(wanted):
+            return roles
+        need = " or ".join(wanted)
+        have = ", ".join(sorted(roles))
+        raise NotAllowed(f"{action} needs the {need} role; user {user!r} has: {have}")
+
+    def close(self) -> None:
+        if "conn" in self.__dict__:
+            self.conn.close()
+            del self.__dict__["conn"]

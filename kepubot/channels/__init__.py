@@ -1,0 +1,1 @@
+"""Channel contract, registry and the built-in channel types."""

@@ -1,0 +1,379 @@
+"""The channel contract (design.md §5), shared rendering helpers and the registry.
+
+Channels never import ``kepubot.queue`` or ``kepubot.bot``: what they need from the store comes
+in through the small ``ChannelContext`` protocol below.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kepubot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kepubot.config import Config
+    from kepubot.models import Delivery, MetricSnapshot, Post
+
+ENTRY_POINT_GROUP = "kepubot.channels"
+log = logging.getLogger("kepubot.channels")
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+_PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_rate_limit(text: str) -> tuple[int, int]:
+    """``"30/hour"`` -> (30, 3600)."""
+    match = _RATE.match(text)
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(
+            f"rate limit {text!r} must look like '30/hour' (count per second|minute|hour|day)"
+        )
+    return int(match.group(1)), _PERIOD_SECONDS[match.group(2)]
+
+
+def parse_hhmm(text: str) -> tuple[int, int]:
+    match = _HHMM.match(text.strip())
+    if not match:
+        raise ValueError(f"time of day {text!r} must be HH:MM (24-hour)")
+    return int(match.group(1)), int(match.group(2))
+
+
+class ChannelSettings(BaseModel):
+    """Settings every channel has. Subclasses add their own; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+
+    type: str
+    rate_limit: str | None = None
+    posting_times: list[str] = Field(default_factory=list)
+    min_gap_minutes: int = Field(60, ge=0)
+    blackout: list[str] = Field(default_factory=list)  # "23:00-07:00" windows, local time
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rate_limit(value)
+        return value
+
+    @field_validator("posting_times")
+    @classmethod
+    def _times(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_hhmm(item)
+        return sorted(set(value))
+
+    @field_validator("blackout")
+    @classmethod
+    def _blackout(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parts = item.split("-")
+            if len(parts) != 2:
+                raise ValueError(f"blackout window {item!r} must be 'HH:MM-HH:MM'")
+            parse_hhmm(parts[0])
+            parse_hhmm(parts[1])
+        return value
+
+    def blackout_windows(self) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        windows = []
+        for item in self.blackout:
+            start, end = item.split("-")
+            windows.append((parse_hhmm(start), parse_hhmm(end)))
+        return windows
+
+
+class HttpChannelSettings(ChannelSettings):
+    """Settings of every channel that talks HTTP."""
+
+    api_base: str = ""
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("api_base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"api_base {value!r} must be an http(s) URL")
+        return value.rstrip("/")
+
+
+# --- what channels return -----------------------------------------------------------------
+
+_PROBLEM_TEXT: dict[str, tuple[str, str]] = {
+    "too_long": (
+        "{field} 超出长度限制：上限 {limit}，实际 {actual}",
+        "{field} is too long: limit {limit}, actual {actual}",
+    ),
+    "required": ("缺少 {field}：{detail}", "{field} is missing: {detail}"),
+    "media_type": (
+        "{field} 格式不支持：允许 {limit}，实际 {actual}",
+        "{field} has an unsupported type: allowed {limit}, actual {actual}",
+    ),
+    "media_size": (
+        "{field} 文件过大：上限 {limit}，实际 {actual}",
+        "{field} is too large: limit {limit}, actual {actual}",
+    ),
+    "sensitive_word": (
+        "{field} 含敏感词“{actual}”（位置 {detail}）",
+        "{field} contains the sensitive word '{actual}' (at {detail})",
+    ),
+    "not_allowed": ("{field} 不符合平台规则：{detail}", "{field} breaks a platform rule: {detail}"),
+}
+
+_FIELD_NAMES_ZH = {
+    "title": "标题",
+    "body": "正文",
+    "summary": "摘要",
+    "link": "链接",
+    "tags": "标签",
+    "image": "图片",
+    "video": "视频",
+    "cover": "封面",
+    "text": "发布文本",
+    "content": "正文 HTML",
+    "author": "作者",
+    "digest": "摘要",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that would stop a post from being published on a channel."""
+
+    field: str
+    code: str
+    limit: Any = None
+    actual: Any = None
+    detail: str = ""
+
+    def describe(self, language: str = "zh") -> str:
+        zh, en = _PROBLEM_TEXT.get(self.code, ("{field}：{detail}", "{field}: {detail}"))
+        template = zh if language == "zh" else en
+        name = _FIELD_NAMES_ZH.get(self.field, self.field) if language == "zh" else self.field
+        return template.format(field=name, limit=self.limit, actual=self.actual, detail=self.detail)
+
+    def __str__(self) -> str:
+        return self.describe("en")
+
+
+@dataclass
+class Rendered:
+    """Exactly what a channel would send, for previews and for publishing."""
+
+    channel: str
+    kind: str  # "status", "article", "video", "feed-item", "message", "json"
+    title: str = ""
+    text: str = ""
+    html: str = ""
+    link: str = ""
+    media: list[str] = field(default_factory=list)  # media-store relative paths, in send order
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Published:
+    remote_id: str
+    remote_url: str | None = None
+    published_at: datetime | None = None
+
+
+@dataclass
+class Processing:
+    """Accepted, finishing asynchronously; poll again later."""
+
+    progress: dict[str, Any] = field(default_factory=dict)
+    poll_after_seconds: float = 30.0
+
+
+class ChannelContext(Protocol):
+    """What a channel may ask of the store and the environment."""
+
+    def now(self) -> datetime: ...
+
+    def media_file(self, relative: str) -> str: ...
+
+
+# --- rendering helpers ----------------------------------------------------------------------
+
+_ALLOWED_TAGS = {
+    "p",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "strong",
+    "em",
+    "b",
+    "i",
+    "u",
+    "s",
+    "blockquote",
+    "code",
+    "pre",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "img",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "sup",
+    "sub",
+    "span",
+}
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "*": set()}
+
+
+def markdown_to_html(markdown_text: str) -> str:
+    """Markdown -> sanitized HTML (no scripts, no event handlers, no raw HTML escapes)."""
+    import nh3
+    from markdown_it import MarkdownIt
+
+    html = (
+        MarkdownIt("commonmark", {"html": False, "linkify": False})
+        .enable("table")
+        .render(markdown_text)
+    )
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+
+
+def markdown_to_text(markdown_text: str) -> str:
+    """Plain text for channels that take text only (paragraphs kept, markup dropped)."""
+    import nh3
+
+    html = markdown_to_html(markdown_text)
+    html = re.sub(r"</(p|h\d|li|blockquote|pre|tr)>", "\n", html)
+    text = nh3.clean(html, tags=set())
+    text = (
+        text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+    )
+    return re.sub(r"\n{2,}", "\n", text).strip()
+
+
+# --- the contract ---------------------------------------------------------------------------
+
+
+class Channel:
+    """One configured channel instance (``[channels.NAME]``) of a channel type."""
+
+    Settings: ClassVar[type[ChannelSettings]] = ChannelSettings
+    #: Publishing the same post twice is harmless (feeds): an unknown outcome simply redoes.
+    idempotent: ClassVar[bool] = False
+    #: ``find()`` can look for an earlier publication; otherwise unknown -> needs_attention.
+    can_find: ClassVar[bool] = False
+    #: Asynchronous platforms return Processing and are polled.
+    asynchronous: ClassVar[bool] = False
+
+    def __init__(self, name: str, settings: ChannelSettings, context: ChannelContext | None = None):
+        self.name = name
+        self.settings = settings
+        self.context = context
+        self.log = logging.getLogger(f"kepubot.channels.{type(self).type_name()}")
+
+    @classmethod
+    def type_name(cls) -> str:
+        return cls.__module__.rsplit(".", 1)[-1]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    # Content rules, run at submit and at every approval.
+    def check(self, post: Post) -> list[Problem]:
+        return [] if post.title.strip() else [Problem("title", "required", detail="标题不能为空")]
+
+    def render(self, post: Post) -> Rendered:
+        post = post.for_channel(self.name)
+        return Rendered(
+            channel=self.name,
+            kind="article",
+            title=post.title,
+            text=markdown_to_text(post.body),
+            html=markdown_to_html(post.body),
+            link=post.link,
+            media=[m.path for m in post.media],
+        )
+
+    # Remote operations; the daemon calls them, never twice for one attempt.
+    def publish(self, post: Post, progress: dict[str, Any]) -> Published | Processing:
+        raise NotImplementedError(
+            f"channel type {self.type_name()!r} cannot publish in this version of kepubot"
+        )
+
+    def poll(self, delivery: Delivery) -> Published | Processing:
+        raise NotImplementedError(f"channel type {self.type_name()!r} does not poll")
+
+    def find(self, post: Post, since: datetime) -> Published | None:
+        raise NotImplementedError(f"channel type {self.type_name()!r} cannot look up posts")
+
+    def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
+        return {}
+
+    def verify(self) -> str:
+        raise NotImplementedError(f"channel type {self.type_name()!r} has no credential check")
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+
+def channel_types() -> dict[str, Any]:
+    """Entry points of the ``kepubot.channels`` group by name (built-ins use the same seam)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_channel_class(type_name: str, where: str) -> type[Channel]:
+    types = channel_types()
+    entry = types.get(type_name)
+    if entry is None:
+        known = ", ".join(sorted(types)) or "none installed"
+        raise ConfigError(f"{where}: unknown channel type {type_name!r} (known types: {known})")
+    cls = entry.load()
+    if not (isinstance(cls, type) and issubclass(cls, Channel)):
+        raise ConfigError(
+            f"{where}: entry point {type_name!r} of group {ENTRY_POINT_GROUP} is not a Channel"
+            " subclass; check the package that provides it"
+        )
+    return cls
+
+
+def load_channels(
+    config: Config, context: ChannelContext | None = None, *, only: list[str] | None = None
+) -> dict[str, Channel]:
+    """Validate and build every configured channel (or the named ones). Called explicitly."""
+    from kepubot.config import describe_validation_error
+
+    channels: dict[str, Channel] = {}
+    for name, section in config.data.channels.items():
+        if only is not None and name not in only:
+            continue
+        where = f"{config.path}: [channels.{name}]"
+        cls = load_channel_class(section.type, where)
+        try:
+            settings = cls.Settings.model_validate(section.model_dump())
+        except ValidationError as exc:
+            raise ConfigError(
+                describe_validation_error(exc, str(config.path), prefix=f"channels.{name}")
+            ) from None
+        channels[name] = cls(name, settings, context)
+    return channels

@@ -1,0 +1,182 @@
+"""WeChat Official Account articles (platforms.md §2.3-2.6): settings, content rules, rendering.
+
+An article becomes a draft (``draft/add``) and is then published, left as a draft or mass-sent
+depending on ``mode``. The limits checked here are the draft API's; the HTML is rendered with
+inline styles only, because the editor strips ``<style>`` blocks, scripts and classes.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from pathlib import PurePosixPath
+from typing import Literal
+
+from pydantic import Field
+
+from kepubot.channels.base import (
+    Channel,
+    HttpChannelSettings,
+    Problem,
+    Rendered,
+    markdown_to_html,
+    markdown_to_text,
+)
+from kepubot.config import Secret
+from kepubot.models import Media, Post
+
+# draft/add limits [src: platforms.md §2.4].
+MAX_TITLE = 32
+MAX_AUTHOR = 16
+MAX_DIGEST = 128
+MAX_CONTENT = 19_999  # "fewer than 20,000 characters"; the < 1 MB limit can never bind first
+DIGEST_FALLBACK = 54  # what WeChat itself takes from the body when the digest is empty
+# Permanent image material (the cover) and article images: bmp/png/jpeg/gif up to 10 MB.
+# These limits are [gk] (general knowledge, not confirmed by a source; platforms.md §2.3).
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/bmp")
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+
+#: In rendered HTML a local image's src is this prefix plus its media-store path; publishing
+#: uploads the file (media/uploadimg) and puts the returned mmbiz URL in its place.
+MEDIA_PLACEHOLDER = "kepubot-media:"
+
+_STYLES = {
+    "p": "margin:0 0 1em;line-height:1.75;font-size:16px;color:#333;",
+    "h1": "margin:1.2em 0 0.6em;font-size:20px;font-weight:bold;",
+    "h2": "margin:1.2em 0 0.6em;font-size:18px;font-weight:bold;",
+    "h3": "margin:1em 0 0.5em;font-size:17px;font-weight:bold;",
+    "blockquote": "margin:1em 0;padding:0.5em 1em;border-left:3px solid #ccc;color:#666;",
+    "pre": "padding:0.8em;background:#f6f6f6;font-size:14px;overflow-x:auto;",
+    "ul": "margin:0 0 1em;padding-left:1.5em;",
+    "ol": "margin:0 0 1em;padding-left:1.5em;",
+    "li": "margin:0.3em 0;line-height:1.75;",
+}
+_IMG_STYLE = "max-width:100%;height:auto;display:block;margin:1em auto;"
+_OPEN_TAG = re.compile(r"<(" + "|".join(_STYLES) + r")>")
+_IMG = re.compile(r"<img\b([^>]*)>")
+_ATTR = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _image_tag(path: str, alt: str) -> str:
+    src = htmllib.escape(MEDIA_PLACEHOLDER + path)
+    return f'<img src="{src}" alt="{htmllib.escape(alt)}" style="{_IMG_STYLE}">'
+
+
+def article_html(post: Post) -> tuple[str, list[str]]:
+    """The article HTML and the media paths its placeholders refer to, in order."""
+    by_name: dict[str, Media] = {}
+    for item in post.media:
+        if item.kind == "image":
+            by_name.setdefault(item.path, item)
+            by_name.setdefault(item.name, item)
+    used: list[str] = []
+
+    def replace_img(match: re.Match[str]) -> str:
+        attrs = {k: htmllib.unescape(v) for k, v in _ATTR.findall(match.group(1))}
+        src = attrs.get("src", "")
+        item = by_name.get(src) or by_name.get(PurePosixPath(src).name)
+        if item is None:
+            # WeChat filters external images anyway, and an unknown local file cannot be
+            # uploaded: show the alt text instead of a broken picture.
+            alt = attrs.get("alt", "")
+            return htmllib.escape(f"[{alt}]") if alt else ""
+        used.append(item.path)
+        return _image_tag(item.path, attrs.get("alt") or item.alt)
+
+    html = _IMG.sub(replace_img, markdown_to_html(post.body))
+    # Attached images the body does not show would otherwise only ever serve as the cover.
+    extra = [m for m in post.images if m.path not in used]
+    if extra:
+        html += "".join(f"<p>{_image_tag(m.path, m.alt)}</p>" for m in extra)
+        used.extend(m.path for m in extra)
+    html = _OPEN_TAG.sub(lambda m: f'<{m.group(1)} style="{_STYLES[m.group(1)]}">', html)
+    return html.strip(), used
+
+
+def _body_text(post: Post) -> str:
+    return " ".join(markdown_to_text(post.body).split())
+
+
+class WechatSettings(HttpChannelSettings):
+    app_id: str = Field(min_length=1)
+    app_secret: Secret
+    # freepublish: published (not pushed to followers); draft: left in the draft box for a
+    # person to finish; masssend: pushed to followers (limited number per day).
+    mode: Literal["freepublish", "draft", "masssend"] = "freepublish"
+    author: str = ""
+    api_base: str = "https://api.weixin.qq.com"
+    need_open_comment: bool = False
+
+
+class WechatChannel(Channel):
+    Settings = WechatSettings
+    settings: WechatSettings
+
+    def thumb(self, post: Post) -> Media | None:
+        """thumb_media_id is mandatory for news articles: the cover, else the first image."""
+        images = post.images
+        return post.cover or (images[0] if images else None)
+
+    def digest(self, post: Post) -> str:
+        return post.summary.strip() or _body_text(post)[:DIGEST_FALLBACK]
+
+    def render(self, post: Post) -> Rendered:
+        post = post.for_channel(self.name)
+        html, inline = article_html(post)
+        thumb = self.thumb(post)
+        media = ([thumb.path] if thumb else []) + [
+            p for p in inline if not thumb or p != thumb.path
+        ]
+        return Rendered(
+            channel=self.name,
+            kind="article",
+            title=post.title,
+            text=markdown_to_text(post.body),
+            html=html,
+            link=post.link,
+            media=media,
+            extra={
+                "digest": self.digest(post),
+                "author": self.settings.author,
+                "content_source_url": post.link,
+                "thumb": thumb.path if thumb else None,
+            },
+        )
+
+    def check(self, post: Post) -> list[Problem]:
+        post = post.for_channel(self.name)
+        problems = super().check(post)
+        for name, value, limit in (
+            ("title", post.title, MAX_TITLE),
+            ("author", self.settings.author, MAX_AUTHOR),
+            ("digest", self.digest(post), MAX_DIGEST),
+        ):
+            if len(value) > limit:
+                problems.append(Problem(name, "too_long", limit=limit, actual=len(value)))
+        html, _ = article_html(post)
+        if len(html) > MAX_CONTENT:
+            problems.append(Problem("content", "too_long", limit=MAX_CONTENT, actual=len(html)))
+        if self.thumb(post) is None:
+            problems.append(
+                Problem(
+                    "cover", "required", detail="公众号图文必须有封面，请添加 --cover 或 --image"
+                )
+            )
+        if post.cover:
+            problems.extend(_image_problems("cover", post.cover))
+        for image in post.images:
+            problems.extend(_image_problems("image", image))
+        return problems
+
+
+def _image_problems(field: str, item: Media) -> list[Problem]:
+    problems = []
+    if item.mime not in IMAGE_TYPES:
+        problems.append(
+            Problem(field, "media_type", limit=", ".join(IMAGE_TYPES), actual=item.mime)
+        )
+    if item.size > MAX_IMAGE_BYTES:
+        problems.append(
+            Problem(field, "media_size", limit="10 MB", actual=f"{item.size / 1048576:.1f} MB")
+        )
+    return problems

@@ -1,0 +1,791 @@
+"""The command line (design.md §6): parse, call the service layer, print.
+
+Exit codes: 0 ok, 1 operation failed, 2 bad input or not allowed (one clear line on stderr, no
+traceback). Imports are lazy so that ``kepubot --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+
+
+class State:
+    def __init__(self, config: str | None, user: str | None, language: str | None) -> None:
+        self.config_path = Path(config or os.environ.get("KEPUBOT_CONFIG") or "kepubot.toml")
+        self._user = user
+        self.language = language
+        self._app: App | None = None
+
+    @property
+    def user(self) -> str:
+        if self._user:
+            return self._user
+        env = os.environ.get("KEPUBOT_USER")
+        if env:
+            return env
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            from kepubot.app import App
+            from kepubot.config import load_config
+
+            app = App(load_config(self.config_path), language=self.language)
+            app.channels  # noqa: B018 — validate every channel section at start-up
+            self._app = app
+        return self._app
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def now_utc() -> Any:
+    from kepubot.timeutil import utcnow
+
+    return utcnow()
+
+
+class KepubotGroup(click.Group):
+    """Turns KepubotError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from kepubot.errors import KepubotError
+
+        try:
+            return super().invoke(ctx)
+        except KepubotError as exc:
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            for line in lines:
+                click.echo(f"error: {line}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+
+
+@click.group(cls=KepubotGroup)
+@click.option(
+    "--config",
+    "config",
+    metavar="FILE",
+    help="Config file (env KEPUBOT_CONFIG; default ./kepubot.toml).",
+)
+@click.option(
+    "--as",
+    "user",
+    metavar="USER",
+    help="Act as this user (env KEPUBOT_USER; default the OS login).",
+)
+@click.option(
+    "--log-level",
+    type=LOG_LEVELS,
+    default=None,
+    help="Log level (env KEPUBOT_LOG_LEVEL; default info).",
+)
+@click.option(
+    "--lang",
+    "language",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Language of previews and reports (default from config: zh).",
+)
+@click.version_option(package_name="kepubot")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config: str | None,
+    user: str | None,
+    log_level: str | None,
+    language: str | None,
+) -> None:
+    """kepubot: review, schedule and publish 科普 posts to Weibo, WeChat, Douyin and feeds."""
+    import logging
+
+    level = (log_level or os.environ.get("KEPUBOT_LOG_LEVEL") or "info").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail(f"KEPUBOT_LOG_LEVEL {level.lower()!r}: use debug, info, warning or error")
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = State(config, user, language)
+
+
+# --- init ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+@pass_state
+def init(state: State, force: bool) -> None:
+    """Write a starting config (kepubot.toml) and create the database here."""
+    from importlib.resources import files
+
+    from kepubot.app import App
+    from kepubot.config import load_config
+
+    target = state.config_path
+    if target.exists() and not force:
+        fail(f"{target} already exists; edit it, or pass --force to overwrite it")
+    data = files("kepubot") / "data"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text((data / "config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    words = target.parent / "sensitive_words.txt"
+    if not words.exists():
+        words.write_text(
+            (data / "sensitive_words.txt").read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    app = App(load_config(target))
+    app.channels  # noqa: B018
+    app.conn  # noqa: B018 — creates and migrates the database
+    click.echo(
+        f"wrote {target} and {words.name}; database {app.config.database_path.name} is ready"
+    )
+    click.echo("next: kepubot --as zhang post add --title ... --body ... --channel news-feed")
+
+
+# --- posts ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def post() -> None:
+    """Write, review, schedule and inspect posts."""
+
+
+def post_options(new: bool) -> Any:
+    def wrap(function: Any) -> Any:
+        options = [
+            click.option("--title", required=new, help="Title."),
+            click.option("--body", help="Markdown body text."),
+            click.option(
+                "--body-file",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Read the Markdown body from a file.",
+            ),
+            click.option("--summary", help="Short summary (digest)."),
+            click.option("--link", help="Link to the full article."),
+            click.option("--tag", "tags", multiple=True, help="Tag (repeatable)."),
+            click.option(
+                "--image",
+                "images",
+                multiple=True,
+                type=click.Path(path_type=Path),
+                help="Image file (repeatable).",
+            ),
+            click.option("--video", type=click.Path(path_type=Path), help="Video file (MP4)."),
+            click.option("--cover", type=click.Path(path_type=Path), help="Cover image."),
+            click.option(
+                "--channel",
+                "channels",
+                multiple=True,
+                required=new,
+                help="Target channel name (repeatable).",
+            ),
+            click.option(
+                "--at",
+                help='Publish time: "YYYY-MM-DD HH:MM[:SS]" in the configured zone, or ISO 8601 with offset.',
+            ),
+            click.option(
+                "--next-slot",
+                is_flag=True,
+                help="Publish in each channel's next free posting slot.",
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
+        ]
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return wrap
+
+
+def _post_input(params: dict[str, Any], new: bool) -> Any:
+    from kepubot.errors import InvalidInput
+    from kepubot.queue.posts import PostInput
+
+    body = params.get("body")
+    body_file = params.get("body_file")
+    if body is not None and body_file is not None:
+        raise InvalidInput("give either --body or --body-file, not both")
+    if body_file is not None:
+        try:
+            body = body_file.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise InvalidInput(f"--body-file {body_file}: file not found; check the path") from None
+        except UnicodeDecodeError:
+            raise InvalidInput(f"--body-file {body_file}: not UTF-8 text") from None
+    if new and body is None:
+        raise InvalidInput("the body is missing; give --body TEXT or --body-file F")
+    return PostInput(
+        title=params.get("title"),
+        body=body,
+        summary=params.get("summary"),
+        link=params.get("link"),
+        tags=list(params["tags"]) if params.get("tags") else None,
+        images=list(params["images"]) if params.get("images") else None,
+        video=params.get("video"),
+        cover=params.get("cover"),
+        channels=list(params["channels"]) if params.get("channels") else None,
+        at=params.get("at"),
+        next_slot=bool(params.get("next_slot")),
+    )
+
+
+@post.command("add")
+@post_options(new=True)
+@pass_state
+def post_add(state: State, **params: Any) -> None:
+    """Write a new post (a draft); prints its id."""
+    from kepubot.queue.posts import create_post
+
+    app = state.app
+    post_id = create_post(app, state.user, _post_input(params, new=True), now=now_utc())
+    if params["as_json"]:
+        emit_json({"id": post_id, "state": "draft"})
+    else:
+        click.echo(post_id)
+
+
+@post.command("edit")
+@click.argument("post_id", type=int)
+@post_options(new=False)
+@pass_state
+def post_edit(state: State, post_id: int, **params: Any) -> None:
+    """Change a post. Editing a post in review or approved sends it back to review."""
+    from kepubot.queue.posts import edit_post
+
+    post = edit_post(state.app, state.user, post_id, _post_input(params, new=False), now=now_utc())
+    if params["as_json"]:
+        emit_json({"id": post.id, "state": post.state, "content_hash": post.content_hash})
+    else:
+        click.echo(f"post {post.id}: {post.state}")
+
+
+@post.command("import")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def post_import(state: State, source: Path, as_json: bool) -> None:
+    """Import posts from a CSV file or Markdown files with front matter; all or nothing."""
+    from kepubot.queue.importer import read_posts
+    from kepubot.queue.posts import create_posts
+
+    app = state.app
+    ids = create_posts(app, state.user, read_posts(source), now=now_utc())
+    if as_json:
+        emit_json({"ids": ids})
+    else:
+        click.echo(f"imported {len(ids)} posts: {', '.join(map(str, ids))}")
+
+
+def _post_summary(app: App, p: Any) -> dict[str, Any]:
+    from kepubot.timeutil import show
+
+    return {
+        "id": p.id,
+        "title": p.title,
+        "state": p.state,
+        "author": p.author,
+        "channels": p.channels,
+        "tags": p.tags,
+        "review_level": p.review_level,
+        "scheduled_at": show(p.scheduled_at, app.tz) or None,
+        "updated_at": show(p.updated_at, app.tz),
+    }
+
+
+@post.command("list")
+@click.option(
+    "--state",
+    "post_state",
+    type=click.Choice(["draft", "in_review", "approved", "rejected", "cancelled"]),
+    help="Only posts in this state.",
+)
+@click.option("--channel", help="Only posts targeting this channel.")
+@click.option("--author", help="Only posts by this author.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def post_list(
+    state: State,
+    post_state: str | None,
+    channel: str | None,
+    author: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List posts, newest first."""
+    from kepubot.queue.posts import list_posts
+
+    app = state.app
+    posts = list_posts(
+        app, state=post_state, channel=channel, author=author, limit=limit, offset=offset
+    )
+    rows = [_post_summary(app, p) for p in posts]
+    if as_json:
+        emit_json(rows)
+        return
+    from kepubot.i18n import label
+
+    headers = [label(app, k) for k in ("id", "state", "author", "scheduled", "channels", "title")]
+    table = [
+        [
+            str(r["id"]),
+            label(app, r["state"]),
+            r["author"],
+            r["scheduled_at"] or "-",
+            ",".join(r["channels"]),
+            r["title"],
+        ]
+        for r in rows
+    ]
+    click.echo(format_table(headers, table))
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    widths = [max([width(h)] + [width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [cell + " " * (widths[i] - width(cell)) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+@post.command("show")
+@click.argument("post_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def post_show(state: State, post_id: int, as_json: bool) -> None:
+    """A post with its reviews and deliveries."""
+    from kepubot.queue import deliveries
+    from kepubot.queue.posts import get_post, reviews_of
+    from kepubot.timeutil import show
+
+    app = state.app
+    p = get_post(app, post_id)
+    reviews = reviews_of(app, post_id)
+    levels = app.config.review_levels
+    dels = deliveries.for_post(app.conn, post_id)
+    data = {
+        **_post_summary(app, p),
+        "summary": p.summary,
+        "link": p.link,
+        "body": p.body,
+        "media": [m.model_dump() for m in p.media],
+        "next_slot": p.next_slot,
+        "content_hash": p.content_hash,
+        "approved_hash": p.approved_hash,
+        "review_levels": levels,
+        "created_at": show(p.created_at, app.tz),
+        "reviews": [
+            {
+                "round": r.round,
+                "level": r.level,
+                "level_name": levels[r.level - 1] if 0 < r.level <= len(levels) else str(r.level),
+                "reviewer": r.reviewer,
+                "decision": r.decision,
+                "comment": r.comment,
+                "at": show(r.at, app.tz),
+            }
+            for r in reviews
+        ],
+        "deliveries": [
+            {
+                "id": d.id,
+                "channel": d.channel,
+                "state": d.state,
+                "due_at": show(d.due_at, app.tz),
+                "attempts": d.attempts,
+                "remote_id": d.remote_id,
+                "remote_url": d.remote_url,
+                "last_error": d.last_error,
+                "published_at": show(d.published_at, app.tz) or None,
+            }
+            for d in dels
+        ],
+    }
+    if as_json:
+        emit_json(data)
+        return
+    from kepubot.i18n import label
+
+    out = [
+        f"#{p.id} {p.title}",
+        f"{label(app, 'state')}: {label(app, p.state)}"
+        + (
+            f" ({levels[p.review_level - 1]})"
+            if p.state == "in_review" and 0 < p.review_level <= len(levels)
+            else ""
+        ),
+        f"{label(app, 'author')}: {p.author}",
+        f"{label(app, 'channels')}: {', '.join(p.channels)}",
+        f"{label(app, 'tags')}: {', '.join(p.tags) or '-'}",
+        f"{label(app, 'link')}: {p.link or '-'}",
+        f"{label(app, 'scheduled')}: {data['scheduled_at'] or ('next slot' if p.next_slot else '-')}",
+        f"{label(app, 'media')}: {', '.join(f'{m.kind}:{m.name}' for m in p.media) or '-'}",
+        f"{label(app, 'summary')}: {p.summary or '-'}",
+        "",
+        p.body,
+        "",
+        f"{label(app, 'reviews')}:",
+    ]
+    for r in data["reviews"]:
+        out.append(
+            f"  {r['at']}  {r['level_name']}  {r['reviewer']}  {label(app, r['decision'])}  {r['comment']}"
+        )
+    if not reviews:
+        out.append("  -")
+    out.append(f"{label(app, 'deliveries')}:")
+    for d in data["deliveries"]:
+        remote = d["remote_url"] or d["remote_id"] or ""
+        out.append(
+            f"  #{d['id']} {d['channel']}  {label(app, d['state'])}  {d['due_at']}  {remote}  {d['last_error'] or ''}".rstrip()
+        )
+    if not dels:
+        out.append("  -")
+    click.echo("\n".join(out))
+
+
+@post.command("submit")
+@click.argument("post_ids", type=int, nargs=-1, required=True)
+@click.option("--comment", default="", help="A note for the reviewers.")
+@pass_state
+def post_submit(state: State, post_ids: tuple[int, ...], comment: str) -> None:
+    """Send drafts (or rejected posts) to review; all or nothing."""
+    from kepubot.queue.posts import submit
+
+    submit(state.app, state.user, list(post_ids), now=now_utc(), comment=comment)
+    click.echo(f"submitted: {', '.join(map(str, post_ids))}")
+
+
+@post.command("approve")
+@click.argument("post_ids", type=int, nargs=-1, required=True)
+@click.option("--comment", default="", help="Review comment.")
+@pass_state
+def post_approve(state: State, post_ids: tuple[int, ...], comment: str) -> None:
+    """Approve posts at their current review level; all or nothing."""
+    from kepubot.queue.posts import approve, get_post
+
+    app = state.app
+    approve(app, state.user, list(post_ids), now=now_utc(), comment=comment)
+    for post_id in dict.fromkeys(post_ids):
+        p = get_post(app, post_id)
+        if p.state == "approved":
+            click.echo(f"post {post_id}: approved; deliveries queued for {', '.join(p.channels)}")
+        else:
+            click.echo(
+                f"post {post_id}: approved at this level; next level {app.config.review_levels[p.review_level - 1]}"
+            )
+
+
+@post.command("reject")
+@click.argument("post_ids", type=int, nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why: the author reads this.")
+@pass_state
+def post_reject(state: State, post_ids: tuple[int, ...], reason: str) -> None:
+    """Reject posts back to their authors with a reason; all or nothing."""
+    from kepubot.queue.posts import reject
+
+    reject(state.app, state.user, list(post_ids), reason=reason, now=now_utc())
+    click.echo(f"rejected: {', '.join(map(str, post_ids))}")
+
+
+@post.command("schedule")
+@click.argument("post_id", type=int)
+@click.option(
+    "--at", help='"YYYY-MM-DD HH:MM[:SS]" in the configured zone, or ISO 8601 with offset.'
+)
+@click.option("--next-slot", is_flag=True, help="Each channel's next free posting slot.")
+@pass_state
+def post_schedule(state: State, post_id: int, at: str | None, next_slot: bool) -> None:
+    """Set when a post is published."""
+    from kepubot.queue.posts import schedule
+    from kepubot.timeutil import show
+
+    app = state.app
+    result = schedule(app, state.user, post_id, at=at, next_slot=next_slot, now=now_utc())
+    if result:
+        for channel, due in sorted(result.items()):
+            click.echo(f"post {post_id} on {channel}: {show(due, app.tz)} ({app.tz.key})")
+    else:
+        click.echo(
+            f"post {post_id}: scheduled"
+            + (f" at {at}" if at else " for the next free slot")
+            + " (applies when approved)"
+        )
+
+
+@post.command("cancel")
+@click.argument("post_id", type=int)
+@pass_state
+def post_cancel(state: State, post_id: int) -> None:
+    """Withdraw a post; deliveries not yet sending are cancelled."""
+    from kepubot.queue.posts import cancel
+
+    count = cancel(state.app, state.user, post_id, now=now_utc())
+    click.echo(f"post {post_id}: cancelled ({count} deliveries cancelled)")
+
+
+@post.command("preview")
+@click.argument("post_id", type=int)
+@click.option("--channel", help="Only this channel.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def post_preview(state: State, post_id: int, channel: str | None, as_json: bool) -> None:
+    """Show exactly what each channel would send, and every problem."""
+    from kepubot.preview import preview_post, render_preview_text
+
+    app = state.app
+    items = preview_post(app, post_id, channel)
+    if as_json:
+        emit_json(items)
+    else:
+        click.echo(render_preview_text(app, items))
+
+
+# --- deliveries ------------------------------------------------------------------------------
+
+
+@cli.group()
+def delivery() -> None:
+    """Inspect deliveries (one post on one channel) and act on stuck ones."""
+
+
+@delivery.command("list")
+@click.option("--state", "delivery_state", help="Only deliveries in this state.")
+@click.option("--channel", help="Only this channel.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def delivery_list(
+    state: State, delivery_state: str | None, channel: str | None, limit: int, as_json: bool
+) -> None:
+    """List deliveries, newest first."""
+    from kepubot.models import DELIVERY_STATES
+    from kepubot.queue import deliveries
+    from kepubot.timeutil import show
+
+    if delivery_state and delivery_state not in DELIVERY_STATES:
+        fail(f"--state {delivery_state!r}: use one of {', '.join(DELIVERY_STATES)}")
+    app = state.app
+    rows = deliveries.list_deliveries(app.conn, state=delivery_state, channel=channel, limit=limit)
+    data = [
+        {
+            "id": d.id,
+            "post_id": d.post_id,
+            "channel": d.channel,
+            "state": d.state,
+            "due_at": show(d.due_at, app.tz),
+            "attempts": d.attempts,
+            "remote_id": d.remote_id,
+            "remote_url": d.remote_url,
+            "error_kind": d.error_kind,
+            "last_error": d.last_error,
+        }
+        for d in rows
+    ]
+    if as_json:
+        emit_json(data)
+        return
+    from kepubot.i18n import label
+
+    headers = [
+        label(app, k) for k in ("id", "post", "channel", "state", "due", "attempts", "remote")
+    ]
+    click.echo(
+        format_table(
+            headers,
+            [
+                [
+                    str(d["id"]),
+                    str(d["post_id"]),
+                    d["channel"],
+                    label(app, d["state"]),
+                    d["due_at"],
+                    str(d["attempts"]),
+                    d["remote_url"] or d["remote_id"] or (d["last_error"] or "")[:60],
+                ]
+                for d in data
+            ],
+        )
+    )
+
+
+@delivery.command("retry")
+@click.argument("delivery_id", type=int)
+@pass_state
+def delivery_retry(state: State, delivery_id: int) -> None:
+    """Put a failed delivery back in the queue."""
+    from kepubot.queue import deliveries
+
+    app = state.app
+    app.require_role(state.user, "operator", action="retrying a delivery")
+    deliveries.operator_retry(app.conn, delivery_id=delivery_id, actor=state.user, now=now_utc())
+    click.echo(f"delivery {delivery_id}: queued")
+
+
+@delivery.command("resolve")
+@click.argument("delivery_id", type=int)
+@click.option(
+    "--published", "published", metavar="URL_OR_ID", help="It is on the platform: its URL or id."
+)
+@click.option("--not-published", is_flag=True, help="It is not on the platform: send it again.")
+@pass_state
+def delivery_resolve(
+    state: State, delivery_id: int, published: str | None, not_published: bool
+) -> None:
+    """Settle a delivery that needs attention."""
+    from kepubot.queue import deliveries
+
+    if bool(published) == bool(not_published):
+        fail("give exactly one of --published URL_OR_ID or --not-published")
+    app = state.app
+    app.require_role(state.user, "operator", action="resolving a delivery")
+    result = deliveries.operator_resolve(
+        app.conn, delivery_id=delivery_id, actor=state.user, now=now_utc(), published=published
+    )
+    click.echo(f"delivery {delivery_id}: {result}")
+
+
+# --- channels ----------------------------------------------------------------------------------
+
+
+@cli.group()
+def channels() -> None:
+    """Configured channels."""
+
+
+@channels.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def channels_list(state: State, as_json: bool) -> None:
+    """Configured channels with their type and schedule settings."""
+    app = state.app
+    data = [
+        {
+            "name": name,
+            "type": ch.type_name(),
+            "rate_limit": ch.settings.rate_limit,
+            "posting_times": ch.settings.posting_times,
+            "min_gap_minutes": ch.settings.min_gap_minutes,
+        }
+        for name, ch in app.channels.items()
+    ]
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(
+        format_table(
+            ["name", "type", "rate_limit", "posting_times"],
+            [
+                [d["name"], d["type"], d["rate_limit"] or "-", " ".join(d["posting_times"]) or "-"]
+                for d in data
+            ],
+        )
+    )
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--post", "post_id", type=int, help="Only this post's history.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=50,
+    show_default=True,
+    help="Rows when no --post is given.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def audit(ctx: click.Context, post_id: int | None, limit: int, as_json: bool) -> None:
+    """The audit trail (a post's history with --post); `audit verify` checks the chain."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from kepubot.queue import audit as audit_log
+    from kepubot.timeutil import show
+
+    state: State = ctx.obj
+    app = state.app
+    if post_id is not None:
+        from kepubot.queue.posts import get_post
+
+        get_post(app, post_id)
+        rows = audit_log.rows_for_post(app.conn, post_id)
+    else:
+        rows = audit_log.recent(app.conn, limit)
+    data = [
+        {
+            "id": r.id,
+            "at": show(r.at, app.tz),
+            "actor": r.actor,
+            "action": r.action,
+            "post_id": r.post_id,
+            "delivery_id": r.delivery_id,
+            "detail": r.detail,
+        }
+        for r in rows
+    ]
+    if as_json:
+        emit_json(data)
+        return
+    for r in data:
+        target = f"post {r['post_id']}" if r["post_id"] else ""
+        if r["delivery_id"]:
+            target += f" delivery {r['delivery_id']}"
+        detail = json.dumps(r["detail"], ensure_ascii=False, sort_keys=True)
+        click.echo(
+            f"{r['id']:>6}  {r['at']}  {r['actor']:<12} {r['action']:<26} {target:<22} {detail}"
+        )
+
+
+@audit.command("verify")
+@pass_state
+def audit_verify(state: State) -> None:
+    """Walk the hash chain; names the first broken row."""
+    from kepubot.queue import audit as audit_log
+
+    app = state.app
+    result = audit_log.verify(app.conn)
+    if not result.ok:
+        click.echo(f"error: audit row {result.broken_id} is broken: {result.reason}", err=True)
+        sys.exit(1)
+    head = app.conn.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    click.echo(f"audit chain intact: {result.rows} rows; head hash {head[0] if head else '-'}")
+
+
+def main() -> None:
+    cli(prog_name="kepubot")

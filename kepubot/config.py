@@ -1,0 +1,217 @@
+"""The configuration file: TOML, validated by pydantic once at start-up. Imports nothing of ours
+except the error types.
+
+Secrets appear in the file only as ``${ENV_NAME}`` references and are resolved here into
+``SecretStr`` values; no error message ever prints a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from kepubot.errors import ConfigError
+
+ROLES = ("editor", "reviewer", "manager", "operator", "admin")
+Role = Literal["editor", "reviewer", "manager", "operator", "admin"]
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def _resolve_secret(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a string of the form ${ENV_NAME}")
+    match = _ENV_REF.match(value.strip())
+    if match is None:
+        raise ValueError(
+            "secrets are given only as ${ENV_NAME} references, never literally;"
+            " put the value in an environment variable and reference it"
+        )
+    name = match.group(1)
+    resolved = os.environ.get(name)
+    if resolved is None or resolved == "":
+        raise ValueError(f"environment variable {name} is not set; export it before starting")
+    return SecretStr(resolved)
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
+"""A setting that must be a ``${ENV_NAME}`` reference; holds the resolved value as SecretStr."""
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors (typos must not pass silently); inputs never echo in errors."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+
+
+class KepubotSection(Strict):
+    database: str = "kepubot.db"
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh", "en"] = "zh"
+    media_dir: str = "media"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai")
+        return value
+
+
+class DaemonSection(Strict):
+    poll_seconds: float = Field(1.0, gt=0)
+    workers: int = Field(8, ge=1, le=256)
+    lease_seconds: int = Field(300, ge=5)
+    max_attempts: int = Field(8, ge=1)
+
+
+class ReviewSection(Strict):
+    levels: list[str] = Field(default_factory=lambda: ["审核"], min_length=1)
+    sensitive_words: str | None = None
+
+    @field_validator("levels")
+    @classmethod
+    def _distinct_levels(cls, value: list[str]) -> list[str]:
+        if any(not name.strip() for name in value):
+            raise ValueError("review level names must not be empty")
+        if len(set(value)) != len(value):
+            raise ValueError("review level names must be distinct")
+        return value
+
+
+class UserSection(Strict):
+    roles: list[Role] = Field(min_length=1)
+    name: str | None = None
+
+
+class ChannelSection(BaseModel):
+    """Only ``type`` is checked here; the channel type's own Settings model checks the rest."""
+
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
+    type: str
+
+
+class ConfigFile(Strict):
+    kepubot: KepubotSection = KepubotSection()
+    daemon: DaemonSection = DaemonSection()
+    review: ReviewSection = ReviewSection()
+    users: dict[str, UserSection] = Field(default_factory=dict)
+    channels: dict[str, ChannelSection] = Field(default_factory=dict)
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, value: dict[str, ChannelSection]) -> dict[str, ChannelSection]:
+        for name in value:
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+                raise ValueError(
+                    f"channel name {name!r} may hold only letters, digits, '-', '_' and '.'"
+                )
+        return value
+
+
+class Config:
+    """The validated file plus where it lives (relative paths are relative to the file)."""
+
+    def __init__(self, data: ConfigFile, path: Path) -> None:
+        self.data = data
+        self.path = path
+        self.base_dir = path.parent
+
+    def resolve(self, relative: str) -> Path:
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    @property
+    def database_path(self) -> Path:
+        return self.resolve(self.data.kepubot.database)
+
+    @property
+    def media_path(self) -> Path:
+        return self.resolve(self.data.kepubot.media_dir)
+
+    @property
+    def timezone(self) -> str:
+        return self.data.kepubot.timezone
+
+    @property
+    def review_levels(self) -> list[str]:
+        return list(self.data.review.levels)
+
+    def roles_of(self, user: str) -> set[str] | None:
+        section = self.data.users.get(user)
+        return None if section is None else set(section.roles)
+
+
+def format_location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def describe_validation_error(exc: ValidationError, source: str, prefix: str = "") -> str:
+    """One line for the first problem, naming the key; never the value (it may be a secret)."""
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0]
+    loc = tuple(first["loc"])
+    key = format_location(((prefix,) if prefix else ()) + loc)
+    if first["type"] == "extra_forbidden":
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        where = f"[{parent}]" if parent else "the top level"
+        text = (
+            f"unknown key {str(loc[-1])!r} in {where}; check the spelling (see config.example.toml)"
+        )
+    elif first["type"] == "missing":
+        text = f"{key}: required setting is missing"
+    else:
+        message = first["msg"]
+        message = re.sub(r"^Value error, ", "", message)
+        text = f"{key}: {message}"
+    more = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
+    return f"{source}: {text}{more}"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found; run `kepubot init` here or pass --config FILE"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_config(path: Path) -> Config:
+    data = read_toml(path)
+    try:
+        parsed = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, str(path))) from None
+    return Config(parsed, path.resolve())

@@ -1,0 +1,78 @@
+"""``post preview``: exactly what each channel would send, with every problem."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from kepubot.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+
+
+def preview_post(app: App, post_id: int, channel: str | None = None) -> list[dict[str, Any]]:
+    from kepubot.queue.posts import get_post
+
+    post = get_post(app, post_id)
+    names = post.channels
+    if channel is not None:
+        if channel not in app.channels:
+            raise InvalidInput(
+                f"--channel {channel!r}: no such channel (configured: {', '.join(sorted(app.channels))})"
+            )
+        names = [channel]
+    fields = {
+        "title": post.title,
+        "summary": post.summary,
+        "body": post.body,
+        "tags": "\n".join(post.tags),
+    }
+    hits = [h.describe() for h in app.sensitive_words.scan(fields)]
+    items = []
+    for name in names:
+        ch = app.channels[name]
+        variant = post.for_channel(name)
+        rendered = ch.render(variant)
+        problems = [p.describe(app.language) for p in ch.check(variant)]
+        items.append(
+            {
+                "channel": name,
+                "type": ch.type_name(),
+                "targeted": name in post.channels,
+                "rendered": asdict(rendered),
+                "problems": problems + [f"sensitive word {h}" for h in hits],
+            }
+        )
+    return items
+
+
+def render_preview_text(app: App, items: list[dict[str, Any]]) -> str:
+    from kepubot.i18n import label
+
+    out: list[str] = []
+    for item in items:
+        r = item["rendered"]
+        out.append(f"== {item['channel']} ({item['type']}) ==")
+        out.append(f"{label(app, 'kind')}: {r['kind']}")
+        if r["title"]:
+            out.append(f"{label(app, 'title')}: {r['title']}")
+        if r["text"]:
+            out.append(f"{label(app, 'text')}:")
+            out.extend(f"  {line}" for line in r["text"].splitlines())
+        if r["link"]:
+            out.append(f"{label(app, 'link')}: {r['link']}")
+        if r["media"]:
+            out.append(f"{label(app, 'media')}: {', '.join(r['media'])}")
+        if r["html"]:
+            out.append(f"{label(app, 'html')}: {len(r['html'])} chars")
+        for key, value in (r.get("extra") or {}).items():
+            if isinstance(value, str | int | float) and value != "":
+                out.append(f"{key}: {value}")
+        if item["problems"]:
+            out.append(f"{label(app, 'problems')}:")
+            out.extend(f"  - {p}" for p in item["problems"])
+        else:
+            out.append(f"{label(app, 'problems')}: {label(app, 'none')}")
+        out.append("")
+    return "\n".join(out).rstrip()

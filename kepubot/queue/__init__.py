@@ -1,0 +1,1 @@
+"""The SQLite queue: the one source of truth. All SQL lives in this package."""

@@ -1,0 +1,161 @@
+"""Connections and migrations (reliability.md §1.7).
+
+Connections run in autocommit mode (``isolation_level=None``) so that Python never opens a
+transaction behind our back; every write goes through ``transaction()``, which is
+``BEGIN IMMEDIATE`` and therefore never hits the read-to-write upgrade BUSY of §1.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from kepubot.errors import StoreError
+from kepubot.queue.migrations import MIGRATIONS
+
+log = logging.getLogger("kepubot.queue.db")
+
+BUSY_TIMEOUT_MS = 30_000
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, 517}  # 517: SQLITE_BUSY_SNAPSHOT
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does; SQLite gives -wal/-shm the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o600)
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    path = Path(path)
+    if sqlite3.sqlite_version_info < (3, 35, 0):
+        raise StoreError(
+            f"SQLite {sqlite3.sqlite_version} is too old; kepubot needs 3.35 or later (RETURNING)"
+        )
+    _create_private(path)
+    old_umask = os.umask(0o077)
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+    finally:
+        os.umask(old_umask)
+    for suffix in ("-wal", "-shm"):
+        side = Path(f"{path}{suffix}")
+        if side.exists():
+            with contextlib.suppress(OSError):
+                os.chmod(side, 0o600)
+    return conn
+
+
+def is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) in _BUSY_CODES or "locked" in str(exc)
+    )
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        for attempt in range(20):
+            try:
+                conn.execute("COMMIT")
+                break
+            except sqlite3.OperationalError as exc:
+                # A COMMIT that returns BUSY leaves the transaction open; retrying is safe.
+                if not is_busy(exc) or attempt == 19:
+                    conn.execute("ROLLBACK")
+                    raise
+                time.sleep(random.uniform(0.005, 0.05))
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, now_text: str) -> int:
+    """Apply every migration not yet recorded; returns the resulting schema version."""
+    latest = MIGRATIONS[-1][0]
+    if schema_version(conn) == latest:
+        return latest
+    with transaction(conn):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        current = schema_version(conn)
+        if current > latest:
+            raise StoreError(
+                f"the database has schema version {current} but this kepubot knows only up to"
+                f" {latest}; upgrade kepubot"
+            )
+        for version, name, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            log.debug("applying migration %03d_%s", version, name)
+            # executescript() would COMMIT our transaction; run statement by statement instead.
+            for statement in _split_sql(sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, now_text),
+            )
+    return latest
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (BEGIN ... END;) whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--") and not buffer.strip():
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise StoreError("incomplete SQL statement in a migration")
+    return statements
+
+
+def open_database(path: Path | str, now_text: str) -> sqlite3.Connection:
+    conn = connect(path)
+    try:
+        migrate(conn, now_text)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path}: cannot prepare the database: {exc}") from None
+    return conn

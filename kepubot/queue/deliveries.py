@@ -1,0 +1,809 @@
+"""Every state transition of a delivery (one post x one channel), design.md §4.
+
+Rules this module keeps:
+- each change is one ``BEGIN IMMEDIATE`` transaction together with its audit row;
+- after a claim, every write is fenced by ``lease_owner`` + ``lease_version`` and checks that it
+  changed exactly one row (``LeaseLost`` otherwise);
+- the intent (``sending`` + an open attempt row) is committed before any platform call;
+- a ``sending`` row never goes back to ``queued`` by itself: an expired lease there means the
+  outcome is unknown, and only reconciliation decides.
+The ``delivery_transitions`` table and its trigger refuse any other change in SQL as well.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from kepubot.errors import InvalidTransition, LeaseLost, NotFound
+from kepubot.models import Delivery
+from kepubot.queue import audit
+from kepubot.queue.db import transaction
+from kepubot.queue.migrations import DELIVERY_TRANSITIONS
+from kepubot.timeutil import from_db, to_db
+
+ALLOWED: dict[str, frozenset[str]] = {}
+for _a, _b in DELIVERY_TRANSITIONS:
+    ALLOWED[_a] = ALLOWED.get(_a, frozenset()) | {_b}
+
+ACTIVE_STATES = ("claimed", "sending", "processing", "unknown")
+CANCELLABLE_STATES = ("pending", "queued", "claimed")
+
+_COLUMNS = (
+    "id, post_id, channel, state, due_at, not_before, attempts, lease_owner, lease_until,"
+    " lease_version, progress, remote_id, remote_url, error_kind, last_error, published_at,"
+    " next_metrics_at"
+)
+
+
+def allowed(from_state: str, to_state: str) -> bool:
+    return to_state in ALLOWED.get(from_state, frozenset())
+
+
+def _require(from_state: str, to_state: str, delivery_id: int) -> None:
+    if not allowed(from_state, to_state):
+        raise InvalidTransition(
+            f"delivery {delivery_id}: cannot go from {from_state} to {to_state}"
+        )
+
+
+def from_row(row: sqlite3.Row) -> Delivery:
+    def t(value: str | None) -> datetime | None:
+        return from_db(value) if value else None
+
+    return Delivery(
+        id=row["id"],
+        post_id=row["post_id"],
+        channel=row["channel"],
+        state=row["state"],
+        due_at=from_db(row["due_at"]),
+        not_before=from_db(row["not_before"]),
+        attempts=row["attempts"],
+        lease_owner=row["lease_owner"],
+        lease_until=t(row["lease_until"]),
+        lease_version=row["lease_version"],
+        progress=json.loads(row["progress"] or "{}"),
+        remote_id=row["remote_id"],
+        remote_url=row["remote_url"],
+        error_kind=row["error_kind"],
+        last_error=row["last_error"],
+        published_at=t(row["published_at"]),
+        next_metrics_at=t(row["next_metrics_at"]),
+    )
+
+
+def get(conn: sqlite3.Connection, delivery_id: int) -> Delivery:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"delivery {delivery_id} does not exist; see `kepubot delivery list`")
+    return from_row(row)
+
+
+def for_post(conn: sqlite3.Connection, post_id: int) -> list[Delivery]:
+    cursor = conn.execute(
+        f"SELECT {_COLUMNS} FROM deliveries WHERE post_id = ? ORDER BY channel", (post_id,)
+    )
+    return [from_row(r) for r in cursor]
+
+
+def list_deliveries(
+    conn: sqlite3.Connection,
+    *,
+    state: str | None = None,
+    channel: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Delivery]:
+    where, args = [], []
+    if state:
+        where.append("state = ?")
+        args.append(state)
+    if channel:
+        where.append("channel = ?")
+        args.append(channel)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    cursor = conn.execute(
+        f"SELECT {_COLUMNS} FROM deliveries {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+        (*args, limit, offset),
+    )
+    return [from_row(r) for r in cursor]
+
+
+def counts_by_state(conn: sqlite3.Connection) -> dict[str, int]:
+    return {
+        r["state"]: r["n"]
+        for r in conn.execute("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
+    }
+
+
+def _set_state(
+    conn: sqlite3.Connection,
+    delivery: Delivery | sqlite3.Row,
+    to_state: str,
+    *,
+    now: datetime,
+    actor: str,
+    action: str,
+    extra_sets: dict[str, Any] | None = None,
+    fence: tuple[str, int] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Move one delivery to ``to_state`` (inside the caller's transaction), fenced if asked."""
+    delivery_id = delivery["id"] if isinstance(delivery, sqlite3.Row) else delivery.id
+    from_state = delivery["state"] if isinstance(delivery, sqlite3.Row) else delivery.state
+    post_id = delivery["post_id"] if isinstance(delivery, sqlite3.Row) else delivery.post_id
+    _require(from_state, to_state, delivery_id)
+    sets = {"state": to_state, "updated_at": to_db(now), **(extra_sets or {})}
+    assignments = ", ".join(f"{column} = ?" for column in sets)
+    sql = f"UPDATE deliveries SET {assignments} WHERE id = ? AND state = ?"
+    args: list[Any] = [*sets.values(), delivery_id, from_state]
+    if fence is not None:
+        sql += " AND lease_owner = ? AND lease_version = ?"
+        args.extend(fence)
+    if conn.execute(sql, args).rowcount != 1:
+        if fence is not None:
+            raise LeaseLost(
+                f"delivery {delivery_id}: no longer held by {fence[0]} (version {fence[1]})"
+            )
+        raise InvalidTransition(f"delivery {delivery_id}: changed concurrently; try again")
+    audit.append(
+        conn,
+        at=to_db(now),
+        actor=actor,
+        action=action,
+        post_id=post_id,
+        delivery_id=delivery_id,
+        detail={"from": from_state, "to": to_state, **(detail or {})},
+    )
+
+
+# --- created and held by the editorial workflow (called inside its transactions) ---------
+
+
+def queue_for_post(
+    conn: sqlite3.Connection,
+    *,
+    post_id: int,
+    due_by_channel: dict[str, datetime],
+    content_hash: str,
+    now: datetime,
+    actor: str,
+) -> list[int]:
+    """On final approval: create (or re-queue held) deliveries, one per target channel."""
+    ids = []
+    existing = {
+        r["channel"]: r
+        for r in conn.execute(f"SELECT {_COLUMNS} FROM deliveries WHERE post_id = ?", (post_id,))
+    }
+    for channel, due in sorted(due_by_channel.items()):
+        row = existing.get(channel)
+        if row is None:
+            cursor = conn.execute(
+                "INSERT INTO deliveries (post_id, channel, state, due_at, not_before,"
+                " content_hash, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+                (post_id, channel, to_db(due), to_db(due), content_hash, to_db(now), to_db(now)),
+            )
+            delivery_id = int(cursor.lastrowid or 0)
+            audit.append(
+                conn,
+                at=to_db(now),
+                actor=actor,
+                action="delivery.queued",
+                post_id=post_id,
+                delivery_id=delivery_id,
+                detail={"to": "queued", "channel": channel, "due_at": to_db(due)},
+            )
+        elif row["state"] == "pending":
+            delivery_id = row["id"]
+            _set_state(
+                conn,
+                row,
+                "queued",
+                now=now,
+                actor=actor,
+                action="delivery.queued",
+                extra_sets={
+                    "due_at": to_db(due),
+                    "not_before": to_db(due),
+                    "content_hash": content_hash,
+                },
+                detail={"channel": channel, "due_at": to_db(due)},
+            )
+        else:
+            # Already in flight or finished on this channel: leave it alone.
+            delivery_id = row["id"]
+        ids.append(delivery_id)
+    return ids
+
+
+def hold_for_review(conn: sqlite3.Connection, *, post_id: int, now: datetime, actor: str) -> int:
+    """The post went back to review: its queued deliveries wait for the new approval."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM deliveries WHERE post_id = ? AND state = 'queued'", (post_id,)
+    ).fetchall()
+    for row in rows:
+        _set_state(conn, row, "pending", now=now, actor=actor, action="delivery.held")
+    return len(rows)
+
+
+def in_flight_or_done(conn: sqlite3.Connection, post_id: int) -> list[Delivery]:
+    """Deliveries that have left the queue (may have reached the platform)."""
+    cursor = conn.execute(
+        f"SELECT {_COLUMNS} FROM deliveries WHERE post_id = ?"
+        " AND state NOT IN ('pending', 'queued', 'cancelled', 'failed')",
+        (post_id,),
+    )
+    return [from_row(r) for r in cursor]
+
+
+def cancel_for_post(
+    conn: sqlite3.Connection,
+    *,
+    post_id: int,
+    now: datetime,
+    actor: str,
+    channels: Iterable[str] | None = None,
+) -> int:
+    """Cancel the post's deliveries that have not started sending."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM deliveries WHERE post_id = ? AND state IN"
+        " ('pending', 'queued', 'claimed')",
+        (post_id,),
+    ).fetchall()
+    wanted = set(channels) if channels is not None else None
+    count = 0
+    for row in rows:
+        if wanted is not None and row["channel"] not in wanted:
+            continue
+        _set_state(
+            conn,
+            row,
+            "cancelled",
+            now=now,
+            actor=actor,
+            action="delivery.cancelled",
+            extra_sets={"lease_owner": None, "lease_until": None},
+        )
+        count += 1
+    return count
+
+
+def reschedule(
+    conn: sqlite3.Connection,
+    *,
+    delivery: Delivery,
+    due: datetime,
+    now: datetime,
+    actor: str,
+) -> None:
+    if delivery.state not in ("pending", "queued"):
+        raise InvalidTransition(
+            f"delivery {delivery.id} ({delivery.channel}) is {delivery.state}; only pending or"
+            " queued deliveries can be rescheduled"
+        )
+    changed = conn.execute(
+        "UPDATE deliveries SET due_at = ?, not_before = ?, updated_at = ?"
+        " WHERE id = ? AND state = ?",
+        (to_db(due), to_db(due), to_db(now), delivery.id, delivery.state),
+    ).rowcount
+    if changed != 1:
+        raise InvalidTransition(f"delivery {delivery.id}: changed concurrently; try again")
+    audit.append(
+        conn,
+        at=to_db(now),
+        actor=actor,
+        action="delivery.rescheduled",
+        post_id=delivery.post_id,
+        delivery_id=delivery.id,
+        detail={"due_at": to_db(due)},
+    )
+
+
+# --- the daemon's side: claim, intent, outcome ---------------------------------------------
+
+
+def claim_next(
+    conn: sqlite3.Connection,
+    *,
+    worker: str,
+    now: datetime,
+    lease_seconds: float,
+    exclude_channels: Iterable[str] = (),
+) -> Delivery | None:
+    """Claim the oldest due delivery in one ``BEGIN IMMEDIATE`` with ``UPDATE ... RETURNING``."""
+    excluded = list(exclude_channels)
+    exclusion = f" AND channel NOT IN ({', '.join('?' for _ in excluded)})" if excluded else ""
+    now_text = to_db(now)
+    with transaction(conn):
+        row = conn.execute(
+            "UPDATE deliveries SET state = 'claimed', lease_owner = ?, lease_until = ?,"
+            " lease_version = lease_version + 1, updated_at = ?"
+            " WHERE id = (SELECT id FROM deliveries INDEXED BY deliveries_due"
+            f"  WHERE state = 'queued' AND not_before <= ?{exclusion}"
+            "  ORDER BY not_before, id LIMIT 1)"
+            f" AND state = 'queued' RETURNING {_COLUMNS}",
+            (
+                worker,
+                to_db(now + timedelta(seconds=lease_seconds)),
+                now_text,
+                now_text,
+                *excluded,
+            ),
+        ).fetchone()
+        if row is None:
+            return None
+        delivery = from_row(row)
+        audit.append(
+            conn,
+            at=now_text,
+            actor=worker,
+            action="delivery.claimed",
+            post_id=delivery.post_id,
+            delivery_id=delivery.id,
+            detail={"from": "queued", "to": "claimed", "lease_version": delivery.lease_version},
+        )
+    return delivery
+
+
+def begin_send(
+    conn: sqlite3.Connection,
+    *,
+    delivery: Delivery,
+    worker: str,
+    now: datetime,
+    lease_seconds: float,
+) -> int:
+    """Commit the intent (state ``sending`` + an open attempt row) before the platform call."""
+    with transaction(conn):
+        _set_state(
+            conn,
+            delivery,
+            "sending",
+            now=now,
+            actor=worker,
+            action="delivery.sending",
+            extra_sets={
+                "attempts": delivery.attempts + 1,
+                "lease_until": to_db(now + timedelta(seconds=lease_seconds)),
+            },
+            fence=(worker, delivery.lease_version),
+        )
+        cursor = conn.execute(
+            "INSERT INTO attempts (delivery_id, number, worker, started_at) VALUES (?, ?, ?, ?)",
+            (delivery.id, delivery.attempts + 1, worker, to_db(now)),
+        )
+    delivery.state = "sending"
+    delivery.attempts += 1
+    return int(cursor.lastrowid or 0)
+
+
+def _close_attempt(
+    conn: sqlite3.Connection, delivery_id: int, now: datetime, outcome: str, error: str | None
+) -> None:
+    conn.execute(
+        "UPDATE attempts SET finished_at = ?, outcome = ?, error = ?"
+        " WHERE delivery_id = ? AND finished_at IS NULL",
+        (to_db(now), outcome, error, delivery_id),
+    )
+
+
+def _release_lease() -> dict[str, Any]:
+    return {"lease_owner": None, "lease_until": None}
+
+
+def release_claim(
+    conn: sqlite3.Connection,
+    *,
+    delivery: Delivery,
+    worker: str,
+    now: datetime,
+    not_before: datetime | None = None,
+    reason: str = "",
+) -> None:
+    """Give a claim back before anything was sent (shutdown, breaker open, token refresh failed)."""
+    sets = _release_lease()
+    if not_before is not None:
+        sets["not_before"] = to_db(not_before)
+    with transaction(conn):
+        _set_state(
+            conn,
+            delivery,
+            "queued",
+            now=now,
+            actor=worker,
+            action="delivery.released",
+            extra_sets=sets,
+            fence=(worker, delivery.lease_version),
+            detail={"reason": reason} if reason else None,
+        )
+    delivery.state = "queued"
+
+
+def save_progress(
+    conn: sqlite3.Connection,
+    *,
+    delivery: Delivery,
+    worker: str,
+    progress: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Checkpoint a multi-step publish (uploaded media ids, draft id, ...), fenced."""
+    with transaction(conn):
+        changed = conn.execute(
+            "UPDATE deliveries SET progress = ?, updated_at = ? WHERE id = ?"
+            " AND state IN ('sending', 'processing') AND lease_owner = ? AND lease_version = ?",
+            (
+                json.dumps(progress, ensure_ascii=False, sort_keys=True),
+                to_db(now),
+                delivery.id,
+                worker,
+                delivery.lease_version,
+            ),
+        ).rowcount
+        if changed != 1:
+            raise LeaseLost(f"delivery {delivery.id}: no longer held by {worker}")
+    delivery.progress = dict(progress)
+
+
+def record_published(
+    conn: sqlite3.Connection,
+    *,
+    delivery: Delivery,
+    worker: str,
+    now: datetime,
+    remote_id: str,
+    remote_url: str | None,
+    published_at: datetime | None = None,
+    how: str = "sent",
+) -> None:
+    with transaction(conn):
+        _set_state(
+            conn,
+            delivery,
+            "published",
+            now=now,
+            actor=worker,
+            action="delivery.published",
+            extra_sets={
+                **_release_lease(),
+                "remote_id": remote_id,
+                "remote_url": remote_url,
+                "published_at": to_db(published_at or now),
+                "error_kind": None,
+                "last_error": None,
+            },
+            fence=(worker, delivery.lease_version) if delivery.state == "sending" else None,
+            detail={"remote_id": remote_id, "remote_url": remote_url, "how": how},
+        )
+        _close_attempt(conn, delivery.id, now, "published", None)
+    delivery.state = "published"
+
+
+def record_processing(
+    conn: sqlite3.Connection,
+    *,
+    delivery: Delivery,
+    worker: str,
+    now: datetime,
+    progress: dict[str, Any],
+    poll_at: datetime,
+) -> None:
+    """Accepted by an asynchronous platform; poll from ``poll_at``. The lease is released."""
+    with transaction(conn):
+        _set_state(
+            conn,
+            delivery,
+            "processing",
+            now=now,
+            actor=worker,
+            action="delivery.processing",
+            extra_sets={
+                **_release_lease(),
+                "progress": json.dumps(progress, ensure_ascii=False, sort_keys=True),
+                "not_before": to_db(poll_at),
+            },
+            fence=(worker, delivery.lease_version),
+        )
+        _close_attempt(conn, delivery.id, now, "processing", None)
+    delivery.state = "processing"
+
+
+def record_retry(
+    conn: sqlite3.Connection,
+    *,
+    delivery: Delivery,
+    worker: str,
+    now: datetime,
+    not_before: datetime,
+    error_kind: str,
+    error: str,
+) -> None:
+    """Definitely not accepted (refused before send, rate limited, transient code): queue again."""
+    with transaction(conn):
+        _set_state(
+            conn,
+            delivery,
+            "queued",
+            now=now,
+            actor=worker,
+            action="delivery.retry",
+            extra_sets={
+                **_release_lease(),
+                "not_before": to_db(not_before),
+                "error_kind": error_kind,
+                "last_error": error,
+            },
+            fence=(worker, delivery.lease_version),
+            detail={"error_kind": error_kind, "not_before": to_db(not_before)},
+        )
+        _close_attempt(conn, delivery.id, now, error_kind, error)
+    delivery.state = "queued"
+
+
+def record_failed(
+    conn: sqlite3.Connection,
+    *,
+    delivery: Delivery,
+    worker: str,
+    now: datetime,
+    error_kind: str,
+    error: str,
+) -> None:
+    fence = (worker, delivery.lease_version) if delivery.state == "sending" else None
+    with transaction(conn):
+        _set_state(
+            conn,
+            delivery,
+            "failed",
+            now=now,
+            actor=worker,
+            action="delivery.failed",
+            extra_sets={**_release_lease(), "error_kind": error_kind, "last_error": error},
+            fence=fence,
+            detail={"error_kind": error_kind, "error": error},
+        )
+        _close_attempt(conn, delivery.id, now, "failed", error)
+    delivery.state = "failed"
+
+
+def record_unknown(
+    conn: sqlite3.Connection,
+    *,
+    delivery: Delivery,
+    worker: str,
+    now: datetime,
+    error: str,
+) -> None:
+    """The request may have reached the platform: never resend; reconciliation decides."""
+    fence = (worker, delivery.lease_version) if delivery.state == "sending" else None
+    with transaction(conn):
+        _set_state(
+            conn,
+            delivery,
+            "unknown",
+            now=now,
+            actor=worker,
+            action="delivery.unknown",
+            extra_sets={**_release_lease(), "error_kind": "unknown", "last_error": error},
+            fence=fence,
+            detail={"error": error},
+        )
+        _close_attempt(conn, delivery.id, now, "unknown", error)
+    delivery.state = "unknown"
+
+
+def expire_leases(conn: sqlite3.Connection, *, now: datetime, actor: str) -> tuple[int, int]:
+    """Expired claims go back to the queue (nothing was sent); expired sends become unknown.
+
+    Returns (released claims, sends turned unknown).
+    """
+    now_text = to_db(now)
+    released = unknown = 0
+    with transaction(conn):
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM deliveries INDEXED BY deliveries_lease"
+            " WHERE state IN ('claimed', 'sending') AND lease_until < ?",
+            (now_text,),
+        ).fetchall()
+        for row in rows:
+            if row["state"] == "claimed":
+                _set_state(
+                    conn,
+                    row,
+                    "queued",
+                    now=now,
+                    actor=actor,
+                    action="delivery.lease_expired",
+                    extra_sets=_release_lease(),
+                )
+                released += 1
+            else:
+                _set_state(
+                    conn,
+                    row,
+                    "unknown",
+                    now=now,
+                    actor=actor,
+                    action="delivery.lease_expired",
+                    extra_sets={
+                        **_release_lease(),
+                        "error_kind": "unknown",
+                        "last_error": "the sending worker stopped before recording the outcome",
+                    },
+                )
+                _close_attempt(conn, row["id"], now, "unknown", "lease expired while sending")
+                unknown += 1
+    return released, unknown
+
+
+def record_reconciled(
+    conn: sqlite3.Connection,
+    *,
+    delivery_id: int,
+    actor: str,
+    now: datetime,
+    found: tuple[str, str | None] | None,
+    decided: bool,
+    retry_at: datetime | None = None,
+    reason: str = "",
+) -> str:
+    """Outcome of looking for an ``unknown`` delivery on the platform.
+
+    ``found`` = (remote_id, remote_url) -> published; ``decided`` and not found -> queued again
+    (confirmed absent); otherwise -> needs_attention.
+    """
+    with transaction(conn):
+        delivery = get(conn, delivery_id)
+        if delivery.state != "unknown":
+            raise InvalidTransition(
+                f"delivery {delivery_id} is {delivery.state}, not unknown; nothing to reconcile"
+            )
+        if found is not None:
+            to_state = "published"
+            sets: dict[str, Any] = {
+                "remote_id": found[0],
+                "remote_url": found[1],
+                "published_at": to_db(now),
+                "error_kind": None,
+                "last_error": None,
+            }
+        elif decided:
+            to_state = "queued"
+            sets = {"not_before": to_db(retry_at or now)}
+        else:
+            to_state = "needs_attention"
+            sets = {"last_error": reason or "the platform cannot tell whether it was published"}
+        _set_state(
+            conn,
+            delivery,
+            to_state,
+            now=now,
+            actor=actor,
+            action="delivery.reconciled",
+            extra_sets=sets,
+            detail={"reason": reason} if reason else None,
+        )
+    return to_state
+
+
+def record_polled(
+    conn: sqlite3.Connection,
+    *,
+    delivery_id: int,
+    actor: str,
+    now: datetime,
+    published: tuple[str, str | None] | None = None,
+    failed: str | None = None,
+    poll_at: datetime | None = None,
+) -> str:
+    """Result of polling a ``processing`` delivery."""
+    with transaction(conn):
+        delivery = get(conn, delivery_id)
+        if delivery.state != "processing":
+            raise InvalidTransition(f"delivery {delivery_id} is {delivery.state}, not processing")
+        if published is not None:
+            _set_state(
+                conn,
+                delivery,
+                "published",
+                now=now,
+                actor=actor,
+                action="delivery.published",
+                extra_sets={
+                    "remote_id": published[0],
+                    "remote_url": published[1],
+                    "published_at": to_db(now),
+                },
+                detail={"remote_id": published[0], "how": "polled"},
+            )
+            return "published"
+        if failed is not None:
+            _set_state(
+                conn,
+                delivery,
+                "failed",
+                now=now,
+                actor=actor,
+                action="delivery.failed",
+                extra_sets={"error_kind": "permanent", "last_error": failed},
+                detail={"error": failed},
+            )
+            return "failed"
+        conn.execute(
+            "UPDATE deliveries SET not_before = ?, updated_at = ? WHERE id = ?",
+            (to_db(poll_at or now), to_db(now), delivery_id),
+        )
+        return "processing"
+
+
+# --- operators ------------------------------------------------------------------------------
+
+
+def operator_retry(
+    conn: sqlite3.Connection, *, delivery_id: int, actor: str, now: datetime
+) -> None:
+    with transaction(conn):
+        delivery = get(conn, delivery_id)
+        if delivery.state != "failed":
+            raise InvalidTransition(
+                f"delivery {delivery_id} is {delivery.state}; only failed deliveries can be retried"
+            )
+        _set_state(
+            conn,
+            delivery,
+            "queued",
+            now=now,
+            actor=actor,
+            action="delivery.retry_by_operator",
+            extra_sets={"not_before": to_db(now), "attempts": 0},
+        )
+
+
+def operator_resolve(
+    conn: sqlite3.Connection,
+    *,
+    delivery_id: int,
+    actor: str,
+    now: datetime,
+    published: str | None,
+) -> str:
+    """needs_attention -> published (with the URL or id a person found) | queued (not published)."""
+    with transaction(conn):
+        delivery = get(conn, delivery_id)
+        if delivery.state != "needs_attention":
+            raise InvalidTransition(
+                f"delivery {delivery_id} is {delivery.state}; only deliveries in needs_attention"
+                " can be resolved"
+            )
+        if published:
+            is_url = published.startswith(("http://", "https://"))
+            _set_state(
+                conn,
+                delivery,
+                "published",
+                now=now,
+                actor=actor,
+                action="delivery.resolved_by_operator",
+                extra_sets={
+                    "remote_id": None if is_url else published,
+                    "remote_url": published if is_url else None,
+                    "published_at": to_db(now),
+                    "error_kind": None,
+                },
+                detail={"published": published},
+            )
+            return "published"
+        _set_state(
+            conn,
+            delivery,
+            "queued",
+            now=now,
+            actor=actor,
+            action="delivery.resolved_by_operator",
+            extra_sets={"not_before": to_db(now)},
+            detail={"published": None},
+        )
+        return "queued"

@@ -1,0 +1,244 @@
+"""Numbered, append-only migrations. Never edit a shipped one; add the next number."""
+
+from __future__ import annotations
+
+DELIVERY_STATES = (
+    "pending",
+    "queued",
+    "claimed",
+    "sending",
+    "processing",
+    "unknown",
+    "needs_attention",
+    "published",
+    "failed",
+    "cancelled",
+)
+
+# design.md §4, plus queued -> pending when an approved post goes back to review (its
+# deliveries wait for the new approval instead of being sent with unapproved content).
+DELIVERY_TRANSITIONS: tuple[tuple[str, str], ...] = (
+    ("pending", "queued"),
+    ("pending", "cancelled"),
+    ("queued", "claimed"),
+    ("queued", "pending"),
+    ("queued", "cancelled"),
+    ("claimed", "sending"),
+    ("claimed", "queued"),
+    ("claimed", "cancelled"),
+    ("sending", "published"),
+    ("sending", "processing"),
+    ("sending", "queued"),
+    ("sending", "failed"),
+    ("sending", "unknown"),
+    ("processing", "published"),
+    ("processing", "failed"),
+    ("processing", "unknown"),
+    ("unknown", "published"),
+    ("unknown", "queued"),
+    ("unknown", "needs_attention"),
+    ("needs_attention", "published"),
+    ("needs_attention", "queued"),
+    ("failed", "queued"),
+)
+
+
+def _states_sql(states: tuple[str, ...]) -> str:
+    return ", ".join(f"'{s}'" for s in states)
+
+
+def m001_initial() -> str:
+    transitions = ",\n".join(f"  ('{a}', '{b}')" for a, b in DELIVERY_TRANSITIONS)
+    return f"""
+CREATE TABLE posts (
+  id            INTEGER PRIMARY KEY,
+  title         TEXT NOT NULL,
+  body          TEXT NOT NULL,
+  summary       TEXT NOT NULL DEFAULT '',
+  link          TEXT NOT NULL DEFAULT '',
+  tags          TEXT NOT NULL DEFAULT '[]',
+  media         TEXT NOT NULL DEFAULT '[]',
+  channels      TEXT NOT NULL DEFAULT '[]',
+  variants      TEXT NOT NULL DEFAULT '{{}}',
+  author        TEXT NOT NULL,
+  state         TEXT NOT NULL DEFAULT 'draft'
+                CHECK (state IN ('draft', 'in_review', 'approved', 'rejected', 'cancelled')),
+  review_round  INTEGER NOT NULL DEFAULT 0,
+  review_level  INTEGER NOT NULL DEFAULT 0,
+  scheduled_at  TEXT,
+  next_slot     INTEGER NOT NULL DEFAULT 0,
+  content_hash  TEXT NOT NULL,
+  approved_hash TEXT,
+  created_at    TEXT NOT NULL,
+  updated_at    TEXT NOT NULL,
+  CHECK (state != 'approved' OR approved_hash = content_hash)
+);
+CREATE INDEX posts_state ON posts(state, id);
+CREATE INDEX posts_author ON posts(author, id);
+
+CREATE TABLE post_channels (
+  post_id INTEGER NOT NULL REFERENCES posts(id),
+  channel TEXT NOT NULL,
+  PRIMARY KEY (post_id, channel)
+) WITHOUT ROWID;
+CREATE INDEX post_channels_channel ON post_channels(channel, post_id);
+
+CREATE TABLE deliveries (
+  id              INTEGER PRIMARY KEY,
+  post_id         INTEGER NOT NULL REFERENCES posts(id),
+  channel         TEXT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ({_states_sql(DELIVERY_STATES)})),
+  due_at          TEXT NOT NULL,
+  not_before      TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  lease_owner     TEXT,
+  lease_until     TEXT,
+  lease_version   INTEGER NOT NULL DEFAULT 0,
+  progress        TEXT NOT NULL DEFAULT '{{}}',
+  content_hash    TEXT NOT NULL,
+  remote_id       TEXT,
+  remote_url      TEXT,
+  error_kind      TEXT,
+  last_error      TEXT,
+  published_at    TEXT,
+  next_metrics_at TEXT,
+  created_at      TEXT NOT NULL,
+  updated_at      TEXT NOT NULL,
+  UNIQUE (post_id, channel),
+  CHECK (state NOT IN ('claimed', 'sending') OR (lease_owner IS NOT NULL AND lease_until IS NOT NULL)),
+  CHECK (state != 'published' OR published_at IS NOT NULL)
+);
+CREATE INDEX deliveries_due ON deliveries(state, not_before, id);
+CREATE INDEX deliveries_channel ON deliveries(channel, state, due_at);
+CREATE INDEX deliveries_lease ON deliveries(state, lease_until);
+
+CREATE TABLE delivery_transitions (
+  from_state TEXT NOT NULL,
+  to_state   TEXT NOT NULL,
+  PRIMARY KEY (from_state, to_state)
+) WITHOUT ROWID;
+INSERT INTO delivery_transitions (from_state, to_state) VALUES
+{transitions};
+
+CREATE TRIGGER deliveries_transition_guard BEFORE UPDATE OF state ON deliveries
+WHEN NEW.state != OLD.state AND NOT EXISTS (
+  SELECT 1 FROM delivery_transitions WHERE from_state = OLD.state AND to_state = NEW.state)
+BEGIN
+  SELECT RAISE(ABORT, 'delivery state change not allowed by the state machine');
+END;
+CREATE TRIGGER deliveries_no_delete BEFORE DELETE ON deliveries
+BEGIN
+  SELECT RAISE(ABORT, 'deliveries are never deleted');
+END;
+CREATE TRIGGER transitions_frozen_update BEFORE UPDATE ON delivery_transitions
+BEGIN
+  SELECT RAISE(ABORT, 'the delivery state machine is fixed by migrations');
+END;
+
+CREATE TABLE attempts (
+  id          INTEGER PRIMARY KEY,
+  delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+  number      INTEGER NOT NULL,
+  worker      TEXT NOT NULL,
+  started_at  TEXT NOT NULL,
+  finished_at TEXT,
+  outcome     TEXT,
+  error       TEXT,
+  UNIQUE (delivery_id, number)
+);
+-- every sending row has exactly one open attempt: at most one here, the code opens it
+CREATE UNIQUE INDEX attempts_one_open ON attempts(delivery_id) WHERE finished_at IS NULL;
+
+CREATE TABLE reviews (
+  id           INTEGER PRIMARY KEY,
+  post_id      INTEGER NOT NULL REFERENCES posts(id),
+  round        INTEGER NOT NULL,
+  level        INTEGER NOT NULL,
+  reviewer     TEXT NOT NULL,
+  decision     TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+  comment      TEXT NOT NULL DEFAULT '',
+  content_hash TEXT NOT NULL,
+  at           TEXT NOT NULL
+);
+CREATE INDEX reviews_post ON reviews(post_id, id);
+CREATE UNIQUE INDEX reviews_one_approval_per_level
+  ON reviews(post_id, round, level) WHERE decision = 'approve';
+CREATE TRIGGER reviews_not_by_author BEFORE INSERT ON reviews
+WHEN NEW.reviewer = (SELECT author FROM posts WHERE id = NEW.post_id)
+BEGIN
+  SELECT RAISE(ABORT, 'the author of a post never reviews it');
+END;
+CREATE TRIGGER reviews_one_level_per_person BEFORE INSERT ON reviews
+WHEN NEW.decision = 'approve' AND EXISTS (
+  SELECT 1 FROM reviews WHERE post_id = NEW.post_id AND reviewer = NEW.reviewer
+     AND decision = 'approve' AND level != NEW.level)
+BEGIN
+  SELECT RAISE(ABORT, 'one person approves at most one level of a post');
+END;
+CREATE TRIGGER reviews_no_update BEFORE UPDATE ON reviews
+BEGIN
+  SELECT RAISE(ABORT, 'reviews are never changed');
+END;
+
+CREATE TABLE metrics (
+  id           INTEGER PRIMARY KEY,
+  delivery_id  INTEGER NOT NULL REFERENCES deliveries(id),
+  collected_at TEXT NOT NULL,
+  views        INTEGER,
+  likes        INTEGER,
+  comments     INTEGER,
+  shares       INTEGER,
+  favorites    INTEGER,
+  raw          TEXT NOT NULL DEFAULT '{{}}'
+);
+CREATE INDEX metrics_delivery ON metrics(delivery_id, collected_at);
+-- the newest snapshot per delivery, kept by the collector, so reports never scan history
+CREATE TABLE metrics_latest (
+  delivery_id  INTEGER PRIMARY KEY REFERENCES deliveries(id),
+  metrics_id   INTEGER NOT NULL REFERENCES metrics(id),
+  collected_at TEXT NOT NULL,
+  views        INTEGER,
+  likes        INTEGER,
+  comments     INTEGER,
+  shares       INTEGER,
+  favorites    INTEGER
+);
+
+-- tokens obtained at run time (never the app secrets, which come from the environment)
+CREATE TABLE credentials (
+  channel            TEXT PRIMARY KEY,
+  access_token       TEXT,
+  refresh_token      TEXT,
+  expires_at         TEXT,
+  refresh_expires_at TEXT,
+  lease_owner        TEXT,
+  lease_until        TEXT,
+  updated_at         TEXT NOT NULL
+);
+
+CREATE TABLE audit (
+  id          INTEGER PRIMARY KEY,
+  at          TEXT NOT NULL,
+  actor       TEXT NOT NULL,
+  action      TEXT NOT NULL,
+  post_id     INTEGER,
+  delivery_id INTEGER,
+  detail      TEXT NOT NULL DEFAULT '{{}}',
+  prev_hash   TEXT NOT NULL,
+  hash        TEXT NOT NULL
+);
+CREATE INDEX audit_post ON audit(post_id, id);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+  SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+  SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+"""
+
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial", m001_initial()),
+]

@@ -1,0 +1,817 @@
+"""Posts and the editorial workflow (design.md §3).
+
+``draft -> in_review (level 1..N) -> approved``; ``rejected`` goes back to the author with a
+reason; ``cancelled`` withdraws. The author never reviews their own post, one person approves
+at most one level of a post, and approval pins the content hash. Every change is one
+``BEGIN IMMEDIATE`` transaction with its audit row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kepubot.errors import InvalidInput, NotAllowed, NotFound
+from kepubot.models import Media, Post, Review, content_hash
+from kepubot.queue import audit, deliveries
+from kepubot.queue.db import transaction
+from kepubot.timeutil import from_db, parse_future_time, to_db
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+    from kepubot.channels.base import Problem
+
+_POST_COLUMNS = (
+    "id, title, body, summary, link, tags, media, channels, variants, author, state,"
+    " review_round, review_level, scheduled_at, next_slot, content_hash, approved_hash,"
+    " created_at, updated_at"
+)
+EDITABLE_STATES = ("draft", "in_review", "approved", "rejected")
+
+
+@dataclass
+class PostInput:
+    """What an editor gives for a new post or an edit. ``None`` means "not given"."""
+
+    title: str | None = None
+    body: str | None = None
+    summary: str | None = None
+    link: str | None = None
+    tags: list[str] | None = None
+    images: list[Path] | None = None
+    video: Path | None = None
+    cover: Path | None = None
+    channels: list[str] | None = None
+    at: str | None = None
+    next_slot: bool = False
+    variants: dict[str, dict[str, str]] | None = None
+    where: dict[str, str] = field(default_factory=dict)  # field -> "file row 3" for errors
+
+    def place(self, name: str, default: str) -> str:
+        return self.where.get(name, default)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def from_row(row: sqlite3.Row, app: App | None = None) -> Post:
+    media = []
+    for item in json.loads(row["media"]):
+        record = Media(**item)
+        if app is not None:
+            record = record.model_copy(update={"file": app.media_file(record.path)})
+        media.append(record)
+    return Post(
+        id=row["id"],
+        title=row["title"],
+        body=row["body"],
+        summary=row["summary"],
+        link=row["link"],
+        tags=json.loads(row["tags"]),
+        media=media,
+        channels=json.loads(row["channels"]),
+        variants=json.loads(row["variants"]),
+        author=row["author"],
+        state=row["state"],
+        review_round=row["review_round"],
+        review_level=row["review_level"],
+        scheduled_at=from_db(row["scheduled_at"]) if row["scheduled_at"] else None,
+        next_slot=bool(row["next_slot"]),
+        content_hash=row["content_hash"],
+        approved_hash=row["approved_hash"],
+        created_at=from_db(row["created_at"]),
+        updated_at=from_db(row["updated_at"]),
+    )
+
+
+def get_post(app: App, post_id: int) -> Post:
+    row = app.conn.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE id = ?", (post_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"post {post_id} does not exist; see `kepubot post list`")
+    return from_row(row, app)
+
+
+def list_posts(
+    app: App,
+    *,
+    state: str | None = None,
+    channel: str | None = None,
+    author: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Post]:
+    """Newest first. Each filter is served by an index, so the first page costs the same at
+    10³ and 10⁶ posts."""
+    where, args = [], []
+    source = "posts"
+    if channel:
+        source = "post_channels pc JOIN posts ON posts.id = pc.post_id"
+        where.append("pc.channel = ?")
+        args.append(channel)
+    if state:
+        where.append("posts.state = ?")
+        args.append(state)
+    if author:
+        where.append("posts.author = ?")
+        args.append(author)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    order = "pc.post_id DESC" if channel else "posts.id DESC"
+    columns = ", ".join(f"posts.{c.strip()}" for c in _POST_COLUMNS.split(","))
+    cursor = app.conn.execute(
+        f"SELECT {columns} FROM {source} {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+        (*args, limit, offset),
+    )
+    return [from_row(r, app) for r in cursor]
+
+
+def reviews_of(app: App, post_id: int) -> list[Review]:
+    cursor = app.conn.execute(
+        "SELECT post_id, round, level, reviewer, decision, comment, content_hash, at"
+        " FROM reviews WHERE post_id = ? ORDER BY id",
+        (post_id,),
+    )
+    return [
+        Review(
+            post_id=r["post_id"],
+            round=r["round"],
+            level=r["level"],
+            reviewer=r["reviewer"],
+            decision=r["decision"],
+            comment=r["comment"],
+            content_hash=r["content_hash"],
+            at=from_db(r["at"]),
+        )
+        for r in cursor
+    ]
+
+
+# --- validating input --------------------------------------------------------------------
+
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    seen: list[str] = []
+    for tag in tags:
+        tag = tag.strip().lstrip("#").strip()
+        if tag and tag not in seen:
+            seen.append(tag)
+    return seen
+
+
+@dataclass
+class Prepared:
+    """Validated fields ready to write (media already in the store)."""
+
+    fields: dict[str, Any]
+    scheduled_at: datetime | None
+    next_slot: bool | None
+
+
+def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = None) -> Prepared:
+    """Validate ``data`` (over ``base`` for edits) and copy media into the store.
+
+    Raises InvalidInput naming the field (and the file/row when ``data.where`` says so).
+    """
+    fields: dict[str, Any] = {}
+    if data.title is not None or base is None:
+        title = (data.title or "").strip()
+        if not title:
+            raise InvalidInput(
+                f"{data.place('title', '--title')}: the title is empty; give a title"
+            )
+        fields["title"] = title
+    if data.body is not None or base is None:
+        body = (data.body or "").strip("\n")
+        if not body.strip():
+            raise InvalidInput(
+                f"{data.place('body', '--body')}: the body is empty; give --body TEXT or --body-file F"
+            )
+        fields["body"] = body
+    if data.summary is not None:
+        fields["summary"] = data.summary.strip()
+    if data.link is not None:
+        link = data.link.strip()
+        if link and not _URL.match(link):
+            raise InvalidInput(
+                f"{data.place('link', '--link')} {link!r}: not an http(s) URL; give a full address"
+                " such as https://kepu.example.org/articles/1"
+            )
+        fields["link"] = link
+    if data.tags is not None:
+        fields["tags"] = _clean_tags(data.tags)
+    if data.channels is not None or base is None:
+        channels = list(dict.fromkeys(c.strip() for c in (data.channels or []) if c.strip()))
+        if not channels:
+            raise InvalidInput(
+                f"{data.place('channels', '--channel')}: no target channel; give at least one"
+                " --channel NAME"
+            )
+        configured = app.config.data.channels
+        for name in channels:
+            if name not in configured:
+                known = ", ".join(sorted(configured)) or "none configured"
+                raise InvalidInput(
+                    f"{data.place('channels', '--channel')} {name!r}: no such channel in"
+                    f" {app.config.path.name} (configured: {known})"
+                )
+        fields["channels"] = channels
+    if data.variants is not None:
+        for name in data.variants:
+            if name not in app.config.data.channels:
+                raise InvalidInput(
+                    f"{data.place('variants', 'variants')} {name!r}: no such channel in"
+                    f" {app.config.path.name}"
+                )
+        fields["variants"] = data.variants
+
+    media_given = data.images is not None or data.video is not None or data.cover is not None
+    if media_given:
+        kept = list(base.media) if base is not None else []
+        media: list[dict[str, Any]] = []
+        if data.images is not None:
+            for path in data.images:
+                media.append(app.media.add(path, "image", where=data.place("images", "--image")))
+        else:
+            media.extend(m.model_dump() for m in kept if m.kind == "image")
+        if data.video is not None:
+            media.append(app.media.add(data.video, "video", where=data.place("video", "--video")))
+        else:
+            media.extend(m.model_dump() for m in kept if m.kind == "video")
+        if data.cover is not None:
+            media.append(app.media.add(data.cover, "cover", where=data.place("cover", "--cover")))
+        else:
+            media.extend(m.model_dump() for m in kept if m.kind == "cover")
+        fields["media"] = media
+
+    scheduled_at: datetime | None = None
+    next_slot: bool | None = None
+    if data.at is not None and data.at.strip():
+        if data.next_slot:
+            raise InvalidInput("give either --at or --next-slot, not both")
+        scheduled_at = parse_future_time(data.at, app.tz, now, what=data.place("at", "--at"))
+        next_slot = False
+    elif data.next_slot:
+        next_slot = True
+    return Prepared(fields, scheduled_at, next_slot)
+
+
+def _hash_of(values: dict[str, Any]) -> str:
+    return content_hash(
+        title=values["title"],
+        body=values["body"],
+        summary=values["summary"],
+        link=values["link"],
+        tags=values["tags"],
+        media=values["media"],
+        channels=values["channels"],
+        variants=values["variants"],
+    )
+
+
+def _values_of(post: Post) -> dict[str, Any]:
+    return {
+        "title": post.title,
+        "body": post.body,
+        "summary": post.summary,
+        "link": post.link,
+        "tags": post.tags,
+        "media": [m.model_dump() for m in post.media],
+        "channels": post.channels,
+        "variants": post.variants,
+    }
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+# --- creating and editing ------------------------------------------------------------------
+
+
+def _insert(app: App, prepared: Prepared, *, author: str, now: datetime, source: str) -> int:
+    values = {
+        "summary": "",
+        "link": "",
+        "tags": [],
+        "media": [],
+        "variants": {},
+        **prepared.fields,
+    }
+    digest = _hash_of(values)
+    cursor = app.conn.execute(
+        "INSERT INTO posts (title, body, summary, link, tags, media, channels, variants, author,"
+        " state, scheduled_at, next_slot, content_hash, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, ?)",
+        (
+            values["title"],
+            values["body"],
+            values["summary"],
+            values["link"],
+            _dumps(values["tags"]),
+            _dumps(values["media"]),
+            _dumps(values["channels"]),
+            _dumps(values["variants"]),
+            author,
+            to_db(prepared.scheduled_at) if prepared.scheduled_at else None,
+            int(bool(prepared.next_slot)),
+            digest,
+            to_db(now),
+            to_db(now),
+        ),
+    )
+    post_id = int(cursor.lastrowid or 0)
+    app.conn.executemany(
+        "INSERT INTO post_channels (post_id, channel) VALUES (?, ?)",
+        [(post_id, c) for c in values["channels"]],
+    )
+    audit.append(
+        app.conn,
+        at=to_db(now),
+        actor=author,
+        action="post.created",
+        post_id=post_id,
+        detail={
+            "title": values["title"],
+            "channels": values["channels"],
+            "source": source,
+            "content_hash": digest,
+        },
+    )
+    return post_id
+
+
+def create_post(app: App, actor: str, data: PostInput, *, now: datetime) -> int:
+    app.require_role(actor, "editor", action="writing a post")
+    prepared = prepare(app, data, now=now)
+    with transaction(app.conn):
+        return _insert(app, prepared, author=actor, now=now, source="cli")
+
+
+def create_posts(
+    app: App, actor: str, items: list[tuple[PostInput, str]], *, now: datetime
+) -> list[int]:
+    """All-or-nothing: every item is validated first, then all are written in one transaction.
+
+    ``items`` are (input, source description) pairs. Raises InvalidInput listing every bad item.
+    """
+    app.require_role(actor, "editor", action="importing posts")
+    prepared: list[tuple[Prepared, str]] = []
+    errors: list[str] = []
+    for data, source in items:
+        try:
+            prepared.append((prepare(app, data, now=now), source))
+        except InvalidInput as exc:
+            errors.append(str(exc))
+    if errors:
+        raise InvalidInput("\n".join(errors))
+    with transaction(app.conn):
+        return [_insert(app, p, author=actor, now=now, source=source) for p, source in prepared]
+
+
+def edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datetime) -> Post:
+    """Change a post. An edit in review or after approval sends it back to review level 1."""
+    with transaction(app.conn):
+        post = get_post(app, post_id)
+        roles = app.roles(actor)
+        if post.author != actor and "admin" not in roles:
+            raise NotAllowed(
+                f"post {post_id} was written by {post.author}; only its author (or an admin) edits it"
+            )
+        if post.state not in EDITABLE_STATES:
+            raise NotAllowed(f"post {post_id} is {post.state}; it can no longer be edited")
+        started = deliveries.in_flight_or_done(app.conn, post_id)
+        if started:
+            names = ", ".join(f"{d.channel} ({d.state})" for d in started)
+            raise NotAllowed(
+                f"post {post_id} has already gone out on {names}; it cannot change now —"
+                " write a new post instead"
+            )
+        prepared = prepare(app, data, now=now, base=post)
+        values = {**_values_of(post), **prepared.fields}
+        digest = _hash_of(values)
+        if (
+            digest == post.content_hash
+            and prepared.scheduled_at is None
+            and prepared.next_slot is None
+        ):
+            return post  # nothing changed
+        state, round_, level = post.state, post.review_round, post.review_level
+        back_to_review = post.state in ("in_review", "approved") and digest != post.content_hash
+        if back_to_review:
+            _require_clean(app, post.model_copy(update=_model_fields(values)), "edited")
+            state, round_, level = "in_review", post.review_round + 1, 1
+            deliveries.hold_for_review(app.conn, post_id=post_id, now=now, actor=actor)
+        scheduled = (
+            prepared.scheduled_at if prepared.scheduled_at is not None else post.scheduled_at
+        )
+        next_slot = prepared.next_slot if prepared.next_slot is not None else post.next_slot
+        if prepared.next_slot:
+            scheduled = None
+        app.conn.execute(
+            "UPDATE posts SET title = ?, body = ?, summary = ?, link = ?, tags = ?, media = ?,"
+            " channels = ?, variants = ?, state = ?, review_round = ?, review_level = ?,"
+            " scheduled_at = ?, next_slot = ?, content_hash = ?, approved_hash = ?, updated_at = ?"
+            " WHERE id = ?",
+            (
+                values["title"],
+                values["body"],
+                values["summary"],
+                values["link"],
+                _dumps(values["tags"]),
+                _dumps(values["media"]),
+                _dumps(values["channels"]),
+                _dumps(values["variants"]),
+                state,
+                round_,
+                level,
+                to_db(scheduled) if scheduled else None,
+                int(bool(next_slot)),
+                digest,
+                post.approved_hash if state == "approved" else None,
+                to_db(now),
+                post_id,
+            ),
+        )
+        if values["channels"] != post.channels:
+            app.conn.execute("DELETE FROM post_channels WHERE post_id = ?", (post_id,))
+            app.conn.executemany(
+                "INSERT INTO post_channels (post_id, channel) VALUES (?, ?)",
+                [(post_id, c) for c in values["channels"]],
+            )
+            dropped = set(post.channels) - set(values["channels"])
+            if dropped:
+                deliveries.cancel_for_post(
+                    app.conn, post_id=post_id, now=now, actor=actor, channels=dropped
+                )
+        changed = sorted(k for k in values if values[k] != _values_of(post)[k])
+        audit.append(
+            app.conn,
+            at=to_db(now),
+            actor=actor,
+            action="post.edited",
+            post_id=post_id,
+            detail={
+                "changed": changed,
+                "content_hash": digest,
+                "back_to_review": back_to_review,
+                "scheduled_at": to_db(scheduled) if scheduled else None,
+                "next_slot": bool(next_slot),
+            },
+        )
+        return get_post(app, post_id)
+
+
+def _model_fields(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "media": [Media(**m) for m in values["media"]]}
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def problems_of(app: App, post: Post) -> list[str]:
+    """Channel rules of every target channel plus the sensitive-word list, as readable lines."""
+    lines: list[str] = []
+    channels = app.channels
+    for name in post.channels:
+        channel = channels.get(name)
+        if channel is None:
+            lines.append(f"{name}: channel is no longer configured")
+            continue
+        problems: list[Problem] = channel.check(post.for_channel(name))
+        lines.extend(f"{name}: {p.describe(app.language)}" for p in problems)
+    fields = {
+        "title": post.title,
+        "summary": post.summary,
+        "body": post.body,
+        "tags": "\n".join(post.tags),
+    }
+    for channel_name, overrides in post.variants.items():
+        for key, value in overrides.items():
+            fields[f"variants.{channel_name}.{key}"] = value
+    for hit in app.sensitive_words.scan(fields):
+        lines.append(f"sensitive word {hit.describe()}")
+    return lines
+
+
+def _require_clean(app: App, post: Post, doing: str) -> None:
+    problems = problems_of(app, post)
+    if problems:
+        raise NotAllowed(f"post {post.id} cannot be {doing}: " + "; ".join(problems))
+
+
+# --- the workflow ------------------------------------------------------------------------------
+
+
+def _batch(app: App, ids: list[int], step: Any) -> None:
+    """Run ``step(post_id)`` for every id in one transaction; if any id is refused, none
+    changes and every refusal is listed."""
+    if not ids:
+        raise InvalidInput("give at least one post id")
+    refusals: list[str] = []
+    with transaction(app.conn):
+        for post_id in dict.fromkeys(ids):
+            try:
+                step(post_id)
+            except (NotAllowed, InvalidInput) as exc:
+                refusals.append(str(exc))
+        if refusals:
+            raise NotAllowed("\n".join(refusals))
+
+
+def submit(app: App, actor: str, ids: list[int], *, now: datetime, comment: str = "") -> None:
+    roles = app.roles(actor)
+
+    def step(post_id: int) -> None:
+        post = get_post(app, post_id)
+        if post.author != actor and "admin" not in roles:
+            raise NotAllowed(
+                f"post {post_id} was written by {post.author}; only its author submits it"
+            )
+        if "editor" not in roles and "admin" not in roles:
+            raise NotAllowed(f"post {post_id}: submitting needs the editor role")
+        if post.state not in ("draft", "rejected"):
+            raise NotAllowed(
+                f"post {post_id} is {post.state}; only draft or rejected posts can be submitted"
+            )
+        _require_clean(app, post, "submitted")
+        app.conn.execute(
+            "UPDATE posts SET state = 'in_review', review_round = review_round + 1,"
+            " review_level = 1, updated_at = ? WHERE id = ? AND state = ?",
+            (to_db(now), post_id, post.state),
+        )
+        audit.append(
+            app.conn,
+            at=to_db(now),
+            actor=actor,
+            action="post.submitted",
+            post_id=post_id,
+            detail={
+                "round": post.review_round + 1,
+                "content_hash": post.content_hash,
+                "comment": comment,
+            },
+        )
+
+    _batch(app, ids, step)
+
+
+def _level_name(app: App, level: int) -> str:
+    levels = app.config.review_levels
+    return levels[level - 1] if 1 <= level <= len(levels) else str(level)
+
+
+def _check_reviewer(app: App, actor: str, post: Post, doing: str) -> None:
+    roles = app.roles(actor)
+    if "reviewer" not in roles and "admin" not in roles:
+        raise NotAllowed(
+            f"post {post.id}: {doing} needs the reviewer role; {actor} does not have it"
+        )
+    if post.author == actor:
+        raise NotAllowed(
+            f"post {post.id} was written by {actor}; the author never reviews their own post"
+        )
+    if post.state != "in_review":
+        raise NotAllowed(f"post {post.id} is {post.state}; only posts in review can be {doing}")
+
+
+def approve(app: App, actor: str, ids: list[int], *, now: datetime, comment: str = "") -> None:
+    levels = app.config.review_levels
+
+    def step(post_id: int) -> None:
+        post = get_post(app, post_id)
+        _check_reviewer(app, actor, post, "approved")
+        level = post.review_level
+        earlier = app.conn.execute(
+            "SELECT level FROM reviews WHERE post_id = ? AND reviewer = ? AND decision = 'approve'"
+            " AND level != ? LIMIT 1",
+            (post_id, actor, level),
+        ).fetchone()
+        if earlier is not None:
+            raise NotAllowed(
+                f"post {post_id}: {actor} already approved it at level {_level_name(app, earlier[0])};"
+                " one person approves at most one level of a post"
+            )
+        same = app.conn.execute(
+            "SELECT 1 FROM reviews WHERE post_id = ? AND round = ? AND level = ?"
+            " AND decision = 'approve'",
+            (post_id, post.review_round, level),
+        ).fetchone()
+        if same is not None:
+            raise NotAllowed(f"post {post_id}: level {_level_name(app, level)} is already approved")
+        _require_clean(app, post, "approved")
+        app.conn.execute(
+            "INSERT INTO reviews (post_id, round, level, reviewer, decision, comment, content_hash, at)"
+            " VALUES (?, ?, ?, ?, 'approve', ?, ?, ?)",
+            (post_id, post.review_round, level, actor, comment, post.content_hash, to_db(now)),
+        )
+        final = level >= len(levels)
+        detail: dict[str, Any] = {
+            "level": level,
+            "level_name": _level_name(app, level),
+            "round": post.review_round,
+            "content_hash": post.content_hash,
+            "comment": comment,
+            "final": final,
+        }
+        if not final:
+            app.conn.execute(
+                "UPDATE posts SET review_level = ?, updated_at = ? WHERE id = ?",
+                (level + 1, to_db(now), post_id),
+            )
+            audit.append(
+                app.conn,
+                at=to_db(now),
+                actor=actor,
+                action="post.approved_level",
+                post_id=post_id,
+                detail=detail,
+            )
+            return
+        # Every approval of this round must be of exactly this content.
+        hashes = {
+            r[0]
+            for r in app.conn.execute(
+                "SELECT content_hash FROM reviews WHERE post_id = ? AND round = ?"
+                " AND decision = 'approve'",
+                (post_id, post.review_round),
+            )
+        }
+        if hashes != {post.content_hash}:
+            raise NotAllowed(f"post {post_id}: its content changed during review; review it again")
+        app.conn.execute(
+            "UPDATE posts SET state = 'approved', approved_hash = content_hash, updated_at = ?"
+            " WHERE id = ?",
+            (to_db(now), post_id),
+        )
+        audit.append(
+            app.conn,
+            at=to_db(now),
+            actor=actor,
+            action="post.approved",
+            post_id=post_id,
+            detail=detail,
+        )
+        due = _due_times(app, post, now)
+        deliveries.queue_for_post(
+            app.conn,
+            post_id=post_id,
+            due_by_channel=due,
+            content_hash=post.content_hash,
+            now=now,
+            actor=actor,
+        )
+
+    _batch(app, ids, step)
+
+
+def _due_times(app: App, post: Post, now: datetime) -> dict[str, datetime]:
+    from kepubot.queue.schedule import next_slot
+
+    due: dict[str, datetime] = {}
+    for name in post.channels:
+        if post.next_slot:
+            due[name] = next_slot(
+                app.conn,
+                channel=name,
+                settings=app.channels[name].settings,
+                tz=app.tz,
+                now=now,
+                post_id=post.id,
+            )
+        elif post.scheduled_at is not None and post.scheduled_at > now:
+            due[name] = post.scheduled_at
+        else:
+            due[name] = now
+    return due
+
+
+def reject(app: App, actor: str, ids: list[int], *, reason: str, now: datetime) -> None:
+    if not reason or not reason.strip():
+        raise InvalidInput("--reason: say why the post is rejected, so the author can fix it")
+
+    def step(post_id: int) -> None:
+        post = get_post(app, post_id)
+        _check_reviewer(app, actor, post, "rejected")
+        app.conn.execute(
+            "INSERT INTO reviews (post_id, round, level, reviewer, decision, comment, content_hash, at)"
+            " VALUES (?, ?, ?, ?, 'reject', ?, ?, ?)",
+            (
+                post_id,
+                post.review_round,
+                post.review_level,
+                actor,
+                reason.strip(),
+                post.content_hash,
+                to_db(now),
+            ),
+        )
+        app.conn.execute(
+            "UPDATE posts SET state = 'rejected', review_level = 0, updated_at = ? WHERE id = ?",
+            (to_db(now), post_id),
+        )
+        audit.append(
+            app.conn,
+            at=to_db(now),
+            actor=actor,
+            action="post.rejected",
+            post_id=post_id,
+            detail={
+                "level": post.review_level,
+                "level_name": _level_name(app, post.review_level),
+                "reason": reason.strip(),
+            },
+        )
+
+    _batch(app, ids, step)
+
+
+def schedule(
+    app: App, actor: str, post_id: int, *, at: str | None, next_slot: bool, now: datetime
+) -> dict[str, datetime]:
+    """Set the publishing time. For an approved post the waiting deliveries move too."""
+    if bool(at) == bool(next_slot):
+        raise InvalidInput("give exactly one of --at TIME or --next-slot")
+    when = parse_future_time(at, app.tz, now) if at else None
+    with transaction(app.conn):
+        post = get_post(app, post_id)
+        roles = app.roles(actor)
+        if post.author != actor and not roles & {"reviewer", "admin", "operator"}:
+            raise NotAllowed(
+                f"post {post_id} was written by {post.author}; only its author, a reviewer or an"
+                " operator schedules it"
+            )
+        if post.state == "cancelled":
+            raise NotAllowed(f"post {post_id} is cancelled; it cannot be scheduled")
+        app.conn.execute(
+            "UPDATE posts SET scheduled_at = ?, next_slot = ?, updated_at = ? WHERE id = ?",
+            (to_db(when) if when else None, int(next_slot), to_db(now), post_id),
+        )
+        post = get_post(app, post_id)
+        result: dict[str, datetime] = {}
+        waiting = [
+            d for d in deliveries.for_post(app.conn, post_id) if d.state in ("pending", "queued")
+        ]
+        if waiting:
+            due = _due_times(app, post, now)
+            for delivery in waiting:
+                deliveries.reschedule(
+                    app.conn, delivery=delivery, due=due[delivery.channel], now=now, actor=actor
+                )
+                result[delivery.channel] = due[delivery.channel]
+        audit.append(
+            app.conn,
+            at=to_db(now),
+            actor=actor,
+            action="post.scheduled",
+            post_id=post_id,
+            detail={
+                "at": to_db(when) if when else None,
+                "next_slot": next_slot,
+                "deliveries": {k: to_db(v) for k, v in result.items()},
+            },
+        )
+        return result
+
+
+def cancel(app: App, actor: str, post_id: int, *, now: datetime) -> int:
+    """Withdraw a post; its deliveries that have not started sending are cancelled."""
+    with transaction(app.conn):
+        post = get_post(app, post_id)
+        roles = app.roles(actor)
+        if post.author != actor and not roles & {"operator", "admin"}:
+            raise NotAllowed(
+                f"post {post_id} was written by {post.author}; only its author or an operator"
+                " cancels it"
+            )
+        if post.state == "cancelled":
+            raise NotAllowed(f"post {post_id} is already cancelled")
+        busy = [
+            d
+            for d in deliveries.for_post(app.conn, post_id)
+            if d.state in ("sending", "processing", "unknown", "needs_attention")
+        ]
+        if busy:
+            names = ", ".join(f"{d.channel} ({d.state})" for d in busy)
+            raise NotAllowed(
+                f"post {post_id} is being sent on {names}; wait until that settles, then cancel"
+            )
+        count = deliveries.cancel_for_post(app.conn, post_id=post_id, now=now, actor=actor)
+        app.conn.execute(
+            "UPDATE posts SET state = 'cancelled', updated_at = ? WHERE id = ?",
+            (to_db(now), post_id),
+        )
+        audit.append(
+            app.conn,
+            at=to_db(now),
+            actor=actor,
+            action="post.cancelled",
+            post_id=post_id,
+            detail={"from": post.state, "deliveries_cancelled": count},
+        )
+        return count

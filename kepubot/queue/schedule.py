@@ -1,0 +1,81 @@
+"""Posting slots: the next free ``posting_times`` slot of a channel, keeping a minimum gap
+between two posts on the same channel and avoiding blackout windows."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from kepubot.channels.base import ChannelSettings, parse_hhmm
+from kepubot.timeutil import to_db
+
+_HORIZON_DAYS = 400
+
+
+def _in_blackout(local: datetime, settings: ChannelSettings) -> datetime | None:
+    """If ``local`` falls in a blackout window, the local time the window ends; else None."""
+    minute = local.hour * 60 + local.minute
+    for (sh, sm), (eh, em) in settings.blackout_windows():
+        start, end = sh * 60 + sm, eh * 60 + em
+        inside = start <= minute < end if start <= end else (minute >= start or minute < end)
+        if inside:
+            end_day = local.date()
+            if start > end and minute >= start:
+                end_day = end_day + timedelta(days=1)
+            return datetime.combine(end_day, time(eh, em), tzinfo=local.tzinfo)
+    return None
+
+
+def _conflict(
+    conn: sqlite3.Connection, channel: str, candidate: datetime, gap: timedelta, post_id: int | None
+) -> datetime | None:
+    """The latest due time of another delivery within ``gap`` of ``candidate``, if any."""
+    if gap <= timedelta(0):
+        return None
+    row = conn.execute(
+        "SELECT MAX(due_at) FROM deliveries WHERE channel = ?"
+        " AND state NOT IN ('cancelled', 'failed') AND due_at > ? AND due_at < ?"
+        " AND post_id != ?",
+        (channel, to_db(candidate - gap), to_db(candidate + gap), post_id or -1),
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def next_slot(
+    conn: sqlite3.Connection,
+    *,
+    channel: str,
+    settings: ChannelSettings,
+    tz: ZoneInfo,
+    now: datetime,
+    post_id: int | None = None,
+) -> datetime:
+    gap = timedelta(minutes=settings.min_gap_minutes)
+    if settings.posting_times:
+        today = now.astimezone(tz).date()
+        for offset in range(_HORIZON_DAYS):
+            day = today + timedelta(days=offset)
+            for slot in settings.posting_times:
+                hour, minute = parse_hhmm(slot)
+                local = datetime.combine(day, time(hour, minute), tzinfo=tz)
+                candidate = local.astimezone(UTC)
+                if candidate <= now or _in_blackout(local, settings):
+                    continue
+                if _conflict(conn, channel, candidate, gap, post_id) is None:
+                    return candidate
+        raise RuntimeError(f"no free posting slot on {channel} within {_HORIZON_DAYS} days")
+    # No fixed times: as soon as possible, but keep the gap and skip blackout windows.
+    candidate = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    for _ in range(10_000):
+        blackout_end = _in_blackout(candidate.astimezone(tz), settings)
+        if blackout_end is not None:
+            candidate = blackout_end.astimezone(UTC)
+            continue
+        clash = _conflict(conn, channel, candidate, gap, post_id)
+        if clash is None:
+            return candidate
+        candidate = clash + gap
+    raise RuntimeError(f"no free posting slot on {channel}")

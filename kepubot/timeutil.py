@@ -1,0 +1,104 @@
+"""Time helpers. Everything stored is UTC; everything shown is in the configured zone.
+
+Stored form is fixed-width ``YYYY-MM-DDTHH:MM:SS.mmmZ`` so that string order is time order
+and SQL can compare stored times directly.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from kepubot.errors import ConfigError, InvalidInput
+
+_LOCAL_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"unknown time zone {name!r} in [kepubot] timezone; use an IANA name such as"
+            " 'Asia/Shanghai'"
+        ) from exc
+
+
+def to_db(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime cannot be stored; attach a time zone")
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def from_db(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def show(text_or_dt: str | datetime | None, tz: ZoneInfo) -> str:
+    """Format a stored UTC time for people, in the configured zone."""
+    if text_or_dt is None:
+        return ""
+    dt = from_db(text_or_dt) if isinstance(text_or_dt, str) else text_or_dt
+    return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def parse_user_time(text: str, tz: ZoneInfo, *, what: str = "--at") -> datetime:
+    """Parse ``YYYY-MM-DD HH:MM[:SS]`` in ``tz`` or ISO 8601 with an offset; returns UTC.
+
+    A local time that does not exist (skipped by a DST change) is refused rather than guessed.
+    """
+    raw = text.strip()
+    if _LOCAL_FORMAT.match(raw):
+        fmt = "%Y-%m-%d %H:%M:%S" if raw.count(":") == 2 else "%Y-%m-%d %H:%M"
+        try:
+            naive = datetime.strptime(raw.replace("T", " "), fmt)
+        except ValueError as exc:
+            raise InvalidInput(f"{what} {text!r}: not a valid date or time ({exc})") from exc
+        local = naive.replace(tzinfo=tz)
+        # A wall time skipped by a DST change does not survive a round trip through UTC.
+        back = local.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        if back != naive:
+            raise InvalidInput(
+                f"{what} {text!r}: this local time does not exist in {tz.key} (clock change);"
+                " pick another time"
+            )
+        return local.astimezone(UTC)
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        dt = None
+    if dt is None or dt.tzinfo is None:
+        raise InvalidInput(
+            f"{what} {text!r}: expected 'YYYY-MM-DD HH:MM[:SS]' (in {tz.key}) or ISO 8601 with"
+            " an offset such as '2026-12-01T08:30:00+08:00'"
+        )
+    return dt.astimezone(UTC)
+
+
+def parse_future_time(text: str, tz: ZoneInfo, now: datetime, *, what: str = "--at") -> datetime:
+    dt = parse_user_time(text, tz, what=what)
+    if dt <= now:
+        raise InvalidInput(
+            f"{what} {text!r} is in the past (now is {show(now, tz)} {tz.key});"
+            " give a future time or use --next-slot"
+        )
+    return dt
+
+
+def parse_day(text: str, tz: ZoneInfo, *, what: str) -> datetime:
+    """A calendar day ``YYYY-MM-DD`` in ``tz``; returns its start as UTC."""
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d")
+    except ValueError as exc:
+        raise InvalidInput(f"{what} {text!r}: expected a date as YYYY-MM-DD") from exc
+    return day.replace(tzinfo=tz).astimezone(UTC)
+
+
+def add_seconds(dt: datetime, seconds: float) -> datetime:
+    return dt + timedelta(seconds=seconds)
