@@ -50,6 +50,11 @@ class State:
             self._app = app
         return self._app
 
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
 
 pass_state = click.make_pass_decorator(State)
 
@@ -134,6 +139,7 @@ def cli(
         stream=sys.stderr,
     )
     ctx.obj = State(config, user, language)
+    ctx.call_on_close(ctx.obj.close)
 
 
 # --- init ----------------------------------------------------------------------------------

@@ -165,18 +165,48 @@ def format_location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def describe_validation_error(exc: ValidationError, source: str, prefix: str = "") -> str:
+def _known_keys(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[str]:
+    """The keys a model accepts at ``loc`` (names inside dict sections already dropped)."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = field.annotation
+        if typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def describe_validation_error(
+    exc: ValidationError, source: str, prefix: str = "", model: type[BaseModel] | None = None
+) -> str:
     """One line for the first problem, naming the key; never the value (it may be a secret)."""
+    import difflib
+
     errors = exc.errors(include_input=False, include_url=False)
+    # A typo shows up as an unknown key plus a missing one: report the typo, it explains both.
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     loc = tuple(first["loc"])
     key = format_location(((prefix,) if prefix else ()) + loc)
     if first["type"] == "extra_forbidden":
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         where = f"[{parent}]" if parent else "the top level"
-        text = (
-            f"unknown key {str(loc[-1])!r} in {where}; check the spelling (see config.example.toml)"
+        known = [k for k in _known_keys(model, _model_path(loc[:-1])) if k != "type"]
+        guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = (
+            f"did you mean {guess[0]!r}?"
+            if guess
+            else "check the spelling (see config.example.toml)"
         )
+        text = f"unknown key {str(loc[-1])!r} in {where}; {hint}"
     elif first["type"] == "missing":
         text = f"{key}: required setting is missing"
     else:
@@ -189,6 +219,20 @@ def describe_validation_error(exc: ValidationError, source: str, prefix: str = "
         else ""
     )
     return f"{source}: {text}{more}"
+
+
+def _model_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Drop the user/channel names from a location inside ``users`` or ``channels``."""
+    out: list[int | str] = []
+    skip = False
+    for part in loc:
+        if skip:
+            skip = False
+            continue
+        out.append(part)
+        if part in ("users", "channels"):
+            skip = True
+    return tuple(out)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -213,5 +257,5 @@ def load_config(path: Path) -> Config:
     try:
         parsed = ConfigFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, str(path))) from None
+        raise ConfigError(describe_validation_error(exc, str(path), model=ConfigFile)) from None
     return Config(parsed, path.resolve())

@@ -373,7 +373,9 @@ def load_channels(
             settings = cls.Settings.model_validate(section.model_dump())
         except ValidationError as exc:
             raise ConfigError(
-                describe_validation_error(exc, str(config.path), prefix=f"channels.{name}")
+                describe_validation_error(
+                    exc, str(config.path), prefix=f"channels.{name}", model=cls.Settings
+                )
             ) from None
         channels[name] = cls(name, settings, context)
     return channels
