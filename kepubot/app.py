@@ -44,9 +44,15 @@ class App:
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
+        from kepubot import logsafe
         from kepubot.channels.base import load_channels
 
-        return load_channels(self.config, self)
+        channels = load_channels(self.config, self)
+        secrets = logsafe.secret_values(self.config.data)
+        for channel in channels.values():
+            secrets += logsafe.secret_values(channel.settings)
+        logsafe.install(secrets)
+        return channels
 
     @cached_property
     def media(self) -> MediaStore:

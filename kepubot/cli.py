@@ -793,5 +793,45 @@ def audit_verify(state: State) -> None:
     click.echo(f"audit chain intact: {result.rows} rows; head hash {head[0] if head else '-'}")
 
 
+# --- the daemon ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One full pass (reconcile, publish what is due, watchdog), then exit.",
+)
+@pass_state
+def run(state: State, once: bool) -> None:
+    """The daemon: publish due deliveries on schedule, reconcile, watch."""
+    from kepubot.bot.daemon import run_forever, run_once
+
+    app = state.app
+    app.conn  # noqa: B018 — migrate before any worker thread opens the database
+    if once:
+        result = run_once(app)
+        click.echo(
+            f"one pass done: {result['claimed']} deliveries sent or attempted, {result['alerts']} alerts"
+        )
+        return
+    sys.exit(run_forever(app))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def status(state: State, as_json: bool) -> None:
+    """Deliveries per state, the oldest overdue one, open breakers, running daemons."""
+    from kepubot.bot.status import collect_status, render_status
+
+    app = state.app
+    data = collect_status(app, now_utc())
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(render_status(app, data))
+
+
 def main() -> None:
     cli(prog_name="kepubot")

@@ -80,8 +80,42 @@ class KepubotSection(Strict):
 class DaemonSection(Strict):
     poll_seconds: float = Field(1.0, gt=0)
     workers: int = Field(8, ge=1, le=256)
-    lease_seconds: int = Field(300, ge=5)
+    lease_seconds: float = Field(300, ge=1)
     max_attempts: int = Field(8, ge=1)
+    # retry of a send that definitely did not go through: full jitter in [0, base * 2^n], capped
+    backoff_base_seconds: float = Field(30.0, ge=0)
+    backoff_cap_seconds: float = Field(3600.0, ge=0)
+    # an unknown outcome is looked up on the platform only after this long (slow indexing)
+    reconcile_after_seconds: float = Field(30.0, ge=0)
+    reconcile_max_tries: int = Field(10, ge=1)
+    # SIGTERM: stop claiming, give in-flight sends this long, then exit
+    shutdown_seconds: float = Field(30.0, ge=0)
+    # watchdog: alert on deliveries overdue or stuck in a non-terminal state this long
+    overdue_minutes: float = Field(15.0, gt=0)
+    stuck_minutes: float = Field(60.0, gt=0)
+    watchdog_seconds: float = Field(60.0, gt=0)
+
+
+def _resolve_maybe_secret(value: Any) -> Any:
+    """Alert URLs often carry tokens: a ${ENV} reference is resolved, a literal is kept; both
+    are held as secrets (masked in logs)."""
+    if isinstance(value, str) and _ENV_REF.match(value.strip()):
+        return _resolve_secret(value)
+    if isinstance(value, str):
+        return SecretStr(value)
+    return value
+
+
+MaybeSecret = Annotated[SecretStr, BeforeValidator(_resolve_maybe_secret)]
+
+
+class AlertsSection(Strict):
+    # apprise URLs: dingtalk://, wecombot://, feishu://, mailto://, json://, ...
+    urls: list[MaybeSecret] = Field(default_factory=list)
+    # the same alert repeats at most once per this many minutes
+    repeat_minutes: float = Field(60.0, gt=0)
+    # also tell reviewers (their `notify` URLs) when a post reaches their level
+    notify_reviewers: bool = False
 
 
 class ReviewSection(Strict):
@@ -101,6 +135,7 @@ class ReviewSection(Strict):
 class UserSection(Strict):
     roles: list[Role] = Field(min_length=1)
     name: str | None = None
+    notify: list[MaybeSecret] = Field(default_factory=list)  # apprise URLs for this person
 
 
 class ChannelSection(BaseModel):
@@ -113,6 +148,7 @@ class ChannelSection(BaseModel):
 class ConfigFile(Strict):
     kepubot: KepubotSection = KepubotSection()
     daemon: DaemonSection = DaemonSection()
+    alerts: AlertsSection = AlertsSection()
     review: ReviewSection = ReviewSection()
     users: dict[str, UserSection] = Field(default_factory=dict)
     channels: dict[str, ChannelSection] = Field(default_factory=dict)

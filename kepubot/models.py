@@ -146,6 +146,8 @@ class Delivery(BaseModel):
     last_error: str | None = None
     published_at: datetime | None = None
     next_metrics_at: datetime | None = None
+    content_hash: str = ""
+    reconcile_tries: int = 0
 
 
 class Review(BaseModel):

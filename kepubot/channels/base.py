@@ -322,7 +322,9 @@ class Channel:
     def poll(self, delivery: Delivery) -> Published | Processing:
         raise NotImplementedError(f"channel type {self.type_name()!r} does not poll")
 
-    def find(self, post: Post, since: datetime) -> Published | None:
+    def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
+        """Look for an earlier publication of ``post`` (on or after ``since``).
+        ``progress`` holds the delivery's checkpoints and its ``idempotency_key``."""
         raise NotImplementedError(f"channel type {self.type_name()!r} cannot look up posts")
 
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
@@ -379,3 +381,147 @@ def load_channels(
             ) from None
         channels[name] = cls(name, settings, context)
     return channels
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: delay-seconds or an HTTP-date (a date in the past is 0)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        from datetime import UTC
+
+        when = when.replace(tzinfo=UTC)
+    from datetime import UTC
+    from datetime import datetime as _dt
+
+    reference = now or _dt.now(UTC)
+    return max(0.0, (when - reference).total_seconds())
+
+
+class HttpChannel(Channel):
+    """A channel that talks HTTP: one ``requests.Session``, a timeout on every call, library
+    retries only for connection failures (nothing was sent), and one place mapping transport
+    errors to the queue's error kinds."""
+
+    Settings: ClassVar[type[ChannelSettings]] = HttpChannelSettings
+
+    def __init__(self, name: str, settings: ChannelSettings, context: ChannelContext | None = None):
+        super().__init__(name, settings, context)
+        self._session: Any = None
+
+    @property
+    def http_settings(self) -> HttpChannelSettings:
+        assert isinstance(self.settings, HttpChannelSettings)
+        return self.settings
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
+
+            session = requests.Session()
+            # connect=2: a refused or failed connection sent nothing, so retrying is safe even
+            # for a POST; read/status retries stay off (the request may have been applied).
+            retry = Retry(
+                total=None, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.2
+            )
+            adapter = HTTPAdapter(max_retries=retry)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = "kepubot"
+            self._session = session
+        return self._session
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.http_settings.api_base}/{path.lstrip('/')}"
+
+    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
+        """Send one request. Transport failures become ChannelErrors:
+
+        - nothing could have reached the server (connect error/timeout) -> Transient;
+        - the request may have been applied (read timeout, reset, 5xx) -> OutcomeUnknown
+          for unsafe methods, Transient for GET/HEAD (reads are always safe to repeat);
+        - 429 -> RateLimited with Retry-After.
+        """
+        import requests
+
+        from kepubot.errors import OutcomeUnknown, RateLimited, Transient
+
+        safe = method.upper() in ("GET", "HEAD")
+        kwargs.setdefault("timeout", self.http_settings.timeout_seconds)
+        try:
+            response = self.session.request(method, self.url(path), **kwargs)
+        except (requests.ConnectTimeout, requests.exceptions.InvalidURL) as exc:
+            raise Transient(f"{what}: could not connect ({type(exc).__name__})") from None
+        except requests.ConnectionError as exc:
+            if _never_sent(exc):
+                raise Transient(f"{what}: could not connect ({_reason(exc)})") from None
+            kind = Transient if safe else OutcomeUnknown
+            raise kind(f"{what}: connection lost before an answer ({_reason(exc)})") from None
+        except requests.Timeout:
+            kind = Transient if safe else OutcomeUnknown
+            raise kind(f"{what}: no answer within {kwargs['timeout']} s") from None
+        except requests.RequestException as exc:
+            kind = Transient if safe else OutcomeUnknown
+            raise kind(f"{what}: {type(exc).__name__}") from None
+        if response.status_code == 429:
+            raise RateLimited(
+                f"{what}: rate limited (HTTP 429)",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                code=429,
+            )
+        if response.status_code >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if response.status_code == 503 and retry_after is not None and safe:
+                raise RateLimited(
+                    f"{what}: unavailable (HTTP 503)", retry_after=retry_after, code=503
+                )
+            kind = Transient if safe else OutcomeUnknown
+            raise kind(
+                f"{what}: server error HTTP {response.status_code}", code=response.status_code
+            )
+        return response
+
+
+def _reason(exc: BaseException) -> str:
+    inner = exc.args[0] if exc.args else exc
+    reason = getattr(inner, "reason", inner)
+    return type(reason).__name__
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the connection failed before any byte of the request was sent."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, "reason", inner)
+    return isinstance(reason, NewConnectionError | NameResolutionError)
+
+
+class Progress(dict[str, Any]):
+    """A delivery's checkpoints. A multi-step channel stores each step's returned id and calls
+    ``save()`` at once, so a restart resumes after the last step that succeeded."""
+
+    def __init__(self, *args: Any, on_save: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_save = on_save
+
+    def save(self) -> None:
+        if self._on_save is not None:
+            self._on_save(dict(self))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,7 @@ CANCELLABLE_STATES = ("pending", "queued", "claimed")
 _COLUMNS = (
     "id, post_id, channel, state, due_at, not_before, attempts, lease_owner, lease_until,"
     " lease_version, progress, remote_id, remote_url, error_kind, last_error, published_at,"
-    " next_metrics_at"
+    " next_metrics_at, content_hash, reconcile_tries"
 )
 
 
@@ -72,6 +72,8 @@ def from_row(row: sqlite3.Row) -> Delivery:
         last_error=row["last_error"],
         published_at=t(row["published_at"]),
         next_metrics_at=t(row["next_metrics_at"]),
+        content_hash=row["content_hash"],
+        reconcile_tries=row["reconcile_tries"],
     )
 
 
@@ -312,30 +314,51 @@ def claim_next(
     now: datetime,
     lease_seconds: float,
     exclude_channels: Iterable[str] = (),
+    rate_limits: Mapping[str, tuple[int, float]] | None = None,
 ) -> Delivery | None:
-    """Claim the oldest due delivery in one ``BEGIN IMMEDIATE`` with ``UPDATE ... RETURNING``."""
-    excluded = list(exclude_channels)
-    exclusion = f" AND channel NOT IN ({', '.join('?' for _ in excluded)})" if excluded else ""
+    """Claim the oldest due delivery in one ``BEGIN IMMEDIATE`` with ``UPDATE ... RETURNING``.
+
+    Skipped: channels with a send in flight (at most one per account, across all daemons),
+    channels whose breaker is open or whose rate limit says wait, and ``exclude_channels``.
+    A claim on a channel whose breaker has cooled down is that breaker's single probe.
+    """
+    from kepubot.queue import limits
+
     now_text = to_db(now)
     with transaction(conn):
+        skip = set(exclude_channels)
+        skip |= {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_due"
+                " WHERE state IN ('claimed', 'sending')"
+            )
+        }
+        skip |= limits.blocked_channels(conn, now)
+        while True:
+            exclusion = f" AND channel NOT IN ({', '.join('?' for _ in skip)})" if skip else ""
+            candidate = conn.execute(
+                "SELECT id, channel FROM deliveries INDEXED BY deliveries_due"
+                f" WHERE state = 'queued' AND not_before <= ?{exclusion}"
+                " ORDER BY not_before, id LIMIT 1",
+                (now_text, *skip),
+            ).fetchone()
+            if candidate is None:
+                return None
+            channel = candidate["channel"]
+            limit = (rate_limits or {}).get(channel)
+            if limit is not None and limits.take_token(conn, channel, limit[0], limit[1], now):
+                skip.add(channel)
+                continue
+            break
         row = conn.execute(
             "UPDATE deliveries SET state = 'claimed', lease_owner = ?, lease_until = ?,"
             " lease_version = lease_version + 1, updated_at = ?"
-            " WHERE id = (SELECT id FROM deliveries INDEXED BY deliveries_due"
-            f"  WHERE state = 'queued' AND not_before <= ?{exclusion}"
-            "  ORDER BY not_before, id LIMIT 1)"
-            f" AND state = 'queued' RETURNING {_COLUMNS}",
-            (
-                worker,
-                to_db(now + timedelta(seconds=lease_seconds)),
-                now_text,
-                now_text,
-                *excluded,
-            ),
+            f" WHERE id = ? AND state = 'queued' RETURNING {_COLUMNS}",
+            (worker, to_db(now + timedelta(seconds=lease_seconds)), now_text, candidate["id"]),
         ).fetchone()
-        if row is None:
-            return None
         delivery = from_row(row)
+        probe = limits.mark_probe(conn, channel, now)
         audit.append(
             conn,
             at=now_text,
@@ -343,7 +366,12 @@ def claim_next(
             action="delivery.claimed",
             post_id=delivery.post_id,
             delivery_id=delivery.id,
-            detail={"from": "queued", "to": "claimed", "lease_version": delivery.lease_version},
+            detail={
+                "from": "queued",
+                "to": "claimed",
+                "lease_version": delivery.lease_version,
+                **({"probe": True} if probe else {}),
+            },
         )
     return delivery
 
@@ -595,18 +623,33 @@ def record_unknown(
     delivery.state = "unknown"
 
 
-def expire_leases(conn: sqlite3.Connection, *, now: datetime, actor: str) -> tuple[int, int]:
+def lease_owners(conn: sqlite3.Connection) -> set[str]:
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT lease_owner FROM deliveries INDEXED BY deliveries_lease"
+            " WHERE state IN ('claimed', 'sending')"
+        )
+    }
+
+
+def expire_leases(
+    conn: sqlite3.Connection, *, now: datetime, actor: str, dead_owners: Iterable[str] = ()
+) -> tuple[int, int]:
     """Expired claims go back to the queue (nothing was sent); expired sends become unknown.
+    Leases of ``dead_owners`` (a daemon known to have died) count as expired now.
 
     Returns (released claims, sends turned unknown).
     """
     now_text = to_db(now)
+    dead = list(dead_owners)
+    dead_clause = f" OR lease_owner IN ({', '.join('?' for _ in dead)})" if dead else ""
     released = unknown = 0
     with transaction(conn):
         rows = conn.execute(
             f"SELECT {_COLUMNS} FROM deliveries INDEXED BY deliveries_lease"
-            " WHERE state IN ('claimed', 'sending') AND lease_until < ?",
-            (now_text,),
+            f" WHERE state IN ('claimed', 'sending') AND (lease_until < ?{dead_clause})",
+            (now_text, *dead),
         ).fetchall()
         for row in rows:
             if row["state"] == "claimed":
@@ -672,7 +715,7 @@ def record_reconciled(
             }
         elif decided:
             to_state = "queued"
-            sets = {"not_before": to_db(retry_at or now)}
+            sets = {"not_before": to_db(retry_at or now), "reconcile_tries": 0}
         else:
             to_state = "needs_attention"
             sets = {"last_error": reason or "the platform cannot tell whether it was published"}
@@ -687,6 +730,19 @@ def record_reconciled(
             detail={"reason": reason} if reason else None,
         )
     return to_state
+
+
+def note_reconcile_try(
+    conn: sqlite3.Connection, *, delivery_id: int, now: datetime, error: str
+) -> int:
+    """The platform could not be asked this time; returns the number of tries so far."""
+    with transaction(conn):
+        row = conn.execute(
+            "UPDATE deliveries SET reconcile_tries = reconcile_tries + 1, last_error = ?,"
+            " updated_at = ? WHERE id = ? AND state = 'unknown' RETURNING reconcile_tries",
+            (error, to_db(now), delivery_id),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def record_polled(

@@ -239,6 +239,52 @@ END;
 """
 
 
+M002_DAEMON = """
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+-- identifies this database in idempotency keys sent to receivers
+INSERT INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(6))));
+
+-- per channel account: rate-limit bucket and circuit breaker, shared by every daemon
+CREATE TABLE channel_state (
+  channel       TEXT PRIMARY KEY,
+  tokens        REAL,
+  tokens_at     TEXT,
+  blocked_until TEXT,
+  breaker       TEXT NOT NULL DEFAULT 'closed' CHECK (breaker IN ('closed', 'open', 'half_open')),
+  failures      INTEGER NOT NULL DEFAULT 0,
+  opened        INTEGER NOT NULL DEFAULT 0,
+  open_until    TEXT,
+  reason        TEXT,
+  updated_at    TEXT NOT NULL
+);
+
+CREATE TABLE daemons (
+  worker       TEXT PRIMARY KEY,
+  host         TEXT NOT NULL,
+  pid          INTEGER NOT NULL,
+  started_at   TEXT NOT NULL,
+  heartbeat_at TEXT NOT NULL,
+  stopped_at   TEXT
+);
+
+-- what was alerted, so an alert repeats at most once per window
+CREATE TABLE alerts (
+  id      INTEGER PRIMARY KEY,
+  key     TEXT NOT NULL,
+  at      TEXT NOT NULL,
+  level   TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX alerts_key ON alerts(key, at);
+
+ALTER TABLE deliveries ADD COLUMN reconcile_tries INTEGER NOT NULL DEFAULT 0;
+"""
+
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", m001_initial()),
+    (2, "daemon", M002_DAEMON),
 ]

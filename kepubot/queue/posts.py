@@ -89,8 +89,13 @@ def from_row(row: sqlite3.Row, app: App | None = None) -> Post:
     )
 
 
-def get_post(app: App, post_id: int) -> Post:
-    row = app.conn.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE id = ?", (post_id,)).fetchone()
+def get_post(app: App, post_id: int, conn: sqlite3.Connection | None = None) -> Post:
+    """The post; ``conn`` for callers on another thread than the App's connection."""
+    row = (
+        (conn or app.conn)
+        .execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE id = ?", (post_id,))
+        .fetchone()
+    )
     if row is None:
         raise NotFound(f"post {post_id} does not exist; see `kepubot post list`")
     return from_row(row, app)

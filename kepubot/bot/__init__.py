@@ -1,0 +1,1 @@
+"""The daemon: APScheduler ticks, the database decides."""

@@ -1,0 +1,435 @@
+"""Claim due deliveries, publish each once, record the outcome (design.md §4).
+
+Per delivery: claim (lease) -> commit the intent (``sending`` + an attempt row) -> call the
+platform exactly once -> record what happened. How a failure is recorded depends on whether
+the request may have reached the platform (reliability.md §6.3):
+
+- refused before sending / rate limited / transient code -> ``queued`` with backoff
+  (Retry-After honoured), ``failed`` after ``max_attempts``;
+- auth failure -> ``queued`` (never failed for it) and the channel's breaker opens;
+- permanent (content refused) -> ``failed`` with the platform's reason;
+- ambiguous (timeout, reset, 5xx, crash) -> ``unknown``, settled by reconciliation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from kepubot.bot.crash import crash_point
+from kepubot.channels.base import Processing, Progress, Published, parse_rate_limit
+from kepubot.errors import (
+    AuthExpired,
+    ChannelError,
+    LeaseLost,
+    OutcomeUnknown,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from kepubot.models import Delivery
+from kepubot.queue import deliveries, limits
+from kepubot.queue.db import connect, transaction
+from kepubot.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+
+log = logging.getLogger("kepubot.bot.dispatch")
+
+AUTH_PROBE_SECONDS = 900.0
+DEFAULT_RATE_LIMIT_WAIT = 60.0
+
+
+def full_jitter(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """AWS "full jitter": uniform in [0, min(cap, base * 2^(attempt-1))]."""
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    return (rng or random).uniform(0, ceiling)
+
+
+class Engine:
+    """The publishing side of one daemon process. Thread-safe; one connection per thread."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        worker: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.app = app
+        self.settings = app.config.data.daemon
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.clock = clock
+        self.stopping = threading.Event()
+        # in the daemon a finished send claims the next one at once; `run --once` drives
+        # dispatch itself and turns this off so that nothing is claimed behind its back
+        self.auto_refill = True
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._claim_lock = threading.Lock()
+        self._in_flight: set[Future[None]] = set()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.settings.workers, thread_name_prefix="kepubot-send"
+        )
+        self.rate_limits: dict[str, tuple[int, float]] = {}
+        for name, channel in app.channels.items():
+            if channel.settings.rate_limit:
+                count, period = parse_rate_limit(channel.settings.rate_limit)
+                self.rate_limits[name] = (count, float(period))
+        row = self.conn().execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+        self.instance = row[0] if row else "0"
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.app.config.database_path)
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def idempotency_key(self, delivery: Delivery) -> str:
+        return f"kepubot-{self.instance}-{delivery.id}"
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait for every send in flight; True when none is left."""
+        with self._lock:
+            pending = list(self._in_flight)
+        for future in pending:
+            with contextlib.suppress(Exception):  # a send logs its own errors
+                future.result(timeout=timeout)
+        return self.in_flight() == 0
+
+    def close(self, wait: bool = True) -> None:
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+
+    # --- claiming -----------------------------------------------------------------------------
+
+    def dispatch(self) -> int:
+        """Claim due deliveries while worker slots are free; returns how many were claimed."""
+        if not self._claim_lock.acquire(blocking=False):
+            return 0  # another thread is claiming right now; it will fill the slots
+        claimed = 0
+        try:
+            while not self.stopping.is_set() and self.in_flight() < self.settings.workers:
+                now = self.clock()
+                delivery = deliveries.claim_next(
+                    self.conn(),
+                    worker=self.worker,
+                    now=now,
+                    lease_seconds=self.settings.lease_seconds,
+                    rate_limits=self.rate_limits,
+                )
+                if delivery is None:
+                    break
+                claimed += 1
+                crash_point("after-claim")
+                future = self._executor.submit(self._send_safely, delivery)
+                with self._lock:
+                    self._in_flight.add(future)
+                future.add_done_callback(self._finished)
+        finally:
+            self._claim_lock.release()
+        return claimed
+
+    def _finished(self, future: Future[None]) -> None:
+        with self._lock:
+            self._in_flight.discard(future)
+        if self.auto_refill and not self.stopping.is_set():
+            # keep the pipeline full without waiting for the next tick
+            try:
+                self.dispatch()
+            except Exception:
+                log.exception("dispatch after a finished send failed")
+
+    def release_claims(self) -> int:
+        """On shutdown: give back claims this process holds that have not started sending."""
+        released = 0
+        now = self.clock()
+        rows = (
+            self.conn()
+            .execute(
+                "SELECT id FROM deliveries WHERE state = 'claimed' AND lease_owner = ?",
+                (self.worker,),
+            )
+            .fetchall()
+        )
+        for row in rows:
+            delivery = deliveries.get(self.conn(), row[0])
+            try:
+                deliveries.release_claim(
+                    self.conn(), delivery=delivery, worker=self.worker, now=now, reason="shutdown"
+                )
+                released += 1
+            except LeaseLost:
+                pass
+        return released
+
+    # --- one send -------------------------------------------------------------------------------
+
+    def _send_safely(self, delivery: Delivery) -> None:
+        try:
+            self.send(delivery)
+        except LeaseLost as exc:
+            log.warning("delivery %s: %s; another worker owns it now", delivery.id, exc)
+        except Exception:
+            log.exception("delivery %s: unexpected error in the send path", delivery.id)
+
+    def send(self, delivery: Delivery) -> None:
+        conn = self.conn()
+        channel = self.app.channels.get(delivery.channel)
+        now = self.clock()
+        if channel is None:
+            deliveries.release_claim(
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                not_before=now + timedelta(minutes=10),
+                reason="channel not configured",
+            )
+            log.error(
+                "delivery %s: channel %s is not configured; it waits", delivery.id, delivery.channel
+            )
+            return
+        from kepubot.queue.posts import get_post
+
+        post = get_post(self.app, delivery.post_id, conn)
+        if post.state != "approved" or post.approved_hash != delivery.content_hash:
+            # Content must be exactly what was approved; the claim is given back untouched
+            # only if the post is waiting for review again, otherwise this is a failure.
+            deliveries.begin_send(
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                lease_seconds=self.settings.lease_seconds,
+            )
+            deliveries.record_failed(
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                error_kind="permanent",
+                error="the post's content differs from the approved content; approve it again",
+            )
+            return
+        crash_point("before-intent")
+        deliveries.begin_send(
+            conn,
+            delivery=delivery,
+            worker=self.worker,
+            now=now,
+            lease_seconds=self.settings.lease_seconds,
+        )
+        crash_point("after-intent")
+        progress = Progress(
+            delivery.progress,
+            on_save=lambda data: deliveries.save_progress(
+                conn, delivery=delivery, worker=self.worker, progress=data, now=self.clock()
+            ),
+        )
+        progress.setdefault("idempotency_key", self.idempotency_key(delivery))
+        log.info(
+            "delivery %s: publishing post %s to %s (attempt %d)",
+            delivery.id,
+            post.id,
+            delivery.channel,
+            delivery.attempts,
+        )
+        try:
+            result: Any = channel.publish(post, progress)
+        except ChannelError as exc:
+            crash_point("after-response")
+            self._record_error(delivery, exc)
+            return
+        except NotImplementedError as exc:
+            self._record_error(delivery, Permanent(str(exc)))
+            return
+        except Exception as exc:  # a bug in a channel: the request may have gone out
+            log.exception(
+                "delivery %s: channel %s raised unexpectedly", delivery.id, delivery.channel
+            )
+            self._record_error(delivery, OutcomeUnknown(f"unexpected {type(exc).__name__}: {exc}"))
+            return
+        crash_point("after-response")
+        now = self.clock()
+        if isinstance(result, Published):
+            deliveries.record_published(
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                remote_id=result.remote_id,
+                remote_url=result.remote_url,
+                published_at=result.published_at,
+            )
+            log.info(
+                "delivery %s: published on %s as %s",
+                delivery.id,
+                delivery.channel,
+                result.remote_id,
+            )
+        elif isinstance(result, Processing):
+            deliveries.record_processing(
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                progress={**progress, **result.progress},
+                poll_at=now + timedelta(seconds=result.poll_after_seconds),
+            )
+            log.info("delivery %s: accepted by %s, processing", delivery.id, delivery.channel)
+        else:
+            self._record_error(
+                delivery, OutcomeUnknown(f"channel returned {type(result).__name__}")
+            )
+            return
+        crash_point("after-outcome")
+        self._breaker_success(delivery.channel, now)
+
+    def _breaker_success(self, channel: str, now: datetime) -> None:
+        conn = self.conn()
+        with transaction(conn):
+            closed = limits.record_success(conn, channel, now)
+        if closed:
+            log.info("channel %s: breaker closed after a successful send", channel)
+
+    def _breaker_failure(
+        self, channel: str, now: datetime, kind: str, reason: str, wait: float | None = None
+    ) -> None:
+        conn = self.conn()
+        with transaction(conn):
+            until = limits.record_failure(
+                conn, channel, now, kind=kind, reason=reason, wait_seconds=wait
+            )
+        if until is not None:
+            log.warning(
+                "channel %s: breaker open until %s (%s: %s)",
+                channel,
+                until.isoformat(),
+                kind,
+                reason,
+            )
+            if kind == "auth":
+                from kepubot.bot.watchdog import raise_alert
+
+                raise_alert(
+                    self.app,
+                    self.conn(),
+                    key=f"auth:{channel}",
+                    now=now,
+                    title=f"kepubot: channel {channel} needs re-authorization",
+                    body=f"Channel {channel} refused its credentials ({reason}). Its deliveries wait"
+                    " in the queue; configure new credentials and they will be sent.",
+                )
+
+    def _record_error(self, delivery: Delivery, exc: ChannelError) -> None:
+        conn = self.conn()
+        now = self.clock()
+        message = str(exc)[:1000]
+        channel = delivery.channel
+        if isinstance(exc, OutcomeUnknown):
+            deliveries.record_unknown(
+                conn, delivery=delivery, worker=self.worker, now=now, error=message
+            )
+            log.warning(
+                "delivery %s: outcome unknown (%s); will reconcile, never resend blindly",
+                delivery.id,
+                message,
+            )
+            self._breaker_failure(channel, now, "unknown", message)
+            return
+        if isinstance(exc, Permanent):
+            deliveries.record_failed(
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                error_kind="permanent",
+                error=message,
+            )
+            log.error("delivery %s: failed permanently on %s: %s", delivery.id, channel, message)
+            return
+        if isinstance(exc, AuthExpired):
+            deliveries.record_retry(
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                not_before=now,
+                error_kind="auth",
+                error=message,
+            )
+            self._breaker_failure(channel, now, "auth", message, wait=AUTH_PROBE_SECONDS)
+            return
+        if isinstance(exc, RateLimited):
+            wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
+            kind, breaker_kind = "rate_limited", "rate_limited"
+        else:
+            assert isinstance(exc, Transient | ChannelError)
+            wait = full_jitter(
+                delivery.attempts,
+                self.settings.backoff_base_seconds,
+                self.settings.backoff_cap_seconds,
+            )
+            kind, breaker_kind = "transient", "transient"
+        if delivery.attempts >= self.settings.max_attempts:
+            deliveries.record_failed(
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                error_kind=kind,
+                error=f"gave up after {delivery.attempts} attempts: {message}",
+            )
+            log.error(
+                "delivery %s: failed after %d attempts: %s", delivery.id, delivery.attempts, message
+            )
+        else:
+            not_before = now + timedelta(seconds=wait)
+            deliveries.record_retry(
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                not_before=not_before,
+                error_kind=kind,
+                error=message,
+            )
+            log.warning(
+                "delivery %s: %s on %s; retry not before %s",
+                delivery.id,
+                message,
+                channel,
+                not_before.isoformat(),
+            )
+        self._breaker_failure(
+            channel,
+            now,
+            breaker_kind,
+            message,
+            wait=wait if breaker_kind == "rate_limited" else None,
+        )

@@ -1,0 +1,247 @@
+"""Expired leases and unknown outcomes -> ask the platform; processing -> poll.
+
+Only ``unknown`` needs the platform's help. An idempotent channel (feed) simply publishes
+again. A channel that can look (``find``) decides published / absent; absent is trusted only
+after ``reconcile_after_seconds`` (platforms index new posts with a delay). A channel that
+cannot look sends the delivery to a person (``needs_attention``), with an alert.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from kepubot.channels.base import Processing, Progress, Published
+from kepubot.errors import ChannelError, InvalidTransition, Permanent
+from kepubot.queue import deliveries
+from kepubot.timeutil import from_db, to_db
+
+if TYPE_CHECKING:
+    from kepubot.bot.dispatch import Engine
+
+log = logging.getLogger("kepubot.bot.reconcile")
+
+FIND_MARGIN = timedelta(minutes=10)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dead_owners(engine: Engine) -> list[str]:
+    """Lease owners on this host whose process is gone (their leases need not run out)."""
+    host = socket.gethostname()
+    dead = []
+    for owner in deliveries.lease_owners(engine.conn()):
+        owner_host, _, pid_text = owner.rpartition(":")
+        if owner_host != host or not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        if not _pid_alive(int(pid_text)):
+            dead.append(owner)
+    return dead
+
+
+def expire(engine: Engine) -> tuple[int, int]:
+    released, unknown = deliveries.expire_leases(
+        engine.conn(), now=engine.clock(), actor=engine.worker, dead_owners=dead_owners(engine)
+    )
+    if released or unknown:
+        log.warning(
+            "leases expired: %d claims back in the queue, %d sends now unknown", released, unknown
+        )
+    return released, unknown
+
+
+def reconcile_unknown(engine: Engine) -> dict[str, int]:
+    conn = engine.conn()
+    now = engine.clock()
+    settle = timedelta(seconds=engine.settings.reconcile_after_seconds)
+    rows = conn.execute(
+        "SELECT id FROM deliveries INDEXED BY deliveries_due WHERE state = 'unknown'"
+        " AND updated_at <= ? ORDER BY id",
+        (to_db(now - settle),),
+    ).fetchall()
+    outcome: dict[str, int] = {}
+    for row in rows:
+        if engine.stopping.is_set():
+            break
+        try:
+            result = reconcile_one(engine, row[0])
+        except InvalidTransition:
+            continue  # another daemon settled it meanwhile
+        outcome[result] = outcome.get(result, 0) + 1
+    return outcome
+
+
+def _attempt_started(engine: Engine, delivery_id: int) -> str | None:
+    row = (
+        engine.conn()
+        .execute("SELECT MIN(started_at) FROM attempts WHERE delivery_id = ?", (delivery_id,))
+        .fetchone()
+    )
+    return row[0] if row else None
+
+
+def reconcile_one(engine: Engine, delivery_id: int) -> str:
+    from kepubot.bot.watchdog import raise_alert
+    from kepubot.queue.posts import get_post
+
+    conn = engine.conn()
+    now = engine.clock()
+    delivery = deliveries.get(conn, delivery_id)
+    channel = engine.app.channels.get(delivery.channel)
+    if channel is None:
+        return "skipped"
+    if channel.idempotent:
+        state = deliveries.record_reconciled(
+            conn,
+            delivery_id=delivery_id,
+            actor=engine.worker,
+            now=now,
+            found=None,
+            decided=True,
+            reason="publishing again is harmless on this channel",
+        )
+        log.info(
+            "delivery %s: idempotent channel %s, publishing again", delivery_id, delivery.channel
+        )
+        return state
+    if not channel.can_find:
+        state = deliveries.record_reconciled(
+            conn,
+            delivery_id=delivery_id,
+            actor=engine.worker,
+            now=now,
+            found=None,
+            decided=False,
+            reason=f"{delivery.channel} cannot look up earlier posts; check it by hand, then run"
+            f" `kepubot delivery resolve {delivery_id} --published URL | --not-published`",
+        )
+        raise_alert(
+            engine.app,
+            conn,
+            key=f"attention:{delivery_id}",
+            now=now,
+            title=f"kepubot: delivery {delivery_id} needs attention",
+            body=f"Post {delivery.post_id} on {delivery.channel}: the platform may or may not have"
+            f" it, and this channel cannot look. Check, then `kepubot delivery resolve {delivery_id}`.",
+        )
+        return state
+    post = get_post(engine.app, delivery.post_id, conn)
+    started = _attempt_started(engine, delivery_id)
+    since = (from_db(started) if started else delivery.due_at) - FIND_MARGIN
+    progress = Progress(delivery.progress)
+    progress.setdefault("idempotency_key", engine.idempotency_key(delivery))
+    try:
+        found = channel.find(post, since, progress)
+    except (ChannelError, NotImplementedError) as exc:
+        tries = deliveries.note_reconcile_try(
+            conn, delivery_id=delivery_id, now=now, error=f"lookup failed: {exc}"
+        )
+        if tries < engine.settings.reconcile_max_tries:
+            log.warning("delivery %s: cannot look it up yet (%s); try %d", delivery_id, exc, tries)
+            return "retry"
+        deliveries.record_reconciled(
+            conn,
+            delivery_id=delivery_id,
+            actor=engine.worker,
+            now=now,
+            found=None,
+            decided=False,
+            reason=f"the platform could not be asked after {tries} tries: {exc}",
+        )
+        raise_alert(
+            engine.app,
+            conn,
+            key=f"attention:{delivery_id}",
+            now=now,
+            title=f"kepubot: delivery {delivery_id} needs attention",
+            body=f"Post {delivery.post_id} on {delivery.channel}: lookups keep failing ({exc}).",
+        )
+        return "needs_attention"
+    if found is not None:
+        state = deliveries.record_reconciled(
+            conn,
+            delivery_id=delivery_id,
+            actor=engine.worker,
+            now=now,
+            found=(found.remote_id, found.remote_url),
+            decided=True,
+            reason="found on the platform",
+        )
+        log.info("delivery %s: found on %s as %s", delivery_id, delivery.channel, found.remote_id)
+        return state
+    state = deliveries.record_reconciled(
+        conn,
+        delivery_id=delivery_id,
+        actor=engine.worker,
+        now=now,
+        found=None,
+        decided=True,
+        reason="confirmed absent on the platform",
+    )
+    log.info("delivery %s: not on %s; queued for a new attempt", delivery_id, delivery.channel)
+    return state
+
+
+def poll_processing(engine: Engine) -> int:
+    conn = engine.conn()
+    now = engine.clock()
+    rows = conn.execute(
+        "SELECT id FROM deliveries INDEXED BY deliveries_due WHERE state = 'processing'"
+        " AND not_before <= ? ORDER BY not_before",
+        (to_db(now),),
+    ).fetchall()
+    done = 0
+    for row in rows:
+        if engine.stopping.is_set():
+            break
+        delivery = deliveries.get(conn, row[0])
+        channel = engine.app.channels.get(delivery.channel)
+        if channel is None:
+            continue
+        try:
+            result = channel.poll(delivery)
+        except Permanent as exc:
+            deliveries.record_polled(
+                conn, delivery_id=delivery.id, actor=engine.worker, now=now, failed=str(exc)
+            )
+            done += 1
+            continue
+        except (ChannelError, NotImplementedError) as exc:
+            log.warning("delivery %s: poll failed (%s); polling again later", delivery.id, exc)
+            deliveries.record_polled(
+                conn,
+                delivery_id=delivery.id,
+                actor=engine.worker,
+                now=now,
+                poll_at=now + timedelta(seconds=60),
+            )
+            continue
+        if isinstance(result, Published):
+            deliveries.record_polled(
+                conn,
+                delivery_id=delivery.id,
+                actor=engine.worker,
+                now=now,
+                published=(result.remote_id, result.remote_url),
+            )
+            done += 1
+        elif isinstance(result, Processing):
+            deliveries.record_polled(
+                conn,
+                delivery_id=delivery.id,
+                actor=engine.worker,
+                now=now,
+                poll_at=now + timedelta(seconds=result.poll_after_seconds),
+            )
+    return done

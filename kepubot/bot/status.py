@@ -1,0 +1,109 @@
+"""``kepubot status``: what an operator looks at first."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from kepubot.queue import deliveries, limits
+from kepubot.timeutil import from_db, show, to_db
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+
+HEARTBEAT_STALE = timedelta(seconds=30)
+
+
+def collect_status(app: App, now: datetime) -> dict[str, Any]:
+    conn = app.conn
+    counts = deliveries.counts_by_state(conn)
+    overdue = conn.execute(
+        "SELECT id, post_id, channel, state, due_at FROM deliveries"
+        " WHERE state IN ('queued', 'claimed', 'sending', 'processing', 'unknown', 'needs_attention')"
+        " AND due_at < ? ORDER BY due_at LIMIT 1",
+        (to_db(now),),
+    ).fetchone()
+    breakers = [
+        {
+            "channel": s.channel,
+            "breaker": s.breaker,
+            "open_until": show(s.open_until, app.tz) or None,
+            "reason": s.reason,
+        }
+        for s in limits.states(conn)
+        if s.breaker != "closed"
+    ]
+    daemons = []
+    for row in conn.execute(
+        "SELECT worker, host, pid, started_at, heartbeat_at, stopped_at FROM daemons"
+        " ORDER BY heartbeat_at DESC LIMIT 20"
+    ):
+        beat = from_db(row["heartbeat_at"])
+        running = row["stopped_at"] is None and now - beat < HEARTBEAT_STALE
+        daemons.append(
+            {
+                "worker": row["worker"],
+                "pid": row["pid"],
+                "started_at": show(row["started_at"], app.tz),
+                "last_heartbeat": show(beat, app.tz),
+                "seconds_ago": round((now - beat).total_seconds(), 1),
+                "running": running,
+            }
+        )
+    return {
+        "deliveries": counts,
+        "oldest_overdue": (
+            {
+                "id": overdue["id"],
+                "post_id": overdue["post_id"],
+                "channel": overdue["channel"],
+                "state": overdue["state"],
+                "due_at": show(overdue["due_at"], app.tz),
+                "late_minutes": round((now - from_db(overdue["due_at"])).total_seconds() / 60, 1),
+            }
+            if overdue
+            else None
+        ),
+        "open_breakers": breakers,
+        "daemons": daemons,
+    }
+
+
+def render_status(app: App, data: dict[str, Any]) -> str:
+    from kepubot.i18n import label
+
+    lines = [f"{label(app, 'deliveries')}:"]
+    if data["deliveries"]:
+        for state, count in sorted(data["deliveries"].items()):
+            lines.append(f"  {label(app, state)} ({state}): {count}")
+    else:
+        lines.append("  -")
+    overdue = data["oldest_overdue"]
+    lines.append(
+        "oldest overdue: "
+        + (
+            f"delivery {overdue['id']} (post {overdue['post_id']} on {overdue['channel']}, {overdue['state']}),"
+            f" due {overdue['due_at']}, {overdue['late_minutes']} min late"
+            if overdue
+            else "none"
+        )
+    )
+    lines.append(
+        "open breakers: "
+        + (
+            ", ".join(
+                f"{b['channel']} ({b['breaker']} until {b['open_until']}: {b['reason']})"
+                for b in data["open_breakers"]
+            )
+            or "none"
+        )
+    )
+    lines.append("daemons:")
+    for d in data["daemons"]:
+        state = "running" if d["running"] else "stopped"
+        lines.append(
+            f"  {d['worker']}  {state}  last heartbeat {d['last_heartbeat']} ({d['seconds_ago']} s ago)"
+        )
+    if not data["daemons"]:
+        lines.append("  none has run yet")
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""No silent loss: alert on every delivery overdue or stuck in a non-terminal state past its
+window, and on every ``needs_attention``. Each alert is an ERROR log line plus a message to
+the ``[alerts] urls``; the same alert repeats at most once per ``repeat_minutes``."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from kepubot.queue.db import transaction
+from kepubot.timeutil import to_db
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+    from kepubot.bot.dispatch import Engine
+
+log = logging.getLogger("kepubot.bot.watchdog")
+
+WATCHED_STATES = ("queued", "claimed", "sending", "processing", "unknown", "needs_attention")
+MAX_LINES = 30
+
+
+def _recently_alerted(conn: sqlite3.Connection, key: str, since: datetime) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM alerts WHERE key = ? AND at > ? LIMIT 1", (key, to_db(since))
+    ).fetchone()
+    return row is not None
+
+
+def _record(conn: sqlite3.Connection, keys: list[str], now: datetime, message: str) -> None:
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO alerts (key, at, level, message) VALUES (?, ?, 'error', ?)",
+            [(key, to_db(now), message[:1000]) for key in keys],
+        )
+
+
+def _urls(app: App) -> list[str]:
+    return [u.get_secret_value() for u in app.config.data.alerts.urls]
+
+
+def raise_alert(
+    app: App, conn: sqlite3.Connection, *, key: str, now: datetime, title: str, body: str
+) -> bool:
+    """One alert, unless the same key fired within ``repeat_minutes``. Returns True if sent."""
+    from kepubot.alerts import notify
+
+    window = timedelta(minutes=app.config.data.alerts.repeat_minutes)
+    if _recently_alerted(conn, key, now - window):
+        return False
+    _record(conn, [key], now, f"{title}: {body}")
+    log.error("ALERT %s — %s", title, body)
+    notify(_urls(app), title, body)
+    return True
+
+
+def check(engine: Engine) -> list[str]:
+    """One watchdog pass; returns the alert lines raised."""
+    from kepubot.alerts import notify
+
+    app = engine.app
+    conn = engine.conn()
+    now = engine.clock()
+    settings = engine.settings
+    overdue_before = to_db(now - timedelta(minutes=settings.overdue_minutes))
+    stuck_before = to_db(now - timedelta(minutes=settings.stuck_minutes))
+    placeholders = ", ".join("?" for _ in WATCHED_STATES)
+    rows = conn.execute(
+        "SELECT id, post_id, channel, state, due_at, updated_at, last_error FROM deliveries"
+        f" WHERE state IN ({placeholders})"
+        " AND (state = 'needs_attention' OR due_at < ? OR (state != 'queued' AND updated_at < ?))"
+        " ORDER BY due_at",
+        (*WATCHED_STATES, overdue_before, stuck_before),
+    ).fetchall()
+    window_start = now - timedelta(minutes=app.config.data.alerts.repeat_minutes)
+    lines: list[str] = []
+    keys: list[str] = []
+    for row in rows:
+        if row["state"] == "needs_attention":
+            key, why = f"attention:{row['id']}", "needs attention"
+        elif row["due_at"] < overdue_before:
+            key, why = f"overdue:{row['id']}:{row['state']}", f"overdue since {row['due_at']}"
+        else:
+            key, why = (
+                f"stuck:{row['id']}:{row['state']}",
+                f"stuck in {row['state']} since {row['updated_at']}",
+            )
+        if _recently_alerted(conn, key, window_start):
+            continue
+        keys.append(key)
+        error = f" — {row['last_error']}" if row["last_error"] else ""
+        lines.append(
+            f"delivery {row['id']} (post {row['post_id']} on {row['channel']}, {row['state']}): {why}{error}"
+        )
+    if not lines:
+        return []
+    title = f"kepubot: {len(lines)} deliveries need a look"
+    body = "\n".join(lines[:MAX_LINES]) + (
+        f"\n… and {len(lines) - MAX_LINES} more" if len(lines) > MAX_LINES else ""
+    )
+    _record(conn, keys, now, title)
+    for line in lines:
+        log.error("ALERT %s", line)
+    notify(_urls(app), title, body)
+    return lines
