@@ -2,20 +2,42 @@
 
 Both take one JSON message per post, POSTed to a webhook URL; they are used to tell a team
 that an article is out, so the message is short: title, summary and the link.
+
+Both answer HTTP 200 with ``{"errcode": 0, "errmsg": "ok"}`` on success and a non-zero errcode
+otherwise; the errcodes are data (``WECOM_ERRORS``, ``DINGTALK_ERRORS``) read by one helper,
+:func:`raise_for_errcode`. Robots cannot list earlier messages, so ``can_find`` stays False and
+an unknown outcome goes to a person.
+
+The robot's key/token/secret travel in the query string: neither the URL nor a credential is
+ever put in an error message.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Literal
 
 from kepubot.channels.base import (
-    Channel,
+    HttpChannel,
     HttpChannelSettings,
     Problem,
+    Published,
     Rendered,
     markdown_to_text,
 )
 from kepubot.config import Secret
+from kepubot.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    Permanent,
+    RateLimited,
+    Transient,
+)
 from kepubot.models import Post
 
 # WeCom text messages: content at most 2048 bytes of UTF-8 [src].
@@ -47,6 +69,129 @@ def _link_required(post: Post, what: str) -> list[Problem]:
     return [Problem("link", "required", detail=f"{what}需要点击跳转的链接，请填写 --link")]
 
 
+# --- errcodes ---------------------------------------------------------------------------------
+
+#: Kinds of a platform errcode: what the queue should do with it.
+#: "unknown" means the platform may have delivered the message anyway (reconcile, never resend).
+ErrorKind = Literal["rate_limited", "auth", "permanent", "transient", "unknown"]
+ERRMSG_CHARS = 200  # of the platform's errmsg, in the error message
+
+
+def raise_for_errcode(
+    platform: str,
+    errors: dict[int, str],
+    errcode: int,
+    errmsg: str,
+    *,
+    what: str,
+    retry_after: float | None = None,
+    auth_hint: str = "",
+    secrets: Iterable[str] = (),
+) -> None:
+    """Raise the ChannelError that ``errcode`` stands for (``errors`` maps it to a kind).
+
+    Unknown non-zero codes are Permanent, with the platform's errmsg. ``secrets`` are masked out
+    of the errmsg, in case the platform echoes a credential back.
+    """
+    if errcode == 0:
+        return
+    text = _mask(" ".join(str(errmsg or "").split()), secrets) or "no errmsg"
+    if len(text) > ERRMSG_CHARS:
+        text = text[:ERRMSG_CHARS] + "…"
+    detail = f"{platform} errcode {errcode}: {text}"
+    kind = errors.get(errcode, "permanent")
+    if kind == "rate_limited":
+        raise RateLimited(f"{what}: rate limited ({detail})", retry_after=retry_after, code=errcode)
+    if kind == "auth":
+        hint = f"; {auth_hint}" if auth_hint else ""
+        raise AuthExpired(f"{what}: credentials refused ({detail}){hint}", code=errcode)
+    if kind == "transient":
+        raise Transient(f"{what}: temporarily refused ({detail})", code=errcode)
+    if kind == "unknown":
+        raise OutcomeUnknown(
+            f"{what}: the platform may or may not have sent the message ({detail})", code=errcode
+        )
+    raise Permanent(f"{what}: refused ({detail})", code=errcode)
+
+
+def _mask(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _idempotency_key(progress: dict[str, Any] | None) -> str:
+    key = (progress or {}).get("idempotency_key")
+    if not isinstance(key, str) or not key:
+        raise ValueError("progress has no idempotency_key; the daemon must set it before the call")
+    return key
+
+
+class _RobotChannel(HttpChannel):
+    """What WeCom and DingTalk robots share: one POST, an errcode answer, no lookup."""
+
+    platform: str = ""
+    errors: dict[int, str] = {}  # noqa: RUF012 - set per subclass, never mutated
+    rate_limit_retry_after: float | None = None
+    auth_hint: str = ""
+
+    def message(self, post: Post) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def secrets(self) -> list[str]:
+        raise NotImplementedError
+
+    def send(
+        self, path: str, params: dict[str, str], message: dict[str, Any], key: str
+    ) -> Published:
+        what = f"{self.platform} {self.name}: send"
+        # No redirects: a redirected POST would become a GET and could look like success.
+        response = self.request(
+            "POST", path, what=what, json=message, params=params, allow_redirects=False
+        )
+        answer = _json_object(response)
+        errcode = answer.get("errcode")
+        if isinstance(errcode, int) and not isinstance(errcode, bool):
+            raise_for_errcode(
+                self.platform,
+                self.errors,
+                errcode,
+                str(answer.get("errmsg", "")),
+                what=what,
+                retry_after=self.rate_limit_retry_after,
+                auth_hint=self.auth_hint,
+                secrets=self.secrets(),
+            )
+            if 200 <= response.status_code < 300:
+                return Published(
+                    remote_id=f"{self.platform}:{key}", remote_url=None, published_at=self._now()
+                )
+        status = response.status_code
+        if status in (401, 403):
+            raise AuthExpired(f"{what}: refused with HTTP {status}; {self.auth_hint}", code=status)
+        if status >= 300:
+            raise Permanent(
+                f"{what}: refused with HTTP {status}; check api_base ({self.http_settings.api_base})",
+                code=status,
+            )
+        # 2xx without an errcode: something answered, but not the robot API as documented.
+        raise OutcomeUnknown(
+            f"{what}: HTTP {status} without an errcode; cannot tell whether the message was sent",
+            code=status,
+        )
+
+    def _now(self) -> datetime | None:
+        return self.context.now() if self.context is not None else None
+
+
+def _json_object(response: Any) -> dict[str, Any]:
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 # --- WeCom ------------------------------------------------------------------------------------
 
 
@@ -58,9 +203,26 @@ class WecomSettings(HttpChannelSettings):
     msgtype: Literal["news", "markdown", "text"] = "news"
 
 
-class WecomChannel(Channel):
+# errcode -> kind for the WeCom group robot (platforms.md §4.3). [gk] = general knowledge, not
+# confirmed by a source; unknown non-zero codes are Permanent.
+WECOM_ERRORS: dict[int, str] = {
+    -1: "unknown",  # system busy: the message may have gone out [gk]
+    45009: "rate_limited",  # api freq out of limit (20 messages/min per robot) [gk]
+    93000: "auth",  # invalid webhook url: the key is wrong or the robot was removed [gk]
+    40008: "permanent",  # invalid message type [gk]
+    40058: "permanent",  # invalid or missing parameter in the message [gk]
+    44004: "permanent",  # empty text content [gk]
+}
+WECOM_RATE_LIMIT_RETRY_AFTER = 60.0  # the limit is per minute [gk]
+
+
+class WecomChannel(_RobotChannel):
     Settings = WecomSettings
     settings: WecomSettings
+    platform = "wecom"
+    errors = WECOM_ERRORS
+    rate_limit_retry_after = WECOM_RATE_LIMIT_RETRY_AFTER
+    auth_hint = "check webhook_key (the key= part of the robot's webhook address)"
 
     @classmethod
     def type_name(cls) -> str:
@@ -101,6 +263,15 @@ class WecomChannel(Channel):
                 )
         return problems
 
+    def secrets(self) -> list[str]:
+        return [self.settings.webhook_key.get_secret_value()]
+
+    def publish(self, post: Post, progress: dict[str, Any]) -> Published:
+        key = _idempotency_key(progress)
+        message = self.render(post).extra["message"]
+        params = {"key": self.settings.webhook_key.get_secret_value()}
+        return self.send("cgi-bin/webhook/send", params, message, key)
+
 
 # --- DingTalk ---------------------------------------------------------------------------------
 
@@ -115,9 +286,39 @@ class DingtalkSettings(HttpChannelSettings):
     msgtype: Literal["link", "markdown", "text"] = "link"
 
 
-class DingtalkChannel(Channel):
+# errcode -> kind for the DingTalk custom robot (platforms.md §4.4). [gk] = general knowledge,
+# not confirmed by a source; unknown non-zero codes are Permanent.
+DINGTALK_ERRORS: dict[int, str] = {
+    -1: "unknown",  # system busy: the message may have gone out [gk]
+    130101: "rate_limited",  # send too fast: over 20/min, robot throttled for 10 minutes [gk]
+    310000: "auth",  # signature, keyword or IP allow-list mismatch [gk]
+    300005: "auth",  # token is not exist [?] (seen in third-party tests, no doc)
+    300001: "permanent",  # "param error"; older robots also say "token is not exist" here [gk]
+    # The 400xxx family (robot disabled or missing, unsupported message type, ...) is left to the
+    # Permanent default [gk].
+}
+DINGTALK_THROTTLE_SECONDS = 600.0  # going over the limit throttles the robot for 10 minutes
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """Base64(HMAC-SHA256(key=secret, msg=f"{timestamp}\n{secret}")), not yet URL-encoded."""
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _timestamp_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class DingtalkChannel(_RobotChannel):
     Settings = DingtalkSettings
     settings: DingtalkSettings
+    platform = "dingtalk"
+    errors = DINGTALK_ERRORS
+    rate_limit_retry_after = DINGTALK_THROTTLE_SECONDS
+    auth_hint = "check access_token and secret, and the robot's keyword and IP allow-list settings"
 
     @classmethod
     def type_name(cls) -> str:
@@ -155,3 +356,23 @@ class DingtalkChannel(Channel):
         if self.settings.msgtype == "link":
             problems += _link_required(post, "钉钉链接消息")
         return problems
+
+    def secrets(self) -> list[str]:
+        values = [self.settings.access_token.get_secret_value()]
+        if self.settings.secret is not None:
+            values.append(self.settings.secret.get_secret_value())
+        return values
+
+    def params(self) -> dict[str, str]:
+        """Query parameters. ``sign`` is plain Base64 here; requests URL-encodes it once."""
+        params = {"access_token": self.settings.access_token.get_secret_value()}
+        if self.settings.secret is not None:
+            timestamp = _timestamp_ms()
+            params["timestamp"] = str(timestamp)
+            params["sign"] = dingtalk_sign(self.settings.secret.get_secret_value(), timestamp)
+        return params
+
+    def publish(self, post: Post, progress: dict[str, Any]) -> Published:
+        key = _idempotency_key(progress)
+        message = self.render(post).extra["message"]
+        return self.send("robot/send", self.params(), message, key)

@@ -1,29 +1,50 @@
-"""A generic JSON webhook: settings and rendering.
+"""A generic JSON webhook: settings, rendering, publishing and lookup.
 
 For sites and tools without a built-in channel type: the post is POSTed as JSON to ``url``,
 optionally signed with ``secret``. When the receiver offers ``lookup_url``, an earlier delivery
 whose outcome is unknown can be looked up instead of being handed to a person.
+
+The contract offered to receivers:
+
+- ``POST url`` with the JSON document of :func:`webhook_body` plus ``"idempotency_key"``, UTF-8,
+  ``Content-Type: application/json`` and the header ``Idempotency-Key: <key>`` (the same key on
+  every attempt of one delivery);
+- with ``secret``: ``X-Kepubot-Signature: sha256=<hex>``, the HMAC-SHA256 of the exact body bytes;
+- 2xx: accepted; an optional JSON answer ``{"id": ..., "url": ...}`` names the remote copy;
+- 409: the receiver already has this key (an earlier attempt got through);
+- 401/403: the secret or the receiver's credentials are wrong; other 4xx: refused for good;
+- ``GET lookup_url?key=<key>``: 200 ``{"id": ..., "url": ...}`` when it exists, 404 when not.
+
+Neither the URLs nor the secret ever appear in an error message (URLs often carry tokens).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
+from datetime import datetime
 from typing import Any
 
 from pydantic import field_validator
 
 from kepubot.channels.base import (
-    Channel,
     ChannelContext,
     ChannelSettings,
+    HttpChannel,
     HttpChannelSettings,
+    Published,
     Rendered,
     markdown_to_html,
 )
 from kepubot.config import Secret
+from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, Transient
 from kepubot.models import Post
 
 _URL = re.compile(r"^https?://[^\s/]+")
+SIGNATURE_HEADER = "X-Kepubot-Signature"
+EXCERPT_CHARS = 200  # of a refusal's body, in the error message
 
 
 class WebhookSettings(HttpChannelSettings):
@@ -55,7 +76,7 @@ def webhook_body(post: Post) -> dict[str, Any]:
     }
 
 
-class WebhookChannel(Channel):
+class WebhookChannel(HttpChannel):
     Settings = WebhookSettings
     settings: WebhookSettings
 
@@ -79,3 +100,124 @@ class WebhookChannel(Channel):
             media=[m.path for m in post.media],
             extra=body,
         )
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def sign(self, body: bytes) -> str | None:
+        """The signature header value for ``body``, or None without a secret."""
+        if self.settings.secret is None:
+            return None
+        key = self.settings.secret.get_secret_value().encode("utf-8")
+        return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+    def publish(self, post: Post, progress: dict[str, Any]) -> Published:
+        key = idempotency_key(progress)
+        document = dict(self.render(post).extra)
+        document["idempotency_key"] = key
+        # Serialized once: the signature covers exactly these bytes.
+        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        signature = self.sign(body)
+        if signature is not None:
+            headers[SIGNATURE_HEADER] = signature
+        what = f"webhook {self.name}: publish"
+        # No redirects: requests would turn a redirected POST into a GET and report success.
+        response = self.request(
+            "POST", self.settings.url, what=what, data=body, headers=headers, allow_redirects=False
+        )
+        status = response.status_code
+        if 200 <= status < 300:
+            answer = _json_object(response)
+            remote_id = answer.get("id")
+            remote_url = answer.get("url")
+            return Published(
+                remote_id=str(remote_id) if remote_id not in (None, "") else key,
+                remote_url=str(remote_url) if remote_url else None,
+                published_at=self._now(),
+            )
+        if status == 409:
+            # The receiver already holds this key: an earlier attempt got through. Reconciliation
+            # (lookup_url) finds it; without lookup_url a person decides.
+            raise OutcomeUnknown(
+                f"{what}: the receiver already has this delivery (HTTP 409)", code=409
+            )
+        if status in (401, 403):
+            raise AuthExpired(
+                f"{what}: refused with HTTP {status}; check the channel's secret and the"
+                f" receiver's access settings ({self._excerpt(response)})",
+                code=status,
+            )
+        if status == 408:
+            # The receiver gave up waiting for our request: it did not take the post.
+            raise Transient(
+                f"{what}: the receiver timed out reading the request (HTTP 408)", code=408
+            )
+        if 300 <= status < 400:
+            raise Permanent(
+                f"{what}: the receiver answered with a redirect (HTTP {status}); configure the"
+                " final address as url",
+                code=status,
+            )
+        raise Permanent(
+            f"{what}: refused with HTTP {status} ({self._excerpt(response)})", code=status
+        )
+
+    def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
+        """Ask ``lookup_url`` whether the receiver has this delivery's key."""
+        if not self.settings.lookup_url:
+            raise NotImplementedError(
+                f"webhook {self.name} has no lookup_url: cannot look up posts"
+            )
+        key = idempotency_key(progress)
+        what = f"webhook {self.name}: lookup"
+        response = self.request(
+            "GET", self.settings.lookup_url, what=what, params={"key": key}, allow_redirects=False
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code == 200:
+            answer = _json_object(response)
+            remote_id = answer.get("id")
+            remote_url = answer.get("url")
+            return Published(
+                remote_id=str(remote_id) if remote_id not in (None, "") else key,
+                remote_url=str(remote_url) if remote_url else None,
+            )
+        # Anything else cannot decide whether the post exists: ask again later.
+        raise Transient(
+            f"{what}: unexpected HTTP {response.status_code}, cannot tell whether the receiver"
+            " has the post",
+            code=response.status_code,
+        )
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _now(self) -> datetime | None:
+        return self.context.now() if self.context is not None else None
+
+    def _excerpt(self, response: Any) -> str:
+        text = " ".join((response.text or "").split())
+        if self.settings.secret is not None:
+            secret = self.settings.secret.get_secret_value()
+            if secret:
+                text = text.replace(secret, "***")
+        if len(text) > EXCERPT_CHARS:
+            text = text[:EXCERPT_CHARS] + "…"
+        return text or "empty body"
+
+
+def idempotency_key(progress: dict[str, Any] | None) -> str:
+    """The delivery's stable key, which the daemon puts in ``progress`` before each call."""
+    key = (progress or {}).get("idempotency_key")
+    if not isinstance(key, str) or not key:
+        raise ValueError("progress has no idempotency_key; the daemon must set it before the call")
+    return key
+
+
+def _json_object(response: Any) -> dict[str, Any]:
+    """The response body as a JSON object, or {} when it is empty or something else."""
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
