@@ -564,6 +564,7 @@ def submit(app: App, actor: str, ids: list[int], *, now: datetime, comment: str 
         )
 
     _batch(app, ids, step)
+    notify_reviewers(app, ids)
 
 
 def _level_name(app: App, level: int) -> str:
@@ -673,6 +674,7 @@ def approve(app: App, actor: str, ids: list[int], *, now: datetime, comment: str
         )
 
     _batch(app, ids, step)
+    notify_reviewers(app, ids)
 
 
 def _due_times(app: App, post: Post, now: datetime) -> dict[str, datetime]:
@@ -820,3 +822,39 @@ def cancel(app: App, actor: str, post_id: int, *, now: datetime) -> int:
             detail={"from": post.state, "deliveries_cancelled": count},
         )
         return count
+
+
+def notify_reviewers(app: App, ids: list[int]) -> None:
+    """With ``[alerts] notify_reviewers``, tell each reviewer who may act on a post that it
+    awaits them (through their ``notify`` URLs). Never blocks the workflow for long and never
+    fails it: a destination that does not answer is logged."""
+    if not app.config.data.alerts.notify_reviewers:
+        return
+    from kepubot.alerts import notify
+
+    levels = app.config.review_levels
+    for post_id in dict.fromkeys(ids):
+        post = get_post(app, post_id)
+        if post.state != "in_review":
+            continue
+        approved_by = {
+            r[0]: r[1]
+            for r in app.conn.execute(
+                "SELECT reviewer, level FROM reviews WHERE post_id = ? AND decision = 'approve'",
+                (post_id,),
+            )
+        }
+        level_name = levels[post.review_level - 1]
+        for name, user in app.config.data.users.items():
+            if not user.notify or name == post.author:
+                continue
+            if not set(user.roles) & {"reviewer", "admin"}:
+                continue
+            if name in approved_by and approved_by[name] != post.review_level:
+                continue
+            notify(
+                [u.get_secret_value() for u in user.notify],
+                f"待审核：{post.title}",
+                f"稿件 {post.id}《{post.title}》（作者 {post.author}）等待{level_name}。"
+                f"\nkepubot post show {post.id}",
+            )
