@@ -138,6 +138,8 @@ def cli(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # APScheduler logs every tick at INFO; only its warnings matter to an operator
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, getattr(logging, level)))
     ctx.obj = State(config, user, language)
     ctx.call_on_close(ctx.obj.close)
 
@@ -831,6 +833,22 @@ def status(state: State, as_json: bool) -> None:
         emit_json(data)
     else:
         click.echo(render_status(app, data))
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="kepubot-demo",
+    show_default=True,
+    help="Workspace folder (recreated).",
+)
+def demo(folder: Path) -> None:
+    """The whole flow end to end on the local sandbox, with no credentials."""
+    from kepubot.demo import run_demo
+
+    sys.exit(run_demo(folder.resolve(), click.echo))
 
 
 def main() -> None:
