@@ -261,3 +261,25 @@ def test_init_then_add_in_a_fresh_folder(tmp_path: Path) -> None:
     )
     assert again.returncode == 2 and "already exists" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_list_filters_combine(workspace: Workspace) -> None:
+    ws = workspace
+    a = ws.add_post("--channel", "news-feed")
+    b = ws.add_post("--channel", "news-feed", "--channel", "weibo-main")
+    c = ws.add_post("--channel", "weibo-main", user="chen")
+    ws.ok("post", "submit", str(b), user="zhang")
+    ws.ok("post", "submit", str(c), user="chen")
+
+    def ids(*args: str) -> list[int]:
+        return [p["id"] for p in json.loads(ws.ok("post", "list", *args, "--json"))]
+
+    assert ids("--state", "in_review", "--channel", "weibo-main") == [c, b]
+    assert ids("--state", "in_review", "--channel", "news-feed") == [b]
+    assert ids("--state", "draft", "--channel", "news-feed") == [a]
+    assert ids("--state", "in_review", "--author", "zhang") == [b]
+    assert ids("--channel", "weibo-main", "--author", "chen") == [c]
+    # the channel index follows state changes
+    ws.ok("post", "reject", str(b), "--reason", "再核实", user="li")
+    assert ids("--state", "rejected", "--channel", "weibo-main") == [b]
+    assert ids("--state", "in_review", "--channel", "news-feed") == []

@@ -284,7 +284,29 @@ ALTER TABLE deliveries ADD COLUMN reconcile_tries INTEGER NOT NULL DEFAULT 0;
 """
 
 
+# Combined filters of `post list` (state + channel, state + author) get an index holding both
+# keys; the claim's index carries the channel so skipping a busy channel costs no row lookup.
+M003_LIST_INDEXES = """
+ALTER TABLE post_channels ADD COLUMN state TEXT NOT NULL DEFAULT 'draft';
+UPDATE post_channels SET state = (SELECT state FROM posts WHERE posts.id = post_channels.post_id);
+CREATE INDEX post_channels_channel_state ON post_channels(channel, state, post_id);
+CREATE TRIGGER post_channels_state_on_insert AFTER INSERT ON post_channels
+BEGIN
+  UPDATE post_channels SET state = (SELECT state FROM posts WHERE id = NEW.post_id)
+   WHERE post_id = NEW.post_id AND channel = NEW.channel;
+END;
+CREATE TRIGGER post_channels_follow_state AFTER UPDATE OF state ON posts
+WHEN NEW.state != OLD.state
+BEGIN
+  UPDATE post_channels SET state = NEW.state WHERE post_id = NEW.id;
+END;
+CREATE INDEX posts_state_author ON posts(state, author, id);
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries(state, not_before, id, channel);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", m001_initial()),
     (2, "daemon", M002_DAEMON),
+    (3, "list_indexes", M003_LIST_INDEXES),
 ]

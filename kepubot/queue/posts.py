@@ -115,10 +115,14 @@ def list_posts(
     where, args = [], []
     source = "posts"
     if channel:
+        # post_channels carries each post's state, so channel (+ state) is one index range
         source = "post_channels pc JOIN posts ON posts.id = pc.post_id"
         where.append("pc.channel = ?")
         args.append(channel)
-    if state:
+        if state:
+            where.append("pc.state = ?")
+            args.append(state)
+    elif state:
         where.append("posts.state = ?")
         args.append(state)
     if author:
