@@ -431,7 +431,12 @@ def release_claim(
     not_before: datetime | None = None,
     reason: str = "",
 ) -> None:
-    """Give a claim back before anything was sent (shutdown, breaker open, token refresh failed)."""
+    """Give a claim back before anything was sent (shutdown, breaker open, token refresh failed).
+    Only a ``claimed`` delivery: once the intent is committed the request may be out."""
+    if delivery.state != "claimed":
+        raise InvalidTransition(
+            f"delivery {delivery.id} is {delivery.state}; only a claim not yet sending is released"
+        )
     sets = _release_lease()
     if not_before is not None:
         sets["not_before"] = to_db(not_before)
