@@ -19,6 +19,7 @@ from kepubot.timeutil import to_db, utcnow
 
 if TYPE_CHECKING:
     from kepubot.channels.base import Channel
+    from kepubot.queue.credentials import CredentialStore
     from kepubot.queue.media import MediaStore
     from kepubot.sensitive import SensitiveWords
 
@@ -41,6 +42,30 @@ class App:
         from kepubot.queue.db import open_database
 
         return open_database(self.config.database_path, to_db(utcnow()))
+
+    def thread_conn(self) -> sqlite3.Connection:
+        """A connection for the calling thread (SQLite connections are not shared)."""
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            return self.conn
+        local = self.__dict__.setdefault("_thread_local", threading.local())
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            from kepubot.queue.db import connect
+
+            conn = connect(self.config.database_path)
+            local.conn = conn
+        return conn
+
+    @cached_property
+    def credentials(self) -> CredentialStore:
+        import os
+        import socket
+
+        from kepubot.queue.credentials import CredentialStore
+
+        return CredentialStore(self.thread_conn, owner=f"{socket.gethostname()}:{os.getpid()}")
 
     @cached_property
     def channels(self) -> dict[str, Channel]:

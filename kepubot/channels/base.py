@@ -198,6 +198,9 @@ class ChannelContext(Protocol):
 
     def media_file(self, relative: str) -> str: ...
 
+    @property
+    def credentials(self) -> Credentials: ...
+
 
 # --- rendering helpers ----------------------------------------------------------------------
 
@@ -525,3 +528,35 @@ class Progress(dict[str, Any]):
     def save(self) -> None:
         if self._on_save is not None:
             self._on_save(dict(self))
+
+
+@dataclass
+class Token:
+    """A run-time credential (access token, optional rotating refresh token)."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
+
+    def expires_soon(
+        self, now: datetime, margin_fraction: float = 0.2, margin_seconds: float = 300
+    ) -> bool:
+        if self.expires_at is None:
+            return False
+        from datetime import timedelta
+
+        return self.expires_at - now <= timedelta(seconds=margin_seconds)
+
+    def __repr__(self) -> str:  # never print a token
+        return f"Token(expires_at={self.expires_at!r})"
+
+
+class Credentials(Protocol):
+    """Run-time tokens in the store, shared by every daemon; ``refresh`` is single-flight."""
+
+    def get(self, channel: str) -> Token | None: ...
+
+    def put(self, channel: str, token: Token) -> None: ...
+
+    def refresh(self, channel: str, fetch: Any, *, stale: Token | None = None) -> Token: ...
