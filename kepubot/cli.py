@@ -609,7 +609,7 @@ def delivery_list(
         fail(f"--state {delivery_state!r}: use one of {', '.join(DELIVERY_STATES)}")
     app = state.app
     rows = deliveries.list_deliveries(app.conn, state=delivery_state, channel=channel, limit=limit)
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "id": d.id,
             "post_id": d.post_id,
@@ -701,7 +701,7 @@ def channels() -> None:
 def channels_list(state: State, as_json: bool) -> None:
     """Configured channels with their type and schedule settings."""
     app = state.app
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "name": name,
             "type": ch.type_name(),
@@ -755,7 +755,7 @@ def audit(ctx: click.Context, post_id: int | None, limit: int, as_json: bool) ->
         rows = audit_log.rows_for_post(app.conn, post_id)
     else:
         rows = audit_log.recent(app.conn, limit)
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "id": r.id,
             "at": show(r.at, app.tz),

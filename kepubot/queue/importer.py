@@ -29,7 +29,7 @@ CSV_COLUMNS = (
     "cover",
 )
 REQUIRED_CSV_COLUMNS = ("title", "body", "channels")
-FRONT_MATTER_KEYS = {
+FRONT_MATTER_KEYS: dict[str, type] = {
     "title": str,
     "summary": str,
     "tags": list,
@@ -153,7 +153,7 @@ def read_markdown(path: Path) -> tuple[PostInput, str]:
             )
         if not isinstance(value, expected):
             raise InvalidInput(f"{path} line {line_of(key)}: {key} must be a {expected.__name__}")
-        if expected is list and not all(isinstance(v, str) for v in value):
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise InvalidInput(f"{path} line {line_of(key)}: {key} must be a list of strings")
     variants = meta.get("variants")
     if variants is not None:
