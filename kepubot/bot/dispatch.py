@@ -89,6 +89,31 @@ class Engine:
                 self.rate_limits[name] = (count, float(period))
         row = self.conn().execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
         self.instance = row[0] if row else "0"
+        self.fingerprints = {
+            name: self._fingerprint(channel.settings) for name, channel in app.channels.items()
+        }
+        self._resume_reauthorized()
+
+    def _fingerprint(self, settings: Any) -> str:
+        """A salted, truncated digest of a channel's configured secrets: enough to notice that
+        they changed, useless for recovering them."""
+        import hashlib
+
+        from kepubot.logsafe import secret_values
+
+        digest = hashlib.sha256(self.instance.encode())
+        for value in secret_values(settings):
+            digest.update(b"\0" + value.encode())
+        return digest.hexdigest()[:16]
+
+    def _resume_reauthorized(self) -> None:
+        conn = self.conn()
+        now = self.clock()
+        for name, fingerprint in self.fingerprints.items():
+            with transaction(conn):
+                resumed = limits.resume_if_credentials_changed(conn, name, fingerprint, now)
+            if resumed:
+                log.info("channel %s: credentials changed since they were refused; resuming", name)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -325,6 +350,8 @@ class Engine:
             until = limits.record_failure(
                 conn, channel, now, kind=kind, reason=reason, wait_seconds=wait
             )
+            if kind == "auth" and channel in self.fingerprints:
+                limits.set_auth_fingerprint(conn, channel, self.fingerprints[channel])
         if until is not None:
             log.warning(
                 "channel %s: breaker open until %s (%s: %s)",

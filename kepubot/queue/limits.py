@@ -142,6 +142,26 @@ def record_failure(
     return None
 
 
+def set_auth_fingerprint(conn: sqlite3.Connection, channel: str, fingerprint: str) -> None:
+    conn.execute(
+        "UPDATE channel_state SET auth_fingerprint = ? WHERE channel = ?", (fingerprint, channel)
+    )
+
+
+def resume_if_credentials_changed(
+    conn: sqlite3.Connection, channel: str, fingerprint: str, now: datetime
+) -> bool:
+    """Close a breaker opened by refused credentials when the credentials are now different."""
+    changed = conn.execute(
+        "UPDATE channel_state SET breaker = 'closed', failures = 0, opened = 0, open_until = NULL,"
+        " reason = NULL, auth_fingerprint = NULL, updated_at = ?"
+        " WHERE channel = ? AND breaker != 'closed' AND reason LIKE 'auth:%'"
+        " AND auth_fingerprint IS NOT NULL AND auth_fingerprint != ?",
+        (to_db(now), channel, fingerprint),
+    ).rowcount
+    return changed == 1
+
+
 def states(conn: sqlite3.Connection) -> list[ChannelState]:
     rows = conn.execute(
         "SELECT channel, breaker, failures, open_until, blocked_until, reason FROM channel_state"

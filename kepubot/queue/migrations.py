@@ -305,8 +305,15 @@ DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries(state, not_before, id, channel);
 """
 
+# A breaker opened by refused credentials remembers a fingerprint of the credentials it saw,
+# so that a daemon started with new ones resumes the channel at once.
+M004_AUTH_FINGERPRINT = """
+ALTER TABLE channel_state ADD COLUMN auth_fingerprint TEXT;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", m001_initial()),
     (2, "daemon", M002_DAEMON),
     (3, "list_indexes", M003_LIST_INDEXES),
+    (4, "auth_fingerprint", M004_AUTH_FINGERPRINT),
 ]

@@ -185,3 +185,22 @@ def test_secrets_never_reach_logs_or_database(env: DaemonEnv) -> None:
     for secret in (CMS_SECRET, WECOM_KEY):
         assert secret not in text
         assert secret.encode() not in raw
+
+
+def test_refused_credentials_pause_the_channel_until_new_ones_are_configured(
+    env: DaemonEnv,
+) -> None:
+    env.queue(3, ["cms", "news-feed"])
+    env.run_once(KEPUBOT_TEST_CMS_SECRET="an-old-secret")
+    states = env.states()
+    assert states == {"published": 3, "queued": 3}, states  # the feed went on; the CMS waits
+    log = env.log_text()
+    assert "needs re-authorization" in log and "an-old-secret" not in log
+    env.run_once(KEPUBOT_TEST_CMS_SECRET="an-old-secret")
+    assert env.states() == {"published": 3, "queued": 3}  # still paused, nothing lost
+    refused = [r for r in env.requests_seen() if r["route"] == "webhook" and r["status"] == 401]
+    assert len(refused) == 1  # the open breaker kept the daemon from hammering the receiver
+    # The operator configures the right secret: the next daemon resumes at once.
+    assert env.settle(timeout=30) == {"published": 6}
+    assert "credentials changed" in env.log_text()
+    assert set(keys_received(env).values()) == {1}
