@@ -725,6 +725,34 @@ def channels_list(state: State, as_json: bool) -> None:
     )
 
 
+@channels.command("check")
+@click.argument("name", required=False)
+@pass_state
+def channels_check(state: State, name: str | None) -> None:
+    """Verify credentials with a harmless call: account, token expiry, missing permissions."""
+    from kepubot.errors import ChannelError, InvalidInput
+
+    app = state.app
+    if name is not None and name not in app.channels:
+        raise InvalidInput(f"no channel {name!r} (configured: {', '.join(sorted(app.channels))})")
+    failed = 0
+    for channel_name, channel in app.channels.items():
+        if name is not None and channel_name != name:
+            continue
+        try:
+            line = channel.verify()
+        except NotImplementedError as exc:
+            click.echo(f"{channel_name} ({channel.type_name()}): cannot check: {exc}")
+            continue
+        except ChannelError as exc:
+            failed += 1
+            click.echo(f"{channel_name} ({channel.type_name()}): FAILED: {exc}")
+            continue
+        click.echo(f"{channel_name} ({channel.type_name()}): ok: {line}")
+    if failed:
+        sys.exit(1)
+
+
 # --- audit -------------------------------------------------------------------------------------
 
 
