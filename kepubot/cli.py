@@ -848,6 +848,32 @@ def run(state: State, once: bool) -> None:
     sys.exit(run_forever(app))
 
 
+@cli.group()
+def metrics() -> None:
+    """Reach metrics of published deliveries."""
+
+
+@metrics.command("collect")
+@pass_state
+def metrics_collect(state: State) -> None:
+    """One collection pass: every delivery whose collection point has come."""
+    from kepubot.bot.collect import collect_accounts, collect_pass
+    from kepubot.bot.dispatch import Engine
+
+    app = state.app
+    app.conn  # noqa: B018
+    engine = Engine(app)
+    try:
+        result = collect_pass(engine)
+        accounts = collect_accounts(engine)
+    finally:
+        engine.close()
+    click.echo(
+        f"collected {result['collected']} snapshots, {result['failed']} failed (retried at the"
+        f" next point), {accounts} account figures"
+    )
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state

@@ -132,6 +132,59 @@ class ReviewSection(Strict):
         return value
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
+_DURATION_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``"90m"``, ``"6h"``, ``"3d"`` -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"duration {text!r} must look like 90m, 6h or 3d")
+    return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+class MetricsSection(Strict):
+    # collection points after publishing, then stop
+    cadence: list[str] = Field(
+        default_factory=lambda: ["1h", "6h", "24h", "3d", "7d", "30d"], min_length=1
+    )
+    # platforms with daily data (WeChat datacube) collect once a day for this many days
+    daily_days: int = Field(7, ge=0, le=60)
+    collect_seconds: float = Field(60.0, gt=0)  # how often the daemon looks for due points
+    batch_limit: int = Field(2000, ge=1)  # deliveries per channel per pass
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, value: list[str]) -> list[str]:
+        seconds = [parse_duration(v) for v in value]
+        if seconds != sorted(seconds) or len(set(seconds)) != len(seconds):
+            raise ValueError("cadence points must be distinct and in increasing order")
+        return value
+
+    def cadence_seconds(self) -> list[float]:
+        return [parse_duration(v) for v in self.cadence]
+
+
+_WEEKLY = re.compile(r"^(MON|TUE|WED|THU|FRI|SAT|SUN)\s+([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class ReportsSection(Strict):
+    language: Literal["zh", "en"] | None = None  # default: [kepubot] language
+    # the daemon writes last week's HTML and XLSX report at this local time, e.g. "MON 09:00"
+    weekly: str | None = None
+    output_dir: str = "reports"
+    # robot channels (wecom/dingtalk) that get a short summary with the file path
+    channels: list[str] = Field(default_factory=list)
+
+    @field_validator("weekly")
+    @classmethod
+    def _weekly(cls, value: str | None) -> str | None:
+        if value is not None and not _WEEKLY.match(value.strip().upper()):
+            raise ValueError(f"weekly {value!r} must look like 'MON 09:00'")
+        return value.strip().upper() if value else value
+
+
 class UserSection(Strict):
     roles: list[Role] = Field(min_length=1)
     name: str | None = None
@@ -149,6 +202,8 @@ class ConfigFile(Strict):
     kepubot: KepubotSection = KepubotSection()
     daemon: DaemonSection = DaemonSection()
     alerts: AlertsSection = AlertsSection()
+    metrics: MetricsSection = MetricsSection()
+    reports: ReportsSection = ReportsSection()
     review: ReviewSection = ReviewSection()
     users: dict[str, UserSection] = Field(default_factory=dict)
     channels: dict[str, ChannelSection] = Field(default_factory=dict)

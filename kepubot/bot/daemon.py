@@ -17,7 +17,7 @@ import time
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from kepubot.bot import reconcile, watchdog
+from kepubot.bot import collect, reconcile, watchdog
 from kepubot.bot.dispatch import Engine
 from kepubot.queue.db import transaction
 from kepubot.timeutil import to_db
@@ -66,9 +66,11 @@ def run_once(app: App, engine: Engine | None = None) -> dict[str, Any]:
             engine.wait_idle()
             if n == 0 and engine.in_flight() == 0:
                 break
+        collected = collect.collect_pass(engine)
+        collect.collect_accounts(engine)
         alerts = watchdog.check(engine)
         heartbeat(engine, stopped=True)
-        return {"claimed": claimed, "alerts": len(alerts)}
+        return {"claimed": claimed, "alerts": len(alerts), "metrics": collected["collected"]}
     finally:
         if own:
             engine.close()
@@ -129,6 +131,12 @@ def run_forever(app: App) -> int:
         "interval",
         seconds=settings.watchdog_seconds,
         id="watchdog",
+    )
+    scheduler.add_job(
+        _guard("collect", lambda: (collect.collect_pass(engine), collect.collect_accounts(engine))),
+        "interval",
+        seconds=app.config.data.metrics.collect_seconds,
+        id="collect",
     )
     scheduler.add_job(
         _guard("heartbeat", lambda: heartbeat(engine)),

@@ -286,6 +286,8 @@ class Channel:
     can_find: ClassVar[bool] = False
     #: Asynchronous platforms return Processing and are polled.
     asynchronous: ClassVar[bool] = False
+    #: The platform reports metrics per day (WeChat datacube): collect once a day at first.
+    daily_metrics: ClassVar[bool] = False
 
     def __init__(self, name: str, settings: ChannelSettings, context: ChannelContext | None = None):
         self.name = name
@@ -331,7 +333,13 @@ class Channel:
         raise NotImplementedError(f"channel type {self.type_name()!r} cannot look up posts")
 
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
+        """Reach figures of published deliveries, keyed by remote_id, in the batches the
+        platform allows. A channel without metrics returns {} (nothing is collected)."""
         return {}
+
+    def account_metrics(self) -> dict[str, Any] | None:
+        """Account-level figures for today ({"followers": n, ...}) where the platform has them."""
+        return None
 
     def verify(self) -> str:
         raise NotImplementedError(f"channel type {self.type_name()!r} has no credential check")

@@ -311,9 +311,35 @@ M004_AUTH_FINGERPRINT = """
 ALTER TABLE channel_state ADD COLUMN auth_fingerprint TEXT;
 """
 
+# Metric collection: each published delivery walks a cadence of collection points.
+M005_METRICS = """
+ALTER TABLE deliveries ADD COLUMN metrics_step INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX deliveries_metrics_due ON deliveries(next_metrics_at, channel)
+  WHERE state = 'published' AND next_metrics_at IS NOT NULL;
+-- every way into `published` (sent, polled, reconciled, resolved by a person) starts the cadence
+CREATE TRIGGER deliveries_start_metrics AFTER UPDATE OF state ON deliveries
+WHEN NEW.state = 'published' AND OLD.state != 'published' AND NEW.next_metrics_at IS NULL
+BEGIN
+  UPDATE deliveries SET next_metrics_at = NEW.published_at WHERE id = NEW.id;
+END;
+UPDATE deliveries SET next_metrics_at = published_at
+ WHERE state = 'published' AND next_metrics_at IS NULL;
+CREATE INDEX metrics_latest_collected ON metrics_latest(collected_at);
+CREATE TABLE account_metrics (
+  channel          TEXT NOT NULL,
+  day              TEXT NOT NULL,
+  followers        INTEGER,
+  followers_gained INTEGER,
+  raw              TEXT NOT NULL DEFAULT '{}',
+  collected_at     TEXT NOT NULL,
+  PRIMARY KEY (channel, day)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", m001_initial()),
     (2, "daemon", M002_DAEMON),
     (3, "list_indexes", M003_LIST_INDEXES),
     (4, "auth_fingerprint", M004_AUTH_FINGERPRINT),
+    (5, "metrics", M005_METRICS),
 ]

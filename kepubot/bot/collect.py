@@ -1,0 +1,144 @@
+"""Metric collection on a cadence (lower priority than publishing: it runs in its own tick,
+holds no send lease and takes no publishing tokens; an open breaker skips the channel).
+
+Per due delivery: the collection points are ``published_at`` + each cadence step (daily
+points first for platforms with daily data). A pass collects once for the newest point that
+has passed and moves to the first point still ahead, so downtime is caught up without a
+burst. A failed collection is logged and retried at the next point; one channel's failure
+never blocks another's.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from kepubot.channels.base import Channel
+from kepubot.errors import ChannelError
+from kepubot.models import Delivery
+from kepubot.queue import limits
+from kepubot.queue import metrics as store
+
+if TYPE_CHECKING:
+    from kepubot.bot.dispatch import Engine
+
+log = logging.getLogger("kepubot.bot.collect")
+
+HOLD_SECONDS = 600.0
+
+
+def collects(channel: Channel) -> bool:
+    return type(channel).metrics is not Channel.metrics
+
+
+def _plan(
+    engine: Engine, channel: Channel, delivery: Delivery, now: datetime
+) -> tuple[bool, datetime | None, int]:
+    """(collect now?, next point, its step index) for a due delivery."""
+    settings = engine.app.config.data.metrics
+    assert delivery.published_at is not None
+    points = store.collection_points(
+        delivery.published_at,
+        settings.cadence_seconds(),
+        daily=channel.daily_metrics,
+        daily_days=settings.daily_days,
+    )
+    passed = [p for p in points if p <= now]
+    ahead = [p for p in points if p > now]
+    next_at = ahead[0] if ahead else None
+    return bool(passed), next_at, len(passed)
+
+
+def collect_pass(engine: Engine) -> dict[str, int]:
+    """One collection pass; returns counts for logs and tests."""
+    conn = engine.conn()
+    now = engine.clock()
+    settings = engine.app.config.data.metrics
+    result: dict[str, int] = {"collected": 0, "failed": 0, "planned": 0}
+    blocked = limits.blocked_channels(conn, now)
+    due = store.due(conn, now=now, limit=settings.batch_limit * 10, skip_channels=blocked)
+    for name, items in due.items():
+        if engine.stopping.is_set():
+            break
+        channel = engine.app.channels.get(name)
+        if channel is None:
+            continue
+        if not collects(channel):
+            for delivery in items:
+                store.schedule(conn, delivery.id, None, 0)
+            continue
+        to_collect: list[tuple[Delivery, datetime | None, int]] = []
+        for delivery in items[: settings.batch_limit]:
+            collect_now, next_at, step = _plan(engine, channel, delivery, now)
+            if collect_now:
+                to_collect.append((delivery, next_at, step))
+            else:
+                store.schedule(conn, delivery.id, next_at, step)
+                result["planned"] += 1
+        if not to_collect:
+            continue
+        got = set(
+            store.claim(conn, [d.id for d, _, _ in to_collect], now=now, hold_seconds=HOLD_SECONDS)
+        )
+        batch = [(d, n, s) for d, n, s in to_collect if d.id in got]
+        if not batch:
+            continue
+        try:
+            figures = channel.metrics([d for d, _, _ in batch])
+        except (ChannelError, NotImplementedError) as exc:
+            log.warning(
+                "metrics of %d deliveries on %s failed (%s); retrying at the next point",
+                len(batch),
+                name,
+                exc,
+            )
+            for delivery, next_at, step in batch:
+                store.schedule(conn, delivery.id, next_at, step)
+            result["failed"] += len(batch)
+            continue
+        except Exception:
+            log.exception("metrics on %s raised unexpectedly", name)
+            for delivery, next_at, step in batch:
+                store.schedule(conn, delivery.id, next_at, step)
+            result["failed"] += len(batch)
+            continue
+        for delivery, next_at, step in batch:
+            snapshot = figures.get(delivery.remote_id or "")
+            if snapshot is None:
+                log.warning(
+                    "delivery %s: %s reported no figures for %s; next point %s",
+                    delivery.id,
+                    name,
+                    delivery.remote_id,
+                    next_at,
+                )
+                store.schedule(conn, delivery.id, next_at, step)
+                result["failed"] += 1
+                continue
+            store.store(conn, delivery.id, snapshot, now=now, next_at=next_at, step=step)
+            result["collected"] += 1
+    return result
+
+
+def collect_accounts(engine: Engine) -> int:
+    """Account-level figures (followers) once a day per channel that has them."""
+    conn = engine.conn()
+    now = engine.clock()
+    day = now.astimezone(engine.app.tz).strftime("%Y-%m-%d")
+    blocked = limits.blocked_channels(conn, now)
+    done = 0
+    for name, channel in engine.app.channels.items():
+        if type(channel).account_metrics is Channel.account_metrics or name in blocked:
+            continue
+        if store.account_collected(conn, name, day):
+            continue
+        try:
+            figures = channel.account_metrics()
+        except (ChannelError, NotImplementedError) as exc:
+            log.warning("account figures of %s failed (%s); retrying later", name, exc)
+            continue
+        if figures:
+            store.store_account(conn, name, day, figures, now)
+            done += 1
+    return done
