@@ -875,6 +875,62 @@ def metrics_collect(state: State) -> None:
 
 
 @cli.command()
+@click.option(
+    "--since", help="First day (YYYY-MM-DD, configured zone); default 6 days before --until."
+)
+@click.option("--until", help="Last day (YYYY-MM-DD); default today.")
+@click.option("--channel", help="Only this channel.")
+@click.option("--tag", help="Only posts with this tag.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "html", "xlsx"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@pass_state
+def report(
+    state: State,
+    since: str | None,
+    until: str | None,
+    channel: str | None,
+    tag: str | None,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    """Engagement report for managers: totals, channels, top posts, tags, authors, daily trend."""
+    from kepubot.errors import InvalidInput
+    from kepubot.reports.aggregate import build_report, parse_day
+    from kepubot.reports.render import render
+
+    if fmt == "xlsx" and out is None:
+        raise InvalidInput("--format xlsx needs --out FILE (it is a binary file)")
+    app = state.app
+    first = parse_day(since, "--since") if since else None
+    last = parse_day(until, "--until") if until else None
+    language = (
+        state.language or app.config.data.reports.language or app.config.data.kepubot.language
+    )
+    data = build_report(
+        app, since=first, until=last, channel=channel, tag=tag, now=now_utc(), language=language
+    )
+    payload = render(data, fmt)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(payload if isinstance(payload, bytes) else payload.encode("utf-8"))
+        click.echo(f"wrote {out}")
+    elif isinstance(payload, bytes):
+        sys.stdout.buffer.write(payload)
+    else:
+        click.echo(payload, nl=not payload.endswith("\n"))
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
 def status(state: State, as_json: bool) -> None:

@@ -336,10 +336,16 @@ CREATE TABLE account_metrics (
 ) WITHOUT ROWID;
 """
 
+# Reports select deliveries published in a period.
+M006_REPORTS = """
+CREATE INDEX deliveries_published ON deliveries(state, published_at);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", m001_initial()),
     (2, "daemon", M002_DAEMON),
     (3, "list_indexes", M003_LIST_INDEXES),
     (4, "auth_fingerprint", M004_AUTH_FINGERPRINT),
     (5, "metrics", M005_METRICS),
+    (6, "reports", M006_REPORTS),
 ]

@@ -1,0 +1,69 @@
+"""The report's reads: deliveries published in a period with their latest snapshot (an
+indexed range plus a primary-key join, so report time does not grow with snapshot history)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from kepubot.timeutil import to_db
+
+
+def published_rows(
+    conn: sqlite3.Connection, start: datetime, end: datetime, channel: str | None
+) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT d.id, d.post_id, d.channel, d.published_at, d.remote_url, p.title, p.author,"
+        " p.tags, m.views, m.likes, m.comments, m.shares, m.favorites, m.collected_at"
+        " FROM deliveries d INDEXED BY deliveries_published"
+        " JOIN posts p ON p.id = d.post_id"
+        " LEFT JOIN metrics_latest m ON m.delivery_id = d.id"
+        " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
+    )
+    args: list[Any] = [to_db(start), to_db(end)]
+    if channel:
+        sql += " AND d.channel = ?"
+        args.append(channel)
+    rows = []
+    for r in conn.execute(sql + " ORDER BY d.published_at, d.id", args):
+        row = dict(r)
+        row["tags"] = json.loads(row["tags"] or "[]")
+        rows.append(row)
+    return rows
+
+
+def trouble_counts(
+    conn: sqlite3.Connection, start: datetime, end: datetime, channel: str | None
+) -> dict[str, dict[str, int]]:
+    """Deliveries due in the period that failed or need a person, per channel."""
+    sql = (
+        "SELECT channel, state, COUNT(*) FROM deliveries"
+        " WHERE state IN ('failed', 'needs_attention') AND due_at >= ? AND due_at < ?"
+    )
+    args: list[Any] = [to_db(start), to_db(end)]
+    if channel:
+        sql += " AND channel = ?"
+        args.append(channel)
+    out: dict[str, dict[str, int]] = {}
+    for name, state, count in conn.execute(sql + " GROUP BY channel, state", args):
+        out.setdefault(name, {})[state] = count
+    return out
+
+
+def followers_gained(
+    conn: sqlite3.Connection, first_day: str, last_day: str, channel: str | None
+) -> dict[str, int | None]:
+    sql = (
+        "SELECT channel, SUM(followers_gained), COUNT(followers_gained) FROM account_metrics"
+        " WHERE day >= ? AND day <= ?"
+    )
+    args: list[Any] = [first_day, last_day]
+    if channel:
+        sql += " AND channel = ?"
+        args.append(channel)
+    return {
+        name: (int(total) if count else None)
+        for name, total, count in conn.execute(sql + " GROUP BY channel", args)
+    }

@@ -1,0 +1,1 @@
+"""Engagement reports: aggregation (one place computes every number) and output formats."""

@@ -1,0 +1,132 @@
+"""One self-contained HTML file: tables plus inline SVG charts, readable offline, printable."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from kepubot.reports.formats import cell_key, sections
+from kepubot.reports.labels import fmt, label
+
+_CSS = """
+body{font-family:"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",system-ui,sans-serif;
+margin:2em auto;max-width:1080px;color:#1f2933;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:2px solid #3b7ddd;
+padding-bottom:.2em}.meta{color:#52606d}
+.cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}.card{border:1px solid #d9e2ec;border-radius:6px;
+padding:.6em 1em;min-width:8em}.card .k{color:#52606d;font-size:.85em}.card .v{font-size:1.4em;font-weight:600}
+.card .c{font-size:.8em}.up{color:#1a7f37}.down{color:#c62828}
+table{border-collapse:collapse;width:100%;font-size:.9em;margin:.5em 0}
+th,td{border-bottom:1px solid #e4e7eb;padding:.35em .5em;text-align:right}
+th:first-child,td:first-child,td.text,th.text{text-align:left}th{background:#f5f7fa}
+.charts{display:flex;flex-wrap:wrap;gap:1.5em}.chart{flex:1 1 460px}
+svg text{font-size:11px;fill:#52606d}
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}table,.chart{break-inside:avoid}}
+"""
+
+_TEXT_COLUMNS = {"top_posts": {1, 2, 3}, "top_engagement": {1, 2, 3}}
+
+
+def _bar_chart(title: str, items: list[tuple[str, float]], color: str) -> str:
+    width, height, left, bottom = 520, 260, 56, 40
+    inner_w, inner_h = width - left - 12, height - bottom - 28
+    peak = max([v for _, v in items] + [1])
+    n = max(1, len(items))
+    slot = inner_w / n
+    bar = max(2.0, slot * 0.7)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}"'
+        f' viewBox="0 0 {width} {height}" width="100%">',
+        f'<text x="{left}" y="16" style="font-size:13px;font-weight:600;fill:#1f2933">{escape(title)}</text>',
+        f'<line x1="{left}" y1="{28 + inner_h}" x2="{left + inner_w}" y2="{28 + inner_h}" stroke="#9aa5b1"/>',
+    ]
+    for fraction in (0.5, 1.0):
+        y = 28 + inner_h - inner_h * fraction
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + inner_w}" y2="{y:.1f}" stroke="#e4e7eb"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt(round(peak * fraction))}</text>'
+        )
+    step = max(1, n // 10)
+    for i, (name, value) in enumerate(items):
+        h = inner_h * (value / peak) if peak else 0
+        x = left + i * slot + (slot - bar) / 2
+        y = 28 + inner_h - h
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{color}">'
+            f"<title>{escape(name)}: {fmt(value)}</title></rect>"
+        )
+        if i % step == 0:
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle">{escape(name[-5:] if len(name) == 10 else name[:8])}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def to_html(report: dict[str, Any]) -> str:
+    lang = report["language"]
+    L = lambda key: label(key, lang)  # noqa: E731
+    period, totals, change = report["period"], report["totals"], report["change"]
+    cards = []
+    for key in (
+        "posts",
+        "deliveries",
+        "views",
+        "likes",
+        "comments",
+        "shares",
+        "favorites",
+        "engagement_rate",
+        "followers_gained",
+        "failed",
+    ):
+        delta = change.get(key)
+        css = "" if delta is None else ("up" if delta >= 0 else "down")
+        cards.append(
+            f'<div class="card"><div class="k">{escape(L(key))}</div>'
+            f'<div class="v">{escape(fmt(totals.get(key), key))}</div>'
+            f'<div class="c {css}">{escape(L("change"))} {escape(fmt(delta, "change"))}</div></div>'
+        )
+    daily = [(d["date"], float(d["views"] or 0)) for d in report["daily"]]
+    per_channel = [(name, float(c["views"] or 0)) for name, c in report["channels"].items()]
+    charts = (
+        '<div class="charts">'
+        f'<div class="chart">{_bar_chart(L("chart_views"), daily, "#3b7ddd")}</div>'
+        f'<div class="chart">{_bar_chart(L("chart_channels"), per_channel, "#f0883e")}</div>'
+        "</div>"
+    )
+    tables = []
+    for name, header, rows in sections(report):
+        text_cols = _TEXT_COLUMNS.get(name, set())
+        head = "".join(
+            f"<th{' class=text' if i in text_cols else ''}>{escape(str(h))}</th>"
+            for i, h in enumerate(header)
+        )
+        body = []
+        for r, row in enumerate(rows):
+            cells = []
+            for i, value in enumerate(row):
+                css = ' class="text"' if i in text_cols else ""
+                cells.append(f"<td{css}>{escape(fmt(value, cell_key(name, r, i)))}</td>")
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        if not rows:
+            body.append(f'<tr><td colspan="{len(header)}">{escape(L("none"))}</td></tr>')
+        tables.append(
+            f"<h2>{escape(L(name))}</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        )
+    filters = ", ".join(f"{k}={v}" for k, v in report["filters"].items() if v)
+    return (
+        "<!DOCTYPE html>"
+        f'<html lang="{"en" if lang == "en" else "zh-CN"}"><head><meta charset="utf-8">'
+        f"<title>{escape(L('title'))} {period['since']} ~ {period['until']}</title>"
+        f"<style>{_CSS}</style></head><body>"
+        f"<h1>{escape(L('title'))}</h1>"
+        f'<p class="meta">{escape(L("period"))}: {period["since"]} ~ {period["until"]} ({escape(period["timezone"])})'
+        f" · {escape(L('previous'))}: {report['previous']['since']} ~ {report['previous']['until']}"
+        f" · {escape(L('generated'))}: {escape(report['generated_at'])}"
+        + (f" · {escape(L('filters'))}: {escape(filters)}" if filters else "")
+        + "</p>"
+        f'<div class="cards">{"".join(cards)}</div>{charts}{"".join(tables)}</body></html>'
+    )

@@ -1,0 +1,314 @@
+"""Engagement reports: every format shows the same numbers, equal to an independent sum of
+the latest snapshots; bad input is refused with one line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kepubot.app import App
+from kepubot.cli import cli
+from kepubot.config import load_config
+from kepubot.models import MetricSnapshot
+from kepubot.queue import deliveries
+from kepubot.queue import metrics as store
+from kepubot.queue.posts import PostInput, approve, create_posts, submit
+
+# Asia/Shanghai days 2026-11-20 .. 2026-11-26 are the report period below
+DAY = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+
+CONFIG = """
+[users.ed]
+roles = ["editor"]
+[users.ed2]
+roles = ["editor"]
+[users.rev]
+roles = ["reviewer"]
+[channels.cms]
+type = "webhook"
+url = "http://127.0.0.1:9/a"
+[channels.plain]
+type = "webhook"
+url = "http://127.0.0.1:9/b"
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    (tmp_path / "kepubot.toml").write_text(CONFIG, encoding="utf-8")
+    application = App(load_config(tmp_path / "kepubot.toml"))
+    yield application
+    application.close()
+
+
+def publish(
+    app: App, author: str, title: str, tags: list[str], channels: list[str], at: datetime
+) -> dict[str, int]:
+    ids = create_posts(
+        app,
+        author,
+        [(PostInput(title=title, body="b", tags=tags, channels=channels), "t")],
+        now=at - timedelta(hours=2),
+    )
+    submit(app, author, ids, now=at - timedelta(hours=2))
+    approve(app, "rev", ids, now=at - timedelta(hours=2))
+    out = {}
+    while (d := deliveries.claim_next(app.conn, worker="w", now=at, lease_seconds=60)) is not None:
+        deliveries.begin_send(app.conn, delivery=d, worker="w", now=at, lease_seconds=60)
+        deliveries.record_published(
+            app.conn, delivery=d, worker="w", now=at, remote_id=f"r{d.id}", remote_url=None
+        )
+        out[d.channel] = d.id
+    return out
+
+
+# (author, title, tags, {channel: latest snapshot or None}, day offset)
+POSTS = [
+    (
+        "ed",
+        "洗手",
+        ["个人防护"],
+        {
+            "cms": MetricSnapshot(views=1000, likes=50, comments=5, shares=10),
+            "plain": MetricSnapshot(views=200, likes=4),
+        },
+        0,
+    ),
+    (
+        "ed",
+        "口罩",
+        ["个人防护", "口罩"],
+        {"cms": MetricSnapshot(views=300, likes=30, comments=3, shares=3, favorites=2)},
+        1,
+    ),
+    ("ed2", "通风", ["环境卫生"], {"plain": None}, 3),  # no figures yet
+    ("ed2", "疫苗", ["疫苗"], {"cms": MetricSnapshot(views=50, likes=10)}, 6),
+]
+
+
+@pytest.fixture
+def data(app: App) -> list[tuple[int, str, MetricSnapshot | None]]:
+    rows = []
+    # a post in the previous period, for the change figures
+    prev = publish(app, "ed", "旧稿", [], ["cms"], DAY - timedelta(days=3))
+    store.store(
+        app.conn, prev["cms"], MetricSnapshot(views=100, likes=5), now=DAY, next_at=None, step=1
+    )
+    for author, title, tags, figures, offset in POSTS:
+        at = DAY + timedelta(days=offset)
+        ids = publish(app, author, title, tags, list(figures), at)
+        for channel, snapshot in figures.items():
+            if snapshot is not None:
+                # an older snapshot first: only the latest may count
+                store.store(
+                    app.conn,
+                    ids[channel],
+                    MetricSnapshot(views=1, likes=1),
+                    now=at + timedelta(hours=1),
+                    next_at=None,
+                    step=1,
+                )
+                store.store(
+                    app.conn,
+                    ids[channel],
+                    snapshot,
+                    now=at + timedelta(days=1),
+                    next_at=None,
+                    step=2,
+                )
+            rows.append((ids[channel], channel, snapshot))
+    return rows
+
+
+def run(app: App, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(
+        cli, ["--config", str(app.config.path), *args], catch_exceptions=False
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def json_report(app: App, *args: str) -> dict:
+    code, out, err = run(
+        app, "report", "--since", "2026-11-20", "--until", "2026-11-26", "--format", "json", *args
+    )
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_totals_equal_an_independent_sum(app: App, data: list) -> None:
+    report = json_report(app)
+    snapshots = [s for _, _, s in data if s is not None]
+    for name in ("views", "likes", "comments", "shares", "favorites"):
+        assert report["totals"][name] == sum(getattr(s, name) or 0 for s in snapshots), name
+    assert report["totals"]["posts"] == 4 and report["totals"]["deliveries"] == 5
+    interactions = sum(
+        (s.likes or 0) + (s.comments or 0) + (s.shares or 0) + (s.favorites or 0) for s in snapshots
+    )
+    assert report["totals"]["interactions"] == interactions
+    assert report["totals"]["engagement_rate"] == pytest.approx(interactions / 1550, abs=1e-6)
+    assert report["channels"]["cms"] == {
+        **report["channels"]["cms"],
+        "posts": 3,
+        "views": 1350,
+        "likes": 90,
+        "comments": 8,
+        "shares": 13,
+        "favorites": 2,
+        "failed": 0,
+    }
+    # plain reported no favorites, comments or shares at all: null, not 0
+    assert report["channels"]["plain"]["favorites"] is None
+    assert report["channels"]["plain"]["views"] == 200
+    assert report["previous"]["totals"]["views"] == 100
+    assert report["change"]["views"] == pytest.approx(14.5)
+    assert [p["title"] for p in report["top_posts"]][:2] == ["洗手", "口罩"]
+    assert report["tags"]["个人防护"]["views"] == 1500
+    assert report["authors"]["ed2"]["views"] == 50
+    assert [d["date"] for d in report["daily"]] == [f"2026-11-{d}" for d in range(20, 27)]
+    assert report["daily"][0]["views"] == 1200 and report["daily"][3]["views"] is None
+    assert set(report) >= {"period", "totals", "channels", "top_posts", "tags", "daily"}
+    assert report["period"] == {
+        **report["period"],
+        "since": "2026-11-20",
+        "until": "2026-11-26",
+        "timezone": "Asia/Shanghai",
+    }
+
+
+def test_channel_and_tag_filters(app: App, data: list) -> None:
+    assert json_report(app, "--channel", "plain")["totals"]["views"] == 200
+    assert json_report(app, "--tag", "口罩")["totals"]["views"] == 300
+
+
+def test_csv_has_a_bom_and_the_same_numbers(app: App, data: list, tmp_path: Path) -> None:
+    report = json_report(app)
+    out = tmp_path / "r.csv"
+    code, _, err = run(
+        app,
+        "report",
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-26",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    totals = {r[0]: r[1] for r in rows if len(r) == 4 and r[0] and r[1] != ""}
+    assert totals["阅读/播放"] == str(report["totals"]["views"])
+    assert totals["点赞"] == str(report["totals"]["likes"])
+
+
+def test_xlsx_opens_with_the_same_numbers(app: App, data: list, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    report = json_report(app)
+    out = tmp_path / "r.xlsx"
+    code, _, err = run(
+        app,
+        "report",
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-26",
+        "--format",
+        "xlsx",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    book = load_workbook(out)
+    assert book.sheetnames[:2] == ["总览", "各渠道"]
+    totals = {row[0].value: row[1].value for row in book["总览"].iter_rows(min_row=2)}
+    assert totals["阅读/播放"] == report["totals"]["views"]
+    assert totals["收藏"] == report["totals"]["favorites"]
+    channels = {row[0].value: row[3].value for row in book["各渠道"].iter_rows(min_row=2)}
+    assert channels == {name: c["views"] for name, c in report["channels"].items()}
+
+
+def test_english_table(app: App, data: list) -> None:
+    code, out, _ = run(
+        app, "--lang", "en", "report", "--since", "2026-11-20", "--until", "2026-11-26"
+    )
+    assert code == 0 and "Engagement report" in out and "Views" in out and "1550" in out
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_html_renders_its_charts_in_a_browser(app: App, data: list, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    code, _, err = run(
+        app,
+        "report",
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-26",
+        "--format",
+        "html",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    html = out.read_text(encoding="utf-8")
+    assert (
+        html.count("<svg") == 2 and "<script" not in html and "http" not in html.split("<body>")[0]
+    )
+    browser = chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (.ci/run installs it)")
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,1600",
+            out.as_uri(),
+        ],
+        capture_output=True,
+        timeout=90,
+        check=False,
+    )
+    assert shot.exists() and shot.stat().st_size > 20_000
+    artifacts = Path(__file__).parent.parent.parent / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shutil.copy(shot, artifacts / "report.png")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--channel", "nope"), "--channel 'nope': no such channel"),
+        (("--since", "2026-12-01", "--until", "2026-11-01"), "is after --until"),
+        (("--since", "last week"), "--since 'last week': not a date"),
+        (("--format", "xlsx"), "needs --out"),
+    ],
+)
+def test_bad_input(app: App, args: tuple[str, ...], needle: str) -> None:
+    code, _, err = run(app, "report", *args)
+    assert code == 2
+    assert err.count("\n") == 1 and needle in err and "Traceback" not in err
