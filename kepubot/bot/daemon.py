@@ -17,7 +17,7 @@ import time
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from kepubot.bot import collect, reconcile, watchdog
+from kepubot.bot import collect, reconcile, watchdog, weekly
 from kepubot.bot.dispatch import Engine
 from kepubot.queue.db import transaction
 from kepubot.timeutil import to_db
@@ -69,6 +69,7 @@ def run_once(app: App, engine: Engine | None = None) -> dict[str, Any]:
         collected = collect.collect_pass(engine)
         collect.collect_accounts(engine)
         alerts = watchdog.check(engine)
+        weekly.run_weekly(engine)
         heartbeat(engine, stopped=True)
         return {"claimed": claimed, "alerts": len(alerts), "metrics": collected["collected"]}
     finally:
@@ -131,6 +132,12 @@ def run_forever(app: App) -> int:
         "interval",
         seconds=settings.watchdog_seconds,
         id="watchdog",
+    )
+    scheduler.add_job(
+        _guard("weekly report", lambda: weekly.run_weekly(engine)),
+        "interval",
+        seconds=60,
+        id="weekly",
     )
     scheduler.add_job(
         _guard("collect", lambda: (collect.collect_pass(engine), collect.collect_accounts(engine))),

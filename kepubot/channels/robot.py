@@ -183,6 +183,18 @@ class _RobotChannel(HttpChannel):
     def _now(self) -> datetime | None:
         return self.context.now() if self.context is not None else None
 
+    def target(self) -> tuple[str, dict[str, str]]:
+        """The send path and its query parameters (credentials included)."""
+        raise NotImplementedError
+
+    def markdown_message(self, title: str, text: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def notify_text(self, title: str, text: str, key: str) -> Published:
+        """A short markdown message that is not a post (e.g. the weekly report summary)."""
+        path, params = self.target()
+        return self.send(path, params, self.markdown_message(title, text), key)
+
 
 def _json_object(response: Any) -> dict[str, Any]:
     try:
@@ -266,11 +278,17 @@ class WecomChannel(_RobotChannel):
     def secrets(self) -> list[str]:
         return [self.settings.webhook_key.get_secret_value()]
 
+    def target(self) -> tuple[str, dict[str, str]]:
+        return "cgi-bin/webhook/send", {"key": self.settings.webhook_key.get_secret_value()}
+
+    def markdown_message(self, title: str, text: str) -> dict[str, Any]:
+        return {"msgtype": "markdown", "markdown": {"content": f"**{title}**\n{text}"}}
+
     def publish(self, post: Post, progress: dict[str, Any]) -> Published:
         key = _idempotency_key(progress)
         message = self.render(post).extra["message"]
-        params = {"key": self.settings.webhook_key.get_secret_value()}
-        return self.send("cgi-bin/webhook/send", params, message, key)
+        path, params = self.target()
+        return self.send(path, params, message, key)
 
 
 # --- DingTalk ---------------------------------------------------------------------------------
@@ -372,7 +390,14 @@ class DingtalkChannel(_RobotChannel):
             params["sign"] = dingtalk_sign(self.settings.secret.get_secret_value(), timestamp)
         return params
 
+    def target(self) -> tuple[str, dict[str, str]]:
+        return "robot/send", self.params()
+
+    def markdown_message(self, title: str, text: str) -> dict[str, Any]:
+        return {"msgtype": "markdown", "markdown": {"title": title, "text": f"### {title}\n{text}"}}
+
     def publish(self, post: Post, progress: dict[str, Any]) -> Published:
         key = _idempotency_key(progress)
         message = self.render(post).extra["message"]
-        return self.send("robot/send", self.params(), message, key)
+        path, params = self.target()
+        return self.send(path, params, message, key)
