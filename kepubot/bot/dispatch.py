@@ -67,6 +67,7 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.app = app
+        app.conn  # noqa: B018 — opening it applies migrations before any thread connects
         self.settings = app.config.data.daemon
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.clock = clock
