@@ -1,28 +1,58 @@
-"""Sina Weibo via ``statuses/share.json`` (platforms.md §1.2): settings, content rules, rendering.
+"""Sina Weibo via ``statuses/share.json`` (platforms.md §1): settings, content rules, rendering,
+publishing, lookup, counts and the credential check.
 
 A status is ``【title】summary link``: at most 140 units, no ``#topic#``, and it must carry a
 URL on the app's bound safe domain, so the link is chosen and the text shortened here, where
 the editor can see the result in ``post preview`` before anything is sent.
+
+Calls (paths relative to ``api_base``, ``https://api.weibo.com`` by default):
+
+- publish: ``POST 2/statuses/share.json`` with ``access_token``, ``status``, ``rip`` and, when the
+  post has an image, its first image as the multipart part ``pic`` (§1.2);
+- find / poll: ``GET 2/statuses/user_timeline.json`` (the authorizing account's recent statuses),
+  matched on the rendered text with every URL removed, since Weibo shortens links to t.cn;
+- metrics: ``GET 2/statuses/count.json`` with up to 100 comma-separated ``ids`` per call (§1.5);
+- verify: ``POST oauth2/get_token_info`` (§1.1) and, for the screen name, ``GET 2/users/show.json``.
+
+Errors come back as HTTP 400/403 with ``{"request", "error_code", "error"}`` (``error_code`` often a
+string) or, from the OAuth endpoints, ``{"error", "error_code", "error_description"}`` (§1.4).
+The JSON code decides, through the data table ``ERRORS``. The token travels as the
+``access_token`` form/query parameter; neither it nor any URL ever appears in an error message.
 """
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import re
 from collections.abc import Callable
-from urllib.parse import urlsplit, urlunsplit
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from pydantic import field_validator, model_validator
 
 from kepubot.channels.base import (
-    Channel,
+    HttpChannel,
     HttpChannelSettings,
     Problem,
+    Processing,
+    Published,
     Rendered,
     markdown_to_text,
+    parse_retry_after,
 )
 from kepubot.config import Secret
-from kepubot.models import Media, Post
+from kepubot.errors import (
+    AuthExpired,
+    ChannelError,
+    OutcomeUnknown,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from kepubot.models import Delivery, Media, MetricSnapshot, Post
 
 MAX_UNITS = 140
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
@@ -32,6 +62,147 @@ ELLIPSIS = "…"
 # Both the ASCII and the full-width number sign: removing them all guarantees no #topic#.
 _HASHES = str.maketrans("", "", "#＃")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+# --- calls (platforms.md §1) -----------------------------------------------------------------
+
+SHARE_PATH = "2/statuses/share.json"  # [src] §1.2
+TIMELINE_PATH = "2/statuses/user_timeline.json"  # named in §1.4/§6; parameters below are [gk]
+COUNT_PATH = "2/statuses/count.json"  # [src] for the fields; the v2 path is [gk] (§1.5)
+TOKEN_INFO_PATH = "oauth2/get_token_info"  # [src] §1.1; POST is [gk] (the doc revision we saw
+# names the fields, not the method; public clients POST it)
+USERS_SHOW_PATH = "2/users/show.json"  # [gk] §1.5 (followers_count); screen_name is [gk]
+
+# statuses/count.json takes at most 100 ids per call ([gk] for v2: from the v1 doc, §1.5).
+COUNT_BATCH = 100
+# user_timeline: ``count`` (at most 100) and ``page`` are [gk] (the v2 user_timeline/ids and the
+# commercial timeline docs list them; §1 does not). Without ``uid`` it is the authorizing
+# account's own timeline [gk]. The answer is ``{"statuses": [status, ...], "total_number": N}``
+# [gk], newest first; the order is not relied on.
+TIMELINE_COUNT = 100
+# How far find() pages back (each page is one call of the account's small daily budget, §1.3).
+FIND_MAX_PAGES = 3
+
+# Rate limits: the error body carries no reset time (§1.4) and the limits are per hour (and per
+# day, §1.3), so a rate-limited call waits a full hour unless a Retry-After header says otherwise.
+# An hour can be longer than needed, never shorter than an hourly window.
+RATE_LIMIT_WAIT = 3600.0
+
+# 20032 "succeeded but the server is slow; wait 1-2 minutes" (§1.4): success, never a retry.
+# The status has no id in that answer, so the delivery becomes Processing and poll() looks for it
+# in the timeline: first after 2 minutes, then at longer intervals (each look costs calls), and
+# after a day it fails with a message telling a person to look before requeueing.
+ACCEPTED_POLL_SECONDS = 120.0
+ACCEPTED_POLL_MAX_SECONDS = 3600.0
+ACCEPTED_GIVE_UP = timedelta(hours=24)
+# Clock skew between us and Weibo when looking for a status accepted at a known time.
+LOOKUP_MARGIN = timedelta(minutes=10)
+
+ERROR_TEXT_CHARS = 200  # of Weibo's error text, in an error message
+REAUTHORIZE = (
+    "re-authorize the account in the Weibo app (such a token has no refresh) and put the new"
+    " token in the environment variable that access_token names"
+)
+
+#: Weibo ``error_code`` -> what the queue should do (platforms.md §1.4). Kinds:
+#: ``rate_limited``: wait RATE_LIMIT_WAIT (or Retry-After), then retry;
+#: ``auth``: the token or the account is refused; the channel stops until a person
+#: re-authorizes (no refresh exists for it, §1.1);
+#: ``permanent``: the content or request is refused for good (a person edits and requeues);
+#: ``unknown``: duplicate content, evidence that an earlier attempt got through: reconcile;
+#: ``accepted``: 20032, the status was taken (see ACCEPTED_POLL_SECONDS).
+#: Codes not listed are Permanent, with Weibo's text. On reads (find, metrics, verify) a
+#: ``unknown``/``accepted`` code is Transient: reading again is always safe.
+ERRORS: dict[int, str] = {
+    # Token and authorization.
+    21327: "auth",  # expired_token (OAuth-shaped body)
+    21314: "auth",  # token used
+    21315: "auth",  # token expired
+    21316: "auth",  # token revoked
+    21317: "auth",  # token rejected
+    21319: "auth",  # accessor was revoked (authorization removed)
+    21325: "auth",  # invalid_grant
+    21301: "auth",  # auth failed
+    21332: "auth",  # invalid access_token [gk] (commonly cited, not in the source table)
+    10013: "auth",  # invalid weibo user: the account itself is unusable; a person must act
+    10014: "auth",  # insufficient app permissions: a person must grant them
+    # Rate limits.
+    10022: "rate_limited",  # IP requests out of rate limit
+    10023: "rate_limited",  # user requests out of rate limit
+    10024: "rate_limited",  # user requests to a special endpoint out of rate limit
+    20016: "rate_limited",  # out of limit (posting too often)
+    10004: "rate_limited",  # "Rate limit" in an older table (Error_code oldid=5237)
+    # Duplicates: Weibo already has this text, most likely from an earlier attempt.
+    20017: "unknown",  # repeat content (similar text)
+    20019: "unknown",  # repeat content (identical text)
+    20111: "unknown",  # repeated weibo text
+    # Content.
+    20018: "permanent",  # contains an illegal website
+    20020: "permanent",  # contains advertising
+    20021: "permanent",  # content is illegal
+    21602: "permanent",  # contains forbidden words
+    20012: "permanent",  # text too long (>140)
+    20008: "permanent",  # content is null
+    20031: "permanent",  # captcha needed (a person must post once by hand)
+    # Images.
+    20005: "permanent",  # unsupported image type
+    20006: "permanent",  # image too large
+    20007: "permanent",  # multipart without an image
+    # Parameters.
+    10008: "permanent",  # param error
+    10016: "permanent",  # missing required param
+    10017: "permanent",  # invalid param value (also what a fake uses for a link off the safe
+    # domain, §6 [?])
+    # Success, slowly.
+    20032: "accepted",  # the post succeeded but the server is slow; wait 1-2 minutes
+}
+
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+        start=1,
+    )
+}
+_CREATED_AT = re.compile(
+    r"^\s*[A-Za-z]{3} ([A-Za-z]{3}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2}) (\d{4})\s*$"
+)
+# A URL as Weibo may write it (ours, or its t.cn short form): ASCII URL characters only, so the
+# match stops at the CJK text that may follow without a space.
+_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+def parse_created_at(value: Any) -> datetime | None:
+    """Weibo's ``created_at`` ("Tue May 31 17:46:55 +0800 2011") as an aware datetime.
+
+    Parsed by hand: strptime's %a/%b depend on the process locale."""
+    if not isinstance(value, str):
+        return None
+    match = _CREATED_AT.match(value)
+    if match is None or match.group(1) not in _MONTHS:
+        return None
+    month = _MONTHS[match.group(1)]
+    day, hour, minute, second = (int(match.group(i)) for i in (2, 3, 4, 5))
+    offset = timedelta(hours=int(match.group(7)), minutes=int(match.group(8)))
+    if match.group(6) == "-":
+        offset = -offset
+    try:
+        local = datetime(int(match.group(9)), month, day, hour, minute, second)
+    except ValueError:
+        return None
+    return (local - offset).replace(tzinfo=UTC)
+
+
+def match_key(text: str) -> str:
+    """The text as compared by find(): every URL removed (Weibo shortens links to t.cn) and
+    all whitespace dropped."""
+    return "".join(_URL.sub("", text).split())
+
+
+def _same_text(candidate: Any, wanted: str) -> bool:
+    if not isinstance(candidate, str):
+        return False
+    # Weibo may return the text HTML-escaped (&amp;, &lt;) [gk]; accept either form.
+    return wanted in (match_key(candidate), match_key(html.unescape(candidate)))
 
 
 def weibo_length(text: str) -> int:
@@ -91,9 +262,11 @@ class WeiboSettings(HttpChannelSettings):
         return self
 
 
-class WeiboChannel(Channel):
+class WeiboChannel(HttpChannel):
     Settings = WeiboSettings
     settings: WeiboSettings
+    # An unknown outcome is settled by looking in the account's own timeline (find()).
+    can_find = True
 
     def choose_link(self, post: Post) -> str:
         """The post's link if Weibo will accept it, else default_link, else ""."""
@@ -176,6 +349,338 @@ class WeiboChannel(Channel):
             problems.extend(_image_problems(post.images[0]))
         return problems
 
+    # --- publishing ------------------------------------------------------------------------
+
+    def publish(self, post: Post, progress: dict[str, Any]) -> Published | Processing:
+        what = f"weibo {self.name}: publish"
+        problems = self.check(post)
+        if problems:
+            # check() ran at approval; this is the last guard before anything is sent.
+            raise Permanent(
+                f"{what}: the post breaks Weibo's rules: "
+                + "; ".join(problem.describe("en") for problem in problems)
+            )
+        rendered = self.render(post)
+        data = {"access_token": self._token(), "status": rendered.text, "rip": self.settings.rip}
+        images = post.for_channel(self.name).images
+        files = None
+        if images:
+            # With a picture the request is multipart/form-data and the part is named "pic";
+            # the other fields travel as plain parts (UTF-8, not URL-encoded, as the public
+            # clients send them [?]). Without one it is a plain form post (§1.2).
+            content, mime = self._image(images[0], what)
+            files = {"pic": (f"pic.{mime.rsplit('/', 1)[-1]}", content, mime)}
+        response, answer = self._send(
+            "POST", SHARE_PATH, what=what, reading=False, data=data, files=files
+        )
+        if isinstance(answer, dict) and ERRORS.get(_error_code(answer) or 0) == "accepted":
+            if _status_id(answer):
+                return self._published(answer)
+            self.log.info("%s: accepted, Weibo is slow (20032); looking for it later", what)
+            return Processing(
+                progress={
+                    "weibo_accepted_at": self._now().isoformat(),
+                    "weibo_text": rendered.text,
+                },
+                poll_after_seconds=ACCEPTED_POLL_SECONDS,
+            )
+        status = self._checked(response, answer, what, reading=False)
+        if not isinstance(status, dict) or not _status_id(status):
+            # Something answered 2xx, but not with a status object: it may have been posted.
+            raise OutcomeUnknown(
+                f"{what}: HTTP {response.status_code} without a status id; cannot tell whether"
+                " the status was posted",
+                code=response.status_code,
+            )
+        return self._published(status)
+
+    def poll(self, delivery: Delivery) -> Published | Processing:
+        """Only a status accepted with 20032 is polled: look for it in the timeline."""
+        what = f"weibo {self.name}: poll"
+        text = delivery.progress.get("weibo_text")
+        accepted = delivery.progress.get("weibo_accepted_at")
+        try:
+            accepted_at = _aware(datetime.fromisoformat(str(accepted)))
+        except ValueError:
+            accepted_at = None
+        if not isinstance(text, str) or not text or accepted_at is None:
+            raise Permanent(
+                f"{what}: delivery {delivery.id} has no record of an accepted status to look for;"
+                " check the Weibo account by hand before requeueing"
+            )
+        found = self._look_up(text, accepted_at - LOOKUP_MARGIN, what)
+        if found is not None:
+            return found
+        waited = self._now() - accepted_at
+        if waited > ACCEPTED_GIVE_UP:
+            raise Permanent(
+                f"{what}: Weibo accepted this status (20032, slow server) at"
+                f" {accepted_at:%Y-%m-%d %H:%M} UTC, but it is still not in the account's"
+                " timeline; it may be held for review. Look at the account before requeueing:"
+                " requeueing may post it twice"
+            )
+        wait = min(
+            ACCEPTED_POLL_MAX_SECONDS, max(ACCEPTED_POLL_SECONDS, waited.total_seconds() / 2)
+        )
+        return Processing(poll_after_seconds=wait)
+
+    # --- lookup, counts, credentials -------------------------------------------------------
+
+    def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
+        """The account's status carrying this post's text, created at or after ``since``.
+
+        None only when the timeline reaches back before ``since`` without it."""
+        return self._look_up(self.render(post).text, _aware(since), f"weibo {self.name}: lookup")
+
+    def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
+        """Live counters from ``statuses/count.json``, at most COUNT_BATCH ids per call.
+
+        Weibo silently drops deleted or unknown ids (§1.5); those are simply absent here.
+        Read counts are not in the standard API (§5), so ``views`` stays None."""
+        what = f"weibo {self.name}: metrics"
+        # count.json takes numeric status ids; anything else (e.g. a URL an operator resolved
+        # a delivery with) would spoil the whole batch.
+        ids = list(
+            dict.fromkeys(d.remote_id for d in deliveries if d.remote_id and d.remote_id.isdigit())
+        )
+        snapshots: dict[str, MetricSnapshot] = {}
+        for start in range(0, len(ids), COUNT_BATCH):
+            batch = ids[start : start + COUNT_BATCH]
+            params = {"access_token": self._token(), "ids": ",".join(batch)}
+            answer = self._read("GET", COUNT_PATH, what=what, params=params)
+            if not isinstance(answer, list):
+                raise Transient(f"{what}: statuses/count.json did not answer with a list")
+            wanted = set(batch)
+            for item in answer:
+                if not isinstance(item, dict) or str(item.get("id")) not in wanted:
+                    continue
+                snapshots[str(item["id"])] = MetricSnapshot(
+                    views=None,
+                    likes=_count(item.get("attitudes")),
+                    comments=_count(item.get("comments")),
+                    shares=_count(item.get("reposts")),
+                    raw=item,
+                )
+        return snapshots
+
+    def verify(self) -> str:
+        """``oauth2/get_token_info`` (uid, remaining lifetime), then the screen name."""
+        what = f"weibo {self.name}: credential check"
+        info = self._read("POST", TOKEN_INFO_PATH, what=what, data={"access_token": self._token()})
+        if not isinstance(info, dict) or info.get("uid") in (None, ""):
+            raise Transient(f"{what}: oauth2/get_token_info answered without a uid")
+        uid = str(info["uid"])
+        # "expire_in" in the later doc revision, "expires_in" in the earlier one; a number or a
+        # string of seconds (§1.1).
+        remaining = _count(info.get("expire_in", info.get("expires_in")))
+        if remaining is not None and remaining <= 0:
+            raise AuthExpired(f"{what}: the access token has expired; {REAUTHORIZE}")
+        account = f"uid {uid}"
+        try:
+            user = self._read(
+                "GET",
+                USERS_SHOW_PATH,
+                what=what,
+                params={"access_token": self._token(), "uid": uid},
+            )
+        except ChannelError as exc:
+            # The token itself is fine (get_token_info said so); the name is only a courtesy.
+            self.log.info("%s: no screen name (%s)", what, exc)
+            user = None
+        if isinstance(user, dict) and user.get("screen_name"):
+            account = f"@{user['screen_name']} (uid {uid})"
+        if remaining is None:
+            expiry = "token expiry not reported"
+        else:
+            until = self._now() + timedelta(seconds=remaining)
+            expiry = (
+                f"token valid for {_duration(remaining)} more, until {until:%Y-%m-%d %H:%M} UTC"
+            )
+        return f"account {account}; {expiry}"
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _token(self) -> str:
+        return self.settings.access_token.get_secret_value()
+
+    def _now(self) -> datetime:
+        now = self.context.now() if self.context is not None else datetime.now(UTC)
+        return _aware(now).astimezone(UTC)
+
+    def _mask(self, text: str) -> str:
+        token = self._token()
+        if token:
+            for form in sorted(
+                {token, quote(token, safe=""), quote_plus(token)}, key=len, reverse=True
+            ):
+                text = text.replace(form, "***")
+        return text
+
+    def _image(self, image: Media, what: str) -> tuple[bytes, str]:
+        """The image's bytes and their real type, re-checked against share.json's rules."""
+        path = image.file
+        if not path and self.context is not None:
+            path = self.context.media_file(image.path)
+        if not path:
+            raise Permanent(f"{what}: the image {image.name!r} has no file in the media store")
+        try:
+            content = Path(path).read_bytes()
+        except OSError as exc:
+            raise Permanent(
+                f"{what}: cannot read the image {image.name!r} from the media store"
+                f" ({exc.strerror or type(exc).__name__})"
+            ) from None
+        if len(content) >= MAX_IMAGE_BYTES:
+            raise Permanent(
+                f"{what}: the image {image.name!r} is {_megabytes(len(content))}; Weibo takes"
+                " images under 5 MB"
+            )
+        mime = _sniff(content)
+        if mime not in IMAGE_TYPES:
+            raise Permanent(
+                f"{what}: the image {image.name!r} is not JPEG, PNG or GIF; Weibo takes only those"
+            )
+        return content, mime
+
+    def _send(
+        self, method: str, path: str, *, what: str, reading: bool, **kwargs: Any
+    ) -> tuple[Any, Any]:
+        """One call through HttpChannel.request; returns (response, parsed JSON or None).
+
+        Reads (``reading``) are safe to repeat, so a lost answer is Transient for them even
+        when the method is POST (get_token_info)."""
+        try:
+            # No redirects: requests would turn a redirected POST into a GET.
+            response = self.request(method, path, what=what, allow_redirects=False, **kwargs)
+        except OutcomeUnknown as exc:
+            if reading:
+                raise Transient(str(exc), code=exc.code) from None
+            raise
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        return response, answer
+
+    def _read(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
+        response, answer = self._send(method, path, what=what, reading=True, **kwargs)
+        return self._checked(response, answer, what, reading=True)
+
+    def _checked(self, response: Any, answer: Any, what: str, *, reading: bool) -> Any:
+        """The JSON answer of a successful call; every failure raised as a ChannelError.
+
+        Weibo answers errors with HTTP 400/403 and an error body (§1.4): the body's code decides,
+        whatever the HTTP status."""
+        if isinstance(answer, dict) and ("error_code" in answer or "error" in answer):
+            self._raise_error(response, answer, what, reading=reading)
+        status = response.status_code
+        if 200 <= status < 300 and answer is not None:
+            return answer
+        if status in (401, 403):
+            raise AuthExpired(
+                f"{what}: refused with HTTP {status} without a Weibo error code; {REAUTHORIZE}",
+                code=status,
+            )
+        if 300 <= status < 400:
+            raise Permanent(
+                f"{what}: answered with a redirect (HTTP {status}); check api_base", code=status
+            )
+        if status >= 400:
+            raise Permanent(
+                f"{what}: refused with HTTP {status} without a Weibo error code", code=status
+            )
+        if reading:
+            raise Transient(f"{what}: HTTP {status} without a JSON answer", code=status)
+        raise OutcomeUnknown(
+            f"{what}: HTTP {status} without a JSON answer; cannot tell whether it was applied",
+            code=status,
+        )
+
+    def _raise_error(
+        self, response: Any, answer: dict[str, Any], what: str, *, reading: bool
+    ) -> NoReturn:
+        code = _error_code(answer)
+        text = self._mask(_error_text(answer)) or "no error text"
+        if len(text) > ERROR_TEXT_CHARS:
+            text = text[:ERROR_TEXT_CHARS] + "…"
+        detail = f"Weibo error {code if code is not None else '(no code)'}: {text}"
+        kind = ERRORS.get(code, "permanent") if code is not None else "permanent"
+        if kind == "rate_limited":
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            raise RateLimited(
+                f"{what}: rate limited ({detail})",
+                retry_after=wait if wait is not None else RATE_LIMIT_WAIT,
+                code=code,
+            )
+        if kind == "auth":
+            raise AuthExpired(
+                f"{what}: the access token was refused ({detail}); {REAUTHORIZE}", code=code
+            )
+        if kind in ("unknown", "accepted") and reading:
+            raise Transient(f"{what}: temporarily refused ({detail})", code=code)
+        if kind == "unknown":
+            raise OutcomeUnknown(
+                f"{what}: Weibo already has this text ({detail}); an earlier attempt probably got"
+                " through, so it is looked up instead of being sent again",
+                code=code,
+            )
+        if kind == "accepted":
+            raise OutcomeUnknown(f"{what}: accepted, but Weibo is slow ({detail})", code=code)
+        raise Permanent(f"{what}: refused ({detail})", code=code)
+
+    def _look_up(self, text: str, since: datetime, what: str) -> Published | None:
+        """Page through the account's timeline back to ``since`` looking for ``text``."""
+        wanted = match_key(text)
+        if not wanted:
+            raise Permanent(f"{what}: the rendered status has no text besides its link to match on")
+        for page in range(1, FIND_MAX_PAGES + 1):
+            params = {"access_token": self._token(), "count": TIMELINE_COUNT, "page": page}
+            answer = self._read("GET", TIMELINE_PATH, what=what, params=params)
+            statuses = answer.get("statuses") if isinstance(answer, dict) else None
+            if not isinstance(statuses, list):
+                raise Transient(f"{what}: statuses/user_timeline.json answered without statuses")
+            oldest: datetime | None = None
+            for status in statuses:
+                if not isinstance(status, dict):
+                    continue
+                created = parse_created_at(status.get("created_at"))
+                if created is None:
+                    continue
+                oldest = created if oldest is None else min(oldest, created)
+                if (
+                    created >= since
+                    and _same_text(status.get("text"), wanted)
+                    and _status_id(status)
+                ):
+                    return self._published(status)
+            total = _count(answer.get("total_number"))
+            if (
+                not statuses
+                or (oldest is not None and oldest < since)
+                or (total is not None and page * TIMELINE_COUNT >= total)
+            ):
+                return None
+        # Every status on every page is newer than `since`: absence cannot be confirmed.
+        raise OutcomeUnknown(
+            f"{what}: more than {FIND_MAX_PAGES * TIMELINE_COUNT} statuses since"
+            f" {since:%Y-%m-%d %H:%M} UTC; cannot tell whether the post is among them"
+        )
+
+    def _published(self, status: dict[str, Any]) -> Published:
+        remote_id = _status_id(status)
+        user = status.get("user")
+        uid = None
+        if isinstance(user, dict):
+            uid = user.get("idstr") or user.get("id")
+        mid = status.get("mid") or remote_id
+        # weibo.com/<uid>/<mid> is how status pages are addressed [gk] (not in platforms.md).
+        url = f"https://weibo.com/{uid}/{mid}" if uid not in (None, "") else None
+        return Published(
+            remote_id=remote_id,
+            remote_url=url,
+            published_at=parse_created_at(status.get("created_at")) or self._now(),
+        )
+
 
 def _image_problems(image: Media) -> list[Problem]:
     problems = []
@@ -192,3 +697,63 @@ def _image_problems(image: Media) -> list[Problem]:
 
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _sniff(content: bytes) -> str:
+    """The image type from its first bytes (the declared type may be wrong)."""
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if content.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    return "application/octet-stream"
+
+
+def _status_id(status: dict[str, Any]) -> str:
+    value = status.get("idstr") or status.get("id")
+    return "" if value in (None, "") or isinstance(value, bool) else str(value)
+
+
+def _error_code(answer: dict[str, Any]) -> int | None:
+    """``error_code`` as an int; Weibo often sends it as a string (§1.4)."""
+    code = answer.get("error_code")
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code.strip())
+    return None
+
+
+def _error_text(answer: dict[str, Any]) -> str:
+    """``error`` and, in OAuth-shaped bodies, ``error_description``."""
+    parts = [
+        " ".join(str(answer[key]).split())
+        for key in ("error", "error_description")
+        if answer.get(key) not in (None, "")
+    ]
+    return ": ".join(dict.fromkeys(parts))
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _duration(seconds: int) -> str:
+    if seconds >= 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 3600:
+        return f"{seconds // 3600} hours"
+    return f"{max(1, seconds // 60)} minutes"
