@@ -1,23 +1,67 @@
 """The control API under ``/_sandbox/``: how tests (and the demo) script and inspect the sandbox.
 
 =======  ==========================  ====================================================
-GET      /_sandbox/                  routes served and the sandbox clock
+GET      /_sandbox/                  routes served (name: first prefix), every route's
+                                     ``prefixes``, and the sandbox clock
 GET      /_sandbox/ledger[?route=r]  ``{"accepted": [...], "duplicates": [...]}``
 GET      /_sandbox/requests[?route]  every platform request: route, method, path (secrets
                                      stripped), at, status (null when dropped), fault
 GET      /_sandbox/faults            installed rules, with ``fired`` and ``remaining``
-POST     /_sandbox/faults            replace the rules: a list, or ``{"seed", "rules"}``
+POST     /_sandbox/faults            replace the rules: a list, or ``{"seed", "rules"}``;
+                                     a rule may filter on ``path`` (a substring)
 DELETE   /_sandbox/faults            remove all rules
-POST     /_sandbox/secrets           ``{"webhook": {name: secret}, "wecom_keys": [...],
-                                     "dingtalk": {token: secret or ""}}``, merged in
+POST     /_sandbox/secrets           merged in, by section:
+                                     ``"webhook": {name: secret}``,
+                                     ``"wecom_keys": [key, ...]``,
+                                     ``"dingtalk": {token: secret or ""}``,
+                                     ``"weibo_tokens": [token, ...]``,
+                                     ``"wechat": {appid: secret}``,
+                                     ``"douyin": {"client_key", "client_secret",
+                                     "access_token", "refresh_token", "open_id"}``
 POST     /_sandbox/limits            ``{"wecom": n, "dingtalk": n}``: messages per minute
                                      per robot for load tests (null: the real 20)
+GET      /_sandbox/settings          every platform knob and its current value
+POST     /_sandbox/settings          ``{knob: value, ...}``, all or nothing; null restores
+                                     the default (knobs below)
+POST     /_sandbox/expire            ``{"route": "wechat"[, "appid": a]}``: every token
+                                     answers 42001; ``{"route": "weibo"[, "token": t]}``:
+                                     21327 until registered again; ``{"route": "douyin",
+                                     "what": "access" | "refresh"}``: access tokens answer
+                                     2190008/28001008, refresh tokens 10010
+GET      /_sandbox/stats[?route=r]   per-route counters (below)
 GET      /_sandbox/clock             ``{"now", "offset"}``
 POST     /_sandbox/clock             ``{"advance": s}`` or ``{"offset": s}``: shift the clock
-                                     the platforms use (rate windows, DingTalk throttle)
+                                     the platforms use (rate windows, DingTalk throttle,
+                                     token expiry, publishing, growing counts, T+1 dates)
 POST     /_sandbox/reset             forget everything: ledger, requests, faults, secrets,
-                                     rate-limit state and limits, clock offset
+                                     tokens, posts, counters, settings and limits, clock
 =======  ==========================  ====================================================
+
+Settings (defaults in brackets):
+
+- Weibo: ``weibo_posts_per_hour`` [30, 0 = no limit], ``weibo_rate_limit_code`` [20016; or
+  10023, 10024], ``timeline_delay_seconds`` [0: new statuses show in user_timeline at once],
+  ``weibo_safe_domains`` [[]: any http(s) link will do], ``weibo_duplicate_window_seconds``
+  [86400], ``weibo_slow_success`` [0: the next N accepted posts answer 20032].
+- WeChat: ``publish_polls_before_done`` [1], ``publish_seconds_before_done`` [0],
+  ``publish_final_status`` [0; or 2, 3, 4], ``wechat_token_expires_in`` [7200],
+  ``wechat_token_overlap_seconds`` [0], ``wechat_publishes_per_minute`` [10, 0 = no limit],
+  ``wechat_literal_unicode_escapes`` [true].
+- Douyin: ``douyin_review_seconds`` [60], ``douyin_min_part_bytes`` [5 MiB],
+  ``douyin_rotate_on_refresh`` [true], ``douyin_renew_limit`` [5],
+  ``douyin_access_expires_in`` [15 days], ``douyin_refresh_expires_in`` [30 days].
+
+Stats: Weibo ``tokens_granted``, ``token_info_calls``, ``statuses``; WeChat ``token_fetches``
+(cgi-bin/token), ``stable_token_fetches`` (every call with good credentials),
+``stable_tokens_issued``; Douyin
+``access_token_grants``, ``token_refreshes``, ``refresh_token_renewals``,
+``client_token_fetches``. Only successful calls count, except ``stable_token_fetches``.
+
+Accepted creates reach the ledger with ``kind`` and the platform's ``id``: Weibo
+``kind: "status"`` (``name_or_key`` the uid); WeChat ``"draft"``, ``"freepublish"`` (with
+``final_status``) and ``"mass"`` (``idempotency_key`` the clientmsgid; ``name_or_key`` the
+appid); Douyin ``"video"`` (``name_or_key`` the open_id). Repeats the platform refused (Weibo
+20019, WeChat 45065 or a draft sent twice, Douyin a video_id used twice) go to ``duplicates``.
 
 Control requests are not faulted and not written to the request log, so polling them does not
 disturb what a test measures.
@@ -62,7 +106,10 @@ class ControlAPI:
         return json_response(
             200,
             {
-                "routes": {name: ep.prefix for name, ep in self.sandbox.routes.items()},
+                "routes": {name: ep.all_prefixes[0] for name, ep in self.sandbox.routes.items()},
+                "prefixes": {
+                    name: list(ep.all_prefixes) for name, ep in self.sandbox.routes.items()
+                },
                 "now": self.sandbox.now(),
             },
         )
@@ -91,6 +138,20 @@ class ControlAPI:
     def _post_limits(self, request: Request) -> Response:
         self.sandbox.set_limits(_body(request))
         return json_response(200, {"ok": True})
+
+    def _get_settings(self, request: Request) -> Response:
+        return json_response(200, self.sandbox.settings())
+
+    def _post_settings(self, request: Request) -> Response:
+        self.sandbox.set_settings(_body(request))
+        return json_response(200, self.sandbox.settings())
+
+    def _post_expire(self, request: Request) -> Response:
+        self.sandbox.expire(_body(request))
+        return json_response(200, {"ok": True})
+
+    def _get_stats(self, request: Request) -> Response:
+        return json_response(200, self.sandbox.stats(self._route_filter(request)))
 
     def _get_clock(self, request: Request) -> Response:
         return json_response(200, {"now": self.sandbox.now(), "offset": self.sandbox.clock_offset})

@@ -2,14 +2,16 @@
 
 A rule (JSON, as posted to ``/_sandbox/faults``)::
 
-    {"route": "webhook" | "wecom" | "dingtalk" | "*",
+    {"route": "webhook" | "wecom" | "dingtalk" | "weibo" | "wechat" | "douyin" | "*",
      "mode": "error_before" | "error_after" | "drop_after" | "hang_after"
-             | "delay" | "rate_limit" | "busy",
+             | "delay" | "rate_limit" | "busy" | "platform_error",
      "rate": 0..1,        # probability that a matching request gets the fault (default 1)
      "count": N,          # the fault is injected at most N times, then the rule is spent
      "seconds": float,    # hang_after/delay sleep, rate_limit's Retry-After
      "status": int,       # HTTP status of error_before/error_after (502), busy on webhook (503)
      "method": "POST",    # optional: only requests with this method (default any)
+     "path": "share.json",  # optional: only requests whose path contains this text
+     "code": 45009,       # platform_error: the platform's own error code to answer with
      "http_date": false}  # optional, rate_limit: send Retry-After as an HTTP-date
 
 Modes, relative to the platform *applying* the request (recording it in the ledger):
@@ -20,7 +22,14 @@ Modes, relative to the platform *applying* the request (recording it in the ledg
 - ``hang_after``: applied; the answer comes after ``seconds`` (60), past the client's timeout.
 - ``delay``: sleep ``seconds`` (1), then handle normally.
 - ``rate_limit``: not applied; HTTP 429 with ``Retry-After: seconds`` (120).
-- ``busy``: not applied; the platform's own busy answer (robots: errcode -1; webhook: 503).
+- ``busy``: not applied; the platform's own busy answer (robots and WeChat: errcode -1;
+  webhook: 503; Weibo: HTTP 503 with error_code 10009; Douyin: 2100004).
+- ``platform_error``: not applied; the platform's own error answer with ``code`` (WeChat
+  ``{"errcode": code}``, Weibo ``{"error_code": "code"}``, Douyin ``data.error_code``), for
+  the errors a test wants to script: WeChat 45009 or 48001, Weibo 10023, Douyin 2118110...
+
+``path`` matches the request path without its query string (``freepublish/submit``,
+``share.json``), so one call of a multi-step flow can be faulted alone.
 
 Rules are tried in order and the first one that fires wins: one fault per request at most.
 Control requests (``/_sandbox/``) are never faulted. Random draws come from a
@@ -38,16 +47,27 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MODES = frozenset(
-    {"error_before", "error_after", "drop_after", "hang_after", "delay", "rate_limit", "busy"}
+    {
+        "error_before",
+        "error_after",
+        "drop_after",
+        "hang_after",
+        "delay",
+        "rate_limit",
+        "busy",
+        "platform_error",
+    }
 )
 # Modes in which the platform never sees the request.
-NOT_APPLIED = frozenset({"error_before", "rate_limit", "busy"})
+NOT_APPLIED = frozenset({"error_before", "rate_limit", "busy", "platform_error"})
 
 DEFAULT_STATUS = {"error_before": 502, "error_after": 502}
 DEFAULT_SECONDS = {"hang_after": 60.0, "delay": 1.0, "rate_limit": 120.0}
 DEFAULT_SEED = 0
 
-_FIELDS = frozenset({"route", "mode", "rate", "count", "seconds", "status", "method", "http_date"})
+_FIELDS = frozenset(
+    {"route", "mode", "rate", "count", "seconds", "status", "method", "path", "code", "http_date"}
+)
 
 
 class FaultConfigError(ValueError):
@@ -63,13 +83,17 @@ class FaultRule:
     seconds: float | None = None
     status: int | None = None
     method: str = "*"
+    path: str | None = None
+    code: int | None = None
     http_date: bool = False
     fired: int = field(default=0, compare=False)
 
-    def matches(self, route: str, method: str) -> bool:
+    def matches(self, route: str, method: str, path: str = "") -> bool:
         if self.route not in ("*", route):
             return False
         if self.method not in ("*", method):
+            return False
+        if self.path is not None and self.path not in path:
             return False
         return self.count is None or self.fired < self.count
 
@@ -113,6 +137,14 @@ def parse_rule(raw: Any, routes: Iterable[str]) -> FaultRule:
     method = raw.get("method", "*")
     if not isinstance(method, str) or not method:
         raise FaultConfigError(f"method must be an HTTP method or '*', got {method!r}")
+    path = raw.get("path")
+    if path is not None and (not isinstance(path, str) or not path):
+        raise FaultConfigError(f"path must be a non-empty string, got {path!r}")
+    code = raw.get("code")
+    if code is not None and not _is_int(code):
+        raise FaultConfigError(f"code must be an integer, got {code!r}")
+    if (mode == "platform_error") != (code is not None):
+        raise FaultConfigError("code is required with mode platform_error, and only there")
     http_date = raw.get("http_date", False)
     if not isinstance(http_date, bool):
         raise FaultConfigError(f"http_date must be true or false, got {http_date!r}")
@@ -124,6 +156,8 @@ def parse_rule(raw: Any, routes: Iterable[str]) -> FaultRule:
         seconds=seconds,
         status=status,
         method=method.upper(),
+        path=path,
+        code=code,
         http_date=http_date,
     )
 
@@ -179,11 +213,11 @@ class Faults:
             self._seed = self._default_seed
             self._rng = random.Random(self._default_seed)
 
-    def pick(self, route: str, method: str) -> FaultRule | None:
+    def pick(self, route: str, method: str, path: str = "") -> FaultRule | None:
         """The fault to inject into this request, if any; counts it against the rule."""
         with self._lock:
             for rule in self._rules:
-                if not rule.matches(route, method):
+                if not rule.matches(route, method, path):
                     continue
                 if rule.rate >= 1.0 or self._rng.random() < rule.rate:
                     rule.fired += 1

@@ -137,8 +137,11 @@ class WecomRobot(Endpoint):
         with self._lock:
             self._window.limit = limit
 
-    def busy_response(self) -> Response:
+    def busy_response(self, request: Request | None = None) -> Response:
         return errcode_response(-1, "system busy")
+
+    def error_response(self, code: int, request: Request | None = None) -> Response:
+        return errcode_response(code, "sandbox scripted error")
 
     def handle(self, request: Request) -> Response:
         if request.path != "/cgi-bin/webhook/send":
@@ -246,8 +249,11 @@ class DingtalkRobot(Endpoint):
         with self._lock:
             self._window.limit = limit
 
-    def busy_response(self) -> Response:
+    def busy_response(self, request: Request | None = None) -> Response:
         return errcode_response(-1, "system busy")
+
+    def error_response(self, code: int, request: Request | None = None) -> Response:
+        return errcode_response(code, "sandbox scripted error")
 
     def handle(self, request: Request) -> Response:
         if request.path != "/robot/send":

@@ -1,7 +1,8 @@
 """The sandbox HTTP server: routing, fault injection, the request log, start/stop.
 
 ``Sandbox().start()`` serves on a background thread and returns the base URL; the emulated
-platforms live under their real paths (``/cgi-bin/webhook/send``, ``/robot/send``, ...) and
+platforms live under their real paths (``/cgi-bin/webhook/send``, ``/robot/send``,
+``/2/statuses/share.json``, ``/cgi-bin/draft/add``, ``/video/create/``, ...) and
 the control API under ``/_sandbox/`` (see :mod:`kepubot.sandbox.control`). :func:`main` is
 what ``kepubot sandbox [--port P]`` runs: it prints the base URL and serves until interrupted.
 """
@@ -30,15 +31,25 @@ from kepubot.sandbox.base import (
 )
 from kepubot.sandbox.control import PREFIX as CONTROL_PREFIX
 from kepubot.sandbox.control import ControlAPI
+from kepubot.sandbox.douyin import DouyinOpenAPI
 from kepubot.sandbox.faults import NOT_APPLIED, FaultRule, Faults
 from kepubot.sandbox.ledger import Ledger, RequestLog
 from kepubot.sandbox.robots import DingtalkRobot, WecomRobot
 from kepubot.sandbox.webhook import WebhookReceiver
+from kepubot.sandbox.wechat import WechatOfficialAccount
+from kepubot.sandbox.weibo import WeiboAPI
 
 logger = logging.getLogger("kepubot.sandbox")
 
 EndpointFactory = Callable[[Context], Endpoint]
-DEFAULT_ENDPOINTS: tuple[EndpointFactory, ...] = (WebhookReceiver, WecomRobot, DingtalkRobot)
+DEFAULT_ENDPOINTS: tuple[EndpointFactory, ...] = (
+    WebhookReceiver,
+    WecomRobot,
+    DingtalkRobot,
+    WeiboAPI,
+    WechatOfficialAccount,
+    DouyinOpenAPI,
+)
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 IDLE_KEEPALIVE_SECONDS = 300
@@ -87,12 +98,12 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self._send(response)
             return
 
-        rule = sandbox.faults.pick(endpoint.route, request.method)
+        rule = sandbox.faults.pick(endpoint.route, request.method, request.path)
         mode = rule.mode if rule else None
         if rule is not None and mode == "delay":
             sandbox.context.sleep(rule.sleep_seconds)
         if rule is not None and mode in NOT_APPLIED:
-            response = _fault_response(rule, endpoint, sandbox.now())
+            response = _fault_response(rule, endpoint, request, sandbox.now())
         else:
             response = self._apply(endpoint, request)
             if rule is not None and mode == "error_after":
@@ -233,7 +244,7 @@ class SandboxHTTPServerV6(SandboxHTTPServer):
     address_family = socket.AF_INET6
 
 
-def _fault_response(rule: FaultRule, endpoint: Endpoint, now: float) -> Response:
+def _fault_response(rule: FaultRule, endpoint: Endpoint, request: Request, now: float) -> Response:
     if rule.mode == "rate_limit":
         seconds = rule.sleep_seconds
         if rule.http_date:
@@ -241,8 +252,11 @@ def _fault_response(rule: FaultRule, endpoint: Endpoint, now: float) -> Response
         else:
             retry_after = str(int(seconds)) if seconds == int(seconds) else str(seconds)
         return json_response(429, {"error": "rate limited"}, {"Retry-After": retry_after})
-    if rule.mode == "busy":
-        response = endpoint.busy_response()
+    if rule.mode in ("busy", "platform_error"):
+        if rule.mode == "busy":
+            response = endpoint.busy_response(request)
+        else:
+            response = endpoint.error_response(rule.code or 0, request)
         if rule.status is not None and response.status >= 400:
             response.status = rule.status
         return response
@@ -277,7 +291,7 @@ class Sandbox:
         self.context = Context(ledger=self.ledger, now=self.now, stopping=self.stopping)
         self.faults = Faults(default_seed=seed)
         self.routes: dict[str, Endpoint] = {}
-        self._by_prefix: list[Endpoint] = []
+        self._by_prefix: list[tuple[str, Endpoint]] = []
         for factory in endpoints:
             self.add_endpoint(factory)
         self.control = ControlAPI(self)
@@ -291,21 +305,31 @@ class Sandbox:
     def add_endpoint(self, factory: EndpointFactory) -> Endpoint:
         """Mount another emulated platform (the Weibo/WeChat/Douyin emulators plug in here)."""
         endpoint = factory(self.context)
-        if not endpoint.route or not endpoint.prefix.startswith("/"):
-            raise ValueError("an endpoint needs a route name and a prefix starting with '/'")
+        prefixes = endpoint.all_prefixes
+        if not endpoint.route or not prefixes or not all(p.startswith("/") for p in prefixes):
+            raise ValueError("an endpoint needs a route name and prefixes starting with '/'")
         if endpoint.route in self.routes:
             raise ValueError(f"route {endpoint.route!r} is already mounted")
-        if endpoint.prefix.startswith(CONTROL_PREFIX):
+        if any(p.startswith(CONTROL_PREFIX) for p in prefixes):
             raise ValueError(f"{CONTROL_PREFIX} is reserved for the control API")
+        taken = {p: e.route for p, e in self._by_prefix}
+        clash = [p for p in prefixes if p in taken]
+        if clash:
+            raise ValueError(f"prefix {clash[0]!r} is already served by {taken[clash[0]]!r}")
+        known_settings = {name for e in self.routes.values() for name in e.SETTINGS}
+        shared = known_settings & set(endpoint.SETTINGS)
+        if shared:
+            raise ValueError(f"setting(s) {sorted(shared)} already belong to another route")
         self.routes[endpoint.route] = endpoint
-        self._by_prefix = sorted(self.routes.values(), key=lambda e: len(e.prefix), reverse=True)
+        pairs = [(p, e) for e in self.routes.values() for p in e.all_prefixes]
+        self._by_prefix = sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
         self.faults.add_route(endpoint.route)
         return endpoint
 
     def match(self, path: str) -> Endpoint | None:
         """The endpoint with the longest prefix of ``path``."""
-        for endpoint in self._by_prefix:
-            if path.startswith(endpoint.prefix):
+        for prefix, endpoint in self._by_prefix:
+            if path.startswith(prefix):
                 return endpoint
         return None
 
@@ -342,7 +366,8 @@ class Sandbox:
         self.faults.clear()
 
     def set_secrets(self, payload: Any) -> None:
-        """Merge ``{"webhook": {...}, "wecom_keys": [...], "dingtalk": {...}}``."""
+        """Merge ``{"webhook": {...}, "wecom_keys": [...], "dingtalk": {...},
+        "weibo_tokens": [...], "wechat": {...}, "douyin": {...}}``."""
         if not isinstance(payload, dict):
             raise ValueError("secrets must be a JSON object")
         by_key = {e.secrets_key: e for e in self.routes.values() if e.secrets_key}
@@ -364,11 +389,60 @@ class Sandbox:
         for route, value in payload.items():
             self.routes[route].set_limit(value)
 
+    def settings(self) -> dict[str, Any]:
+        """Every knob of every route, flat: ``{"publish_polls_before_done": 1, ...}``."""
+        values: dict[str, Any] = {}
+        for endpoint in self.routes.values():
+            values.update(endpoint.settings_snapshot())
+        return values
+
+    def set_settings(self, payload: Any) -> None:
+        """Change knobs by name (``null`` restores a default); all or nothing."""
+        if not isinstance(payload, dict):
+            raise ValueError("settings must be a JSON object")
+        owners = {name: e for e in self.routes.values() for name in e.SETTINGS}
+        unknown = set(payload) - set(owners)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(owners)}")
+        by_endpoint: dict[str, dict[str, Any]] = {}
+        for name, value in payload.items():
+            by_endpoint.setdefault(owners[name].route, {})[name] = value
+        # Check everything before changing anything.
+        for route, values in by_endpoint.items():
+            endpoint = self.routes[route]
+            for name, value in values.items():
+                if value is not None:
+                    try:
+                        endpoint.SETTINGS[name].check(value)
+                    except ValueError as exc:
+                        raise ValueError(f"setting {name}: {exc}") from None
+        for route, values in by_endpoint.items():
+            self.routes[route].apply_settings(values)
+
+    def expire(self, payload: Any) -> None:
+        """``{"route": "wechat" | "weibo" | "douyin", ...}``: expire that route's tokens."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("route"), str):
+            raise ValueError('send {"route": name, ...}')
+        endpoint = self.routes.get(payload["route"])
+        if endpoint is None:
+            raise ValueError(f"route must be one of {sorted(self.routes)}")
+        endpoint.expire(payload)
+
+    def stats(self, route: str | None = None) -> dict[str, Any]:
+        """Per-route counters (token fetches and refreshes), for "exactly one refresh" tests."""
+        return {
+            name: endpoint.stats()
+            for name, endpoint in self.routes.items()
+            if route is None or name == route
+        }
+
     def reset(self) -> None:
-        """Forget everything: ledger, request log, faults, secrets, rate state and limits, clock."""
+        """Forget everything: ledger, request log, faults, secrets, rate state, limits,
+        settings, clock."""
         self.faults.clear()
         for endpoint in self.routes.values():
             endpoint.reset()
+            endpoint.reset_settings()
         self.ledger.clear()
         self.request_log.clear()
         self.clock_offset = 0.0

@@ -62,7 +62,7 @@ class WebhookReceiver(Endpoint):
             self._secrets.clear()
             self._posts.clear()
 
-    def busy_response(self) -> Response:
+    def busy_response(self, request: Request | None = None) -> Response:
         return json_response(503, {"error": "service unavailable"})
 
     def handle(self, request: Request) -> Response:

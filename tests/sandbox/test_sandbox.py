@@ -519,10 +519,14 @@ def test_control_api_is_not_logged_and_rejects_unknown_calls(sandbox: Sandbox) -
         "webhook": "/webhook/",
         "wecom": "/cgi-bin/webhook/",
         "dingtalk": "/robot/",
+        "weibo": "/2/",
+        "wechat": "/cgi-bin/",
+        "douyin": "/oauth/",
     }
+    assert index["prefixes"]["wechat"] == ["/cgi-bin/", "/datacube/"]
     assert control(sandbox, "GET", "nothing").status_code == 404
     assert control(sandbox, "DELETE", "ledger").status_code == 405
-    assert control(sandbox, "GET", "ledger?route=weibo").status_code == 400
+    assert control(sandbox, "GET", "ledger?route=nowhere").status_code == 400
     assert control(sandbox, "POST", "secrets", {"weibo": {}}).status_code == 400
     assert control(sandbox, "POST", "secrets", {"wecom_keys": "not-a-list"}).status_code == 400
     assert request_log(sandbox) == []
