@@ -1,8 +1,8 @@
-"""WeChat Official Account articles (platforms.md §2.3-2.6): settings, content rules, rendering.
+"""What a WeChat article may contain (platforms.md §2.3-2.4): limits, HTML the editor keeps.
 
-An article becomes a draft (``draft/add``) and is then published, left as a draft or mass-sent
-depending on ``mode``. The limits checked here are the draft API's; the HTML is rendered with
-inline styles only, because the editor strips ``<style>`` blocks, scripts and classes.
+The HTML uses inline styles only, because the editor strips ``<style>`` blocks, scripts and
+classes. Local images become ``kepubot-media:PATH`` placeholders that publishing replaces with
+the URLs ``media/uploadimg`` returns; external images are dropped (WeChat filters them anyway).
 """
 
 from __future__ import annotations
@@ -10,19 +10,9 @@ from __future__ import annotations
 import html as htmllib
 import re
 from pathlib import PurePosixPath
-from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
-
-from kepubot.channels.base import (
-    Channel,
-    HttpChannelSettings,
-    Problem,
-    Rendered,
-    markdown_to_html,
-    markdown_to_text,
-)
-from kepubot.config import Secret
+from kepubot.channels.base import Problem, markdown_to_html, markdown_to_text
 from kepubot.models import Media, Post
 
 # draft/add limits [src: platforms.md §2.4].
@@ -40,6 +30,11 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 #: uploads the file (media/uploadimg) and puts the returned mmbiz URL in its place.
 MEDIA_PLACEHOLDER = "kepubot-media:"
 
+#: Hosts whose links an article body may keep. Other hyperlinks are turned into text: the
+#: platform refuses unsupported content such as hyperlink tags (45166) [src: platforms.md §2.2];
+#: that links to WeChat's own articles are accepted is [gk].
+LINK_HOSTS = ("mp.weixin.qq.com",)
+
 _STYLES = {
     "p": "margin:0 0 1em;line-height:1.75;font-size:16px;color:#333;",
     "h1": "margin:1.2em 0 0.6em;font-size:20px;font-weight:bold;",
@@ -54,12 +49,32 @@ _STYLES = {
 _IMG_STYLE = "max-width:100%;height:auto;display:block;margin:1em auto;"
 _OPEN_TAG = re.compile(r"<(" + "|".join(_STYLES) + r")>")
 _IMG = re.compile(r"<img\b([^>]*)>")
+_LINK = re.compile(r"<a\b([^>]*)>(.*?)</a>", re.S)
+_TAG = re.compile(r"<[^>]+>")
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 
 
 def _image_tag(path: str, alt: str) -> str:
     src = htmllib.escape(MEDIA_PLACEHOLDER + path)
     return f'<img src="{src}" alt="{htmllib.escape(alt)}" style="{_IMG_STYLE}">'
+
+
+def placeholder(path: str) -> str:
+    """The ``src`` value (HTML-escaped) standing for the media-store file ``path``."""
+    return htmllib.escape(MEDIA_PLACEHOLDER + path)
+
+
+def _link(match: re.Match[str]) -> str:
+    attrs = {k: htmllib.unescape(v) for k, v in _ATTR.findall(match.group(1))}
+    href = attrs.get("href", "")
+    inner = match.group(2)
+    host = (urlsplit(href).hostname or "").lower()
+    if href.startswith("https://") and host in LINK_HOSTS:
+        return f'<a href="{htmllib.escape(href)}">{inner}</a>'
+    text = htmllib.unescape(_TAG.sub("", inner)).strip()
+    if not href or href.startswith("mailto:") or text == href:
+        return inner
+    return f"{inner}（{htmllib.escape(href)}）"
 
 
 def article_html(post: Post) -> tuple[str, list[str]]:
@@ -84,6 +99,7 @@ def article_html(post: Post) -> tuple[str, list[str]]:
         return _image_tag(item.path, attrs.get("alt") or item.alt)
 
     html = _IMG.sub(replace_img, markdown_to_html(post.body))
+    html = _LINK.sub(_link, html)
     # Attached images the body does not show would otherwise only ever serve as the cover.
     extra = [m for m in post.images if m.path not in used]
     if extra:
@@ -93,83 +109,45 @@ def article_html(post: Post) -> tuple[str, list[str]]:
     return html.strip(), used
 
 
-def _body_text(post: Post) -> str:
+def body_text(post: Post) -> str:
     return " ".join(markdown_to_text(post.body).split())
 
 
-class WechatSettings(HttpChannelSettings):
-    app_id: str = Field(min_length=1)
-    app_secret: Secret
-    # freepublish: published (not pushed to followers); draft: left in the draft box for a
-    # person to finish; masssend: pushed to followers (limited number per day).
-    mode: Literal["freepublish", "draft", "masssend"] = "freepublish"
-    author: str = ""
-    api_base: str = "https://api.weixin.qq.com"
-    need_open_comment: bool = False
+def thumb(post: Post) -> Media | None:
+    """thumb_media_id is mandatory for news articles: the cover, else the first image."""
+    images = post.images
+    return post.cover or (images[0] if images else None)
 
 
-class WechatChannel(Channel):
-    Settings = WechatSettings
-    settings: WechatSettings
+def digest(post: Post) -> str:
+    return post.summary.strip() or body_text(post)[:DIGEST_FALLBACK]
 
-    def thumb(self, post: Post) -> Media | None:
-        """thumb_media_id is mandatory for news articles: the cover, else the first image."""
-        images = post.images
-        return post.cover or (images[0] if images else None)
 
-    def digest(self, post: Post) -> str:
-        return post.summary.strip() or _body_text(post)[:DIGEST_FALLBACK]
-
-    def render(self, post: Post) -> Rendered:
-        post = post.for_channel(self.name)
-        html, inline = article_html(post)
-        thumb = self.thumb(post)
-        media = ([thumb.path] if thumb else []) + [
-            p for p in inline if not thumb or p != thumb.path
-        ]
-        return Rendered(
-            channel=self.name,
-            kind="article",
-            title=post.title,
-            text=markdown_to_text(post.body),
-            html=html,
-            link=post.link,
-            media=media,
-            extra={
-                "digest": self.digest(post),
-                "author": self.settings.author,
-                "content_source_url": post.link,
-                "thumb": thumb.path if thumb else None,
-            },
+def content_problems(post: Post, author: str) -> list[Problem]:
+    """The draft API's limits and the media rules (``post`` already has its variant applied)."""
+    problems = []
+    for name, value, limit in (
+        ("title", post.title, MAX_TITLE),
+        ("author", author, MAX_AUTHOR),
+        ("digest", digest(post), MAX_DIGEST),
+    ):
+        if len(value) > limit:
+            problems.append(Problem(name, "too_long", limit=limit, actual=len(value)))
+    html, _ = article_html(post)
+    if len(html) > MAX_CONTENT:
+        problems.append(Problem("content", "too_long", limit=MAX_CONTENT, actual=len(html)))
+    if thumb(post) is None:
+        problems.append(
+            Problem("cover", "required", detail="公众号图文必须有封面，请添加 --cover 或 --image")
         )
-
-    def check(self, post: Post) -> list[Problem]:
-        post = post.for_channel(self.name)
-        problems = super().check(post)
-        for name, value, limit in (
-            ("title", post.title, MAX_TITLE),
-            ("author", self.settings.author, MAX_AUTHOR),
-            ("digest", self.digest(post), MAX_DIGEST),
-        ):
-            if len(value) > limit:
-                problems.append(Problem(name, "too_long", limit=limit, actual=len(value)))
-        html, _ = article_html(post)
-        if len(html) > MAX_CONTENT:
-            problems.append(Problem("content", "too_long", limit=MAX_CONTENT, actual=len(html)))
-        if self.thumb(post) is None:
-            problems.append(
-                Problem(
-                    "cover", "required", detail="公众号图文必须有封面，请添加 --cover 或 --image"
-                )
-            )
-        if post.cover:
-            problems.extend(_image_problems("cover", post.cover))
-        for image in post.images:
-            problems.extend(_image_problems("image", image))
-        return problems
+    if post.cover:
+        problems.extend(image_problems("cover", post.cover))
+    for image in post.images:
+        problems.extend(image_problems("image", image))
+    return problems
 
 
-def _image_problems(field: str, item: Media) -> list[Problem]:
+def image_problems(field: str, item: Media) -> list[Problem]:
     problems = []
     if item.mime not in IMAGE_TYPES:
         problems.append(

@@ -1,0 +1,164 @@
+"""WeChat errcodes and publish statuses as data (platforms.md §2.2, §2.5), and the one helper
+that turns an errcode into the ChannelError the queue acts on.
+
+Errors arrive with HTTP 200 as ``{"errcode": N, "errmsg": "..."}``; success is errcode 0 or no
+errcode at all. Tags: [src] confirmed by a source named in platforms.md, [gk] general knowledge,
+[?] uncertain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from kepubot.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+
+#: What the queue should do with an errcode:
+#: - "auth": the account or its credentials are refused; the channel pauses until fixed;
+#: - "rate_limited": wait (``retry_after``) and try again;
+#: - "permanent": this content or request is refused for good;
+#: - "transient": nothing happened; try again after a backoff;
+#: - "busy": the platform's -1 "system busy": on a call that creates something the request may
+#:   have been applied (OutcomeUnknown, reconcile); on uploads and reads, Transient;
+#: - "duplicate": the platform already has this request (evidence of an earlier success).
+ErrorKind = Literal["auth", "rate_limited", "permanent", "transient", "busy", "duplicate"]
+
+#: errcode -> kind. Codes not listed are "permanent" (with the platform's errmsg).
+ERRORS: dict[int, str] = {
+    -1: "busy",  # system busy [src]
+    # -- credentials and account --------------------------------------------------------------
+    40001: "auth",  # invalid credential: token invalid or not latest; a wrong secret too [src]
+    40014: "auth",  # invalid access_token [src]
+    42001: "auth",  # access_token expired [src]
+    41001: "auth",  # access_token missing [gk]
+    40013: "auth",  # invalid appid (token endpoints) [gk]
+    40125: "auth",  # invalid appsecret (token endpoints) [gk]
+    40164: "auth",  # caller IP not in the account's IP whitelist [gk]
+    48001: "auth",  # API unauthorized: the account lacks the permission [src]
+    48004: "auth",  # API banned for this account [src]
+    50002: "auth",  # user limited (account restricted) [src]
+    48003: "auth",  # the admin has not accepted the mass-send agreement [src]
+    53500: "auth",  # publishing banned for this account [src]
+    # -- wait and retry -------------------------------------------------------------------------
+    45009: "rate_limited",  # API daily quota reached [src]
+    45011: "rate_limited",  # calls too frequent [src]
+    45028: "rate_limited",  # no mass-send quota left [gk]
+    45066: "rate_limited",  # same clientmsgid retried too quickly: wait 1 minute [src]
+    53501: "rate_limited",  # publishing too frequently [src]
+    61501: "transient",  # datacube: end_date not before today (clock skew at midnight) [gk]
+    # -- evidence of an earlier success ---------------------------------------------------------
+    45065: "duplicate",  # same clientmsgid already sent; the answer carries its msg_id [src]
+    # -- refused for good -----------------------------------------------------------------------
+    40002: "permanent",  # invalid grant_type / argument [src]
+    40007: "permanent",  # invalid media_id (e.g. thumb not a permanent material) [src]
+    44004: "permanent",  # empty content [src]
+    45001: "permanent",  # media too large [src]
+    45002: "permanent",  # content too long [src]
+    45003: "permanent",  # title too long [src]
+    45004: "permanent",  # description (digest) too long [src]
+    45005: "permanent",  # URL too long [src]
+    45008: "permanent",  # too many articles [src]
+    45110: "permanent",  # author too long [?] (platforms.md §6 only)
+    45166: "permanent",  # unsupported content, e.g. hyperlink tags [src]
+    47001: "permanent",  # JSON/XML parse error [src]
+    45067: "permanent",  # clientmsgid too long [src]
+    53502: "permanent",  # invalid publish_id [src]
+    53503: "permanent",  # the draft failed the publish check [src]
+    53504: "permanent",  # the draft must be used in the web console [src]
+    53505: "permanent",  # save it manually in the web console first [src]
+    53600: "permanent",  # invalid article_id [src]
+    61500: "permanent",  # datacube: span larger than allowed / bad date [gk]
+}
+
+#: The access token was refused: refresh it once (single flight) and retry once [src: wechatpy].
+TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+
+#: Seconds to wait for "rate_limited" codes; daily quotas wait until midnight (Beijing time).
+RETRY_AFTER: dict[int, float] = {
+    45011: 60.0,  # [gk]
+    45066: 60.0,  # "wait 1 minute" [src]
+    53501: 300.0,  # [gk]
+}
+DAILY_QUOTA_CODES = frozenset({45009, 45028})  # reset at midnight [gk]
+
+#: freepublish/get ``publish_status`` [src: api_freepublish_get]. 0 and 1 are handled by the
+#: caller; every other documented status is a final failure, described here.
+PUBLISH_STATUS: dict[int, str] = {
+    0: "published",
+    1: "publishing",
+    2: "failed the originality (原创) check",
+    3: "failed (normal failure)",
+    4: "was rejected by the platform's audit",
+    5: "was deleted by a user after it had been published",
+    6: "was banned by the platform after it had been published",
+}
+
+#: The platform's calendar (datacube dates, daily quotas) is Beijing time [gk].
+PLATFORM_TZ = ZoneInfo("Asia/Shanghai")
+ERRMSG_CHARS = 200
+
+
+def seconds_to_platform_midnight(now: datetime) -> float:
+    local = now.astimezone(PLATFORM_TZ)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(60.0, (midnight - local).total_seconds())
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def raise_for_errcode(
+    errcode: int,
+    errmsg: object,
+    *,
+    what: str,
+    creates: bool,
+    now: datetime,
+    secrets: Iterable[str] = (),
+    auth_hint: str = "",
+) -> None:
+    """Raise the ChannelError ``errcode`` stands for; return for 0.
+
+    ``creates``: the call creates something (draft, publish task, mass send), so a -1 "busy"
+    may have been applied. ``secrets`` are masked out of the errmsg, in case it echoes one.
+    """
+    if errcode == 0:
+        return
+    text = mask(" ".join(str(errmsg or "").split()), secrets) or "no errmsg"
+    if len(text) > ERRMSG_CHARS:
+        text = text[:ERRMSG_CHARS] + "…"
+    detail = f"wechat errcode {errcode}: {text}"
+    kind = ERRORS.get(errcode, "permanent")
+    if kind == "busy":
+        if creates:
+            raise OutcomeUnknown(
+                f"{what}: the platform was busy and may or may not have done it ({detail})",
+                code=errcode,
+            )
+        raise Transient(f"{what}: the platform was busy ({detail})", code=errcode)
+    if kind == "duplicate":
+        raise OutcomeUnknown(f"{what}: the platform already has this ({detail})", code=errcode)
+    if kind == "rate_limited":
+        wait = (
+            seconds_to_platform_midnight(now)
+            if errcode in DAILY_QUOTA_CODES
+            else RETRY_AFTER.get(errcode)
+        )
+        raise RateLimited(f"{what}: rate limited ({detail})", retry_after=wait, code=errcode)
+    if kind == "auth":
+        hint = f"; {auth_hint}" if auth_hint else ""
+        raise AuthExpired(f"{what}: refused ({detail}){hint}", code=errcode)
+    if kind == "transient":
+        raise Transient(f"{what}: temporarily refused ({detail})", code=errcode)
+    raise Permanent(f"{what}: refused ({detail})", code=errcode)

@@ -1,0 +1,1147 @@
+"""The WeChat Official Account channel against a `responses` fake of the documented API
+(platforms.md §2), with the real credentials store on a temporary SQLite file."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import threading
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+
+from kepubot.channels.base import Processing, Progress, Published, Token, load_channel_class
+from kepubot.channels.wechat import (
+    ERRORS,
+    MAX_CONTENT,
+    MEDIA_PLACEHOLDER,
+    TOKEN_ERRCODES,
+    WechatChannel,
+    article_html,
+    clientmsgid,
+)
+from kepubot.channels.wechat.codes import RETRY_AFTER
+from kepubot.errors import (
+    AuthExpired,
+    ChannelError,
+    OutcomeUnknown,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from kepubot.models import Delivery, Media, MetricSnapshot, Post
+from kepubot.queue.credentials import CredentialStore
+from kepubot.queue.db import connect, open_database
+from kepubot.timeutil import to_db
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "wechat"
+BASE = "https://api.weixin.qq.com"
+NOW = datetime(2024, 5, 10, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
+APP_ID = "wx0123456789abcdef"
+APP_SECRET = "wechat-app-secret-SECRET-9999"
+KEY = "kepubot-3f9a-42"
+CHANNEL = "wechat-main"
+TITLE = "勤洗手：七步洗手法的科学依据"
+LINK = "https://kepu.example.org/articles/0001"
+BODY = (
+    "用流动水和肥皂洗手，揉搓时间不少于**20秒**。\n\n"
+    "![七步洗手法](handwashing.png)\n\n"
+    "详见[世界卫生组织](https://www.who.int/)和[往期文章](https://mp.weixin.qq.com/s/abc)。"
+)
+URL_2 = "http://mmbiz.qpic.cn/mmbiz_png/SECONDIMAGE/0?wx_fmt=png"
+
+
+def fixture(name: str, **subs: Any) -> Any:
+    """A fixture file; string values equal to a key of ``subs`` are replaced."""
+    data = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and value in subs:
+            return subs[value]
+        return value
+
+    return walk(data)
+
+
+ERROR_ANSWERS: dict[str, dict[str, Any]] = fixture("errors")
+URL_1 = fixture("media_uploadimg")["url"]
+
+
+def error(code: int) -> dict[str, Any]:
+    return copy.deepcopy(ERROR_ANSWERS[str(code)])
+
+
+def said(code: int) -> str:
+    """What an error message quotes of the platform's errmsg (whitespace collapsed)."""
+    return " ".join(ERROR_ANSWERS[str(code)]["errmsg"].split(" rid:")[0].split())
+
+
+# --- the fake platform ---------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+    @property
+    def token(self) -> str | None:
+        return self.query.get("access_token")
+
+
+class Fake:
+    """The platform: queued answers per path (the last one repeats); tokens are issued by the
+    token endpoints, and a call with a token it never issued gets errcode 40001."""
+
+    TOKEN_PATHS = ("cgi-bin/stable_token", "cgi-bin/token")
+
+    def __init__(self, mock: responses.RequestsMock) -> None:
+        self.answers: dict[str, list[Any]] = {}
+        self.calls: list[Call] = []
+        self.valid: set[str] = set()
+        self.issued = 0
+        self.token_delay = 0.0
+        self._lock = threading.Lock()
+        pattern = re.compile(re.escape(BASE) + r"/.*")
+        for method in ("GET", "POST"):
+            mock.add_callback(method, pattern, callback=self._answer)
+
+    def on(self, path: str, *answers: Any) -> None:
+        self.answers[path] = list(answers)
+
+    def paths(self) -> list[str]:
+        return [c.path for c in self.calls]
+
+    def to(self, path: str) -> list[Call]:
+        return [c for c in self.calls if c.path == path]
+
+    def _issue(self) -> dict[str, Any]:
+        if self.token_delay:
+            threading.Event().wait(self.token_delay)  # a slow platform
+        with self._lock:
+            self.issued += 1
+            token = f"tok-{self.issued}-SECRET"
+            self.valid.add(token)
+        return {"access_token": token, "expires_in": 7200}
+
+    def _answer(self, request: Any) -> tuple[int, dict[str, str], Any]:
+        parts = urlsplit(request.url)
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif not isinstance(body, bytes):  # a streamed multipart body
+            body = b"".join(body)
+        call = Call(
+            request.method,
+            parts.path.lstrip("/"),
+            {k: v[0] for k, v in parse_qs(parts.query).items()},
+            body,
+            dict(request.headers),
+        )
+        with self._lock:
+            self.calls.append(call)
+            if call.path not in self.TOKEN_PATHS and call.token not in self.valid:
+                return 200, {}, json.dumps(error(40001))
+            queue = self.answers.get(call.path)
+            answer = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else None
+        if isinstance(answer, Exception):
+            return 200, {}, answer
+        if answer is None:
+            if call.path not in self.TOKEN_PATHS:
+                return 404, {}, "no such endpoint in the fake"
+            answer = self._issue()
+        if isinstance(answer, tuple):
+            return answer[0], {}, answer[1]
+        if isinstance(answer.get("access_token"), str):
+            self.valid.add(answer["access_token"])
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer, ensure_ascii=False)
+
+
+# --- the world a channel lives in ----------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+
+class Context:
+    def __init__(self, store: CredentialStore, media_dir: Path, clock: Clock) -> None:
+        self.store = store
+        self.media_dir = media_dir
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return self.clock.now
+
+    def media_file(self, relative: str) -> str:
+        return str(self.media_dir / relative)
+
+    @property
+    def credentials(self) -> CredentialStore:
+        return self.store
+
+
+@dataclass
+class World:
+    db: Path
+    media_dir: Path
+    clock: Clock
+    fake: Fake
+    media_files: dict[str, Media] = field(default_factory=dict)
+
+    def store(self, owner: str = "test") -> CredentialStore:
+        local = threading.local()
+
+        def conn() -> Any:
+            if not hasattr(local, "conn"):
+                local.conn = connect(self.db)
+            return local.conn
+
+        return CredentialStore(conn, owner, clock=lambda: self.clock.now)
+
+    def channel(self, owner: str = "daemon-1", **changes: Any) -> WechatChannel:
+        values = {
+            "type": "wechat",
+            "app_id": APP_ID,
+            "app_secret": "${KP_WECHAT_SECRET}",
+            "author": "科普编辑部",
+            **changes,
+        }
+        settings = WechatChannel.Settings.model_validate(values)
+        context = Context(self.store(owner), self.media_dir, self.clock)
+        return WechatChannel(CHANNEL, settings, context)
+
+    def put_token(self, value: str, seconds: float = 3600, *, valid: bool = True) -> None:
+        self.store().put(
+            CHANNEL, Token(value, expires_at=self.clock.now + timedelta(seconds=seconds))
+        )
+        if valid:
+            self.fake.valid.add(value)
+
+    def media(self, kind: str, name: str) -> Media:
+        content = f"{kind}:{name}".encode() * 50
+        digest = sha256(content).hexdigest()
+        path = f"{digest[:2]}/{digest}.png"
+        target = self.media_dir / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        item = Media(
+            kind=kind, path=path, sha256=digest, name=name, size=len(content), mime="image/png"
+        )
+        self.media_files[name] = item
+        return item
+
+    def post(self, **changes: Any) -> Post:
+        fields: dict[str, Any] = {
+            "id": 1,
+            "title": TITLE,
+            "body": BODY,
+            "summary": "正确洗手能有效去除手上的病原体。",
+            "link": LINK,
+            "media": [
+                self.media("image", "handwashing.png"),
+                self.media("image", "mask.png"),
+                self.media("cover", "cover-wide.png"),
+            ],
+            "author": "zhang",
+        }
+        fields.update(changes)
+        return Post(**fields)
+
+    def ready_for_draft(self, post: Post) -> Progress:
+        """Progress of a delivery whose uploads are done (only draft/add is left)."""
+        _, inline = article_html(post)
+        urls = iter([URL_1, URL_2])
+        return Progress(
+            {
+                "idempotency_key": KEY,
+                "images": {path: next(urls) for path in inline},
+                "thumb_media_id": "THUMB_MEDIA_ID",
+            }
+        )
+
+    def ready_to_send(self, post: Post) -> Progress:
+        progress = self.ready_for_draft(post)
+        progress.update(draft_media_id="DRAFT_MEDIA_ID", title=post.title)
+        return progress
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("KP_WECHAT_SECRET", APP_SECRET)
+    db = tmp_path / "kepubot.db"
+    open_database(db, to_db(NOW)).close()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield World(db, tmp_path / "media", Clock(), Fake(mock))
+
+
+def happy_path(fake: Fake) -> None:
+    fake.on("cgi-bin/media/uploadimg", fixture("media_uploadimg"), {"url": URL_2})
+    fake.on("cgi-bin/material/add_material", fixture("material_add_material"))
+    fake.on("cgi-bin/draft/add", fixture("draft_add"))
+    fake.on("cgi-bin/freepublish/submit", fixture("freepublish_submit"))
+
+
+def assert_no_secret(world: World, exc: BaseException) -> None:
+    printed = str(exc) + "".join(traceback.format_exception(exc))
+    for secret in [APP_SECRET, *world.fake.valid, "tok-old"]:
+        assert secret not in printed
+    assert "access_token=" not in printed and BASE not in printed
+
+
+def delivery(progress: dict[str, Any], **changes: Any) -> Delivery:
+    values: dict[str, Any] = {
+        "id": 9,
+        "post_id": 1,
+        "channel": CHANNEL,
+        "state": "processing",
+        "due_at": NOW,
+        "not_before": NOW,
+        "progress": dict(progress),
+    }
+    values.update(changes)
+    return Delivery(**values)
+
+
+# --- every errcode of the table ------------------------------------------------------------------
+
+
+def test_the_error_fixtures_cover_the_table() -> None:
+    assert {int(code) for code in ERROR_ANSWERS} == set(ERRORS)
+    assert set(ERRORS.values()) <= {
+        "auth",
+        "rate_limited",
+        "permanent",
+        "transient",
+        "busy",
+        "duplicate",
+    }
+    assert {40001, 40014, 42001} == TOKEN_ERRCODES
+
+
+EXPECTED = {
+    "auth": AuthExpired,
+    "rate_limited": RateLimited,
+    "permanent": Permanent,
+    "transient": Transient,
+    "duplicate": OutcomeUnknown,
+}
+
+
+@pytest.mark.parametrize("step", ["draft/add", "media/uploadimg"])
+@pytest.mark.parametrize("code", sorted(ERRORS))
+def test_every_errcode(world: World, code: int, step: str) -> None:
+    """Each row of ERRORS, on a call that creates something (draft/add) and on an upload."""
+    post = world.post()
+    world.put_token("tok-0")
+    channel = world.channel()
+    if step == "draft/add":
+        progress = world.ready_for_draft(post)
+    else:
+        progress = Progress({"idempotency_key": KEY})
+    world.fake.on(f"cgi-bin/{step}", error(code))
+    with pytest.raises(ChannelError) as info:
+        channel.publish(post, progress)
+    exc = info.value
+    kind = ERRORS[code]
+    if kind == "busy":
+        expected: type[ChannelError] = OutcomeUnknown if step == "draft/add" else Transient
+    else:
+        expected = EXPECTED[kind]
+    assert type(exc) is expected, f"{code}: {type(exc).__name__}: {exc}"
+    assert exc.code == code
+    assert f"errcode {code}" in str(exc)
+    assert said(code) in str(exc)
+    assert len(str(exc)) < 500
+    assert_no_secret(world, exc)
+    calls = world.fake.to(f"cgi-bin/{step}")
+    if code in TOKEN_ERRCODES:
+        # refreshed once (single flight), repeated once with the new token, then given up
+        assert [c.token for c in calls] == ["tok-0", "tok-1-SECRET"]
+        assert len(world.fake.to("cgi-bin/stable_token")) == 1
+    else:
+        assert len(calls) == 1
+        assert world.fake.to("cgi-bin/stable_token") == []
+    if kind == "rate_limited":
+        assert isinstance(exc, RateLimited)
+        # 45009/45028 are daily quotas: wait until midnight in Beijing (now 10:00 there)
+        wait = 14 * 3600.0 if code in (45009, 45028) else RETRY_AFTER[code]
+        assert exc.retry_after == wait
+    assert "cgi-bin/draft/add" not in world.fake.paths()[1:] or step == "draft/add"
+
+
+def test_an_unknown_errcode_is_permanent(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/draft/add", {"errcode": 99999, "errmsg": "something new"})
+    with pytest.raises(Permanent, match="errcode 99999: something new"):
+        world.channel().publish(post, world.ready_for_draft(post))
+
+
+def test_an_errmsg_echoing_a_secret_is_masked(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    echo = {"errcode": 45166, "errmsg": f"invalid content, token tok-0 secret {APP_SECRET}"}
+    world.fake.on("cgi-bin/draft/add", echo)
+    with pytest.raises(Permanent) as info:
+        world.channel().publish(post, world.ready_for_draft(post))
+    assert "invalid content, token *** secret ***" in str(info.value)
+    assert "tok-0" not in str(info.value)
+
+
+# --- transport outcomes --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("step", "answer", "expected"),
+    [
+        ("draft/add", requests.exceptions.ReadTimeout(), OutcomeUnknown),
+        ("draft/add", requests.ConnectionError("Connection reset by peer"), OutcomeUnknown),
+        ("draft/add", requests.exceptions.ConnectTimeout(), Transient),
+        ("draft/add", (500, "oops"), OutcomeUnknown),
+        ("draft/add", (200, "<html>gateway</html>"), OutcomeUnknown),
+        ("draft/add", {"errcode": 0, "errmsg": "ok"}, OutcomeUnknown),  # no media_id
+        ("draft/add", (404, "not found"), Permanent),
+        ("draft/add", (403, "forbidden"), AuthExpired),
+        ("media/uploadimg", requests.exceptions.ReadTimeout(), Transient),
+        ("media/uploadimg", (502, "bad gateway"), Transient),
+        ("media/uploadimg", (200, "not json"), Transient),
+        ("media/uploadimg", {}, Transient),  # no url
+        ("freepublish/submit", requests.exceptions.ReadTimeout(), OutcomeUnknown),
+        ("freepublish/submit", {"errcode": 0, "errmsg": "ok"}, OutcomeUnknown),  # no publish_id
+    ],
+)
+def test_transport_outcomes(
+    world: World, step: str, answer: Any, expected: type[ChannelError]
+) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    progress = {
+        "draft/add": world.ready_for_draft(post),
+        "media/uploadimg": Progress({"idempotency_key": KEY}),
+        "freepublish/submit": world.ready_to_send(post),
+    }[step]
+    world.fake.on(f"cgi-bin/{step}", answer)
+    with pytest.raises(ChannelError) as info:
+        world.channel().publish(post, progress)
+    assert type(info.value) is expected, f"{type(info.value).__name__}: {info.value}"
+    assert_no_secret(world, info.value)
+    assert len(world.fake.to(f"cgi-bin/{step}")) == 1  # never repeated by the client
+
+
+@pytest.mark.parametrize(
+    "answer", [requests.exceptions.ReadTimeout(), (500, ""), (404, ""), (200, "nope")]
+)
+def test_a_failed_poll_is_transient(world: World, answer: Any) -> None:
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/get", answer)
+    with pytest.raises(Transient) as info:
+        world.channel().poll(delivery({"publish_id": "100000001"}))
+    assert_no_secret(world, info.value)
+
+
+# --- the freepublish flow ------------------------------------------------------------------------
+
+
+def test_freepublish_flow(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="kepubot")
+    post = world.post()
+    happy_path(world.fake)
+    saved: list[dict[str, Any]] = []
+    progress = Progress({"idempotency_key": KEY}, on_save=saved.append)
+    channel = world.channel()
+
+    result = channel.publish(post, progress)
+
+    assert isinstance(result, Processing)
+    assert result.progress == {"publish_id": "100000001"}
+    assert world.fake.paths() == [
+        "cgi-bin/stable_token",
+        "cgi-bin/media/uploadimg",
+        "cgi-bin/media/uploadimg",
+        "cgi-bin/material/add_material",
+        "cgi-bin/draft/add",
+        "cgi-bin/freepublish/submit",
+    ]
+    token_call, *api_calls = world.fake.calls
+    assert token_call.method == "POST"
+    assert token_call.json == {
+        "grant_type": "client_credential",
+        "appid": APP_ID,
+        "secret": APP_SECRET,
+        "force_refresh": False,
+    }
+    assert {c.token for c in api_calls} == {"tok-1-SECRET"}
+    stored = world.store().get(CHANNEL)
+    assert stored is not None and stored.access_token == "tok-1-SECRET"
+    assert stored.expires_at == NOW + timedelta(seconds=7200)
+
+    handwashing, mask, cover = (
+        world.media_files[n] for n in ("handwashing.png", "mask.png", "cover-wide.png")
+    )
+    up1, up2, material = api_calls[:3]
+    for call, item in ((up1, handwashing), (up2, mask), (material, cover)):
+        assert call.headers["Content-Type"].startswith("multipart/form-data")
+        name = item.path.rsplit("/", 1)[1]
+        assert f'name="media"; filename="{name}"'.encode() in call.body
+        assert (world.media_dir / item.path).read_bytes() in call.body
+    assert material.query["type"] == "image"
+
+    draft_call = api_calls[3]
+    assert TITLE.encode("utf-8") in draft_call.body  # real characters, not \u escapes
+    (article,) = draft_call.json["articles"]
+    assert article["title"] == TITLE
+    assert article["author"] == "科普编辑部"
+    assert article["digest"] == "正确洗手能有效去除手上的病原体。"
+    assert article["content_source_url"] == LINK
+    assert article["thumb_media_id"] == "THUMB_MEDIA_ID"
+    assert article["need_open_comment"] == 0
+    assert article["only_fans_can_comment"] == 0
+    content = article["content"]
+    assert f'src="{URL_1}"' in content and f'src="{URL_2}"' in content
+    assert MEDIA_PLACEHOLDER not in content
+    assert 'style="' in content and "<script" not in content and "class=" not in content
+    assert (
+        "世界卫生组织（https://www.who.int/）" in content and 'href="https://www.who' not in content
+    )
+    assert '<a href="https://mp.weixin.qq.com/s/abc">往期文章</a>' in content
+
+    assert api_calls[4].json == {"media_id": "DRAFT_MEDIA_ID"}
+
+    # every step was saved at once, in order
+    assert [sorted(set(s) - {"idempotency_key"}) for s in saved] == [
+        ["images"],
+        ["images"],
+        ["images", "thumb_media_id"],
+        ["draft_requested_at", "images", "thumb_media_id", "title"],
+        ["draft_media_id", "draft_requested_at", "images", "thumb_media_id", "title"],
+        [
+            "draft_media_id",
+            "draft_requested_at",
+            "images",
+            "msg_data_id",
+            "publish_id",
+            "sent_on",
+            "thumb_media_id",
+            "title",
+        ],
+    ]
+    assert saved[1]["images"] == {handwashing.path: URL_1, mask.path: URL_2}
+    assert saved[-1]["publish_id"] == "100000001"
+    assert saved[-1]["sent_on"] == "2024-05-10"
+
+    # then the platform publishes it
+    world.fake.on(
+        "cgi-bin/freepublish/get",
+        fixture("freepublish_get_publishing"),
+        fixture("freepublish_get_success"),
+    )
+    processing = delivery(saved[-1])
+    assert isinstance(channel.poll(processing), Processing)
+    assert channel.poll(processing) == Published(
+        "ARTICLE_ID", "https://mp.weixin.qq.com/s/ARTICLE_URL", NOW
+    )
+    assert [c.json for c in world.fake.to("cgi-bin/freepublish/get")] == [
+        {"publish_id": "100000001"}
+    ] * 2
+    for secret in ["tok-1-SECRET", APP_SECRET]:
+        assert secret not in caplog.text
+
+
+class Crash(Exception):
+    """The process dies right after a checkpoint was written."""
+
+
+def test_a_crash_after_draft_add_never_makes_a_second_draft(world: World) -> None:
+    post = world.post()
+    happy_path(world.fake)
+    disk: dict[str, Any] = {}
+
+    def save_then_crash(data: dict[str, Any]) -> None:
+        disk.clear()
+        disk.update(copy.deepcopy(data))
+        if "draft_media_id" in data:
+            raise Crash
+
+    with pytest.raises(Crash):
+        world.channel().publish(post, Progress({"idempotency_key": KEY}, on_save=save_then_crash))
+    assert disk["draft_media_id"] == "DRAFT_MEDIA_ID"
+    assert "cgi-bin/freepublish/submit" not in world.fake.paths()
+
+    # a restarted daemon (another process, same database) resumes from the saved progress
+    before = len(world.fake.calls)
+    result = world.channel(owner="daemon-2").publish(post, Progress(disk))
+    assert isinstance(result, Processing)
+    assert world.fake.paths()[before:] == ["cgi-bin/freepublish/submit"]
+    assert len(world.fake.to("cgi-bin/draft/add")) == 1
+    assert len(world.fake.to("cgi-bin/media/uploadimg")) == 2
+    assert len(world.fake.to("cgi-bin/material/add_material")) == 1
+    assert len(world.fake.to("cgi-bin/stable_token")) == 1  # the stored token is shared
+
+
+def test_resume_uploads_only_what_is_missing(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    happy_path(world.fake)
+    world.fake.on("cgi-bin/media/uploadimg", {"url": URL_2})
+    progress = world.ready_for_draft(post)
+    first = next(iter(progress["images"]))
+    progress["images"] = {first: URL_1}
+    del progress["thumb_media_id"]
+    world.channel().publish(post, progress)
+    assert world.fake.paths() == [
+        "cgi-bin/media/uploadimg",
+        "cgi-bin/material/add_material",
+        "cgi-bin/draft/add",
+        "cgi-bin/freepublish/submit",
+    ]
+
+
+def test_progress_with_a_draft_goes_straight_to_submit(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    happy_path(world.fake)
+    result = world.channel().publish(post, world.ready_to_send(post))
+    assert isinstance(result, Processing)
+    assert world.fake.paths() == ["cgi-bin/freepublish/submit"]
+
+
+def test_progress_with_a_publish_id_is_never_submitted_again(world: World) -> None:
+    post = world.post()
+    progress = world.ready_to_send(post)
+    progress["publish_id"] = "100000001"
+    result = world.channel().publish(post, progress)
+    assert isinstance(result, Processing)
+    assert result.progress == {"publish_id": "100000001"}
+    assert world.fake.calls == []
+
+
+def test_an_unanswered_draft_add_is_found_in_the_draft_box(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    happy_path(world.fake)
+    world.fake.on("cgi-bin/draft/batchget", fixture("draft_batchget", TITLE=TITLE))
+    progress = world.ready_for_draft(post)
+    progress.update(draft_requested_at=1715300000 - 30, title=TITLE)
+    world.channel().publish(post, progress)
+    assert world.fake.paths() == ["cgi-bin/draft/batchget", "cgi-bin/freepublish/submit"]
+    assert world.fake.calls[0].json == {"offset": 0, "count": 20, "no_content": 0}
+    assert world.fake.calls[1].json == {"media_id": "EARLIER_DRAFT_MEDIA_ID"}
+    assert progress["draft_media_id"] == "EARLIER_DRAFT_MEDIA_ID"
+
+
+def test_without_that_draft_in_the_box_a_draft_is_made(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    happy_path(world.fake)
+    world.fake.on("cgi-bin/draft/batchget", fixture("draft_batchget"))  # other titles only
+    progress = world.ready_for_draft(post)
+    progress.update(draft_requested_at=1715300000 - 30, title=TITLE)
+    world.channel().publish(post, progress)
+    assert world.fake.paths() == [
+        "cgi-bin/draft/batchget",
+        "cgi-bin/draft/add",
+        "cgi-bin/freepublish/submit",
+    ]
+
+
+# --- content rules at publishing time ------------------------------------------------------------
+
+
+def test_publish_checks_the_limits_again(world: World) -> None:
+    with pytest.raises(Permanent, match="title is too long: limit 32, actual 33"):
+        world.channel().publish(world.post(title="科" * 33), Progress({"idempotency_key": KEY}))
+    with pytest.raises(Permanent, match="author is too long"):
+        world.channel(author="作" * 17).publish(world.post(), Progress({"idempotency_key": KEY}))
+    assert world.fake.calls == []
+
+
+def test_content_too_long_once_the_image_urls_are_in(world: World) -> None:
+    long_url = "http://mmbiz.qpic.cn/mmbiz_png/" + "x" * 300
+    post = world.post(body="![图](handwashing.png)\n\n")
+    html, _ = article_html(post)
+    post = world.post(body="字" * (MAX_CONTENT - len(html) - 100) + "\n\n![图](handwashing.png)")
+    assert world.channel().check(post) == []
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/media/uploadimg", {"url": long_url})
+    world.fake.on("cgi-bin/material/add_material", fixture("material_add_material"))
+    with pytest.raises(Permanent, match="with the image URLs"):
+        world.channel().publish(post, Progress({"idempotency_key": KEY}))
+    assert "cgi-bin/draft/add" not in world.fake.paths()
+
+
+# --- poll ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (2, "failed the originality (原创) check; failing article index 1"),
+        (3, "failed (normal failure) (publish_status 3)"),
+        (4, "was rejected by the platform's audit; failing article index 1"),
+        (5, "was deleted by a user"),
+        (6, "was banned by the platform"),
+    ],
+)
+def test_poll_failures_are_permanent(world: World, status: int, says: str) -> None:
+    world.put_token("tok-0")
+    answer = fixture("freepublish_get_failed")
+    answer["publish_status"] = status
+    world.fake.on("cgi-bin/freepublish/get", answer)
+    with pytest.raises(Permanent) as info:
+        world.channel().poll(delivery({"publish_id": "100000001"}))
+    assert says in str(info.value)
+    assert "publish task 100000001" in str(info.value)
+    if status == 3:
+        assert "failing article index" not in str(info.value)
+
+
+def test_poll_an_undocumented_status_keeps_polling(world: World) -> None:
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/get", {"publish_id": "100000001", "publish_status": 9})
+    with pytest.raises(Transient, match="undocumented publish_status 9"):
+        world.channel().poll(delivery({"publish_id": "100000001"}))
+
+
+def test_poll_without_a_publish_id(world: World) -> None:
+    with pytest.raises(Permanent, match="no publish_id"):
+        world.channel().poll(delivery({"draft_media_id": "DRAFT_MEDIA_ID"}))
+
+
+# --- access token --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", sorted(TOKEN_ERRCODES))
+def test_a_refused_token_is_refreshed_once_and_the_call_repeated(world: World, code: int) -> None:
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/get", error(code), fixture("freepublish_get_success"))
+    result = world.channel().poll(delivery({"publish_id": "100000001"}))
+    assert isinstance(result, Published) and result.remote_id == "ARTICLE_ID"
+    assert [(c.path, c.token) for c in world.fake.calls] == [
+        ("cgi-bin/freepublish/get", "tok-0"),
+        ("cgi-bin/stable_token", None),
+        ("cgi-bin/freepublish/get", "tok-1-SECRET"),
+    ]
+    stored = world.store().get(CHANNEL)
+    assert stored is not None and stored.access_token == "tok-1-SECRET"
+
+
+def test_a_create_call_refused_for_its_token_is_made_once_more(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-old", valid=False)  # e.g. another process fetched through cgi-bin/token
+    happy_path(world.fake)
+    world.channel().publish(post, world.ready_for_draft(post))
+    assert [(c.path, c.token) for c in world.fake.calls] == [
+        ("cgi-bin/draft/add", "tok-old"),
+        ("cgi-bin/stable_token", None),
+        ("cgi-bin/draft/add", "tok-1-SECRET"),
+        ("cgi-bin/freepublish/submit", "tok-1-SECRET"),
+    ]
+
+
+def test_a_second_token_error_is_auth_expired(world: World) -> None:
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/get", error(40001))
+    with pytest.raises(AuthExpired) as info:
+        world.channel().poll(delivery({"publish_id": "100000001"}))
+    assert "refused again right after a refresh" in str(info.value)
+    assert len(world.fake.to("cgi-bin/stable_token")) == 1
+    assert len(world.fake.to("cgi-bin/freepublish/get")) == 2
+    assert_no_secret(world, info.value)
+
+
+@pytest.mark.parametrize(("seconds_left", "refreshed"), [(200, True), (299, True), (600, False)])
+def test_refreshed_before_it_expires(world: World, seconds_left: float, refreshed: bool) -> None:
+    world.put_token("tok-0", seconds_left)
+    world.fake.on("cgi-bin/freepublish/get", fixture("freepublish_get_publishing"))
+    world.channel().poll(delivery({"publish_id": "100000001"}))
+    expected = ["cgi-bin/stable_token"] if refreshed else []
+    assert world.fake.paths() == [*expected, "cgi-bin/freepublish/get"]
+    assert world.fake.calls[-1].token == ("tok-1-SECRET" if refreshed else "tok-0")
+
+
+def test_the_classic_token_endpoint(world: World) -> None:
+    world.fake.on("cgi-bin/freepublish/get", fixture("freepublish_get_publishing"))
+    world.fake.on("cgi-bin/token", fixture("token", ACCESS_TOKEN="tok-classic-SECRET"))
+    world.channel(token_endpoint="token").poll(delivery({"publish_id": "100000001"}))
+    token_call = world.fake.calls[0]
+    assert (token_call.method, token_call.path) == ("GET", "cgi-bin/token")
+    assert token_call.query == {
+        "grant_type": "client_credential",
+        "appid": APP_ID,
+        "secret": APP_SECRET,
+    }
+    assert world.fake.calls[1].token == "tok-classic-SECRET"
+
+
+@pytest.mark.parametrize("scenario", ["expiring", "refused"])
+def test_concurrent_refresh_is_single_flight(world: World, scenario: str) -> None:
+    """Six daemons (own channel, own store connection) find the token stale at once: the
+    platform is asked once, and everyone uses the one new token."""
+    if scenario == "expiring":
+        world.put_token("tok-old", 60)
+    else:
+        world.put_token("tok-old", 3600, valid=False)  # the platform answers 40001
+    world.fake.token_delay = 0.3
+    world.fake.on("cgi-bin/freepublish/get", fixture("freepublish_get_publishing"))
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def daemon(i: int) -> None:
+        channel = world.channel(owner=f"daemon-{i}")
+        barrier.wait()
+        try:
+            results.append(channel.poll(delivery({"publish_id": "100000001"})))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=daemon, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(results) == 6 and all(isinstance(r, Processing) for r in results)
+    assert len(world.fake.to("cgi-bin/stable_token")) == 1
+    polls = world.fake.to("cgi-bin/freepublish/get")
+    assert {c.token for c in polls if c.token != "tok-old"} == {"tok-1-SECRET"}
+    assert sum(c.token == "tok-1-SECRET" for c in polls) == 6
+    stored = world.store().get(CHANNEL)
+    assert stored is not None and stored.access_token == "tok-1-SECRET"
+
+
+def test_a_refresh_lease_held_too_long_is_transient(world: World) -> None:
+    """Another daemon holds the refresh lease (and hangs): wait a little, then retry later."""
+    world.put_token("tok-old", 60)
+    conn = connect(world.db)
+    conn.execute(
+        "UPDATE credentials SET lease_owner = 'hung-daemon', lease_until = ? WHERE channel = ?",
+        (to_db(NOW + timedelta(minutes=5)), CHANNEL),
+    )
+    channel = world.channel()
+    assert isinstance(channel.context, Context)
+    channel.context.store.wait_seconds = 0.2
+    with pytest.raises(Transient, match="holds the token refresh too long"):
+        channel.poll(delivery({"publish_id": "100000001"}))
+    assert world.fake.calls == []
+
+
+# --- verify --------------------------------------------------------------------------------------
+
+
+def test_verify(world: World) -> None:
+    world.fake.on("cgi-bin/draft/count", fixture("draft_count"))
+    line = world.channel().verify()
+    assert "\n" not in line
+    assert APP_ID in line
+    assert "access token valid until 2024-05-10 04:00 UTC" in line
+    assert "3 drafts" in line
+    assert "tok-1" not in line and APP_SECRET not in line
+    assert world.fake.paths() == ["cgi-bin/stable_token", "cgi-bin/draft/count"]
+    assert world.fake.calls[1].method == "GET"
+
+
+@pytest.mark.parametrize("code", [40125, 40001, 40013, 40164])
+def test_verify_with_a_bad_secret(world: World, code: int) -> None:
+    answer = error(code)
+    answer["errmsg"] += f" (secret {APP_SECRET})"  # even if the platform echoed it
+    world.fake.on("cgi-bin/stable_token", answer)
+    with pytest.raises(AuthExpired) as info:
+        world.channel().verify()
+    message = str(info.value)
+    assert said(code) in message
+    assert "check app_id, app_secret" in message
+    assert_no_secret(world, info.value)
+    assert world.fake.paths() == ["cgi-bin/stable_token"]  # no refresh loop
+    assert world.store().get(CHANNEL) is None
+
+
+# --- mass send -----------------------------------------------------------------------------------
+
+
+def test_masssend(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/message/mass/sendall", fixture("message_mass_sendall"))
+    progress = world.ready_to_send(post)
+    result = world.channel(mode="masssend").publish(post, progress)
+    assert result == Published("34182", None, NOW)
+    (call,) = world.fake.calls
+    assert call.path == "cgi-bin/message/mass/sendall"
+    assert call.json == {
+        "filter": {"is_to_all": True},
+        "mpnews": {"media_id": "DRAFT_MEDIA_ID"},
+        "msgtype": "mpnews",
+        "send_ignore_reprint": 0,
+        "clientmsgid": KEY,
+    }
+    assert progress["msg_id"] == "34182" and progress["msg_data_id"] == "206227730"
+    assert progress["sent_on"] == "2024-05-10"
+
+
+def test_masssend_to_a_tag(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/message/mass/sendall", fixture("message_mass_sendall"))
+    channel = world.channel(mode="masssend", mass_tag_id=7, send_ignore_reprint=True)
+    channel.publish(post, world.ready_to_send(post))
+    body = world.fake.calls[0].json
+    assert body["filter"] == {"is_to_all": False, "tag_id": 7}
+    assert body["send_ignore_reprint"] == 1
+
+
+def test_masssend_repeat_after_a_lost_answer_is_recognised(world: World) -> None:
+    """45065: the clientmsgid was used already: that earlier send is this delivery."""
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on(
+        "cgi-bin/message/mass/sendall",
+        requests.exceptions.ReadTimeout(),
+        fixture("message_mass_sendall_45065"),
+    )
+    channel = world.channel(mode="masssend")
+    progress = world.ready_to_send(post)
+    with pytest.raises(OutcomeUnknown):
+        channel.publish(post, progress)
+    assert "msg_id" not in progress
+    assert channel.publish(post, progress) == Published("34182", None, NOW)
+    first, second = world.fake.to("cgi-bin/message/mass/sendall")
+    assert first.json["clientmsgid"] == second.json["clientmsgid"] == KEY
+    assert progress["msg_id"] == "34182"
+    # and once known, never sent again
+    assert channel.publish(post, progress) == Published("34182", None, NOW)
+    assert len(world.fake.to("cgi-bin/message/mass/sendall")) == 2
+
+
+def test_masssend_45065_without_a_msg_id_is_unknown(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/message/mass/sendall", error(45065))
+    with pytest.raises(OutcomeUnknown) as info:
+        world.channel(mode="masssend").publish(post, world.ready_to_send(post))
+    assert info.value.code == 45065
+
+
+def test_clientmsgid_fits_the_platform_limit() -> None:
+    assert clientmsgid({"idempotency_key": KEY}) == KEY
+    long_key = "kepubot-" + "f" * 80 + "-42"
+    value = clientmsgid({"idempotency_key": long_key})
+    assert len(value.encode()) <= 64
+    assert value == clientmsgid({"idempotency_key": long_key})
+    with pytest.raises(ValueError, match="idempotency_key"):
+        clientmsgid({})
+
+
+# --- draft mode ----------------------------------------------------------------------------------
+
+
+def test_draft_mode_leaves_the_article_in_the_draft_box(world: World) -> None:
+    post = world.post()
+    happy_path(world.fake)
+    result = world.channel(mode="draft").publish(post, Progress({"idempotency_key": KEY}))
+    assert result == Published("draft:DRAFT_MEDIA_ID", None, NOW)
+    assert world.fake.paths()[-1] == "cgi-bin/draft/add"
+    assert "cgi-bin/freepublish/submit" not in world.fake.paths()
+
+
+# --- find ----------------------------------------------------------------------------------------
+
+
+def test_find_by_publish_id(world: World) -> None:
+    world.put_token("tok-0")
+    world.fake.on(
+        "cgi-bin/freepublish/get",
+        fixture("freepublish_get_success"),
+        fixture("freepublish_get_publishing"),
+    )
+    channel = world.channel()
+    progress = {"idempotency_key": KEY, "publish_id": "100000001"}
+    found = channel.find(world.post(), NOW - timedelta(hours=1), progress)
+    assert found == Published("ARTICLE_ID", "https://mp.weixin.qq.com/s/ARTICLE_URL", NOW)
+    # still publishing: not there yet; the next attempt polls the same task, never resubmits
+    assert channel.find(world.post(), NOW - timedelta(hours=1), progress) is None
+    assert world.fake.paths() == ["cgi-bin/freepublish/get"] * 2
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [("SEND_SUCCESS", "found"), ("SENDING", "found"), ("SEND_FAIL", Permanent)],
+)
+def test_find_by_msg_id(world: World, status: str, expected: Any) -> None:
+    world.put_token("tok-0")
+    answer = fixture("message_mass_get")
+    answer["msg_status"] = status
+    world.fake.on("cgi-bin/message/mass/get", answer)
+    progress = {"idempotency_key": KEY, "msg_id": "34182"}
+    channel = world.channel(mode="masssend")
+    if expected == "found":
+        assert channel.find(world.post(), NOW, progress) == Published("34182", None)
+    else:
+        with pytest.raises(expected):
+            channel.find(world.post(), NOW, progress)
+    assert world.fake.calls[0].json == {"msg_id": 34182}
+
+
+@pytest.mark.parametrize(
+    ("title", "since", "found"),
+    [
+        (TITLE, datetime.fromtimestamp(1715300000 - 600, UTC), True),
+        (TITLE, datetime.fromtimestamp(1715300000 + 1, UTC), False),  # older than since
+        ("另一篇文章", datetime.fromtimestamp(1715300000 - 600, UTC), False),
+    ],
+)
+def test_find_in_freepublish_batchget(
+    world: World, title: str, since: datetime, found: bool
+) -> None:
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/batchget", fixture("freepublish_batchget", TITLE=TITLE))
+    result = world.channel().find(world.post(title=title), since, {"idempotency_key": KEY})
+    if found:
+        assert result == Published(
+            "ARTICLE_ID",
+            "https://mp.weixin.qq.com/s/ARTICLE_URL",
+            datetime.fromtimestamp(1715300000, UTC),
+        )
+    else:
+        assert result is None
+    assert world.fake.calls[0].json == {"offset": 0, "count": 20, "no_content": 0}
+    assert len(world.fake.calls) == 1  # total_count reached
+
+
+def test_find_in_draft_mode(world: World) -> None:
+    channel = world.channel(mode="draft")
+    progress = {"idempotency_key": KEY, "draft_media_id": "DRAFT_MEDIA_ID"}
+    assert channel.find(world.post(), NOW, progress) == Published("draft:DRAFT_MEDIA_ID", None)
+    assert world.fake.calls == []
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/draft/batchget", fixture("draft_batchget", TITLE=TITLE))
+    since = datetime.fromtimestamp(1715300000 - 600, UTC)
+    found = channel.find(world.post(), since, {"idempotency_key": KEY})
+    assert found == Published("draft:EARLIER_DRAFT_MEDIA_ID", None)
+
+
+def test_find_for_a_mass_send_without_a_msg_id(world: World) -> None:
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/batchget", fixture("freepublish_batchget"))
+    channel = world.channel(mode="masssend")
+    # within a day a new attempt is recognised by its clientmsgid (45065): absent is safe
+    assert channel.find(world.post(), NOW - timedelta(hours=1), {"idempotency_key": KEY}) is None
+    with pytest.raises(OutcomeUnknown, match="no longer be recognised"):
+        channel.find(world.post(), NOW - timedelta(hours=25), {"idempotency_key": KEY})
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def test_metrics_from_getarticletotal(world: World) -> None:
+    world.put_token("tok-0")
+    world.fake.on("datacube/getarticletotal", fixture("datacube_getarticletotal"))
+    sent = datetime(2024, 5, 8, 3, 0, tzinfo=UTC)
+    deliveries = [
+        delivery(
+            {"msg_data_id": "206227730", "title": TITLE, "sent_on": "2024-05-08"},
+            id=1,
+            state="published",
+            remote_id="34182",
+            published_at=sent,
+        ),
+        delivery(
+            {"title": "OTHER TITLE"},
+            id=2,
+            state="published",
+            remote_id="ARTICLE_ID",
+            published_at=sent,
+        ),
+        delivery({}, id=3, state="published", remote_id="TODAY_ID", published_at=NOW),
+        delivery({}, id=4, state="published", remote_id="draft:X", published_at=sent),
+    ]
+    figures = world.channel().metrics(deliveries)
+    assert set(figures) == {"34182", "ARTICLE_ID"}
+    first = figures["34182"]
+    assert isinstance(first, MetricSnapshot)
+    assert (first.views, first.shares, first.favorites) == (25615, 994, 3)
+    assert first.likes is None and first.comments is None
+    assert first.raw["stat_date"] == "2024-05-09" and first.raw["msgid"] == "206227730_1"
+    second = figures["ARTICLE_ID"]
+    assert (second.views, second.shares, second.favorites) == (6, 1, 0)
+    (call,) = world.fake.calls
+    assert call.path == "datacube/getarticletotal"
+    assert call.json == {"begin_date": "2024-05-08", "end_date": "2024-05-08"}
+
+
+def test_metrics_never_ask_for_today_in_beijing(world: World) -> None:
+    world.clock.now = datetime(2024, 5, 9, 17, 0, tzinfo=UTC)  # 01:00 on 05-10 in Beijing
+    world.put_token("tok-0")
+    world.fake.on("datacube/getarticletotal", {"list": []})
+    deliveries = [
+        # 00:30 on 05-10 in Beijing: today there, although still 05-09 in UTC
+        delivery(
+            {},
+            id=1,
+            state="published",
+            remote_id="A",
+            published_at=datetime(2024, 5, 9, 16, 30, tzinfo=UTC),
+        ),
+        # 23:00 on 05-09 in Beijing: yesterday
+        delivery(
+            {},
+            id=2,
+            state="published",
+            remote_id="B",
+            published_at=datetime(2024, 5, 9, 15, 0, tzinfo=UTC),
+        ),
+        delivery(
+            {"sent_on": "2024-05-10"}, id=3, state="published", remote_id="C", published_at=NOW
+        ),
+    ]
+    assert world.channel().metrics(deliveries) == {}
+    bodies = [c.json for c in world.fake.to("datacube/getarticletotal")]
+    assert bodies == [{"begin_date": "2024-05-09", "end_date": "2024-05-09"}]
+    for body in bodies:
+        assert body["begin_date"] == body["end_date"] < "2024-05-10"
+
+
+def test_metrics_of_nothing_published_yet_asks_nothing(world: World) -> None:
+    today = delivery({}, state="published", remote_id="A", published_at=NOW)
+    assert world.channel().metrics([today]) == {}
+    assert world.fake.calls == []
+
+
+# --- contract ------------------------------------------------------------------------------------
+
+
+def test_entry_point_and_contract() -> None:
+    assert load_channel_class("wechat", "test") is WechatChannel
+    assert WechatChannel.type_name() == "wechat"
+    assert WechatChannel.can_find is True
+    assert WechatChannel.daily_metrics is True
+    assert WechatChannel.Settings.model_fields["api_base"].default == BASE
+
+
+def test_settings_never_print_the_secret(world: World) -> None:
+    channel = world.channel()
+    assert APP_SECRET not in repr(channel.settings) and APP_SECRET not in str(channel.settings)
