@@ -174,7 +174,8 @@ def queue_for_post(
     now: datetime,
     actor: str,
 ) -> list[int]:
-    """On final approval: create (or re-queue held) deliveries, one per target channel."""
+    """On final approval: create (or re-queue held) deliveries, one per target channel; held
+    deliveries of channels the post no longer targets are cancelled."""
     ids = []
     existing = {
         r["channel"]: r
@@ -218,6 +219,17 @@ def queue_for_post(
             # Already in flight or finished on this channel: leave it alone.
             delivery_id = row["id"]
         ids.append(delivery_id)
+    for channel, row in existing.items():
+        if channel not in due_by_channel and row["state"] == "pending":
+            _set_state(
+                conn,
+                row,
+                "cancelled",
+                now=now,
+                actor=actor,
+                action="delivery.cancelled",
+                detail={"reason": "the approved post no longer targets this channel"},
+            )
     return ids
 
 
@@ -399,9 +411,11 @@ def begin_send(
             },
             fence=(worker, delivery.lease_version),
         )
+        # numbered from the attempts table: `attempts` restarts after an operator's retry
         cursor = conn.execute(
-            "INSERT INTO attempts (delivery_id, number, worker, started_at) VALUES (?, ?, ?, ?)",
-            (delivery.id, delivery.attempts + 1, worker, to_db(now)),
+            "INSERT INTO attempts (delivery_id, number, worker, started_at) VALUES (?,"
+            " (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE delivery_id = ?), ?, ?)",
+            (delivery.id, delivery.id, worker, to_db(now)),
         )
     delivery.state = "sending"
     delivery.attempts += 1
@@ -806,11 +820,25 @@ def record_polled(
 def operator_retry(
     conn: sqlite3.Connection, *, delivery_id: int, actor: str, now: datetime
 ) -> None:
+    """failed -> queued, with a fresh attempt budget, for the post's current approved content.
+    Refused when the post is no longer approved or no longer targets the channel."""
     with transaction(conn):
         delivery = get(conn, delivery_id)
         if delivery.state != "failed":
             raise InvalidTransition(
                 f"delivery {delivery_id} is {delivery.state}; only failed deliveries can be retried"
+            )
+        post = conn.execute(
+            "SELECT state, approved_hash, channels FROM posts WHERE id = ?", (delivery.post_id,)
+        ).fetchone()
+        if post["state"] != "approved":
+            raise InvalidTransition(
+                f"delivery {delivery_id}: post {delivery.post_id} is {post['state']}; it must be"
+                " approved again before it is sent"
+            )
+        if delivery.channel not in json.loads(post["channels"]):
+            raise InvalidTransition(
+                f"delivery {delivery_id}: post {delivery.post_id} no longer targets {delivery.channel}"
             )
         _set_state(
             conn,
@@ -819,7 +847,11 @@ def operator_retry(
             now=now,
             actor=actor,
             action="delivery.retry_by_operator",
-            extra_sets={"not_before": to_db(now), "attempts": 0},
+            extra_sets={
+                "not_before": to_db(now),
+                "attempts": 0,
+                "content_hash": post["approved_hash"],
+            },
         )
 
 

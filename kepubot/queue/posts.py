@@ -403,6 +403,17 @@ def edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datet
             )
         prepared = prepare(app, data, now=now, base=post)
         values = {**_values_of(post), **prepared.fields}
+        added = set(values["channels"]) - set(post.channels)
+        gone = [
+            d.channel
+            for d in deliveries.for_post(app.conn, post_id)
+            if d.channel in added and d.state == "cancelled"
+        ]
+        if gone:
+            raise NotAllowed(
+                f"post {post_id} was withdrawn from {', '.join(sorted(gone))} after an approval;"
+                " it cannot be sent there again — write a new post for that channel"
+            )
         digest = _hash_of(values)
         if (
             digest == post.content_hash
@@ -453,11 +464,9 @@ def edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datet
                 "INSERT INTO post_channels (post_id, channel) VALUES (?, ?)",
                 [(post_id, c) for c in values["channels"]],
             )
-            dropped = set(post.channels) - set(values["channels"])
-            if dropped:
-                deliveries.cancel_for_post(
-                    app.conn, post_id=post_id, now=now, actor=actor, channels=dropped
-                )
+            # Deliveries of dropped channels stay held (pending) until the post is approved
+            # again: the approval cancels those still dropped, and a channel added back
+            # before then is simply queued again.
         changed = sorted(k for k in values if values[k] != _values_of(post)[k])
         audit.append(
             app.conn,

@@ -47,6 +47,8 @@ class WechatSettings(HttpChannelSettings):
     mass_tag_id: int | None = None
     # masssend: go on when the article is judged a reprint that its author allows.
     send_ignore_reprint: bool = False
+    # freepublish: how long to wait between two freepublish/get polls
+    poll_seconds: float = Field(60.0, gt=0)  # [gk] publishing takes a minute or more
 
 
 class WechatApi(HttpChannel):

@@ -38,7 +38,6 @@ from kepubot.channels.wechat.datacube import matching_row, sent_on, snapshot
 from kepubot.errors import OutcomeUnknown, Permanent, Transient
 from kepubot.models import Delivery, Media, MetricSnapshot, Post
 
-POLL_SECONDS = 60.0  # between freepublish/get polls [gk: publishing takes a minute or more]
 BATCH_COUNT = 20  # batchget's maximum count [src]
 BATCH_PAGES = 5  # at most 100 recent items are searched
 CLIENTMSGID_BYTES = 64  # clientmsgid length limit [gk]
@@ -100,7 +99,7 @@ class WechatChannel(WechatApi):
         # A submitted publish task or a mass send is never repeated: poll / report it.
         if progress.get("publish_id"):
             return Processing(
-                progress={"publish_id": progress["publish_id"]}, poll_after_seconds=POLL_SECONDS
+                progress={"publish_id": progress["publish_id"]}, poll_after_seconds=self.settings.poll_seconds
             )
         if progress.get("msg_id"):
             return Published(remote_id=str(progress["msg_id"]), published_at=self._now())
@@ -222,7 +221,7 @@ class WechatChannel(WechatApi):
         if answer.get("msg_data_id") not in (None, ""):
             values["msg_data_id"] = str(answer["msg_data_id"])
         _checkpoint(progress, **values)
-        return Processing(progress={"publish_id": publish_id}, poll_after_seconds=POLL_SECONDS)
+        return Processing(progress={"publish_id": publish_id}, poll_after_seconds=self.settings.poll_seconds)
 
     def _mass_send(self, draft: str, progress: dict[str, Any]) -> Published:
         what = self._what("message/mass/sendall")
@@ -276,7 +275,7 @@ class WechatChannel(WechatApi):
         if status == 0:
             return self._published(answer)
         if status == 1:
-            return Processing(poll_after_seconds=POLL_SECONDS)
+            return Processing(poll_after_seconds=self.settings.poll_seconds)
         if status in PUBLISH_STATUS:
             message = f"{what}: publish task {publish_id} {PUBLISH_STATUS[status]}"
             failed = answer.get("fail_idx")
