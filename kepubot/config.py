@@ -88,6 +88,10 @@ class DaemonSection(Strict):
     # an unknown outcome is looked up on the platform only after this long (slow indexing)
     reconcile_after_seconds: float = Field(30.0, ge=0)
     reconcile_max_tries: int = Field(10, ge=1)
+    # circuit breaker: opens after this many ambiguous/transient failures in a row, for
+    # breaker_open_seconds (doubling each time it reopens, at most 30 minutes)
+    breaker_failures: int = Field(3, ge=1)
+    breaker_open_seconds: float = Field(30.0, gt=0)
     # SIGTERM: stop claiming, give in-flight sends this long, then exit
     shutdown_seconds: float = Field(30.0, ge=0)
     # watchdog: alert on deliveries overdue or stuck in a non-terminal state this long

@@ -65,8 +65,7 @@ def collect_pass(engine: Engine) -> dict[str, int]:
         if channel is None:
             continue
         if not collects(channel):
-            for delivery in items:
-                store.schedule(conn, delivery.id, None, 0)
+            store.unschedule(conn, [d.id for d in items])  # nothing to measure here
             continue
         to_collect: list[tuple[Delivery, datetime | None, int]] = []
         for delivery in items[: settings.batch_limit]:

@@ -63,9 +63,11 @@ def run_once(app: App, engine: Engine | None = None) -> dict[str, Any]:
         while not engine.stopping.is_set():
             n = engine.dispatch()
             claimed += n
-            engine.wait_idle()
             if n == 0 and engine.in_flight() == 0:
                 break
+            # refill a slot as soon as any send finishes, not when the whole batch has
+            engine.wait_any()
+        engine.wait_idle()
         collected = collect.collect_pass(engine)
         collect.collect_accounts(engine)
         alerts = watchdog.check(engine)

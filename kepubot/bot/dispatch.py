@@ -134,6 +134,15 @@ class Engine:
         with self._lock:
             return len(self._in_flight)
 
+    def wait_any(self, timeout: float | None = None) -> None:
+        """Wait until at least one send in flight finishes (or none is in flight)."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        with self._lock:
+            pending = list(self._in_flight)
+        if pending:
+            wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait for every send in flight; True when none is left."""
         with self._lock:
@@ -338,6 +347,8 @@ class Engine:
 
     def _breaker_success(self, channel: str, now: datetime) -> None:
         conn = self.conn()
+        if not limits.needs_success_write(conn, channel):
+            return
         with transaction(conn):
             closed = limits.record_success(conn, channel, now)
         if closed:
@@ -349,7 +360,14 @@ class Engine:
         conn = self.conn()
         with transaction(conn):
             until = limits.record_failure(
-                conn, channel, now, kind=kind, reason=reason, wait_seconds=wait
+                conn,
+                channel,
+                now,
+                kind=kind,
+                reason=reason,
+                wait_seconds=wait,
+                failures_to_open=self.settings.breaker_failures,
+                open_seconds=self.settings.breaker_open_seconds,
             )
             if kind == "auth" and channel in self.fingerprints:
                 limits.set_auth_fingerprint(conn, channel, self.fingerprints[channel])
@@ -381,7 +399,12 @@ class Engine:
         channel = delivery.channel
         if isinstance(exc, OutcomeUnknown):
             deliveries.record_unknown(
-                conn, delivery=delivery, worker=self.worker, now=now, error=message
+                conn,
+                delivery=delivery,
+                worker=self.worker,
+                now=now,
+                error=message,
+                look_at=now + timedelta(seconds=self.settings.reconcile_after_seconds),
             )
             log.warning(
                 "delivery %s: outcome unknown (%s); will reconcile, never resend blindly",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kepubot.bot.reconcile")
 
 FIND_MARGIN = timedelta(minutes=10)
+LOOKUP_CAP_SECONDS = 1800.0  # undecided lookups back off exponentially up to this
 
 
 def _pid_alive(pid: int) -> bool:
@@ -64,11 +65,12 @@ def expire(engine: Engine) -> tuple[int, int]:
 def reconcile_unknown(engine: Engine) -> dict[str, int]:
     conn = engine.conn()
     now = engine.clock()
-    settle = timedelta(seconds=engine.settings.reconcile_after_seconds)
+    # not_before of an unknown delivery is when to look (again): record_unknown sets it
+    # reconcile_after_seconds ahead, and each undecided lookup pushes it further out
     rows = conn.execute(
         "SELECT id FROM deliveries INDEXED BY deliveries_due WHERE state = 'unknown'"
-        " AND updated_at <= ? ORDER BY id",
-        (to_db(now - settle),),
+        " AND not_before <= ? ORDER BY not_before, id",
+        (to_db(now),),
     ).fetchall()
     outcome: dict[str, int] = {}
     for row in rows:
@@ -144,8 +146,14 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
     try:
         found = channel.find(post, since, progress)
     except (ChannelError, NotImplementedError) as exc:
+        base = engine.settings.reconcile_after_seconds or 1.0
+        wait = min(LOOKUP_CAP_SECONDS, base * 2**delivery.reconcile_tries)
         tries = deliveries.note_reconcile_try(
-            conn, delivery_id=delivery_id, now=now, error=f"lookup failed: {exc}"
+            conn,
+            delivery_id=delivery_id,
+            now=now,
+            error=f"lookup failed: {exc}",
+            next_at=now + timedelta(seconds=wait),
         )
         if tries < engine.settings.reconcile_max_tries:
             log.warning("delivery %s: cannot look it up yet (%s); try %d", delivery_id, exc, tries)

@@ -623,8 +623,10 @@ def record_unknown(
     worker: str,
     now: datetime,
     error: str,
+    look_at: datetime | None = None,
 ) -> None:
-    """The request may have reached the platform: never resend; reconciliation decides."""
+    """The request may have reached the platform: never resend; reconciliation decides, from
+    ``look_at`` on (platforms index new posts with a delay)."""
     fence = (worker, delivery.lease_version) if delivery.state == "sending" else None
     with transaction(conn):
         _set_state(
@@ -634,7 +636,12 @@ def record_unknown(
             now=now,
             actor=worker,
             action="delivery.unknown",
-            extra_sets={**_release_lease(), "error_kind": "unknown", "last_error": error},
+            extra_sets={
+                **_release_lease(),
+                "error_kind": "unknown",
+                "last_error": error,
+                "not_before": to_db(look_at or now),
+            },
             fence=fence,
             detail={"error": error},
         )
@@ -752,14 +759,21 @@ def record_reconciled(
 
 
 def note_reconcile_try(
-    conn: sqlite3.Connection, *, delivery_id: int, now: datetime, error: str
+    conn: sqlite3.Connection,
+    *,
+    delivery_id: int,
+    now: datetime,
+    error: str,
+    next_at: datetime | None = None,
 ) -> int:
-    """The platform could not be asked this time; returns the number of tries so far."""
+    """The platform could not tell this time; look again at ``next_at``. Returns the number of
+    tries so far."""
     with transaction(conn):
         row = conn.execute(
             "UPDATE deliveries SET reconcile_tries = reconcile_tries + 1, last_error = ?,"
-            " updated_at = ? WHERE id = ? AND state = 'unknown' RETURNING reconcile_tries",
-            (error, to_db(now), delivery_id),
+            " updated_at = ?, not_before = ? WHERE id = ? AND state = 'unknown'"
+            " RETURNING reconcile_tries",
+            (error, to_db(now), to_db(next_at or now), delivery_id),
         ).fetchone()
     return int(row[0]) if row else 0
 

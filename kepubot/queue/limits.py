@@ -92,6 +92,15 @@ def mark_probe(conn: sqlite3.Connection, channel: str, now: datetime) -> bool:
     return changed == 1
 
 
+def needs_success_write(conn: sqlite3.Connection, channel: str) -> bool:
+    """False when the breaker is closed with no failures counted: then a success changes
+    nothing and costs no write (this is the common case on every send)."""
+    row = conn.execute(
+        "SELECT breaker, failures FROM channel_state WHERE channel = ?", (channel,)
+    ).fetchone()
+    return row is None or row["breaker"] != "closed" or row["failures"] != 0
+
+
 def record_success(conn: sqlite3.Connection, channel: str, now: datetime) -> bool:
     """Returns True when this closed an open or half-open breaker."""
     _ensure(conn, channel, now)
@@ -112,6 +121,8 @@ def record_failure(
     kind: str,
     reason: str,
     wait_seconds: float | None = None,
+    failures_to_open: int = FAILURES_TO_OPEN,
+    open_seconds: float = OPEN_BASE_SECONDS,
 ) -> datetime | None:
     """Count a failure; returns ``open_until`` when the breaker is (re)opened by it.
 
@@ -124,10 +135,10 @@ def record_failure(
     ).fetchone()
     failures = row["failures"] + 1
     probing = row["breaker"] == "half_open"
-    if kind in ("rate_limited", "auth") or probing or failures >= FAILURES_TO_OPEN:
+    if kind in ("rate_limited", "auth") or probing or failures >= failures_to_open:
         opened = row["opened"] + 1
         if wait_seconds is None:
-            wait_seconds = min(OPEN_CAP_SECONDS, OPEN_BASE_SECONDS * 2 ** (opened - 1))
+            wait_seconds = min(OPEN_CAP_SECONDS, open_seconds * 2 ** (opened - 1))
         until = now + timedelta(seconds=wait_seconds)
         conn.execute(
             "UPDATE channel_state SET breaker = 'open', failures = ?, opened = ?, open_until = ?,"

@@ -79,6 +79,15 @@ def schedule(
         )
 
 
+def unschedule(conn: sqlite3.Connection, ids: list[int]) -> None:
+    """Stop the cadence of deliveries on channels that have no metrics (one transaction)."""
+    if not ids:
+        return
+    marks = ", ".join("?" for _ in ids)
+    with transaction(conn):
+        conn.execute(f"UPDATE deliveries SET next_metrics_at = NULL WHERE id IN ({marks})", ids)
+
+
 def store(
     conn: sqlite3.Connection,
     delivery_id: int,

@@ -38,6 +38,7 @@ def config_text(base: str, daemon: dict[str, Any]) -> str:
         "backoff_cap_seconds": 1,
         "shutdown_seconds": 5,
         "max_attempts": 20,
+        "breaker_open_seconds": 1,
         **daemon,
     }
     daemon_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())

@@ -46,6 +46,9 @@ DRAFT_LOOKBACK = timedelta(minutes=10)  # clock differences when looking for our
 MASS_FAILED = "SEND_FAIL"  # message/mass/get msg_status of a failed send [gk]
 
 
+INVALID_MEDIA_ID = 40007  # the media_id (here: our draft) does not exist (any more)
+
+
 class WechatChannel(WechatApi):
     Settings = WechatSettings
     settings: WechatSettings
@@ -99,7 +102,8 @@ class WechatChannel(WechatApi):
         # A submitted publish task or a mass send is never repeated: poll / report it.
         if progress.get("publish_id"):
             return Processing(
-                progress={"publish_id": progress["publish_id"]}, poll_after_seconds=self.settings.poll_seconds
+                progress={"publish_id": progress["publish_id"]},
+                poll_after_seconds=self.settings.poll_seconds,
             )
         if progress.get("msg_id"):
             return Published(remote_id=str(progress["msg_id"]), published_at=self._now())
@@ -214,14 +218,24 @@ class WechatChannel(WechatApi):
             step="freepublish/submit",
             kind="create",
             body={"media_id": draft},
+            accept=frozenset({INVALID_MEDIA_ID}),
         )
+        if errcode_of(answer) == INVALID_MEDIA_ID:
+            # Our own draft is gone: a draft leaves the box when it is submitted, so an earlier
+            # submission whose answer was lost probably took it. Never a content failure.
+            raise OutcomeUnknown(
+                f"{self._what('freepublish/submit')}: the saved draft is no longer in the draft"
+                " box; an earlier submission probably took it"
+            )
         # errcode 0 only means the task was accepted; the result comes from freepublish/get.
         publish_id = self._field(answer, "publish_id", "freepublish/submit", "create")
         values = {"publish_id": publish_id, "sent_on": self._today().isoformat()}
         if answer.get("msg_data_id") not in (None, ""):
             values["msg_data_id"] = str(answer["msg_data_id"])
         _checkpoint(progress, **values)
-        return Processing(progress={"publish_id": publish_id}, poll_after_seconds=self.settings.poll_seconds)
+        return Processing(
+            progress={"publish_id": publish_id}, poll_after_seconds=self.settings.poll_seconds
+        )
 
     def _mass_send(self, draft: str, progress: dict[str, Any]) -> Published:
         what = self._what("message/mass/sendall")
@@ -356,6 +370,14 @@ class WechatChannel(WechatApi):
                 remote_url=str(news.get("url") or "") or None,
                 published_at=datetime.fromtimestamp(as_int(item.get("update_time"), 0), UTC),
             )
+        draft = progress.get("draft_media_id")
+        if self.settings.mode == "freepublish" and draft and not self._draft_exists(str(draft)):
+            # The draft left the box, so a submission was accepted, but its article is not
+            # listed yet (publishing takes a while): undecided for now, ask again later.
+            raise Transient(
+                f"{what}: the draft was submitted but its article is not listed yet; looking again"
+                " later"
+            )
         if self.settings.mode == "masssend" and self._now() - since > MASS_DEDUP_WINDOW:
             # A new attempt is safe only while the platform still refuses a repeated
             # clientmsgid (45065); after that, a person decides.
@@ -364,6 +386,17 @@ class WechatChannel(WechatApi):
                 " longer be recognised as a repeat"
             )
         return None
+
+    def _draft_exists(self, media_id: str) -> bool:
+        answer = self._call(
+            "POST",
+            "cgi-bin/draft/get",
+            step="draft/get",
+            kind="read",
+            body={"media_id": media_id},
+            accept=frozenset({INVALID_MEDIA_ID}),
+        )
+        return errcode_of(answer) != INVALID_MEDIA_ID
 
     def _batchget(
         self, path: str, title: str, since: datetime
