@@ -22,7 +22,19 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
-DEMO_CHANNELS = ("news-feed", "cms", "staff-wecom")
+EXTRA_CHANNELS = ("cms", "staff-wecom")  # every sample also goes to these
+DEMO_SECRETS = {
+    "KEPUBOT_DEMO_CMS_SECRET": "demo-cms-secret",
+    "KEPUBOT_DEMO_WECOM_KEY": "demo-wecom-key",
+    "KEPUBOT_DEMO_WEIBO_TOKEN": "demo-weibo-token",
+    "KEPUBOT_DEMO_WECHAT_SECRET": "demo-wechat-secret",
+    "KEPUBOT_DEMO_DOUYIN_SECRET": "demo-douyin-secret",
+    "KEPUBOT_DEMO_DOUYIN_TOKEN": "demo-douyin-access",
+    "KEPUBOT_DEMO_DOUYIN_REFRESH": "demo-douyin-refresh",
+}
+WECHAT_APPID = "wx0000000000demo"
+DOUYIN_KEY = "aw-demo"
+DOUYIN_OPEN_ID = "open-id-demo"
 REVIEWERS = ("li", "wang", "zhao")
 DAEMON_DEADLINE_SECONDS = 45.0
 
@@ -54,6 +66,36 @@ def _config(sandbox: str) -> str:
         roles = ["reviewer", "manager"]
         [users.zhao]
         roles = ["reviewer"]
+
+        [metrics]
+        cadence = ["3s", "1h", "24h", "7d", "30d"]
+        collect_seconds = 1
+
+        [channels.weibo-main]
+        type = "weibo"
+        access_token = "${{KEPUBOT_DEMO_WEIBO_TOKEN}}"
+        link_domain = "kepu.example.org"
+        api_base = "{sandbox}"
+        timeout_seconds = 5
+
+        [channels.wechat-main]
+        type = "wechat"
+        app_id = "{WECHAT_APPID}"
+        app_secret = "${{KEPUBOT_DEMO_WECHAT_SECRET}}"
+        mode = "freepublish"
+        api_base = "{sandbox}"
+        poll_seconds = 1
+        timeout_seconds = 5
+
+        [channels.douyin-main]
+        type = "douyin"
+        client_key = "{DOUYIN_KEY}"
+        client_secret = "${{KEPUBOT_DEMO_DOUYIN_SECRET}}"
+        open_id = "{DOUYIN_OPEN_ID}"
+        access_token = "${{KEPUBOT_DEMO_DOUYIN_TOKEN}}"
+        refresh_token = "${{KEPUBOT_DEMO_DOUYIN_REFRESH}}"
+        api_base = "{sandbox}"
+        timeout_seconds = 5
 
         [channels.news-feed]
         type = "feed"
@@ -105,8 +147,8 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    os.environ.setdefault("KEPUBOT_DEMO_CMS_SECRET", "demo-cms-secret")
-    os.environ.setdefault("KEPUBOT_DEMO_WECOM_KEY", "demo-wecom-key")
+    for name, value in DEMO_SECRETS.items():
+        os.environ.setdefault(name, value)
 
     sandbox = Sandbox()
     base = sandbox.start()
@@ -116,6 +158,25 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
             {
                 "webhook": {"cms": os.environ["KEPUBOT_DEMO_CMS_SECRET"]},
                 "wecom_keys": [os.environ["KEPUBOT_DEMO_WECOM_KEY"]],
+                "weibo_tokens": [os.environ["KEPUBOT_DEMO_WEIBO_TOKEN"]],
+                "wechat": {WECHAT_APPID: os.environ["KEPUBOT_DEMO_WECHAT_SECRET"]},
+                "douyin": {
+                    "client_key": DOUYIN_KEY,
+                    "client_secret": os.environ["KEPUBOT_DEMO_DOUYIN_SECRET"],
+                    "access_token": os.environ["KEPUBOT_DEMO_DOUYIN_TOKEN"],
+                    "refresh_token": os.environ["KEPUBOT_DEMO_DOUYIN_REFRESH"],
+                    "open_id": DOUYIN_OPEN_ID,
+                },
+            },
+        )
+        # the emulated WeChat finishes publishing after one poll; the emulated Douyin skips
+        # its review delay; the demo publishes more articles a minute than WeChat's default
+        _post_json(
+            f"{base}/_sandbox/settings",
+            {
+                "publish_polls_before_done": 1,
+                "douyin_review_seconds": 0,
+                "wechat_publishes_per_minute": 100,
             },
         )
         config_path = folder / "kepubot.toml"
@@ -132,15 +193,14 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         with as_file(data / "samples" / "posts") as posts_dir:
             items = read_posts(Path(posts_dir))
             for item, _source in items:
-                # The samples name the platform channels; the demo publishes them to its own.
-                item.channels = list(DEMO_CHANNELS)
+                item.channels = [*(item.channels or []), *EXTRA_CHANNELS]
             ids = create_posts(app, "zhang", items, now=utcnow())
         echo(f"editor zhang imported {len(ids)} sample posts")
         submit(app, "zhang", ids, now=utcnow())
         for reviewer, level in zip(REVIEWERS, app.config.review_levels, strict=True):
             approve(app, reviewer, ids, now=utcnow(), comment=f"{level}通过")
             echo(f"reviewer {reviewer} approved all at level {level}")
-        total = len(ids) * len(DEMO_CHANNELS)
+        total = app.conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
         echo(f"{total} deliveries queued; starting the daemon (kepubot run)")
 
         env = dict(os.environ, KEPUBOT_LOG_LEVEL="warning")
@@ -167,25 +227,51 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         except subprocess.TimeoutExpired:
             daemon.kill()
         ledger = _get_json(f"{base}/_sandbox/ledger")
+        # fast-forward: an hour later on the platforms and for the collector (the 1 h point)
+        from datetime import timedelta
+
+        from kepubot.bot.collect import collect_pass
+        from kepubot.bot.dispatch import Engine
+
+        _post_json(f"{base}/_sandbox/clock", {"advance": 3600})
+        later = utcnow() + timedelta(hours=1, seconds=5)
+        engine = Engine(app, worker="demo", clock=lambda: later)
+        try:
+            collected = collect_pass(engine)["collected"]
+        finally:
+            engine.close()
+        echo(f"an hour later: metrics collected for {collected} deliveries")
     finally:
         sandbox.stop()
 
     published = counts.get("published", 0)
     echo("")
     echo(f"published {published} of {total} deliveries in {time.monotonic() - started:.1f} s")
-    for channel in DEMO_CHANNELS:
+    for (channel,) in app.conn.execute("SELECT DISTINCT channel FROM deliveries ORDER BY channel"):
         done = app.conn.execute(
             "SELECT COUNT(*) FROM deliveries WHERE channel = ? AND state = 'published'", (channel,)
         ).fetchone()[0]
         echo(f"  {channel:<12} {done} published")
     by_route: dict[str, int] = {}
     for entry in ledger.get("accepted", []):
-        by_route[entry["route"]] = by_route.get(entry["route"], 0) + 1
+        # count publications, not the intermediate steps (WeChat drafts, uploads)
+        if entry.get("kind") in (None, "status", "freepublish", "mass", "video"):
+            by_route[entry["route"]] = by_route.get(entry["route"], 0) + 1
     duplicates = len(ledger.get("duplicates", []))
     echo(
         "sandbox received: "
         + ", ".join(f"{route} {n}" for route, n in sorted(by_route.items()))
         + f"; duplicates {duplicates}"
+    )
+    from kepubot.reports.aggregate import build_report
+
+    report = build_report(app, now=utcnow(), language="zh")
+    totals = report["totals"]
+    echo(
+        f"reach so far: views {totals['views'] if totals['views'] is not None else '-'},"
+        f" likes {totals['likes'] if totals['likes'] is not None else '-'},"
+        f" shares {totals['shares'] if totals['shares'] is not None else '-'}"
+        f" (kepubot --config {folder / 'kepubot.toml'} report --format html --out report.html)"
     )
     feeds = app.config.resolve("public/feeds")
     for name in ("feed.xml", "atom.xml", "feed.json"):

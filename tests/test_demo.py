@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kepubot.demo import DEMO_SECRETS
+
 
 def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
@@ -17,7 +19,7 @@ def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "published 39 of 39 deliveries" in done.stdout
+    assert "published 64 of 64 deliveries" in done.stdout
     assert "duplicates 0" in done.stdout
     assert "audit chain: intact" in done.stdout
     assert (folder / "public" / "feeds" / "feed.xml").exists()
@@ -35,11 +37,9 @@ def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
         text=True,
         timeout=60,
         check=False,
-        env={
-            "KEPUBOT_DEMO_CMS_SECRET": "x",
-            "KEPUBOT_DEMO_WECOM_KEY": "y",
-            "PATH": "/usr/bin:/bin",
-        },
+        env={**dict.fromkeys(DEMO_SECRETS, "x"), "PATH": "/usr/bin:/bin"},
     )
     assert status.returncode == 0, status.stderr
-    assert '"published": 39' in status.stdout
+    assert '"published": 64' in status.stdout
+    for name in ("weibo", "wechat", "douyin", "webhook", "wecom"):
+        assert f"{name} " in done.stdout.split("sandbox received:")[1]
