@@ -498,6 +498,22 @@ class WeiboChannel(HttpChannel):
             )
         return f"account {account}; {expiry}"
 
+    def account_metrics(self) -> dict[str, Any] | None:
+        """Today's ``followers_count`` (users/show.json); the collector turns the day-to-day
+        difference into followers gained."""
+        what = f"weibo {self.name}: account figures"
+        info = self._read("POST", TOKEN_INFO_PATH, what=what, data={"access_token": self._token()})
+        uid = str(info.get("uid", "")) if isinstance(info, dict) else ""
+        if not uid:
+            raise Transient(f"{what}: oauth2/get_token_info answered without a uid")
+        user = self._read(
+            "GET", USERS_SHOW_PATH, what=what, params={"access_token": self._token(), "uid": uid}
+        )
+        followers = _count(user.get("followers_count")) if isinstance(user, dict) else None
+        if followers is None:
+            return None
+        return {"followers": followers, "uid": uid}
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _token(self) -> str:

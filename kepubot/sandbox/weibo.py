@@ -236,6 +236,7 @@ class WeiboAPI(Endpoint):
             "/2/statuses/show.json": ("GET", self._show),
             "/2/statuses/count.json": ("GET", self._count),
             "/2/statuses/user_timeline.json": ("GET", self._timeline),
+            "/2/users/show.json": ("GET", self._user_show),
         }
         entry = routes.get(path)
         if entry is None:
@@ -401,6 +402,24 @@ class WeiboAPI(Endpoint):
             raise WeiboError(20006, "Image size too large.")
         digest = hashlib.md5(part.data).hexdigest()
         return {"type": kind, "size": len(part.data), "md5": digest, "filename": part.filename}
+
+    def _user_show(self, request: Request, form: Form) -> Response:
+        """``users/show.json?uid=``: the user object; ``followers_count`` grows 30 an hour from
+        when the token was granted (deterministic, for account-level metrics)."""
+        _, state = self._authorize(request, form)
+        uid = _id_param(form, "uid")
+        if uid != state.uid:
+            raise WeiboError(20003, "User does not exists!")
+        hours = max(0.0, self.context.now() - state.created_at) / 3600
+        return json_response(
+            200,
+            {
+                "id": state.uid,
+                "idstr": str(state.uid),
+                "screen_name": f"sandbox_{state.uid}",
+                "followers_count": 1000 + int(hours * 30),
+            },
+        )
 
     def _show(self, request: Request, form: Form) -> Response:
         self._authorize(request, form)

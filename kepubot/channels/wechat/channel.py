@@ -441,6 +441,21 @@ class WechatChannel(WechatApi):
 
     # --- figures ----------------------------------------------------------------------------
 
+    def account_metrics(self) -> dict[str, Any] | None:
+        """Followers gained yesterday (``datacube/getusersummary``: new minus cancelled, over
+        every source; T+1, so the figure collected today is yesterday's)."""
+        yesterday = (self._today() - timedelta(days=1)).isoformat()
+        answer = self._call(
+            "POST",
+            "datacube/getusersummary",
+            step="datacube/getusersummary",
+            kind="read",
+            body={"begin_date": yesterday, "end_date": yesterday},
+        )
+        rows = [r for r in answer.get("list") or [] if isinstance(r, dict)]
+        gained = sum(as_int(r.get("new_user"), 0) - as_int(r.get("cancel_user"), 0) for r in rows)
+        return {"followers_gained": gained, "ref_date": yesterday}
+
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
         """Totals from ``datacube/getarticletotal``, one call per sending day (begin_date ==
         end_date), never for today: the platform has data up to yesterday only (T+1)."""
