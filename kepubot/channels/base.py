@@ -525,6 +525,31 @@ def _never_sent(exc: BaseException) -> bool:
     return isinstance(reason, NewConnectionError | NameResolutionError)
 
 
+def json_object(response: Any) -> dict[str, Any]:
+    """A response body as a JSON object, or {} when it is empty or something else."""
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def mask_secrets(text: str, secrets: Any) -> str:
+    """Replace every secret value in ``text`` (a platform may echo a credential back)."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def checkpoint(progress: dict[str, Any], **values: Any) -> None:
+    """Record finished steps in ``progress`` and persist them at once (``Progress.save``); a
+    plain dict (tests) has nothing to save to."""
+    progress.update(values)
+    save = getattr(progress, "save", None)
+    if callable(save):
+        save()
+
+
 class Progress(dict[str, Any]):
     """A delivery's checkpoints. A multi-step channel stores each step's returned id and calls
     ``save()`` at once, so a restart resumes after the last step that succeeded."""

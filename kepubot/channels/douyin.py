@@ -31,7 +31,6 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
@@ -45,6 +44,9 @@ from kepubot.channels.base import (
     Published,
     Rendered,
     Token,
+    checkpoint,
+    json_object,
+    mask_secrets,
 )
 from kepubot.config import Secret
 from kepubot.errors import (
@@ -231,7 +233,7 @@ class DouyinChannel(HttpChannel):
         now = self._now()
         progress["item_id"] = str(item_id)
         progress["created_at"] = now.isoformat()
-        _save(progress)
+        checkpoint(progress)
         return Published(str(item_id), None, now)
 
     def _video_id(self, video: Media, progress: dict[str, Any]) -> str:
@@ -254,7 +256,7 @@ class DouyinChannel(HttpChannel):
         progress["video_sha256"] = video.sha256
         for key in _UPLOAD_KEYS:
             progress.pop(key, None)
-        _save(progress)
+        checkpoint(progress)
         return video_id
 
     def _context_media(self, video: Media) -> str:
@@ -295,7 +297,7 @@ class DouyinChannel(HttpChannel):
                 uploaded_parts=[],
                 video_sha256=video.sha256,
             )
-            _save(progress)
+            checkpoint(progress)
         done = {int(n) for n in progress.get("uploaded_parts") or []}
         name = os.path.basename(path)
         with open(path, "rb") as file:
@@ -313,7 +315,7 @@ class DouyinChannel(HttpChannel):
                 )
                 done.add(number)
                 progress["uploaded_parts"] = sorted(done)
-                _save(progress)
+                checkpoint(progress)
         data = self._call(
             "POST", "part_complete", what=f"{what} complete", params={"upload_id": str(upload_id)}
         )
@@ -490,7 +492,7 @@ class DouyinChannel(HttpChannel):
         except OutcomeUnknown as exc:
             # A refresh publishes nothing: asking again later is safe.
             raise Transient(str(exc), code=exc.code) from None
-        body = _json_object(response)
+        body = json_object(response)
         code, detail = _error_of(body, self._secrets(current))
         if code is None:
             raise Transient(
@@ -624,7 +626,7 @@ class DouyinChannel(HttpChannel):
             # Only create publishes: an upload or read that may have been applied leaves at
             # most an unused video_id behind, so asking again is safe.
             raise Transient(str(exc), code=exc.code) from None
-        body = _json_object(response)
+        body = json_object(response)
         code, detail = _error_of(body, self._secrets(token))
         status = response.status_code
         if code is None:
@@ -685,21 +687,6 @@ class DouyinChannel(HttpChannel):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _save(progress: dict[str, Any]) -> None:
-    """Checkpoint now (``Progress.save``); a plain dict has nothing to save to."""
-    save: Callable[[], None] | None = getattr(progress, "save", None)
-    if callable(save):
-        save()
-
-
-def _json_object(response: Any) -> dict[str, Any]:
-    try:
-        value = response.json()
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -750,8 +737,7 @@ def _error_of(body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str
     sub_code, sub = _int(extra.get("sub_error_code")), extra.get("sub_description")
     if sub_code or sub:
         detail += f" (sub_error_code {sub_code}: {sub})"
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        detail = detail.replace(secret, "***")
+    detail = mask_secrets(detail, secrets)
     detail = " ".join(detail.split())
     if len(detail) > DESCRIPTION_CHARS:
         detail = detail[:DESCRIPTION_CHARS] + "…"

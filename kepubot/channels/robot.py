@@ -28,7 +28,9 @@ from kepubot.channels.base import (
     Problem,
     Published,
     Rendered,
+    json_object,
     markdown_to_text,
+    mask_secrets,
 )
 from kepubot.config import Secret
 from kepubot.errors import (
@@ -95,7 +97,7 @@ def raise_for_errcode(
     """
     if errcode == 0:
         return
-    text = _mask(" ".join(str(errmsg or "").split()), secrets) or "no errmsg"
+    text = mask_secrets(" ".join(str(errmsg or "").split()), secrets) or "no errmsg"
     if len(text) > ERRMSG_CHARS:
         text = text[:ERRMSG_CHARS] + "…"
     detail = f"{platform} errcode {errcode}: {text}"
@@ -112,12 +114,6 @@ def raise_for_errcode(
             f"{what}: the platform may or may not have sent the message ({detail})", code=errcode
         )
     raise Permanent(f"{what}: refused ({detail})", code=errcode)
-
-
-def _mask(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def _idempotency_key(progress: dict[str, Any] | None) -> str:
@@ -149,7 +145,7 @@ class _RobotChannel(HttpChannel):
         response = self.request(
             "POST", path, what=what, json=message, params=params, allow_redirects=False
         )
-        answer = _json_object(response)
+        answer = json_object(response)
         errcode = answer.get("errcode")
         if isinstance(errcode, int) and not isinstance(errcode, bool):
             raise_for_errcode(
@@ -194,14 +190,6 @@ class _RobotChannel(HttpChannel):
         """A short markdown message that is not a post (e.g. the weekly report summary)."""
         path, params = self.target()
         return self.send(path, params, self.markdown_message(title, text), key)
-
-
-def _json_object(response: Any) -> dict[str, Any]:
-    try:
-        value = response.json()
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 # --- WeCom ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from kepubot.channels.base import (
     HttpChannelSettings,
     Published,
     Rendered,
+    json_object,
     markdown_to_html,
 )
 from kepubot.config import Secret
@@ -127,7 +128,7 @@ class WebhookChannel(HttpChannel):
         )
         status = response.status_code
         if 200 <= status < 300:
-            answer = _json_object(response)
+            answer = json_object(response)
             remote_id = answer.get("id")
             remote_url = answer.get("url")
             return Published(
@@ -176,7 +177,7 @@ class WebhookChannel(HttpChannel):
         if response.status_code == 404:
             return None
         if response.status_code == 200:
-            answer = _json_object(response)
+            answer = json_object(response)
             remote_id = answer.get("id")
             remote_url = answer.get("url")
             return Published(
@@ -212,12 +213,3 @@ def idempotency_key(progress: dict[str, Any] | None) -> str:
     if not isinstance(key, str) or not key:
         raise ValueError("progress has no idempotency_key; the daemon must set it before the call")
     return key
-
-
-def _json_object(response: Any) -> dict[str, Any]:
-    """The response body as a JSON object, or {} when it is empty or something else."""
-    try:
-        value = response.json()
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -22,7 +22,14 @@ import html as htmllib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
-from kepubot.channels.base import Problem, Processing, Published, Rendered, markdown_to_text
+from kepubot.channels.base import (
+    Problem,
+    Processing,
+    Published,
+    Rendered,
+    checkpoint,
+    markdown_to_text,
+)
 from kepubot.channels.wechat.api import WechatApi, WechatSettings, as_int, errcode_of
 from kepubot.channels.wechat.codes import PUBLISH_STATUS
 from kepubot.channels.wechat.content import (
@@ -142,7 +149,7 @@ class WechatChannel(WechatApi):
                 upload=by_path[path],
             )
             images[path] = self._field(answer, "url", f"media/uploadimg {path}", "upload")
-            _checkpoint(progress, images=dict(images))
+            checkpoint(progress, images=dict(images))
         thumb_media_id = progress.get("thumb_media_id")
         if not thumb_media_id:
             cover = thumb(post)
@@ -156,7 +163,7 @@ class WechatChannel(WechatApi):
                 upload=cover,
             )
             thumb_media_id = self._field(answer, "media_id", "material/add_material", "upload")
-            _checkpoint(progress, thumb_media_id=thumb_media_id)
+            checkpoint(progress, thumb_media_id=thumb_media_id)
         content = html
         for path, url in images.items():
             content = content.replace(placeholder(path), htmllib.escape(url))
@@ -180,7 +187,7 @@ class WechatChannel(WechatApi):
             "only_fans_can_comment": int(self.settings.only_fans_can_comment),
         }
         # Saved before the call: if its answer is lost, the re-run looks for this draft first.
-        _checkpoint(progress, draft_requested_at=int(self._now().timestamp()), title=post.title)
+        checkpoint(progress, draft_requested_at=int(self._now().timestamp()), title=post.title)
         answer = self._call(
             "POST",
             "cgi-bin/draft/add",
@@ -189,7 +196,7 @@ class WechatChannel(WechatApi):
             body={"articles": [article]},
         )
         media_id = self._field(answer, "media_id", "draft/add", "create")
-        _checkpoint(progress, draft_media_id=media_id)
+        checkpoint(progress, draft_media_id=media_id)
         self.log.info("%s: draft %s created", what, media_id)
         return media_id
 
@@ -205,7 +212,7 @@ class WechatChannel(WechatApi):
         media_id = str(found[0].get("media_id") or "")
         if not media_id:
             return None
-        _checkpoint(progress, draft_media_id=media_id)
+        checkpoint(progress, draft_media_id=media_id)
         self.log.info(
             "%s: reusing draft %s made by an earlier attempt", self._what("publish"), media_id
         )
@@ -232,7 +239,7 @@ class WechatChannel(WechatApi):
         values = {"publish_id": publish_id, "sent_on": self._today().isoformat()}
         if answer.get("msg_data_id") not in (None, ""):
             values["msg_data_id"] = str(answer["msg_data_id"])
-        _checkpoint(progress, **values)
+        checkpoint(progress, **values)
         return Processing(
             progress={"publish_id": publish_id}, poll_after_seconds=self.settings.poll_seconds
         )
@@ -276,7 +283,7 @@ class WechatChannel(WechatApi):
             values["msg_data_id"] = str(answer["msg_data_id"])
         if not progress.get("sent_on"):
             values["sent_on"] = self._today().isoformat()
-        _checkpoint(progress, **values)
+        checkpoint(progress, **values)
         return Published(remote_id=str(msg_id), remote_url=None, published_at=self._now())
 
     def poll(self, delivery: Delivery) -> Published | Processing:
@@ -518,11 +525,3 @@ def clientmsgid(progress: dict[str, Any]) -> str:
     if len(key.encode("utf-8")) <= CLIENTMSGID_BYTES:
         return key
     return "kepubot-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:48]
-
-
-def _checkpoint(progress: dict[str, Any], **values: Any) -> None:
-    """Record a finished step and persist it at once (``Progress.save``)."""
-    progress.update(values)
-    save = getattr(progress, "save", None)
-    if callable(save):
-        save()

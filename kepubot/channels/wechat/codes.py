@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from kepubot.channels.base import mask_secrets
 from kepubot.errors import (
     AuthExpired,
     OutcomeUnknown,
@@ -112,12 +113,6 @@ def seconds_to_platform_midnight(now: datetime) -> float:
     return max(60.0, (midnight - local).total_seconds())
 
 
-def mask(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
 def raise_for_errcode(
     errcode: int,
     errmsg: object,
@@ -135,7 +130,7 @@ def raise_for_errcode(
     """
     if errcode == 0:
         return
-    text = mask(" ".join(str(errmsg or "").split()), secrets) or "no errmsg"
+    text = mask_secrets(" ".join(str(errmsg or "").split()), secrets) or "no errmsg"
     if len(text) > ERRMSG_CHARS:
         text = text[:ERRMSG_CHARS] + "…"
     detail = f"wechat errcode {errcode}: {text}"
