@@ -819,8 +819,8 @@ def audit_verify(state: State) -> None:
     if not result.ok:
         click.echo(f"error: audit row {result.broken_id} is broken: {result.reason}", err=True)
         sys.exit(1)
-    head = app.conn.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-    click.echo(f"audit chain intact: {result.rows} rows; head hash {head[0] if head else '-'}")
+    head = audit_log.head_hash(app.conn)
+    click.echo(f"audit chain intact: {result.rows} rows; head hash {head or '-'}")
 
 
 # --- the daemon ----------------------------------------------------------------------------

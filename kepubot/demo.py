@@ -200,7 +200,7 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         for reviewer, level in zip(REVIEWERS, app.config.review_levels, strict=True):
             approve(app, reviewer, ids, now=utcnow(), comment=f"{level}通过")
             echo(f"reviewer {reviewer} approved all at level {level}")
-        total = app.conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
+        total = sum(deliveries.counts_by_state(app.conn).values())
         echo(f"{total} deliveries queued; starting the daemon (kepubot run)")
 
         env = dict(os.environ, KEPUBOT_LOG_LEVEL="warning")
@@ -247,10 +247,7 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
     published = counts.get("published", 0)
     echo("")
     echo(f"published {published} of {total} deliveries in {time.monotonic() - started:.1f} s")
-    for (channel,) in app.conn.execute("SELECT DISTINCT channel FROM deliveries ORDER BY channel"):
-        done = app.conn.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE channel = ? AND state = 'published'", (channel,)
-        ).fetchone()[0]
+    for channel, done in sorted(deliveries.counts_by_channel(app.conn, "published").items()):
         echo(f"  {channel:<12} {done} published")
     by_route: dict[str, int] = {}
     for entry in ledger.get("accepted", []):

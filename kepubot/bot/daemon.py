@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kepubot.bot import collect, reconcile, watchdog, weekly
 from kepubot.bot.dispatch import Engine
-from kepubot.queue.db import transaction
-from kepubot.timeutil import to_db
+from kepubot.queue import ops
 
 if TYPE_CHECKING:
     from kepubot.app import App
@@ -33,15 +32,14 @@ CHECKPOINT_SECONDS = 300.0
 
 
 def heartbeat(engine: Engine, *, stopped: bool = False) -> None:
-    now = to_db(engine.clock())
-    conn = engine.conn()
-    with transaction(conn):
-        conn.execute(
-            "INSERT INTO daemons (worker, host, pid, started_at, heartbeat_at, stopped_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(worker) DO UPDATE SET"
-            " heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at",
-            (engine.worker, socket.gethostname(), os.getpid(), now, now, now if stopped else None),
-        )
+    ops.heartbeat(
+        engine.conn(),
+        worker=engine.worker,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        now=engine.clock(),
+        stopped=stopped,
+    )
 
 
 def housekeeping(engine: Engine) -> None:
@@ -188,5 +186,5 @@ def run_forever(app: App) -> int:
 
 
 def checkpoint(engine: Engine) -> None:
-    row = engine.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    log.debug("WAL checkpoint: busy=%s log=%s checkpointed=%s", row[0], row[1], row[2])
+    busy, pages, done = ops.wal_checkpoint(engine.conn())
+    log.debug("WAL checkpoint: busy=%s log=%s checkpointed=%s", busy, pages, done)

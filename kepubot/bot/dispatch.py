@@ -37,7 +37,7 @@ from kepubot.errors import (
     Transient,
 )
 from kepubot.models import Delivery
-from kepubot.queue import deliveries, limits
+from kepubot.queue import deliveries, limits, ops
 from kepubot.queue.db import connect, transaction
 from kepubot.timeutil import utcnow
 
@@ -88,8 +88,7 @@ class Engine:
             if channel.settings.rate_limit:
                 count, period = parse_rate_limit(channel.settings.rate_limit)
                 self.rate_limits[name] = (count, float(period))
-        row = self.conn().execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
-        self.instance = row[0] if row else "0"
+        self.instance = ops.instance_id(self.conn())
         self.fingerprints = {
             name: self._fingerprint(channel.settings) for name, channel in app.channels.items()
         }
@@ -203,16 +202,8 @@ class Engine:
         """On shutdown: give back claims this process holds that have not started sending."""
         released = 0
         now = self.clock()
-        rows = (
-            self.conn()
-            .execute(
-                "SELECT id FROM deliveries WHERE state = 'claimed' AND lease_owner = ?",
-                (self.worker,),
-            )
-            .fetchall()
-        )
-        for row in rows:
-            delivery = deliveries.get(self.conn(), row[0])
+        for delivery_id in deliveries.claimed_by(self.conn(), self.worker):
+            delivery = deliveries.get(self.conn(), delivery_id)
             try:
                 deliveries.release_claim(
                     self.conn(), delivery=delivery, worker=self.worker, now=now, reason="shutdown"

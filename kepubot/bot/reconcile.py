@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from kepubot.channels.base import Processing, Progress, Published
 from kepubot.errors import ChannelError, InvalidTransition, Permanent
 from kepubot.queue import deliveries
-from kepubot.timeutil import from_db, to_db
 
 if TYPE_CHECKING:
     from kepubot.bot.dispatch import Engine
@@ -67,30 +66,17 @@ def reconcile_unknown(engine: Engine) -> dict[str, int]:
     now = engine.clock()
     # not_before of an unknown delivery is when to look (again): record_unknown sets it
     # reconcile_after_seconds ahead, and each undecided lookup pushes it further out
-    rows = conn.execute(
-        "SELECT id FROM deliveries INDEXED BY deliveries_due WHERE state = 'unknown'"
-        " AND not_before <= ? ORDER BY not_before, id",
-        (to_db(now),),
-    ).fetchall()
+    rows = deliveries.due_ids(conn, "unknown", now)
     outcome: dict[str, int] = {}
     for row in rows:
         if engine.stopping.is_set():
             break
         try:
-            result = reconcile_one(engine, row[0])
+            result = reconcile_one(engine, row)
         except InvalidTransition:
             continue  # another daemon settled it meanwhile
         outcome[result] = outcome.get(result, 0) + 1
     return outcome
-
-
-def _attempt_started(engine: Engine, delivery_id: int) -> str | None:
-    row = (
-        engine.conn()
-        .execute("SELECT MIN(started_at) FROM attempts WHERE delivery_id = ?", (delivery_id,))
-        .fetchone()
-    )
-    return row[0] if row else None
 
 
 def reconcile_one(engine: Engine, delivery_id: int) -> str:
@@ -139,8 +125,8 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
         )
         return state
     post = get_post(engine.app, delivery.post_id, conn)
-    started = _attempt_started(engine, delivery_id)
-    since = (from_db(started) if started else delivery.due_at) - FIND_MARGIN
+    started = deliveries.first_attempt_started(conn, delivery_id)
+    since = (started or delivery.due_at) - FIND_MARGIN
     progress = Progress(delivery.progress)
     progress.setdefault("idempotency_key", engine.idempotency_key(delivery))
     try:
@@ -204,16 +190,12 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
 def poll_processing(engine: Engine) -> int:
     conn = engine.conn()
     now = engine.clock()
-    rows = conn.execute(
-        "SELECT id FROM deliveries INDEXED BY deliveries_due WHERE state = 'processing'"
-        " AND not_before <= ? ORDER BY not_before",
-        (to_db(now),),
-    ).fetchall()
+    rows = deliveries.due_ids(conn, "processing", now)
     done = 0
     for row in rows:
         if engine.stopping.is_set():
             break
-        delivery = deliveries.get(conn, row[0])
+        delivery = deliveries.get(conn, row)
         channel = engine.app.channels.get(delivery.channel)
         if channel is None:
             continue

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from kepubot.queue import deliveries, limits
-from kepubot.timeutil import from_db, show, to_db
+from kepubot.queue import deliveries, limits, ops
+from kepubot.timeutil import from_db, show
 
 if TYPE_CHECKING:
     from kepubot.app import App
@@ -17,12 +17,7 @@ HEARTBEAT_STALE = timedelta(seconds=30)
 def collect_status(app: App, now: datetime) -> dict[str, Any]:
     conn = app.conn
     counts = deliveries.counts_by_state(conn)
-    overdue = conn.execute(
-        "SELECT id, post_id, channel, state, due_at FROM deliveries"
-        " WHERE state IN ('queued', 'claimed', 'sending', 'processing', 'unknown', 'needs_attention')"
-        " AND due_at < ? ORDER BY due_at LIMIT 1",
-        (to_db(now),),
-    ).fetchone()
+    overdue = deliveries.oldest_overdue(conn, now)
     breakers = [
         {
             "channel": s.channel,
@@ -34,10 +29,7 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
         if s.breaker != "closed"
     ]
     daemons = []
-    for row in conn.execute(
-        "SELECT worker, host, pid, started_at, heartbeat_at, stopped_at FROM daemons"
-        " ORDER BY heartbeat_at DESC LIMIT 20"
-    ):
+    for row in ops.daemons(conn):
         beat = from_db(row["heartbeat_at"])
         running = row["stopped_at"] is None and now - beat < HEARTBEAT_STALE
         daemons.append(

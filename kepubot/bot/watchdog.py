@@ -9,7 +9,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from kepubot.queue.db import transaction
+from kepubot.queue import deliveries, ops
 from kepubot.timeutil import to_db
 
 if TYPE_CHECKING:
@@ -20,21 +20,6 @@ log = logging.getLogger("kepubot.bot.watchdog")
 
 WATCHED_STATES = ("queued", "claimed", "sending", "processing", "unknown", "needs_attention")
 MAX_LINES = 30
-
-
-def _recently_alerted(conn: sqlite3.Connection, key: str, since: datetime) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM alerts WHERE key = ? AND at > ? LIMIT 1", (key, to_db(since))
-    ).fetchone()
-    return row is not None
-
-
-def _record(conn: sqlite3.Connection, keys: list[str], now: datetime, message: str) -> None:
-    with transaction(conn):
-        conn.executemany(
-            "INSERT INTO alerts (key, at, level, message) VALUES (?, ?, 'error', ?)",
-            [(key, to_db(now), message[:1000]) for key in keys],
-        )
 
 
 def _urls(app: App) -> list[str]:
@@ -48,9 +33,9 @@ def raise_alert(
     from kepubot.alerts import notify
 
     window = timedelta(minutes=app.config.data.alerts.repeat_minutes)
-    if _recently_alerted(conn, key, now - window):
+    if ops.alerted_since(conn, key, now - window):
         return False
-    _record(conn, [key], now, f"{title}: {body}")
+    ops.remember_alerts(conn, [key], now, f"{title}: {body}")
     log.error("ALERT %s — %s", title, body)
     notify(_urls(app), title, body)
     return True
@@ -64,30 +49,26 @@ def check(engine: Engine) -> list[str]:
     conn = engine.conn()
     now = engine.clock()
     settings = engine.settings
-    overdue_before = to_db(now - timedelta(minutes=settings.overdue_minutes))
-    stuck_before = to_db(now - timedelta(minutes=settings.stuck_minutes))
-    placeholders = ", ".join("?" for _ in WATCHED_STATES)
-    rows = conn.execute(
-        "SELECT id, post_id, channel, state, due_at, updated_at, last_error FROM deliveries"
-        f" WHERE state IN ({placeholders})"
-        " AND (state = 'needs_attention' OR due_at < ? OR (state != 'queued' AND updated_at < ?))"
-        " ORDER BY due_at",
-        (*WATCHED_STATES, overdue_before, stuck_before),
-    ).fetchall()
+    overdue_before = now - timedelta(minutes=settings.overdue_minutes)
+    rows = deliveries.needing_a_look(
+        conn,
+        overdue_before=overdue_before,
+        stuck_before=now - timedelta(minutes=settings.stuck_minutes),
+    )
     window_start = now - timedelta(minutes=app.config.data.alerts.repeat_minutes)
     lines: list[str] = []
     keys: list[str] = []
     for row in rows:
         if row["state"] == "needs_attention":
             key, why = f"attention:{row['id']}", "needs attention"
-        elif row["due_at"] < overdue_before:
+        elif row["due_at"] < to_db(overdue_before):
             key, why = f"overdue:{row['id']}:{row['state']}", f"overdue since {row['due_at']}"
         else:
             key, why = (
                 f"stuck:{row['id']}:{row['state']}",
                 f"stuck in {row['state']} since {row['updated_at']}",
             )
-        if _recently_alerted(conn, key, window_start):
+        if ops.alerted_since(conn, key, window_start):
             continue
         keys.append(key)
         error = f" — {row['last_error']}" if row["last_error"] else ""
@@ -100,7 +81,7 @@ def check(engine: Engine) -> list[str]:
     body = "\n".join(lines[:MAX_LINES]) + (
         f"\n… and {len(lines) - MAX_LINES} more" if len(lines) > MAX_LINES else ""
     )
-    _record(conn, keys, now, title)
+    ops.remember_alerts(conn, keys, now, title)
     for line in lines:
         log.error("ALERT %s", line)
     notify(_urls(app), title, body)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kepubot.errors import ChannelError, ConfigError
-from kepubot.queue.db import transaction
+from kepubot.queue import ops
 
 if TYPE_CHECKING:
     from kepubot.bot.dispatch import Engine
@@ -65,13 +65,7 @@ def run_weekly(engine: Engine) -> Path | None:
     occurrence = last_occurrence(settings.weekly, now.astimezone(app.tz))
     since, until = period_for(occurrence)
     key = f"weekly-report:{since.isoformat()}"
-    conn = engine.conn()
-    with transaction(conn):
-        claimed = conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
-            (key, engine.worker),
-        ).rowcount
-    if not claimed:
+    if not ops.claim_once(engine.conn(), key, engine.worker):
         return None
     language = settings.language or app.config.data.kepubot.language
     report = build_report(app, since=since, until=until, now=now, language=language)

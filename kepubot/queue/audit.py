@@ -115,6 +115,11 @@ def _row(r: sqlite3.Row) -> AuditRow:
     )
 
 
+def head_hash(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 @dataclass
 class VerifyResult:
     rows: int

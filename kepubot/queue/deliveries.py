@@ -114,6 +114,66 @@ def list_deliveries(
     return [from_row(r) for r in cursor]
 
 
+def due_ids(conn: sqlite3.Connection, state: str, now: datetime) -> list[int]:
+    """Deliveries in ``state`` whose ``not_before`` has come (lookups, polls), oldest first."""
+    rows = conn.execute(
+        "SELECT id FROM deliveries INDEXED BY deliveries_due WHERE state = ?"
+        " AND not_before <= ? ORDER BY not_before, id",
+        (state, to_db(now)),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def claimed_by(conn: sqlite3.Connection, worker: str) -> list[int]:
+    rows = conn.execute(
+        "SELECT id FROM deliveries WHERE state = 'claimed' AND lease_owner = ?", (worker,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def first_attempt_started(conn: sqlite3.Connection, delivery_id: int) -> datetime | None:
+    row = conn.execute(
+        "SELECT MIN(started_at) FROM attempts WHERE delivery_id = ?", (delivery_id,)
+    ).fetchone()
+    return from_db(row[0]) if row and row[0] else None
+
+
+NOT_DONE = ("queued", "claimed", "sending", "processing", "unknown", "needs_attention")
+
+
+def oldest_overdue(conn: sqlite3.Connection, now: datetime) -> dict[str, Any] | None:
+    marks = ", ".join("?" for _ in NOT_DONE)
+    row = conn.execute(
+        f"SELECT id, post_id, channel, state, due_at FROM deliveries WHERE state IN ({marks})"
+        " AND due_at < ? ORDER BY due_at LIMIT 1",
+        (*NOT_DONE, to_db(now)),
+    ).fetchone()
+    return dict(row) if row else None
+
+
+def needing_a_look(
+    conn: sqlite3.Connection, *, overdue_before: datetime, stuck_before: datetime
+) -> list[dict[str, Any]]:
+    """Not finished and either needing a person, overdue, or sitting in one state too long."""
+    marks = ", ".join("?" for _ in NOT_DONE)
+    rows = conn.execute(
+        "SELECT id, post_id, channel, state, due_at, updated_at, last_error FROM deliveries"
+        f" WHERE state IN ({marks}) AND (state = 'needs_attention' OR due_at < ?"
+        " OR (state != 'queued' AND updated_at < ?)) ORDER BY due_at",
+        (*NOT_DONE, to_db(overdue_before), to_db(stuck_before)),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def counts_by_channel(conn: sqlite3.Connection, state: str) -> dict[str, int]:
+    return {
+        r[0]: r[1]
+        for r in conn.execute(
+            "SELECT channel, COUNT(*) FROM deliveries WHERE state = ? GROUP BY channel", (state,)
+        )
+    }
+
+
 def counts_by_state(conn: sqlite3.Connection) -> dict[str, int]:
     return {
         r["state"]: r["n"]
