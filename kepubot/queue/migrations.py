@@ -341,6 +341,11 @@ M006_REPORTS = """
 CREATE INDEX deliveries_published ON deliveries(state, published_at);
 """
 
+# Deliveries that failed or need a person, by due time (reports), without a full scan.
+M007_TROUBLE_INDEX = """
+CREATE INDEX deliveries_state_due ON deliveries(state, due_at);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", m001_initial()),
     (2, "daemon", M002_DAEMON),
@@ -348,4 +353,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (4, "auth_fingerprint", M004_AUTH_FINGERPRINT),
     (5, "metrics", M005_METRICS),
     (6, "reports", M006_REPORTS),
+    (7, "trouble_index", M007_TROUBLE_INDEX),
 ]

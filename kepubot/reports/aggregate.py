@@ -86,7 +86,13 @@ def _period_bounds(app: App, since: date, until: date) -> tuple[datetime, dateti
 
 
 def _collect(
-    app: App, since: date, until: date, channel: str | None, tag: str | None
+    app: App,
+    since: date,
+    until: date,
+    channel: str | None,
+    tag: str | None,
+    *,
+    totals_only: bool = False,
 ) -> dict[str, Any]:
     start, end = _period_bounds(app, since, until)
     rows = reporting.published_rows(app.conn, start, end, channel)
@@ -99,10 +105,19 @@ def _collect(
     tags: dict[str, Bucket] = {}
     authors: dict[str, Bucket] = {}
     daily: dict[str, Bucket] = {}
+
+    def bucket(groups: dict[Any, Bucket], key: Any) -> Bucket:
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = Bucket()
+        return found
+
     for row in rows:
         totals.add(row)
-        channels.setdefault(row["channel"], Bucket()).add(row)
-        post_buckets.setdefault(row["post_id"], Bucket()).add(row)
+        if totals_only:  # the previous period only needs its totals
+            continue
+        bucket(channels, row["channel"]).add(row)
+        bucket(post_buckets, row["post_id"]).add(row)
         info = posts.setdefault(
             row["post_id"],
             {
@@ -116,10 +131,10 @@ def _collect(
         )
         info["channels"].append(row["channel"])
         for name in row["tags"]:
-            tags.setdefault(name, Bucket()).add(row)
-        authors.setdefault(row["author"], Bucket()).add(row)
+            bucket(tags, name).add(row)
+        bucket(authors, row["author"]).add(row)
         day = datetime.fromisoformat(row["published_at"]).astimezone(app.tz).strftime("%Y-%m-%d")
-        daily.setdefault(day, Bucket()).add(row)
+        bucket(daily, day).add(row)
     trouble = reporting.trouble_counts(app.conn, start, end, channel)
     gained = reporting.followers_gained(app.conn, since.isoformat(), until.isoformat(), channel)
     return {
@@ -167,7 +182,12 @@ def build_report(
     length = (until - since).days + 1
     current = _collect(app, since, until, channel, tag)
     previous = _collect(
-        app, since - timedelta(days=length), since - timedelta(days=1), channel, tag
+        app,
+        since - timedelta(days=length),
+        since - timedelta(days=1),
+        channel,
+        tag,
+        totals_only=True,
     )
     totals = _totals(current, channel)
     previous_totals = _totals(previous, channel)
