@@ -4,6 +4,7 @@ independent emulators of Weibo, WeChat and Douyin. What counts is the sandbox's 
 from __future__ import annotations
 
 import json
+import sqlite3
 import textwrap
 import threading
 import time
@@ -174,15 +175,30 @@ def published_everywhere(env: PlatformEnv) -> None:
 
 def test_sample_posts_reach_all_three_platforms_exactly_once(penv: PlatformEnv) -> None:
     penv.import_samples()  # 12 posts x (weibo, wechat, feed) + 1 video x (douyin, feed) = 38
-    process = penv.start()
+    process = penv.start(KEPUBOT_LOG_LEVEL="debug")
     try:
         penv.wait_for(lambda: penv.states().get("published", 0) == 38, timeout=120)
     finally:
         assert penv.stop(process) == 0
     published_everywhere(penv)
     text = penv.log_text()
+    assert "DEBUG" in text and "access_token=***" in text  # WeChat's token is in its URLs
+    runtime = (
+        sqlite3.connect(penv.db)
+        .execute("SELECT access_token FROM credentials WHERE access_token IS NOT NULL")
+        .fetchall()
+    )
+    assert runtime  # tokens the platforms issued at run time
+    raw = b"".join(p.read_bytes() for p in penv.root.glob("kepubot.db*"))
     for secret in SECRETS:
         assert secret not in text
+        assert secret.encode() not in raw or secret in (
+            DOUYIN["access_token"],
+            DOUYIN["refresh_token"],
+        )
+    for (token,) in runtime:
+        if len(token) > 8:
+            assert token not in text
 
 
 def test_lost_responses_after_acceptance_are_reconciled_exactly_once(penv: PlatformEnv) -> None:
