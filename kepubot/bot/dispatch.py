@@ -34,7 +34,6 @@ from kepubot.errors import (
     OutcomeUnknown,
     Permanent,
     RateLimited,
-    Transient,
 )
 from kepubot.models import Delivery
 from kepubot.queue import deliveries, limits, ops
@@ -348,6 +347,9 @@ class Engine:
     def _breaker_failure(
         self, channel: str, now: datetime, kind: str, reason: str, wait: float | None = None
     ) -> None:
+        """Count the failure on the channel's breaker. Called BEFORE the delivery's outcome is
+        recorded: recording it ends the channel's send in flight, and a breaker opened only
+        afterwards would let another worker send to the same refusing account meanwhile."""
         conn = self.conn()
         with transaction(conn):
             until = limits.record_failure(
@@ -370,18 +372,19 @@ class Engine:
                 kind,
                 reason,
             )
-            if kind == "auth":
-                from kepubot.bot.watchdog import raise_alert
 
-                raise_alert(
-                    self.app,
-                    self.conn(),
-                    key=f"auth:{channel}",
-                    now=now,
-                    title=f"kepubot: channel {channel} needs re-authorization",
-                    body=f"Channel {channel} refused its credentials ({reason}). Its deliveries wait"
-                    " in the queue; configure new credentials and they will be sent.",
-                )
+    def _alert_reauthorize(self, channel: str, reason: str, now: datetime) -> None:
+        from kepubot.bot.watchdog import raise_alert
+
+        raise_alert(
+            self.app,
+            self.conn(),
+            key=f"auth:{channel}",
+            now=now,
+            title=f"kepubot: channel {channel} needs re-authorization",
+            body=f"Channel {channel} refused its credentials ({reason}). Its deliveries wait"
+            " in the queue; configure new credentials and they will be sent.",
+        )
 
     def _record_error(self, delivery: Delivery, exc: ChannelError) -> None:
         conn = self.conn()
@@ -389,6 +392,7 @@ class Engine:
         message = str(exc)[:1000]
         channel = delivery.channel
         if isinstance(exc, OutcomeUnknown):
+            self._breaker_failure(channel, now, "unknown", message)
             deliveries.record_unknown(
                 conn,
                 delivery=delivery,
@@ -402,7 +406,6 @@ class Engine:
                 delivery.id,
                 message,
             )
-            self._breaker_failure(channel, now, "unknown", message)
             return
         if isinstance(exc, Permanent):
             deliveries.record_failed(
@@ -416,6 +419,7 @@ class Engine:
             log.error("delivery %s: failed permanently on %s: %s", delivery.id, channel, message)
             return
         if isinstance(exc, AuthExpired):
+            self._breaker_failure(channel, now, "auth", message, wait=AUTH_PROBE_SECONDS)
             deliveries.record_retry(
                 conn,
                 delivery=delivery,
@@ -425,19 +429,20 @@ class Engine:
                 error_kind="auth",
                 error=message,
             )
-            self._breaker_failure(channel, now, "auth", message, wait=AUTH_PROBE_SECONDS)
+            self._alert_reauthorize(channel, message, now)
             return
         if isinstance(exc, RateLimited):
             wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
-            kind, breaker_kind = "rate_limited", "rate_limited"
+            self._breaker_failure(channel, now, "rate_limited", message, wait=wait)
+            kind = "rate_limited"
         else:
-            assert isinstance(exc, Transient | ChannelError)
             wait = full_jitter(
                 delivery.attempts,
                 self.settings.backoff_base_seconds,
                 self.settings.backoff_cap_seconds,
             )
-            kind, breaker_kind = "transient", "transient"
+            self._breaker_failure(channel, now, "transient", message)
+            kind = "transient"
         if delivery.attempts >= self.settings.max_attempts:
             deliveries.record_failed(
                 conn,
@@ -450,28 +455,21 @@ class Engine:
             log.error(
                 "delivery %s: failed after %d attempts: %s", delivery.id, delivery.attempts, message
             )
-        else:
-            not_before = now + timedelta(seconds=wait)
-            deliveries.record_retry(
-                conn,
-                delivery=delivery,
-                worker=self.worker,
-                now=now,
-                not_before=not_before,
-                error_kind=kind,
-                error=message,
-            )
-            log.warning(
-                "delivery %s: %s on %s; retry not before %s",
-                delivery.id,
-                message,
-                channel,
-                not_before.isoformat(),
-            )
-        self._breaker_failure(
-            channel,
-            now,
-            breaker_kind,
+            return
+        not_before = now + timedelta(seconds=wait)
+        deliveries.record_retry(
+            conn,
+            delivery=delivery,
+            worker=self.worker,
+            now=now,
+            not_before=not_before,
+            error_kind=kind,
+            error=message,
+        )
+        log.warning(
+            "delivery %s: %s on %s; retry not before %s",
+            delivery.id,
             message,
-            wait=wait if breaker_kind == "rate_limited" else None,
+            channel,
+            not_before.isoformat(),
         )
