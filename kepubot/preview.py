@@ -65,7 +65,10 @@ def render_preview_text(app: App, items: list[dict[str, Any]]) -> str:
         if r["media"]:
             out.append(f"{label(app, 'media')}: {', '.join(r['media'])}")
         if r["html"]:
-            out.append(f"{label(app, 'html')}: {len(r['html'])} chars")
+            # the article body exactly as it will be sent (media placeholders are replaced
+            # by the platform's URLs when they are uploaded)
+            out.append(f"{label(app, 'html')} ({len(r['html'])}):")
+            out.extend(f"  {line}" for line in r["html"].splitlines())
         for key, value in (r.get("extra") or {}).items():
             if isinstance(value, str | int | float) and value != "":
                 out.append(f"{key}: {value}")
