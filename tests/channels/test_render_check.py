@@ -377,7 +377,15 @@ def test_wechat_title_too_long() -> None:
         ({"body": "长文。" * 7000}, {}, {("content", "too_long")}),
         ({"media": []}, {}, {("cover", "required")}),
         ({"media": [media(mime="image/webp")]}, {}, {("image", "media_type")}),
-        ({"media": [media(mime="image/bmp", size=10 * MB)]}, {}, set()),
+        # body images go through uploadimg: jpg/png under 1 MB [gk]; the cover may be 10 MB
+        (
+            {"media": [media(mime="image/bmp", size=10 * MB)]},
+            {},
+            {("image", "media_type"), ("image", "media_size")},
+        ),
+        ({"media": [media(size=MB)]}, {}, set()),
+        ({"media": [media(size=MB + 1)]}, {}, {("image", "media_size")}),
+        ({"media": [media(), media("cover", mime="image/bmp", size=10 * MB)]}, {}, set()),
         ({"media": [media("cover", size=10 * MB + 1)]}, {}, {("cover", "media_size")}),
     ],
 )

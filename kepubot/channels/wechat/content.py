@@ -25,6 +25,10 @@ DIGEST_FALLBACK = 54  # what WeChat itself takes from the body when the digest i
 # These limits are [gk] (general knowledge, not confirmed by a source; platforms.md §2.3).
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/bmp")
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+# Images in the article body go through media/uploadimg, said to take jpg/png under 1 MB
+# [gk]: refused at submit, where the editor can still fix it, rather than at publish time.
+INLINE_IMAGE_TYPES = ("image/jpeg", "image/png")
+MAX_INLINE_IMAGE_BYTES = 1024 * 1024
 
 #: In rendered HTML a local image's src is this prefix plus its media-store path; publishing
 #: uploads the file (media/uploadimg) and puts the returned mmbiz URL in its place.
@@ -143,18 +147,26 @@ def content_problems(post: Post, author: str) -> list[Problem]:
     if post.cover:
         problems.extend(image_problems("cover", post.cover))
     for image in post.images:
-        problems.extend(image_problems("image", image))
+        problems.extend(image_problems("image", image, INLINE_IMAGE_TYPES, MAX_INLINE_IMAGE_BYTES))
     return problems
 
 
-def image_problems(field: str, item: Media) -> list[Problem]:
+def image_problems(
+    field: str,
+    item: Media,
+    types: tuple[str, ...] = IMAGE_TYPES,
+    max_bytes: int = MAX_IMAGE_BYTES,
+) -> list[Problem]:
     problems = []
-    if item.mime not in IMAGE_TYPES:
+    if item.mime not in types:
+        problems.append(Problem(field, "media_type", limit=", ".join(types), actual=item.mime))
+    if item.size > max_bytes:
         problems.append(
-            Problem(field, "media_type", limit=", ".join(IMAGE_TYPES), actual=item.mime)
-        )
-    if item.size > MAX_IMAGE_BYTES:
-        problems.append(
-            Problem(field, "media_size", limit="10 MB", actual=f"{item.size / 1048576:.1f} MB")
+            Problem(
+                field,
+                "media_size",
+                limit=f"{max_bytes / 1048576:g} MB",
+                actual=f"{item.size / 1048576:.1f} MB",
+            )
         )
     return problems
