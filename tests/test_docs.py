@@ -43,3 +43,27 @@ def test_every_channel_type_has_a_documented_section() -> None:
     example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     for name in channel_types():
         assert re.search(rf'^#? ?type = "{name}"', example, re.M), name
+
+
+def test_every_commented_setting_in_the_example_is_valid(tmp_path: Path, monkeypatch) -> None:
+    """Uncomment every example channel and setting: the file must still load and validate."""
+    from kepubot.app import App
+    from kepubot.config import load_config
+
+    lines = []
+    for line in (ROOT / "config.example.toml").read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if re.match(r"^# ?(\[channels\.|[a-z_]+ = )", stripped) and not stripped.startswith(
+            ('# rate_limit = "30/hour"  ', '# api_base = "https://..."')
+        ):
+            line = stripped[1:].lstrip()
+        lines.append(line)
+    text = "\n".join(lines)
+    for name in set(re.findall(r"\$\{([A-Z_]+)\}", text)):
+        monkeypatch.setenv(name, "x" * 12)
+    (tmp_path / "kepubot.toml").write_text(text, encoding="utf-8")
+    (tmp_path / "sensitive_words.txt").write_text("最佳\n", encoding="utf-8")
+    app = App(load_config(tmp_path / "kepubot.toml"))
+    assert {"weibo", "wechat", "douyin", "feed", "webhook", "wecom", "dingtalk"} <= {
+        c.type_name() for c in app.channels.values()
+    }
