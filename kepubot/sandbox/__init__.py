@@ -1,6 +1,6 @@
 """Local emulator of the platform endpoints kepubot's channels call, for demos and tests.
 
-Written from the platform notes (/work/shared/platforms.md §1 Weibo, §2 WeChat OA, §3 Douyin,
+Written from the platform notes (the shared platforms.md, §1 Weibo, §2 WeChat OA, §3 Douyin,
 §4.3 WeCom, §4.4 DingTalk, §6), not from our clients, and on the standard library only, so it
 starts fast and cannot share a bug with ``kepubot.channels``. See :class:`Sandbox` and
 :mod:`kepubot.sandbox.control`.
