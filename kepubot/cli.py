@@ -947,6 +947,22 @@ def status(state: State, as_json: bool) -> None:
 
 @cli.command()
 @click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def sandbox(port: int, host: str) -> None:
+    """A local emulator of the platform APIs (for the demo, tests and trying things out)."""
+    from kepubot.sandbox.server import main as sandbox_main
+
+    sandbox_main(port=port, host=host)
+
+
+@cli.command()
+@click.option(
     "--dir",
     "folder",
     type=click.Path(file_okay=False, path_type=Path),

@@ -67,3 +67,19 @@ def test_every_commented_setting_in_the_example_is_valid(tmp_path: Path, monkeyp
     assert {"weibo", "wechat", "douyin", "feed", "webhook", "wecom", "dingtalk"} <= {
         c.type_name() for c in app.channels.values()
     }
+
+
+def test_every_command_in_the_readme_exists() -> None:
+    """The reverse check: a command documented but never registered is caught too."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    known = set(command_paths(cli))
+    documented = set()
+    for line in readme.splitlines():
+        match = re.match(r"^kepubot ((?:[a-z]+)(?: [a-z]+)?)", line.strip())
+        if match:
+            words = match.group(1).split()
+            documented.add("kepubot " + " ".join(words))
+    missing = [
+        d for d in sorted(documented) if d not in known and " ".join(d.split()[:2]) not in known
+    ]
+    assert not missing, missing
