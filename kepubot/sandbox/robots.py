@@ -106,7 +106,28 @@ def _message(request: Request, errcode: int) -> dict[str, Any]:
     return message
 
 
-class WecomRobot(Endpoint):
+class _Robot(Endpoint):
+    """What both group robots share: a lock, a per-key 20-a-minute window (raisable through
+    ``/_sandbox/limits``) and errcode-shaped failures."""
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self._lock = threading.Lock()
+        self._window = SlidingWindow(MESSAGES_PER_MINUTE, WINDOW_SECONDS)
+
+    def set_limit(self, value: Any) -> None:
+        limit = _per_minute(value)
+        with self._lock:
+            self._window.limit = limit
+
+    def busy_response(self, request: Request | None = None) -> Response:
+        return errcode_response(-1, "system busy")
+
+    def error_response(self, code: int, request: Request | None = None) -> Response:
+        return errcode_response(code, "sandbox scripted error")
+
+
+class WecomRobot(_Robot):
     """``POST /cgi-bin/webhook/send?key=<KEY>``. The key is the only credential."""
 
     route = "wecom"
@@ -116,9 +137,7 @@ class WecomRobot(Endpoint):
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self._lock = threading.Lock()
         self._keys: set[str] = set()
-        self._window = SlidingWindow(MESSAGES_PER_MINUTE, WINDOW_SECONDS)
 
     def set_secrets(self, value: Any) -> None:
         if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
@@ -131,17 +150,6 @@ class WecomRobot(Endpoint):
             self._keys.clear()
             self._window.clear()
             self._window.limit = MESSAGES_PER_MINUTE
-
-    def set_limit(self, value: Any) -> None:
-        limit = _per_minute(value)
-        with self._lock:
-            self._window.limit = limit
-
-    def busy_response(self, request: Request | None = None) -> Response:
-        return errcode_response(-1, "system busy")
-
-    def error_response(self, code: int, request: Request | None = None) -> Response:
-        return errcode_response(code, "sandbox scripted error")
 
     def handle(self, request: Request) -> Response:
         if request.path != "/cgi-bin/webhook/send":
@@ -209,7 +217,7 @@ def validate_wecom(message: dict[str, Any]) -> None:
         raise PlatformError(40008, "invalid message type")
 
 
-class DingtalkRobot(Endpoint):
+class DingtalkRobot(_Robot):
     """``POST /robot/send?access_token=<T>[&timestamp=<ms>&sign=<S>]``.
 
     Tokens and their signing secrets are registered through the control API; a token
@@ -224,9 +232,7 @@ class DingtalkRobot(Endpoint):
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
-        self._window = SlidingWindow(MESSAGES_PER_MINUTE, WINDOW_SECONDS)
         self._throttled_until: dict[str, float] = {}
 
     def set_secrets(self, value: Any) -> None:
@@ -243,17 +249,6 @@ class DingtalkRobot(Endpoint):
             self._window.clear()
             self._window.limit = MESSAGES_PER_MINUTE
             self._throttled_until.clear()
-
-    def set_limit(self, value: Any) -> None:
-        limit = _per_minute(value)
-        with self._lock:
-            self._window.limit = limit
-
-    def busy_response(self, request: Request | None = None) -> Response:
-        return errcode_response(-1, "system busy")
-
-    def error_response(self, code: int, request: Request | None = None) -> Response:
-        return errcode_response(code, "sandbox scripted error")
 
     def handle(self, request: Request) -> Response:
         if request.path != "/robot/send":
