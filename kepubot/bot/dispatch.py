@@ -243,8 +243,9 @@ class Engine:
 
         post = get_post(self.app, delivery.post_id, conn)
         if post.state != "approved" or post.approved_hash != delivery.content_hash:
-            # Content must be exactly what was approved; the claim is given back untouched
-            # only if the post is waiting for review again, otherwise this is a failure.
+            # Content must be exactly what was approved. A post sent back to review holds its
+            # deliveries in `pending`, so a queued one with other content means the approved
+            # content was changed behind the workflow's back: fail it, never send it.
             deliveries.begin_send(
                 conn,
                 delivery=delivery,
