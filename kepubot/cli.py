@@ -656,11 +656,9 @@ def delivery_list(
 @pass_state
 def delivery_retry(state: State, delivery_id: int) -> None:
     """Put a failed delivery back in the queue."""
-    from kepubot.queue import deliveries
+    from kepubot.queue import operator
 
-    app = state.app
-    app.require_role(state.user, "operator", action="retrying a delivery")
-    deliveries.operator_retry(app.conn, delivery_id=delivery_id, actor=state.user, now=now_utc())
+    operator.retry(state.app, state.user, delivery_id, now=now_utc())
     click.echo(f"delivery {delivery_id}: queued")
 
 
@@ -675,14 +673,12 @@ def delivery_resolve(
     state: State, delivery_id: int, published: str | None, not_published: bool
 ) -> None:
     """Settle a delivery that needs attention."""
-    from kepubot.queue import deliveries
+    from kepubot.queue import operator
 
     if bool(published) == bool(not_published):
         fail("give exactly one of --published URL_OR_ID or --not-published")
-    app = state.app
-    app.require_role(state.user, "operator", action="resolving a delivery")
-    result = deliveries.operator_resolve(
-        app.conn, delivery_id=delivery_id, actor=state.user, now=now_utc(), published=published
+    result = operator.resolve(
+        state.app, state.user, delivery_id, now=now_utc(), published=published
     )
     click.echo(f"delivery {delivery_id}: {result}")
 
@@ -943,6 +939,90 @@ def status(state: State, as_json: bool) -> None:
         emit_json(data)
     else:
         click.echo(render_status(app, data))
+
+
+# --- console users and the console ------------------------------------------------------------
+
+
+@cli.group()
+def user() -> None:
+    """Console users (their roles come from [users] in the config)."""
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+@pass_state
+def user_passwd(state: State, name: str, password_stdin: bool) -> None:
+    """Set NAME's password for the browser console (stored as a scrypt hash)."""
+    from kepubot.errors import InvalidInput
+    from kepubot.queue.accounts import set_password
+
+    app = state.app
+    if app.config.roles_of(name) is None:
+        raise InvalidInput(
+            f"user {name!r} is not configured in [users] of {app.config.path.name};"
+            " add the user with their roles first"
+        )
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(
+            f"new password for {name}", hide_input=True, confirmation_prompt=True, err=True
+        )
+    set_password(app, state.user, name, password, now=now_utc())
+    click.echo(f"password set for {name}")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def user_list(state: State, as_json: bool) -> None:
+    """Configured users, their roles and whether they can sign in to the console."""
+    from kepubot.queue.accounts import has_password
+
+    app = state.app
+    data: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "display_name": section.name,
+            "roles": list(section.roles),
+            "password_set": has_password(app.conn, name),
+        }
+        for name, section in app.config.data.users.items()
+    ]
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(
+        format_table(
+            ["name", "roles", "password"],
+            [[d["name"], ",".join(d["roles"]), "set" if d["password_set"] else "-"] for d in data],
+        )
+    )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port (0: any free port).",
+)
+@pass_state
+def web(state: State, host: str, port: int) -> None:
+    """The browser console for editors, reviewers and managers."""
+    from kepubot.web.app import serve
+
+    app = state.app
+    app.conn  # noqa: B018 — migrate before the server's threads open the database
+    serve(app.config, host=host, port=port, echo=click.echo)
 
 
 @cli.command()

@@ -189,6 +189,20 @@ class ReportsSection(Strict):
         return value.strip().upper() if value else value
 
 
+class WebSection(Strict):
+    # signs the session cookies; without it a random key is kept in web_secret.key beside the
+    # database (0600), so sessions survive a restart
+    secret_key: MaybeSecret | None = None
+    session_hours: float = Field(12.0, gt=0)
+    # mark cookies Secure (set when the console is served over HTTPS behind a proxy)
+    secure_cookies: bool = False
+    # failed sign-ins allowed per user name (and 4x that per client address) in the window
+    sign_in_attempts: int = Field(5, ge=1)
+    sign_in_window_minutes: float = Field(15.0, gt=0)
+    # waitress worker threads
+    threads: int = Field(4, ge=1, le=64)
+
+
 class UserSection(Strict):
     roles: list[Role] = Field(min_length=1)
     name: str | None = None
@@ -209,6 +223,7 @@ class ConfigFile(Strict):
     metrics: MetricsSection = MetricsSection()
     reports: ReportsSection = ReportsSection()
     review: ReviewSection = ReviewSection()
+    web: WebSection = WebSection()
     users: dict[str, UserSection] = Field(default_factory=dict)
     channels: dict[str, ChannelSection] = Field(default_factory=dict)
 

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from kepubot.errors import InvalidInput
+from kepubot.models import Post
 
 if TYPE_CHECKING:
     from kepubot.app import App
@@ -22,6 +23,42 @@ def preview_post(app: App, post_id: int, channel: str | None = None) -> list[dic
                 f"--channel {channel!r}: no such channel (configured: {', '.join(sorted(app.channels))})"
             )
         names = [channel]
+    return preview_items(app, post, names)
+
+
+def preview_unsaved(
+    app: App,
+    *,
+    author: str,
+    title: str,
+    body: str,
+    summary: str = "",
+    link: str = "",
+    tags: list[str] | None = None,
+    channels: list[str] | None = None,
+    base: Post | None = None,
+) -> list[dict[str, Any]]:
+    """The preview of text an editor is still typing (the console's live preview): the
+    saved post's media and variants (if any) with the typed fields over them. Unknown
+    channel names are left out; saving reports them."""
+    post = Post(
+        id=base.id if base is not None else 0,
+        title=title,
+        body=body,
+        summary=summary,
+        link=link,
+        tags=tags or [],
+        media=list(base.media) if base is not None else [],
+        channels=[c for c in (channels or []) if c in app.channels],
+        variants=dict(base.variants) if base is not None else {},
+        author=author,
+    )
+    return preview_items(app, post, post.channels)
+
+
+def preview_items(app: App, post: Post, names: list[str]) -> list[dict[str, Any]]:
+    """Per channel: what it would send (``Rendered``) and every problem, sensitive words
+    included."""
     fields = {
         "title": post.title,
         "summary": post.summary,

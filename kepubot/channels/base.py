@@ -243,7 +243,6 @@ _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "
 
 def markdown_to_html(markdown_text: str) -> str:
     """Markdown -> sanitized HTML (no scripts, no event handlers, no raw HTML escapes)."""
-    import nh3
     from markdown_it import MarkdownIt
 
     html = (
@@ -251,6 +250,13 @@ def markdown_to_html(markdown_text: str) -> str:
         .enable("table")
         .render(markdown_text)
     )
+    return sanitize_html(html)
+
+
+def sanitize_html(html: str) -> str:
+    """The one HTML sanitizer: feeds, article bodies and the console all pass through it."""
+    import nh3
+
     return nh3.clean(
         html,
         tags=_ALLOWED_TAGS,

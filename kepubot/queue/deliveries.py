@@ -114,6 +114,23 @@ def list_deliveries(
     return [from_row(r) for r in cursor]
 
 
+def in_period(
+    conn: sqlite3.Connection, start: datetime, end: datetime, *, channel: str | None = None
+) -> list[Delivery]:
+    """Deliveries published in [start, end), or not published and due in it (the calendar)."""
+    extra, args = ("AND channel = ?", [channel]) if channel else ("", [])
+    cursor = conn.execute(
+        f"SELECT {_COLUMNS} FROM deliveries WHERE state = 'published'"
+        f" AND published_at >= ? AND published_at < ? {extra}"
+        " UNION ALL "
+        f"SELECT {_COLUMNS} FROM deliveries WHERE due_at >= ? AND due_at < ?"
+        f" AND state NOT IN ('published', 'cancelled') {extra}"
+        " LIMIT 5000",
+        (to_db(start), to_db(end), *args, to_db(start), to_db(end), *args),
+    )
+    return [from_row(r) for r in cursor]
+
+
 def due_ids(conn: sqlite3.Connection, state: str, now: datetime) -> list[int]:
     """Deliveries in ``state`` whose ``not_before`` has come (lookups, polls), oldest first."""
     rows = conn.execute(

@@ -346,6 +346,25 @@ M007_TROUBLE_INDEX = """
 CREATE INDEX deliveries_state_due ON deliveries(state, due_at);
 """
 
+# The browser console: password hashes (scrypt, never the passwords) and failed sign-ins for
+# rate limiting (in SQLite so that every thread and process of the console shares the count);
+# the calendar reads deliveries by due time across states.
+M008_WEB = """
+CREATE TABLE user_passwords (
+  user       TEXT PRIMARY KEY,
+  hash       TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE sign_in_failures (
+  id  INTEGER PRIMARY KEY,
+  key TEXT NOT NULL,
+  at  TEXT NOT NULL
+);
+CREATE INDEX sign_in_failures_key ON sign_in_failures(key, at);
+CREATE INDEX deliveries_due_any ON deliveries(due_at);
+CREATE INDEX posts_scheduled ON posts(scheduled_at) WHERE scheduled_at IS NOT NULL;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", m001_initial()),
     (2, "daemon", M002_DAEMON),
@@ -354,4 +373,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (5, "metrics", M005_METRICS),
     (6, "reports", M006_REPORTS),
     (7, "trouble_index", M007_TROUBLE_INDEX),
+    (8, "web", M008_WEB),
 ]

@@ -107,12 +107,19 @@ def list_posts(
     state: str | None = None,
     channel: str | None = None,
     author: str | None = None,
+    tag: str | None = None,
+    title: str | None = None,
+    review_level: int | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[Post]:
-    """Newest first. Each filter is served by an index, so the first page costs the same at
-    10³ and 10⁶ posts."""
-    where, args = [], []
+    """Newest first. State, channel and author are served by an index, so the first page
+    costs the same at 10³ and 10⁶ posts; tag, title (a substring) and the creation period
+    filter the rows walked in id order."""
+    where: list[str] = []
+    args: list[Any] = []
     source = "posts"
     if channel:
         # post_channels carries each post's state, so channel (+ state) is one index range
@@ -128,12 +135,43 @@ def list_posts(
     if author:
         where.append("posts.author = ?")
         args.append(author)
+    if tag:
+        where.append("EXISTS (SELECT 1 FROM json_each(posts.tags) WHERE json_each.value = ?)")
+        args.append(tag.strip())
+    if title:
+        escaped = title.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("posts.title LIKE ? ESCAPE '\\'")
+        args.append(f"%{escaped}%")
+    if review_level is not None:
+        where.append("posts.review_level = ?")
+        args.append(review_level)
+    if created_from is not None:
+        where.append("posts.created_at >= ?")
+        args.append(to_db(created_from))
+    if created_before is not None:
+        where.append("posts.created_at < ?")
+        args.append(to_db(created_before))
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     order = "pc.post_id DESC" if channel else "posts.id DESC"
     columns = ", ".join(f"posts.{c.strip()}" for c in _POST_COLUMNS.split(","))
     cursor = app.conn.execute(
         f"SELECT {columns} FROM {source} {clause} ORDER BY {order} LIMIT ? OFFSET ?",
         (*args, limit, offset),
+    )
+    return [from_row(r, app) for r in cursor]
+
+
+def scheduled_between(app: App, start: datetime, end: datetime) -> list[Post]:
+    """Posts with an explicit publish time in [start, end) that have no deliveries yet
+    (drafts and posts in review): the calendar shows them as planned."""
+    columns = ", ".join(f"posts.{c.strip()}" for c in _POST_COLUMNS.split(","))
+    cursor = app.conn.execute(
+        f"SELECT {columns} FROM posts WHERE scheduled_at >= ? AND scheduled_at < ?"
+        " AND state IN ('draft', 'in_review', 'rejected')"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.post_id = posts.id"
+        "   AND d.state != 'pending')"
+        " ORDER BY scheduled_at LIMIT 2000",
+        (to_db(start), to_db(end)),
     )
     return [from_row(r, app) for r in cursor]
 
@@ -599,23 +637,38 @@ def _check_reviewer(app: App, actor: str, post: Post, doing: str) -> None:
         raise NotAllowed(f"post {post.id} is {post.state}; only posts in review can be {doing}")
 
 
+def review_refusal(app: App, actor: str, post: Post, doing: str = "approved") -> str | None:
+    """Why ``actor`` may not approve (or reject) ``post`` now, or None. The workflow's rules
+    in one place: the reviewer role, never one's own post, only posts in review, and one
+    person approves at most one level of a post."""
+    try:
+        _check_reviewer(app, actor, post, doing)
+    except NotAllowed as exc:
+        return str(exc)
+    if doing != "approved":
+        return None
+    earlier = app.conn.execute(
+        "SELECT level FROM reviews WHERE post_id = ? AND reviewer = ? AND decision = 'approve'"
+        " AND level != ? LIMIT 1",
+        (post.id, actor, post.review_level),
+    ).fetchone()
+    if earlier is not None:
+        return (
+            f"post {post.id}: {actor} already approved it at level {_level_name(app, earlier[0])};"
+            " one person approves at most one level of a post"
+        )
+    return None
+
+
 def approve(app: App, actor: str, ids: list[int], *, now: datetime, comment: str = "") -> None:
     levels = app.config.review_levels
 
     def step(post_id: int) -> None:
         post = get_post(app, post_id)
-        _check_reviewer(app, actor, post, "approved")
+        refusal = review_refusal(app, actor, post, "approved")
+        if refusal is not None:
+            raise NotAllowed(refusal)
         level = post.review_level
-        earlier = app.conn.execute(
-            "SELECT level FROM reviews WHERE post_id = ? AND reviewer = ? AND decision = 'approve'"
-            " AND level != ? LIMIT 1",
-            (post_id, actor, level),
-        ).fetchone()
-        if earlier is not None:
-            raise NotAllowed(
-                f"post {post_id}: {actor} already approved it at level {_level_name(app, earlier[0])};"
-                " one person approves at most one level of a post"
-            )
         same = app.conn.execute(
             "SELECT 1 FROM reviews WHERE post_id = ? AND round = ? AND level = ?"
             " AND decision = 'approve'",

@@ -66,6 +66,19 @@ def _bar_chart(title: str, items: list[tuple[str, float]], color: str) -> str:
 
 
 def to_html(report: dict[str, Any]) -> str:
+    """A standalone HTML document (inline CSS and SVG, no scripts, no outside files)."""
+    lang = report["language"]
+    period = report["period"]
+    return (
+        "<!DOCTYPE html>"
+        f'<html lang="{"en" if lang == "en" else "zh-CN"}"><head><meta charset="utf-8">'
+        f"<title>{escape(label('title', lang))} {period['since']} ~ {period['until']}</title>"
+        f"<style>{_CSS}</style></head><body>{body_html(report)}</body></html>"
+    )
+
+
+def body_html(report: dict[str, Any]) -> str:
+    """The report's content (headings, figure cards, SVG charts, tables), for embedding."""
     lang = report["language"]
     L = lambda key: label(key, lang)  # noqa: E731
     period, totals, change = report["period"], report["totals"], report["change"]
@@ -118,15 +131,11 @@ def to_html(report: dict[str, Any]) -> str:
         )
     filters = ", ".join(f"{k}={v}" for k, v in report["filters"].items() if v)
     return (
-        "<!DOCTYPE html>"
-        f'<html lang="{"en" if lang == "en" else "zh-CN"}"><head><meta charset="utf-8">'
-        f"<title>{escape(L('title'))} {period['since']} ~ {period['until']}</title>"
-        f"<style>{_CSS}</style></head><body>"
         f"<h1>{escape(L('title'))}</h1>"
         f'<p class="meta">{escape(L("period"))}: {period["since"]} ~ {period["until"]} ({escape(period["timezone"])})'
         f" · {escape(L('previous'))}: {report['previous']['since']} ~ {report['previous']['until']}"
         f" · {escape(L('generated'))}: {escape(report['generated_at'])}"
         + (f" · {escape(L('filters'))}: {escape(filters)}" if filters else "")
         + "</p>"
-        f'<div class="cards">{"".join(cards)}</div>{charts}{"".join(tables)}</body></html>'
+        f'<div class="cards">{"".join(cards)}</div>{charts}{"".join(tables)}'
     )

@@ -1,0 +1,179 @@
+"""Console accounts: password hashes and sign-in rate limiting.
+
+Users and their roles come from the config file; only the password hash lives in the
+database (scrypt from the standard library, salted, parameters stored with the hash). The
+plain password is never stored, logged or echoed. Failed sign-ins are counted in SQLite so
+every thread and process of the console shares one limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from kepubot.errors import InvalidInput, NotFound
+from kepubot.queue import audit
+from kepubot.queue.db import transaction
+from kepubot.timeutil import from_db, to_db
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+
+# scrypt cost: N=2^14, r=8, p=1 takes 16 MiB and ~50 ms, the interactive-login figure of the
+# scrypt paper and of Python's hashlib documentation.
+_N, _R, _P = 2**14, 8, 1
+MIN_LENGTH = 8
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${_N}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def _matches(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+            maxmem=64 * 1024 * 1024,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+# a hash to check unknown users against, so that "no such user" costs as much as a wrong
+# password and the timing does not tell which names exist
+_DUMMY = hash_password(secrets.token_hex(8))
+
+
+def set_password(app: App, actor: str, user: str, password: str, *, now: datetime) -> None:
+    """Set ``user``'s console password (the user must be configured in [users])."""
+    if app.config.roles_of(user) is None:
+        raise NotFound(
+            f"user {user!r} is not configured in [users] of {app.config.path.name};"
+            " add the user with their roles first"
+        )
+    if len(password) < MIN_LENGTH:
+        raise InvalidInput(f"the password is too short; use at least {MIN_LENGTH} characters")
+    if password.strip() != password or "\n" in password:
+        raise InvalidInput("the password starts or ends with white space; type it again")
+    stored = hash_password(password)
+    with transaction(app.conn):
+        app.conn.execute(
+            "INSERT INTO user_passwords (user, hash, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(user) DO UPDATE SET hash = excluded.hash,"
+            " updated_at = excluded.updated_at",
+            (user, stored, to_db(now)),
+        )
+        audit.append(
+            app.conn, at=to_db(now), actor=actor, action="user.password_set", detail={"user": user}
+        )
+
+
+def has_password(conn: sqlite3.Connection, user: str) -> bool:
+    row = conn.execute("SELECT 1 FROM user_passwords WHERE user = ?", (user,)).fetchone()
+    return row is not None
+
+
+def stamp(conn: sqlite3.Connection, user: str) -> str | None:
+    """A short fingerprint of the current hash: a session carries it, so a new password
+    (or a removed one) ends every session signed in with the old one."""
+    row = conn.execute("SELECT hash FROM user_passwords WHERE user = ?", (user,)).fetchone()
+    if row is None:
+        return None
+    return hashlib.sha256(row["hash"].encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SignInLimit:
+    per_user: int = 5
+    per_address: int = 20
+    window: timedelta = timedelta(minutes=15)
+
+
+class SignInBlocked(Exception):
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__("too many failed sign-ins")
+        self.retry_after = retry_after
+
+
+def _keys(user: str, address: str) -> list[tuple[str, str]]:
+    return [("user", f"user:{user.strip().lower()}"), ("address", f"ip:{address}")]
+
+
+def _blocked_for(
+    conn: sqlite3.Connection, user: str, address: str, now: datetime, limit: SignInLimit
+) -> timedelta | None:
+    since = to_db(now - limit.window)
+    longest: timedelta | None = None
+    for kind, key in _keys(user, address):
+        allowed = limit.per_user if kind == "user" else limit.per_address
+        rows = conn.execute(
+            "SELECT at FROM sign_in_failures WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?",
+            (key, since, allowed),
+        ).fetchall()
+        if len(rows) >= allowed:
+            # blocked until the oldest of the last `allowed` failures leaves the window
+            until = from_db(rows[-1]["at"]) + limit.window
+            wait = until - now
+            if longest is None or wait > longest:
+                longest = wait
+    return longest
+
+
+def authenticate(
+    app: App,
+    user: str,
+    password: str,
+    *,
+    address: str,
+    now: datetime,
+    limit: SignInLimit | None = None,
+) -> str | None:
+    """The user's session stamp if the password is right, else None.
+
+    Raises SignInBlocked (checked before the password) when the user name or the client
+    address had too many failures within the window; a failure is counted for both.
+    """
+    limit = limit or SignInLimit()
+    conn = app.conn
+    user = user.strip()
+    wait = _blocked_for(conn, user, address, now, limit)
+    if wait is not None:
+        raise SignInBlocked(wait)
+    row = None
+    if app.config.roles_of(user) is not None:
+        row = conn.execute("SELECT hash FROM user_passwords WHERE user = ?", (user,)).fetchone()
+    ok = _matches(password, row["hash"] if row else _DUMMY) and row is not None
+    with transaction(conn):
+        if ok:
+            conn.execute(
+                "DELETE FROM sign_in_failures WHERE key = ?", (_keys(user, address)[0][1],)
+            )
+            audit.append(conn, at=to_db(now), actor=user, action="user.signed_in")
+        else:
+            for _, key in _keys(user, address):
+                conn.execute(
+                    "INSERT INTO sign_in_failures (key, at) VALUES (?, ?)", (key, to_db(now))
+                )
+            conn.execute(
+                "DELETE FROM sign_in_failures WHERE at < ?", (to_db(now - limit.window * 4),)
+            )
+    return stamp(conn, user) if ok else None

@@ -1,0 +1,259 @@
+"""The console's Flask application: sessions, CSRF, roles, language and error pages.
+
+No workflow rule lives here: pages call the service layer (``kepubot.queue``,
+``kepubot.reports``, ``kepubot.preview``) with the signed-in user as the actor, and the
+service layer decides. This module only knows who is signed in and turns refusals into pages.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, g, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.wrappers import Response
+
+from kepubot.app import App
+from kepubot.config import Config
+from kepubot.errors import InvalidInput, KepubotError, NotAllowed, NotFound
+from kepubot.timeutil import utcnow
+from kepubot.web.labels import text
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # a Douyin video may be large; Werkzeug spools to disk
+
+
+def _secret_key(config: Config) -> bytes:
+    configured = config.data.web.secret_key
+    if configured is not None:
+        return configured.get_secret_value().encode("utf-8")
+    path = config.database_path.parent / "web_secret.key"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.hex())
+    return key
+
+
+class Services:
+    """One ``App`` (service context with its own SQLite connection) per server thread."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._local = threading.local()
+
+    def get(self) -> App:
+        app: App | None = getattr(self._local, "app", None)
+        if app is None:
+            app = App(self.config)
+            app.channels  # noqa: B018 — validate channel settings once per thread
+            self._local.app = app
+        return app
+
+
+def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Flask:
+    """The console for ``config``. ``clock`` gives "now" (tests pass their own)."""
+    web = config.data.web
+    flask = Flask(__name__)
+    flask.config.update(
+        SECRET_KEY=_secret_key(config),
+        SESSION_COOKIE_NAME="kepubot_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=web.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=web.session_hours),
+        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    services = Services(config)
+    # migrate (and check the channel settings) before the first request, on this thread
+    services.get().conn  # noqa: B018
+    flask.extensions["kepubot"] = {"services": services, "clock": clock, "config": config}
+
+    @flask.before_request
+    def _load_user() -> Response | None:
+        g.lang = session.get("lang") or config.data.kepubot.language
+        if request.args.get("lang") in ("zh", "en"):
+            g.lang = session["lang"] = request.args["lang"]
+        g.user = None
+        g.roles = set()
+        g.now = clock()
+        service = services.get()
+        service.language = g.lang
+        g.service = service
+        user = session.get("user")
+        if user:
+            from kepubot.queue import accounts
+
+            roles = config.roles_of(user)
+            if roles is None or accounts.stamp(service.conn, user) != session.get("stamp"):
+                # removed from the config, or the password changed since this sign-in
+                session.clear()
+            else:
+                g.user, g.roles = user, roles
+        if "csrf" not in session:
+            session["csrf"] = secrets.token_urlsafe(32)
+        if request.method == "POST" and request.endpoint != "static":
+            sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+            if not hmac.compare_digest(sent.encode(), session["csrf"].encode()):
+                return error_page(400, text(g.lang, "csrf"))
+        return None
+
+    @flask.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
+            " img-src 'self' data:; object-src 'none'; base-uri 'none';"
+            " form-action 'self'; frame-ancestors 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @flask.context_processor
+    def _helpers() -> dict[str, Any]:
+        from kepubot.timeutil import show
+
+        tz = services.get().tz
+
+        def when(value: Any) -> str:
+            return show(value, tz) if value else "-"
+
+        return {
+            "t": lambda key, **values: text(g.lang, key, **values),
+            "lang": g.get("lang", "zh"),
+            "user": g.get("user"),
+            "roles": g.get("roles", set()),
+            "csrf_token": session.get("csrf", ""),
+            "when": when,
+            "levels": config.review_levels,
+            "user_name": lambda name: (
+                (config.data.users[name].name or name) if name in config.data.users else name
+            ),
+            "has_role": has_role,
+        }
+
+    @flask.errorhandler(KepubotError)
+    def _service_error(exc: KepubotError) -> Response:
+        status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, NotAllowed) else 400
+        if not isinstance(exc, NotAllowed | InvalidInput):
+            status = 500
+            log.warning("console request failed: %s", exc)
+        return error_page(status, str(exc))
+
+    @flask.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> Response:
+        return error_page(413, text(g.get("lang", "zh"), "too_large"))
+
+    @flask.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        return error_page(exc.code or 500, exc.description or "")
+
+    @flask.teardown_appcontext
+    def _rollback(exc: BaseException | None) -> None:
+        service = g.get("service")
+        if service is not None and "conn" in service.__dict__ and service.conn.in_transaction:
+            service.conn.rollback()
+
+    from kepubot.web import views
+
+    views.register(flask)
+    return flask
+
+
+def has_role(*wanted: str) -> bool:
+    roles: set[str] = g.get("roles", set())
+    return "admin" in roles or bool(roles & set(wanted))
+
+
+def error_page(status: int, message: str) -> Response:
+    lang = g.get("lang", "zh")
+    title = {
+        400: text(lang, "bad_input"),
+        401: text(lang, "signed_out"),
+        403: text(lang, "forbidden"),
+        404: text(lang, "not_found"),
+    }.get(status, text(lang, "error"))
+    response = Response(
+        render_template("error.html", status=status, title=title, message=message),
+        status=status,
+        mimetype="text/html",
+    )
+    return response
+
+
+def requires(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Signed in (and, when ``roles`` are given, holding one of them or admin).
+
+    Signed out: a GET goes to the sign-in page and comes back; anything else is a 401.
+    The service layer checks the role again for every action it performs.
+    """
+
+    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            if g.user is None:
+                if request.method == "GET":
+                    return redirect(url_for("login", next=request.full_path.rstrip("?")))
+                return error_page(401, text(g.lang, "signed_out"))
+            if roles and not has_role(*roles):
+                need = " / ".join(roles)
+                return error_page(
+                    403,
+                    f"{text(g.lang, 'forbidden')}: {need} ({g.user}: {', '.join(sorted(g.roles))})",
+                )
+            return view(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site (no scheme, no host, no protocol-relative //host)."""
+    if not target:
+        return url_for("posts")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("posts")
+    if "\\" in target:
+        return url_for("posts")
+    return target
+
+
+def serve(config: Config, *, host: str, port: int, echo: Callable[[str], None]) -> None:
+    """Serve the console with waitress until interrupted."""
+    from waitress import create_server
+
+    flask = create_app(config)
+    server = create_server(flask, host=host, port=port, threads=config.data.web.threads)
+    bound_host, bound_port = server.effective_host, server.effective_port  # type: ignore[union-attr]
+    echo(f"kepubot console on http://{bound_host}:{bound_port}/ (Ctrl-C stops it)")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+def template_dir() -> Path:
+    return Path(__file__).parent / "templates"

@@ -1,0 +1,76 @@
+// kepubot console: live preview on the compose page and confirmations. No framework.
+"use strict";
+(function () {
+  var token = document.querySelector('meta[name="csrf-token"]');
+  token = token ? token.getAttribute("content") : "";
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
+  });
+
+  var back = document.querySelector("[data-back]");
+  if (back && window.history.length > 1) {
+    back.addEventListener("click", function (event) {
+      event.preventDefault();
+      window.history.back();
+    });
+  }
+
+  var form = document.getElementById("compose-form");
+  var target = document.getElementById("live-preview");
+  if (!form || !target) {
+    return;
+  }
+  var timer = null;
+  var sequence = 0;
+
+  function refresh() {
+    var data = new FormData();
+    ["title", "body", "summary", "link", "tags", "post_id"].forEach(function (name) {
+      var field = form.elements[name];
+      if (field) {
+        data.append(name, field.value);
+      }
+    });
+    form.querySelectorAll('input[name="channels"]:checked').forEach(function (box) {
+      data.append("channels", box.value);
+    });
+    var mine = ++sequence;
+    fetch(form.getAttribute("data-preview"), {
+      method: "POST",
+      body: data,
+      headers: { "X-CSRF-Token": token },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return response.text().then(function (html) {
+          return { ok: response.ok, html: html };
+        });
+      })
+      .then(function (result) {
+        if (mine !== sequence) {
+          return; // an older answer arriving late
+        }
+        if (result.ok) {
+          // the server renders this fragment: Markdown through the sanitizer, text escaped
+          target.innerHTML = result.html;
+        } else {
+          target.textContent = "preview unavailable (" + result.html.length + ")";
+        }
+        target.setAttribute("data-ready", String(mine));
+      });
+  }
+
+  function later() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, 300);
+  }
+
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+  refresh();
+})();
