@@ -35,6 +35,7 @@ DEMO_SECRETS = {
 WECHAT_APPID = "wx0000000000demo"
 DOUYIN_KEY = "aw-demo"
 DOUYIN_OPEN_ID = "open-id-demo"
+DEMO_PASSWORD = "kepubot-demo"
 REVIEWERS = ("li", "wang", "zhao")
 DAEMON_DEADLINE_SECONDS = 45.0
 
@@ -181,6 +182,14 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         )
         config_path = folder / "kepubot.toml"
         config_path.write_text(_config(base), encoding="utf-8")
+        # the config references its (made-up, sandbox-only) secrets as ${ENV}; this file lets
+        # a person run further commands on the demo workspace: `. demo.env && kepubot ...`
+        env_file = folder / "demo.env"
+        env_file.write_text(
+            "".join(f"export {name}={value}\n" for name, value in DEMO_SECRETS.items()),
+            encoding="utf-8",
+        )
+        env_file.chmod(0o600)
         data = files("kepubot") / "data"
         (folder / "sensitive_words.txt").write_text(
             (data / "sensitive_words.txt").read_text(encoding="utf-8"), encoding="utf-8"
@@ -196,6 +205,11 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
                 item.channels = [*(item.channels or []), *EXTRA_CHANNELS]
             ids = create_posts(app, "zhang", items, now=utcnow())
         echo(f"editor zhang imported {len(ids)} sample posts")
+        from kepubot.queue.accounts import set_password
+
+        for name in app.config.data.users:
+            # a demo workspace only: every demo user can sign in to the console with this
+            set_password(app, "demo", name, DEMO_PASSWORD, now=utcnow())
         submit(app, "zhang", ids, now=utcnow())
         for reviewer, level in zip(REVIEWERS, app.config.review_levels, strict=True):
             approve(app, reviewer, ids, now=utcnow(), comment=f"{level}通过")
@@ -268,14 +282,20 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         f"reach so far: views {totals['views'] if totals['views'] is not None else '-'},"
         f" likes {totals['likes'] if totals['likes'] is not None else '-'},"
         f" shares {totals['shares'] if totals['shares'] is not None else '-'}"
-        f" (kepubot --config {folder / 'kepubot.toml'} report --format html --out report.html)"
+        f" (. {folder / 'demo.env'} && kepubot --config {folder / 'kepubot.toml'} report --format html --out report.html)"
     )
     feeds = app.config.resolve("public/feeds")
     for name in ("feed.xml", "atom.xml", "feed.json"):
         echo(f"feed: {feeds / name}")
     chain = audit.verify(app.conn)
     echo(f"audit chain: {'intact' if chain.ok else 'BROKEN'} ({chain.rows} rows)")
-    echo(f"next: kepubot --config {folder / 'kepubot.toml'} status")
+    config = folder / "kepubot.toml"
+    echo(f"next: . {folder / 'demo.env'} && kepubot --config {config} status")
+    echo(
+        f"console: . {folder / 'demo.env'} && kepubot --config {config} web, then sign in at"
+        f" http://127.0.0.1:8080/ as wang (reviewer, manager) or zhang (editor),"
+        f" password {DEMO_PASSWORD}"
+    )
     app.close()
     ok = published == total and duplicates == 0 and chain.ok
     if not ok:
