@@ -49,6 +49,8 @@ class PostInput:
     channels: list[str] | None = None
     at: str | None = None
     next_slot: bool = False
+    # "as soon as approved": drop an earlier time or next-slot choice (edits only)
+    unschedule: bool = False
     variants: dict[str, dict[str, str]] | None = None
     where: dict[str, str] = field(default_factory=dict)  # field -> "file row 3" for errors
 
@@ -453,10 +455,12 @@ def edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datet
                 " it cannot be sent there again — write a new post for that channel"
             )
         digest = _hash_of(values)
+        unschedule = data.unschedule and (post.scheduled_at is not None or post.next_slot)
         if (
             digest == post.content_hash
             and prepared.scheduled_at is None
             and prepared.next_slot is None
+            and not unschedule
         ):
             return post  # nothing changed
         state, round_, level = post.state, post.review_round, post.review_level
@@ -471,6 +475,8 @@ def edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datet
         next_slot = prepared.next_slot if prepared.next_slot is not None else post.next_slot
         if prepared.next_slot:
             scheduled = None
+        if unschedule and prepared.scheduled_at is None and prepared.next_slot is None:
+            scheduled, next_slot = None, False
         app.conn.execute(
             "UPDATE posts SET title = ?, body = ?, summary = ?, link = ?, tags = ?, media = ?,"
             " channels = ?, variants = ?, state = ?, review_round = ?, review_level = ?,"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ from kepubot.web.app import error_page, has_role, requires, safe_next
 from kepubot.web.labels import text
 
 PAGE_SIZE = 50
+log = logging.getLogger(__name__)
 
 # what the service layer's messages call a field, and what the form calls it
 _FORM_PLACES = {
@@ -105,6 +107,7 @@ def register(app: Flask) -> None:
             return render_template("login.html", next=next_url, error=None, name="")
         name = (request.form.get("user") or "").strip()
         password = request.form.get("password") or ""
+        address = request.remote_addr or "-"
         web = g.service.config.data.web
         limit = accounts.SignInLimit(
             per_user=web.sign_in_attempts,
@@ -116,11 +119,12 @@ def register(app: Flask) -> None:
                 g.service,
                 name,
                 password,
-                address=request.remote_addr or "-",
+                address=address,
                 now=g.now,
                 limit=limit,
             )
         except accounts.SignInBlocked as blocked:
+            log.warning("sign-in refused for %r from %s: too many failures", name, address)
             minutes = max(1, int(blocked.retry_after.total_seconds() // 60) + 1)
             response = Response(
                 render_template(
@@ -134,12 +138,14 @@ def register(app: Flask) -> None:
             response.headers["Retry-After"] = str(int(blocked.retry_after.total_seconds()) + 1)
             return response
         if stamp is None:
+            log.warning("sign-in failed for %r from %s", name, address)
             return Response(
                 render_template(
                     "login.html", next=next_url, error=text(g.lang, "bad_credentials"), name=name
                 ),
                 status=401,
             )
+        log.info("%s signed in from %s", name, address)
         lang = session.get("lang")
         session.clear()  # a fresh session: no fixation
         session.permanent = True
@@ -638,6 +644,7 @@ def _post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
         channels=form.getlist("channels") if (new or form.get("channels_field")) else None,
         at=at,
         next_slot=next_slot,
+        unschedule=not new and form.get("when", "now") == "now",
         where={key: text(g.lang, label) for key, label in _FORM_PLACES.items()},
     )
     return data, cleanup

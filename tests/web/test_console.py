@@ -804,3 +804,40 @@ def test_unknown_post_is_a_clear_404(console: Console) -> None:
     assert response.status_code == 404
     assert "post 4242 does not exist" in response.text
     assert "Traceback" not in response.text
+
+
+def test_edit_to_as_soon_as_approved_drops_an_earlier_time(console: Console) -> None:
+    ws = console.workspace
+    post_id = ws.add_post("--channel", "news-feed", "--next-slot")
+    client = console.client("zhang")
+    form = client.get(f"/posts/{post_id}/edit").text
+    assert 'value="next" checked' in form
+    fields = {
+        "title": "勤洗手",
+        "body": "用流动水和肥皂洗手。",
+        "summary": "",
+        "link": "https://kepu.example.org/articles/0001",
+        "tags": "",
+        "channels": ["news-feed"],
+        "channels_field": "1",
+        "when": "now",
+    }
+    response = console.post(
+        client, f"/posts/{post_id}/edit", fields, content_type="multipart/form-data"
+    )
+    assert response.status_code == 303
+    shown = ws.ok("post", "show", str(post_id), "--json")
+    assert '"next_slot": false' in shown and '"scheduled_at": null' in shown
+
+
+def test_passwords_never_reach_the_logs(console: Console, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    client = console.client()
+    console.sign_in(client, "zhang", "wrong-secret-guess")
+    console.sign_in(client, "zhang")
+    console.post(client, "/posts/1/approve", {"comment": "x"})  # refused: not yours to approve
+    assert caplog.records  # the console logged something
+    for text in (PASSWORD, "wrong-secret-guess"):
+        assert text not in caplog.text
