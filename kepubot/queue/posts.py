@@ -395,11 +395,14 @@ def _insert(app: App, prepared: Prepared, *, author: str, now: datetime, source:
     return post_id
 
 
-def create_post(app: App, actor: str, data: PostInput, *, now: datetime) -> int:
+def create_post(
+    app: App, actor: str, data: PostInput, *, now: datetime, source: str = "cli"
+) -> int:
+    """A new draft; ``source`` (cli, web) is recorded in the audit row."""
     app.require_role(actor, "editor", action="writing a post")
     prepared = prepare(app, data, now=now)
     with transaction(app.conn):
-        return _insert(app, prepared, author=actor, now=now, source="cli")
+        return _insert(app, prepared, author=actor, now=now, source=source)
 
 
 def create_posts(

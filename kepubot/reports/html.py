@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -25,6 +26,13 @@ svg text{font-size:11px;fill:#52606d}
 """
 
 _TEXT_COLUMNS = {"top_posts": {1, 2, 3}, "top_engagement": {1, 2, 3}}
+
+
+def _short(name: str) -> str:
+    """An axis label: a day as MM-DD, anything else cut to 10 characters."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", name):
+        return name[5:]
+    return name if len(name) <= 10 else name[:9] + "…"
 
 
 def _bar_chart(title: str, items: list[tuple[str, float]], color: str) -> str:
@@ -59,7 +67,7 @@ def _bar_chart(title: str, items: list[tuple[str, float]], color: str) -> str:
         )
         if i % step == 0:
             parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle">{escape(name[-5:] if len(name) == 10 else name[:8])}</text>'
+                f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle">{escape(_short(name))}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
 from kepubot.app import App
@@ -149,6 +150,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
                 (config.data.users[name].name or name) if name in config.data.users else name
             ),
             "has_role": has_role,
+            "lang_url": lang_url,
         }
 
     @flask.errorhandler(KepubotError)
@@ -182,6 +184,20 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
 def has_role(*wanted: str) -> bool:
     roles: set[str] = g.get("roles", set())
     return "admin" in roles or bool(roles & set(wanted))
+
+
+def lang_url(code: str) -> str:
+    """This page in another language; after a form was sent (or for an unknown address),
+    the posts list in that language."""
+    endpoint = request.endpoint
+    if request.method == "GET" and endpoint and endpoint != "static":
+        values: dict[str, Any] = {k: v for k, v in request.args.items() if k != "lang"}
+        values.update(request.view_args or {}, lang=code)
+        try:
+            return url_for(endpoint, **values)
+        except BuildError:
+            pass
+    return url_for("posts", lang=code)
 
 
 def error_page(status: int, message: str) -> Response:

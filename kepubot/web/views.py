@@ -24,7 +24,6 @@ from flask import (
 )
 from markupsafe import Markup
 from werkzeug.datastructures import FileStorage
-from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 
 from kepubot.errors import InvalidInput, KepubotError
@@ -210,7 +209,7 @@ def register(app: Flask) -> None:
             return _compose(None, {}, None)
         data, cleanup = _post_input(request.form, request.files, new=True)
         try:
-            post_id = create_post(g.service, g.user, data, now=g.now)
+            post_id = create_post(g.service, g.user, data, now=g.now, source="web")
         except InvalidInput as exc:
             return _compose(None, request.form, str(exc), status=400)
         finally:
@@ -300,7 +299,9 @@ def register(app: Flask) -> None:
             base=base,
         )
         return render_template(
-            "_preview.html", body_html=_html(form.get("body", "")), items=_preview_view(items)
+            "_preview.html",
+            body_html=_html(form.get("body", "")),
+            items=_preview_view(items, base),
         )
 
     @app.get("/posts/<int:post_id>")
@@ -321,7 +322,7 @@ def register(app: Flask) -> None:
             body_html=_html(post.body),
             reviews=reviews_of(service, post_id),
             deliveries=deliveries.for_post(service.conn, post_id),
-            items=_preview_view(preview_post(service, post_id)),
+            items=_preview_view(preview_post(service, post_id), post),
             review_refusal=refusal,
         )
 
@@ -494,8 +495,15 @@ def register(app: Flask) -> None:
             limit=PAGE_SIZE + 1,
             offset=(page - 1) * PAGE_SIZE,
         )
+        from kepubot.queue.posts import get_post
+
+        titles = {
+            post_id: get_post(g.service, post_id).title
+            for post_id in {d.post_id for d in rows[:PAGE_SIZE]}
+        }
         return render_template(
             "deliveries.html",
+            titles=titles,
             rows=rows[:PAGE_SIZE],
             more=len(rows) > PAGE_SIZE,
             page=page,
@@ -584,11 +592,14 @@ def register(app: Flask) -> None:
 
     # --- helpers shared by the post pages ------------------------------------------------
 
-    def _preview_view(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Preview items with their HTML passed through the sanitizer for display."""
+    def _preview_view(items: list[dict[str, Any]], post: Post | None) -> list[dict[str, Any]]:
+        """Preview items with their HTML passed through the sanitizer for display, and media
+        named by their original file names instead of their place in the store."""
+        names = {m.path: f"{m.name} ({m.kind})" for m in (post.media if post else [])}
         shown = []
         for item in items:
             rendered = dict(item["rendered"])
+            rendered["media_names"] = [names.get(m, m) for m in rendered.get("media") or []]
             rendered["html_safe"] = _clean(rendered["html"]) if rendered.get("html") else None
             extra = rendered.get("extra") or {}
             rendered["extra_shown"] = {
@@ -609,10 +620,12 @@ def _post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
         shutil.rmtree(folder, ignore_errors=True)
 
     def save(item: FileStorage, index: int) -> Path:
-        original = item.filename or "upload"
-        suffix = Path(original).suffix.lower()[:8]
-        stem = secure_filename(Path(original).stem) or f"upload{index}"
-        target = folder / f"{index:02d}-{stem}{suffix}"
+        # keep the original name (people recognise it in previews), minus anything that
+        # could leave the folder: separators, control characters, a leading dot
+        original = Path((item.filename or "").replace("\\", "/")).name
+        name = re.sub(r"[\x00-\x1f/]", "_", original).strip().lstrip(".")[-100:] or "upload"
+        target = folder / str(index) / name
+        target.parent.mkdir()
         item.save(target)
         return target
 

@@ -430,8 +430,10 @@ def test_compose_with_an_image_then_submit(console: Console) -> None:
     assert '"健康"' in shown and '"流感"' in shown and '"冬季"' in shown
     assert '"next_slot": true' in shown
     assert ('"kind": "image"' in shown and "洗手步骤.png" in shown) or "png" in shown
+    assert '"source": "web"' in ws.ok("audit", "--post", str(post_id), "--json")
     page = client.get(f"/posts/{post_id}").text
     assert "审核中" in page and "/media/" in page
+    assert "洗手步骤.png (image)" in page  # previews name media by their file names
     media_path = re.search(r'src="(/media/[^"]+)"', page)
     assert media_path is not None
     image_response = client.get(media_path.group(1))
@@ -841,3 +843,39 @@ def test_passwords_never_reach_the_logs(console: Console, caplog: pytest.LogCapt
     assert caplog.records  # the console logged something
     for text in (PASSWORD, "wrong-secret-guess"):
         assert text not in caplog.text
+
+
+def test_language_switch_links_stay_on_the_page_or_go_to_the_list(console: Console) -> None:
+    post_id = submitted_post(console.workspace)
+    client = console.client("li")
+    page = client.get(f"/posts/{post_id}?x=1").text
+    assert f'href="/posts/{post_id}?x=1&amp;lang=en"' in page
+    console.post(client, f"/posts/{post_id}/approve", {})
+    refused = console.post(client, f"/posts/{post_id}/approve", {})
+    assert refused.status_code == 403
+    assert 'href="/posts?lang=en"' in refused.text  # not the form's address
+
+
+def test_an_upload_name_cannot_leave_the_upload_folder(console: Console) -> None:
+    ws = console.workspace
+    client = console.client("zhang")
+    image = (SAMPLES / "media" / "handwashing.png").read_bytes()
+    response = console.post(
+        client,
+        "/posts/new",
+        {
+            "title": "t",
+            "body": "b",
+            "channels": ["news-feed"],
+            "channels_field": "1",
+            "when": "now",
+            "images": (io.BytesIO(image), "../../../escape\\..\\evil.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303, response.text
+    post_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    shown = ws.ok("post", "show", str(post_id), "--json")
+    names = re.findall(r'"name": "([^"]*)"', shown)
+    assert len(names) == 1 and names[0].endswith("evil.png") and "/" not in names[0], names
+    assert not list(ws.root.parent.glob("**/escape*"))
