@@ -29,6 +29,7 @@ from kepubot.config import Config
 from kepubot.errors import InvalidInput, KepubotError, NotAllowed, NotFound
 from kepubot.timeutil import utcnow
 from kepubot.web.labels import text
+from kepubot.web.messages import translate
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,10 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
             response.headers["Cache-Control"] = "no-store"
         return response
 
+    @flask.template_filter("tr")
+    def _translate(message: str) -> str:
+        return translate(message, g.get("lang", "zh"))
+
     @flask.context_processor
     def _helpers() -> dict[str, Any]:
         from kepubot.timeutil import show
@@ -159,7 +164,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
         if not isinstance(exc, NotAllowed | InvalidInput):
             status = 500
             log.warning("console request failed: %s", exc)
-        return error_page(status, str(exc))
+        return error_page(status, translate(str(exc), g.get("lang", "zh")))
 
     @flask.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:

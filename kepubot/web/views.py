@@ -30,6 +30,7 @@ from kepubot.errors import InvalidInput, KepubotError
 from kepubot.models import DELIVERY_STATES, POST_STATES, Post
 from kepubot.web.app import error_page, has_role, requires, safe_next
 from kepubot.web.labels import text
+from kepubot.web.messages import translate
 
 PAGE_SIZE = 50
 log = logging.getLogger(__name__)
@@ -211,14 +212,14 @@ def register(app: Flask) -> None:
         try:
             post_id = create_post(g.service, g.user, data, now=g.now, source="web")
         except InvalidInput as exc:
-            return _compose(None, request.form, str(exc), status=400)
+            return _compose(None, request.form, translate(str(exc), g.lang), status=400)
         finally:
             cleanup()
         if request.form.get("submit_now"):
             try:
                 submit(g.service, g.user, [post_id], now=g.now)
             except KepubotError as exc:
-                flash(str(exc), "error")
+                flash(translate(str(exc), g.lang), "error")
                 return redirect(url_for("post_show", post_id=post_id))
         flash(text(g.lang, "saved"), "ok")
         return redirect(url_for("post_show", post_id=post_id), code=303)
@@ -235,14 +236,14 @@ def register(app: Flask) -> None:
         try:
             edit_post(g.service, g.user, post_id, data, now=g.now)
         except InvalidInput as exc:
-            return _compose(post, request.form, str(exc), status=400)
+            return _compose(post, request.form, translate(str(exc), g.lang), status=400)
         finally:
             cleanup()
         if request.form.get("submit_now"):
             try:
                 submit(g.service, g.user, [post_id], now=g.now)
             except KepubotError as exc:
-                flash(str(exc), "error")
+                flash(translate(str(exc), g.lang), "error")
                 return redirect(url_for("post_show", post_id=post_id))
         flash(text(g.lang, "saved"), "ok")
         return redirect(url_for("post_show", post_id=post_id), code=303)

@@ -300,14 +300,15 @@ def test_the_author_never_reviews_their_own_post(console: Console) -> None:
     post_id = submitted_post(ws, user="liu")  # liu is editor and reviewer
     client = console.client("liu")
     page = client.get(f"/posts/{post_id}").text
-    assert 'id="review-refusal"' in page and "never reviews their own post" in page
+    assert 'id="review-refusal"' in page and "作者不能审核自己的稿件" in page
     queue = client.get("/review").text
-    assert f'data-post="{post_id}"' in queue and "never reviews their own post" in queue
+    assert f'data-post="{post_id}"' in queue and "作者不能审核自己的稿件" in queue
     before = snapshot(ws.db)
     response = console.post(client, f"/posts/{post_id}/approve", {"comment": "自己批准"})
     assert response.status_code == 403
-    assert "never reviews their own post" in response.text
+    assert "作者不能审核自己的稿件" in response.text
     assert snapshot(ws.db) == before
+    assert "never reviews their own post" in client.get(f"/posts/{post_id}?lang=en").text
 
 
 def test_one_person_approves_one_level(console: Console) -> None:
@@ -316,10 +317,13 @@ def test_one_person_approves_one_level(console: Console) -> None:
     li = console.client("li")
     assert console.post(li, f"/posts/{post_id}/approve", {"comment": "初审通过"}).status_code == 303
     page = li.get(f"/posts/{post_id}").text
-    assert "one person approves at most one level" in page
+    assert "li 已在「初审」通过过它；同一人只能审核一篇稿件的一个级别" in page
     before = snapshot(ws.db)
     response = console.post(li, f"/posts/{post_id}/approve", {"comment": "again"})
     assert response.status_code == 403
+    assert "同一人只能审核一篇稿件的一个级别" in response.text
+    li.get("/posts?lang=en")
+    response = console.post(li, f"/posts/{post_id}/approve", {"comment": "again"})
     assert "one person approves at most one level" in response.text
     assert snapshot(ws.db) == before
 
@@ -511,9 +515,9 @@ def test_edit_changes_the_post_and_a_submitted_problem_is_shown(console: Console
     assert response.status_code == 303
     page = client.get(f"/posts/{post_id}").text
     assert "勤洗手（修订）" in page
-    assert "sensitive word" in page and "最佳" in page  # shown before submitting
+    assert "敏感词「最佳」：正文第 1 行第 3 列" in page  # shown before submitting
     submit = console.post(client, f"/posts/{post_id}/submit", {})
-    assert submit.status_code == 403 and "最佳" in submit.text
+    assert submit.status_code == 403 and "不能提交：敏感词「最佳」" in submit.text
     assert '"state": "draft"' in ws.ok("post", "show", str(post_id), "--json")
 
 
@@ -651,7 +655,7 @@ def test_deliveries_page_and_operator_retry(console: Console) -> None:
     shown = console.workspace.ok("delivery", "list", "--json")
     assert '"state": "queued"' in shown
     again = console.post(ops, f"/deliveries/{delivery_id}/retry", {})
-    assert again.status_code == 403 and "only failed deliveries" in again.text
+    assert again.status_code == 403 and "只有失败的任务可以重新排队" in again.text
     assert ops.get("/deliveries?state=nonsense").status_code == 400
 
 
@@ -804,7 +808,7 @@ def test_security_headers(console: Console) -> None:
 def test_unknown_post_is_a_clear_404(console: Console) -> None:
     response = console.client("zhang").get("/posts/4242")
     assert response.status_code == 404
-    assert "post 4242 does not exist" in response.text
+    assert "稿件 4242 不存在" in response.text
     assert "Traceback" not in response.text
 
 

@@ -1,0 +1,192 @@
+"""The service layer's refusals in Simplified Chinese, for the console.
+
+The service layer words its errors in English for the command line and logs; the console
+shows them to editors and reviewers in their language. Each pattern below matches one
+message shape of ``kepubot.queue`` (tests pin the shapes); a message no pattern matches is
+shown as it is, so nothing is ever hidden.
+"""
+
+from __future__ import annotations
+
+import re
+
+_STATES = {
+    "draft": "草稿",
+    "in_review": "审核中",
+    "approved": "已通过",
+    "rejected": "已退回",
+    "cancelled": "已撤销",
+    "pending": "待审",
+    "queued": "排队中",
+    "claimed": "已领取",
+    "sending": "发送中",
+    "processing": "平台处理中",
+    "unknown": "结果未知",
+    "needs_attention": "需人工处理",
+    "published": "已发布",
+    "failed": "失败",
+}
+_DOING = {"approved": "通过", "rejected": "退回", "submitted": "提交", "edited": "修改"}
+_FIELDS = {"title": "标题", "body": "正文", "summary": "摘要", "tags": "标签"}
+
+
+def _state(match: re.Match[str], name: str = "state") -> str:
+    value = match.group(name)
+    return _STATES.get(value, value)
+
+
+_ACTIONS = {
+    "retrying a delivery": "重新排队发布任务",
+    "resolving a delivery": "人工确认发布任务",
+    "reading reports": "查看报表",
+    "writing a post": "写稿",
+}
+
+
+_RULES: list[tuple[re.Pattern[str], object]] = [
+    (
+        re.compile(
+            r"^post (?P<id>\d+) was written by (?P<who>\S+); the author never reviews their own post$"
+        ),
+        lambda m: f"稿件 {m['id']} 由 {m['who']} 撰写：作者不能审核自己的稿件",
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+): (?P<who>\S+) already approved it at level (?P<level>.+);"
+            r" one person approves at most one level of a post$"
+        ),
+        lambda m: (
+            f"稿件 {m['id']}：{m['who']} 已在「{m['level']}」通过过它；同一人只能审核一篇稿件的一个级别"
+        ),
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+): (?P<doing>\w+) needs the reviewer role; (?P<who>\S+) does not have it$"
+        ),
+        lambda m: f"稿件 {m['id']}：审核需要审核员（reviewer）角色，{m['who']} 没有该角色",
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+) is (?P<state>\w+); only posts in review can be (?P<doing>\w+)$"
+        ),
+        lambda m: (
+            f"稿件 {m['id']} 当前为「{_state(m)}」：只有审核中的稿件可以{_DOING.get(m['doing'], m['doing'])}"
+        ),
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+): level (?P<level>.+) is already approved$"),
+        lambda m: f"稿件 {m['id']}：「{m['level']}」已经通过",
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+): its content changed during review; review it again$"),
+        lambda m: f"稿件 {m['id']}：审核期间内容有变动，请重新审核",
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+) cannot be (?P<doing>\w+): (?P<problems>.+)$"),
+        lambda m: (
+            f"稿件 {m['id']} 不能{_DOING.get(m['doing'], m['doing'])}：{translate_line(m['problems'])}"
+        ),
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+) was written by (?P<who>\S+); only its author submits it$"),
+        lambda m: f"稿件 {m['id']} 由 {m['who']} 撰写：只有作者本人可以提交",
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+) was written by (?P<who>\S+); only its author \(or an admin\) edits it$"
+        ),
+        lambda m: f"稿件 {m['id']} 由 {m['who']} 撰写：只有作者本人（或管理员）可以修改",
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+) was written by (?P<who>\S+); only its author or an operator cancels it$"
+        ),
+        lambda m: f"稿件 {m['id']} 由 {m['who']} 撰写：只有作者本人或运维人员可以撤销",
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+) was written by (?P<who>\S+); only its author, a reviewer or an"
+            r" operator schedules it$"
+        ),
+        lambda m: f"稿件 {m['id']} 由 {m['who']} 撰写：只有作者、审核员或运维人员可以设定发布时间",
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+): submitting needs the editor role$"),
+        lambda m: f"稿件 {m['id']}：提交需要编辑（editor）角色",
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+) is (?P<state>\w+); only draft or rejected posts can be submitted$"
+        ),
+        lambda m: f"稿件 {m['id']} 当前为「{_state(m)}」：只有草稿或已退回的稿件可以提交",
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+) is (?P<state>\w+); it can no longer be edited$"),
+        lambda m: f"稿件 {m['id']} 当前为「{_state(m)}」：不能再修改",
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+) is already cancelled$"),
+        lambda m: f"稿件 {m['id']} 已经撤销",
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+) does not exist; see `kepubot post list`$"),
+        lambda m: f"稿件 {m['id']} 不存在",
+    ),
+    (
+        re.compile(r"^delivery (?P<id>\d+) does not exist; see `kepubot delivery list`$"),
+        lambda m: f"发布任务 {m['id']} 不存在",
+    ),
+    (
+        re.compile(
+            r"^delivery (?P<id>\d+) is (?P<state>\w+); only failed deliveries can be retried$"
+        ),
+        lambda m: f"发布任务 {m['id']} 当前为「{_state(m)}」：只有失败的任务可以重新排队",
+    ),
+    (
+        re.compile(
+            r"^delivery (?P<id>\d+) is (?P<state>\w+); only deliveries in needs_attention can be resolved$"
+        ),
+        lambda m: f"发布任务 {m['id']} 当前为「{_state(m)}」：只有「需人工处理」的任务可以人工确认",
+    ),
+    (
+        re.compile(
+            r"^(?P<action>.+) needs the (?P<need>.+) role; user '(?P<who>[^']+)' has: (?P<have>.*)$"
+        ),
+        lambda m: (
+            f"{_ACTIONS.get(m['action'], m['action'])}需要 {m['need']} 角色；用户 {m['who']} 的角色：{m['have'] or '无'}"
+        ),
+    ),
+    (
+        re.compile(r"^--reason: say why the post is rejected, so the author can fix it$"),
+        lambda m: "请填写退回原因，便于作者修改",
+    ),
+    (
+        re.compile(
+            r"^sensitive word '(?P<word>.+)' in (?P<field>\S+) at line (?P<line>\d+), column (?P<col>\d+)$"
+        ),
+        lambda m: (
+            f"敏感词「{m['word']}」：{_FIELDS.get(m['field'], m['field'])}第 {m['line']} 行第 {m['col']} 列"
+        ),
+    ),
+]
+
+
+def translate_line(line: str) -> str:
+    # a list of problems ("a; b; c") is translated item by item
+    for pattern, render in _RULES:
+        match = pattern.match(line)
+        if match:
+            return render(match)  # type: ignore[operator, no-any-return]
+    if "; " in line:
+        parts = line.split("; ")
+        translated = [translate_line(p) for p in parts]
+        if translated != parts:
+            return "；".join(translated)
+    return line
+
+
+def translate(message: str, language: str) -> str:
+    """``message`` for a reader of ``language`` (zh: translated where a rule knows it)."""
+    if language == "en":
+        return message
+    return "\n".join(translate_line(line) for line in message.splitlines())
