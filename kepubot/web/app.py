@@ -103,8 +103,15 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
             from kepubot.queue import accounts
 
             roles = config.roles_of(user)
-            if roles is None or accounts.stamp(service.conn, user) != session.get("stamp"):
-                # removed from the config, or the password changed since this sign-in
+            issued = session.get("issued")
+            if (
+                roles is None
+                or accounts.stamp(service.conn, user) != session.get("stamp")
+                or not isinstance(issued, int | float)
+                or g.now.timestamp() - issued > web.session_hours * 3600
+            ):
+                # removed from the config, the password changed since this sign-in, or the
+                # sign-in is older than session_hours (the cookie's own expiry aside)
                 session.clear()
             else:
                 g.user, g.roles = user, roles
@@ -267,6 +274,12 @@ def serve(config: Config, *, host: str, port: int, echo: Callable[[str], None]) 
     flask = create_app(config)
     server = create_server(flask, host=host, port=port, threads=config.data.web.threads)
     bound_host, bound_port = server.effective_host, server.effective_port  # type: ignore[union-attr]
+    if host not in ("127.0.0.1", "localhost", "::1") and not config.data.web.secure_cookies:
+        log.warning(
+            "the console listens on %s over plain HTTP: put it behind an HTTPS proxy and set"
+            " [web] secure_cookies = true",
+            host,
+        )
     echo(f"kepubot console on http://{bound_host}:{bound_port}/ (Ctrl-C stops it)")
     try:
         server.run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import shutil
 import tempfile
 from datetime import date, datetime, timedelta
@@ -149,7 +150,9 @@ def register(app: Flask) -> None:
         lang = session.get("lang")
         session.clear()  # a fresh session: no fixation
         session.permanent = True
-        session.update(user=name, stamp=stamp, csrf=__import__("secrets").token_urlsafe(32))
+        session.update(
+            user=name, stamp=stamp, csrf=secrets.token_urlsafe(32), issued=g.now.timestamp()
+        )
         if lang:
             session["lang"] = lang
         return redirect(safe_next(next_url))

@@ -427,15 +427,15 @@ def test_compose_review_publish_and_report_in_a_real_browser(
     page.goto(post_url)
     expect(page.locator("#post-state")).to_contain_text("终审")
     refusal = page.locator("#review-refusal")
-    expect(refusal).to_contain_text("li already approved it at level 初审")
-    expect(refusal).to_contain_text("one person approves at most one level")
+    expect(refusal).to_contain_text("li 已在「初审」通过过它")
+    expect(refusal).to_contain_text("同一人只能审核一篇稿件的一个级别")
     page.locator('#review-box input[name="comment"]').fill("再批一次")
     with page.expect_response(
         lambda r: r.url.endswith(f"/posts/{post_id}/approve") and r.request.method == "POST"
     ) as answer:
         page.locator("#approve-post").click()
     assert answer.value.status == 403
-    expect(page.locator("#error-message")).to_contain_text("one person approves at most one level")
+    expect(page.locator("#error-message")).to_contain_text("同一人只能审核一篇稿件的一个级别")
     expect(page.locator("h1")).to_contain_text("没有权限")
     shots(page, "12-review-refused")
     page.goto(post_url)

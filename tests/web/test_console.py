@@ -883,3 +883,20 @@ def test_an_upload_name_cannot_leave_the_upload_folder(console: Console) -> None
     names = re.findall(r'"name": "([^"]*)"', shown)
     assert len(names) == 1 and names[0].endswith("evil.png") and "/" not in names[0], names
     assert not list(ws.root.parent.glob("**/escape*"))
+
+
+def test_a_sign_in_lasts_session_hours(console: Console) -> None:
+    client = console.client("zhang")
+    assert client.get("/posts").status_code == 200
+    # the same cookie presented to the console 13 hours later (session_hours = 12)
+    later = create_app(
+        load_config(console.workspace.config), clock=lambda: utcnow() + timedelta(hours=13)
+    )
+    cookie = client.get_cookie("kepubot_session")
+    assert cookie is not None
+    stale = later.test_client()
+    stale.set_cookie("kepubot_session", cookie.value)
+    assert stale.get("/posts").status_code == 302
+    fresh = console.flask.test_client()
+    fresh.set_cookie("kepubot_session", cookie.value)
+    assert fresh.get("/posts").status_code == 200

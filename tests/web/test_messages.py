@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Workspace
 
+from conftest import Workspace
 from kepubot.web.messages import translate
 
 EXTRA_USERS = '\n[users.liu]\nroles = ["editor", "reviewer"]\n'
