@@ -365,6 +365,32 @@ CREATE INDEX deliveries_due_any ON deliveries(due_at);
 CREATE INDEX posts_scheduled ON posts(scheduled_at) WHERE scheduled_at IS NOT NULL;
 """
 
+# Posts by tag without walking every post: one row per (tag, post), kept in step by triggers
+# so that every way a post is written (command line, console, import) keeps it right.
+M009_POST_TAGS = """
+CREATE TABLE post_tags (
+  tag     TEXT NOT NULL,
+  post_id INTEGER NOT NULL,
+  PRIMARY KEY (tag, post_id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO post_tags (tag, post_id)
+  SELECT j.value, p.id FROM posts p, json_each(p.tags) j;
+CREATE TRIGGER post_tags_on_insert AFTER INSERT ON posts
+BEGIN
+  INSERT OR IGNORE INTO post_tags (tag, post_id) SELECT value, NEW.id FROM json_each(NEW.tags);
+END;
+CREATE TRIGGER post_tags_on_update AFTER UPDATE OF tags ON posts
+WHEN NEW.tags IS NOT OLD.tags
+BEGIN
+  DELETE FROM post_tags WHERE post_id = NEW.id;
+  INSERT OR IGNORE INTO post_tags (tag, post_id) SELECT value, NEW.id FROM json_each(NEW.tags);
+END;
+CREATE TRIGGER post_tags_on_delete AFTER DELETE ON posts
+BEGIN
+  DELETE FROM post_tags WHERE post_id = OLD.id;
+END;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", m001_initial()),
     (2, "daemon", M002_DAEMON),
@@ -374,4 +400,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (6, "reports", M006_REPORTS),
     (7, "trouble_index", M007_TROUBLE_INDEX),
     (8, "web", M008_WEB),
+    (9, "post_tags", M009_POST_TAGS),
 ]

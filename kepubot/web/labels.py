@@ -75,6 +75,10 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "previous": ("上一段", "Earlier"),
     "next": ("下一段", "Later"),
     "planned": ("计划", "planned"),
+    "calendar_summary": (
+        "本期共 {total} 条发布任务，太多无法逐条列出，按日、渠道和状态汇总；点开某一天的某个渠道看明细，或查看",
+        "{total} deliveries in this period, too many to list one by one: counted per day, channel and state; open a day's channel for the items, or see",
+    ),
     "retry": ("重新排队", "Retry"),
     "resolve_published": ("已在平台发布（填写链接或编号）", "It is published (URL or id)"),
     "resolve_not_published": ("未发布，重新发送", "Not published: send again"),

@@ -34,6 +34,7 @@ from kepubot.web.labels import text
 from kepubot.web.messages import translate
 
 PAGE_SIZE = 50
+CALENDAR_LIST_LIMIT = 600  # deliveries in one calendar view before it shows counts per day
 log = logging.getLogger(__name__)
 
 # what the service layer's messages call a field, and what the form calls it
@@ -402,7 +403,7 @@ def register(app: Flask) -> None:
     @requires()
     def calendar() -> str:
         from kepubot.queue import deliveries
-        from kepubot.queue.posts import get_post, scheduled_between
+        from kepubot.queue.posts import scheduled_between
 
         service = g.service
         view = request.args.get("view", "week")
@@ -421,31 +422,38 @@ def register(app: Flask) -> None:
         start, end = _local_midnight(first), _local_midnight(last)
         channel = request.args.get("channel") or None
         days: dict[date, list[dict[str, Any]]] = {}
-        titles: dict[int, str] = {}
-
-        def title_of(post_id: int) -> str:
-            if post_id not in titles:
-                titles[post_id] = get_post(service, post_id).title
-            return titles[post_id]
-
-        for d in deliveries.in_period(service.conn, start, end, channel=channel):
-            moment = d.published_at if d.state == "published" and d.published_at else d.due_at
-            local = moment.astimezone(service.tz)
-            days.setdefault(local.date(), []).append(
-                {
-                    "time": local.strftime("%H:%M"),
-                    "channel": d.channel,
-                    "state": d.state,
-                    "post_id": d.post_id,
-                    "title": title_of(d.post_id),
-                    "url": d.remote_url,
-                }
-            )
+        # a period with more deliveries than a person can read is shown as counts per day,
+        # channel and state (still every delivery, never a silently cut list)
+        total = deliveries.count_in_period(service.conn, start, end, channel=channel)
+        summary: dict[date, dict[tuple[str, str], int]] = {}
+        if total > CALENDAR_LIST_LIMIT:
+            for at, name, state in deliveries.calendar_counts(
+                service.conn, start, end, channel=channel
+            ):
+                day = summary.setdefault(at.astimezone(service.tz).date(), {})
+                day[(name, state)] = day.get((name, state), 0) + 1
+        else:
+            for entry in deliveries.calendar_entries(service.conn, start, end, channel=channel):
+                local = entry["at"].astimezone(service.tz)
+                days.setdefault(local.date(), []).append(
+                    {
+                        "time": local.strftime("%H:%M"),
+                        "channel": entry["channel"],
+                        "state": entry["state"],
+                        "post_id": entry["post_id"],
+                        "title": entry["title"],
+                        "url": entry["remote_url"],
+                    }
+                )
         for p in scheduled_between(service, start, end):
             assert p.scheduled_at is not None
             local = p.scheduled_at.astimezone(service.tz)
             for name in p.channels:
                 if channel and name != channel:
+                    continue
+                if total > CALENDAR_LIST_LIMIT:
+                    day = summary.setdefault(local.date(), {})
+                    day[(name, "planned")] = day.get((name, "planned"), 0) + 1
                     continue
                 days.setdefault(local.date(), []).append(
                     {
@@ -467,6 +475,8 @@ def register(app: Flask) -> None:
             cursor += timedelta(days=7)
         return render_template(
             "calendar.html",
+            summary=summary,
+            total=total,
             view=view,
             grid=grid,
             days=days,
@@ -499,12 +509,9 @@ def register(app: Flask) -> None:
             limit=PAGE_SIZE + 1,
             offset=(page - 1) * PAGE_SIZE,
         )
-        from kepubot.queue.posts import get_post
+        from kepubot.queue.posts import titles_of
 
-        titles = {
-            post_id: get_post(g.service, post_id).title
-            for post_id in {d.post_id for d in rows[:PAGE_SIZE]}
-        }
+        titles = titles_of(g.service, [d.post_id for d in rows[:PAGE_SIZE]])
         return render_template(
             "deliveries.html",
             titles=titles,

@@ -120,7 +120,7 @@ def test_migrations_are_recorded_and_idempotent(workspace: Workspace) -> None:
     workspace.ok("post", "list")
     conn = sqlite3.connect(workspace.db)
     rows = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
-    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     conn.close()
 
 

@@ -900,3 +900,38 @@ def test_a_sign_in_lasts_session_hours(console: Console) -> None:
     fresh = console.flask.test_client()
     fresh.set_cookie("kepubot_session", cookie.value)
     assert fresh.get("/posts").status_code == 200
+
+
+def test_tag_filter_follows_edits_and_combines_with_channel(console: Console) -> None:
+    ws = console.workspace
+    first = ws.add_post("--channel", "news-feed", "--tag", "健康", title="流感疫苗问答")
+    second = ws.add_post("--channel", "weibo-main", "--tag", "健康", title="洗手")
+    client = console.client("zhang")
+
+    def ids(query: str) -> set[int]:
+        page = client.get(f"/posts?{query}").text
+        return {int(x) for x in re.findall(r'data-post="(\d+)"', page)}
+
+    assert ids("tag=健康") == {first, second}
+    assert ids("tag=健康&channel=weibo-main") == {second}
+    assert ids("tag=健康&state=draft") == {first, second}
+    ws.ok("post", "edit", str(first), "--tag", "疫苗", user="zhang")
+    assert ids("tag=健康") == {second}
+    assert ids("tag=疫苗") == {first}
+
+
+def test_a_crowded_calendar_counts_per_day_instead_of_cutting_the_list(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kepubot.web import views
+
+    approved_post(console.workspace)
+    approved_post(console.workspace)
+    client = console.client("li")
+    listed = client.get("/calendar").text
+    assert 'id="calendar-summary"' not in listed and listed.count('class="event') == 4
+    monkeypatch.setattr(views, "CALENDAR_LIST_LIMIT", 3)
+    counted = client.get("/calendar").text
+    assert 'id="calendar-summary"' in counted and "本期共 4 条发布任务" in counted
+    cells = re.findall(r"(news-feed|weibo-main) · 排队中 <b>(\d+)</b>", counted)
+    assert sorted(cells) == [("news-feed", "2"), ("weibo-main", "2")]
