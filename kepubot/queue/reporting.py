@@ -27,9 +27,16 @@ def published_rows(
         sql += " AND d.channel = ?"
         args.append(channel)
     rows = []
+    # tag lists repeat across a post's deliveries and across posts: decode each text once
+    # (the lists are shared between rows and only read)
+    decoded: dict[str, list[str]] = {}
     for r in conn.execute(sql + " ORDER BY d.published_at, d.id", args):
         row = dict(r)
-        row["tags"] = json.loads(row["tags"] or "[]")
+        raw = row["tags"] or "[]"
+        tags = decoded.get(raw)
+        if tags is None:
+            tags = decoded[raw] = json.loads(raw)
+        row["tags"] = tags
         rows.append(row)
     return rows
 
