@@ -291,7 +291,7 @@ def sign_in(client: Any) -> None:
     if page.status_code != 200 or found is None:
         raise SystemExit(f"GET /login: {page.status_code}, no csrf-token meta tag")
     answer = client.post(
-        "/login", data={"user": USER, "password": PASSWORD, "csrf_token": found.group(1)}
+        "/login", data={"username": USER, "password": PASSWORD, "csrf_token": found.group(1)}
     )
     if answer.status_code not in (302, 303):
         raise SystemExit(f"POST /login as {USER}: {answer.status_code} (wrong password?)")

@@ -954,7 +954,7 @@ def user() -> None:
 @click.option(
     "--password-stdin",
     is_flag=True,
-    help="Read the password from the first line of standard input (for scripts).",
+    help="Read the password from the first line of standard input (also when input is piped).",
 )
 @pass_state
 def user_passwd(state: State, name: str, password_stdin: bool) -> None:
@@ -968,7 +968,8 @@ def user_passwd(state: State, name: str, password_stdin: bool) -> None:
             f"user {name!r} is not configured in [users] of {app.config.path.name};"
             " add the user with their roles first"
         )
-    if password_stdin:
+    if password_stdin or not sys.stdin.isatty():
+        # piped in (scripts, provisioning): the first line is the password
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt(

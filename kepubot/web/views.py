@@ -107,7 +107,8 @@ def register(app: Flask) -> None:
             if g.user is not None:
                 return redirect(safe_next(next_url))
             return render_template("login.html", next=next_url, error=None, name="")
-        name = (request.form.get("user") or "").strip()
+        # "username" is the form's field; "user" is accepted too (scripts, older forms)
+        name = (request.form.get("username") or request.form.get("user") or "").strip()
         password = request.form.get("password") or ""
         address = request.remote_addr or "-"
         web = g.service.config.data.web

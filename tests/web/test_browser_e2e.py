@@ -329,7 +329,7 @@ def shots() -> Iterator[Any]:
 
 def sign_in(page: Any, console: Console, name: str) -> None:
     page.goto(f"{console.url}/login")
-    page.fill('input[name="user"]', name)
+    page.fill('input[name="username"]', name)
     page.fill('input[name="password"]', PASSWORDS[name])
     page.click('main form button[type="submit"]')
     expect(page.locator("header .user")).to_have_attribute("data-user", name)

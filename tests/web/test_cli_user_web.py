@@ -88,3 +88,28 @@ def test_web_serves_the_console_over_http(workspace: Workspace) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_passwd_reads_a_piped_password_without_the_flag(workspace: Workspace) -> None:
+    """A provisioning script pipes the password (once, or twice as a person would type it)."""
+    from kepubot.app import App
+    from kepubot.config import load_config
+    from kepubot.queue.accounts import authenticate
+    from kepubot.timeutil import utcnow
+
+    for name, piped in (("li", "reviewer-pass-1\n"), ("wang", "manager-pass-2\nmanager-pass-2\n")):
+        command = [sys.executable, "-m", "kepubot", "--config", str(workspace.config)]
+        done = subprocess.run(
+            [*command, "user", "passwd", name],
+            input=piped,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert piped.split()[0] not in done.stdout + done.stderr
+    app = App(load_config(workspace.config))
+    now = utcnow()
+    assert authenticate(app, "li", "reviewer-pass-1", address="t", now=now) is not None
+    assert authenticate(app, "wang", "manager-pass-2", address="t", now=now) is not None
+    app.close()

@@ -59,7 +59,9 @@ class Console:
 
     def sign_in(self, client: FlaskClient, user: str, password: str = PASSWORD) -> Any:
         token = token_of(client.get("/login").text)
-        return client.post("/login", data={"user": user, "password": password, "csrf_token": token})
+        return client.post(
+            "/login", data={"username": user, "password": password, "csrf_token": token}
+        )
 
     def post(self, client: FlaskClient, path: str, data: dict[str, Any], **kw: Any) -> Any:
         """POST a form with the session's CSRF token, as the page's form would."""
