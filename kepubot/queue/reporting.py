@@ -41,6 +41,39 @@ def published_rows(
     return rows
 
 
+def period_totals(
+    conn: sqlite3.Connection,
+    start: datetime,
+    end: datetime,
+    channel: str | None,
+    tag: str | None,
+) -> dict[str, Any]:
+    """The sums of ``published_rows`` (with the report's tag filter) in one aggregate, for
+    a period whose totals are all a report needs (the previous period of a comparison):
+    posts, deliveries, each metric (NULL when no delivery reported it), and the views and
+    interactions of the deliveries that report views (for the engagement rate)."""
+    sql = (
+        "SELECT COUNT(DISTINCT d.post_id) AS posts, COUNT(*) AS deliveries,"
+        " SUM(m.views) AS views, SUM(m.likes) AS likes, SUM(m.comments) AS comments,"
+        " SUM(m.shares) AS shares, SUM(m.favorites) AS favorites,"
+        " SUM(CASE WHEN m.views IS NOT NULL THEN COALESCE(m.likes, 0) + COALESCE(m.comments, 0)"
+        "   + COALESCE(m.shares, 0) + COALESCE(m.favorites, 0) END) AS viewed_interactions"
+        " FROM deliveries d INDEXED BY deliveries_published"
+        " LEFT JOIN metrics_latest m ON m.delivery_id = d.id"
+        " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
+    )
+    args: list[Any] = [to_db(start), to_db(end)]
+    if channel:
+        sql += " AND d.channel = ?"
+        args.append(channel)
+    if tag:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM post_tags pt WHERE pt.tag = ? AND pt.post_id = d.post_id)"
+        )
+        args.append(tag)
+    return dict(conn.execute(sql, args).fetchone())
+
+
 def trouble_counts(
     conn: sqlite3.Connection, start: datetime, end: datetime, channel: str | None
 ) -> dict[str, dict[str, int]]:

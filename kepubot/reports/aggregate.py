@@ -34,6 +34,7 @@ class Bucket:
 
     def __init__(self) -> None:
         self.posts: set[int] = set()
+        self.post_count: int | None = None  # set instead of ``posts`` by ``from_totals``
         self.deliveries = 0
         self.sums: dict[str, int | None] = dict.fromkeys(METRICS)
         self.viewed_interactions = 0
@@ -50,6 +51,19 @@ class Bucket:
             self.viewed_views += int(row["views"])
             self.viewed_interactions += sum(int(row.get(k) or 0) for k in INTERACTIONS)
 
+    @classmethod
+    def from_totals(cls, totals: dict[str, Any]) -> Bucket:
+        """A bucket from ``reporting.period_totals`` (sums made by SQL, not row by row)."""
+        bucket = cls()
+        bucket.post_count = int(totals["posts"])
+        bucket.deliveries = int(totals["deliveries"])
+        for name in METRICS:
+            value = totals[name]
+            bucket.sums[name] = None if value is None else int(value)
+        bucket.viewed_views = int(totals["views"] or 0)
+        bucket.viewed_interactions = int(totals["viewed_interactions"] or 0)
+        return bucket
+
     @property
     def interactions(self) -> int | None:
         values = [self.sums[k] for k in INTERACTIONS if self.sums[k] is not None]
@@ -63,7 +77,7 @@ class Bucket:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "posts": len(self.posts),
+            "posts": len(self.posts) if self.post_count is None else self.post_count,
             "deliveries": self.deliveries,
             **self.sums,
             "interactions": self.interactions,
@@ -95,6 +109,11 @@ def _collect(
     totals_only: bool = False,
 ) -> dict[str, Any]:
     start, end = _period_bounds(app, since, until)
+    trouble = reporting.trouble_counts(app.conn, start, end, channel)
+    gained = reporting.followers_gained(app.conn, since.isoformat(), until.isoformat(), channel)
+    if totals_only:  # the previous period: only its totals, summed by SQL
+        summed = reporting.period_totals(app.conn, start, end, channel, tag)
+        return {"totals": Bucket.from_totals(summed), "trouble": trouble, "gained": gained}
     rows = reporting.published_rows(app.conn, start, end, channel)
     if tag:
         rows = [r for r in rows if tag in r["tags"]]
@@ -114,8 +133,6 @@ def _collect(
 
     for row in rows:
         totals.add(row)
-        if totals_only:  # the previous period only needs its totals
-            continue
         bucket(channels, row["channel"]).add(row)
         bucket(post_buckets, row["post_id"]).add(row)
         info = posts.setdefault(
@@ -135,8 +152,6 @@ def _collect(
         bucket(authors, row["author"]).add(row)
         day = datetime.fromisoformat(row["published_at"]).astimezone(app.tz).strftime("%Y-%m-%d")
         bucket(daily, day).add(row)
-    trouble = reporting.trouble_counts(app.conn, start, end, channel)
-    gained = reporting.followers_gained(app.conn, since.isoformat(), until.isoformat(), channel)
     return {
         "totals": totals,
         "channels": channels,
