@@ -233,6 +233,17 @@ def counts_by_channel(conn: sqlite3.Connection, state: str) -> dict[str, int]:
     }
 
 
+def counts_of(conn: sqlite3.Connection, states: tuple[str, ...]) -> dict[str, int]:
+    """How many deliveries are in each of these states: one index range count per state,
+    so asking about the few active or troubled ones stays cheap however much was published."""
+    return {
+        state: conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = ?", (state,)).fetchone()[
+            0
+        ]
+        for state in states
+    }
+
+
 def counts_by_state(conn: sqlite3.Connection) -> dict[str, int]:
     return {
         r["state"]: r["n"]

@@ -185,6 +185,11 @@ def scheduled_between(app: App, start: datetime, end: datetime) -> list[Post]:
     return [from_row(r, app) for r in cursor]
 
 
+def count_in_state(app: App, state: str) -> int:
+    row = app.conn.execute("SELECT COUNT(*) FROM posts WHERE state = ?", (state,)).fetchone()
+    return int(row[0])
+
+
 def titles_of(app: App, ids: set[int] | list[int]) -> dict[int, str]:
     """Titles of these posts in one query (list pages show titles next to deliveries)."""
     wanted = sorted(set(ids))

@@ -150,7 +150,13 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
         def when(value: Any) -> str:
             return show(value, tz) if value else "-"
 
+        def waiting_review() -> int:
+            from kepubot.queue.posts import count_in_state
+
+            return count_in_state(services.get(), "in_review")
+
         return {
+            "waiting_review": waiting_review,
             "t": lambda key, **values: text(g.lang, key, **values),
             "lang": g.get("lang", "zh"),
             "user": g.get("user"),

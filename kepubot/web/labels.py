@@ -55,6 +55,10 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     ),
     "channel_preview": ("各渠道预览（将要发送的内容）", "Per-channel preview (what will be sent)"),
     "tags_hint": ("用逗号或空格分隔", "separated by commas or spaces"),
+    "remove_images": (
+        "移除现有图片（不上传新图片时）",
+        "Remove the current images (when choosing none)",
+    ),
     "keep_media": ("不选择文件则保留现有媒体", "Choose no file to keep the current media"),
     "edit": ("编辑", "Edit"),
     "submit": ("提交审核", "Submit for review"),

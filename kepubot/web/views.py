@@ -34,6 +34,8 @@ from kepubot.web.labels import text
 from kepubot.web.messages import translate
 
 PAGE_SIZE = 50
+# the delivery states an operator watches, counted on the deliveries page
+ATTENTION_STATES = ("needs_attention", "failed", "unknown", "processing", "sending", "queued")
 CALENDAR_LIST_LIMIT = 600  # deliveries in one calendar view before it shows counts per day
 log = logging.getLogger(__name__)
 
@@ -515,6 +517,7 @@ def register(app: Flask) -> None:
         titles = titles_of(g.service, [d.post_id for d in rows[:PAGE_SIZE]])
         return render_template(
             "deliveries.html",
+            counts=deliveries.counts_of(g.service.conn, ATTENTION_STATES),
             titles=titles,
             rows=rows[:PAGE_SIZE],
             more=len(rows) > PAGE_SIZE,
@@ -663,7 +666,8 @@ def _post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
         summary=form.get("summary", ""),
         link=form.get("link", ""),
         tags=_tags(form.get("tags", "")),
-        images=images or None,
+        # new images replace the old ones; "remove images" with none chosen drops them
+        images=images or ([] if not new and form.get("remove_images") else None),
         video=video[0] if video else None,
         cover=cover[0] if cover else None,
         channels=form.getlist("channels") if (new or form.get("channels_field")) else None,

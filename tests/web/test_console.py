@@ -937,3 +937,37 @@ def test_a_crowded_calendar_counts_per_day_instead_of_cutting_the_list(
     assert 'id="calendar-summary"' in counted and "本期共 4 条发布任务" in counted
     cells = re.findall(r"(news-feed|weibo-main) · 排队中 <b>(\d+)</b>", counted)
     assert sorted(cells) == [("news-feed", "2"), ("weibo-main", "2")]
+
+
+def test_console_extras_review_badge_my_posts_counts_and_removing_images(
+    console: Console,
+) -> None:
+    ws = console.workspace
+    post_id = submitted_post(ws)
+    reviewer = console.client("li").get("/posts").text
+    assert re.search(r'id="review-count">1<', reviewer)
+    editor = console.client("zhang")
+    assert 'href="/posts?author=zhang"' in editor.get("/posts").text
+    counts = console.client("ops").get("/deliveries").text
+    assert 'id="delivery-counts"' in counts and "需人工处理 0" in counts
+    draft = ws.add_post("--channel", "news-feed")
+    form = editor.get(f"/posts/{draft}/edit").text
+    assert 'name="remove_images"' in form
+    response = console.post(
+        editor,
+        f"/posts/{draft}/edit",
+        {
+            "title": "勤洗手",
+            "body": "b",
+            "link": "https://kepu.example.org/articles/0001",
+            "channels": ["news-feed"],
+            "channels_field": "1",
+            "when": "now",
+            "remove_images": "1",
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    shown = ws.ok("post", "show", str(draft), "--json")
+    assert '"kind": "image"' not in shown and '"kind": "cover"' in shown
+    assert post_id != draft
