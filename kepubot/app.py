@@ -63,9 +63,16 @@ class App:
         import os
         import socket
 
-        from kepubot.queue.credentials import CredentialStore
+        from kepubot.queue.credentials import CredentialStore, load_cipher
 
-        return CredentialStore(self.thread_conn, owner=f"{socket.gethostname()}:{os.getpid()}")
+        configured = self.config.data.kepubot.token_key
+        cipher = load_cipher(
+            configured.get_secret_value() if configured is not None else None,
+            self.config.database_path.parent / "token.key",
+        )
+        return CredentialStore(
+            self.thread_conn, owner=f"{socket.gethostname()}:{os.getpid()}", cipher=cipher
+        )
 
     @cached_property
     def channels(self) -> dict[str, Channel]:

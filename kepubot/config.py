@@ -64,6 +64,8 @@ class KepubotSection(Strict):
     timezone: str = "Asia/Shanghai"
     language: Literal["zh", "en"] = "zh"
     media_dir: str = "media"
+    # encrypts tokens obtained at run time in the database; default: token.key beside it
+    token_key: Secret | None = None
 
     @field_validator("timezone")
     @classmethod

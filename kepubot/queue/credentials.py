@@ -3,20 +3,89 @@ daemon, with a single-flight refresh: one process refreshes while holding a shor
 the row, the others wait and then use what it stored (reliability.md §6.4).
 
 App secrets never come here (they stay in the environment). A refresh token is never
-overwritten with an empty value.
+overwritten with an empty value. Tokens are encrypted at rest (Fernet: AES-128-CBC with an
+HMAC-SHA256) with ``[kepubot] token_key`` (a ``${ENV}`` reference), or else with a random key
+kept in ``token.key`` (0600) beside the database: a copy of the database file alone (a
+backup, a support bundle) holds no usable token.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from kepubot.channels.base import Token
-from kepubot.errors import StoreError
+from kepubot.errors import ConfigError, StoreError
 from kepubot.queue.db import transaction
 from kepubot.timeutil import from_db, to_db, utcnow
+
+_PREFIX = "enc1:"
+
+
+class TokenCipher:
+    """Encrypts token values for the credentials table; reads legacy plain values as they are."""
+
+    def __init__(self, secret: bytes) -> None:
+        from cryptography.fernet import Fernet
+
+        # any secret text works: it is hashed to Fernet's 32-byte key
+        self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret).digest()))
+
+    def seal(self, value: str | None) -> str | None:
+        if not value:
+            return value
+        return _PREFIX + self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
+
+    def open(self, stored: str | None, channel: str) -> str | None:
+        if not stored or not stored.startswith(_PREFIX):
+            return stored  # written before tokens were encrypted; sealed at the next write
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return self._fernet.decrypt(stored[len(_PREFIX) :].encode("ascii")).decode("utf-8")
+        except InvalidToken:
+            raise StoreError(
+                f"channel {channel}: its stored token was encrypted with another key; restore"
+                " the token key (token_key or token.key beside the database) or delete the"
+                " channel's row in the credentials table and authorise again"
+            ) from None
+
+
+def load_cipher(secret: str | None, key_file: Path) -> TokenCipher:
+    """The configured secret, or the key file (created once, 0600, without a race between
+    processes starting together: written to a temporary file, then linked into place)."""
+    if secret is not None:
+        return TokenCipher(secret.encode("utf-8"))
+    for _ in range(50):
+        try:
+            text = key_file.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            text = ""
+        if text:
+            return TokenCipher(bytes.fromhex(text))
+        # a temporary file of this attempt's own (threads share a pid), linked into place
+        tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(os.urandom(32).hex())
+        try:
+            os.link(tmp, key_file)  # fails if another process got there first: use theirs
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ConfigError(f"cannot create the token key {key_file}: {exc}") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        time.sleep(0.01)
+    raise ConfigError(f"cannot read the token key {key_file}; check its permissions")
 
 
 class CredentialStore:
@@ -30,8 +99,10 @@ class CredentialStore:
         clock: Callable[[], datetime] = utcnow,
         lease_seconds: float = 30.0,
         wait_seconds: float = 35.0,
+        cipher: TokenCipher | None = None,
     ) -> None:
         self._connect = connect
+        self.cipher = cipher
         self.owner = owner
         self.clock = clock
         self.lease_seconds = lease_seconds
@@ -49,14 +120,26 @@ class CredentialStore:
         )
         if row is None or row["access_token"] is None:
             return None
+        access_token = self._open(row["access_token"], channel)
+        assert access_token is not None
         return Token(
-            access_token=row["access_token"],
-            refresh_token=row["refresh_token"],
+            access_token=access_token,
+            refresh_token=self._open(row["refresh_token"], channel),
             expires_at=from_db(row["expires_at"]) if row["expires_at"] else None,
             refresh_expires_at=from_db(row["refresh_expires_at"])
             if row["refresh_expires_at"]
             else None,
         )
+
+    def _open(self, stored: str | None, channel: str) -> str | None:
+        if self.cipher is None:
+            if stored and stored.startswith(_PREFIX):
+                raise StoreError(f"channel {channel}: its stored token is encrypted; no key given")
+            return stored
+        return self.cipher.open(stored, channel)
+
+    def _seal(self, value: str | None) -> str | None:
+        return value if self.cipher is None else self.cipher.seal(value)
 
     def put(self, channel: str, token: Token) -> None:
         conn = self._connect()
@@ -76,8 +159,8 @@ class CredentialStore:
             " updated_at = excluded.updated_at",
             (
                 channel,
-                token.access_token,
-                token.refresh_token or None,
+                self._seal(token.access_token),
+                self._seal(token.refresh_token or None),
                 to_db(token.expires_at) if token.expires_at else None,
                 to_db(token.refresh_expires_at) if token.refresh_expires_at else None,
                 now,
@@ -110,7 +193,7 @@ class CredentialStore:
                     "SELECT access_token, lease_owner, lease_until FROM credentials WHERE channel = ?",
                     (channel,),
                 ).fetchone()
-                current = row["access_token"]
+                current = self._open(row["access_token"], channel)
                 if (
                     current is not None
                     and (stale is None or current != stale.access_token)

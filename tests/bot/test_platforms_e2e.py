@@ -183,22 +183,26 @@ def test_sample_posts_reach_all_three_platforms_exactly_once(penv: PlatformEnv) 
     published_everywhere(penv)
     text = penv.log_text()
     assert "DEBUG" in text and "access_token=***" in text  # WeChat's token is in its URLs
-    runtime = (
+    stored = (
         sqlite3.connect(penv.db)
-        .execute("SELECT access_token FROM credentials WHERE access_token IS NOT NULL")
+        .execute("SELECT channel, access_token, refresh_token FROM credentials")
         .fetchall()
     )
-    assert runtime  # tokens the platforms issued at run time
+    assert stored  # tokens the platforms issued at run time, encrypted at rest
+    assert all(v.startswith("enc1:") for row in stored for v in row[1:] if v)
     raw = b"".join(p.read_bytes() for p in penv.root.glob("kepubot.db*"))
     for secret in SECRETS:
         assert secret not in text
-        assert secret.encode() not in raw or secret in (
-            DOUYIN["access_token"],
-            DOUYIN["refresh_token"],
-        )
-    for (token,) in runtime:
-        if len(token) > 8:
-            assert token not in text
+        assert secret.encode() not in raw  # Douyin's configured tokens included
+    app = penv.app()
+    for channel, _, _ in stored:
+        token = app.credentials.get(channel)
+        assert token is not None
+        for value in (token.access_token, token.refresh_token):
+            if value and len(value) > 8:
+                assert value not in text
+                assert value.encode() not in raw
+    app.close()
 
 
 def test_lost_responses_after_acceptance_are_reconciled_exactly_once(penv: PlatformEnv) -> None:
