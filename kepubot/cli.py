@@ -745,6 +745,23 @@ def channels_check(state: State, name: str | None) -> None:
             click.echo(f"{channel_name} ({channel.type_name()}): FAILED: {exc}")
             continue
         click.echo(f"{channel_name} ({channel.type_name()}): ok: {line}")
+        try:
+            checks = channel.permissions()
+        except ChannelError as exc:
+            click.echo(f"{channel_name} ({channel.type_name()}): permissions not checked: {exc}")
+            continue
+        for check in checks:
+            if check.held is False:
+                failed += 1
+                click.echo(
+                    f"{channel_name} ({channel.type_name()}): missing permission {check.name}:"
+                    f" needed for {check.needed_for} ({check.detail})"
+                )
+            elif check.held is None:
+                click.echo(
+                    f"{channel_name} ({channel.type_name()}): permission {check.name} not"
+                    f" checked: {check.detail}"
+                )
     if failed:
         sys.exit(1)
 

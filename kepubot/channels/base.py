@@ -183,6 +183,16 @@ class Published:
     published_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Permission:
+    """One permission a channel needs, as ``kepubot channels check`` reports it."""
+
+    name: str
+    needed_for: str
+    held: bool | None  # None: it cannot be checked without doing the thing itself
+    detail: str = ""
+
+
 @dataclass
 class Processing:
     """Accepted, finishing asynchronously; poll again later."""
@@ -349,6 +359,11 @@ class Channel:
 
     def verify(self) -> str:
         raise NotImplementedError(f"channel type {self.type_name()!r} has no credential check")
+
+    def permissions(self) -> list[Permission]:
+        """The permissions this channel's configuration needs and whether the account holds
+        them, found with harmless calls (after ``verify`` succeeded). None to check: []."""
+        return []
 
 
 # --- registry ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from kepubot.channels.base import (
     Credentials,
     HttpChannel,
     HttpChannelSettings,
+    Permission,
     Problem,
     Published,
     Rendered,
@@ -142,6 +143,13 @@ REFRESH_MARGIN_SECONDS = 3600.0  # refresh this long before the access token exp
 # The refresh token lives 30 days [src]: an upper bound for configured tokens of unknown age.
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 SOURCE_SUFFIX = ":source"  # credentials key of the configured-token digest
+SCOPE_SUFFIX = ":scope"  # credentials key of the scopes Douyin last reported granted
+#: scopes the channel needs: publishing (video.create.bind [src] §3.3; the older
+#: video.create counts too) and reach figures (video.data.bind / video.data [gk])
+NEEDED_SCOPES: tuple[tuple[str, frozenset[str], str], ...] = (
+    ("video.create.bind", frozenset({"video.create.bind", "video.create"}), "publishing videos"),
+    ("video.data.bind", frozenset({"video.data.bind", "video.data"}), "collecting reach figures"),
+)
 LIST_PAGE_SIZE = 20  # videos per video/list page; the allowed maximum is not documented [gk]
 FIND_MAX_PAGES = 10
 FIND_CLOCK_SLACK = timedelta(minutes=5)  # our clock against Douyin's create_time
@@ -405,6 +413,31 @@ class DouyinChannel(HttpChannel):
             f" {_when(token.expires_at)}, refresh token by {_when(token.refresh_expires_at)}"
         )
 
+    def permissions(self) -> list[Permission]:
+        """The scopes publishing and figures need, against those Douyin reported with the
+        last token refresh (it reports them nowhere else)."""
+        stored = self._credentials().get(self.name + SCOPE_SUFFIX)
+        if stored is None:
+            return [
+                Permission(
+                    name,
+                    needed_for,
+                    None,
+                    "Douyin reports the granted scopes with a token refresh; none seen yet",
+                )
+                for name, _, needed_for in NEEDED_SCOPES
+            ]
+        granted = {part.strip() for part in stored.access_token.split(",") if part.strip()}
+        return [
+            Permission(
+                name,
+                needed_for,
+                bool(granted & accepted),
+                "" if granted & accepted else f"granted: {', '.join(sorted(granted)) or 'none'}",
+            )
+            for name, accepted, needed_for in NEEDED_SCOPES
+        ]
+
     # --- tokens ---------------------------------------------------------------------------------
 
     def _credentials(self) -> Credentials:
@@ -516,6 +549,10 @@ class DouyinChannel(HttpChannel):
         expires_in = _int(data.get("expires_in"))
         refresh_in = _int(data.get("refresh_expires_in"))
         self.log.info("douyin %s: access token refreshed", self.name)
+        scope = str(data.get("scope") or "").strip()
+        if scope:
+            # what the user granted, for `kepubot channels check` (only refreshes report it)
+            self._credentials().put(self.name + SCOPE_SUFFIX, Token(access_token=scope))
         return Token(
             access_token=access_token,
             # An empty refresh_token never replaces the stored one (the store guards it too).

@@ -26,7 +26,8 @@ characters 45003, author ≤ 16 45110, digest ≤ 128 45004, content < 20,000 ch
 < 1 MB 45002, content_source_url ≤ 1 KB 45005, at most 8 articles 45008, a permanent
 ``thumb_media_id`` 40007), strips ``<script>`` and every ``<img>`` whose ``src`` uploadimg did
 not issue, and answers ``{"media_id"}``. ``draft/get``, ``draft/delete``, ``draft/batchget``
-and ``GET draft/count`` work on the draft box. A draft leaves the box when it is published
+and ``GET draft/count`` work on the draft box (``GET material/get_materialcount`` counts
+the permanent materials). A draft leaves the box when it is published
 or mass-sent; sending it again gives 40007 and a ``duplicates`` entry in the ledger.
 
 Publishing. ``freepublish/submit {"media_id"}`` answers ``{"publish_id", "msg_data_id"}``
@@ -276,6 +277,7 @@ class WechatOfficialAccount(Endpoint):
             "/cgi-bin/media/uploadimg": ("POST", self._uploadimg),
             "/cgi-bin/media/upload": ("POST", self._upload_temporary),
             "/cgi-bin/material/add_material": ("POST", self._add_material),
+            "/cgi-bin/material/get_materialcount": ("GET", self._material_count),
             "/cgi-bin/draft/add": ("POST", self._draft_add),
             "/cgi-bin/draft/get": ("POST", self._draft_get),
             "/cgi-bin/draft/delete": ("POST", self._draft_delete),
@@ -530,6 +532,19 @@ class WechatOfficialAccount(Endpoint):
         with self._lock:
             account.materials[media_id] = {"type": media_type, **payload}
         return json_response(200, payload)
+
+    def _material_count(self, request: Request, account: _Account) -> Response:
+        with self._lock:
+            kinds = [m["type"] for m in account.materials.values()]
+        return json_response(
+            200,
+            {
+                "voice_count": kinds.count("voice"),
+                "video_count": kinds.count("video"),
+                "image_count": kinds.count("image") + kinds.count("thumb"),
+                "news_count": 0,
+            },
+        )
 
     def _upload_temporary(self, request: Request, account: _Account) -> Response:
         media_type = request.param("type")

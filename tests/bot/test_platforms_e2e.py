@@ -375,3 +375,45 @@ def test_collected_snapshots_equal_the_platforms_figures(tmp_path: Path) -> None
         app.close()
     finally:
         sandbox.stop()
+
+
+def test_channels_check_names_a_missing_permission(penv: PlatformEnv) -> None:
+    """`kepubot channels check` against the sandbox: every channel ok; then the WeChat account
+    loses its publishing interface (48001 on a harmless read) and the check says so, exit 1."""
+    import subprocess
+    import sys
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kepubot", "--config", str(penv.config), "channels", "check"],
+            cwd=penv.root,
+            env=penv.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    fine = check()
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert "missing permission" not in fine.stdout
+    assert "wechat-main (wechat): ok:" in fine.stdout
+    penv.faults(
+        [
+            {
+                "route": "wechat",
+                "path": "freepublish/batchget",
+                "mode": "platform_error",
+                "code": 48001,
+            }
+        ]
+    )
+    refused = check()
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    lines = [line for line in refused.stdout.splitlines() if "missing permission" in line]
+    assert lines == [
+        "wechat-main (wechat): missing permission freepublish (发布能力): needed for publishing"
+        " the article (cgi-bin/freepublish/batchget: errcode 48001)"
+    ]
+    for secret in SECRETS:
+        assert secret not in refused.stdout + refused.stderr

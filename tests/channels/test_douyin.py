@@ -956,3 +956,21 @@ def test_contract() -> None:
     assert DouyinChannel.can_find is True and DouyinChannel.idempotent is False
     assert plain.http_settings.api_base == BASE
     assert plain.settings.chunk_size_mb == 20
+
+
+def test_permissions_are_the_scopes_the_last_refresh_reported(ctx: Context) -> None:
+    unknown = {p.name: p for p in channel(ctx).permissions()}
+    assert set(unknown) == {"video.create.bind", "video.data.bind"}
+    assert all(p.held is None and "none seen yet" in p.detail for p in unknown.values())
+    seed(ctx, access_token="act.old", refresh_token=REFRESH, expires_at=NOW - timedelta(hours=1))
+    answer = fx("refresh_ok")
+    answer["data"]["scope"] = "user_info,video.data.bind"  # publishing was not granted
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.POST, URL["refresh"], json=answer)
+        fake.add(responses.GET, URL["list"], json=fx("list_empty"))
+        channel(ctx).verify()
+    found = {p.name: p for p in channel(ctx).permissions()}
+    assert found["video.data.bind"].held is True
+    create = found["video.create.bind"]
+    assert create.held is False and create.needed_for == "publishing videos"
+    assert "user_info, video.data.bind" in create.detail

@@ -1145,3 +1145,48 @@ def test_entry_point_and_contract() -> None:
 def test_settings_never_print_the_secret(world: World) -> None:
     channel = world.channel()
     assert APP_SECRET not in repr(channel.settings) and APP_SECRET not in str(channel.settings)
+
+
+def test_permissions_found_with_harmless_reads(world: World) -> None:
+    """48001 on a read means the account lacks that interface; each one a line."""
+    world.fake.on("cgi-bin/draft/count", fixture("draft_count"))
+    world.fake.on("cgi-bin/material/get_materialcount", {"image_count": 3, "video_count": 0})
+    world.fake.on("cgi-bin/freepublish/batchget", error(48001))
+    world.fake.on("datacube/getusersummary", {"list": []})
+    channel = world.channel()
+    assert "3 drafts in the box" in channel.verify()
+    found = {p.name: p for p in channel.permissions()}
+    assert found["draft (草稿箱)"].held is True
+    assert found["material (永久素材)"].held is True
+    assert found["datacube (数据统计)"].held is True
+    refused = found["freepublish (发布能力)"]
+    assert refused.held is False and "48001" in refused.detail
+    assert refused.needed_for == "publishing the article"
+    assert all(
+        c.method == ("POST" if "batchget" in c.path or "datacube" in c.path else "GET")
+        for c in world.fake.calls
+        if "token" not in c.path
+    )
+
+
+def test_a_refused_draft_box_is_a_missing_permission_not_a_failed_check(world: World) -> None:
+    world.fake.on("cgi-bin/draft/count", error(48001))
+    world.fake.on("cgi-bin/material/get_materialcount", {"image_count": 0})
+    world.fake.on("datacube/getusersummary", error(48001))
+    channel = world.channel(mode="draft")
+    assert "no draft-box permission" in channel.verify()
+    found = {p.name: p for p in channel.permissions()}
+    assert found["draft (草稿箱)"].held is False
+    assert found["datacube (数据统计)"].held is False
+    assert "freepublish (发布能力)" not in found  # draft mode does not publish
+    unknown = world.channel(mode="masssend")
+    assert any(p.held is None and "群发" in p.name for p in unknown.permissions())
+
+
+def test_a_permission_probe_the_platform_does_not_know_is_not_checked(world: World) -> None:
+    world.fake.on("cgi-bin/draft/count", fixture("draft_count"))
+    world.fake.on("datacube/getusersummary", {"list": []})
+    world.fake.on("cgi-bin/freepublish/batchget", {"item": [], "total_count": 0})
+    found = {p.name: p for p in world.channel().permissions()}
+    material = found["material (永久素材)"]
+    assert material.held is None and "not checked" in material.detail  # 404 from this fake

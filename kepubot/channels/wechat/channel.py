@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from kepubot.channels.base import (
+    Permission,
     Problem,
     Processing,
     Published,
@@ -53,6 +54,9 @@ DRAFT_LOOKBACK = timedelta(minutes=10)  # clock differences when looking for our
 MASS_FAILED = "SEND_FAIL"  # message/mass/get msg_status of a failed send [gk]
 
 
+#: what a harmless read answers when the account lacks (48001) or was banned from (48004) an
+#: interface [src: platforms.md §2 errors]
+PERMISSION_ERRCODES = frozenset({48001, 48004})
 INVALID_MEDIA_ID = 40007  # the media_id (here: our draft) does not exist (any more)
 
 
@@ -504,7 +508,18 @@ class WechatChannel(WechatApi):
             # cgi-bin/token: a fetch would replace the token the daemons use, so only an
             # expiring token is renewed; the draft/count call below still proves the token.
             token = self._token()
-        answer = self._call("GET", "cgi-bin/draft/count", step="draft/count", kind="read")
+        answer = self._call(
+            "GET",
+            "cgi-bin/draft/count",
+            step="draft/count",
+            kind="read",
+            accept=PERMISSION_ERRCODES,  # the token works; the missing permission is listed
+        )
+        drafts = (
+            "no draft-box permission"
+            if errcode_of(answer) in PERMISSION_ERRCODES
+            else f"{as_int(answer.get('total_count'), 0)} drafts in the box"
+        )
         expires = (
             token.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
             if token.expires_at
@@ -513,8 +528,67 @@ class WechatChannel(WechatApi):
         return (
             f"app {self.settings.app_id}: access token valid until {expires}"
             f" ({self.settings.token_endpoint}, shared through the credentials store);"
-            f" mode {self.settings.mode}; {as_int(answer.get('total_count'), 0)} drafts in the box"
+            f" mode {self.settings.mode}; {drafts}"
         )
+
+    def permissions(self) -> list[Permission]:
+        """One harmless read per interface the configured mode uses; 48001/48004 means the
+        account lacks it. Mass sending cannot be probed without sending."""
+        yesterday = (self._today() - timedelta(days=1)).isoformat()
+        probes: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
+            ("draft (草稿箱)", "writing the article draft", "GET", "cgi-bin/draft/count", None),
+            (
+                "material (永久素材)",
+                "uploading the cover image",
+                "GET",
+                "cgi-bin/material/get_materialcount",
+                None,
+            ),
+        ]
+        if self.settings.mode == "freepublish":
+            probes.append(
+                (
+                    "freepublish (发布能力)",
+                    "publishing the article",
+                    "POST",
+                    "cgi-bin/freepublish/batchget",
+                    {"offset": 0, "count": 1, "no_content": 1},
+                )
+            )
+        probes.append(
+            (
+                "datacube (数据统计)",
+                "collecting reach figures",
+                "POST",
+                "datacube/getusersummary",
+                {"begin_date": yesterday, "end_date": yesterday},
+            )
+        )
+        found: list[Permission] = []
+        for name, needed_for, method, path, body in probes:
+            step = path.removeprefix("cgi-bin/")
+            try:
+                answer = self._call(
+                    method, path, step=step, kind="read", body=body, accept=PERMISSION_ERRCODES
+                )
+            except (Transient, Permanent) as exc:
+                found.append(Permission(name, needed_for, None, f"not checked: {exc}"))
+                continue
+            code = errcode_of(answer)
+            if code in PERMISSION_ERRCODES:
+                found.append(Permission(name, needed_for, False, f"{path}: errcode {code}"))
+            else:
+                found.append(Permission(name, needed_for, True))
+        if self.settings.mode == "masssend":
+            found.append(
+                Permission(
+                    "mass send (群发)",
+                    "sending the article",
+                    None,
+                    "cannot be checked without sending; 48001/48003 at the first send say so",
+                )
+            )
+        return found
 
 
 def clientmsgid(progress: dict[str, Any]) -> str:
