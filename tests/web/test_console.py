@@ -74,6 +74,10 @@ class Console:
 
 @pytest.fixture
 def console(workspace: Workspace) -> Console:
+    return _console(workspace)
+
+
+def _console(workspace: Workspace) -> Console:
     workspace.config.write_text(
         workspace.config.read_text(encoding="utf-8") + EXTRA_USERS, encoding="utf-8"
     )
@@ -771,8 +775,31 @@ def test_english_on_request_chinese_by_default(console: Console) -> None:
     assert "Sign out" in client.get("/calendar").text  # the choice sticks to the session
 
 
-def test_no_secret_is_rendered_on_any_page(console: Console) -> None:
+def test_no_secret_is_rendered_on_any_page(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the robot and webhook channels too: a WeCom key and a signing secret
+    monkeypatch.setenv("KEPUBOT_TEST_CMS_SECRET", "cms-signing-SECRET-6666")
+    monkeypatch.setenv("KEPUBOT_TEST_WECOM_KEY", "wecom-key-SECRET-7777")
+    workspace.config.write_text(
+        workspace.config.read_text(encoding="utf-8")
+        + """
+[channels.cms]
+type = "webhook"
+url = "https://cms.example.org/hook"
+secret = "${KEPUBOT_TEST_CMS_SECRET}"
+
+[channels.staff]
+type = "wecom"
+webhook_key = "${KEPUBOT_TEST_WECOM_KEY}"
+""",
+        encoding="utf-8",
+    )
+    console = _console(workspace)
+    secrets = [*SECRETS.values(), "cms-signing-SECRET-6666", "wecom-key-SECRET-7777"]
     post_id = approved_post(console.workspace)
+    ws = console.workspace
+    everywhere = ws.add_post("--channel", "cms", "--channel", "staff", "--channel", "news-feed")
     _publish_with_metrics(console, post_id)
     pages = [
         "/posts",
@@ -787,11 +814,18 @@ def test_no_secret_is_rendered_on_any_page(console: Console) -> None:
         "/review",
         "/posts/new",
     ]
+    pages += [f"/posts/{everywhere}", f"/posts/{everywhere}/edit"]
     client = console.client("root")
+    preview = console.post(
+        client, "/preview", {"title": "t", "body": "b", "channels": ["cms", "staff", "weibo-main"]}
+    )
+    assert preview.status_code == 200 and 'data-channel="staff"' in preview.text
+    for value in secrets:
+        assert value.encode() not in preview.data
     for path in pages:
         response = client.get(path)
         assert response.status_code == 200, path
-        for value in SECRETS.values():
+        for value in secrets:
             assert value.encode() not in response.data, (path, value)
         assert PASSWORD.encode() not in response.data
     key_file = Path(console.workspace.root / "web_secret.key")
