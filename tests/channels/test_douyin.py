@@ -430,7 +430,7 @@ def test_missing_video_file_is_permanent(ctx: Context) -> None:
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     """chunk_size_mb=5 with 2 KiB "megabytes": 10 KiB parts, so the sample has 3 parts."""
-    monkeypatch.setattr(douyin, "CHUNK_UNIT", 2048)
+    monkeypatch.setattr(douyin.channel, "CHUNK_UNIT", 2048)  # the module that reads it
     return 5 * 2048
 
 

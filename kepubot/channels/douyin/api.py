@@ -1,0 +1,363 @@
+"""Douyin settings, the user's tokens and the one call every step makes.
+
+Tokens (platforms.md §3.1, reliability.md §6.4): The configured ``access_token`` and
+``refresh_token`` are the user's initial tokens. They are copied into the credentials store
+under the channel's name, and from then on the stored tokens are used; they are refreshed
+single-flight across daemons shortly before they expire and when Douyin says the access token
+expired (then the call is repeated once). The store never replaces a refresh token with an
+empty one (postiz PR #1884). Next to the tokens, under ``"<name>:source"``, the store keeps a
+salted digest of the configured refresh token: when the operator configures new tokens (the
+account authorized again) the digest differs and the configured tokens win over the stored
+ones. An expired refresh token raises AuthExpired, which pauses the channel (its deliveries
+stay queued) until new tokens are configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+from pydantic import Field
+
+from kepubot.channels.base import (
+    Credentials,
+    HttpChannel,
+    HttpChannelSettings,
+    Token,
+    json_object,
+)
+from kepubot.channels.douyin.codes import (
+    _REFRESH_EXPIRED,
+    _VIDEO_ID_USED,
+    ERRORS,
+    PATHS,
+    RATE_LIMIT_RETRY_AFTER,
+    _dict,
+    _error_of,
+    _int,
+    _when,
+)
+from kepubot.config import Secret
+from kepubot.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    Permanent,
+    RateLimited,
+    StoreError,
+    Transient,
+)
+
+
+class DouyinSettings(HttpChannelSettings):
+    client_key: str = Field(min_length=1)
+    client_secret: Secret
+    open_id: str = Field(min_length=1)
+    access_token: Secret
+    refresh_token: Secret
+    api_base: str = "https://open.douyin.com"
+    # Chunked upload parts must be at least 5 MB; 20 MB is the recommended size [src].
+    chunk_size_mb: int = Field(20, ge=5)
+
+
+REFRESH_MARGIN_SECONDS = 3600.0  # refresh this long before the access token expires
+# The refresh token lives 30 days [src]: an upper bound for configured tokens of unknown age.
+REFRESH_TOKEN_LIFETIME = timedelta(days=30)
+SOURCE_SUFFIX = ":source"  # credentials key of the configured-token digest
+SCOPE_SUFFIX = ":scope"  # credentials key of the scopes Douyin last reported granted
+
+
+class _TokenRefused(Exception):
+    """Douyin refused the access token (an "auth" code): refresh once and repeat once."""
+
+    def __init__(self, code: int | None, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class DouyinApi(HttpChannel):
+    Settings = DouyinSettings
+    settings: DouyinSettings
+
+    # --- tokens ---------------------------------------------------------------------------------
+
+    def _credentials(self) -> Credentials:
+        if self.context is None:
+            raise RuntimeError(f"douyin {self.name}: no context, so no credentials store")
+        return self.context.credentials
+
+    def _now(self) -> datetime:
+        return self.context.now() if self.context is not None else datetime.now(UTC)
+
+    def source_fingerprint(self) -> str:
+        """A salted digest of the configured refresh token: enough to notice that the operator
+        configured new tokens, useless for recovering them."""
+        digest = hashlib.sha256(b"kepubot-douyin-source-v1")
+        for part in (
+            self.name,
+            self.settings.client_key,
+            self.settings.open_id,
+            self.settings.refresh_token.get_secret_value(),
+        ):
+            digest.update(b"\0" + part.encode("utf-8"))
+        return digest.hexdigest()[:32]
+
+    def token(self) -> Token:
+        """The token to call with: the stored one (the configured ones when they are new),
+        refreshed single-flight when it expires within REFRESH_MARGIN_SECONDS."""
+        credentials = self._credentials()
+        stored = credentials.get(self.name)
+        source = credentials.get(self.name + SOURCE_SUFFIX)
+        fingerprint = self.source_fingerprint()
+        if stored is None or source is None or source.access_token != fingerprint:
+            stored = self._seed(credentials, stored, fingerprint)
+        if stored.expires_soon(self._now(), margin_seconds=REFRESH_MARGIN_SECONDS):
+            stored = self._refresh(stored, what=f"douyin {self.name}: token refresh")
+        return stored
+
+    def _seed(self, credentials: Credentials, stored: Token | None, fingerprint: str) -> Token:
+        """Store the configured tokens (first use, or the operator configured new ones)."""
+        configured = Token(
+            access_token=self.settings.access_token.get_secret_value(),
+            refresh_token=self.settings.refresh_token.get_secret_value(),
+            # Unknown: refreshed when Douyin says it expired.
+            expires_at=None,
+            # Unknown too; the refresh token's whole life is an upper bound. (Also replaces the
+            # expiry of the tokens these supersede, which the store would otherwise keep.)
+            refresh_expires_at=self._now() + REFRESH_TOKEN_LIFETIME,
+        )
+        try:
+            # Under the refresh lease: a process that refreshed or seeded meanwhile wins.
+            token = credentials.refresh(self.name, lambda current: configured, stale=stored)
+        except StoreError as exc:
+            raise Transient(f"douyin {self.name}: token store: {exc}") from None
+        if token.access_token == configured.access_token:
+            credentials.put(self.name + SOURCE_SUFFIX, Token(access_token=fingerprint))
+            self.log.info("douyin %s: using the configured tokens", self.name)
+        return token
+
+    def _refresh(self, stale: Token, *, what: str) -> Token:
+        if stale.refresh_expires_at is not None and stale.refresh_expires_at <= self._now():
+            raise AuthExpired(
+                self._reauthorize(
+                    what, f"the refresh token expired at {_when(stale.refresh_expires_at)}"
+                )
+            )
+        try:
+            return self._credentials().refresh(self.name, self._fetch_token, stale=stale)
+        except StoreError as exc:
+            raise Transient(f"{what}: token store: {exc}") from None
+
+    def _fetch_token(self, current: Token | None) -> Token:
+        """``POST oauth/refresh_token/`` (form: client_key, grant_type, refresh_token)."""
+        what = f"douyin {self.name}: token refresh"
+        configured = self.settings.refresh_token.get_secret_value()
+        refresh_token = current.refresh_token if current and current.refresh_token else configured
+        now = self._now()
+        form = {
+            "client_key": self.settings.client_key,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+        }
+        try:
+            response = self.request(
+                "POST", PATHS["refresh"], what=what, data=form, allow_redirects=False
+            )
+        except OutcomeUnknown as exc:
+            # A refresh publishes nothing: asking again later is safe.
+            raise Transient(str(exc), code=exc.code) from None
+        body = json_object(response)
+        code, detail = _error_of(body, self._secrets(current))
+        if code is None:
+            raise Transient(
+                f"{what}: HTTP {response.status_code} without a Douyin answer; check api_base"
+                f" ({self.http_settings.api_base})",
+                code=response.status_code,
+            )
+        if code != 0:
+            self._raise_refresh_error(code, detail, what)
+        data = _dict(body.get("data"))
+        access_token = str(data.get("access_token") or "")
+        if not access_token:
+            raise Transient(f"{what}: Douyin answered success without an access_token")
+        if data.get("open_id") and str(data["open_id"]) != self.settings.open_id:
+            self.log.warning(
+                "douyin %s: the tokens belong to open_id %s but open_id %s is configured",
+                self.name,
+                data["open_id"],
+                self.settings.open_id,
+            )
+        expires_in = _int(data.get("expires_in"))
+        refresh_in = _int(data.get("refresh_expires_in"))
+        self.log.info("douyin %s: access token refreshed", self.name)
+        scope = str(data.get("scope") or "").strip()
+        if scope:
+            # what the user granted, for `kepubot channels check` (only refreshes report it)
+            self._credentials().put(self.name + SCOPE_SUFFIX, Token(access_token=scope))
+        return Token(
+            access_token=access_token,
+            # An empty refresh_token never replaces the stored one (the store guards it too).
+            refresh_token=str(data.get("refresh_token") or "") or None,
+            expires_at=now + timedelta(seconds=expires_in) if expires_in else None,
+            refresh_expires_at=now + timedelta(seconds=refresh_in) if refresh_in else None,
+        )
+
+    def _raise_refresh_error(self, code: int, detail: str, what: str) -> NoReturn:
+        kind = ERRORS.get(code, "permanent")
+        if kind == "rate_limited":
+            raise RateLimited(
+                f"{what}: rate limited ({detail})", retry_after=RATE_LIMIT_RETRY_AFTER, code=code
+            )
+        if kind in ("busy", "transient") and not _REFRESH_EXPIRED.search(detail):
+            raise Transient(f"{what}: temporarily refused ({detail})", code=code)
+        if kind == "denied":
+            raise AuthExpired(
+                f"{what}: refused ({detail}); check client_key and client_secret and the app's"
+                " status on the Douyin open platform",
+                code=code,
+            )
+        # Expired, or refused for any other reason: this authorization cannot be refreshed.
+        raise AuthExpired(
+            self._reauthorize(what, f"Douyin refused the refresh ({detail})"), code=code
+        )
+
+    def _reauthorize(self, what: str, reason: str) -> str:
+        return (
+            f"{what}: {reason}; the Douyin account must authorize the app again, then set the new"
+            f" access_token and refresh_token of [channels.{self.name}] (its deliveries stay"
+            " queued until then)"
+        )
+
+    def _secrets(self, token: Token | None) -> list[str]:
+        values = [
+            self.settings.client_secret.get_secret_value(),
+            self.settings.access_token.get_secret_value(),
+            self.settings.refresh_token.get_secret_value(),
+        ]
+        if token is not None:
+            values += [token.access_token, token.refresh_token or ""]
+        return values
+
+    # --- one call -------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        route: str,
+        *,
+        what: str,
+        publishing: bool = False,
+        params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One user-scoped call; returns the answer's ``data``. A refused access token is
+        refreshed once (single flight) and the call repeated once: the refusal means the
+        request was not applied."""
+        token = self.token()
+        try:
+            return self._send(method, route, token, what, publishing, params, kwargs)
+        except _TokenRefused:
+            pass
+        token = self._refresh(token, what=what)
+        try:
+            return self._send(method, route, token, what, publishing, params, kwargs)
+        except _TokenRefused as refused:
+            raise AuthExpired(
+                self._reauthorize(
+                    what, f"Douyin refused the access token right after a refresh ({refused})"
+                ),
+                code=refused.code,
+            ) from None
+
+    def _send(
+        self,
+        method: str,
+        route: str,
+        token: Token,
+        what: str,
+        publishing: bool,
+        params: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        path = PATHS[route]
+        query: dict[str, Any] = {"open_id": self.settings.open_id}
+        headers: dict[str, str] = {}
+        if path.startswith("api/"):
+            headers["access-token"] = token.access_token
+        else:
+            query["access_token"] = token.access_token
+        query.update(params or {})
+        try:
+            # No redirects: requests would turn a redirected POST into a GET.
+            response = self.request(
+                method,
+                path,
+                what=what,
+                params=query,
+                headers=headers,
+                allow_redirects=False,
+                **kwargs,
+            )
+        except OutcomeUnknown as exc:
+            if publishing:
+                raise
+            # Only create publishes: an upload or read that may have been applied leaves at
+            # most an unused video_id behind, so asking again is safe.
+            raise Transient(str(exc), code=exc.code) from None
+        body = json_object(response)
+        code, detail = _error_of(body, self._secrets(token))
+        status = response.status_code
+        if code is None:
+            if status == 401:
+                raise _TokenRefused(status, f"HTTP {status}")
+            if publishing and 200 <= status < 300:
+                raise OutcomeUnknown(
+                    f"{what}: HTTP {status} without a Douyin answer; cannot tell whether the"
+                    " video was created",
+                    code=status,
+                )
+            if status >= 300:
+                raise Permanent(
+                    f"{what}: HTTP {status} without a Douyin answer; check api_base"
+                    f" ({self.http_settings.api_base})",
+                    code=status,
+                )
+            raise Transient(f"{what}: HTTP {status} without a Douyin answer", code=status)
+        if code != 0:
+            self._raise_for(code, detail, what, publishing)
+        return _dict(body.get("data"))
+
+    def _raise_for(self, code: int, detail: str, what: str, publishing: bool) -> NoReturn:
+        kind = ERRORS.get(code, "permanent")
+        if kind == "auth":
+            raise _TokenRefused(code, detail)
+        if kind == "refresh_expired":
+            raise AuthExpired(
+                self._reauthorize(what, f"the authorization expired ({detail})"), code=code
+            )
+        if kind == "denied":
+            raise AuthExpired(
+                f"{what}: refused ({detail}); check the app's status and capabilities"
+                " (video.create.bind) on the Douyin open platform, and authorize again if the"
+                " scope changed",
+                code=code,
+            )
+        if kind == "rate_limited":
+            raise RateLimited(
+                f"{what}: rate limited ({detail})", retry_after=RATE_LIMIT_RETRY_AFTER, code=code
+            )
+        if kind == "busy" and publishing:
+            raise OutcomeUnknown(
+                f"{what}: Douyin was busy ({detail}); the video may or may not have been created",
+                code=code,
+            )
+        if kind in ("busy", "transient"):
+            raise Transient(f"{what}: temporarily refused ({detail})", code=code)
+        if publishing and _VIDEO_ID_USED.search(detail):
+            raise OutcomeUnknown(
+                f"{what}: Douyin says the video_id was already used ({detail}), so an earlier"
+                " create went through",
+                code=code,
+            )
+        raise Permanent(f"{what}: refused ({detail})", code=code)

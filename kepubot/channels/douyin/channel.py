@@ -1,0 +1,352 @@
+"""The ``douyin`` channel: content rules, rendering, publishing (upload, chunked upload,
+create), lookup, figures and the credential check.
+
+Checkpoints in the delivery's progress, saved at once:
+``video_id``/``video_sha256`` right after the upload (an unused video_id is never uploaded
+again), ``upload_id``/``upload_started_at``/``uploaded_parts`` during a chunked upload, and
+``item_id`` after create (create is never called twice for one delivery). Each create needs a
+fresh video_id, so a create refused because the video_id was used is evidence of an earlier
+success: the outcome is unknown and reconciliation looks the video up.
+
+Facts marked [gk] come from general knowledge and [?] are uncertain (platforms.md's tags).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from kepubot.channels.base import (
+    Permission,
+    Problem,
+    Published,
+    Rendered,
+    checkpoint,
+)
+from kepubot.channels.douyin.api import SCOPE_SUFFIX, DouyinApi
+from kepubot.channels.douyin.codes import _dict, _from_unix, _int, _parse_time, _when
+from kepubot.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    Permanent,
+    Transient,
+)
+from kepubot.models import Delivery, Media, MetricSnapshot, Post
+
+# MP4 is what the upload documentation asks for; QuickTime (.mov, the same container family,
+# what phones record) is accepted by the app and assumed to be accepted by the API [?].
+VIDEO_TYPES = ("video/mp4", "video/quicktime")
+# No source gives a length limit for the create text; 1000 characters is only a sanity bound
+# so that a body pasted by mistake is caught at review rather than by the platform [?].
+MAX_TEXT = 1000
+
+
+CHUNK_UNIT = 1024 * 1024  # bytes per chunk_size_mb
+UPLOAD_ID_REUSE = timedelta(minutes=110)  # an upload_id is valid 2 hours [src]; 10 min to spare
+#: scopes the channel needs: publishing (video.create.bind [src] §3.3; the older
+#: video.create counts too) and reach figures (video.data.bind / video.data [gk])
+NEEDED_SCOPES: tuple[tuple[str, frozenset[str], str], ...] = (
+    ("video.create.bind", frozenset({"video.create.bind", "video.create"}), "publishing videos"),
+    ("video.data.bind", frozenset({"video.data.bind", "video.data"}), "collecting reach figures"),
+)
+LIST_PAGE_SIZE = 20  # videos per video/list page; the allowed maximum is not documented [gk]
+FIND_MAX_PAGES = 10
+FIND_CLOCK_SLACK = timedelta(minutes=5)  # our clock against Douyin's create_time
+# item_ids per video/data call: platforms.md gives no limit; 20 is the commonly cited one [gk]
+DATA_BATCH = 20
+_UPLOAD_KEYS = ("upload_id", "upload_started_at", "uploaded_parts")
+
+
+def _topic(tag: str) -> str:
+    # A topic ends at the first space, and a tag written as "#科普" must not become "##科普".
+    return "".join(tag.strip().lstrip("#＃").split())
+
+
+class DouyinChannel(DouyinApi):
+    can_find = True
+
+    @classmethod
+    def type_name(cls) -> str:
+        return "douyin"  # the package's name, not this module's
+
+    def text(self, post: Post) -> str:
+        topics = [t for t in (_topic(tag) for tag in post.tags) if t]
+        return " ".join([post.title.strip(), *("#" + t for t in topics)]).strip()
+
+    def render(self, post: Post) -> Rendered:
+        post = post.for_channel(self.name)
+        video = post.video
+        return Rendered(
+            channel=self.name,
+            kind="video",
+            title=post.title,
+            text=self.text(post),
+            link=post.link,
+            media=[video.path] if video else [],
+            # The first frame is the cover unless publishing is told otherwise.
+            extra={"cover_tsp": 0.0},
+        )
+
+    def check(self, post: Post) -> list[Problem]:
+        post = post.for_channel(self.name)
+        problems = super().check(post)
+        video = post.video
+        if video is None:
+            problems.append(Problem("video", "required", detail="抖音只发布视频，请添加 --video"))
+        elif video.mime not in VIDEO_TYPES:
+            problems.append(
+                Problem("video", "media_type", limit=", ".join(VIDEO_TYPES), actual=video.mime)
+            )
+        text = self.text(post)
+        if len(text) > MAX_TEXT:
+            problems.append(Problem("text", "too_long", limit=MAX_TEXT, actual=len(text)))
+        return problems
+
+    # --- publishing -----------------------------------------------------------------------------
+
+    def publish(self, post: Post, progress: dict[str, Any]) -> Published:
+        what = f"douyin {self.name}: create"
+        if progress.get("item_id"):
+            # create went through on an earlier run: never call it twice for one delivery
+            return Published(
+                str(progress["item_id"]), None, _parse_time(progress.get("created_at"))
+            )
+        post = post.for_channel(self.name)
+        video = post.video
+        if video is None:
+            raise Permanent(f"{what}: the post has no video; Douyin publishes videos only")
+        rendered = self.render(post)
+        video_id = self._video_id(video, progress)
+        body = {
+            "video_id": video_id,
+            "text": rendered.text,
+            "cover_tsp": float(rendered.extra.get("cover_tsp", 0.0)),
+        }
+        data = self._call("POST", "create", what=what, publishing=True, json=body)
+        item_id = data.get("item_id")
+        if not item_id:
+            raise OutcomeUnknown(
+                f"{what}: Douyin answered success without an item_id; cannot tell whether the"
+                " video was created"
+            )
+        now = self._now()
+        progress["item_id"] = str(item_id)
+        progress["created_at"] = now.isoformat()
+        checkpoint(progress)
+        return Published(str(item_id), None, now)
+
+    def _video_id(self, video: Media, progress: dict[str, Any]) -> str:
+        """The video_id to create with: the one uploaded on an earlier run if unused, else a
+        new upload (checkpointed at once)."""
+        if progress.get("video_sha256") not in (None, video.sha256):
+            # The post's video changed since that upload: it is of no use any more.
+            for key in ("video_id", "video_sha256", *_UPLOAD_KEYS):
+                progress.pop(key, None)
+        if progress.get("video_id"):
+            return str(progress["video_id"])
+        path = self._context_media(video)
+        size = os.path.getsize(path)
+        chunk = self.settings.chunk_size_mb * CHUNK_UNIT
+        if size <= chunk:
+            video_id = self._upload_whole(path, video)
+        else:
+            video_id = self._upload_chunks(path, size, chunk, video, progress)
+        progress["video_id"] = video_id
+        progress["video_sha256"] = video.sha256
+        for key in _UPLOAD_KEYS:
+            progress.pop(key, None)
+        checkpoint(progress)
+        return video_id
+
+    def _context_media(self, video: Media) -> str:
+        if self.context is None:
+            raise RuntimeError(f"douyin {self.name}: no context to find media files in")
+        path = self.context.media_file(video.path)
+        if not os.path.isfile(path):
+            raise Permanent(
+                f"douyin {self.name}: upload: the video file {video.path} is missing from the"
+                " media store; add the video to the post again"
+            )
+        return path
+
+    def _upload_whole(self, path: str, video: Media) -> str:
+        what = f"douyin {self.name}: upload"
+        with open(path, "rb") as file:
+            content = file.read()
+        files = {"video": (os.path.basename(path), content, video.mime)}
+        data = self._call("POST", "upload", what=what, files=files)
+        return _uploaded_video_id(data, what)
+
+    def _upload_chunks(
+        self, path: str, size: int, chunk: int, video: Media, progress: dict[str, Any]
+    ) -> str:
+        what = f"douyin {self.name}: chunked upload"
+        parts = math.ceil(size / chunk)
+        now = self._now()
+        upload_id = progress.get("upload_id")
+        started = _parse_time(progress.get("upload_started_at"))
+        if not upload_id or started is None or now - started >= UPLOAD_ID_REUSE:
+            data = self._call("POST", "part_init", what=f"{what} init")
+            upload_id = data.get("upload_id")
+            if not upload_id:
+                raise Transient(f"{what} init: Douyin answered success without an upload_id")
+            progress.update(
+                upload_id=str(upload_id),
+                upload_started_at=now.isoformat(),
+                uploaded_parts=[],
+                video_sha256=video.sha256,
+            )
+            checkpoint(progress)
+        done = {int(n) for n in progress.get("uploaded_parts") or []}
+        name = os.path.basename(path)
+        with open(path, "rb") as file:
+            for number in range(1, parts + 1):  # parts are numbered from 1 [src]
+                if number in done:
+                    continue
+                file.seek((number - 1) * chunk)
+                content = file.read(chunk)
+                self._call(
+                    "POST",
+                    "part_upload",
+                    what=f"{what} part {number}/{parts}",
+                    params={"upload_id": str(upload_id), "part_number": number},
+                    files={"video": (name, content, video.mime)},
+                )
+                done.add(number)
+                progress["uploaded_parts"] = sorted(done)
+                checkpoint(progress)
+        data = self._call(
+            "POST", "part_complete", what=f"{what} complete", params={"upload_id": str(upload_id)}
+        )
+        return _uploaded_video_id(data, f"{what} complete")
+
+    # --- lookup, figures, check -----------------------------------------------------------------
+
+    def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
+        """The account's video list, newest first [gk], matched on the create text."""
+        if progress.get("item_id"):
+            return Published(
+                str(progress["item_id"]), None, _parse_time(progress.get("created_at"))
+            )
+        what = f"douyin {self.name}: video list"
+        text = self.render(post).text
+        wanted, wanted_bare = _comparable(text), _comparable(_without_topics(text))
+        earliest = since - FIND_CLOCK_SLACK
+        cursor: Any = 0
+        for _ in range(FIND_MAX_PAGES):
+            data = self._call(
+                "GET", "list", what=what, params={"cursor": cursor, "count": LIST_PAGE_SIZE}
+            )
+            items = [item for item in data.get("list") or [] if isinstance(item, dict)]
+            for item in items:
+                created = _from_unix(item.get("create_time"))
+                if created is None or created < earliest or not item.get("item_id"):
+                    continue
+                title = str(item.get("title") or "")
+                # Douyin may present the #topics apart from the title, so a match without them
+                # counts too [?].
+                if _comparable(title) == wanted or (
+                    wanted_bare and _comparable(_without_topics(title)) == wanted_bare
+                ):
+                    return Published(str(item["item_id"]), item.get("share_url") or None, created)
+            # Newest first [gk], pinned videos (is_top) aside: once one is older, so is the rest.
+            times = [_from_unix(i.get("create_time")) for i in items if not i.get("is_top")]
+            older = any(t is not None and t < earliest for t in times)
+            if not data.get("has_more") or not items or older or data.get("cursor") is None:
+                return None
+            cursor = data["cursor"]
+        raise Transient(
+            f"{what}: more than {FIND_MAX_PAGES * LIST_PAGE_SIZE} videos since"
+            f" {since:%Y-%m-%d %H:%M} UTC; cannot tell whether the post is among them"
+        )
+
+    def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
+        """video/data by item ids, in batches: plays, likes (digg), comments, shares."""
+        ids = list(dict.fromkeys(d.remote_id for d in deliveries if d.remote_id))
+        figures: dict[str, MetricSnapshot] = {}
+        for start in range(0, len(ids), DATA_BATCH):
+            batch = ids[start : start + DATA_BATCH]
+            data = self._call(
+                "POST", "data", what=f"douyin {self.name}: video data", json={"item_ids": batch}
+            )
+            for item in data.get("list") or []:
+                if not isinstance(item, dict) or not item.get("item_id"):
+                    continue
+                stats = _dict(item.get("statistics"))
+                figures[str(item["item_id"])] = MetricSnapshot(
+                    views=_int(stats.get("play_count")),  # author-only; 0 when private [src]
+                    likes=_int(stats.get("digg_count")),
+                    comments=_int(stats.get("comment_count")),
+                    shares=_int(stats.get("share_count")),
+                    raw={
+                        "statistics": stats,
+                        "is_reviewed": item.get("is_reviewed"),
+                        "video_status": item.get("video_status"),
+                    },
+                )
+        return figures
+
+    def verify(self) -> str:
+        """Read one page of the account's videos; report the account and the token expiry."""
+        what = f"douyin {self.name}: check"
+        token = self.token()
+        if token.refresh_expires_at is not None and token.refresh_expires_at <= self._now():
+            raise AuthExpired(
+                self._reauthorize(
+                    what, f"the refresh token expired at {_when(token.refresh_expires_at)}"
+                )
+            )
+        data = self._call("GET", "list", what=what, params={"cursor": 0, "count": 1})
+        token = self._credentials().get(self.name) or token
+        videos = "has videos" if data.get("list") else "no videos yet"
+        return (
+            f"open_id {self.settings.open_id} ({videos}); access token expires"
+            f" {_when(token.expires_at)}, refresh token by {_when(token.refresh_expires_at)}"
+        )
+
+    def permissions(self) -> list[Permission]:
+        """The scopes publishing and figures need, against those Douyin reported with the
+        last token refresh (it reports them nowhere else)."""
+        stored = self._credentials().get(self.name + SCOPE_SUFFIX)
+        if stored is None:
+            return [
+                Permission(
+                    name,
+                    needed_for,
+                    None,
+                    "Douyin reports the granted scopes with a token refresh; none seen yet",
+                )
+                for name, _, needed_for in NEEDED_SCOPES
+            ]
+        granted = {part.strip() for part in stored.access_token.split(",") if part.strip()}
+        return [
+            Permission(
+                name,
+                needed_for,
+                bool(granted & accepted),
+                "" if granted & accepted else f"granted: {', '.join(sorted(granted)) or 'none'}",
+            )
+            for name, accepted, needed_for in NEEDED_SCOPES
+        ]
+
+
+def _uploaded_video_id(data: dict[str, Any], what: str) -> str:
+    # data.video{video_id, width, height} [src]; a flat data.video_id is accepted too [?]
+    video_id = _dict(data.get("video")).get("video_id") or data.get("video_id")
+    if not video_id:
+        raise Transient(f"{what}: Douyin answered success without a video_id")
+    return str(video_id)
+
+
+_TOPIC = re.compile(r"[#＃]\S+")
+
+
+def _without_topics(text: str) -> str:
+    return _TOPIC.sub(" ", text)
+
+
+def _comparable(text: str) -> str:
+    return " ".join(text.split()).casefold()
