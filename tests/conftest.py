@@ -14,6 +14,17 @@ from click.testing import CliRunner, Result
 from kepubot.cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Headless Chromium on a machine without network access: without the background-networking
+# flags it keeps trying (and failing) to reach Google's hosts.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SAMPLES = FIXTURES / "samples"
 
 SECRETS = {

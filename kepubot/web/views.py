@@ -211,7 +211,7 @@ def register(app: Flask) -> None:
     @app.route("/posts/new", methods=["GET", "POST"])
     @requires("editor")
     def post_new() -> Any:
-        from kepubot.queue.posts import create_post, submit
+        from kepubot.queue.posts import create_post
 
         if request.method == "GET":
             return _compose(None, {}, None)
@@ -222,19 +222,12 @@ def register(app: Flask) -> None:
             return _compose(None, request.form, translate(str(exc), g.lang), status=400)
         finally:
             cleanup()
-        if request.form.get("submit_now"):
-            try:
-                submit(g.service, g.user, [post_id], now=g.now)
-            except KepubotError as exc:
-                flash(translate(str(exc), g.lang), "error")
-                return redirect(url_for("post_show", post_id=post_id))
-        flash(text(g.lang, "saved"), "ok")
-        return redirect(url_for("post_show", post_id=post_id), code=303)
+        return _saved(post_id)
 
     @app.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
     @requires("editor")
     def post_edit(post_id: int) -> Any:
-        from kepubot.queue.posts import edit_post, get_post, submit
+        from kepubot.queue.posts import edit_post, get_post
 
         post = get_post(g.service, post_id)
         if request.method == "GET":
@@ -246,6 +239,12 @@ def register(app: Flask) -> None:
             return _compose(post, request.form, translate(str(exc), g.lang), status=400)
         finally:
             cleanup()
+        return _saved(post_id)
+
+    def _saved(post_id: int) -> Response:
+        """After a save: submit too when the editor asked, then show the post."""
+        from kepubot.queue.posts import submit
+
         if request.form.get("submit_now"):
             try:
                 submit(g.service, g.user, [post_id], now=g.now)

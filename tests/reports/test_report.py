@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import CHROMIUM_FLAGS
 from kepubot.app import App
 from kepubot.cli import cli
 from kepubot.config import load_config
@@ -277,13 +278,7 @@ def test_html_renders_its_charts_in_a_browser(app: App, data: list, tmp_path: Pa
         [
             browser,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp_path / 'profile'}",
             f"--screenshot={shot}",
             "--window-size=1200,1600",

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import CHROMIUM_FLAGS, SAMPLES
 from kepubot.sandbox.server import Sandbox
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is needed")
@@ -47,16 +47,7 @@ pytestmark = [
     ),
 ]
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = ["--headless=new", *CHROMIUM_FLAGS]
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = SAMPLES / "media" / "handwashing.png"
