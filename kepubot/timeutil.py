@@ -7,7 +7,7 @@ and SQL can compare stored times directly.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kepubot.errors import ConfigError, InvalidInput
@@ -90,6 +90,29 @@ def parse_future_time(text: str, tz: ZoneInfo, now: datetime, *, what: str = "--
             " give a future time or use --next-slot"
         )
     return dt
+
+
+# Days people may ask about: wide enough for any real report, narrow enough that a period
+# before or after one (and its time-zone shift) stays inside what datetime can hold.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9000, 12, 31)
+
+
+def parse_date(text: str, what: str) -> date:
+    """A calendar day ``YYYY-MM-DD`` between FIRST_DAY and LAST_DAY."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{what} {text!r}: not a date; use YYYY-MM-DD") from None
+    return check_day(day, what)
+
+
+def check_day(day: date, what: str) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(
+            f"{what} {day.isoformat()}: out of range; use a day between {FIRST_DAY} and {LAST_DAY}"
+        )
+    return day
 
 
 def parse_day(text: str, tz: ZoneInfo, *, what: str) -> datetime:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kepubot.errors import InvalidInput
 from kepubot.queue import reporting
+from kepubot.timeutil import check_day, parse_date
 
 if TYPE_CHECKING:
     from kepubot.app import App
@@ -23,10 +24,7 @@ TOP_N = 10
 
 
 def parse_day(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"{what} {text!r}: not a date; use YYYY-MM-DD") from None
+    return parse_date(text, what)
 
 
 class Bucket:
@@ -187,8 +185,8 @@ def build_report(
     language: str | None = None,
 ) -> dict[str, Any]:
     today = now.astimezone(app.tz).date()
-    until = until or today
-    since = since or until - timedelta(days=6)
+    until = check_day(until or today, "--until")
+    since = check_day(since or until - timedelta(days=6), "--since")
     if since > until:
         raise InvalidInput(f"--since {since} is after --until {until}; swap them")
     if channel is not None and channel not in app.config.data.channels:

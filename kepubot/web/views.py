@@ -25,6 +25,7 @@ from flask import (
 )
 from markupsafe import Markup
 from werkzeug.datastructures import FileStorage
+from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
 from kepubot.errors import InvalidInput, KepubotError
@@ -69,13 +70,10 @@ def _tags(raw: str) -> list[str]:
 
 
 def _day(name: str) -> date | None:
+    from kepubot.timeutil import parse_date
+
     raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} {raw!r}: not a date; use YYYY-MM-DD") from None
+    return parse_date(raw, name) if raw else None
 
 
 def _local_midnight(day: date) -> datetime:
@@ -93,7 +91,20 @@ def _when_text(form: Any) -> tuple[str | None, bool]:
     return None, False
 
 
+class _IdConverter(IntegerConverter):
+    """A row id: an integer SQLite can hold (a longer number is a 404, not an overflow)."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, max=2**63 - 1)
+
+
+def _page() -> int:
+    raw = request.args.get("page", "")
+    return min(int(raw), 1_000_000) if raw.isdigit() and int(raw) > 0 else 1
+
+
 def register(app: Flask) -> None:
+    app.url_map.converters["id"] = _IdConverter
     # --- signing in ---------------------------------------------------------------------
 
     @app.get("/")
@@ -181,7 +192,7 @@ def register(app: Flask) -> None:
         if state and state not in POST_STATES:
             raise InvalidInput(f"state {state!r}: use one of {', '.join(POST_STATES)}")
         channel = args.get("channel") or None
-        page = max(1, int(args.get("page", "1")) if args.get("page", "1").isdigit() else 1)
+        page = _page()
         since, until = _day("since"), _day("until")
         rows = list_posts(
             g.service,
@@ -224,7 +235,7 @@ def register(app: Flask) -> None:
             cleanup()
         return _saved(post_id)
 
-    @app.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+    @app.route("/posts/<id:post_id>/edit", methods=["GET", "POST"])
     @requires("editor")
     def post_edit(post_id: int) -> Any:
         from kepubot.queue.posts import edit_post, get_post
@@ -311,7 +322,7 @@ def register(app: Flask) -> None:
             items=_preview_view(items, base),
         )
 
-    @app.get("/posts/<int:post_id>")
+    @app.get("/posts/<id:post_id>")
     @requires()
     def post_show(post_id: int) -> str:
         from kepubot.preview import preview_post
@@ -333,7 +344,7 @@ def register(app: Flask) -> None:
             review_refusal=refusal,
         )
 
-    @app.post("/posts/<int:post_id>/<action>")
+    @app.post("/posts/<id:post_id>/<action>")
     @requires()
     def post_action(post_id: int, action: str) -> Response:
         from kepubot.queue import posts as workflow
@@ -357,7 +368,7 @@ def register(app: Flask) -> None:
         target = safe_next(back) if back else url_for("post_show", post_id=post_id)
         return redirect(target, code=303)
 
-    @app.get("/posts/<int:post_id>/audit")
+    @app.get("/posts/<id:post_id>/audit")
     @requires()
     def post_audit(post_id: int) -> str:
         from kepubot.queue import audit
@@ -502,8 +513,7 @@ def register(app: Flask) -> None:
         if state and state not in DELIVERY_STATES:
             raise InvalidInput(f"state {state!r}: use one of {', '.join(DELIVERY_STATES)}")
         channel = request.args.get("channel") or None
-        page = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
-        page = max(page, 1)
+        page = _page()
         rows = deliveries.list_deliveries(
             g.service.conn,
             state=state,
@@ -528,7 +538,7 @@ def register(app: Flask) -> None:
             operator=has_role("operator"),
         )
 
-    @app.post("/deliveries/<int:delivery_id>/retry")
+    @app.post("/deliveries/<id:delivery_id>/retry")
     @requires("operator")
     def delivery_retry(delivery_id: int) -> Response:
         from kepubot.queue import operator
@@ -537,7 +547,7 @@ def register(app: Flask) -> None:
         flash(text(g.lang, "done"), "ok")
         return redirect(safe_next(request.form.get("back") or url_for("deliveries_page")), 303)
 
-    @app.post("/deliveries/<int:delivery_id>/resolve")
+    @app.post("/deliveries/<id:delivery_id>/resolve")
     @requires("operator")
     def delivery_resolve(delivery_id: int) -> Response:
         from kepubot.queue import operator

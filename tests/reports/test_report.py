@@ -300,6 +300,8 @@ def test_html_renders_its_charts_in_a_browser(app: App, data: list, tmp_path: Pa
         (("--channel", "nope"), "--channel 'nope': no such channel"),
         (("--since", "2026-12-01", "--until", "2026-11-01"), "is after --until"),
         (("--since", "last week"), "--since 'last week': not a date"),
+        (("--since", "0001-01-01", "--until", "0001-01-03"), "--since 0001-01-01: out of range"),
+        (("--until", "9999-12-31"), "--until 9999-12-31: out of range"),
         (("--format", "xlsx"), "needs --out"),
     ],
 )

@@ -1005,3 +1005,24 @@ def test_console_extras_review_badge_my_posts_counts_and_removing_images(
     shown = ws.ok("post", "show", str(draft), "--json")
     assert '"kind": "image"' not in shown and '"kind": "cover"' in shown
     assert post_id != draft
+
+
+def test_absurd_numbers_in_addresses_are_clear_answers(console: Console) -> None:
+    client = console.client("ops")
+    huge = "9" * 30
+    assert client.get(f"/posts/{huge}").status_code == 404
+    assert client.get(f"/posts/{huge}/audit").status_code == 404
+    assert client.get(f"/posts?page={huge}").status_code == 200
+    assert client.get(f"/deliveries?page={huge}").status_code == 200
+    assert console.post(client, f"/deliveries/{huge}/retry", {}).status_code == 404
+
+
+def test_dates_at_the_ends_of_the_calendar_are_clear_answers(console: Console) -> None:
+    boss = console.client("boss")
+    for query in ("since=0001-01-01&until=0001-01-03", "since=9999-12-20&until=9999-12-31"):
+        response = boss.get(f"/reports?{query}")
+        assert response.status_code in (200, 400), (query, response.status_code)
+    for query in ("date=0001-01-01", "date=9999-12-31", "view=month&date=9999-12-31"):
+        response = boss.get(f"/calendar?{query}")
+        assert response.status_code in (200, 400), (query, response.status_code)
+    assert boss.get("/posts?since=0001-01-01&until=9999-12-31").status_code in (200, 400)
