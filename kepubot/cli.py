@@ -89,6 +89,9 @@ class KepubotGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
+# a row id: what SQLite's INTEGER holds (a longer number is refused by the parser, exit 2)
+ID = click.IntRange(1, 2**63 - 1)
+
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
 
 
@@ -280,7 +283,7 @@ def post_add(state: State, **params: Any) -> None:
 
 
 @post.command("edit")
-@click.argument("post_id", type=int)
+@click.argument("post_id", type=ID)
 @post_options(new=False)
 @pass_state
 def post_edit(state: State, post_id: int, **params: Any) -> None:
@@ -337,7 +340,7 @@ def _post_summary(app: App, p: Any) -> dict[str, Any]:
 @click.option("--channel", help="Only posts targeting this channel.")
 @click.option("--author", help="Only posts by this author.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=click.IntRange(0, 10**12), default=0)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
 def post_list(
@@ -392,7 +395,7 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 @post.command("show")
-@click.argument("post_id", type=int)
+@click.argument("post_id", type=ID)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
 def post_show(state: State, post_id: int, as_json: bool) -> None:
@@ -487,7 +490,7 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
 
 
 @post.command("submit")
-@click.argument("post_ids", type=int, nargs=-1, required=True)
+@click.argument("post_ids", type=ID, nargs=-1, required=True)
 @click.option("--comment", default="", help="A note for the reviewers.")
 @pass_state
 def post_submit(state: State, post_ids: tuple[int, ...], comment: str) -> None:
@@ -499,7 +502,7 @@ def post_submit(state: State, post_ids: tuple[int, ...], comment: str) -> None:
 
 
 @post.command("approve")
-@click.argument("post_ids", type=int, nargs=-1, required=True)
+@click.argument("post_ids", type=ID, nargs=-1, required=True)
 @click.option("--comment", default="", help="Review comment.")
 @pass_state
 def post_approve(state: State, post_ids: tuple[int, ...], comment: str) -> None:
@@ -519,7 +522,7 @@ def post_approve(state: State, post_ids: tuple[int, ...], comment: str) -> None:
 
 
 @post.command("reject")
-@click.argument("post_ids", type=int, nargs=-1, required=True)
+@click.argument("post_ids", type=ID, nargs=-1, required=True)
 @click.option("--reason", required=True, help="Why: the author reads this.")
 @pass_state
 def post_reject(state: State, post_ids: tuple[int, ...], reason: str) -> None:
@@ -531,7 +534,7 @@ def post_reject(state: State, post_ids: tuple[int, ...], reason: str) -> None:
 
 
 @post.command("schedule")
-@click.argument("post_id", type=int)
+@click.argument("post_id", type=ID)
 @click.option(
     "--at", help='"YYYY-MM-DD HH:MM[:SS]" in the configured zone, or ISO 8601 with offset.'
 )
@@ -556,7 +559,7 @@ def post_schedule(state: State, post_id: int, at: str | None, next_slot: bool) -
 
 
 @post.command("cancel")
-@click.argument("post_id", type=int)
+@click.argument("post_id", type=ID)
 @pass_state
 def post_cancel(state: State, post_id: int) -> None:
     """Withdraw a post; deliveries not yet sending are cancelled."""
@@ -567,7 +570,7 @@ def post_cancel(state: State, post_id: int) -> None:
 
 
 @post.command("preview")
-@click.argument("post_id", type=int)
+@click.argument("post_id", type=ID)
 @click.option("--channel", help="Only this channel.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
@@ -652,7 +655,7 @@ def delivery_list(
 
 
 @delivery.command("retry")
-@click.argument("delivery_id", type=int)
+@click.argument("delivery_id", type=ID)
 @pass_state
 def delivery_retry(state: State, delivery_id: int) -> None:
     """Put a failed delivery back in the queue."""
@@ -663,7 +666,7 @@ def delivery_retry(state: State, delivery_id: int) -> None:
 
 
 @delivery.command("resolve")
-@click.argument("delivery_id", type=int)
+@click.argument("delivery_id", type=ID)
 @click.option(
     "--published", "published", metavar="URL_OR_ID", help="It is on the platform: its URL or id."
 )
@@ -770,10 +773,10 @@ def channels_check(state: State, name: str | None) -> None:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--post", "post_id", type=int, help="Only this post's history.")
+@click.option("--post", "post_id", type=ID, help="Only this post's history.")
 @click.option(
     "--limit",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 10**9),
     default=50,
     show_default=True,
     help="Rows when no --post is given.",

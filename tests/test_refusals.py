@@ -330,3 +330,21 @@ def test_bad_markdown_front_matter_names_file_and_line(workspace: Workspace) -> 
     assert f"{folder / 'b.md'} line 3: unknown front matter key 'chanels'" in err
     assert f"{folder / 'c.md'} line 2: invalid TOML front matter" in err
     assert json.loads(workspace.ok("post", "list", "--json")) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("post", "show", "9" * 30),
+        ("delivery", "retry", "9" * 30),
+        ("audit", "--post", "9" * 30),
+        ("post", "list", "--offset", "9" * 30),
+    ],
+)
+def test_numbers_too_large_for_the_database_are_refused(
+    workspace: Workspace, args: tuple[str, ...]
+) -> None:
+    workspace.ok("post", "list")
+    result = workspace.run(*args, user="ops")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "is not in the range" in result.stderr
