@@ -303,8 +303,9 @@ def register(app: Flask) -> None:
 
         form = request.form
         base = None
-        if form.get("post_id", "").isdigit():
-            base = get_post(g.service, int(form["post_id"]))
+        raw_id = form.get("post_id", "")
+        if raw_id.isdigit() and int(raw_id) < 2**63:
+            base = get_post(g.service, int(raw_id))
         items = preview_unsaved(
             g.service,
             author=g.user,

@@ -1015,6 +1015,8 @@ def test_absurd_numbers_in_addresses_are_clear_answers(console: Console) -> None
     assert client.get(f"/posts?page={huge}").status_code == 200
     assert client.get(f"/deliveries?page={huge}").status_code == 200
     assert console.post(client, f"/deliveries/{huge}/retry", {}).status_code == 404
+    editor = console.client("zhang")
+    assert console.post(editor, "/preview", {"post_id": huge, "body": "x"}).status_code == 200
 
 
 def test_dates_at_the_ends_of_the_calendar_are_clear_answers(console: Console) -> None:
