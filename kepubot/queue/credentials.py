@@ -12,9 +12,7 @@ backup, a support bundle) holds no usable token.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -22,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from kepubot.channels.base import Token
-from kepubot.errors import ConfigError, StoreError
+from kepubot.errors import StoreError
 from kepubot.queue.db import transaction
 from kepubot.timeutil import from_db, to_db, utcnow
 
@@ -59,33 +57,12 @@ class TokenCipher:
 
 
 def load_cipher(secret: str | None, key_file: Path) -> TokenCipher:
-    """The configured secret, or the key file (created once, 0600, without a race between
-    processes starting together: written to a temporary file, then linked into place)."""
+    """The configured secret, or the key file beside the database (made once, 0600)."""
+    from kepubot.keyfile import read_or_create
+
     if secret is not None:
         return TokenCipher(secret.encode("utf-8"))
-    for _ in range(50):
-        try:
-            text = key_file.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            text = ""
-        if text:
-            return TokenCipher(bytes.fromhex(text))
-        # a temporary file of this attempt's own (threads share a pid), linked into place
-        tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(os.urandom(32).hex())
-        try:
-            os.link(tmp, key_file)  # fails if another process got there first: use theirs
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise ConfigError(f"cannot create the token key {key_file}: {exc}") from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        time.sleep(0.01)
-    raise ConfigError(f"cannot read the token key {key_file}; check its permissions")
+    return TokenCipher(read_or_create(key_file))
 
 
 class CredentialStore:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -37,19 +36,12 @@ MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # a Douyin video may be large; Werkzeug s
 
 
 def _secret_key(config: Config) -> bytes:
+    from kepubot.keyfile import read_or_create
+
     configured = config.data.web.secret_key
     if configured is not None:
         return configured.get_secret_value().encode("utf-8")
-    path = config.database_path.parent / "web_secret.key"
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError:
-        pass
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.hex())
-    return key
+    return read_or_create(config.database_path.parent / "web_secret.key")
 
 
 class Services:

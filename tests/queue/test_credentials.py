@@ -132,3 +132,14 @@ def test_the_key_file_is_made_once_even_by_processes_starting_together(tmp_path:
     configured = load_cipher("from-the-environment", tmp_path / "unused.key")
     assert configured.open(configured.seal("v"), "x") == "v"
     assert not (tmp_path / "unused.key").exists()
+
+
+def test_a_damaged_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    import pytest
+
+    from kepubot.errors import ConfigError
+
+    key_file = tmp_path / "token.key"
+    key_file.write_text("not hex at all")
+    with pytest.raises(ConfigError, match="does not hold a key"):
+        load_cipher(None, key_file)
