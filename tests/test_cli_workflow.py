@@ -283,3 +283,23 @@ def test_list_filters_combine(workspace: Workspace) -> None:
     ws.ok("post", "reject", str(b), "--reason", "再核实", user="li")
     assert ids("--state", "rejected", "--channel", "weibo-main") == [b]
     assert ids("--state", "in_review", "--channel", "news-feed") == []
+
+
+def test_scheduling_after_an_edit_dropped_a_channel(workspace: Workspace) -> None:
+    """Found by the stateful model: the held delivery of a channel an edit dropped made
+    `post schedule` fail with a KeyError. It moves with the others, and the next approval
+    cancels it."""
+    ws = workspace
+    post_id = ws.add_post("--channel", "news-feed", "--channel", "weibo-main")
+    ws.ok("post", "submit", str(post_id), user="zhang")
+    for reviewer in ("li", "wang", "zhao"):
+        ws.ok("post", "approve", str(post_id), user=reviewer)
+    ws.ok("post", "edit", str(post_id), "--channel", "news-feed", user="zhang")
+    ws.ok("post", "schedule", str(post_id), "--at", "2099-01-01 08:00", user="zhang")
+    held = {d["channel"]: d for d in json.loads(ws.ok("delivery", "list", "--json"))}
+    assert held["weibo-main"]["state"] == "pending" and held["news-feed"]["state"] == "pending"
+    assert held["weibo-main"]["due_at"].startswith("2099-01-01 08:00")
+    for reviewer in ("li", "wang", "zhao"):
+        ws.ok("post", "approve", str(post_id), user=reviewer)
+    after = {d["channel"]: d["state"] for d in json.loads(ws.ok("delivery", "list", "--json"))}
+    assert after == {"news-feed": "queued", "weibo-main": "cancelled"}

@@ -776,12 +776,15 @@ def approve(app: App, actor: str, ids: list[int], *, now: datetime, comment: str
     notify_reviewers(app, ids)
 
 
-def _due_times(app: App, post: Post, now: datetime) -> dict[str, datetime]:
+def _due_times(
+    app: App, post: Post, now: datetime, *, channels: list[str] | None = None
+) -> dict[str, datetime]:
+    """When each channel's delivery is due (``channels``, default the post's targets)."""
     from kepubot.queue.schedule import next_slot
 
     due: dict[str, datetime] = {}
-    for name in post.channels:
-        if post.next_slot:
+    for name in channels if channels is not None else post.channels:
+        if post.next_slot and name in app.channels:
             due[name] = next_slot(
                 app.conn,
                 channel=name,
@@ -864,7 +867,9 @@ def schedule(
             d for d in deliveries.for_post(app.conn, post_id) if d.state in ("pending", "queued")
         ]
         if waiting:
-            due = _due_times(app, post, now)
+            # held deliveries of a channel an edit dropped move too (the next approval cancels
+            # them, or queues them if the channel is added back)
+            due = _due_times(app, post, now, channels=[d.channel for d in waiting])
             for delivery in waiting:
                 deliveries.reschedule(
                     app.conn, delivery=delivery, due=due[delivery.channel], now=now, actor=actor
