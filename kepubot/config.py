@@ -203,6 +203,9 @@ class WebSection(Strict):
     sign_in_window_minutes: float = Field(15.0, gt=0)
     # waitress worker threads
     threads: int = Field(4, ge=1, le=64)
+    # reverse proxies in front of the console whose X-Forwarded-For/-Proto to trust (0: none);
+    # sign-in limits then count the client's address, not the proxy's
+    trusted_proxies: int = Field(0, ge=0, le=5)
 
 
 class UserSection(Strict):

@@ -188,6 +188,12 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
     from kepubot.web import views
 
     views.register(flask)
+    if web.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        flask.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            flask.wsgi_app, x_for=web.trusted_proxies, x_proto=web.trusted_proxies
+        )
     return flask
 
 

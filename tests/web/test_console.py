@@ -1028,3 +1028,35 @@ def test_dates_at_the_ends_of_the_calendar_are_clear_answers(console: Console) -
         response = boss.get(f"/calendar?{query}")
         assert response.status_code in (200, 400), (query, response.status_code)
     assert boss.get("/posts?since=0001-01-01&until=9999-12-31").status_code in (200, 400)
+
+
+def test_behind_a_trusted_proxy_sign_in_limits_count_the_client(workspace: Workspace) -> None:
+    workspace.config.write_text(
+        workspace.config.read_text(encoding="utf-8") + "\n[web]\ntrusted_proxies = 1\n",
+        encoding="utf-8",
+    )
+    console = _console(workspace)
+    for i in range(20):  # one client guessing many names from behind the proxy
+        client = console.flask.test_client()
+        token = token_of(client.get("/login").text)
+        client.post(
+            "/login",
+            data={"username": f"guess{i}", "password": "x", "csrf_token": token},
+            headers={"X-Forwarded-For": "203.0.113.7"},
+        )
+    other = console.flask.test_client()
+    token = token_of(other.get("/login").text)
+    fine = other.post(
+        "/login",
+        data={"username": "zhang", "password": PASSWORD, "csrf_token": token},
+        headers={"X-Forwarded-For": "198.51.100.9"},
+    )
+    assert fine.status_code == 302  # another client behind the same proxy is not locked out
+    blocked = console.flask.test_client()
+    token = token_of(blocked.get("/login").text)
+    refused = blocked.post(
+        "/login",
+        data={"username": "zhang", "password": PASSWORD, "csrf_token": token},
+        headers={"X-Forwarded-For": "203.0.113.7"},
+    )
+    assert refused.status_code == 429
