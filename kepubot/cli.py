@@ -178,6 +178,7 @@ def init(state: State, force: bool) -> None:
         f"wrote {target} and {words.name}; database {app.config.database_path.name} is ready"
     )
     click.echo("next: kepubot --as zhang post add --title ... --body ... --channel news-feed")
+    click.echo("console: kepubot user passwd NAME (for each user), then kepubot web")
 
 
 # --- posts ---------------------------------------------------------------------------------
