@@ -185,9 +185,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
         if service is not None and "conn" in service.__dict__ and service.conn.in_transaction:
             service.conn.rollback()
 
-    from kepubot.web import views
+    from kepubot.web import pages
 
-    views.register(flask)
+    pages.register(flask)
     if web.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

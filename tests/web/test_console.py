@@ -959,14 +959,14 @@ def test_tag_filter_follows_edits_and_combines_with_channel(console: Console) ->
 def test_a_crowded_calendar_counts_per_day_instead_of_cutting_the_list(
     console: Console, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kepubot.web import views
+    from kepubot.web.pages import planning
 
     approved_post(console.workspace)
     approved_post(console.workspace)
     client = console.client("li")
     listed = client.get("/calendar").text
     assert 'id="calendar-summary"' not in listed and listed.count('class="event') == 4
-    monkeypatch.setattr(views, "CALENDAR_LIST_LIMIT", 3)
+    monkeypatch.setattr(planning, "CALENDAR_LIST_LIMIT", 3)
     counted = client.get("/calendar").text
     assert 'id="calendar-summary"' in counted and "本期共 4 条发布任务" in counted
     cells = re.findall(r"(news-feed|weibo-main) · 排队中 <b>(\d+)</b>", counted)

@@ -1,0 +1,158 @@
+"""What the console's pages share: form and query parsing, sanitized HTML, the compose
+form as the service layer's PostInput, and the preview as pages show it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    g,
+    request,
+)
+from markupsafe import Markup
+from werkzeug.datastructures import FileStorage
+from werkzeug.routing import IntegerConverter
+
+from kepubot.models import Post
+from kepubot.web.labels import text
+
+PAGE_SIZE = 50
+
+# what the service layer's messages call a field, and what the form calls it
+_FORM_PLACES = {
+    "title": "title",
+    "body": "body",
+    "link": "link",
+    "channels": "channels",
+    "at": "at",
+    "images": "images",
+    "video": "video",
+    "cover": "cover",
+}
+
+
+def html_of(markdown_text: str) -> Markup:
+    from kepubot.channels.base import markdown_to_html
+
+    return Markup(markdown_to_html(markdown_text))  # sanitized by nh3
+
+
+def clean_html(html: str) -> Markup:
+    from kepubot.channels.base import sanitize_html
+
+    return Markup(sanitize_html(html))  # sanitized by nh3
+
+
+def tags_of(raw: str) -> list[str]:
+    return [t for t in re.split(r"[,，\s]+", raw or "") if t]
+
+
+def day_arg(name: str) -> date | None:
+    from kepubot.timeutil import parse_date
+
+    raw = (request.args.get(name) or "").strip()
+    return parse_date(raw, name) if raw else None
+
+
+def local_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=g.service.tz)
+
+
+def when_text(form: Any) -> tuple[str | None, bool]:
+    """The compose form's "when" choice as the service layer's (at, next_slot)."""
+    choice = form.get("when", "now")
+    if choice == "at":
+        # <input type=datetime-local> sends 2026-12-01T08:30 in the configured zone
+        return (form.get("at") or "").replace("T", " ").strip() or "", False
+    if choice == "next":
+        return None, True
+    return None, False
+
+
+class IdConverter(IntegerConverter):
+    """A row id: an integer SQLite can hold (a longer number is a 404, not an overflow)."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, max=2**63 - 1)
+
+
+def page_number() -> int:
+    raw = request.args.get("page", "")
+    return min(int(raw), 1_000_000) if raw.isdigit() and int(raw) > 0 else 1
+
+
+def preview_view(items: list[dict[str, Any]], post: Post | None) -> list[dict[str, Any]]:
+    """Preview items with their HTML passed through the sanitizer for display, and media
+    named by their original file names instead of their place in the store."""
+    names = {m.path: f"{m.name} ({m.kind})" for m in (post.media if post else [])}
+    shown = []
+    for item in items:
+        rendered = dict(item["rendered"])
+        rendered["media_names"] = [names.get(m, m) for m in rendered.get("media") or []]
+        rendered["html_safe"] = clean_html(rendered["html"]) if rendered.get("html") else None
+        extra = rendered.get("extra") or {}
+        rendered["extra_shown"] = {
+            k: v for k, v in extra.items() if isinstance(v, str | int | float) and v != ""
+        }
+        shown.append({**item, "rendered": rendered})
+    return shown
+
+
+def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
+    """The compose form as the service layer's PostInput, uploads saved to a temporary
+    folder (removed by the returned ``cleanup`` once the media store has copied them)."""
+    from kepubot.queue.posts import PostInput
+
+    folder = Path(tempfile.mkdtemp(prefix="kepubot-upload-"))
+
+    def cleanup() -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def save(item: FileStorage, index: int) -> Path:
+        # keep the original name (people recognise it in previews), minus anything that
+        # could leave the folder: separators, control characters, a leading dot
+        original = Path((item.filename or "").replace("\\", "/")).name
+        name = re.sub(r"[\x00-\x1f/]", "_", original).strip().lstrip(".")[-100:] or "upload"
+        target = folder / str(index) / name
+        target.parent.mkdir()
+        item.save(target)
+        return target
+
+    count = 0
+
+    def saved(name: str) -> list[Path]:
+        nonlocal count
+        paths = []
+        for item in files.getlist(name):
+            if item and item.filename:
+                count += 1
+                paths.append(save(item, count))
+        return paths
+
+    images = saved("images")
+    video = saved("video")
+    cover = saved("cover")
+    at, next_slot = when_text(form)
+    body = form.get("body")
+    data = PostInput(
+        title=form.get("title", ""),
+        body=body if body is not None else ("" if new else None),
+        summary=form.get("summary", ""),
+        link=form.get("link", ""),
+        tags=tags_of(form.get("tags", "")),
+        # new images replace the old ones; "remove images" with none chosen drops them
+        images=images or ([] if not new and form.get("remove_images") else None),
+        video=video[0] if video else None,
+        cover=cover[0] if cover else None,
+        channels=form.getlist("channels") if (new or form.get("channels_field")) else None,
+        at=at,
+        next_slot=next_slot,
+        unschedule=not new and form.get("when", "now") == "now",
+        where={key: text(g.lang, label) for key, label in _FORM_PLACES.items()},
+    )
+    return data, cleanup

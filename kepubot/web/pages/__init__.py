@@ -1,0 +1,14 @@
+"""The console's pages, one module per area; each ``register(app)`` adds its routes."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from kepubot.web.forms import IdConverter
+from kepubot.web.pages import auth, operations, planning, posts
+
+
+def register(app: Flask) -> None:
+    app.url_map.converters["id"] = IdConverter  # before any route uses <id:...>
+    for area in (auth, posts, planning, operations):
+        area.register(app)

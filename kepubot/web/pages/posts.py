@@ -1,0 +1,249 @@
+"""Posts: the list, compose and edit with the live preview, a post with its previews and
+actions, its audit trail, and its media."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from flask import (
+    Flask,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from kepubot.errors import InvalidInput, KepubotError
+from kepubot.models import POST_STATES, Post
+from kepubot.web.app import requires, safe_next
+from kepubot.web.forms import (
+    PAGE_SIZE,
+    day_arg,
+    html_of,
+    local_midnight,
+    page_number,
+    post_input,
+    preview_view,
+    tags_of,
+    when_text,
+)
+from kepubot.web.labels import text
+from kepubot.web.messages import translate
+
+
+def register(app: Flask) -> None:
+    @app.get("/posts")
+    @requires()
+    def posts() -> str:
+        from kepubot.queue.posts import list_posts
+
+        args = request.args
+        state = args.get("state") or None
+        if state and state not in POST_STATES:
+            raise InvalidInput(f"state {state!r}: use one of {', '.join(POST_STATES)}")
+        channel = args.get("channel") or None
+        page = page_number()
+        since, until = day_arg("since"), day_arg("until")
+        rows = list_posts(
+            g.service,
+            state=state,
+            channel=channel,
+            author=args.get("author") or None,
+            tag=args.get("tag") or None,
+            title=args.get("q") or None,
+            created_from=local_midnight(since) if since else None,
+            created_before=local_midnight(until + timedelta(days=1)) if until else None,
+            limit=PAGE_SIZE + 1,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+        more = len(rows) > PAGE_SIZE
+        filters = {k: v for k, v in args.items() if k not in ("page", "lang") and v}
+        return render_template(
+            "posts.html",
+            rows=rows[:PAGE_SIZE],
+            page=page,
+            more=more,
+            filters=filters,
+            states=POST_STATES,
+            channels=sorted(g.service.config.data.channels),
+            authors=sorted(g.service.config.data.users),
+        )
+
+    @app.route("/posts/new", methods=["GET", "POST"])
+    @requires("editor")
+    def post_new() -> Any:
+        from kepubot.queue.posts import create_post
+
+        if request.method == "GET":
+            return _compose(None, {}, None)
+        data, cleanup = post_input(request.form, request.files, new=True)
+        try:
+            post_id = create_post(g.service, g.user, data, now=g.now, source="web")
+        except InvalidInput as exc:
+            return _compose(None, request.form, translate(str(exc), g.lang), status=400)
+        finally:
+            cleanup()
+        return _saved(post_id)
+
+    @app.route("/posts/<id:post_id>/edit", methods=["GET", "POST"])
+    @requires("editor")
+    def post_edit(post_id: int) -> Any:
+        from kepubot.queue.posts import edit_post, get_post
+
+        post = get_post(g.service, post_id)
+        if request.method == "GET":
+            return _compose(post, {}, None)
+        data, cleanup = post_input(request.form, request.files, new=False)
+        try:
+            edit_post(g.service, g.user, post_id, data, now=g.now)
+        except InvalidInput as exc:
+            return _compose(post, request.form, translate(str(exc), g.lang), status=400)
+        finally:
+            cleanup()
+        return _saved(post_id)
+
+    def _saved(post_id: int) -> Response:
+        """After a save: submit too when the editor asked, then show the post."""
+        from kepubot.queue.posts import submit
+
+        if request.form.get("submit_now"):
+            try:
+                submit(g.service, g.user, [post_id], now=g.now)
+            except KepubotError as exc:
+                flash(translate(str(exc), g.lang), "error")
+                return redirect(url_for("post_show", post_id=post_id))
+        flash(text(g.lang, "saved"), "ok")
+        return redirect(url_for("post_show", post_id=post_id), code=303)
+
+    def _compose(post: Post | None, form: Any, error: str | None, status: int = 200) -> Any:
+        values = {
+            "title": post.title if post else "",
+            "body": post.body if post else "",
+            "summary": post.summary if post else "",
+            "link": post.link if post else "",
+            "tags": " ".join(post.tags) if post else "",
+            "channels": list(post.channels) if post else [],
+            "when": "next"
+            if post and post.next_slot
+            else "at"
+            if post and post.scheduled_at
+            else "now",
+            "at": post.scheduled_at.astimezone(g.service.tz).strftime("%Y-%m-%dT%H:%M")
+            if post and post.scheduled_at
+            else "",
+        }
+        if form:
+            values.update(
+                {k: form.get(k, "") for k in ("title", "body", "summary", "link", "tags")}
+            )
+            values["channels"] = form.getlist("channels")
+            values["when"] = form.get("when", "now")
+            values["at"] = form.get("at", "")
+        channels = {name: ch.type_name() for name, ch in g.service.channels.items()}
+        page = render_template(
+            "compose.html", post=post, values=values, error=error, channels=channels
+        )
+        return Response(page, status=status, mimetype="text/html")
+
+    @app.post("/preview")
+    @requires("editor")
+    def live_preview() -> str:
+        from kepubot.preview import preview_unsaved
+        from kepubot.queue.posts import get_post
+
+        form = request.form
+        base = None
+        raw_id = form.get("post_id", "")
+        if raw_id.isdigit() and int(raw_id) < 2**63:
+            base = get_post(g.service, int(raw_id))
+        items = preview_unsaved(
+            g.service,
+            author=g.user,
+            title=form.get("title", ""),
+            body=form.get("body", ""),
+            summary=form.get("summary", ""),
+            link=form.get("link", ""),
+            tags=tags_of(form.get("tags", "")),
+            channels=form.getlist("channels"),
+            base=base,
+        )
+        return render_template(
+            "_preview.html",
+            body_html=html_of(form.get("body", "")),
+            items=preview_view(items, base),
+        )
+
+    @app.get("/posts/<id:post_id>")
+    @requires()
+    def post_show(post_id: int) -> str:
+        from kepubot.preview import preview_post
+        from kepubot.queue import deliveries
+        from kepubot.queue.posts import get_post, review_refusal, reviews_of
+
+        service = g.service
+        post = get_post(service, post_id)
+        refusal = None
+        if post.state == "in_review":
+            refusal = review_refusal(service, g.user, post)
+        return render_template(
+            "post.html",
+            post=post,
+            body_html=html_of(post.body),
+            reviews=reviews_of(service, post_id),
+            deliveries=deliveries.for_post(service.conn, post_id),
+            items=preview_view(preview_post(service, post_id), post),
+            review_refusal=refusal,
+        )
+
+    @app.post("/posts/<id:post_id>/<action>")
+    @requires()
+    def post_action(post_id: int, action: str) -> Response:
+        from kepubot.queue import posts as workflow
+
+        service, form = g.service, request.form
+        if action == "submit":
+            workflow.submit(service, g.user, [post_id], now=g.now, comment=form.get("comment", ""))
+        elif action == "approve":
+            workflow.approve(service, g.user, [post_id], now=g.now, comment=form.get("comment", ""))
+        elif action == "reject":
+            workflow.reject(service, g.user, [post_id], reason=form.get("reason", ""), now=g.now)
+        elif action == "schedule":
+            at, next_slot = when_text(form)
+            workflow.schedule(service, g.user, post_id, at=at, next_slot=next_slot, now=g.now)
+        elif action == "cancel":
+            workflow.cancel(service, g.user, post_id, now=g.now)
+        else:
+            abort(404)
+        flash(text(g.lang, "done"), "ok")
+        back = form.get("back")
+        target = safe_next(back) if back else url_for("post_show", post_id=post_id)
+        return redirect(target, code=303)
+
+    @app.get("/posts/<id:post_id>/audit")
+    @requires()
+    def post_audit(post_id: int) -> str:
+        from kepubot.queue import audit
+        from kepubot.queue.posts import get_post
+
+        post = get_post(g.service, post_id)
+        return render_template(
+            "audit.html", post=post, rows=audit.rows_for_post(g.service.conn, post_id)
+        )
+
+    @app.get("/media/<path:relative>")
+    @requires()
+    def media(relative: str) -> Response:
+        # only files of the content-addressed store: "ab/<sha256>.<ext>"
+        if not re.fullmatch(r"[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}", relative):
+            abort(404)
+        path = g.service.media.file(relative)
+        if not path.is_file():
+            abort(404)
+        return send_file(path, max_age=3600)
