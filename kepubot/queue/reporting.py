@@ -11,21 +11,35 @@ from typing import Any
 from kepubot.timeutil import to_db
 
 
-def published_rows(
-    conn: sqlite3.Connection, start: datetime, end: datetime, channel: str | None
-) -> list[dict[str, Any]]:
+def _published(
+    columns: str, start: datetime, end: datetime, channel: str | None, *, join_posts: bool
+) -> tuple[str, list[Any]]:
+    """SELECT ``columns`` over the deliveries published in [start, end) with their latest
+    snapshot (``m``), optionally their post (``p``): one range of deliveries_published."""
     sql = (
-        "SELECT d.id, d.post_id, d.channel, d.published_at, d.remote_url, p.title, p.author,"
-        " p.tags, m.views, m.likes, m.comments, m.shares, m.favorites, m.collected_at"
-        " FROM deliveries d INDEXED BY deliveries_published"
-        " JOIN posts p ON p.id = d.post_id"
-        " LEFT JOIN metrics_latest m ON m.delivery_id = d.id"
+        f"SELECT {columns} FROM deliveries d INDEXED BY deliveries_published"
+        + (" JOIN posts p ON p.id = d.post_id" if join_posts else "")
+        + " LEFT JOIN metrics_latest m ON m.delivery_id = d.id"
         " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
     )
     args: list[Any] = [to_db(start), to_db(end)]
     if channel:
         sql += " AND d.channel = ?"
         args.append(channel)
+    return sql, args
+
+
+def published_rows(
+    conn: sqlite3.Connection, start: datetime, end: datetime, channel: str | None
+) -> list[dict[str, Any]]:
+    sql, args = _published(
+        "d.id, d.post_id, d.channel, d.published_at, d.remote_url, p.title, p.author,"
+        " p.tags, m.views, m.likes, m.comments, m.shares, m.favorites, m.collected_at",
+        start,
+        end,
+        channel,
+        join_posts=True,
+    )
     rows = []
     # tag lists repeat across a post's deliveries and across posts: decode each text once
     # (the lists are shared between rows and only read)
@@ -52,20 +66,17 @@ def period_totals(
     a period whose totals are all a report needs (the previous period of a comparison):
     posts, deliveries, each metric (NULL when no delivery reported it), and the views and
     interactions of the deliveries that report views (for the engagement rate)."""
-    sql = (
-        "SELECT COUNT(DISTINCT d.post_id) AS posts, COUNT(*) AS deliveries,"
+    sql, args = _published(
+        "COUNT(DISTINCT d.post_id) AS posts, COUNT(*) AS deliveries,"
         " SUM(m.views) AS views, SUM(m.likes) AS likes, SUM(m.comments) AS comments,"
         " SUM(m.shares) AS shares, SUM(m.favorites) AS favorites,"
         " SUM(CASE WHEN m.views IS NOT NULL THEN COALESCE(m.likes, 0) + COALESCE(m.comments, 0)"
-        "   + COALESCE(m.shares, 0) + COALESCE(m.favorites, 0) END) AS viewed_interactions"
-        " FROM deliveries d INDEXED BY deliveries_published"
-        " LEFT JOIN metrics_latest m ON m.delivery_id = d.id"
-        " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
+        "   + COALESCE(m.shares, 0) + COALESCE(m.favorites, 0) END) AS viewed_interactions",
+        start,
+        end,
+        channel,
+        join_posts=False,
     )
-    args: list[Any] = [to_db(start), to_db(end)]
-    if channel:
-        sql += " AND d.channel = ?"
-        args.append(channel)
     if tag:
         sql += (
             " AND EXISTS (SELECT 1 FROM post_tags pt WHERE pt.tag = ? AND pt.post_id = d.post_id)"
