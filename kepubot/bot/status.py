@@ -15,8 +15,13 @@ HEARTBEAT_STALE = timedelta(seconds=30)
 
 
 def collect_status(app: App, now: datetime) -> dict[str, Any]:
+    return {"deliveries": deliveries.counts_by_state(app.conn), **collect_health(app, now)}
+
+
+def collect_health(app: App, now: datetime) -> dict[str, Any]:
+    """The oldest overdue delivery, open breakers and the daemons' heartbeats: small
+    queries however much was published (the console shows them on every deliveries page)."""
     conn = app.conn
-    counts = deliveries.counts_by_state(conn)
     overdue = deliveries.oldest_overdue(conn, now)
     breakers = [
         {
@@ -43,7 +48,6 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
             }
         )
     return {
-        "deliveries": counts,
         "oldest_overdue": (
             {
                 "id": overdue["id"],

@@ -1060,3 +1060,34 @@ def test_behind_a_trusted_proxy_sign_in_limits_count_the_client(workspace: Works
         headers={"X-Forwarded-For": "203.0.113.7"},
     )
     assert refused.status_code == 429
+
+
+def test_deliveries_page_shows_the_daemons_breakers_and_oldest_overdue(
+    console: Console,
+) -> None:
+    from kepubot.queue import limits, ops
+
+    post_id = approved_post(console.workspace)
+    ops_client = console.client("ops")
+    page = ops_client.get("/deliveries").text
+    assert 'id="no-daemon"' in page  # nobody runs `kepubot run`: say so
+    app = console.app()
+    now = utcnow()
+    ops.heartbeat(app.conn, worker="host:1", host="host", pid=1, now=now, stopped=False)
+    limits.record_failure(
+        app.conn, "weibo-main", now, kind="rate_limited", reason="429", wait_seconds=120
+    )
+    app.close()
+
+    def page_at(seconds: float) -> str:
+        at = create_app(
+            load_config(console.workspace.config), clock=lambda: now + timedelta(seconds=seconds)
+        )
+        return Console(console.workspace, at).client("ops").get("/deliveries").text
+
+    soon = page_at(10)
+    assert 'id="no-daemon"' not in soon and "host:1" in soon  # its heartbeat is fresh
+    assert "渠道 weibo-main 已暂停（熔断）" in soon and "429" in soon
+    late = page_at(600)
+    assert 'id="no-daemon"' in late  # the heartbeat went stale
+    assert f"/posts/{post_id}" in late and "分钟" in late  # the oldest overdue delivery

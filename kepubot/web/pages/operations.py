@@ -30,6 +30,7 @@ def register(app: Flask) -> None:
     @app.get("/deliveries")
     @requires()
     def deliveries_page() -> str:
+        from kepubot.bot.status import collect_health
         from kepubot.queue import deliveries
 
         state = request.args.get("state") or None
@@ -50,6 +51,7 @@ def register(app: Flask) -> None:
         return render_template(
             "deliveries.html",
             counts=deliveries.counts_of(g.service.conn, ATTENTION_STATES),
+            health=collect_health(g.service, g.now),
             titles=titles,
             rows=rows[:PAGE_SIZE],
             more=len(rows) > PAGE_SIZE,
