@@ -185,8 +185,20 @@ def translate_line(line: str) -> str:
     return line
 
 
+# command-line options named in channel problems, as the console's form calls them
+_OPTIONS = {
+    "--cover 或 --image": "封面或图片",
+    "--video": "视频",
+    "--cover": "封面",
+    "--image": "图片",
+}
+
+
 def translate(message: str, language: str) -> str:
     """``message`` for a reader of ``language`` (zh: translated where a rule knows it)."""
     if language == "en":
         return message
-    return "\n".join(translate_line(line) for line in message.splitlines())
+    text = "\n".join(translate_line(line) for line in message.splitlines())
+    for option, field in _OPTIONS.items():
+        text = text.replace(f"请添加 {option}", f"请添加{field}")
+    return text

@@ -78,3 +78,9 @@ def test_every_rule_matches_a_real_refusal(ws: Workspace) -> None:
 
 def test_an_unknown_message_is_shown_as_it_is() -> None:
     assert translate("something new went wrong", "zh") == "something new went wrong"
+
+
+def test_channel_problems_name_form_fields_not_options() -> None:
+    wechat = "封面：公众号图文必须有封面，请添加 --cover 或 --image"
+    assert translate(wechat, "zh") == "封面：公众号图文必须有封面，请添加封面或图片"
+    assert translate("视频：抖音只发布视频，请添加 --video", "zh").endswith("请添加视频")
