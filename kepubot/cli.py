@@ -980,15 +980,10 @@ def user() -> None:
 @pass_state
 def user_passwd(state: State, name: str, password_stdin: bool) -> None:
     """Set NAME's password for the browser console (stored as a scrypt hash)."""
-    from kepubot.errors import InvalidInput
-    from kepubot.queue.accounts import set_password
+    from kepubot.queue.accounts import require_user, set_password
 
     app = state.app
-    if app.config.roles_of(name) is None:
-        raise InvalidInput(
-            f"user {name!r} is not configured in [users] of {app.config.path.name};"
-            " add the user with their roles first"
-        )
+    require_user(app, name)  # before asking for a password
     if password_stdin or not sys.stdin.isatty():
         # piped in (scripts, provisioning): the first line is the password
         password = sys.stdin.readline().rstrip("\r\n")

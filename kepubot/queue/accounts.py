@@ -63,13 +63,18 @@ def _matches(password: str, stored: str) -> bool:
 _DUMMY = hash_password(secrets.token_hex(8))
 
 
-def set_password(app: App, actor: str, user: str, password: str, *, now: datetime) -> None:
-    """Set ``user``'s console password (the user must be configured in [users])."""
+def require_user(app: App, user: str) -> None:
+    """Console accounts are the users of [users]; anyone else is refused."""
     if app.config.roles_of(user) is None:
         raise NotFound(
             f"user {user!r} is not configured in [users] of {app.config.path.name};"
             " add the user with their roles first"
         )
+
+
+def set_password(app: App, actor: str, user: str, password: str, *, now: datetime) -> None:
+    """Set ``user``'s console password (the user must be configured in [users])."""
+    require_user(app, user)
     if len(password) < MIN_LENGTH:
         raise InvalidInput(f"the password is too short; use at least {MIN_LENGTH} characters")
     if password.strip() != password or "\n" in password:
@@ -92,13 +97,20 @@ def has_password(conn: sqlite3.Connection, user: str) -> bool:
     return row is not None
 
 
+def _stored_hash(conn: sqlite3.Connection, user: str) -> str | None:
+    row = conn.execute("SELECT hash FROM user_passwords WHERE user = ?", (user,)).fetchone()
+    return None if row is None else str(row["hash"])
+
+
+def _stamp_of(stored: str) -> str:
+    return hashlib.sha256(stored.encode()).hexdigest()[:16]
+
+
 def stamp(conn: sqlite3.Connection, user: str) -> str | None:
     """A short fingerprint of the current hash: a session carries it, so a new password
     (or a removed one) ends every session signed in with the old one."""
-    row = conn.execute("SELECT hash FROM user_passwords WHERE user = ?", (user,)).fetchone()
-    if row is None:
-        return None
-    return hashlib.sha256(row["hash"].encode()).hexdigest()[:16]
+    stored = _stored_hash(conn, user)
+    return None if stored is None else _stamp_of(stored)
 
 
 @dataclass(frozen=True)
@@ -158,10 +170,8 @@ def authenticate(
     wait = _blocked_for(conn, user, address, now, limit)
     if wait is not None:
         raise SignInBlocked(wait)
-    row = None
-    if app.config.roles_of(user) is not None:
-        row = conn.execute("SELECT hash FROM user_passwords WHERE user = ?", (user,)).fetchone()
-    ok = _matches(password, row["hash"] if row else _DUMMY) and row is not None
+    stored = _stored_hash(conn, user) if app.config.roles_of(user) is not None else None
+    ok = _matches(password, stored or _DUMMY) and stored is not None
     with transaction(conn):
         if ok:
             conn.execute(
@@ -176,4 +186,4 @@ def authenticate(
             conn.execute(
                 "DELETE FROM sign_in_failures WHERE at < ?", (to_db(now - limit.window * 4),)
             )
-    return stamp(conn, user) if ok else None
+    return _stamp_of(stored) if ok and stored is not None else None
