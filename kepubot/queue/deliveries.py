@@ -118,7 +118,7 @@ def _period_sql(channel: str | None, columns: str) -> str:
     """Deliveries published in [start, end), or not published (nor cancelled) and due in it:
     two index ranges (deliveries_published, deliveries_due_any)."""
     extra = " AND d.channel = ?" if channel else ""
-    sql = (
+    return (
         f"SELECT {columns} FROM deliveries d JOIN posts p ON p.id = d.post_id"
         " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
         f"{extra}"
@@ -127,7 +127,6 @@ def _period_sql(channel: str | None, columns: str) -> str:
         " WHERE d.due_at >= ? AND d.due_at < ? AND d.state NOT IN ('published', 'cancelled')"
         f"{extra}"
     )
-    return sql
 
 
 def _period_args(start: datetime, end: datetime, channel: str | None) -> list[Any]:
@@ -135,27 +134,26 @@ def _period_args(start: datetime, end: datetime, channel: str | None) -> list[An
     return one + one
 
 
-def count_in_period(
-    conn: sqlite3.Connection, start: datetime, end: datetime, *, channel: str | None = None
-) -> int:
-    sql = _period_sql(channel, "1")
-    row = conn.execute(f"SELECT COUNT(*) FROM ({sql})", _period_args(start, end, channel))
-    return int(row.fetchone()[0])
-
-
 def calendar_entries(
-    conn: sqlite3.Connection, start: datetime, end: datetime, *, channel: str | None = None
+    conn: sqlite3.Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    channel: str | None = None,
+    limit: int = -1,
 ) -> list[dict[str, Any]]:
     """What the calendar shows for [start, end): each delivery with its post's title, at its
-    publishing time (published) or due time (not yet). Callers count first
-    (``count_in_period``) and ask for ``calendar_counts`` when there are too many to list."""
+    publishing time (published) or due time (not yet), at most ``limit`` (-1: all). A caller
+    that gets more than it can show asks ``calendar_counts`` instead."""
     sql = _period_sql(
         channel,
         "d.id AS id, d.post_id AS post_id, d.channel AS channel, d.state AS state,"
         " CASE WHEN d.state = 'published' THEN d.published_at ELSE d.due_at END AS at,"
         " d.remote_url AS remote_url, p.title AS title",
     )
-    rows = conn.execute(f"{sql} ORDER BY at, channel", _period_args(start, end, channel))
+    rows = conn.execute(
+        f"{sql} ORDER BY at, channel LIMIT ?", [*_period_args(start, end, channel), limit]
+    )
     return [{**dict(r), "at": from_db(r["at"])} for r in rows]
 
 

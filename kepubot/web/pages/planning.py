@@ -60,50 +60,41 @@ def register(app: Flask) -> None:
             earlier, later = (first - timedelta(days=1)).replace(day=1), last
         start, end = local_midnight(first), local_midnight(last)
         channel = request.args.get("channel") or None
-        days: dict[date, list[dict[str, Any]]] = {}
+        conn, tz = service.conn, service.tz
         # a period with more deliveries than a person can read is shown as counts per day,
         # channel and state (still every delivery, never a silently cut list)
-        total = deliveries.count_in_period(service.conn, start, end, channel=channel)
+        events = deliveries.calendar_entries(
+            conn, start, end, channel=channel, limit=CALENDAR_LIST_LIMIT + 1
+        )
+        crowded = len(events) > CALENDAR_LIST_LIMIT
+        if crowded:
+            events = [
+                {"at": at, "channel": name, "state": state}
+                for at, name, state in deliveries.calendar_counts(conn, start, end, channel=channel)
+            ]
+        total = len(events)
+        events += [
+            {
+                "at": p.scheduled_at,
+                "channel": name,
+                "state": "planned",
+                "post_id": p.id,
+                "title": p.title,
+            }
+            for p in scheduled_between(service, start, end)
+            for name in p.channels
+            if not channel or name == channel
+        ]
+        days: dict[date, list[dict[str, Any]]] = {}
         summary: dict[date, dict[tuple[str, str], int]] = {}
-        if total > CALENDAR_LIST_LIMIT:
-            for at, name, state in deliveries.calendar_counts(
-                service.conn, start, end, channel=channel
-            ):
-                day = summary.setdefault(at.astimezone(service.tz).date(), {})
-                day[(name, state)] = day.get((name, state), 0) + 1
-        else:
-            for entry in deliveries.calendar_entries(service.conn, start, end, channel=channel):
-                local = entry["at"].astimezone(service.tz)
-                days.setdefault(local.date(), []).append(
-                    {
-                        "time": local.strftime("%H:%M"),
-                        "channel": entry["channel"],
-                        "state": entry["state"],
-                        "post_id": entry["post_id"],
-                        "title": entry["title"],
-                        "url": entry["remote_url"],
-                    }
-                )
-        for p in scheduled_between(service, start, end):
-            assert p.scheduled_at is not None
-            local = p.scheduled_at.astimezone(service.tz)
-            for name in p.channels:
-                if channel and name != channel:
-                    continue
-                if total > CALENDAR_LIST_LIMIT:
-                    day = summary.setdefault(local.date(), {})
-                    day[(name, "planned")] = day.get((name, "planned"), 0) + 1
-                    continue
-                days.setdefault(local.date(), []).append(
-                    {
-                        "time": local.strftime("%H:%M"),
-                        "channel": name,
-                        "state": "planned",
-                        "post_id": p.id,
-                        "title": p.title,
-                        "url": None,
-                    }
-                )
+        for event in events:
+            local = event["at"].astimezone(tz)
+            if crowded:
+                counts = summary.setdefault(local.date(), {})
+                key = (event["channel"], event["state"])
+                counts[key] = counts.get(key, 0) + 1
+            else:
+                days.setdefault(local.date(), []).append({**event, "time": local.strftime("%H:%M")})
         for items in days.values():
             items.sort(key=lambda item: (item["time"], item["channel"]))
         grid_start = first - timedelta(days=first.weekday())
