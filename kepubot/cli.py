@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from kepubot.queue import MAX_ROW_ID
+
 if TYPE_CHECKING:
     from kepubot.app import App
 
@@ -90,7 +92,7 @@ class KepubotGroup(click.Group):
 
 
 # a row id: what SQLite's INTEGER holds (a longer number is refused by the parser, exit 2)
-ID = click.IntRange(1, 2**63 - 1)
+ID = click.IntRange(1, MAX_ROW_ID)
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -43,12 +44,24 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+# how ``MediaStore.add`` names a file: the first two hex digits of its sha256 as a folder
+_STORED = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}")
+
+
 class MediaStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def file(self, relative: str) -> Path:
         return self.root / relative
+
+    def stored(self, relative: str) -> Path | None:
+        """The file behind a path ``add`` gave ("ab/<sha256>.<ext>"), or None for any other
+        path (nothing outside the store) or a file that is not there."""
+        if not _STORED.fullmatch(relative):
+            return None
+        path = self.file(relative)
+        return path if path.is_file() else None
 
     def add(self, source: Path, kind: str, *, where: str, alt: str = "") -> dict[str, Any]:
         """Copy ``source`` in; returns the media record. ``where`` names the input for errors."""

@@ -19,6 +19,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.routing import IntegerConverter
 
 from kepubot.models import Post
+from kepubot.queue import MAX_ROW_ID
 from kepubot.web.labels import text
 
 PAGE_SIZE = 50
@@ -78,7 +79,7 @@ class IdConverter(IntegerConverter):
     """A row id: an integer SQLite can hold (a longer number is a 404, not an overflow)."""
 
     def __init__(self, url_map: Any) -> None:
-        super().__init__(url_map, max=2**63 - 1)
+        super().__init__(url_map, max=MAX_ROW_ID)
 
 
 def page_number() -> int:

@@ -3,7 +3,6 @@ actions, its audit trail, and its media."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from kepubot.errors import InvalidInput, KepubotError
 from kepubot.models import POST_STATES, Post
+from kepubot.queue import MAX_ROW_ID
 from kepubot.web.app import requires, safe_next
 from kepubot.web.forms import (
     PAGE_SIZE,
@@ -161,7 +161,7 @@ def register(app: Flask) -> None:
         form = request.form
         base = None
         raw_id = form.get("post_id", "")
-        if raw_id.isdigit() and int(raw_id) < 2**63:
+        if raw_id.isdigit() and int(raw_id) <= MAX_ROW_ID:
             base = get_post(g.service, int(raw_id))
         items = preview_unsaved(
             g.service,
@@ -183,7 +183,7 @@ def register(app: Flask) -> None:
     @app.get("/posts/<id:post_id>")
     @requires()
     def post_show(post_id: int) -> str:
-        from kepubot.preview import preview_post
+        from kepubot.preview import preview_items
         from kepubot.queue import deliveries
         from kepubot.queue.posts import get_post, review_refusal, reviews_of
 
@@ -198,7 +198,7 @@ def register(app: Flask) -> None:
             body_html=html_of(post.body),
             reviews=reviews_of(service, post_id),
             deliveries=deliveries.for_post(service.conn, post_id),
-            items=preview_view(preview_post(service, post_id), post),
+            items=preview_view(preview_items(service, post, post.channels), post),
             review_refusal=refusal,
         )
 
@@ -240,10 +240,7 @@ def register(app: Flask) -> None:
     @app.get("/media/<path:relative>")
     @requires()
     def media(relative: str) -> Response:
-        # only files of the content-addressed store: "ab/<sha256>.<ext>"
-        if not re.fullmatch(r"[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}", relative):
-            abort(404)
-        path = g.service.media.file(relative)
-        if not path.is_file():
+        path = g.service.media.stored(relative)
+        if path is None:
             abort(404)
         return send_file(path, max_age=3600)
