@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from kepubot.sensitive import SensitiveWords
 
 
+def holds(roles: set[str], *wanted: str) -> bool:
+    """Whether ``roles`` include one of ``wanted``; admin counts as every role."""
+    return "admin" in roles or bool(roles & set(wanted))
+
+
 class App:
     def __init__(self, config: Config, *, language: str | None = None) -> None:
         self.config = config
@@ -112,7 +117,7 @@ class App:
 
     def require_role(self, user: str, *wanted: str, action: str) -> set[str]:
         roles = self.roles(user)
-        if "admin" in roles or roles & set(wanted):
+        if holds(roles, *wanted):
             return roles
         need = " or ".join(wanted)
         have = ", ".join(sorted(roles))

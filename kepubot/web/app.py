@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +22,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
-from kepubot.app import App
+from kepubot.app import App, holds
 from kepubot.config import Config
 from kepubot.errors import InvalidInput, KepubotError, NotAllowed, NotFound
 from kepubot.timeutil import utcnow
@@ -77,7 +76,6 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
     services = Services(config)
     # migrate (and check the channel settings) before the first request, on this thread
     services.get().conn  # noqa: B018
-    flask.extensions["kepubot"] = {"services": services, "clock": clock, "config": config}
 
     @flask.before_request
     def _load_user() -> Response | None:
@@ -198,8 +196,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
 
 
 def has_role(*wanted: str) -> bool:
-    roles: set[str] = g.get("roles", set())
-    return "admin" in roles or bool(roles & set(wanted))
+    """Whether the signed-in user holds one of ``wanted`` (the service layer's rule)."""
+    return holds(g.get("roles", set()), *wanted)
 
 
 def lang_url(code: str) -> str:
@@ -224,12 +222,11 @@ def error_page(status: int, message: str) -> Response:
         403: text(lang, "forbidden"),
         404: text(lang, "not_found"),
     }.get(status, text(lang, "error"))
-    response = Response(
+    return Response(
         render_template("error.html", status=status, title=title, message=message),
         status=status,
         mimetype="text/html",
     )
-    return response
 
 
 def requires(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -291,7 +288,3 @@ def serve(config: Config, *, host: str, port: int, echo: Callable[[str], None]) 
         pass
     finally:
         server.close()
-
-
-def template_dir() -> Path:
-    return Path(__file__).parent / "templates"

@@ -10,29 +10,14 @@ from __future__ import annotations
 
 import re
 
-_STATES = {
-    "draft": "草稿",
-    "in_review": "审核中",
-    "approved": "已通过",
-    "rejected": "已退回",
-    "cancelled": "已撤销",
-    "pending": "待审",
-    "queued": "排队中",
-    "claimed": "已领取",
-    "sending": "发送中",
-    "processing": "平台处理中",
-    "unknown": "结果未知",
-    "needs_attention": "需人工处理",
-    "published": "已发布",
-    "failed": "失败",
-}
+from kepubot.i18n import LABELS
+
 _DOING = {"approved": "通过", "rejected": "退回", "submitted": "提交", "edited": "修改"}
 _FIELDS = {"title": "标题", "body": "正文", "summary": "摘要", "tags": "标签"}
 
 
 def _state(match: re.Match[str], name: str = "state") -> str:
-    value = match.group(name)
-    return _STATES.get(value, value)
+    return LABELS.get(match.group(name), (match.group(name),))[0]  # the Chinese state name
 
 
 _ACTIONS = {
