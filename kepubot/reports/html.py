@@ -9,11 +9,18 @@ from typing import Any
 from kepubot.reports.formats import cell_key, sections
 from kepubot.reports.labels import fmt, label
 
-_CSS = """
+# the standalone file's page: font, width, headings, print
+_PAGE_CSS = """
 body{font-family:"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",system-ui,sans-serif;
 margin:2em auto;max-width:1080px;color:#1f2933;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:2px solid #3b7ddd;
-padding-bottom:.2em}.meta{color:#52606d}
+padding-bottom:.2em}
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}table,.chart{break-inside:avoid}}
+"""
+#: the report's own content (cards, tables, charts): the standalone file and the console's
+#: report page both use it
+CONTENT_CSS = """
+.meta{color:#52606d}
 .cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}.card{border:1px solid #d9e2ec;border-radius:6px;
 padding:.6em 1em;min-width:8em}.card .k{color:#52606d;font-size:.85em}.card .v{font-size:1.4em;font-weight:600}
 .card .c{font-size:.8em}.up{color:#1a7f37}.down{color:#c62828}
@@ -22,7 +29,6 @@ th,td{border-bottom:1px solid #e4e7eb;padding:.35em .5em;text-align:right}
 th:first-child,td:first-child,td.text,th.text{text-align:left}th{background:#f5f7fa}
 .charts{display:flex;flex-wrap:wrap;gap:1.5em}.chart{flex:1 1 460px}
 svg text{font-size:11px;fill:#52606d}
-@media print{body{margin:0;max-width:none}h2{break-after:avoid}table,.chart{break-inside:avoid}}
 """
 
 _TEXT_COLUMNS = {"top_posts": {1, 2, 3}, "top_engagement": {1, 2, 3}}
@@ -81,7 +87,7 @@ def to_html(report: dict[str, Any]) -> str:
         "<!DOCTYPE html>"
         f'<html lang="{"en" if lang == "en" else "zh-CN"}"><head><meta charset="utf-8">'
         f"<title>{escape(label('title', lang))} {period['since']} ~ {period['until']}</title>"
-        f"<style>{_CSS}</style></head><body>{body_html(report)}</body></html>"
+        f"<style>{_PAGE_CSS}{CONTENT_CSS}</style></head><body>{body_html(report)}</body></html>"
     )
 
 

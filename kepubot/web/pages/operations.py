@@ -104,7 +104,7 @@ def register(app: Flask) -> None:
     @app.get("/reports")
     @requires("manager")
     def reports() -> str:
-        from kepubot.reports.html import body_html
+        from kepubot.reports.html import CONTENT_CSS, body_html
 
         data = _report()
         query = {k: v for k, v in request.args.items() if k != "lang" and v}
@@ -112,6 +112,7 @@ def register(app: Flask) -> None:
             "reports.html",
             report=data,
             report_html=Markup(body_html(data)),  # every value is escaped there
+            report_css=Markup(CONTENT_CSS),  # our own constant
             query=query,
             channels=sorted(g.service.config.data.channels),
         )
