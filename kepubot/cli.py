@@ -741,33 +741,31 @@ def channels_check(state: State, name: str | None) -> None:
     for channel_name, channel in app.channels.items():
         if name is not None and channel_name != name:
             continue
+        who = f"{channel_name} ({channel.type_name()})"
         try:
             line = channel.verify()
         except NotImplementedError as exc:
-            click.echo(f"{channel_name} ({channel.type_name()}): cannot check: {exc}")
+            click.echo(f"{who}: cannot check: {exc}")
             continue
         except ChannelError as exc:
             failed += 1
-            click.echo(f"{channel_name} ({channel.type_name()}): FAILED: {exc}")
+            click.echo(f"{who}: FAILED: {exc}")
             continue
-        click.echo(f"{channel_name} ({channel.type_name()}): ok: {line}")
+        click.echo(f"{who}: ok: {line}")
         try:
             checks = channel.permissions()
         except ChannelError as exc:
-            click.echo(f"{channel_name} ({channel.type_name()}): permissions not checked: {exc}")
+            click.echo(f"{who}: permissions not checked: {exc}")
             continue
         for check in checks:
             if check.held is False:
                 failed += 1
                 click.echo(
-                    f"{channel_name} ({channel.type_name()}): missing permission {check.name}:"
+                    f"{who}: missing permission {check.name}:"
                     f" needed for {check.needed_for} ({check.detail})"
                 )
             elif check.held is None:
-                click.echo(
-                    f"{channel_name} ({channel.type_name()}): permission {check.name} not"
-                    f" checked: {check.detail}"
-                )
+                click.echo(f"{who}: permission {check.name} not checked: {check.detail}")
     if failed:
         sys.exit(1)
 
@@ -924,14 +922,15 @@ def report(
 ) -> None:
     """Engagement report for managers: totals, channels, top posts, tags, authors, daily trend."""
     from kepubot.errors import InvalidInput
-    from kepubot.reports.aggregate import build_report, parse_day
+    from kepubot.reports.aggregate import build_report
     from kepubot.reports.render import render
+    from kepubot.timeutil import parse_date
 
     if fmt == "xlsx" and out is None:
         raise InvalidInput("--format xlsx needs --out FILE (it is a binary file)")
     app = state.app
-    first = parse_day(since, "--since") if since else None
-    last = parse_day(until, "--until") if until else None
+    first = parse_date(since, "--since") if since else None
+    last = parse_date(until, "--until") if until else None
     language = (
         state.language or app.config.data.reports.language or app.config.data.kepubot.language
     )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kepubot.errors import InvalidInput
 from kepubot.queue import reporting
-from kepubot.timeutil import check_day, parse_date
+from kepubot.timeutil import check_day
 
 if TYPE_CHECKING:
     from kepubot.app import App
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
 METRICS = ("views", "likes", "comments", "shares", "favorites")
 INTERACTIONS = ("likes", "comments", "shares", "favorites")
 TOP_N = 10
-
-
-def parse_day(text: str, what: str) -> date:
-    return parse_date(text, what)
 
 
 class Bucket:

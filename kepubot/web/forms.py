@@ -10,10 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import (
-    g,
-    request,
-)
+from flask import g, request
 from markupsafe import Markup
 from werkzeug.datastructures import FileStorage
 from werkzeug.routing import IntegerConverter
@@ -24,17 +21,8 @@ from kepubot.web.labels import text
 
 PAGE_SIZE = 50
 
-# what the service layer's messages call a field, and what the form calls it
-_FORM_PLACES = {
-    "title": "title",
-    "body": "body",
-    "link": "link",
-    "channels": "channels",
-    "at": "at",
-    "images": "images",
-    "video": "video",
-    "cover": "cover",
-}
+# form fields the service layer's messages name (shown by their labels, not as CLI options)
+_FORM_FIELDS = ("title", "body", "link", "channels", "at", "images", "video", "cover")
 
 
 def html_of(markdown_text: str) -> Markup:
@@ -69,7 +57,7 @@ def when_text(form: Any) -> tuple[str | None, bool]:
     choice = form.get("when", "now")
     if choice == "at":
         # <input type=datetime-local> sends 2026-12-01T08:30 in the configured zone
-        return (form.get("at") or "").replace("T", " ").strip() or "", False
+        return (form.get("at") or "").replace("T", " ").strip(), False
     if choice == "next":
         return None, True
     return None, False
@@ -154,6 +142,6 @@ def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
         at=at,
         next_slot=next_slot,
         unschedule=not new and form.get("when", "now") == "now",
-        where={key: text(g.lang, label) for key, label in _FORM_PLACES.items()},
+        where={field: text(g.lang, field) for field in _FORM_FIELDS},
     )
     return data, cleanup

@@ -32,6 +32,7 @@ def register(app: Flask) -> None:
     def deliveries_page() -> str:
         from kepubot.bot.status import collect_health
         from kepubot.queue import deliveries
+        from kepubot.queue.posts import titles_of
 
         state = request.args.get("state") or None
         if state and state not in DELIVERY_STATES:
@@ -45,8 +46,6 @@ def register(app: Flask) -> None:
             limit=PAGE_SIZE + 1,
             offset=(page - 1) * PAGE_SIZE,
         )
-        from kepubot.queue.posts import titles_of
-
         titles = titles_of(g.service, [d.post_id for d in rows[:PAGE_SIZE]])
         return render_template(
             "deliveries.html",
