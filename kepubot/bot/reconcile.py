@@ -89,41 +89,43 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
     channel = engine.app.channels.get(delivery.channel)
     if channel is None:
         return "skipped"
-    if channel.idempotent:
-        state = deliveries.record_reconciled(
+
+    def settle(found: tuple[str, str | None] | None, *, decided: bool, reason: str) -> str:
+        return deliveries.record_reconciled(
             conn,
             delivery_id=delivery_id,
             actor=engine.worker,
             now=now,
-            found=None,
-            decided=True,
-            reason="publishing again is harmless on this channel",
+            found=found,
+            decided=decided,
+            reason=reason,
         )
-        log.info(
-            "delivery %s: idempotent channel %s, publishing again", delivery_id, delivery.channel
-        )
-        return state
-    if not channel.can_find:
-        state = deliveries.record_reconciled(
-            conn,
-            delivery_id=delivery_id,
-            actor=engine.worker,
-            now=now,
-            found=None,
-            decided=False,
-            reason=f"{delivery.channel} cannot look up earlier posts; check it by hand, then run"
-            f" `kepubot delivery resolve {delivery_id} --published URL | --not-published`",
-        )
+
+    def needs_attention(reason: str, body: str) -> str:
+        state = settle(None, decided=False, reason=reason)
         raise_alert(
             engine.app,
             conn,
             key=f"attention:{delivery_id}",
             now=now,
             title=f"kepubot: delivery {delivery_id} needs attention",
-            body=f"Post {delivery.post_id} on {delivery.channel}: the platform may or may not have"
-            f" it, and this channel cannot look. Check, then `kepubot delivery resolve {delivery_id}`.",
+            body=f"Post {delivery.post_id} on {delivery.channel}: {body}",
         )
         return state
+
+    if channel.idempotent:
+        state = settle(None, decided=True, reason="publishing again is harmless on this channel")
+        log.info(
+            "delivery %s: idempotent channel %s, publishing again", delivery_id, delivery.channel
+        )
+        return state
+    if not channel.can_find:
+        return needs_attention(
+            f"{delivery.channel} cannot look up earlier posts; check it by hand, then run"
+            f" `kepubot delivery resolve {delivery_id} --published URL | --not-published`",
+            "the platform may or may not have it, and this channel cannot look. Check, then"
+            f" `kepubot delivery resolve {delivery_id}`.",
+        )
     post = get_post(engine.app, delivery.post_id, conn)
     started = deliveries.first_attempt_started(conn, delivery_id)
     since = (started or delivery.due_at) - FIND_MARGIN
@@ -144,45 +146,18 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
         if tries < engine.settings.reconcile_max_tries:
             log.warning("delivery %s: cannot look it up yet (%s); try %d", delivery_id, exc, tries)
             return "retry"
-        deliveries.record_reconciled(
-            conn,
-            delivery_id=delivery_id,
-            actor=engine.worker,
-            now=now,
-            found=None,
-            decided=False,
-            reason=f"the platform could not be asked after {tries} tries: {exc}",
-        )
-        raise_alert(
-            engine.app,
-            conn,
-            key=f"attention:{delivery_id}",
-            now=now,
-            title=f"kepubot: delivery {delivery_id} needs attention",
-            body=f"Post {delivery.post_id} on {delivery.channel}: lookups keep failing ({exc}).",
+        needs_attention(
+            f"the platform could not be asked after {tries} tries: {exc}",
+            f"lookups keep failing ({exc}).",
         )
         return "needs_attention"
     if found is not None:
-        state = deliveries.record_reconciled(
-            conn,
-            delivery_id=delivery_id,
-            actor=engine.worker,
-            now=now,
-            found=(found.remote_id, found.remote_url),
-            decided=True,
-            reason="found on the platform",
+        state = settle(
+            (found.remote_id, found.remote_url), decided=True, reason="found on the platform"
         )
         log.info("delivery %s: found on %s as %s", delivery_id, delivery.channel, found.remote_id)
         return state
-    state = deliveries.record_reconciled(
-        conn,
-        delivery_id=delivery_id,
-        actor=engine.worker,
-        now=now,
-        found=None,
-        decided=True,
-        reason="confirmed absent on the platform",
-    )
+    state = settle(None, decided=True, reason="confirmed absent on the platform")
     log.info("delivery %s: not on %s; queued for a new attempt", delivery_id, delivery.channel)
     return state
 
