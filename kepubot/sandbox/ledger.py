@@ -27,10 +27,9 @@ class Ledger:
         idempotency_key: str | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        entry = _entry(route, name_or_key, body, at, idempotency_key, extra)
-        with self._lock:
-            self._accepted.append(entry)
-        return entry
+        return self._add(
+            self._accepted, _entry(route, name_or_key, body, at, idempotency_key, extra)
+        )
 
     def duplicate(
         self,
@@ -41,9 +40,13 @@ class Ledger:
         idempotency_key: str | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        entry = _entry(route, name_or_key, body, at, idempotency_key, extra)
+        return self._add(
+            self._duplicates, _entry(route, name_or_key, body, at, idempotency_key, extra)
+        )
+
+    def _add(self, entries: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            self._duplicates.append(entry)
+            entries.append(entry)
         return entry
 
     def snapshot(self, route: str | None = None) -> dict[str, list[dict[str, Any]]]:

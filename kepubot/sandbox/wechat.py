@@ -682,22 +682,11 @@ class WechatOfficialAccount(Endpoint):
         with self._lock:
             drafts = [d for d in account.drafts.values() if d.state == "box"]
             drafts.sort(key=lambda d: d.created_at, reverse=True)
-            chosen = drafts[offset : offset + count]
             items = [
-                {
-                    "media_id": d.media_id,
-                    "content": {
-                        "news_item": [_without_content(a, no_content) for a in d.articles],
-                        "create_time": int(d.created_at),
-                        "update_time": int(d.created_at),
-                    },
-                    "update_time": int(d.created_at),
-                }
-                for d in chosen
+                _batch_item("media_id", d.media_id, d.articles, d.created_at, no_content)
+                for d in drafts[offset : offset + count]
             ]
-        return json_response(
-            200, {"total_count": len(drafts), "item_count": len(items), "item": items}
-        )
+        return _batch_answer(len(drafts), items)
 
     # -- freepublish ---------------------------------------------------------------------
 
@@ -805,22 +794,11 @@ class WechatOfficialAccount(Endpoint):
         with self._lock:
             self._advance_all(account, now)
             articles = sorted(account.articles.values(), key=lambda a: -a.published_at)
-            chosen = articles[offset : offset + count]
             items = [
-                {
-                    "article_id": a.article_id,
-                    "content": {
-                        "news_item": [_without_content(i, no_content) for i in a.items],
-                        "create_time": int(a.published_at),
-                        "update_time": int(a.published_at),
-                    },
-                    "update_time": int(a.published_at),
-                }
-                for a in chosen
+                _batch_item("article_id", a.article_id, a.items, a.published_at, no_content)
+                for a in articles[offset : offset + count]
             ]
-        return json_response(
-            200, {"total_count": len(articles), "item_count": len(items), "item": items}
-        )
+        return _batch_answer(len(articles), items)
 
     def _published(self, account: _Account, body: dict[str, Any]) -> _Article:
         self._advance_all(account, self.context.now())
@@ -1048,6 +1026,25 @@ def _page(body: dict[str, Any]) -> tuple[int, int, bool]:
     if offset < 0 or not 1 <= count <= 20:
         raise WechatError(40002, "invalid args: offset >= 0 and count 1-20")
     return offset, count, no_content in (1, True)
+
+
+def _batch_item(
+    id_key: str, id_value: str, articles: list[dict[str, Any]], at: float, no_content: bool
+) -> dict[str, Any]:
+    """One item of draft/batchget or freepublish/batchget."""
+    return {
+        id_key: id_value,
+        "content": {
+            "news_item": [_without_content(a, no_content) for a in articles],
+            "create_time": int(at),
+            "update_time": int(at),
+        },
+        "update_time": int(at),
+    }
+
+
+def _batch_answer(total: int, items: list[dict[str, Any]]) -> Response:
+    return json_response(200, {"total_count": total, "item_count": len(items), "item": items})
 
 
 def _without_content(article: dict[str, Any], no_content: bool) -> dict[str, Any]:
