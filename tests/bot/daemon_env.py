@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from kepubot.config import load_config
 from kepubot.queue.posts import PostInput, approve, create_posts, submit
 from kepubot.sandbox.server import Sandbox
 from kepubot.timeutil import utcnow
+from platform_env import sandbox_request
 
 CMS_SECRET = "cms-secret-VALUE-7777"
 WECOM_KEY = "wecom-key-VALUE-8888"
@@ -83,16 +83,6 @@ def config_text(base: str, daemon: dict[str, Any]) -> str:
         timeout_seconds = 1
         """
     ).format(base=base, daemon_lines=daemon_lines)
-
-
-def _request(url: str, payload: Any = None, method: str | None = None) -> Any:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else None
 
 
 @dataclass
@@ -217,16 +207,16 @@ class DaemonEnv:
     # sandbox control
     def ledger(self, route: str | None = None) -> dict[str, list[dict[str, Any]]]:
         suffix = f"?route={route}" if route else ""
-        return _request(f"{self.base}/_sandbox/ledger{suffix}")
+        return sandbox_request(f"{self.base}/_sandbox/ledger{suffix}")
 
     def requests_seen(self) -> list[dict[str, Any]]:
-        return _request(f"{self.base}/_sandbox/requests")
+        return sandbox_request(f"{self.base}/_sandbox/requests")
 
     def faults(self, rules: list[dict[str, Any]], seed: int = 7) -> None:
-        _request(f"{self.base}/_sandbox/faults", {"seed": seed, "rules": rules})
+        sandbox_request(f"{self.base}/_sandbox/faults", {"seed": seed, "rules": rules})
 
     def clear_faults(self) -> None:
-        _request(f"{self.base}/_sandbox/faults", method="DELETE")
+        sandbox_request(f"{self.base}/_sandbox/faults", method="DELETE")
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
@@ -235,11 +225,11 @@ class DaemonEnv:
 def make_env(tmp_path: Path, **daemon: Any) -> DaemonEnv:
     sandbox = Sandbox()
     base = sandbox.start()
-    _request(
+    sandbox_request(
         f"{base}/_sandbox/secrets", {"webhook": {"cms": CMS_SECRET}, "wecom_keys": [WECOM_KEY]}
     )
     # this test robot is allowed what its channel's rate_limit says (600/minute)
-    _request(f"{base}/_sandbox/limits", {"wecom": 600})
+    sandbox_request(f"{base}/_sandbox/limits", {"wecom": 600})
     root = tmp_path / "ws"
     root.mkdir()
     (root / "kepubot.toml").write_text(config_text(base, daemon), encoding="utf-8")

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from conftest import SAMPLES
-from daemon_env import DaemonEnv, _request
+from daemon_env import DaemonEnv
 from kepubot.queue.importer import read_posts
 from kepubot.queue.posts import approve, create_posts, submit
 from kepubot.sandbox.server import Sandbox
 from kepubot.timeutil import utcnow
+from platform_env import FAST_DAEMON, sandbox_request, weibo_wechat_channels
 
 WEIBO_TOKEN = "weibo-token-VALUE-1"
 WECHAT_APPID = "wx00000000demo01"
@@ -42,60 +43,37 @@ SECRETS = [
 
 
 def config(base: str) -> str:
-    return textwrap.dedent(
-        f"""
-        [kepubot]
-        database = "kepubot.db"
+    return (
+        '[kepubot]\ndatabase = "kepubot.db"\n'
+        + FAST_DAEMON
+        + textwrap.dedent(
+            """
+            [users.ed]
+            roles = ["editor"]
+            [users.rev]
+            roles = ["reviewer"]
+            """
+        )
+        + weibo_wechat_channels(base, WECHAT_APPID)
+        + textwrap.dedent(
+            f"""
+            [channels.douyin-main]
+            type = "douyin"
+            client_key = "{DOUYIN["client_key"]}"
+            client_secret = "${{KEPUBOT_DOUYIN_SECRET}}"
+            open_id = "{DOUYIN["open_id"]}"
+            access_token = "${{KEPUBOT_DOUYIN_TOKEN}}"
+            refresh_token = "${{KEPUBOT_DOUYIN_REFRESH}}"
+            api_base = "{base}"
+            timeout_seconds = 2
 
-        [daemon]
-        poll_seconds = 0.2
-        workers = 4
-        lease_seconds = 10
-        reconcile_after_seconds = 0.5
-        backoff_base_seconds = 0.2
-        backoff_cap_seconds = 1
-        shutdown_seconds = 5
-        max_attempts = 20
-        breaker_open_seconds = 1
-
-        [users.ed]
-        roles = ["editor"]
-        [users.rev]
-        roles = ["reviewer"]
-
-        [channels.weibo-main]
-        type = "weibo"
-        access_token = "${{KEPUBOT_WEIBO_TOKEN}}"
-        link_domain = "kepu.example.org"
-        api_base = "{base}"
-        rate_limit = "30/hour"
-        timeout_seconds = 2
-
-        [channels.wechat-main]
-        type = "wechat"
-        app_id = "{WECHAT_APPID}"
-        app_secret = "${{KEPUBOT_WECHAT_SECRET}}"
-        mode = "freepublish"
-        api_base = "{base}"
-        timeout_seconds = 2
-        poll_seconds = 0.5
-
-        [channels.douyin-main]
-        type = "douyin"
-        client_key = "{DOUYIN["client_key"]}"
-        client_secret = "${{KEPUBOT_DOUYIN_SECRET}}"
-        open_id = "{DOUYIN["open_id"]}"
-        access_token = "${{KEPUBOT_DOUYIN_TOKEN}}"
-        refresh_token = "${{KEPUBOT_DOUYIN_REFRESH}}"
-        api_base = "{base}"
-        timeout_seconds = 2
-
-        [channels.news-feed]
-        type = "feed"
-        output_dir = "public/feeds"
-        site_url = "https://kepu.example.org"
-        title = "科普资讯"
-        """
+            [channels.news-feed]
+            type = "feed"
+            output_dir = "public/feeds"
+            site_url = "https://kepu.example.org"
+            title = "科普资讯"
+            """
+        )
     )
 
 
@@ -134,18 +112,18 @@ class PlatformEnv(DaemonEnv):
         return Counter(entry.get("kind", "") for entry in ledger["accepted"])
 
     def stats(self, route: str) -> dict[str, Any]:
-        return _request(f"{self.base}/_sandbox/stats?route={route}")
+        return sandbox_request(f"{self.base}/_sandbox/stats?route={route}")
 
 
 @pytest.fixture
 def penv(tmp_path: Path):
     sandbox = Sandbox()
     base = sandbox.start()
-    _request(
+    sandbox_request(
         f"{base}/_sandbox/secrets",
         {"weibo_tokens": [WEIBO_TOKEN], "wechat": {WECHAT_APPID: WECHAT_SECRET}, "douyin": DOUYIN},
     )
-    _request(
+    sandbox_request(
         f"{base}/_sandbox/settings",
         {
             "publish_polls_before_done": 1,
@@ -227,7 +205,7 @@ def test_lost_responses_after_acceptance_are_reconciled_exactly_once(penv: Platf
 
     def fast_platform_clock() -> None:
         while not stop.wait(0.5):
-            _request(f"{penv.base}/_sandbox/clock", {"advance": 10})
+            sandbox_request(f"{penv.base}/_sandbox/clock", {"advance": 10})
 
     ticker = threading.Thread(target=fast_platform_clock, daemon=True)
     ticker.start()
@@ -255,7 +233,7 @@ def test_wechat_token_expiry_with_two_daemons_one_refresh(penv: PlatformEnv) -> 
     try:
         penv.wait_for(lambda: penv.created("wechat")["freepublish"] >= 3, timeout=60)
         before = penv.stats("wechat")
-        _request(f"{penv.base}/_sandbox/expire", {"route": "wechat"})
+        sandbox_request(f"{penv.base}/_sandbox/expire", {"route": "wechat"})
         penv.wait_for(lambda: penv.states().get("published", 0) == 38, timeout=120)
     finally:
         penv.stop(first)
@@ -267,8 +245,8 @@ def test_wechat_token_expiry_with_two_daemons_one_refresh(penv: PlatformEnv) -> 
 
 
 def test_douyin_refresh_token_expiry_then_reauthorization(penv: PlatformEnv) -> None:
-    _request(f"{penv.base}/_sandbox/expire", {"route": "douyin", "what": "access"})
-    _request(f"{penv.base}/_sandbox/expire", {"route": "douyin", "what": "refresh"})
+    sandbox_request(f"{penv.base}/_sandbox/expire", {"route": "douyin", "what": "access"})
+    sandbox_request(f"{penv.base}/_sandbox/expire", {"route": "douyin", "what": "refresh"})
     penv.import_samples()
     for _ in range(3):
         penv.run_once()
@@ -279,7 +257,7 @@ def test_douyin_refresh_token_expiry_then_reauthorization(penv: PlatformEnv) -> 
     assert "re-author" in penv.log_text().lower()
     # The account is authorized again: new tokens in the platform and in the config.
     fresh = {**DOUYIN, "access_token": "douyin-access-NEW", "refresh_token": "douyin-refresh-NEW"}
-    _request(f"{penv.base}/_sandbox/secrets", {"douyin": fresh})
+    sandbox_request(f"{penv.base}/_sandbox/secrets", {"douyin": fresh})
     assert penv.settle(
         timeout=60,
         KEPUBOT_DOUYIN_TOKEN="douyin-access-NEW",
@@ -313,7 +291,7 @@ def test_collected_snapshots_equal_the_platforms_figures(tmp_path: Path) -> None
     sandbox = Sandbox(clock=lambda: frozen[0])
     base = sandbox.start()
     try:
-        _request(
+        sandbox_request(
             f"{base}/_sandbox/secrets",
             {
                 "weibo_tokens": [WEIBO_TOKEN],
@@ -321,7 +299,7 @@ def test_collected_snapshots_equal_the_platforms_figures(tmp_path: Path) -> None
                 "douyin": DOUYIN,
             },
         )
-        _request(
+        sandbox_request(
             f"{base}/_sandbox/settings",
             {
                 "publish_polls_before_done": 1,

@@ -23,7 +23,6 @@ import sys
 import textwrap
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import pytest
 
 from conftest import CHROMIUM_FLAGS, SAMPLES
 from kepubot.sandbox.server import Sandbox
+from platform_env import FAST_DAEMON, sandbox_request, weibo_wechat_channels
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is needed")
 expect = sync_api.expect
@@ -87,65 +87,30 @@ CADENCE = json.dumps([f"{s}s" for s in range(1, 121)])
 
 
 def config_text(base: str) -> str:
-    return textwrap.dedent(
-        f"""
-        [kepubot]
-        database = "kepubot.db"
-        timezone = "Asia/Shanghai"
+    return (
+        '[kepubot]\ndatabase = "kepubot.db"\ntimezone = "Asia/Shanghai"\n'
+        + FAST_DAEMON
+        + textwrap.dedent(
+            f"""
+            [metrics]
+            cadence = {CADENCE}
+            daily_days = 0
 
-        [daemon]
-        poll_seconds = 0.2
-        workers = 4
-        lease_seconds = 10
-        reconcile_after_seconds = 0.5
-        backoff_base_seconds = 0.2
-        backoff_cap_seconds = 1
-        shutdown_seconds = 5
-        max_attempts = 20
-        breaker_open_seconds = 1
+            [review]
+            levels = ["初审", "终审"]
 
-        [metrics]
-        cadence = {CADENCE}
-        daily_days = 0
-
-        [review]
-        levels = ["初审", "终审"]
-
-        [users.zhang]
-        roles = ["editor"]
-        [users.li]
-        roles = ["reviewer"]
-        [users.wang]
-        roles = ["reviewer"]
-        [users.boss]
-        roles = ["manager"]
-
-        [channels.weibo-main]
-        type = "weibo"
-        access_token = "${{KEPUBOT_WEIBO_TOKEN}}"
-        link_domain = "kepu.example.org"
-        api_base = "{base}"
-        rate_limit = "30/hour"
-        timeout_seconds = 2
-
-        [channels.wechat-main]
-        type = "wechat"
-        app_id = "{WECHAT_APPID}"
-        app_secret = "${{KEPUBOT_WECHAT_SECRET}}"
-        mode = "freepublish"
-        api_base = "{base}"
-        timeout_seconds = 2
-        poll_seconds = 0.5
-        """
+            [users.zhang]
+            roles = ["editor"]
+            [users.li]
+            roles = ["reviewer"]
+            [users.wang]
+            roles = ["reviewer"]
+            [users.boss]
+            roles = ["manager"]
+            """
+        )
+        + weibo_wechat_channels(base, WECHAT_APPID)
     )
-
-
-def _request(url: str, payload: Any = None) -> Any:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else None
 
 
 @dataclass
@@ -254,11 +219,11 @@ def console(tmp_path: Path) -> Iterator[Console]:
     base = sandbox.start()
     process = None
     try:
-        _request(
+        sandbox_request(
             f"{base}/_sandbox/secrets",
             {"weibo_tokens": [WEIBO_TOKEN], "wechat": {WECHAT_APPID: WECHAT_SECRET}},
         )
-        _request(
+        sandbox_request(
             f"{base}/_sandbox/settings",
             {"publish_polls_before_done": 1, "wechat_publishes_per_minute": 100},
         )
@@ -452,7 +417,9 @@ def test_compose_review_publish_and_report_in_a_real_browser(
 
     # --- the daemon publishes; metrics are collected ------------------------------------
     assert settle(console) == {"published": len(CHANNELS)}
-    _request(f"{console.sandbox_url}/_sandbox/clock", {"advance": 3600})  # likes grow per hour
+    sandbox_request(
+        f"{console.sandbox_url}/_sandbox/clock", {"advance": 3600}
+    )  # likes grow per hour
     time.sleep(1.1)  # the next collection point passes
     console.cli("metrics", "collect")
     with console.db() as conn:
