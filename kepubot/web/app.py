@@ -76,6 +76,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
     services = Services(config)
     # migrate (and check the channel settings) before the first request, on this thread
     services.get().conn  # noqa: B018
+    # the per-thread service contexts, for tools that look inside (bench/web_render.py
+    # captures the SQL a page runs on them)
+    flask.extensions["kepubot"] = services
 
     @flask.before_request
     def _load_user() -> Response | None:
