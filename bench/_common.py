@@ -18,6 +18,9 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from kepubot.app import App
+from kepubot.config import load_config
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OUT = BENCH / "out"
@@ -225,3 +228,39 @@ def write_png(path: Path, rgb: tuple[int, int, int], size: int = 16) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
     return path
+
+
+# --- measuring SQL -------------------------------------------------------------------------
+
+
+def app_for(db: Path, workspace: Path) -> App:
+    """An App whose config is the `kepubot init` one, with the database pointed at ``db``."""
+    template = (workspace / "kepubot.toml").read_text(encoding="utf-8")
+    lines = [
+        f'database = "{db}"' if line.startswith("database =") else line
+        for line in template.splitlines()
+    ]
+    config = workspace / f"kepubot-{db.stem}.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return App(load_config(config))
+
+
+def captured_sql(conn: sqlite3.Connection, function: Callable[[], object]) -> list[str]:
+    """Every statement ``function`` runs, with its parameters bound (SQLite's expanded SQL)."""
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        function()
+    finally:
+        conn.set_trace_callback(None)
+    return seen
+
+
+def plan(conn: sqlite3.Connection, sql: str) -> list[str]:
+    rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+    depth: dict[int, int] = {0: 0}
+    lines = []
+    for node, parent, _unused, detail in rows:
+        depth[node] = depth.get(parent, 0) + 1
+        lines.append("  " * (depth[node] - 1) + detail)
+    return lines

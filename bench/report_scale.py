@@ -42,15 +42,24 @@ import random
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from _common import OUT, body_for, header, kepubot_init, summary, time_calls, title_for
+from _common import (
+    OUT,
+    app_for,
+    body_for,
+    captured_sql,
+    header,
+    kepubot_init,
+    plan,
+    summary,
+    time_calls,
+    title_for,
+)
 
-from kepubot.app import App
-from kepubot.config import load_config
 from kepubot.queue import reporting
 from kepubot.queue.db import open_database
 from kepubot.queue.migrations import MIGRATIONS
@@ -351,38 +360,6 @@ def build(path: Path, per_delivery: int, shape: Shape, *, rebuild: bool) -> dict
 
 
 # --- measuring ------------------------------------------------------------------------------
-
-
-def app_for(db: Path, workspace: Path) -> App:
-    """An App whose config is the `kepubot init` one, with the database pointed at ``db``."""
-    template = (workspace / "kepubot.toml").read_text(encoding="utf-8")
-    lines = [
-        f'database = "{db}"' if line.startswith("database =") else line
-        for line in template.splitlines()
-    ]
-    config = workspace / f"kepubot-{db.stem}.toml"
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return App(load_config(config))
-
-
-def captured_sql(conn: sqlite3.Connection, function: Callable[[], object]) -> list[str]:
-    seen: list[str] = []
-    conn.set_trace_callback(seen.append)
-    try:
-        function()
-    finally:
-        conn.set_trace_callback(None)
-    return seen
-
-
-def plan(conn: sqlite3.Connection, sql: str) -> list[str]:
-    rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
-    depth: dict[int, int] = {0: 0}
-    lines = []
-    for node, parent, _unused, detail in rows:
-        depth[node] = depth.get(parent, 0) + 1
-        lines.append("  " * (depth[node] - 1) + detail)
-    return lines
 
 
 def period(days: int) -> tuple[date, date]:

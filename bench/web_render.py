@@ -49,8 +49,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import queue_scale
-from _common import OUT, header, percentile, time_calls
-from queue_scale import captured_sql, plan
+from _common import OUT, captured_sql, header, percentile, plan, time_calls
 
 from kepubot.app import App
 from kepubot.config import load_config
@@ -329,7 +328,7 @@ def measure(
     figures: dict[str, Any] = {}
     plans: dict[str, list[tuple[str, int, list[str]]]] = {}
     flask = create_app(load_config(config_path(n)), clock=lambda: now)
-    service: App = flask.extensions["kepubot"]["services"].get()
+    service: App = flask.extensions["kepubot"].get()
     conn = service.conn
 
     anonymous = flask.test_client()
