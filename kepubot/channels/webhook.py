@@ -128,14 +128,7 @@ class WebhookChannel(HttpChannel):
         )
         status = response.status_code
         if 200 <= status < 300:
-            answer = json_object(response)
-            remote_id = answer.get("id")
-            remote_url = answer.get("url")
-            return Published(
-                remote_id=str(remote_id) if remote_id not in (None, "") else key,
-                remote_url=str(remote_url) if remote_url else None,
-                published_at=self._now(),
-            )
+            return _published(json_object(response), key, published_at=self._now())
         if status == 409:
             # The receiver already holds this key: an earlier attempt got through. Reconciliation
             # (lookup_url) finds it; without lookup_url a person decides.
@@ -177,13 +170,7 @@ class WebhookChannel(HttpChannel):
         if response.status_code == 404:
             return None
         if response.status_code == 200:
-            answer = json_object(response)
-            remote_id = answer.get("id")
-            remote_url = answer.get("url")
-            return Published(
-                remote_id=str(remote_id) if remote_id not in (None, "") else key,
-                remote_url=str(remote_url) if remote_url else None,
-            )
+            return _published(json_object(response), key)
         # Anything else cannot decide whether the post exists: ask again later.
         raise Transient(
             f"{what}: unexpected HTTP {response.status_code}, cannot tell whether the receiver"
@@ -213,3 +200,14 @@ def idempotency_key(progress: dict[str, Any] | None) -> str:
     if not isinstance(key, str) or not key:
         raise ValueError("progress has no idempotency_key; the daemon must set it before the call")
     return key
+
+
+def _published(answer: dict[str, Any], key: str, published_at: datetime | None = None) -> Published:
+    """The receiver's ``{"id", "url"}`` (either may be missing: the key stands in for the id)."""
+    remote_id = answer.get("id")
+    remote_url = answer.get("url")
+    return Published(
+        remote_id=str(remote_id) if remote_id not in (None, "") else key,
+        remote_url=str(remote_url) if remote_url else None,
+        published_at=published_at,
+    )
