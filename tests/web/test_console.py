@@ -68,6 +68,16 @@ class Console:
         token = token_of(client.get("/login", follow_redirects=True).text)
         return client.post(path, data={**data, "csrf_token": token}, **kw)
 
+    def save(self, client: FlaskClient, path: str, fields: dict[str, Any]) -> Any:
+        """Send the compose form as its page does: multipart, with its hidden channels
+        field, and "as soon as approved" unless ``fields`` says when."""
+        return self.post(
+            client,
+            path,
+            {"channels_field": "1", "when": "now", **fields},
+            content_type="multipart/form-data",
+        )
+
     def app(self) -> App:
         return App(load_config(self.workspace.config))
 
@@ -416,7 +426,7 @@ def test_compose_with_an_image_then_submit(console: Console) -> None:
     page = client.get("/posts/new")
     assert page.status_code == 200 and 'name="images"' in page.text
     image = (SAMPLES / "media" / "handwashing.png").read_bytes()
-    response = console.post(
+    response = console.save(
         client,
         "/posts/new",
         {
@@ -426,12 +436,10 @@ def test_compose_with_an_image_then_submit(console: Console) -> None:
             "link": "https://kepu.example.org/articles/flu",
             "tags": "健康，流感 冬季",
             "channels": ["weibo-main", "news-feed"],
-            "channels_field": "1",
             "when": "next",
             "images": (io.BytesIO(image), "洗手步骤.png"),
             "submit_now": "1",
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code in (302, 303), response.text
     post_id = int(response.headers["Location"].rsplit("/", 1)[1])
@@ -456,7 +464,7 @@ def test_compose_with_bad_input_keeps_what_was_typed(console: Console) -> None:
     ws = console.workspace
     client = console.client("zhang")
     before = snapshot(ws.db)
-    response = console.post(
+    response = console.save(
         client,
         "/posts/new",
         {
@@ -464,34 +472,28 @@ def test_compose_with_bad_input_keeps_what_was_typed(console: Console) -> None:
             "body": "正文内容很重要",
             "link": "not a url",
             "channels": ["news-feed"],
-            "channels_field": "1",
-            "when": "now",
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code == 400
     assert "not an http(s) URL" in response.text
     assert "保留我输入的标题" in response.text and "正文内容很重要" in response.text
     assert snapshot(ws.db) == before
-    no_channel = console.post(
+    no_channel = console.save(
         client,
         "/posts/new",
-        {"title": "t", "body": "b", "channels_field": "1", "when": "now"},
-        content_type="multipart/form-data",
+        {"title": "t", "body": "b"},
     )
     assert no_channel.status_code == 400 and "no target channel" in no_channel.text
-    past = console.post(
+    past = console.save(
         client,
         "/posts/new",
         {
             "title": "t",
             "body": "b",
             "channels": ["news-feed"],
-            "channels_field": "1",
             "when": "at",
             "at": "2001-01-01T08:00",
         },
-        content_type="multipart/form-data",
     )
     assert past.status_code == 400
     assert snapshot(ws.db) == before
@@ -503,7 +505,7 @@ def test_edit_changes_the_post_and_a_submitted_problem_is_shown(console: Console
     client = console.client("zhang")
     form = client.get(f"/posts/{post_id}/edit").text
     assert "勤洗手" in form
-    response = console.post(
+    response = console.save(
         client,
         f"/posts/{post_id}/edit",
         {
@@ -513,10 +515,7 @@ def test_edit_changes_the_post_and_a_submitted_problem_is_shown(console: Console
             "link": "https://kepu.example.org/articles/0001",
             "tags": "",
             "channels": ["news-feed"],
-            "channels_field": "1",
-            "when": "now",
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code == 303
     page = client.get(f"/posts/{post_id}").text
@@ -861,12 +860,9 @@ def test_edit_to_as_soon_as_approved_drops_an_earlier_time(console: Console) -> 
         "link": "https://kepu.example.org/articles/0001",
         "tags": "",
         "channels": ["news-feed"],
-        "channels_field": "1",
-        "when": "now",
+        "when": "now",  # as soon as approved: the earlier next-slot choice goes
     }
-    response = console.post(
-        client, f"/posts/{post_id}/edit", fields, content_type="multipart/form-data"
-    )
+    response = console.save(client, f"/posts/{post_id}/edit", fields)
     assert response.status_code == 303
     shown = ws.ok("post", "show", str(post_id), "--json")
     assert '"next_slot": false' in shown and '"scheduled_at": null' in shown
@@ -900,18 +896,15 @@ def test_an_upload_name_cannot_leave_the_upload_folder(console: Console) -> None
     ws = console.workspace
     client = console.client("zhang")
     image = (SAMPLES / "media" / "handwashing.png").read_bytes()
-    response = console.post(
+    response = console.save(
         client,
         "/posts/new",
         {
             "title": "t",
             "body": "b",
             "channels": ["news-feed"],
-            "channels_field": "1",
-            "when": "now",
             "images": (io.BytesIO(image), "../../../escape\\..\\evil.png"),
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code == 303, response.text
     post_id = int(response.headers["Location"].rsplit("/", 1)[1])
@@ -987,7 +980,7 @@ def test_console_extras_review_badge_my_posts_counts_and_removing_images(
     draft = ws.add_post("--channel", "news-feed")
     form = editor.get(f"/posts/{draft}/edit").text
     assert 'name="remove_images"' in form
-    response = console.post(
+    response = console.save(
         editor,
         f"/posts/{draft}/edit",
         {
@@ -995,11 +988,8 @@ def test_console_extras_review_badge_my_posts_counts_and_removing_images(
             "body": "b",
             "link": "https://kepu.example.org/articles/0001",
             "channels": ["news-feed"],
-            "channels_field": "1",
-            "when": "now",
             "remove_images": "1",
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code == 303
     shown = ws.ok("post", "show", str(draft), "--json")
