@@ -201,6 +201,22 @@ class Processing:
     poll_after_seconds: float = 30.0
 
 
+@dataclass(frozen=True)
+class Undecided:
+    """``find()`` cannot tell yet: the platform may still be working on an accepted request
+    (an asynchronous publish job, a video still being processed), or the interface that could
+    prove absence is unavailable. Never treated as absent: reconciliation looks again later
+    with backoff, up to the channel's ``settle_minutes``, then hands the delivery to a person.
+
+    ``reason`` says what is known in one sentence; ``checked`` lists what was looked at (for
+    the alert); ``look_at`` tells a person where to check in the platform's own console.
+    """
+
+    reason: str
+    checked: tuple[str, ...] = ()
+    look_at: str = ""
+
+
 class ChannelContext(Protocol):
     """What a channel may ask of the store and the environment."""
 
@@ -343,9 +359,14 @@ class Channel:
     def poll(self, delivery: Delivery) -> Published | Processing:
         raise NotImplementedError(f"channel type {self.type_name()!r} does not poll")
 
-    def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
+    def find(
+        self, post: Post, since: datetime, progress: dict[str, Any]
+    ) -> Published | Undecided | None:
         """Look for an earlier publication of ``post`` (on or after ``since``).
-        ``progress`` holds the delivery's checkpoints and its ``idempotency_key``."""
+        ``progress`` holds the delivery's checkpoints and its ``idempotency_key``.
+
+        Answer ``Published`` when found, ``None`` ("absent") only with proof that the platform
+        never applied the request and never will, and ``Undecided`` otherwise."""
         raise NotImplementedError(f"channel type {self.type_name()!r} cannot look up posts")
 
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
