@@ -68,6 +68,7 @@ def register(app: Flask) -> None:
                     name=name,
                 ),
                 status=429,
+                mimetype="text/html",
             )
             response.headers["Retry-After"] = str(int(blocked.retry_after.total_seconds()) + 1)
             return response
@@ -78,6 +79,7 @@ def register(app: Flask) -> None:
                     "login.html", next=next_url, error=text(g.lang, "bad_credentials"), name=name
                 ),
                 status=401,
+                mimetype="text/html",
             )
         log.info("%s signed in from %s", name, address)
         lang = session.get("lang")
