@@ -171,24 +171,57 @@ def _keys_for(name: str) -> list[str]:
     return ["", *GROUP_KEYS]
 
 
+# A text cell starting with one of these is read as a formula (or a DDE command) by Excel,
+# LibreOffice and Google Sheets; OWASP's advice for CSV is to prefix such a cell with "'".
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return safe_text(value)
+    return value
+
+
 def to_csv(report: dict[str, Any]) -> bytes:
-    """UTF-8 with BOM so that Excel opens Chinese text correctly; raw numbers, empty for null."""
+    """UTF-8 with BOM so that Excel opens Chinese text correctly; raw numbers, empty for null.
+
+    Every text cell (titles, tags, authors, channel names) is neutralised by ``safe_text`` and
+    every non-numeric cell is quoted, with embedded quotes doubled, as OWASP recommends."""
     lang = report["language"]
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
     period = report["period"]
-    writer.writerow([label("period", lang), period["since"], period["until"], period["timezone"]])
+    first = [label("period", lang), period["since"], period["until"], period["timezone"]]
+    writer.writerow([_csv_cell(v) for v in first])
     for name, header, rows in sections(report):
         writer.writerow([])
-        writer.writerow([label(name, lang)])
-        writer.writerow(header)
+        writer.writerow([_csv_cell(label(name, lang))])
+        writer.writerow([_csv_cell(h) for h in header])
         for row in rows:
-            writer.writerow(["" if v is None else v for v in row])
+            writer.writerow([_csv_cell(v) for v in row])
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
 
 
 def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, ensure_ascii=False, indent=2)
+
+
+def _append_text_safe(sheet: Any, values: list[Any]) -> None:
+    """Append a row whose text cells stay text: openpyxl turns any string starting with "="
+    into a formula, so each string cell is typed back to a plain string ("s"), and marked
+    with a quote prefix so that editing it in Excel keeps it text."""
+    sheet.append(values)
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+            cell.quotePrefix = True
 
 
 def to_xlsx(report: dict[str, Any]) -> bytes:
@@ -203,11 +236,11 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
         first = False
         assert sheet is not None
         sheet.title = label(name, lang)[:31]
-        sheet.append(header)
+        _append_text_safe(sheet, header)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in rows:
-            sheet.append(list(row))
+            _append_text_safe(sheet, list(row))
         for index, column in enumerate(header, start=1):
             width = max(
                 [_display_width(str(column))]
