@@ -122,6 +122,114 @@ def _config(sandbox: str) -> str:
     )
 
 
+MARKER = ".kepubot-demo"
+# what a demo run makes in its workspace (the daemon and the console add some of these)
+DEMO_ENTRIES = (
+    "kepubot.toml",
+    "demo.env",
+    "sensitive_words.txt",
+    "kepubot.db",
+    "kepubot.db-wal",
+    "kepubot.db-shm",
+    "kepubot.db-journal",
+    "media",
+    "public",
+    "reports",
+    "daemon.log",
+    "token.key",
+    "web_secret.key",
+)
+
+
+def _write_marker(folder: Path, made: list[str]) -> None:
+    marker = folder / MARKER
+    marker.write_text(
+        json.dumps({"kepubot_demo": 1, "made": made}, ensure_ascii=False, indent=1) + "\n",
+        encoding="utf-8",
+    )
+
+
+def _marker_entries(folder: Path) -> list[str] | None:
+    """The names a previous demo recorded as its own, or None when this is no demo workspace."""
+    marker = folder / MARKER
+    if not marker.is_file() or marker.is_symlink():
+        return None
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("kepubot_demo") != 1:
+        return None
+    made = data.get("made")
+    names = [m for m in made if isinstance(m, str)] if isinstance(made, list) else []
+    # a plain name in this folder only: never a path that leads elsewhere
+    return [n for n in names if n not in ("", ".", "..") and "/" not in n and "\\" not in n]
+
+
+def _database_in_use(database: Path) -> bool:
+    """Whether another process has this SQLite database open in WAL mode: every open
+    connection holds a read lock on the "DMS" byte (128) of the ``-shm`` file (SQLite's
+    os_unix.c). Linux only; elsewhere (and on any doubt) a leftover ``-wal`` counts as in use."""
+    import fcntl
+    import struct
+    import sys
+
+    shm = database.with_name(database.name + "-shm")
+    if not shm.exists():
+        return False
+    if not sys.platform.startswith("linux"):
+        return database.with_name(database.name + "-wal").exists()
+    try:
+        fd = os.open(shm, os.O_RDWR)
+    except OSError:
+        return database.with_name(database.name + "-wal").exists()
+    try:
+        query = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 128, 1, 0)
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+        return struct.unpack("hhqqi", answer)[0] != fcntl.F_UNLCK
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def prepare_workspace(folder: Path) -> set[str]:
+    """Make ``folder`` ready for a demo run without deleting anything the demo did not make.
+
+    A missing or empty folder is used as it is. A folder holding the marker of an earlier
+    demo has that demo's own files removed (whatever else is in it stays). Anything else is
+    refused. Returns the names left in the folder (not the demo's)."""
+    from kepubot.errors import InvalidInput
+
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise InvalidInput(f"demo --dir {folder}: not a folder; give a new or empty folder")
+    if not folder.exists():
+        folder.mkdir(parents=True)
+    entries = {p.name for p in folder.iterdir()}
+    if entries:
+        recorded = _marker_entries(folder)
+        if recorded is None:
+            raise InvalidInput(
+                f"demo --dir {folder}: the folder is not empty and is no demo workspace"
+                f" (no {MARKER} file); nothing was deleted; give a new or empty folder"
+            )
+        if _database_in_use(folder / "kepubot.db"):
+            raise InvalidInput(
+                f"demo --dir {folder}: the previous demo's database is in use (a console or"
+                " daemon is running on it); stop it first or give another folder"
+            )
+        for name in sorted(set(recorded) | (set(DEMO_ENTRIES) & entries)):
+            path = folder / name
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path)
+        (folder / MARKER).unlink(missing_ok=True)
+    kept = {p.name for p in folder.iterdir()}
+    _write_marker(folder, [n for n in DEMO_ENTRIES if n not in kept])
+    return kept | {MARKER}
+
+
 def _get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read().decode("utf-8"))
@@ -145,9 +253,7 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
     from kepubot.timeutil import utcnow
 
     started = time.monotonic()
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    kept = prepare_workspace(folder)
     for name, value in DEMO_SECRETS.items():
         os.environ.setdefault(name, value)
 
@@ -297,6 +403,7 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         f" password {DEMO_PASSWORD}"
     )
     app.close()
+    _write_marker(folder, sorted(p.name for p in folder.iterdir() if p.name not in kept))
     ok = published == total and duplicates == 0 and chain.ok
     if not ok:
         echo(f"demo did not finish cleanly: {counts}; see {folder / 'daemon.log'}")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from kepubot.demo import DEMO_SECRETS
+import pytest
+from click.testing import CliRunner
+
+from kepubot.cli import cli
+from kepubot.demo import DEMO_SECRETS, MARKER, prepare_workspace
 
 
 def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
@@ -43,3 +49,129 @@ def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
     assert '"published": 64' in status.stdout
     for name in ("weibo", "wechat", "douyin", "webhook", "wecom"):
         assert f"{name} " in done.stdout.split("sandbox received:")[1]
+    # the workspace says it is the demo's, and which entries the demo made
+    made = json.loads((folder / MARKER).read_text(encoding="utf-8"))["made"]
+    assert {"kepubot.toml", "kepubot.db", "demo.env", "public", "daemon.log"} <= set(made)
+    assert MARKER not in made
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_demo_refuses_a_folder_that_is_no_demo_workspace(tmp_path: Path) -> None:
+    """A real workspace given by mistake: refused (exit 2, one line), nothing deleted."""
+    folder = tmp_path / "work"
+    (folder / "media" / "ab").mkdir(parents=True)
+    (folder / "kepubot.toml").write_text("[kepubot]\n", encoding="utf-8")
+    sqlite3.connect(folder / "kepubot.db").close()
+    (folder / "media" / "ab" / "photo.png").write_bytes(b"\x89PNG precious")
+    before = _tree(folder)
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(folder)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "not empty" in lines[0] and "nothing was deleted" in lines[0]
+    assert "Traceback" not in result.output
+    assert _tree(folder) == before
+
+
+def test_demo_refuses_a_file_and_a_forged_marker(tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(target)])
+    assert result.exit_code == 2
+    assert target.read_text(encoding="utf-8") == "keep me"
+    # a marker that is not the demo's own (not its JSON) does not make a folder deletable
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / MARKER).write_text("whatever", encoding="utf-8")
+    (folder / "kepubot.db").write_bytes(b"data")
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert (folder / "kepubot.db").read_bytes() == b"data"
+
+
+def _previous_demo(folder: Path) -> None:
+    (folder / "public" / "feeds").mkdir(parents=True)
+    (folder / "public" / "feeds" / "feed.xml").write_text("<rss/>", encoding="utf-8")
+    (folder / "kepubot.toml").write_text("# demo\n", encoding="utf-8")
+    sqlite3.connect(folder / "kepubot.db").close()
+    (folder / "daemon.log").write_text("", encoding="utf-8")
+    (folder / MARKER).write_text(
+        json.dumps(
+            {
+                "kepubot_demo": 1,
+                "made": ["public", "kepubot.toml", "kepubot.db", "daemon.log", "../outside"],
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+def test_a_previous_demo_workspace_loses_only_what_the_demo_made(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    _previous_demo(folder)
+    (folder / "my-notes.md").write_text("mine", encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.write_text("not the demo's", encoding="utf-8")
+    kept = prepare_workspace(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [MARKER, "my-notes.md"]
+    assert (folder / "my-notes.md").read_text(encoding="utf-8") == "mine"
+    assert outside.read_text(encoding="utf-8") == "not the demo's"
+    assert kept == {"my-notes.md", MARKER}
+    # the fresh marker already names what this run will make, so a crash can be replaced too
+    made = json.loads((folder / MARKER).read_text(encoding="utf-8"))["made"]
+    assert "kepubot.db" in made and "my-notes.md" not in made
+
+
+def test_a_new_or_empty_folder_is_used(tmp_path: Path) -> None:
+    assert prepare_workspace(tmp_path / "new" / "demo") == {MARKER}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert prepare_workspace(empty) == {MARKER}
+    assert (empty / MARKER).is_file()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lock probe is Linux-only")
+def test_a_demo_workspace_in_use_is_not_replaced(tmp_path: Path) -> None:
+    """Re-running the demo while a console (here: another process) has its database open."""
+    from kepubot.errors import InvalidInput
+
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    _previous_demo(folder)
+    database = folder / "kepubot.db"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys\n"
+            f"c = sqlite3.connect({str(database)!r})\n"
+            "c.execute('pragma journal_mode=wal')\n"
+            "c.execute('create table t (x)')\n"
+            "c.commit()\n"
+            "c.execute('select * from t').fetchall()\n"
+            "print('ready', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        before = _tree(folder)
+        with pytest.raises(InvalidInput, match="in use"):
+            prepare_workspace(folder)
+        assert _tree(folder) == before
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    prepare_workspace(folder)  # closed: now it is replaced
+    assert not database.exists()
