@@ -228,6 +228,16 @@ class ChannelContext(Protocol):
     def credentials(self) -> Credentials: ...
 
 
+def display_name(context: ChannelContext | None, login: str) -> str | None:
+    """The name the public may see for the user ``login``: ``[users.LOGIN] name``, or None
+    when none is configured. Public channels never show a login name (issue 11)."""
+    config = getattr(context, "config", None)
+    users = getattr(getattr(config, "data", None), "users", None)
+    user = users.get(login) if isinstance(users, dict) else None
+    name = getattr(user, "name", None)
+    return name.strip() if isinstance(name, str) and name.strip() else None
+
+
 # --- rendering helpers ----------------------------------------------------------------------
 
 _ALLOWED_TAGS = {

@@ -14,6 +14,7 @@ next to the feeds (``media/<content-addressed name>``) and listed as enclosures.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from kepubot.channels.base import (
     HttpChannelSettings,
     Published,
     Rendered,
+    display_name,
     markdown_to_html,
 )
 from kepubot.errors import ChannelError, Permanent, Transient
@@ -210,6 +212,13 @@ def _clean(text: str) -> str:
     return _XML_ILLEGAL.sub("", text)
 
 
+def _text_as_html(text: str) -> str:
+    """Plain text as HTML that shows exactly that text: for RSS 2.0 elements that readers
+    take as (entity-encoded) HTML. ElementTree then escapes it once more for XML, so a reader
+    decoding the XML gets ``&lt;script&gt;`` — text, never markup."""
+    return html.escape(text, quote=False)
+
+
 def _iso(dt: datetime) -> str:
     """RFC 3339 in UTC, whole seconds: ``2024-05-01T08:30:00Z``."""
     return dt.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -292,7 +301,7 @@ class FeedChannel(HttpChannel):
             folder.mkdir(parents=True, exist_ok=True)
             with _folder_lock(folder):
                 item = self._item(post, folder)
-                items = self._load_items(folder)
+                items = self._public_authors(self._load_items(folder))
                 item = self._merge(item, items, now)
                 items = [old for old in items if old["id"] != item["id"]] + [item]
                 items.sort(key=lambda i: (i["published"], i.get("post_id", 0)), reverse=True)
@@ -322,9 +331,25 @@ class FeedChannel(HttpChannel):
             "summary": _clean(post.summary),
             "content_html": _clean(markdown_to_html(post.body)),
             "tags": list(dict.fromkeys(_clean(t) for t in post.tags if t.strip())),
-            "author": _clean(post.author),
+            "author": _clean(self._author(post.author)),
             "enclosures": [self._copy_media(m, folder) for m in pictures],
         }
+
+    def _author(self, login: str) -> str:
+        """The byline: the user's configured display name (``[users.LOGIN] name``), else the
+        feed's own title (the organisation). Never the login name (issue 11)."""
+        return display_name(self.context, login) or self.settings.title
+
+    def _public_authors(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Items written before bylines used display names carry the login: replace it."""
+        config = getattr(self.context, "config", None)
+        users = getattr(getattr(config, "data", None), "users", None)
+        if not isinstance(users, dict):
+            return items
+        return [
+            {**i, "author": self._author(i["author"])} if i.get("author") in users else i
+            for i in items
+        ]
 
     def _copy_media(self, media: Media, folder: Path) -> dict[str, Any]:
         name = Path(media.path).name
@@ -426,9 +451,10 @@ class FeedChannel(HttpChannel):
         namespaces = {"xmlns:atom": ATOM_NS, "xmlns:content": CONTENT_NS, "xmlns:dc": DC_NS}
         root = ET.Element("rss", {"version": "2.0", **namespaces})
         channel = _sub(root, "channel")
-        _sub(channel, "title", s.title)
+        _sub(channel, "title", _text_as_html(s.title))
         _sub(channel, "link", s.site_url)
-        _sub(channel, "description", s.description or s.title)
+        # RSS 2.0 readers take <title> and <description> as HTML: plain text goes in escaped
+        _sub(channel, "description", _text_as_html(s.description or s.title))
         _sub(channel, "language", s.language)
         _sub(channel, "lastBuildDate", _rfc822(self._updated(items)))
         _sub(channel, "generator", GENERATOR)
@@ -437,11 +463,15 @@ class FeedChannel(HttpChannel):
             _sub(channel, "atom:link", href=s.websub_hub, rel="hub")
         for item in items:
             entry = _sub(channel, "item")
-            _sub(entry, "title", item["title"])
+            _sub(entry, "title", _text_as_html(item["title"]))
             _sub(entry, "link", item["url"])
             _sub(entry, "guid", item["id"], isPermaLink="false")
             _sub(entry, "pubDate", _rfc822(item["published"]))
-            _sub(entry, "description", item["summary"] or item["content_html"])
+            # the summary is plain text (escaped into HTML); the body is sanitised HTML
+            description = (
+                _text_as_html(item["summary"]) if item["summary"] else item["content_html"]
+            )
+            _sub(entry, "description", description)
             _sub(entry, "content:encoded", item["content_html"])
             if item.get("author"):
                 _sub(entry, "dc:creator", item["author"])

@@ -36,6 +36,7 @@ from kepubot.channels.base import (
     HttpChannelSettings,
     Published,
     Rendered,
+    display_name,
     json_object,
     markdown_to_html,
 )
@@ -61,11 +62,14 @@ class WebhookSettings(HttpChannelSettings):
         return None if value is None else value.strip()
 
 
-def webhook_body(post: Post) -> dict[str, Any]:
-    """The JSON document the receiver gets (post_id lets it recognise a repeated delivery)."""
+def webhook_body(post: Post, author: str | None = None) -> dict[str, Any]:
+    """The JSON document the receiver gets (post_id lets it recognise a repeated delivery).
+    ``author`` is the author's display name (``[users.LOGIN] name``) or None: the receiver
+    publishes it, so it is never the login name."""
     return {
         "post_id": post.id,
         "title": post.title,
+        "author": author,
         "summary": post.summary,
         "body": post.body,
         "html": markdown_to_html(post.body),
@@ -90,7 +94,7 @@ class WebhookChannel(HttpChannel):
 
     def render(self, post: Post) -> Rendered:
         post = post.for_channel(self.name)
-        body = webhook_body(post)
+        body = webhook_body(post, display_name(self.context, post.author))
         return Rendered(
             channel=self.name,
             kind="json",

@@ -7,6 +7,7 @@ folder; WebSub hubs are faked with ``responses``.
 from __future__ import annotations
 
 import hashlib
+import html as htmllib
 import json
 import logging
 import os
@@ -47,7 +48,9 @@ class Context:
     def __init__(self, media_root: Path, base_dir: Path) -> None:
         self.media_root = media_root
         self.clock = START
-        self.config = SimpleNamespace(base_dir=base_dir)
+        # [users]: zhang has a display name, chen has none (the feed's title stands in)
+        users = {"zhang": SimpleNamespace(name="张编辑"), "chen": SimpleNamespace(name=None)}
+        self.config = SimpleNamespace(base_dir=base_dir, data=SimpleNamespace(users=users))
 
     def now(self) -> datetime:
         return self.clock
@@ -165,7 +168,7 @@ def test_publish_writes_rss_atom_and_json_feed(context: Context) -> None:
     assert [t.term for t in first.tags] == ["健康", "洗手"]
     assert "<strong>20秒</strong>" in first.content[0].value
     assert first.summary == "第1篇科普摘要"
-    assert first.author == "zhang"
+    assert first.author == "张编辑"
     (enclosure,) = first.enclosures
     assert enclosure.href == f"{SITE}/feeds/media/{copied.name}"
     assert enclosure.type == "image/png"
@@ -190,7 +193,7 @@ def test_publish_writes_rss_atom_and_json_feed(context: Context) -> None:
     first = atom.entries[2]
     assert first.title == TITLES[0]
     assert [t.term for t in first.tags] == ["健康", "洗手"]
-    assert first.author == "zhang"
+    assert first.author == "张编辑"
     assert "<strong>20秒</strong>" in first.content[0].value
     assert first.published_parsed is not None and first.updated_parsed is not None
     enclosures = [link for link in first.links if link.rel == "enclosure"]
@@ -208,7 +211,7 @@ def test_publish_writes_rss_atom_and_json_feed(context: Context) -> None:
     assert first["title"] == TITLES[0]
     assert first["url"] == f"{SITE}/articles/0001"
     assert first["tags"] == ["健康", "洗手"]
-    assert first["authors"] == [{"name": "zhang"}]
+    assert first["authors"] == [{"name": "张编辑"}]
     assert "<strong>20秒</strong>" in first["content_html"]
     assert first["image"] == f"{SITE}/feeds/media/{copied.name}"
     assert first["attachments"] == [
@@ -513,3 +516,69 @@ def test_render_is_still_a_feed_item(context: Context) -> None:
     assert "<strong>20秒</strong>" in rendered.html
     assert rendered.text == "第1篇科普摘要"
     assert rendered.extra == {"tags": ["健康", "洗手"]}
+
+
+# --- hostile text and bylines (issue 11 items 6 and 20) -------------------------------------
+
+HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script> 科普 & <b>粗</b>'
+
+
+def test_every_feed_field_is_plain_text_or_sanitised_html(context: Context) -> None:
+    """A summary and a title full of markup reach no reader as markup: RSS <title> and
+    <description> are HTML-escaped plain text, Atom and JSON Feed carry them as text, and the
+    body is the sanitiser's HTML. Parsed without feedparser's own sanitiser, to see the raw."""
+    channel = make_channel(context)
+    context.tick()
+    body = "正文 <script>alert(3)</script>\n\n[点我](javascript:alert(4))"
+    channel.publish(make_post(1, title=HOSTILE, summary=HOSTILE, body=body), {})
+    folder = out(context)
+    for name in ("feed.xml", "atom.xml"):
+        parsed = feedparser.parse((folder / name).read_bytes(), sanitize_html=False)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        (entry,) = parsed.entries
+        for detail in (entry.title_detail, entry.summary_detail):
+            value = detail.value
+            if detail.type == "text/html":  # RSS: HTML that shows the text as text
+                assert "<script" not in value and "<img" not in value and "<b>" not in value
+                assert htmllib.unescape(value) == HOSTILE, value
+            else:  # Atom: type="text", shown as it is
+                assert detail.type == "text/plain" and value == HOSTILE, (name, detail)
+        content = entry.content[0].value
+        assert "<script" not in content and 'href="javascript' not in content
+    raw = (folder / "feed.xml").read_text(encoding="utf-8")
+    assert "&lt;script" not in raw.replace("&amp;lt;script", "")  # escaped twice, never once
+    data = json.loads((folder / "feed.json").read_text(encoding="utf-8"))
+    (item,) = data["items"]
+    assert item["title"] == HOSTILE and item["summary"] == HOSTILE  # JSON Feed: plain text
+    assert "<script" not in item["content_html"] and 'href="javascript' not in item["content_html"]
+
+
+def test_bylines_are_display_names_never_logins(context: Context) -> None:
+    channel = make_channel(context)
+    context.tick()
+    channel.publish(make_post(1, author="zhang"), {})
+    context.tick()
+    channel.publish(make_post(2, author="chen"), {})  # no display name: the feed's title
+    folder = out(context)
+    rss = (folder / "feed.xml").read_text(encoding="utf-8")
+    assert "<dc:creator>张编辑</dc:creator>" in rss and "<dc:creator>科普资讯</dc:creator>" in rss
+    for name in ("feed.xml", "atom.xml", "feed.json", STATE_FILE):
+        text = (folder / name).read_text(encoding="utf-8")
+        assert '"zhang"' not in text and ">zhang<" not in text, name
+        assert '"chen"' not in text and ">chen<" not in text, name
+
+
+def test_an_item_written_with_a_login_gets_the_display_name_on_the_next_write(
+    context: Context,
+) -> None:
+    channel = make_channel(context)
+    context.tick()
+    channel.publish(make_post(1), {})
+    state = out(context) / STATE_FILE
+    data = json.loads(state.read_text(encoding="utf-8"))
+    data["items"][0]["author"] = "zhang"  # as written before bylines used display names
+    state.write_text(json.dumps(data), encoding="utf-8")
+    context.tick()
+    channel.publish(make_post(2), {})
+    atom = parse(out(context) / "atom.xml")
+    assert [e.author for e in atom.entries] == ["张编辑", "张编辑"]

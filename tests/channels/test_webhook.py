@@ -293,3 +293,26 @@ def test_publish_needs_the_idempotency_key() -> None:
     with pytest.raises(ValueError, match="idempotency_key"):
         webhook().publish(make_post(), {})
     assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_the_body_names_the_author_by_display_name_never_by_login() -> None:
+    """Issue 11 item 20: receivers publish what they get; a login name is not for the public."""
+    from types import SimpleNamespace
+
+    users = {"zhang": SimpleNamespace(name="张编辑"), "chen": SimpleNamespace(name=None)}
+
+    class Configured(Context):
+        config = SimpleNamespace(data=SimpleNamespace(users=users))
+
+    settings = WebhookChannel.Settings.model_validate({"type": "webhook", "url": URL})
+    channel = WebhookChannel("site-hook", settings, Configured())
+    responses.add(responses.POST, URL, json={"id": "r-1"})
+    responses.add(responses.POST, URL, json={"id": "r-2"})
+    channel.publish(make_post(author="zhang"), {"idempotency_key": KEY})
+    channel.publish(make_post(author="chen"), {"idempotency_key": KEY + "-2"})
+    first, second = (json.loads(call.request.body) for call in responses.calls)
+    assert first["author"] == "张编辑"
+    assert second["author"] is None  # no display name configured: no byline at all
+    for call in responses.calls:
+        assert b"zhang" not in call.request.body and b"chen" not in call.request.body
