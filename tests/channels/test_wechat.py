@@ -1056,79 +1056,140 @@ def test_find_for_a_mass_send_without_a_msg_id(world: World) -> None:
 
 # --- metrics -------------------------------------------------------------------------------------
 
+STATS_NOW = datetime(2025, 12, 10, 2, 0, tzinfo=UTC)  # 10:00 in Beijing, after 2025-11-01
+DETAIL = "datacube/getarticletotaldetail"
+PUBLISHED_ON_8TH = datetime(2025, 12, 8, 3, 0, tzinfo=UTC)
 
-def test_metrics_from_getarticletotal(world: World) -> None:
+
+def published(progress: dict[str, Any], remote_id: str, **changes: Any) -> Delivery:
+    values: dict[str, Any] = {
+        "state": "published",
+        "remote_id": remote_id,
+        "published_at": PUBLISHED_ON_8TH,
+    }
+    values.update(changes)
+    return delivery(progress, **values)
+
+
+def test_metrics_from_getarticletotaldetail(world: World) -> None:
+    """Freepublish (publish_type 1) and mass send (0) alike, matched by msgid; read_user,
+    share_user, like_user, comment_count and collection_user become our figures."""
+    world.clock.now = STATS_NOW
     world.put_token("tok-0")
-    world.fake.on("datacube/getarticletotal", fixture("datacube_getarticletotal"))
-    sent = datetime(2024, 5, 8, 3, 0, tzinfo=UTC)
+    world.fake.on(DETAIL, fixture("datacube_getarticletotaldetail"))
+    mass_url = "https://mp.weixin.qq.com/s?__biz=MzA3&mid=2247490177&idx=1&sn=abc#rd"
     deliveries = [
-        delivery(
-            {"msg_data_id": "206227730", "title": TITLE, "sent_on": "2024-05-08"},
-            id=1,
-            state="published",
-            remote_id="34182",
-            published_at=sent,
-        ),
-        delivery(
-            {"title": "OTHER TITLE"},
-            id=2,
-            state="published",
-            remote_id="ARTICLE_ID",
-            published_at=sent,
-        ),
-        delivery({}, id=3, state="published", remote_id="TODAY_ID", published_at=NOW),
-        delivery({}, id=4, state="published", remote_id="draft:X", published_at=sent),
+        published({"msg_data_id": "2247490098", "sent_on": "2025-12-08"}, "ARTICLE_A", id=1),
+        published({}, "34182", id=2, remote_url=mass_url),
+        published({"msg_data_id": "2247490200", "sent_on": "2025-12-08"}, "ARTICLE_C", id=3),
+        published({"msg_data_id": "1111", "sent_on": "2025-12-08"}, "NOT_LISTED", id=4),
+        published({"sent_on": "2025-12-08"}, "draft:X", id=5),
     ]
     figures = world.channel().metrics(deliveries)
-    assert set(figures) == {"34182", "ARTICLE_ID"}
-    first = figures["34182"]
+    assert set(figures) == {"ARTICLE_A", "34182", "ARTICLE_C"}
+    first = figures["ARTICLE_A"]
     assert isinstance(first, MetricSnapshot)
-    assert (first.views, first.shares, first.favorites) == (25615, 994, 3)
-    assert first.likes is None and first.comments is None
-    assert first.raw["stat_date"] == "2024-05-09" and first.raw["msgid"] == "206227730_1"
-    second = figures["ARTICLE_ID"]
-    assert (second.views, second.shares, second.favorites) == (6, 1, 0)
+    assert (first.views, first.shares, first.likes, first.comments, first.favorites) == (
+        5000,
+        400,
+        410,
+        15,
+        60,
+    )
+    # the newest day up to yesterday; every other figure is kept
+    assert first.raw["stat_date"] == "2025-12-09" and first.raw["msgid"] == "2247490098_1"
+    assert first.raw["publish_type"] == 1 and first.raw["is_delay"] is False
+    assert first.raw["zaikan_user"] == 200 and first.raw["read_subscribe_user"] == 3
+    assert first.raw["source"] == DETAIL
+    mass = figures["34182"]
+    assert (mass.views, mass.favorites) == (900, 7) and mass.raw["publish_type"] == 0
+    partial = figures["ARTICLE_C"]
+    assert (partial.views, partial.shares) == (77, 4)
+    # not reported by the platform: empty, never 0
+    assert partial.likes is None and partial.comments is None and partial.favorites is None
     (call,) = world.fake.calls
-    assert call.path == "datacube/getarticletotal"
-    assert call.json == {"begin_date": "2024-05-08", "end_date": "2024-05-08"}
+    assert call.path == DETAIL and call.method == "POST"
+    assert call.json == {"begin_date": "2025-12-08", "end_date": "2025-12-08"}
+
+
+def test_metrics_never_call_the_retired_interfaces(world: World) -> None:
+    world.clock.now = STATS_NOW
+    world.put_token("tok-0")
+    world.fake.on(DETAIL, {"list": [], "is_delay": False})
+    world.channel().metrics([published({"msg_data_id": "1"}, "A")])
+    assert world.fake.paths() == [DETAIL]
+    assert not {"datacube/getarticletotal", "datacube/getarticlesummary"} & set(world.fake.paths())
+
+
+def test_a_job_finished_after_midnight_is_looked_for_under_both_days(world: World) -> None:
+    """Submitted at 23:59 on the 8th, seen published at 00:10 on the 9th (Beijing): the
+    platform files it under one of the two days; both are asked, each once."""
+    world.clock.now = STATS_NOW
+    world.put_token("tok-0")
+    row = fixture("datacube_getarticletotaldetail")["list"][0]
+    world.fake.on(DETAIL, {"list": [], "is_delay": False}, {"list": [row], "is_delay": True})
+    late = published(
+        {"msg_data_id": "2247490098", "sent_on": "2025-12-08"},
+        "ARTICLE_A",
+        published_at=datetime(2025, 12, 8, 16, 10, tzinfo=UTC),
+    )
+    figures = world.channel().metrics([late])
+    assert figures["ARTICLE_A"].views == 5000
+    assert figures["ARTICLE_A"].raw["is_delay"] is True  # the platform says: not final yet
+    assert [c.json["begin_date"] for c in world.fake.calls] == ["2025-12-08", "2025-12-09"]
 
 
 def test_metrics_never_ask_for_today_in_beijing(world: World) -> None:
-    world.clock.now = datetime(2024, 5, 9, 17, 0, tzinfo=UTC)  # 01:00 on 05-10 in Beijing
+    world.clock.now = datetime(2025, 12, 9, 17, 0, tzinfo=UTC)  # 01:00 on 12-10 in Beijing
     world.put_token("tok-0")
-    world.fake.on("datacube/getarticletotal", {"list": []})
+    world.fake.on(DETAIL, {"list": []})
     deliveries = [
-        # 00:30 on 05-10 in Beijing: today there, although still 05-09 in UTC
-        delivery(
-            {},
-            id=1,
-            state="published",
-            remote_id="A",
-            published_at=datetime(2024, 5, 9, 16, 30, tzinfo=UTC),
-        ),
-        # 23:00 on 05-09 in Beijing: yesterday
-        delivery(
-            {},
-            id=2,
-            state="published",
-            remote_id="B",
-            published_at=datetime(2024, 5, 9, 15, 0, tzinfo=UTC),
-        ),
-        delivery(
-            {"sent_on": "2024-05-10"}, id=3, state="published", remote_id="C", published_at=NOW
-        ),
+        # 00:30 on 12-10 in Beijing: today there, although still 12-09 in UTC
+        published({}, "A", id=1, published_at=datetime(2025, 12, 9, 16, 30, tzinfo=UTC)),
+        # 23:00 on 12-09 in Beijing: yesterday
+        published({}, "B", id=2, published_at=datetime(2025, 12, 9, 15, 0, tzinfo=UTC)),
+        published({"sent_on": "2025-12-10"}, "C", id=3, published_at=world.clock.now),
     ]
     assert world.channel().metrics(deliveries) == {}
-    bodies = [c.json for c in world.fake.to("datacube/getarticletotal")]
-    assert bodies == [{"begin_date": "2024-05-09", "end_date": "2024-05-09"}]
-    for body in bodies:
-        assert body["begin_date"] == body["end_date"] < "2024-05-10"
+    bodies = [c.json for c in world.fake.to(DETAIL)]
+    assert bodies == [{"begin_date": "2025-12-09", "end_date": "2025-12-09"}]
 
 
 def test_metrics_of_nothing_published_yet_asks_nothing(world: World) -> None:
-    today = delivery({}, state="published", remote_id="A", published_at=NOW)
-    assert world.channel().metrics([today]) == {}
+    world.clock.now = STATS_NOW
+    today = published({}, "A", published_at=STATS_NOW)
+    before_the_statistics_start = published(
+        {"sent_on": "2025-10-31"}, "B", published_at=datetime(2025, 10, 31, 3, 0, tzinfo=UTC)
+    )
+    assert world.channel().metrics([today, before_the_statistics_start]) == {}
     assert world.fake.calls == []
+
+
+def test_account_metrics_from_getusersummary_and_getusercumulate(world: World) -> None:
+    world.clock.now = STATS_NOW
+    world.put_token("tok-0")
+    world.fake.on("datacube/getusersummary", fixture("datacube_getusersummary"))
+    world.fake.on("datacube/getusercumulate", fixture("datacube_getusercumulate"))
+    figures = world.channel().account_metrics()
+    assert figures is not None
+    assert figures["followers"] == 1217056
+    assert figures["followers_gained"] == (15 + 4) - (2 + 1)
+    assert figures["ref_date"] == "2025-12-09"
+    yesterday = {"begin_date": "2025-12-09", "end_date": "2025-12-09"}
+    assert [(c.path, c.json) for c in world.fake.calls] == [
+        ("datacube/getusersummary", yesterday),
+        ("datacube/getusercumulate", yesterday),
+    ]
+
+
+def test_account_figures_the_platform_leaves_out_stay_empty(world: World) -> None:
+    world.clock.now = STATS_NOW
+    world.put_token("tok-0")
+    world.fake.on("datacube/getusersummary", {"list": []})
+    world.fake.on("datacube/getusercumulate", {"list": []})
+    figures = world.channel().account_metrics()
+    assert figures is not None
+    assert figures["followers"] is None and figures["followers_gained"] is None
 
 
 # --- contract ------------------------------------------------------------------------------------
@@ -1161,6 +1222,7 @@ def test_permissions_found_with_harmless_reads(world: World) -> None:
     assert found["datacube (数据统计)"].held is True
     refused = found["freepublish (发布能力)"]
     assert refused.held is False and "48001" in refused.detail
+    assert "未认证的订阅号" in refused.detail  # the cause, named before the first post
     assert refused.needed_for == "publishing the article"
     assert all(
         c.method == ("POST" if "batchget" in c.path or "datacube" in c.path else "GET")
@@ -1190,3 +1252,69 @@ def test_a_permission_probe_the_platform_does_not_know_is_not_checked(world: Wor
     found = {p.name: p for p in world.channel().permissions()}
     material = found["material (永久素材)"]
     assert material.held is None and "not checked" in material.detail  # 404 from this fake
+
+
+def test_masssend_mode_checks_the_verification_freepublish_shares(world: World) -> None:
+    """Mass sending cannot be tried without sending, but an unverified account shows on the
+    freepublish list, which has the same "verified only" note."""
+    world.fake.on("cgi-bin/draft/count", fixture("draft_count"))
+    world.fake.on("cgi-bin/material/get_materialcount", {"image_count": 1})
+    world.fake.on("cgi-bin/freepublish/batchget", error(48001))
+    world.fake.on("datacube/getusersummary", {"list": []})
+    found = {p.name: p for p in world.channel(mode="masssend").permissions()}
+    verification = found["verification (微信认证，群发需要)"]
+    assert verification.held is False and "未认证" in verification.detail
+    assert found["mass send (群发)"].held is None
+    (probe,) = world.fake.to("cgi-bin/freepublish/batchget")
+    assert probe.json == {"offset": 0, "count": 1, "no_content": 1}
+
+
+def test_a_verified_masssend_account_passes_the_check(world: World) -> None:
+    world.fake.on("cgi-bin/draft/count", fixture("draft_count"))
+    world.fake.on("cgi-bin/material/get_materialcount", {"image_count": 1})
+    world.fake.on("cgi-bin/freepublish/batchget", {"item": [], "total_count": 0, "item_count": 0})
+    world.fake.on("datacube/getusersummary", {"list": []})
+    found = {p.name: p for p in world.channel(mode="masssend").permissions()}
+    assert found["verification (微信认证，群发需要)"].held is True
+
+
+@pytest.mark.parametrize(
+    ("code", "cause"),
+    [
+        (48001, "未认证的订阅号不能调用发布"),
+        (48004, "接口被封禁"),
+        (53500, "发布功能被封禁"),
+        (50002, "账号受限"),
+    ],
+)
+def test_an_ineligible_account_is_told_the_cause_at_submit(
+    world: World, code: int, cause: str
+) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/submit", error(code))
+    with pytest.raises(AuthExpired) as caught:
+        world.channel().publish(post, world.ready_to_send(post))
+    assert cause in str(caught.value) and f"errcode {code}" in str(caught.value)
+    assert_no_secret(world, caught.value)
+
+
+@pytest.mark.parametrize(("code", "cause"), [(48001, "未认证"), (48003, "群发协议未同意")])
+def test_an_ineligible_account_is_told_the_cause_at_mass_send(
+    world: World, code: int, cause: str
+) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/message/mass/sendall", error(code))
+    with pytest.raises(AuthExpired, match=cause):
+        world.channel(mode="masssend").publish(post, world.ready_to_send(post))
+
+
+def test_no_mass_send_quota_left_waits_for_midnight_in_beijing(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/message/mass/sendall", error(45028))
+    with pytest.raises(RateLimited) as caught:
+        world.channel(mode="masssend").publish(post, world.ready_to_send(post))
+    # NOW is 10:00 in Beijing: 14 hours to the platform's midnight
+    assert caught.value.retry_after == pytest.approx(14 * 3600)

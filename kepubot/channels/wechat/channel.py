@@ -9,8 +9,12 @@ step and never makes a second draft or a second submission:
 2. the cover -> ``material/add_material?type=image`` (``thumb_media_id``);
 3. ``draft/add`` (``draft_media_id``; ``draft_requested_at`` is saved just before, so that a
    re-run after an unanswered draft/add first looks for that draft in ``draft/batchget``);
-4. by ``mode``: ``freepublish/submit`` (``publish_id``; then ``poll``), ``message/mass/sendall``
-   (``msg_id``, with ``clientmsgid`` = the delivery's idempotency key) or nothing (``draft``).
+4. by ``mode``: ``freepublish/submit`` (``publish_id``; then ``poll`` with ``freepublish/get``),
+   ``message/mass/sendall`` (``msg_id``, with ``clientmsgid`` = the delivery's idempotency key;
+   then ``poll`` with ``message/mass/get``, since under 「API群发保护」 an administrator must
+   confirm the send) or nothing (``draft``). A mark (``submit_requested_at`` /
+   ``mass_requested_at``) is saved just before either call, so that reconciliation can prove
+   a call that never left; an accepted call is never repeated on a guess (``find``).
 
 The token and the single API call are in ``api.py``; matching datacube rows in ``datacube.py``.
 """
@@ -28,11 +32,12 @@ from kepubot.channels.base import (
     Processing,
     Published,
     Rendered,
+    Undecided,
     checkpoint,
     markdown_to_text,
 )
 from kepubot.channels.wechat.api import WechatApi, WechatSettings, as_int, errcode_of
-from kepubot.channels.wechat.codes import PUBLISH_STATUS
+from kepubot.channels.wechat.codes import ELIGIBILITY, PUBLISH_STATUS
 from kepubot.channels.wechat.content import (
     MAX_CONTENT,
     MEDIA_PLACEHOLDER,
@@ -42,8 +47,14 @@ from kepubot.channels.wechat.content import (
     placeholder,
     thumb,
 )
-from kepubot.channels.wechat.datacube import matching_row, sent_on, snapshot
-from kepubot.errors import OutcomeUnknown, Permanent, Transient
+from kepubot.channels.wechat.datacube import (
+    ARTICLE_SOURCE,
+    days_to_ask,
+    followers,
+    matching_row,
+    snapshot,
+)
+from kepubot.errors import ChannelError, OutcomeUnknown, Permanent, Transient
 from kepubot.models import Delivery, Media, MetricSnapshot, Post
 
 BATCH_COUNT = 20  # batchget's maximum count [src]
@@ -51,7 +62,18 @@ BATCH_PAGES = 5  # at most 100 recent items are searched
 CLIENTMSGID_BYTES = 64  # clientmsgid length limit [gk]
 MASS_DEDUP_WINDOW = timedelta(hours=24)  # clientmsgid repeats are refused for 24 h [gk]
 DRAFT_LOOKBACK = timedelta(minutes=10)  # clock differences when looking for our own draft
-MASS_FAILED = "SEND_FAIL"  # message/mass/get msg_status of a failed send [gk]
+# message/mass/get msg_status values [src: developers.weixin.qq.com/doc/service/api/notify/
+# message/api_massmsgget]
+MASS_SENT = "SEND_SUCCESS"
+MASS_SENDING = "SENDING"  # also while 「API群发保护」 waits for the administrator [gk]
+MASS_FAILED = "SEND_FAIL"  # includes refused / not confirmed within 30 minutes
+MASS_DELETED = "DELETE"
+MASS_DEDUP_MARGIN = timedelta(hours=1)  # act on the clientmsgid window well before it ends
+# Checkpoints saved *before* a creating call (seconds since the epoch): without one, that call
+# was never sent. MARKS says the progress was written by a version that sets them.
+SUBMIT_MARK = "submit_requested_at"
+MASS_MARK = "mass_requested_at"
+MARKS = "send_marks"
 
 
 #: what a harmless read answers when the account lacks (48001) or was banned from (48004) an
@@ -117,7 +139,10 @@ class WechatChannel(WechatApi):
                 poll_after_seconds=self.settings.poll_seconds,
             )
         if progress.get("msg_id"):
-            return Published(remote_id=str(progress["msg_id"]), published_at=self._now())
+            return Processing(
+                progress={"msg_id": progress["msg_id"]},
+                poll_after_seconds=self.settings.poll_seconds,
+            )
         post = post.for_channel(self.name)
         problems = self.check(post)
         if problems:
@@ -191,7 +216,12 @@ class WechatChannel(WechatApi):
             "only_fans_can_comment": int(self.settings.only_fans_can_comment),
         }
         # Saved before the call: if its answer is lost, the re-run looks for this draft first.
-        checkpoint(progress, draft_requested_at=int(self._now().timestamp()), title=post.title)
+        checkpoint(
+            progress,
+            draft_requested_at=int(self._now().timestamp()),
+            title=post.title,
+            **{MARKS: 1},
+        )
         answer = self._call(
             "POST",
             "cgi-bin/draft/add",
@@ -223,14 +253,25 @@ class WechatChannel(WechatApi):
         return media_id
 
     def _submit(self, draft: str, progress: dict[str, Any]) -> Processing:
-        answer = self._call(
-            "POST",
-            "cgi-bin/freepublish/submit",
-            step="freepublish/submit",
-            kind="create",
-            body={"media_id": draft},
-            accept=frozenset({INVALID_MEDIA_ID}),
-        )
+        # The mark is saved before the call: without it, reconciliation knows for certain that
+        # no submission was ever sent for this delivery (proof of absence); with it, only the
+        # platform can say (freepublish/batchget, draft/get), and the submission is never
+        # repeated on a guess.
+        checkpoint(progress, **{SUBMIT_MARK: int(self._now().timestamp()), MARKS: 1})
+        try:
+            answer = self._call(
+                "POST",
+                "cgi-bin/freepublish/submit",
+                step="freepublish/submit",
+                kind="create",
+                body={"media_id": draft},
+                accept=frozenset({INVALID_MEDIA_ID}),
+            )
+        except ChannelError as exc:
+            if not isinstance(exc, OutcomeUnknown):
+                # refused, or never sent: nothing was applied, so the mark must not stand
+                checkpoint(progress, **{SUBMIT_MARK: None})
+            raise
         if errcode_of(answer) == INVALID_MEDIA_ID:
             # Our own draft is gone: a draft leaves the box when it is submitted, so an earlier
             # submission whose answer was lost probably took it. Never a content failure.
@@ -248,7 +289,10 @@ class WechatChannel(WechatApi):
             progress={"publish_id": publish_id}, poll_after_seconds=self.settings.poll_seconds
         )
 
-    def _mass_send(self, draft: str, progress: dict[str, Any]) -> Published:
+    def _mass_send(self, draft: str, progress: dict[str, Any]) -> Processing:
+        """Send the draft to followers. The answer's msg_id only means the job was accepted:
+        with 「API群发保护」 an administrator must confirm it within 30 minutes, so the delivery
+        stays processing until ``message/mass/get`` tells (``poll``)."""
         what = self._what("message/mass/sendall")
         tag = self.settings.mass_tag_id
         body = {
@@ -258,16 +302,29 @@ class WechatChannel(WechatApi):
             "send_ignore_reprint": int(self.settings.send_ignore_reprint),
             "clientmsgid": clientmsgid(progress),
         }
+        # Saved before the call, and kept from the first send: the clientmsgid window (in which
+        # the platform refuses a repeat with 45065) is counted from the first sendall.
+        first = progress.get(MASS_MARK) or int(self._now().timestamp())
+        checkpoint(progress, **{MASS_MARK: first, MARKS: 1})
         answer = self._call(
             "POST",
             "cgi-bin/message/mass/sendall",
             step="message/mass/sendall",
             kind="create",
             body=body,
-            accept=frozenset({45065}),
+            accept=frozenset({45065, INVALID_MEDIA_ID}),
         )
         msg_id = answer.get("msg_id")
-        if errcode_of(answer) == 45065:
+        code = errcode_of(answer)
+        if code == INVALID_MEDIA_ID:
+            # The draft left the box: an earlier send whose answer was lost took it [gk: the
+            # platform may check the draft before the clientmsgid]. Never a content failure.
+            raise OutcomeUnknown(
+                f"{what}: the saved draft is no longer in the draft box; an earlier send probably"
+                " took it",
+                code=code,
+            )
+        if code == 45065:
             # The same clientmsgid was sent before: that earlier send is this delivery.
             if msg_id in (None, ""):
                 raise OutcomeUnknown(
@@ -288,14 +345,26 @@ class WechatChannel(WechatApi):
         if not progress.get("sent_on"):
             values["sent_on"] = self._today().isoformat()
         checkpoint(progress, **values)
-        return Published(remote_id=str(msg_id), remote_url=None, published_at=self._now())
+        return Processing(
+            progress={"msg_id": str(msg_id)}, poll_after_seconds=self.settings.poll_seconds
+        )
 
     def poll(self, delivery: Delivery) -> Published | Processing:
-        what = self._what("freepublish/get")
+        """Follow an accepted job: a freepublish task (``freepublish/get``) or a mass send
+        (``message/mass/get``)."""
         publish_id = delivery.progress.get("publish_id")
-        if not publish_id:
-            raise Permanent(f"{what}: delivery {delivery.id} has no publish_id to poll")
-        answer = self._publish_task(str(publish_id))
+        if publish_id:
+            return self._publish_outcome(str(publish_id))
+        msg_id = delivery.progress.get("msg_id")
+        if msg_id:
+            return self._mass_outcome(str(msg_id))
+        raise Permanent(
+            f"{self._what('poll')}: delivery {delivery.id} has neither a publish_id nor a msg_id"
+        )
+
+    def _publish_outcome(self, publish_id: str) -> Published | Processing:
+        what = self._what("freepublish/get")
+        answer = self._publish_task(publish_id)
         status = as_int(answer.get("publish_status"), -1)
         if status == 0:
             return self._published(answer)
@@ -311,6 +380,39 @@ class WechatChannel(WechatApi):
         raise Transient(
             f"{what}: publish task {publish_id} has an undocumented publish_status"
             f" {answer.get('publish_status')!r}; polling again later"
+        )
+
+    def _mass_outcome(self, msg_id: str) -> Published | Processing:
+        """``message/mass/get``: SEND_SUCCESS, SENDING, SEND_FAIL or DELETE [src: api_massmsgget]."""
+        what = self._what("message/mass/get")
+        answer = self._call(
+            "POST",
+            "cgi-bin/message/mass/get",
+            step="message/mass/get",
+            kind="read",
+            body={"msg_id": msg_id},
+        )
+        status = str(answer.get("msg_status") or "")
+        if status == MASS_SENT:
+            return Published(remote_id=msg_id, remote_url=None, published_at=self._now())
+        if status == MASS_SENDING:
+            # With 「API群发保护」 the send waits here for an administrator (at most 30 minutes).
+            return Processing(poll_after_seconds=self.settings.poll_seconds)
+        if status == MASS_FAILED:
+            raise Permanent(
+                f"{what}: mass send {msg_id} failed ({status}): with 「API群发保护」 the"
+                " administrator refused it or did not confirm it within 30 minutes; otherwise"
+                " the platform refused it. Nothing was sent again; `kepubot delivery retry`"
+                " sends it anew",
+            )
+        if status == MASS_DELETED:
+            raise Permanent(
+                f"{what}: mass send {msg_id} was deleted after sending ({status}); not sending"
+                " it again"
+            )
+        raise Transient(
+            f"{what}: mass send {msg_id} has an undocumented msg_status {status!r}; polling again"
+            " later"
         )
 
     def _publish_task(self, publish_id: str) -> dict[str, Any]:
@@ -337,43 +439,76 @@ class WechatChannel(WechatApi):
         return Published(remote_id=str(article_id), remote_url=url, published_at=self._now())
 
     # --- reconciliation ---------------------------------------------------------------------
+    #
+    # What proves that a request whose answer was lost was never applied (so that sending it
+    # again cannot publish twice), per mode; everything else is Undecided (docs/
+    # proof-of-absence.md, section WeChat):
+    #
+    # - A job id we hold is asked directly: freepublish/get (publish_id), message/mass/get
+    #   (msg_id) -> Published or Processing (polled to its outcome).
+    # - No checkpointed draft media_id: no freepublish/submit or sendall was ever sent (both
+    #   need it, and it is saved the moment draft/add answers) -> absent.
+    # - Progress marked by this version (MARKS) but without the submit/sendall mark, which is
+    #   saved before the call -> the call never left -> absent.
+    # - freepublish/batchget lists our article -> Published.
+    # - Mass send within the clientmsgid window: a new attempt repeats the same clientmsgid,
+    #   which the platform refuses with 45065 and the first msg_id if the first send was
+    #   applied -> absent is safe to act on (the repeat cannot send twice).
+    # - Not proof: the draft still in the box and no article in batchget. The draft docs say a
+    #   draft leaves the box once it has been published or mass-sent (上传到草稿箱中的素材被
+    #   群发或发布后，该素材将从草稿箱中移除 [src: draft_add doc]); they do not say whether that
+    #   happens at submit or when the job ends [gk], and a job appears in batchget only when it
+    #   finishes. A draft that left the box proves a submission (or a person's deletion) but not
+    #   its outcome. Both stay Undecided until settle_minutes, then a person decides.
 
-    def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
-        what = self._what("find")
+    def find(
+        self, post: Post, since: datetime, progress: dict[str, Any]
+    ) -> Published | Processing | Undecided | None:
         post = post.for_channel(self.name)
         publish_id = progress.get("publish_id")
         if publish_id:
+            # The task exists: poll() follows it to success or to a failure with its reason.
+            # It is never submitted again.
             answer = self._publish_task(str(publish_id))
             if as_int(answer.get("publish_status"), -1) == 0:
                 return self._published(answer)
-            # Not (yet) published: a new attempt resumes from publish_id, polls, and reports
-            # the failure if there is one. It never submits again.
-            return None
+            return Processing(
+                progress={"publish_id": str(publish_id)},
+                poll_after_seconds=self.settings.poll_seconds,
+            )
         msg_id = progress.get("msg_id")
         if msg_id:
-            answer = self._call(
-                "POST",
-                "cgi-bin/message/mass/get",
-                step="message/mass/get",
-                kind="read",
-                body={"msg_id": as_int(msg_id, 0) or msg_id},
+            return Processing(
+                progress={"msg_id": str(msg_id)}, poll_after_seconds=self.settings.poll_seconds
             )
-            status = str(answer.get("msg_status") or "")
-            if status == MASS_FAILED:
-                raise Permanent(
-                    f"{what}: mass send {msg_id} failed on the platform ({status}); a person must"
-                    " decide whether to send it again"
-                )
-            return Published(remote_id=str(msg_id), remote_url=None)
+        draft = progress.get("draft_media_id")
         if self.settings.mode == "draft":
-            draft = progress.get("draft_media_id")
             if draft:
                 return Published(remote_id=f"draft:{draft}", remote_url=None)
-            found = self._batchget("cgi-bin/draft/batchget", post.title, since)
+            if not progress.get("draft_requested_at"):
+                return None  # draft/add was never sent
+            found = self._batchget("cgi-bin/draft/batchget", post.title, since, post.link)
             if found is None:
+                # draft/add is synchronous: a draft it made is in the box at once [gk], and in
+                # draft mode nothing takes it out but a person
                 return None
             return Published(remote_id=f"draft:{found[0].get('media_id')}", remote_url=None)
-        found = self._batchget("cgi-bin/freepublish/batchget", post.title, since)
+        if not draft:
+            # submit and sendall need the draft's media_id, checkpointed as soon as draft/add
+            # answers: without it neither was ever sent (a lost draft/add leaves at most an
+            # orphan draft, which the next attempt finds and reuses)
+            return None
+        mark = SUBMIT_MARK if self.settings.mode == "freepublish" else MASS_MARK
+        if progress.get(MARKS) and not progress.get(mark):
+            return None  # marked before every send: this one never left
+        if self.settings.mode == "masssend":
+            return self._find_mass(post, str(draft), progress)
+        return self._find_freepublish(post, since, str(draft), progress)
+
+    def _find_freepublish(
+        self, post: Post, since: datetime, draft: str, progress: dict[str, Any]
+    ) -> Published | Undecided:
+        found = self._batchget("cgi-bin/freepublish/batchget", post.title, since, post.link)
         if found is not None:
             item, news = found
             return Published(
@@ -381,22 +516,58 @@ class WechatChannel(WechatApi):
                 remote_url=str(news.get("url") or "") or None,
                 published_at=datetime.fromtimestamp(as_int(item.get("update_time"), 0), UTC),
             )
-        draft = progress.get("draft_media_id")
-        if self.settings.mode == "freepublish" and draft and not self._draft_exists(str(draft)):
-            # The draft left the box, so a submission was accepted, but its article is not
-            # listed yet (publishing takes a while): undecided for now, ask again later.
-            raise Transient(
-                f"{what}: the draft was submitted but its article is not listed yet; looking again"
-                " later"
+        in_box = self._draft_exists(draft)
+        checked = (
+            f"freepublish/batchget：{since.astimezone(UTC):%Y-%m-%d %H:%M} UTC 以来没有标题为"
+            f"「{post.title}」的文章",
+            f"draft/get：草稿 {draft} {'仍在草稿箱' if in_box else '已不在草稿箱'}",
+        )
+        sent_at = progress.get(SUBMIT_MARK)
+        when = (
+            datetime.fromtimestamp(int(sent_at), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            if sent_at
+            else "时间未记录"
+        )
+        if in_box:
+            reason = (
+                f"freepublish/submit（草稿 media_id {draft}，{when} 发出）的应答丢失；草稿仍在"
+                "草稿箱，但发布任务可能仍在进行（任务结束前文章不会出现在发表记录里），"
+                "因此不能判定为未发布"
             )
-        if self.settings.mode == "masssend" and self._now() - since > MASS_DEDUP_WINDOW:
-            # A new attempt is safe only while the platform still refuses a repeated
-            # clientmsgid (45065); after that, a person decides.
-            raise OutcomeUnknown(
-                f"{what}: cannot tell whether the mass send went out, and a new attempt would no"
-                " longer be recognised as a repeat"
+        else:
+            reason = (
+                f"草稿 media_id {draft} 已离开草稿箱：freepublish/submit（{when} 发出）已被平台"
+                "接受（或有人删除了草稿），但发表记录里还没有这篇文章，发布任务可能仍在进行"
             )
-        return None
+        return Undecided(
+            reason=reason,
+            checked=checked,
+            look_at=(
+                f"公众号后台（mp.weixin.qq.com）的「发表记录」：是否有标题为「{post.title}」的文章"
+                f"（有则用其链接 resolve --published）；「草稿箱」：草稿「{post.title}」是否还在"
+            ),
+        )
+
+    def _find_mass(self, post: Post, draft: str, progress: dict[str, Any]) -> Undecided | None:
+        first = as_int(progress.get(MASS_MARK), 0)
+        started = datetime.fromtimestamp(first, UTC) if first else None
+        if started is not None and self._now() - started < MASS_DEDUP_WINDOW - MASS_DEDUP_MARGIN:
+            # A new attempt sends the same clientmsgid: if the first send was applied, the
+            # platform refuses the repeat with 45065 and names its msg_id, so nothing is sent
+            # twice. That makes "absent" safe to act on while the window lasts.
+            return None
+        return Undecided(
+            reason=(
+                f"message/mass/sendall（草稿 media_id {draft}，clientmsgid"
+                f" {clientmsgid(progress)}）的应答丢失，且已超出 clientmsgid 防重窗口，"
+                "再次发送可能重复群发"
+            ),
+            checked=("message/mass/sendall 的 clientmsgid 防重窗口（24 小时）已过",),
+            look_at=(
+                f"公众号后台（mp.weixin.qq.com）的「发表记录」：是否有群发「{post.title}」；"
+                "若开启了「API群发保护」，管理员是否收到并确认了群发"
+            ),
+        )
 
     def _draft_exists(self, media_id: str) -> bool:
         answer = self._call(
@@ -410,9 +581,10 @@ class WechatChannel(WechatApi):
         return errcode_of(answer) != INVALID_MEDIA_ID
 
     def _batchget(
-        self, path: str, title: str, since: datetime
+        self, path: str, title: str, since: datetime, link: str = ""
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """The newest item (and its article) titled ``title`` updated at or after ``since``."""
+        """The newest item (and its article) titled ``title`` (and, where the item says,
+        pointing to ``link``) updated at or after ``since``."""
         step = path.removeprefix("cgi-bin/")
         cutoff = since.timestamp()
         offset = 0
@@ -438,11 +610,7 @@ class WechatChannel(WechatApi):
                 content = item.get("content")
                 news = content.get("news_item") if isinstance(content, dict) else None
                 for article in news if isinstance(news, list) else []:
-                    if (
-                        isinstance(article, dict)
-                        and str(article.get("title") or "").strip() == title.strip()
-                        and not article.get("is_deleted")
-                    ):
+                    if isinstance(article, dict) and _same_article(article, title, link):
                         return item, article
             offset += len(items)
             # Items come newest first [gk]: once a page is older than since, stop.
@@ -452,46 +620,42 @@ class WechatChannel(WechatApi):
 
     # --- figures ----------------------------------------------------------------------------
 
-    def account_metrics(self) -> dict[str, Any] | None:
-        """Followers gained yesterday (``datacube/getusersummary``: new minus cancelled, over
-        every source; T+1, so the figure collected today is yesterday's)."""
-        yesterday = (self._today() - timedelta(days=1)).isoformat()
-        answer = self._call(
+    def _datacube(self, name: str, begin: date, end: date) -> dict[str, Any]:
+        return self._call(
             "POST",
-            "datacube/getusersummary",
-            step="datacube/getusersummary",
+            f"datacube/{name}",
+            step=f"datacube/{name}",
             kind="read",
-            body={"begin_date": yesterday, "end_date": yesterday},
+            body={"begin_date": begin.isoformat(), "end_date": end.isoformat()},
         )
-        rows = [r for r in answer.get("list") or [] if isinstance(r, dict)]
-        gained = sum(as_int(r.get("new_user"), 0) - as_int(r.get("cancel_user"), 0) for r in rows)
-        return {"followers_gained": gained, "ref_date": yesterday}
+
+    def account_metrics(self) -> dict[str, Any] | None:
+        """Yesterday's followers (``getusercumulate``) and gain (``getusersummary``: new
+        minus cancelled over every source); T+1, so the figures collected today are
+        yesterday's. One call each, for one day (both allow 7 [src])."""
+        yesterday = self._today() - timedelta(days=1)
+        summary = self._datacube("getusersummary", yesterday, yesterday)
+        cumulate = self._datacube("getusercumulate", yesterday, yesterday)
+        return followers(_rows(summary), _rows(cumulate), yesterday)
 
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
-        """Totals from ``datacube/getarticletotal``, one call per sending day (begin_date ==
-        end_date), never for today: the platform has data up to yesterday only (T+1)."""
+        """Article totals from ``datacube/getarticletotaldetail`` (freepublish and mass send
+        alike), one call per publishing day asked for (begin_date == end_date), never for
+        today: the platform has data up to yesterday only (T+1). See ``datacube.py`` for the
+        field mapping."""
         yesterday = self._today() - timedelta(days=1)
-        by_day: dict[date, list[Delivery]] = {}
-        for delivery in deliveries:
-            if not delivery.remote_id or delivery.remote_id.startswith("draft:"):
-                continue
-            day = sent_on(delivery)
-            if day is None or day > yesterday:
-                continue
-            by_day.setdefault(day, []).append(delivery)
+        measurable = [d for d in deliveries if d.remote_id and not d.remote_id.startswith("draft:")]
+        by_day = days_to_ask(measurable, yesterday)
         figures: dict[str, MetricSnapshot] = {}
         for day in sorted(by_day):
-            answer = self._call(
-                "POST",
-                "datacube/getarticletotal",
-                step="datacube/getarticletotal",
-                kind="read",
-                body={"begin_date": day.isoformat(), "end_date": day.isoformat()},
-            )
-            rows = [r for r in answer.get("list") or [] if isinstance(r, dict)]
+            answer = self._datacube(ARTICLE_SOURCE.removeprefix("datacube/"), day, day)
+            rows = _rows(answer)
+            delayed = answer.get("is_delay") is True
             for delivery in by_day[day]:
-                row = matching_row(rows, delivery.progress)
-                figure = snapshot(row, yesterday) if row is not None else None
+                if delivery.remote_id in figures:
+                    continue  # found under the other of its two possible days
+                row = matching_row(rows, delivery)
+                figure = snapshot(row, yesterday, is_delay=delayed) if row is not None else None
                 if figure is not None and delivery.remote_id:
                     figures[delivery.remote_id] = figure
         return figures
@@ -533,8 +697,19 @@ class WechatChannel(WechatApi):
 
     def permissions(self) -> list[Permission]:
         """One harmless read per interface the configured mode uses; 48001/48004 means the
-        account lacks it. Mass sending cannot be probed without sending."""
+        account lacks it, and the detail names the cause (``codes.ELIGIBILITY``).
+
+        freepublish and mass send are closed to unverified subscription accounts [src: the
+        "仅认证" scope notes]: ``freepublish/batchget`` carries the same note, so it shows
+        before the first post whether this account may publish (freepublish mode) and
+        whether it is verified at all (masssend mode, where sending itself cannot be tried
+        without sending)."""
         yesterday = (self._today() - timedelta(days=1)).isoformat()
+        batchget = (
+            "POST",
+            "cgi-bin/freepublish/batchget",
+            {"offset": 0, "count": 1, "no_content": 1},
+        )
         probes: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
             ("draft (草稿箱)", "writing the article draft", "GET", "cgi-bin/draft/count", None),
             (
@@ -546,14 +721,10 @@ class WechatChannel(WechatApi):
             ),
         ]
         if self.settings.mode == "freepublish":
+            probes.append(("freepublish (发布能力)", "publishing the article", *batchget))
+        if self.settings.mode == "masssend":
             probes.append(
-                (
-                    "freepublish (发布能力)",
-                    "publishing the article",
-                    "POST",
-                    "cgi-bin/freepublish/batchget",
-                    {"offset": 0, "count": 1, "no_content": 1},
-                )
+                ("verification (微信认证，群发需要)", "mass-sending the article", *batchget)
             )
         probes.append(
             (
@@ -576,7 +747,10 @@ class WechatChannel(WechatApi):
                 continue
             code = errcode_of(answer)
             if code in PERMISSION_ERRCODES:
-                found.append(Permission(name, needed_for, False, f"{path}: errcode {code}"))
+                cause = ELIGIBILITY.get(code, "")
+                found.append(
+                    Permission(name, needed_for, False, f"{path}: errcode {code}; {cause}")
+                )
             else:
                 found.append(Permission(name, needed_for, True))
         if self.settings.mode == "masssend":
@@ -585,10 +759,16 @@ class WechatChannel(WechatApi):
                     "mass send (群发)",
                     "sending the article",
                     None,
-                    "cannot be checked without sending; 48001/48003 at the first send say so",
+                    "群发无法在不发送的情况下检查：群发次数（订阅号每天 1 次）、群发协议（48003）"
+                    "和「API群发保护」的管理员确认都在第一次群发时才见分晓",
                 )
             )
         return found
+
+
+def _rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = answer.get("list")
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
 def clientmsgid(progress: dict[str, Any]) -> str:
@@ -599,3 +779,12 @@ def clientmsgid(progress: dict[str, Any]) -> str:
     if len(key.encode("utf-8")) <= CLIENTMSGID_BYTES:
         return key
     return "kepubot-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:48]
+
+
+def _same_article(article: dict[str, Any], title: str, link: str) -> bool:
+    """A batchget article is ours: same title, not deleted, and the same 阅读原文 link when
+    both sides have one (two posts may share a title)."""
+    if article.get("is_deleted") or str(article.get("title") or "").strip() != title.strip():
+        return False
+    source = str(article.get("content_source_url") or "").strip()
+    return not (source and link and source != link.strip())

@@ -51,7 +51,7 @@ ERRORS: dict[int, str] = {
     # -- wait and retry -------------------------------------------------------------------------
     45009: "rate_limited",  # API daily quota reached [src]
     45011: "rate_limited",  # calls too frequent [src]
-    45028: "rate_limited",  # no mass-send quota left [gk]
+    45028: "rate_limited",  # has no masssend quota: the day's (month's) mass sends are used [src]
     45066: "rate_limited",  # same clientmsgid retried too quickly: wait 1 minute [src]
     53501: "rate_limited",  # publishing too frequently [src]
     61501: "transient",  # datacube: end_date not before today (clock skew at midnight) [gk]
@@ -77,6 +77,25 @@ ERRORS: dict[int, str] = {
     53505: "permanent",  # save it manually in the web console first [src]
     53600: "permanent",  # invalid article_id [src]
     61500: "permanent",  # datacube: span larger than allowed / bad date [gk]
+    47009: "permanent",  # "this api is offline, please use the new api" (retired interface) [?]
+}
+
+#: Errcodes that mean this account may not use the interface at all, with the cause named for
+#: the person who must fix it (in Chinese, as users read it). freepublish (and its get /
+#: batchget) and mass send are open to verified accounts only: an unverified subscription
+#: account (未认证订阅号) gets 48001 [src: the "仅认证" scope notes of api_freepublish_submit
+#: and the datacube pages ("open to all verified Official Accounts")]. The other causes are
+#: the documented meanings of the codes [src: platforms.md §2.2].
+ELIGIBILITY: dict[int, str] = {
+    48001: (
+        "接口未授权（errcode 48001）：该公众号没有此接口的权限。"
+        "未认证的订阅号不能调用发布（freepublish）、群发和数据统计接口；"
+        '请在微信公众平台完成微信认证，或把该渠道的 mode 改为 "draft"（只存入草稿箱，由人工发表）'
+    ),
+    48004: "接口被封禁（errcode 48004）：该公众号的此接口已被平台封禁，请登录微信公众平台查看原因并申诉",
+    48003: "群发协议未同意（errcode 48003）：请管理员登录微信公众平台，在「群发功能」页面同意群发协议后再发",
+    50002: "账号受限（errcode 50002）：该公众号已被平台限制（通常因违规），请登录微信公众平台查看",
+    53500: "发布功能被封禁（errcode 53500）：该公众号的发布能力已被平台封禁，请登录微信公众平台查看原因",
 }
 
 #: The access token was refused: refresh it once (single flight) and retry once [src: wechatpy].
@@ -152,7 +171,8 @@ def raise_for_errcode(
         )
         raise RateLimited(f"{what}: rate limited ({detail})", retry_after=wait, code=errcode)
     if kind == "auth":
-        hint = f"; {auth_hint}" if auth_hint else ""
+        cause = ELIGIBILITY.get(errcode)
+        hint = f"; {cause}" if cause else (f"; {auth_hint}" if auth_hint else "")
         raise AuthExpired(f"{what}: refused ({detail}){hint}", code=errcode)
     if kind == "transient":
         raise Transient(f"{what}: temporarily refused ({detail})", code=errcode)
