@@ -42,6 +42,15 @@ class App:
     def media_file(self, relative: str) -> str:
         return str(self.media.file(relative))
 
+    def alert(self, key: str, title: str, body: str) -> bool:
+        """An alert a channel raises (e.g. Douyin: the last refresh token runs out soon): an
+        ERROR log line and the [alerts] urls, at most once per repeat_minutes per key."""
+        from kepubot.bot.watchdog import raise_alert
+
+        return raise_alert(
+            self, self.thread_conn(), key=key, now=self.now(), title=title, body=body
+        )
+
     @cached_property
     def conn(self) -> sqlite3.Connection:
         from kepubot.queue.db import open_database

@@ -27,8 +27,9 @@ import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from kepubot.channels import douyin
-from kepubot.channels.base import HttpChannel, Progress, Published, Token
+from kepubot.channels.base import HttpChannel, Progress, Published, Token, Undecided
 from kepubot.channels.douyin import ERRORS, PATHS, DouyinChannel
+from kepubot.channels.douyin.api import CapabilityOffline
 from kepubot.errors import (
     AuthExpired,
     ChannelError,
@@ -74,7 +75,7 @@ def fx(name: str) -> dict[str, Any]:
 
 
 class Context:
-    """now(), media_file() and a real CredentialStore on a temporary SQLite file."""
+    """now(), media_file(), alert() and a real CredentialStore on a temporary SQLite file."""
 
     def __init__(self, root: Path) -> None:
         self.db = root / "kepubot.db"
@@ -90,9 +91,17 @@ class Context:
             return local.conn
 
         self.credentials = CredentialStore(conn, f"test-{id(self)}", clock=self.now)
+        self.language = "zh"
+        self.alerts: list[tuple[str, str, str]] = []
 
     def now(self) -> datetime:
         return self.clock
+
+    def alert(self, key: str, title: str, body: str) -> bool:
+        if any(seen == key for seen, _, _ in self.alerts):
+            return False  # as the real one: once per key (within repeat_minutes)
+        self.alerts.append((key, title, body))
+        return True
 
     def media_file(self, relative: str) -> str:
         return str(self.media_root / relative)
@@ -186,6 +195,11 @@ def refused() -> requests.ConnectionError:
     return requests.ConnectionError(MaxRetryError(None, url, reason))  # type: ignore[arg-type]
 
 
+def sent() -> dict[str, Any]:
+    """The progress of a delivery whose create_video was sent and never answered."""
+    return {"video_id": UPLOADED, "video_sha256": VIDEO_SHA, "create_sent_at": NOW.isoformat()}
+
+
 def stored(ctx: Context) -> Token:
     token = ctx.credentials.get(NAME)
     assert token is not None
@@ -204,7 +218,17 @@ def seed(ctx: Context, **token: Any) -> None:
 
 
 def test_every_error_row_has_a_fixture_of_the_documented_shape() -> None:
-    kinds = {"auth", "refresh_expired", "denied", "rate_limited", "busy", "transient", "permanent"}
+    kinds = {
+        "auth",
+        "refresh_expired",
+        "denied",
+        "scope",
+        "offline",
+        "rate_limited",
+        "busy",
+        "transient",
+        "permanent",
+    }
     assert set(ERRORS.values()) <= kinds
     for code in ERRORS:
         body = fx(f"error_{code}")
@@ -226,6 +250,8 @@ EXPECTED_ON_CREATE = {
     "auth": AuthExpired,  # after one refresh and one repeated create
     "refresh_expired": AuthExpired,
     "denied": AuthExpired,
+    "scope": AuthExpired,
+    "offline": CapabilityOffline,
     "rate_limited": RateLimited,
     "busy": OutcomeUnknown,  # create may have gone through
     "transient": Transient,
@@ -449,14 +475,18 @@ def test_big_video_is_uploaded_in_parts(ctx: Context, small_chunks: int) -> None
         (create,) = calls_to(fake, "create")
         assert not calls_to(fake, "upload")
 
-    # legacy paths: the token in the access_token query parameter
-    assert query(init) == {"open_id": [OPEN_ID], "access_token": [ACCESS]}
+    # the current paths: open_id (and upload_id, part_number) in the query, the token in the
+    # access-token header, never in the query
+    for request in (init, *parts, complete, create):
+        assert urlsplit(request.url).path.startswith("/api/douyin/v1/video/")
+        assert request.headers["access-token"] == ACCESS
+        assert "access_token" not in query(request)
+    assert query(init) == {"open_id": [OPEN_ID]}
     content = SAMPLE_VIDEO.read_bytes()
     assert len(parts) == 3
     for number, part in enumerate(parts, start=1):
         assert query(part) == {
             "open_id": [OPEN_ID],
-            "access_token": [ACCESS],
             "upload_id": ["upload-id-0001@example"],
             "part_number": [str(number)],
         }
@@ -470,6 +500,8 @@ def test_big_video_is_uploaded_in_parts(ctx: Context, small_chunks: int) -> None
     assert saves[0]["uploaded_parts"] == []
     assert [s["uploaded_parts"] for s in saves[1:4]] == [[1], [1, 2], [1, 2, 3]]
     assert saves[4]["video_id"] == COMPLETED and "upload_id" not in saves[4]
+    assert saves[4]["create_sent_at"] is None  # uploaded; create not yet sent
+    assert saves[5]["create_sent_at"] == NOW.isoformat() and "item_id" not in saves[5]
 
 
 def test_a_chunked_upload_resumes_after_the_last_part_sent(ctx: Context, small_chunks: int) -> None:
@@ -554,10 +586,10 @@ def test_token_is_refreshed_before_it_expires(ctx: Context) -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
         fake.add(responses.POST, URL["refresh"], json=fx("refresh_ok"))
         fake.add(responses.GET, URL["list"], json=fx("list_empty"))
-        channel(ctx).find(make_post(ctx), NOW, {})
+        channel(ctx).find(make_post(ctx), NOW, sent())
         assert [urlsplit(c.request.url).path for c in fake.calls] == [
             "/oauth/refresh_token/",
-            "/video/list/",
+            "/api/douyin/v1/video/video_list/",
         ]
         assert sent_token(fake.calls[1].request) == REFRESHED
 
@@ -567,7 +599,7 @@ def test_the_rotated_refresh_token_is_used_and_never_blanked(ctx: Context) -> No
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
         fake.add(responses.POST, URL["refresh"], json=fx("refresh_ok_empty_refresh_token"))
         fake.add(responses.GET, URL["list"], json=fx("list_empty"))
-        channel(ctx).find(make_post(ctx), NOW, {})
+        channel(ctx).find(make_post(ctx), NOW, sent())
         (refresh,) = calls_to(fake, "refresh")
     assert parse_qs(refresh.body)["refresh_token"] == [ROTATED]
     token = stored(ctx)
@@ -655,7 +687,7 @@ def test_a_known_expired_refresh_token_is_not_sent(ctx: Context) -> None:
         refresh_expires_at=NOW - timedelta(days=1),
     )
     with responses.RequestsMock(assert_all_requests_are_fired=True), pytest.raises(AuthExpired):
-        channel(ctx).find(make_post(ctx), NOW, {})
+        channel(ctx).find(make_post(ctx), NOW, sent())
 
 
 def test_reauthorized_configured_tokens_win_over_stored_ones(
@@ -664,7 +696,7 @@ def test_reauthorized_configured_tokens_win_over_stored_ones(
     seed(ctx, access_token=REFRESHED, refresh_token=ROTATED, expires_at=NOW + timedelta(days=9))
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
         fake.add(responses.GET, URL["list"], json=fx("list_empty"))
-        channel(ctx).find(make_post(ctx), NOW, {})
+        channel(ctx).find(make_post(ctx), NOW, sent())
         assert sent_token(fake.calls[0].request) == REFRESHED  # the stored one while unchanged
 
     # The account authorized again; the operator configured the new tokens.
@@ -674,7 +706,7 @@ def test_reauthorized_configured_tokens_win_over_stored_ones(
         fake.add(responses.GET, URL["list"], json=fx("error_2190008"))
         fake.add(responses.POST, URL["refresh"], json=fx("refresh_ok"))
         fake.add(responses.GET, URL["list"], json=fx("list_empty"))
-        channel(ctx).find(make_post(ctx), NOW, {})
+        channel(ctx).find(make_post(ctx), NOW, sent())
         assert sent_token(fake.calls[0].request) == NEW_ACCESS
         assert parse_qs(fake.calls[1].request.body)["refresh_token"] == [NEW_REFRESH]
     token = stored(ctx)
@@ -683,7 +715,7 @@ def test_reauthorized_configured_tokens_win_over_stored_ones(
     # Same configuration again: the stored (refreshed) tokens stay in use.
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
         fake.add(responses.GET, URL["list"], json=fx("list_empty"))
-        channel(ctx).find(make_post(ctx), NOW, {})
+        channel(ctx).find(make_post(ctx), NOW, sent())
         assert sent_token(fake.calls[0].request) == REFRESHED
     dump = "\n".join(sqlite3.connect(ctx.db).iterdump())
     assert NEW_ACCESS not in dump and NEW_REFRESH not in dump  # superseded, not kept aside
@@ -703,7 +735,7 @@ def test_reauthorization_replaces_a_known_refresh_expiry(
     monkeypatch.setenv("KP_DY_REFRESH", NEW_REFRESH)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
         fake.add(responses.GET, URL["list"], json=fx("list_empty"))
-        channel(ctx).find(make_post(ctx), NOW, {})
+        channel(ctx).find(make_post(ctx), NOW, sent())
         assert sent_token(fake.calls[0].request) == NEW_ACCESS
     assert stored(ctx).refresh_expires_at == NOW + timedelta(days=30)
 
@@ -739,7 +771,7 @@ def test_one_refresh_for_several_daemons(tmp_path: Path) -> None:
 
 def test_find_pages_through_the_list_and_matches_the_text(ctx: Context) -> None:
     seed(ctx)
-    progress: dict[str, Any] = {}
+    progress = sent()
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
         fake.add(responses.GET, URL["list"], json=fx("list_page1"))
         fake.add(responses.GET, URL["list"], json=fx("list_page2"))
@@ -750,9 +782,9 @@ def test_find_pages_through_the_list_and_matches_the_text(ctx: Context) -> None:
         "https://www.iesdouyin.com/share/video/2/",
         datetime.fromtimestamp(1714552500, UTC),
     )
+    assert first.headers["access-token"] == ACCESS
     assert query(first) == {
         "open_id": [OPEN_ID],
-        "access_token": [ACCESS],
         "cursor": ["0"],
         "count": [str(douyin.LIST_PAGE_SIZE)],
     }
@@ -765,7 +797,7 @@ def test_find_also_matches_a_title_shown_without_topics(ctx: Context) -> None:
     page["data"]["list"][0]["title"] = TITLE
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
         fake.add(responses.GET, URL["list"], json=page)
-        found = channel(ctx).find(make_post(ctx), NOW, {})
+        found = channel(ctx).find(make_post(ctx), NOW, sent())
     assert found is not None and found.remote_id == "@item-ours"
 
 
@@ -776,21 +808,90 @@ def test_find_also_matches_a_title_shown_without_topics(ctx: Context) -> None:
         (TITLE, NOW + timedelta(minutes=11)),  # ours is older than the attempt (+ slack)
     ],
 )
-def test_find_returns_none_when_absent(ctx: Context, title: str, since: datetime) -> None:
+def test_a_sent_create_not_in_the_list_is_undecided_never_absent(
+    ctx: Context, title: str, since: datetime
+) -> None:
     seed(ctx)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
         fake.add(responses.GET, URL["list"], json=fx("list_page1"))
         fake.add(responses.GET, URL["list"], json=fx("list_page2"))
         # list_page2 reaches videos older than `since`, so the lookup stops there
-        assert channel(ctx).find(make_post(ctx, title=title), since, {}) is None
+        found = channel(ctx).find(make_post(ctx, title=title), since, sent())
         assert len(fake.calls) == 2
+    assert isinstance(found, Undecided), found
+    assert UPLOADED in found.reason and "not in the account's video_list" in found.reason
+    assert any("video_list: 2 page(s)" in line for line in found.checked)
+    assert "creator.douyin.com" in found.look_at and title in found.look_at
 
 
-def test_find_on_an_empty_account(ctx: Context) -> None:
+def test_find_on_an_empty_account_is_undecided(ctx: Context) -> None:
     seed(ctx)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
         fake.add(responses.GET, URL["list"], json=fx("list_empty"))
-        assert channel(ctx).find(make_post(ctx), NOW, {}) is None
+        assert isinstance(channel(ctx).find(make_post(ctx), NOW, sent()), Undecided)
+
+
+@pytest.mark.parametrize(
+    "progress",
+    [
+        {},  # nothing uploaded: create_video cannot have been sent without a video_id
+        {"upload_id": "u-1", "uploaded_parts": [1], "upload_started_at": NOW.isoformat()},
+        # uploaded and checkpointed, create never sent with it
+        {"video_id": UPLOADED, "video_sha256": VIDEO_SHA, "create_sent_at": None},
+    ],
+    ids=["nothing", "upload in parts", "uploaded"],
+)
+def test_absent_only_when_the_checkpoints_prove_create_was_never_sent(
+    ctx: Context, progress: dict[str, Any]
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        assert channel(ctx).find(make_post(ctx), NOW, progress) is None
+        assert not fake.calls  # our own checkpoints are the proof; nothing to ask
+
+
+def test_a_video_id_without_the_create_mark_is_not_proof(ctx: Context) -> None:
+    """Progress saved by an older version (no create_sent_at key): create may have been sent."""
+    seed(ctx)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.GET, URL["list"], json=fx("list_empty"))
+        found = channel(ctx).find(make_post(ctx), NOW, {"video_id": UPLOADED})
+    assert isinstance(found, Undecided)
+
+
+def test_find_matches_the_uploaded_video_id(ctx: Context) -> None:
+    seed(ctx)
+    page = fx("list_page1")
+    page["data"]["has_more"] = False
+    page["data"]["list"][0].update(video_id=UPLOADED, title="平台改写了标题", create_time=1)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.GET, URL["list"], json=page)
+        found = channel(ctx).find(make_post(ctx), NOW, sent())
+    assert isinstance(found, Published) and found.remote_id == "@item-newest"
+
+
+def test_video_list_offline_falls_back_and_says_so(ctx: Context) -> None:
+    seed(ctx)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.GET, URL["list"], json=fx("error_28001056"))
+        found = channel(ctx).find(make_post(ctx), NOW, sent())
+    assert isinstance(found, Undecided)
+    assert "28001056" in found.reason and "offline" in found.reason
+    assert "video_list: 28001056 (offline)" in found.checked
+    # the proofs that need no list still work: a checkpointed item_id, an unsent create
+    with responses.RequestsMock(assert_all_requests_are_fired=True):
+        assert channel(ctx).find(make_post(ctx), NOW, {**sent(), "item_id": ITEM}) is not None
+        assert channel(ctx).find(make_post(ctx), NOW, {**sent(), "create_sent_at": None}) is None
+
+
+def test_a_list_too_long_to_read_is_undecided(ctx: Context) -> None:
+    seed(ctx)
+    page = fx("list_page1")
+    page["data"]["list"][0]["create_time"] = int(NOW.timestamp()) + 60  # newer than `since`
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fake:
+        fake.add(responses.GET, URL["list"], json=page)
+        found = channel(ctx).find(make_post(ctx), NOW, sent())
+        assert len(fake.calls) == douyin.channel.FIND_MAX_PAGES
+    assert isinstance(found, Undecided) and "not read" in found.reason
 
 
 def test_find_knows_its_own_item_id(ctx: Context) -> None:
@@ -815,7 +916,7 @@ def test_find_failures(ctx: Context, fake: dict[str, Any], expect: type[ChannelE
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.add(responses.GET, URL["list"], **fake)
         with pytest.raises(ChannelError) as info:
-            channel(ctx).find(make_post(ctx), NOW, {})
+            channel(ctx).find(make_post(ctx), NOW, sent())
     assert type(info.value) is expect
     assert_no_secret(info.value)
 
@@ -842,7 +943,8 @@ def test_metrics_maps_video_data(ctx: Context) -> None:
         fake.add(responses.POST, URL["data"], json=fx("data_ok"))
         figures = channel(ctx).metrics([delivery(1, "@item-1"), delivery(2, "@item-2")])
         (request,) = (c.request for c in fake.calls)
-    assert query(request) == {"open_id": [OPEN_ID], "access_token": [ACCESS]}
+    assert query(request) == {"open_id": [OPEN_ID]}
+    assert request.headers["access-token"] == ACCESS
     assert json.loads(request.body) == {"item_ids": ["@item-1", "@item-2"]}
     first = figures["@item-1"]
     assert (first.views, first.likes, first.comments, first.shares) == (1520, 87, 9, 14)
@@ -960,7 +1062,7 @@ def test_contract() -> None:
 
 def test_permissions_are_the_scopes_the_last_refresh_reported(ctx: Context) -> None:
     unknown = {p.name: p for p in channel(ctx).permissions()}
-    assert set(unknown) == {"video.create.bind", "video.data.bind"}
+    assert set(unknown) == {"video.create.bind", "video.list.bind", "video.data.bind"}
     assert all(p.held is None and "none seen yet" in p.detail for p in unknown.values())
     seed(ctx, access_token="act.old", refresh_token=REFRESH, expires_at=NOW - timedelta(hours=1))
     answer = fx("refresh_ok")
@@ -974,3 +1076,207 @@ def test_permissions_are_the_scopes_the_last_refresh_reported(ctx: Context) -> N
     create = found["video.create.bind"]
     assert create.held is False and create.needed_for == "publishing videos"
     assert "user_info, video.data.bind" in create.detail
+
+
+# --- issue 10: limits, permission messages, refresh-token renewal ----------------------------------
+
+
+@pytest.mark.parametrize(("size", "ok"), [(4, False), (5, True), (128, True), (129, False)])
+def test_chunk_size_is_bounded_to_what_the_docs_allow(size: int, ok: bool) -> None:
+    from pydantic import ValidationError
+
+    settings = {
+        "type": "douyin",
+        "client_key": CLIENT_KEY,
+        "client_secret": "${KP_DY_SECRET}",
+        "open_id": OPEN_ID,
+        "access_token": "${KP_DY_TOKEN}",
+        "refresh_token": "${KP_DY_REFRESH}",
+        "chunk_size_mb": size,
+    }
+    if ok:
+        assert DouyinChannel.Settings.model_validate(settings).chunk_size_mb == size
+    else:
+        with pytest.raises(ValidationError):
+            DouyinChannel.Settings.model_validate(settings)
+
+
+@pytest.mark.parametrize(("unit", "route"), [(128, "part_init"), (256, "upload")])
+def test_whole_file_upload_up_to_128_mb_then_parts(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, unit: int, route: str
+) -> None:
+    """chunk_size_mb = 128 (the whole-file limit) with ``unit``-byte "megabytes": the 27 KB
+    sample is above 128 units of 128 bytes (parts) and below 128 units of 256 (whole)."""
+    monkeypatch.setattr(douyin.channel, "CHUNK_UNIT", unit)
+    seed(ctx)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fake:
+        for name in ("upload", "part_init", "part_upload", "part_complete"):
+            fake.add(responses.POST, URL[name], json=fx(f"{name}_ok"))
+        fake.add(responses.POST, URL["create"], json=fx("create_ok"))
+        channel(ctx, chunk_size_mb=128).publish(make_post(ctx), {})
+        assert len(calls_to(fake, route)) == 1
+        assert len(calls_to(fake, "upload")) == (1 if route == "upload" else 0)
+
+
+@pytest.mark.parametrize(
+    ("route", "scope", "call"),
+    [
+        ("create", "video.create.bind", "publish"),
+        ("list", "video.list.bind", "find"),
+        ("data", "video.data.bind", "metrics"),
+    ],
+)
+@pytest.mark.parametrize("code", [28001018, 28001012, 28001019, 2190004])
+def test_a_missing_capability_is_named(
+    ctx: Context, route: str, scope: str, call: str, code: int
+) -> None:
+    seed(ctx)
+    method = responses.GET if route == "list" else responses.POST
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(method, URL[route], json=fx(f"error_{code}"))
+        with pytest.raises(AuthExpired) as info:
+            if call == "publish":
+                channel(ctx).publish(make_post(ctx), {"video_id": UPLOADED})
+            elif call == "find":
+                channel(ctx).find(make_post(ctx), NOW, sent())
+            else:
+                channel(ctx).metrics([delivery(1, "@item-1")])
+    message = str(info.value)
+    assert f"该账号授权的抖音应用缺少 {scope} 能力" in message and str(code) in message
+    assert info.value.code == code
+    ctx.language = "en"
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(method, URL[route], json=fx(f"error_{code}"))
+        with pytest.raises(AuthExpired) as info:
+            channel(ctx).metrics([delivery(1, "@item-1")]) if call == "metrics" else (
+                channel(ctx).find(make_post(ctx), NOW, sent())
+                if call == "find"
+                else channel(ctx).publish(make_post(ctx), {"video_id": UPLOADED})
+            )
+    assert f"this account's application lacks {scope}" in str(info.value)
+
+
+def near_refresh_end(ctx: Context, days_left: float = 1) -> None:
+    seed(
+        ctx,
+        access_token=REFRESHED,
+        refresh_token=ROTATED,
+        expires_at=NOW + timedelta(days=10),
+        refresh_expires_at=NOW + timedelta(days=days_left),
+    )
+
+
+def renewed(token: str = "rft.renewed-SECRET-dddd") -> dict[str, Any]:
+    return {
+        "data": {"description": "", "error_code": 0, "expires_in": 2592000, "refresh_token": token},
+        "message": "success",
+    }
+
+
+def test_the_refresh_token_is_renewed_before_it_runs_out(ctx: Context) -> None:
+    near_refresh_end(ctx, days_left=3)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.POST, URL["data"], json=fx("data_ok"))
+        channel(ctx).metrics([delivery(1, "@item-1")])  # 3 days left: not yet
+    assert stored(ctx).refresh_token == ROTATED
+    near_refresh_end(ctx, days_left=1)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.POST, URL["renew"], json=renewed())
+        fake.add(responses.POST, URL["data"], json=fx("data_ok"))
+        channel(ctx).metrics([delivery(1, "@item-1")])
+        (renew,) = calls_to(fake, "renew")
+    assert parse_qs(renew.body) == {"client_key": [CLIENT_KEY], "refresh_token": [ROTATED]}
+    token = stored(ctx)
+    assert token.refresh_token == "rft.renewed-SECRET-dddd"
+    assert token.refresh_expires_at == NOW + timedelta(days=30)
+    assert token.access_token == REFRESHED  # renewal leaves the access token alone
+    assert channel(ctx).renewals_used() == 1
+    assert ctx.alerts == []
+
+
+def test_five_renewals_then_an_alert_seven_days_before_the_end(ctx: Context) -> None:
+    near_refresh_end(ctx, days_left=1)
+    for number in range(1, 6):
+        ctx.clock = NOW + timedelta(days=28 * (number - 1))
+        ctx.credentials.put(
+            NAME, Token(REFRESHED, stored(ctx).refresh_token, None, ctx.clock + timedelta(days=1))
+        )
+        with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+            fake.add(responses.POST, URL["renew"], json=renewed(f"rft.renewed-{number}"))
+            channel(ctx).token()
+        assert channel(ctx).renewals_used() == number
+    assert ctx.alerts == []
+    last_end = stored(ctx).refresh_expires_at
+    assert last_end is not None
+    ctx.clock = last_end - timedelta(days=8)
+    with responses.RequestsMock(assert_all_requests_are_fired=True):
+        channel(ctx).token()  # more than 7 days left: no alert
+    assert ctx.alerts == []
+    ctx.clock = last_end - timedelta(days=1)
+    with responses.RequestsMock(assert_all_requests_are_fired=True):
+        channel(ctx).token()  # no sixth renewal is tried
+        channel(ctx).token()
+    [(_, title, body)] = ctx.alerts
+    assert NAME in title and "授权" in title and f"[channels.{NAME}]" in body
+    assert "重新授权" in body
+
+
+def test_10020_means_no_renewal_is_left(ctx: Context) -> None:
+    near_refresh_end(ctx, days_left=1)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.POST, URL["renew"], json=fx("error_10020"))
+        token = channel(ctx).token()  # the refresh token still works: no error
+    assert token.refresh_token == ROTATED
+    assert channel(ctx).renewals_used() == douyin.api.RENEW_LIMIT
+    assert len(ctx.alerts) == 1  # 1 day left, nothing to renew with
+    with responses.RequestsMock(assert_all_requests_are_fired=True):
+        channel(ctx).token()  # not asked again
+
+
+def test_one_renewal_for_several_daemons(tmp_path: Path) -> None:
+    first = Context(tmp_path)
+    near_refresh_end(first, days_left=1)
+    contexts = [first, *(Context(tmp_path) for _ in range(3))]
+
+    def slow_renew(request: Any) -> tuple[int, dict[str, str], str]:
+        time.sleep(0.2)
+        return 200, {}, json.dumps(renewed())
+
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add_callback(responses.POST, URL["renew"], callback=slow_renew)
+        threads = [threading.Thread(target=lambda c=c: channel(c).token()) for c in contexts]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(fake.calls) == 1
+    assert channel(first).renewals_used() == 1
+
+
+def test_a_lost_renewal_answer_keeps_the_token_and_the_call_goes_on(ctx: Context) -> None:
+    near_refresh_end(ctx, days_left=1)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.POST, URL["renew"], body=requests.exceptions.ReadTimeout())
+        fake.add(responses.POST, URL["data"], json=fx("data_ok"))
+        assert channel(ctx).metrics([delivery(1, "@item-1")])
+    assert stored(ctx).refresh_token == ROTATED
+    assert channel(ctx).renewals_used() == 0
+
+
+def test_verify_shows_both_expiries_and_the_renewals(ctx: Context) -> None:
+    seed(
+        ctx,
+        access_token=REFRESHED,
+        refresh_token=ROTATED,
+        expires_at=NOW + timedelta(days=10),
+        refresh_expires_at=NOW + timedelta(days=20),
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.GET, URL["list"], json=fx("error_28001056"))
+        line = channel(ctx).verify()
+    assert "access token expires 2024-05-11 08:30 UTC" in line
+    assert "refresh token expires 2024-05-21 08:30 UTC" in line
+    assert "0/5 renewals used" in line
+    # 20 days, then 5 renewals of 28 days each
+    assert f"authorization ends by {(NOW + timedelta(days=160)):%Y-%m-%d %H:%M} UTC" in line
+    assert "28001056" in line

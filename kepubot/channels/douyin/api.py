@@ -10,6 +10,15 @@ salted digest of the configured refresh token: when the operator configures new 
 account authorized again) the digest differs and the configured tokens win over the stored
 ones. An expired refresh token raises AuthExpired, which pauses the channel (its deliveries
 stay queued) until new tokens are configured.
+
+Refresh tokens live 30 days and ``oauth/refresh_token/`` does not extend them; only
+``oauth/renew_refresh_token/`` (form ``client_key``, ``refresh_token``) issues a new 30-day one,
+invalidating the old, at most 5 times per authorization (then 10020: authorise again)
+[src: account-permission refresh-token]. The channel renews single-flight (under the same
+credentials lease as the access-token refresh) once less than RENEW_WITHIN is left, counts
+the renewals under ``"<name>:renewals"`` (Douyin does not report the count; configured tokens
+are taken as a fresh authorization with none used [gk]), and alerts LAST_RENEWAL_ALERT
+before the last refresh token runs out, so a channel runs about 30 + 5 x 28 days unattended.
 """
 
 from __future__ import annotations
@@ -31,8 +40,13 @@ from kepubot.channels.douyin.codes import (
     _REFRESH_EXPIRED,
     _VIDEO_ID_USED,
     ERRORS,
+    MAX_PART_MB,
+    MIN_PART_MB,
+    NEEDED_FOR,
     PATHS,
     RATE_LIMIT_RETRY_AFTER,
+    SCOPE_MESSAGE,
+    SCOPE_OF,
     _dict,
     _error_of,
     _int,
@@ -56,8 +70,9 @@ class DouyinSettings(HttpChannelSettings):
     access_token: Secret
     refresh_token: Secret
     api_base: str = "https://open.douyin.com"
-    # Chunked upload parts must be at least 5 MB; 20 MB is the recommended size [src].
-    chunk_size_mb: int = Field(20, ge=5)
+    # Videos above this (and every video above 128 MB) upload in parts of this size. Parts must
+    # be at least 5 MB, 20 MB is the recommended size [src]; 128 MB bounds it [gk] (codes.py).
+    chunk_size_mb: int = Field(20, ge=MIN_PART_MB, le=MAX_PART_MB)
 
 
 REFRESH_MARGIN_SECONDS = 3600.0  # refresh this long before the access token expires
@@ -65,6 +80,17 @@ REFRESH_MARGIN_SECONDS = 3600.0  # refresh this long before the access token exp
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 SOURCE_SUFFIX = ":source"  # credentials key of the configured-token digest
 SCOPE_SUFFIX = ":scope"  # credentials key of the scopes Douyin last reported granted
+RENEWALS_SUFFIX = ":renewals"  # credentials key of the refresh-token renewals used
+RENEW_LIMIT = 5  # renew_refresh_token/ calls per authorization [src]
+# Renew when the refresh token has less than this left: each renewal then adds ~28 days. Any
+# call through the channel (publish, lookup, metrics, check) renews, so a channel idle for
+# longer than this can miss the window [gk: daily metrics collection keeps it busy].
+RENEW_WITHIN = timedelta(days=2)
+LAST_RENEWAL_ALERT = timedelta(days=7)  # alert this long before the last refresh token ends
+
+
+class CapabilityOffline(AuthExpired):
+    """Douyin answered 28001056: the capability's API was taken offline for this app."""
 
 
 class _TokenRefused(Exception):
@@ -114,7 +140,7 @@ class DouyinApi(HttpChannel):
             stored = self._seed(credentials, stored, fingerprint)
         if stored.expires_soon(self._now(), margin_seconds=REFRESH_MARGIN_SECONDS):
             stored = self._refresh(stored, what=f"douyin {self.name}: token refresh")
-        return stored
+        return self._renew_if_due(stored)
 
     def _seed(self, credentials: Credentials, stored: Token | None, fingerprint: str) -> Token:
         """Store the configured tokens (first use, or the operator configured new ones)."""
@@ -134,6 +160,8 @@ class DouyinApi(HttpChannel):
             raise Transient(f"douyin {self.name}: token store: {exc}") from None
         if token.access_token == configured.access_token:
             credentials.put(self.name + SOURCE_SUFFIX, Token(access_token=fingerprint))
+            # a new authorization: none of its renewals used yet [gk]
+            credentials.put(self.name + RENEWALS_SUFFIX, Token(access_token="0"))
             self.log.info("douyin %s: using the configured tokens", self.name)
         return token
 
@@ -203,6 +231,121 @@ class DouyinApi(HttpChannel):
             refresh_expires_at=now + timedelta(seconds=refresh_in) if refresh_in else None,
         )
 
+    # --- refresh-token renewal ------------------------------------------------------------------
+
+    def renewals_used(self) -> int:
+        stored = self._credentials().get(self.name + RENEWALS_SUFFIX)
+        used = _int(stored.access_token) if stored is not None else None
+        return used if used is not None else 0
+
+    def authorization_ends(self, token: Token) -> datetime | None:
+        """When the authorization runs out if every remaining renewal happens in time."""
+        if token.refresh_expires_at is None:
+            return None
+        left = max(0, RENEW_LIMIT - self.renewals_used())
+        return token.refresh_expires_at + left * (REFRESH_TOKEN_LIFETIME - RENEW_WITHIN)
+
+    def _renew_if_due(self, token: Token) -> Token:
+        """Renew the refresh token once less than RENEW_WITHIN is left (single flight); alert
+        LAST_RENEWAL_ALERT before the last one ends. A failed renewal never fails the call that
+        needed a token: the refresh token still works until it expires."""
+        now = self._now()
+        end = token.refresh_expires_at
+        if end is None or end <= now:
+            return token
+        if end - now <= RENEW_WITHIN and self.renewals_used() < RENEW_LIMIT:
+            try:
+                token = self._credentials().refresh(self.name, self._renew, stale=token)
+            except StoreError as exc:
+                self.log.warning(
+                    "douyin %s: refresh-token renewal: token store: %s", self.name, exc
+                )
+            except AuthExpired:
+                raise
+            except Exception as exc:  # a ChannelError: try again at the next call
+                self.log.warning("douyin %s: refresh-token renewal failed: %s", self.name, exc)
+        self._alert_if_last(token, now)
+        return token
+
+    def _renew(self, current: Token | None) -> Token:
+        """``POST oauth/renew_refresh_token/`` (form: client_key, refresh_token), under the
+        credentials lease. Another process may have renewed meanwhile: then nothing is sent."""
+        what = f"douyin {self.name}: refresh-token renewal"
+        now = self._now()
+        if current is None or not current.refresh_token:
+            raise Transient(f"{what}: no stored refresh token to renew")
+        end = current.refresh_expires_at
+        if end is None or end - now > RENEW_WITHIN or self.renewals_used() >= RENEW_LIMIT:
+            return current  # renewed by someone else, or nothing left to renew
+        form = {"client_key": self.settings.client_key, "refresh_token": current.refresh_token}
+        try:
+            response = self.request(
+                "POST", PATHS["renew"], what=what, data=form, allow_redirects=False
+            )
+        except OutcomeUnknown as exc:
+            # The old refresh token may already be void; nothing better than the old one is
+            # known, so keep it (if it was voided, the next refresh says 10010) [gk].
+            raise Transient(str(exc), code=exc.code) from None
+        body = json_object(response)
+        code, detail = _error_of(body, self._secrets(current))
+        if code is None:
+            raise Transient(f"{what}: HTTP {response.status_code} without a Douyin answer")
+        if code == 10020 or (code != 0 and ERRORS.get(code) == "scope"):
+            # no renewal left (or none permitted): the refresh token runs out at its expiry
+            self._credentials().put(self.name + RENEWALS_SUFFIX, Token(str(RENEW_LIMIT)))
+            self.log.warning(
+                "douyin %s: the refresh token cannot be renewed any more (%s); the account"
+                " must authorise again before %s",
+                self.name,
+                detail,
+                _when(end),
+            )
+            return current
+        if code != 0:
+            self._raise_refresh_error(code, detail, what)
+        data = _dict(body.get("data"))
+        renewed = str(data.get("refresh_token") or "")
+        if not renewed:
+            raise Transient(f"{what}: Douyin answered success without a refresh_token")
+        lifetime = _int(data.get("expires_in"))
+        self._credentials().put(self.name + RENEWALS_SUFFIX, Token(str(self.renewals_used() + 1)))
+        self.log.info("douyin %s: refresh token renewed", self.name)
+        return Token(
+            access_token=current.access_token,
+            refresh_token=renewed,
+            expires_at=current.expires_at,
+            refresh_expires_at=now
+            + (timedelta(seconds=lifetime) if lifetime else REFRESH_TOKEN_LIFETIME),
+        )
+
+    def _alert_if_last(self, token: Token, now: datetime) -> None:
+        end = token.refresh_expires_at
+        if end is None or self.renewals_used() < RENEW_LIMIT or end - now > LAST_RENEWAL_ALERT:
+            return
+        alert = getattr(self.context, "alert", None)
+        if not callable(alert):
+            return
+        when = _when(end)
+        if self._language() == "en":
+            title = f"kepubot: Douyin channel {self.name}: its authorization ends {when}"
+            body = (
+                f"The refresh token of [channels.{self.name}] cannot be renewed any more"
+                f" ({RENEW_LIMIT} renewals used or not permitted) and expires {when}. Have the"
+                " account authorise the app again, then configure the new access_token and"
+                " refresh_token."
+            )
+        else:
+            title = f"kepubot：抖音渠道 {self.name} 的授权将于 {when} 到期"
+            body = (
+                f"[channels.{self.name}] 的 refresh_token 已不能再续期（已续期 {RENEW_LIMIT} 次"
+                f"或无续期权限），将于 {when} 失效。请让抖音账号重新授权应用，然后配置新的"
+                " access_token 和 refresh_token。"
+            )
+        alert(f"douyin-authorization:{self.name}:{end.date().isoformat()}", title, body)
+
+    def _language(self) -> str:
+        return "en" if getattr(self.context, "language", "zh") == "en" else "zh"
+
     def _raise_refresh_error(self, code: int, detail: str, what: str) -> NoReturn:
         kind = ERRORS.get(code, "permanent")
         if kind == "rate_limited":
@@ -211,10 +354,10 @@ class DouyinApi(HttpChannel):
             )
         if kind in ("busy", "transient") and not _REFRESH_EXPIRED.search(detail):
             raise Transient(f"{what}: temporarily refused ({detail})", code=code)
-        if kind == "denied":
+        if kind in ("denied", "scope"):
             raise AuthExpired(
                 f"{what}: refused ({detail}); check client_key and client_secret and the app's"
-                " status on the Douyin open platform",
+                " status and permissions on the Douyin open platform",
                 code=code,
             )
         # Expired, or refused for any other reason: this authorization cannot be refreshed.
@@ -281,13 +424,9 @@ class DouyinApi(HttpChannel):
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         path = PATHS[route]
-        query: dict[str, Any] = {"open_id": self.settings.open_id}
-        headers: dict[str, str] = {}
-        if path.startswith("api/"):
-            headers["access-token"] = token.access_token
-        else:
-            query["access_token"] = token.access_token
-        query.update(params or {})
+        # every video interface: open_id in the query, the token in the access-token header
+        query: dict[str, Any] = {"open_id": self.settings.open_id, **(params or {})}
+        headers = {"access-token": token.access_token}
         try:
             # No redirects: requests would turn a redirected POST into a GET.
             response = self.request(
@@ -325,10 +464,19 @@ class DouyinApi(HttpChannel):
                 )
             raise Transient(f"{what}: HTTP {status} without a Douyin answer", code=status)
         if code != 0:
-            self._raise_for(code, detail, what, publishing)
+            self._raise_for(code, detail, what, publishing, route)
         return _dict(body.get("data"))
 
-    def _raise_for(self, code: int, detail: str, what: str, publishing: bool) -> NoReturn:
+    def scope_message(self, scope: str, detail: str) -> str:
+        language = self._language()
+        zh, en = NEEDED_FOR.get(scope, (scope, scope))
+        return SCOPE_MESSAGE[language].format(
+            scope=scope, needed_for=en if language == "en" else zh, detail=detail
+        )
+
+    def _raise_for(
+        self, code: int, detail: str, what: str, publishing: bool, route: str
+    ) -> NoReturn:
         kind = ERRORS.get(code, "permanent")
         if kind == "auth":
             raise _TokenRefused(code, detail)
@@ -336,11 +484,19 @@ class DouyinApi(HttpChannel):
             raise AuthExpired(
                 self._reauthorize(what, f"the authorization expired ({detail})"), code=code
             )
+        if kind == "scope":
+            scope = SCOPE_OF.get(route, "video.create.bind")
+            raise AuthExpired(f"{what}: {self.scope_message(scope, detail)}", code=code)
+        if kind == "offline":
+            raise CapabilityOffline(
+                f"{what}: Douyin took this interface offline for the app ({detail}); ask the"
+                " open platform whether a replacement exists",
+                code=code,
+            )
         if kind == "denied":
             raise AuthExpired(
-                f"{what}: refused ({detail}); check the app's status and capabilities"
-                " (video.create.bind) on the Douyin open platform, and authorize again if the"
-                " scope changed",
+                f"{what}: refused ({detail}); check the app's status, client_key and open_id"
+                " on the Douyin open platform, and authorize again if the account changed",
                 code=code,
             )
         if kind == "rate_limited":

@@ -3,10 +3,18 @@ create), lookup, figures and the credential check.
 
 Checkpoints in the delivery's progress, saved at once:
 ``video_id``/``video_sha256`` right after the upload (an unused video_id is never uploaded
-again), ``upload_id``/``upload_started_at``/``uploaded_parts`` during a chunked upload, and
+again) with ``create_sent_at: null``, ``upload_id``/``upload_started_at``/``uploaded_parts``
+during a chunked upload, ``create_sent_at`` (the time) just before create_video is sent, and
 ``item_id`` after create (create is never called twice for one delivery). Each create needs a
 fresh video_id, so a create refused because the video_id was used is evidence of an earlier
 success: the outcome is unknown and reconciliation looks the video up.
+
+Lookup (``find``), in the words of docs/proof-of-absence.md: published when the item_id is
+checkpointed or the account's video_list shows the video (by the uploaded video_id where the
+list carries it [gk], else by its text, on or after the attempt); absent only when our own
+checkpoints prove create_video was never sent (no video_id, or ``create_sent_at`` still null);
+otherwise undecided: Douyin may still be processing an accepted create, and video_list may be
+offline for the app (28001056). The reconciler looks again until ``settle_minutes``.
 
 Facts marked [gk] come from general knowledge and [?] are uncertain (platforms.md's tags).
 """
@@ -24,10 +32,24 @@ from kepubot.channels.base import (
     Problem,
     Published,
     Rendered,
+    Undecided,
     checkpoint,
 )
-from kepubot.channels.douyin.api import SCOPE_SUFFIX, DouyinApi
-from kepubot.channels.douyin.codes import _dict, _from_unix, _int, _parse_time, _when
+from kepubot.channels.douyin.api import (
+    RENEW_LIMIT,
+    SCOPE_SUFFIX,
+    CapabilityOffline,
+    DouyinApi,
+)
+from kepubot.channels.douyin.codes import (
+    MAX_VIDEO_BYTES,
+    WHOLE_UPLOAD_LIMIT_MB,
+    _dict,
+    _from_unix,
+    _int,
+    _parse_time,
+    _when,
+)
 from kepubot.errors import (
     AuthExpired,
     OutcomeUnknown,
@@ -50,6 +72,7 @@ UPLOAD_ID_REUSE = timedelta(minutes=110)  # an upload_id is valid 2 hours [src];
 #: video.create counts too) and reach figures (video.data.bind / video.data [gk])
 NEEDED_SCOPES: tuple[tuple[str, frozenset[str], str], ...] = (
     ("video.create.bind", frozenset({"video.create.bind", "video.create"}), "publishing videos"),
+    ("video.list.bind", frozenset({"video.list.bind", "video.list"}), "looking up videos"),
     ("video.data.bind", frozenset({"video.data.bind", "video.data"}), "collecting reach figures"),
 )
 LIST_PAGE_SIZE = 20  # videos per video/list page; the allowed maximum is not documented [gk]
@@ -58,6 +81,8 @@ FIND_CLOCK_SLACK = timedelta(minutes=5)  # our clock against Douyin's create_tim
 # item_ids per video/data call: platforms.md gives no limit; 20 is the commonly cited one [gk]
 DATA_BATCH = 20
 _UPLOAD_KEYS = ("upload_id", "upload_started_at", "uploaded_parts")
+# Where a person checks by hand: the account's works in the creator centre [gk].
+LOOK_AT = "抖音创作者服务中心（creator.douyin.com）→ 内容管理 → 作品管理"
 
 
 def _topic(tag: str) -> str:
@@ -100,6 +125,8 @@ class DouyinChannel(DouyinApi):
             problems.append(
                 Problem("video", "media_type", limit=", ".join(VIDEO_TYPES), actual=video.mime)
             )
+        elif video.size > MAX_VIDEO_BYTES:  # 4 GB at most [src]
+            problems.append(Problem("video", "media_size", limit="4 GB", actual=video.size))
         text = self.text(post)
         if len(text) > MAX_TEXT:
             problems.append(Problem("text", "too_long", limit=MAX_TEXT, actual=len(text)))
@@ -125,6 +152,8 @@ class DouyinChannel(DouyinApi):
             "text": rendered.text,
             "cover_tsp": float(rendered.extra.get("cover_tsp", 0.0)),
         }
+        # From here on the create may reach Douyin: find() can no longer prove it absent.
+        checkpoint(progress, create_sent_at=self._now().isoformat())
         data = self._call("POST", "create", what=what, publishing=True, json=body)
         item_id = data.get("item_id")
         if not item_id:
@@ -150,12 +179,14 @@ class DouyinChannel(DouyinApi):
         path = self._context_media(video)
         size = os.path.getsize(path)
         chunk = self.settings.chunk_size_mb * CHUNK_UNIT
-        if size <= chunk:
+        # whole-file upload up to 128 MB [src] and up to chunk_size_mb; above, in parts
+        if size <= min(chunk, WHOLE_UPLOAD_LIMIT_MB * CHUNK_UNIT):
             video_id = self._upload_whole(path, video)
         else:
             video_id = self._upload_chunks(path, size, chunk, video, progress)
         progress["video_id"] = video_id
         progress["video_sha256"] = video.sha256
+        progress["create_sent_at"] = None  # this video_id has not been used for a create
         for key in _UPLOAD_KEYS:
             progress.pop(key, None)
         checkpoint(progress)
@@ -218,32 +249,91 @@ class DouyinChannel(DouyinApi):
                 done.add(number)
                 progress["uploaded_parts"] = sorted(done)
                 checkpoint(progress)
-        data = self._call(
-            "POST", "part_complete", what=f"{what} complete", params={"upload_id": str(upload_id)}
-        )
+        try:
+            data = self._call(
+                "POST",
+                "part_complete",
+                what=f"{what} complete",
+                params={"upload_id": str(upload_id)},
+            )
+        except Permanent as exc:
+            # e.g. a complete repeated after its answer was lost, on a platform that does not
+            # answer it again [?]: start a new upload next time rather than fail for good
+            for key in _UPLOAD_KEYS:
+                progress.pop(key, None)
+            checkpoint(progress)
+            raise Transient(f"{exc}; the next attempt uploads the video again") from None
         return _uploaded_video_id(data, f"{what} complete")
 
     # --- lookup, figures, check -----------------------------------------------------------------
 
-    def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
-        """The account's video list, newest first [gk], matched on the create text."""
+    def find(
+        self, post: Post, since: datetime, progress: dict[str, Any]
+    ) -> Published | Undecided | None:
+        """Published, absent (proved by our checkpoints) or undecided; see the module doc."""
         if progress.get("item_id"):
             return Published(
                 str(progress["item_id"]), None, _parse_time(progress.get("created_at"))
             )
-        what = f"douyin {self.name}: video list"
+        video_id = progress.get("video_id")
+        if not video_id:
+            # create_video needs a video_id, and it is checkpointed before create is sent
+            return None
+        if "create_sent_at" in progress and progress["create_sent_at"] is None:
+            return None  # uploaded, but create_video was never sent with it
         text = self.render(post).text
+        checked = [f"the delivery's checkpoints: video_id {video_id}, no item_id"]
+        try:
+            found = self._find_in_list(text, str(video_id), since, checked)
+        except CapabilityOffline as exc:
+            return Undecided(
+                reason=(
+                    f"create_video may have been applied with video_id {video_id}, but"
+                    " video_list is offline for this app (28001056) and the other proofs"
+                    " (a checkpointed item_id, video_data by item_id) need the item_id, which"
+                    f" was never received ({exc})"
+                ),
+                checked=(*checked, "video_list: 28001056 (offline)"),
+                look_at=f"{LOOK_AT}：查找标题「{text}」",
+            )
+        if isinstance(found, Published):
+            return found
+        sent = progress.get("create_sent_at")
+        return Undecided(
+            reason=(
+                f"create_video may have been applied with video_id {video_id}"
+                f" (sent {sent or 'at an unknown time'}); the video is not in the account's"
+                " video_list yet, and Douyin lists a video only once it has processed it"
+                + (f"; {found}" if found else "")
+            ),
+            checked=tuple(checked),
+            look_at=f"{LOOK_AT}：查找标题「{text}」",
+        )
+
+    def _find_in_list(
+        self, text: str, video_id: str, since: datetime, checked: list[str]
+    ) -> Published | str:
+        """The account's video_list, newest first [gk], matched by video_id where the items
+        carry it [gk], else by the create text on or after ``since``. A str says why the list
+        could not be read to the end."""
+        what = f"douyin {self.name}: video list"
         wanted, wanted_bare = _comparable(text), _comparable(_without_topics(text))
         earliest = since - FIND_CLOCK_SLACK
         cursor: Any = 0
-        for _ in range(FIND_MAX_PAGES):
+        seen = 0
+        for page in range(1, FIND_MAX_PAGES + 1):
             data = self._call(
                 "GET", "list", what=what, params={"cursor": cursor, "count": LIST_PAGE_SIZE}
             )
             items = [item for item in data.get("list") or [] if isinstance(item, dict)]
+            seen += len(items)
             for item in items:
+                if not item.get("item_id"):
+                    continue
                 created = _from_unix(item.get("create_time"))
-                if created is None or created < earliest or not item.get("item_id"):
+                if item.get("video_id") and str(item["video_id"]) == video_id:
+                    return Published(str(item["item_id"]), item.get("share_url") or None, created)
+                if created is None or created < earliest:
                     continue
                 title = str(item.get("title") or "")
                 # Douyin may present the #topics apart from the title, so a match without them
@@ -256,12 +346,14 @@ class DouyinChannel(DouyinApi):
             times = [_from_unix(i.get("create_time")) for i in items if not i.get("is_top")]
             older = any(t is not None and t < earliest for t in times)
             if not data.get("has_more") or not items or older or data.get("cursor") is None:
-                return None
+                checked.append(
+                    f"video_list: {page} page(s), {seen} videos back to {since:%Y-%m-%d %H:%M}"
+                    " UTC: no video with this video_id or text"
+                )
+                return ""
             cursor = data["cursor"]
-        raise Transient(
-            f"{what}: more than {FIND_MAX_PAGES * LIST_PAGE_SIZE} videos since"
-            f" {since:%Y-%m-%d %H:%M} UTC; cannot tell whether the post is among them"
-        )
+        checked.append(f"video_list: the first {seen} videos, none of them this one")
+        return f"more than {seen} videos since {since:%Y-%m-%d %H:%M} UTC; the rest were not read"
 
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
         """video/data by item ids, in batches: plays, likes (digg), comments, shares."""
@@ -290,7 +382,8 @@ class DouyinChannel(DouyinApi):
         return figures
 
     def verify(self) -> str:
-        """Read one page of the account's videos; report the account and the token expiry."""
+        """Read one page of the account's videos; report the account, both token expiries and
+        the refresh-token renewals left."""
         what = f"douyin {self.name}: check"
         token = self.token()
         if token.refresh_expires_at is not None and token.refresh_expires_at <= self._now():
@@ -299,12 +392,18 @@ class DouyinChannel(DouyinApi):
                     what, f"the refresh token expired at {_when(token.refresh_expires_at)}"
                 )
             )
-        data = self._call("GET", "list", what=what, params={"cursor": 0, "count": 1})
+        try:
+            data = self._call("GET", "list", what=what, params={"cursor": 0, "count": 1})
+            videos = "has videos" if data.get("list") else "no videos yet"
+        except CapabilityOffline:
+            videos = "video_list is offline for this app (28001056): lookups use checkpoints only"
         token = self._credentials().get(self.name) or token
-        videos = "has videos" if data.get("list") else "no videos yet"
+        used = self.renewals_used()
         return (
             f"open_id {self.settings.open_id} ({videos}); access token expires"
-            f" {_when(token.expires_at)}, refresh token by {_when(token.refresh_expires_at)}"
+            f" {_when(token.expires_at)}, refresh token expires {_when(token.refresh_expires_at)}"
+            f" ({used}/{RENEW_LIMIT} renewals used; authorization ends by"
+            f" {_when(self.authorization_ends(token))} unless the account authorises again)"
         )
 
     def permissions(self) -> list[Permission]:
