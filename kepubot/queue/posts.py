@@ -251,6 +251,10 @@ def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = Non
 
     Raises InvalidInput naming the field (and the file/row when ``data.where`` says so).
     """
+    from kepubot.queue.validate import clean_input
+
+    # control characters, text-direction overrides, line ends, zero-width characters, links
+    data = clean_input(data)
     fields: dict[str, Any] = {}
     if data.title is not None or base is None:
         title = (data.title or "").strip()
