@@ -17,7 +17,8 @@ POST     /_sandbox/secrets           merged in, by section:
                                      ``"weibo_tokens": [token, ...]``,
                                      ``"wechat": {appid: secret}``,
                                      ``"douyin": {"client_key", "client_secret",
-                                     "access_token", "refresh_token", "open_id"}``
+                                     "access_token", "refresh_token", "open_id",
+                                     "scope"}``
 POST     /_sandbox/limits            ``{"wecom": n, "dingtalk": n}``: messages per minute
                                      per robot for load tests (null: the real 20)
 GET      /_sandbox/settings          every platform knob and its current value
@@ -27,7 +28,7 @@ POST     /_sandbox/expire            ``{"route": "wechat"[, "appid": a]}``: ever
                                      answers 42001; ``{"route": "weibo"[, "token": t]}``:
                                      21327 until registered again; ``{"route": "douyin",
                                      "what": "access" | "refresh"}``: access tokens answer
-                                     2190008/28001008, refresh tokens 10010
+                                     28001008, refresh tokens 10010
 GET      /_sandbox/stats[?route=r]   per-route counters (below)
 GET      /_sandbox/clock             ``{"now", "offset"}``
 POST     /_sandbox/clock             ``{"advance": s}`` or ``{"offset": s}``: shift the clock
@@ -49,13 +50,16 @@ Settings (defaults in brackets):
   ``wechat_literal_unicode_escapes`` [true].
 - Douyin: ``douyin_review_seconds`` [60], ``douyin_min_part_bytes`` [5 MiB],
   ``douyin_rotate_on_refresh`` [true], ``douyin_renew_limit`` [5],
-  ``douyin_access_expires_in`` [15 days], ``douyin_refresh_expires_in`` [30 days].
+  ``douyin_access_expires_in`` [15 days], ``douyin_refresh_expires_in`` [30 days],
+  ``douyin_upload_limit_bytes`` [128 MiB], ``douyin_processing_seconds`` [120: a created
+  video is not listed before], ``douyin_app_capabilities`` [every one].
 
 Stats: Weibo ``tokens_granted``, ``token_info_calls``, ``statuses``; WeChat ``token_fetches``
 (cgi-bin/token), ``stable_token_fetches`` (every call with good credentials),
 ``stable_tokens_issued``; Douyin
 ``access_token_grants``, ``token_refreshes``, ``refresh_token_renewals``,
-``client_token_fetches``. Only successful calls count, except ``stable_token_fetches``.
+``client_token_fetches``, ``videos_uploaded``, ``parts_received``, ``uploads_completed``,
+``videos_created``. Only successful calls count, except ``stable_token_fetches``.
 
 Accepted creates reach the ledger with ``kind`` and the platform's ``id``: Weibo
 ``kind: "status"`` (``name_or_key`` the uid); WeChat ``"draft"``, ``"freepublish"`` (with

@@ -20,47 +20,58 @@ OAuth (form, query or JSON parameters):
   ``grant_type=client_credential``): an app token ``clt.…`` for 2 hours; the previous one
   stops working 5 minutes later.
 
-Wrong ``client_key``/``client_secret`` (once registered): 10013; a missing parameter 10005; a
-wrong grant_type 10002.
+Wrong ``client_key``/``client_secret``: 10013 (also while none is registered); a missing
+parameter 10005; a wrong grant_type 10002. ``renew_refresh_token/`` for an app without the
+``renew_refresh_token`` capability: 10004.
 
-Videos, each under its legacy path (token in the ``access_token`` query parameter; 2190002
-invalid, 2190008 expired) and its ``/api/douyin/v1/video/`` path (token in the
-``access-token`` header; 28001003 invalid, 28001008 expired); ``open_id`` goes in the query
-and must be the token's user (2100005):
+Videos, only under the current ``/api/douyin/v1/video/`` paths (developer.open-douyin.com,
+video-management), the token in the ``access-token`` header (28001003 invalid or unknown,
+28001008 expired), ``open_id`` in the query and the token's user (28001015). The retired
+``/video/upload/``, ``/video/part/*``, ``/video/create/``, ``/video/list/`` and
+``/video/data/`` paths get the 404 every unknown path gets. Each call needs its capability:
+the app must hold it (``douyin_app_capabilities``, else 28001018 应用未获得该能力) and the user
+must have granted it (the ``scope`` of the authorization, else 28001012 用户未授权该OpenAPI):
+``video.create.bind`` to upload and create, ``video.list.bind`` for video_list,
+``video.data.bind`` for video_data, ``data.external.item`` for item/base.
 
-- upload ``/video/upload/`` | ``upload_video/``: multipart ``video`` → ``data.video{video_id,
-  width, height}``.
-- chunked: ``/video/part/init/`` | ``init_video_part_upload/`` → ``data.upload_id`` (valid 2
-  hours); ``/video/part/upload/`` | ``upload_video_part/`` with ``?upload_id=&part_number=``
-  (from 1) and multipart ``video``; ``/video/part/complete/`` | ``complete_video_part_upload/``
-  with ``?upload_id=`` → ``data.video``. Every part but the last must be at least 5 MB
-  (``douyin_min_part_bytes``) and the parts must run 1..N.
-- ``/video/create/`` | ``create_video/`` with JSON ``{video_id, text, ...}`` → ``data.item_id``.
-  A missing ``video_id`` is 2100005; one used before is 2100005 too, and a ``duplicates``
-  entry in the ledger.
-- ``GET /video/list/`` | ``video_list/`` (``cursor``, ``count``) and ``POST /video/data/`` |
-  ``video_data/`` (``{"item_ids": [...]}``, other users' items left out): ``is_reviewed``
-  false and ``video_status`` 4 until ``douyin_review_seconds`` (60) passed, then true and 1;
+- ``upload_video/``: multipart ``video`` → ``data.video{video_id, width, height}``; a file
+  over ``douyin_upload_limit_bytes`` (128 MiB: "超过128m的视频必须采用分片上传") is refused
+  with 2100005.
+- chunked: ``init_video_part_upload/`` → ``data.upload_id`` (valid 2 hours);
+  ``upload_video_part/?upload_id=&part_number=`` (from 1) with multipart ``video``;
+  ``complete_video_part_upload/?upload_id=`` → ``data.video``. Every part but the last must be
+  at least 5 MB (``douyin_min_part_bytes``) and the parts must run 1..N.
+- ``create_video/`` with JSON ``{video_id, text, ...}`` → ``data.item_id``. A missing
+  ``video_id`` is 2100005; one used before is 2100005 too, and a ``duplicates`` entry in the
+  ledger.
+- ``GET video_list/`` (``cursor``, ``count``) and ``POST video_data/`` (``{"item_ids":
+  [...]}``, other users' items left out). A new video is processed for
+  ``douyin_processing_seconds`` (120) before either shows it at all; then ``is_reviewed`` false
+  and ``video_status`` 4 until ``douyin_review_seconds`` (60) more passed, then true and 1;
   ``statistics`` grow from then on (per hour: 120 plays, 10 likes, 2 comments, 1 share, 1
-  forward, times 1, 2 or 3).
+  forward, times 1, 2 or 3). The docs list status 4 (审核中) in list answers, so a video under
+  review is listed; that a video is invisible while it is being processed is our choice of the
+  hardest plausible case (no document says how soon a created video is listed), and it is what
+  makes "not in the list yet" different from "never created".
 - ``GET /data/external/item/base/?item_id=``: ``data.result{total_play, total_like,
   total_comment, total_share, avg_play_duration}`` as of the last midnight, Beijing time (T+1).
 
-Credentials: ``POST /_sandbox/secrets {"douyin": {"client_key", "client_secret",
-"access_token", "refresh_token", "open_id"}}``. Until tokens are registered, unknown tokens are
-adopted on first sight (a manual ``kepubot sandbox`` run needs no setup). ``POST
-/_sandbox/expire {"route": "douyin", "what": "access" | "refresh"}`` expires every access
-token (2190008/28001008) or every refresh token (10010).
+Every creating call (upload, part upload, complete, create) can be applied and then lose its
+answer with the server's ``drop_after``/``hang_after``/``error_after`` faults; 28001056 (an
+interface taken offline) is a ``platform_error`` fault with that code.
 
-Guessed where the notes are silent or unsure: the ``/api/douyin/v1/video/`` names of part
-upload, complete, list and data (``upload_video_part/``, ``complete_video_part_upload/``,
-``video_list/``, ``video_data/``) and that they take ``upload_id``/``part_number`` in the
-query; that the new paths take the token from the header only and the legacy ones from the
-query only; the classic data/extra shape on the new paths; rotation on ``refresh_token/``
-(the notes say only that it does not extend the refresh token); that a refreshed access token
-leaves the older ones valid; 2100005 for an open_id mismatch, an unknown or reused video_id
-and every upload problem; 10007 for a reused code; an idempotent ``complete``; at most 20
-videos per list page; the 1080x1920 size of every upload.
+Credentials: ``POST /_sandbox/secrets {"douyin": {"client_key", "client_secret",
+"access_token", "refresh_token", "open_id", "scope"}}`` (``scope``: the comma-separated
+scopes the user granted, by default every one above). Unknown tokens and keys are refused,
+registered or not: nothing is adopted on first sight. ``POST /_sandbox/expire {"route":
+"douyin", "what": "access" | "refresh"}`` expires every access token (28001008) or every
+refresh token (10010).
+
+Guessed where the docs are silent: rotation on ``refresh_token/`` (the docs say only that it
+does not extend the refresh token); that a refreshed access token leaves the older ones valid;
+2100005 for an unknown or reused video_id, an oversized whole-file upload and every upload
+problem; 10007 for a reused code; an idempotent ``complete``; at most 20 videos per list page;
+the 1080x1920 size of every upload.
 """
 
 from __future__ import annotations
@@ -84,6 +95,7 @@ from kepubot.sandbox.base import (
     non_negative_int,
     non_negative_number,
     positive_int,
+    string_list,
 )
 from kepubot.sandbox.forms import Form, FormError, content_type, read_form
 
@@ -96,7 +108,16 @@ MIN_PART_BYTES = 5 * 1024 * 1024
 RENEW_LIMIT = 5
 BEIJING = timezone(timedelta(hours=8))
 NEW_PREFIX = "/api/douyin/v1/video/"
-SCOPE = "video.create.bind,video.data.bind"
+CAPABILITIES = (
+    "video.create.bind",
+    "video.list.bind",
+    "video.data.bind",
+    "data.external.item",
+    "renew_refresh_token",
+)
+SCOPE = ",".join(c for c in CAPABILITIES if c != "renew_refresh_token")
+UPLOAD_LIMIT_BYTES = 128 * 1024 * 1024
+PROCESSING_SECONDS = 120.0
 # Per hour since the review ended, before the video's factor of 1, 2 or 3.
 VIDEO_RATES = {
     "play_count": 120,
@@ -122,6 +143,7 @@ class _Grant:
 
     open_id: str | None
     renewals: int = 0
+    scope: str = SCOPE
 
 
 @dataclass
@@ -156,6 +178,7 @@ class _Video:
     sequence: int
 
     def reviewed(self, now: float, review_seconds: float) -> bool:
+        """``review_seconds`` counts from the end of processing."""
         return now - self.created_at >= review_seconds
 
     def statistics(self, at: float, review_seconds: float) -> dict[str, int]:
@@ -170,7 +193,7 @@ Handler = Callable[[Request, str, Form], Response]
 class DouyinOpenAPI(Endpoint):
     route = "douyin"
     prefix = "/oauth/"
-    prefixes = (NEW_PREFIX, "/video/", "/data/external/")
+    prefixes = (NEW_PREFIX, "/data/external/")
     secret_params = frozenset({"access_token", "client_secret", "refresh_token", "code"})
     secrets_key = "douyin"
     SETTINGS: ClassVar[dict[str, Setting]] = {
@@ -188,6 +211,17 @@ class DouyinOpenAPI(Endpoint):
         ),
         "douyin_access_expires_in": Setting(ACCESS_SECONDS, positive_int, "access token life"),
         "douyin_refresh_expires_in": Setting(REFRESH_SECONDS, positive_int, "refresh token life"),
+        "douyin_upload_limit_bytes": Setting(
+            UPLOAD_LIMIT_BYTES, positive_int, "largest whole-file upload_video/ (128 MiB)"
+        ),
+        "douyin_processing_seconds": Setting(
+            PROCESSING_SECONDS,
+            non_negative_number,
+            "a created video is invisible to video_list and video_data this long",
+        ),
+        "douyin_app_capabilities": Setting(
+            list(CAPABILITIES), string_list, "the capabilities the application holds"
+        ),
     }
 
     def __init__(self, context: Any) -> None:
@@ -195,7 +229,6 @@ class DouyinOpenAPI(Endpoint):
         self._lock = threading.Lock()
         self._client: tuple[str, str] | None = None
         self._default_open_id: str | None = None
-        self._registered = False
         self._access: dict[str, _Token] = {}
         self._refresh: dict[str, _Token] = {}
         self._client_tokens: dict[str, float] = {}  # token -> refused from
@@ -216,14 +249,6 @@ class DouyinOpenAPI(Endpoint):
             "data": ("POST", self._data),
         }
         self._api_routes: dict[str, tuple[str, Handler]] = {
-            "/video/upload/": api["upload"],
-            "/video/part/init/": api["part_init"],
-            "/video/part/upload/": api["part_upload"],
-            "/video/part/complete/": api["part_complete"],
-            "/video/create/": api["create"],
-            "/video/list/": api["list"],
-            "/video/data/": api["data"],
-            "/data/external/item/base/": ("GET", self._item_base),
             NEW_PREFIX + "upload_video/": api["upload"],
             NEW_PREFIX + "init_video_part_upload/": api["part_init"],
             NEW_PREFIX + "upload_video_part/": api["part_upload"],
@@ -231,6 +256,17 @@ class DouyinOpenAPI(Endpoint):
             NEW_PREFIX + "create_video/": api["create"],
             NEW_PREFIX + "video_list/": api["list"],
             NEW_PREFIX + "video_data/": api["data"],
+            "/data/external/item/base/": ("GET", self._item_base),
+        }
+        self._scopes: dict[str, str] = {
+            NEW_PREFIX + "upload_video/": "video.create.bind",
+            NEW_PREFIX + "init_video_part_upload/": "video.create.bind",
+            NEW_PREFIX + "upload_video_part/": "video.create.bind",
+            NEW_PREFIX + "complete_video_part_upload/": "video.create.bind",
+            NEW_PREFIX + "create_video/": "video.create.bind",
+            NEW_PREFIX + "video_list/": "video.list.bind",
+            NEW_PREFIX + "video_data/": "video.data.bind",
+            "/data/external/item/base/": "data.external.item",
         }
         self._oauth_routes: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
             "/oauth/access_token/": self._access_token,
@@ -242,7 +278,7 @@ class DouyinOpenAPI(Endpoint):
     # -- control -------------------------------------------------------------------------
 
     def set_secrets(self, value: Any) -> None:
-        names = {"client_key", "client_secret", "access_token", "refresh_token", "open_id"}
+        names = {"client_key", "client_secret", "access_token", "refresh_token", "open_id", "scope"}
         if not isinstance(value, dict) or set(value) - names:
             raise ValueError(f'"douyin" takes an object with some of {sorted(names)}')
         if not all(isinstance(v, str) and v for v in value.values()):
@@ -258,8 +294,7 @@ class DouyinOpenAPI(Endpoint):
             if "open_id" in value:
                 self._default_open_id = value["open_id"]
             if "access_token" in value or "refresh_token" in value:
-                self._registered = True
-                grant = _Grant(value["open_id"])
+                grant = _Grant(value["open_id"], scope=value.get("scope", SCOPE))
                 # Registering is a fresh authorization: the tokens are valid again.
                 if "access_token" in value:
                     self._access[value["access_token"]] = self._access_state(grant, now)
@@ -282,7 +317,6 @@ class DouyinOpenAPI(Endpoint):
         with self._lock:
             self._client = None
             self._default_open_id = None
-            self._registered = False
             self._access.clear()
             self._refresh.clear()
             self._client_tokens.clear()
@@ -326,7 +360,7 @@ class DouyinOpenAPI(Endpoint):
             return json_response(405, {"error": "method not allowed"}, {"Allow": method})
         try:
             form = read_form(request)
-            open_id = self._authorize(request, form)
+            open_id = self._authorize(request, form, self._scopes[path])
             return handler(request, open_id, form)
         except FormError as exc:
             return self._api_answer({}, 2100005, f"参数不合法: {exc}")
@@ -368,7 +402,7 @@ class DouyinOpenAPI(Endpoint):
         secret = params.get("client_secret")
         if with_secret and not secret:
             raise DouyinError(10005, "缺少参数 client_secret")
-        if self._client is not None and (
+        if self._client is None or (
             key != self._client[0] or (with_secret and secret != self._client[1])
         ):
             raise DouyinError(10013, "client_key 或 client_secret 错误")
@@ -406,8 +440,6 @@ class DouyinOpenAPI(Endpoint):
         if not value:
             raise DouyinError(10005, "缺少参数 refresh_token")
         token = self._refresh.get(value)
-        if token is None and not self._registered:
-            token = self._refresh[value] = self._refresh_state(_Grant(None), now)
         if token is None or token.replaced:
             raise DouyinError(10010, "refresh_token 无效，请重新授权")
         if token.expired or now >= token.expires_at:
@@ -434,13 +466,15 @@ class DouyinOpenAPI(Endpoint):
                 "open_id": refresh.grant.open_id or "",
                 "refresh_token": value,
                 "refresh_expires_in": max(0, int(refresh.expires_at - now)),
-                "scope": SCOPE,
+                "scope": refresh.grant.scope,
             }
 
     def _renew_refresh_token(self, params: dict[str, str]) -> dict[str, Any]:
         now = self.context.now()
         with self._lock:
             self._check_client(params, with_secret=False)
+            if "renew_refresh_token" not in self.setting("douyin_app_capabilities"):
+                raise DouyinError(10004, "权限不足: 请申请 renew_refresh_token 权限")
             _, refresh = self._live_refresh(params, now)
             if refresh.grant.renewals >= self.setting("douyin_renew_limit"):
                 raise DouyinError(10020, "refresh_token 刷新次数超过上限，请重新授权")
@@ -468,33 +502,30 @@ class DouyinOpenAPI(Endpoint):
             self._stats["client_token_fetches"] += 1
         return {"access_token": token, "expires_in": CLIENT_TOKEN_SECONDS}
 
-    def _authorize(self, request: Request, form: Form) -> str:
-        """The open_id the request acts for, once its token checks out."""
-        new_style = request.path.startswith(NEW_PREFIX)
-        if new_style:
-            value = request.headers.get("access-token")
-            invalid, expired = 28001003, 28001008
-        else:
-            value = form.get("access_token")
-            invalid, expired = 2190002, 2190008
+    def _authorize(self, request: Request, form: Form, scope: str) -> str:
+        """The open_id the request acts for, once its token and capability check out."""
+        value = request.headers.get("access-token")
         open_id = form.get("open_id")
         if not value:
-            raise DouyinError(invalid, "access_token 无效")
+            raise DouyinError(28001003, "access_token 无效")
         if not open_id:
-            raise DouyinError(2100005, "参数不合法: 缺少 open_id")
+            raise DouyinError(28001007, "参数不合法: 缺少 open_id")
         now = self.context.now()
         with self._lock:
             token = self._access.get(value)
-            if token is None and not self._registered:
-                token = self._access[value] = self._access_state(_Grant(open_id), now)
             if token is None:
-                raise DouyinError(invalid, "access_token 无效")
+                raise DouyinError(28001003, "access_token 无效")
             if token.expired or now >= token.expires_at:
-                raise DouyinError(expired, "access_token 已过期")
+                raise DouyinError(28001008, "access_token过期，请刷新或重新授权")
             if token.grant.open_id is None:
                 token.grant.open_id = open_id
             if token.grant.open_id != open_id:
-                raise DouyinError(2100005, "参数不合法: open_id 与 access_token 不匹配")
+                raise DouyinError(28001015, "请求参数 access_token 和 openId不匹配")
+            if scope not in self.setting("douyin_app_capabilities"):
+                raise DouyinError(28001018, f"应用未获得该能力: {scope}")
+            granted = {part.strip() for part in token.grant.scope.split(",")}
+            if scope not in granted:
+                raise DouyinError(28001012, f"用户未授权该OpenAPI: {scope}")
         return open_id
 
     # -- uploads -------------------------------------------------------------------------
@@ -513,10 +544,13 @@ class DouyinOpenAPI(Endpoint):
 
     def _upload(self, request: Request, open_id: str, form: Form) -> Response:
         data = self._video_part(form)
+        if len(data) > self.setting("douyin_upload_limit_bytes"):
+            raise DouyinError(2100005, "参数不合法: 视频文件超过128M，请使用分片上传")
         if not _looks_like_video(data):
             raise DouyinError(2100005, "参数不合法: 不支持的视频格式")
         with self._lock:
             video = self._new_file(open_id, len(data))
+            self._stats["videos_uploaded"] += 1
         return self._api_answer({"video": video})
 
     def _part_init(self, request: Request, open_id: str, form: Form) -> Response:
@@ -544,6 +578,7 @@ class DouyinOpenAPI(Endpoint):
             if upload.video_id is not None:
                 raise DouyinError(2100005, "参数不合法: 上传已完成")
             upload.parts[int(raw)] = len(data)
+            self._stats["parts_received"] += 1
         return self._api_answer({})
 
     def _part_complete(self, request: Request, open_id: str, form: Form) -> Response:
@@ -558,6 +593,7 @@ class DouyinOpenAPI(Endpoint):
                     raise DouyinError(2100005, "参数不合法: 除最后一片外，分片不能小于 5MB")
                 video = self._new_file(open_id, sum(upload.parts.values()))
                 upload.video_id = video["video_id"]
+                self._stats["uploads_completed"] += 1
             # A retried complete answers the same video.
             video = {"video_id": upload.video_id, "width": 1080, "height": 1920}
         return self._api_answer({"video": video})
@@ -591,10 +627,21 @@ class DouyinOpenAPI(Endpoint):
             file.item_id = item_id
             self._videos[item_id] = _Video(item_id, open_id, text, now, sequence)
             ledger.accept(self.route, open_id, body, now, kind="video", id=item_id)
+            self._stats["videos_created"] += 1
         return self._api_answer({"item_id": item_id})
 
+    def _ready(self, video: _Video, now: float) -> bool:
+        """Processed: visible to video_list and video_data from now on."""
+        return now - video.created_at >= self.setting("douyin_processing_seconds")
+
+    def _review_seconds(self) -> float:
+        """From create to the end of review: processing, then review."""
+        return float(self.setting("douyin_processing_seconds")) + self.setting(
+            "douyin_review_seconds"
+        )
+
     def _video_json(self, video: _Video, now: float) -> dict[str, Any]:
-        review = self.setting("douyin_review_seconds")
+        review = self._review_seconds()
         reviewed = video.reviewed(now, review)
         return {
             "item_id": video.item_id,
@@ -613,7 +660,9 @@ class DouyinOpenAPI(Endpoint):
         count = min(max(_number(form, "count", 10), 1), 20)
         now = self.context.now()
         with self._lock:
-            mine = [v for v in self._videos.values() if v.open_id == open_id]
+            mine = [
+                v for v in self._videos.values() if v.open_id == open_id and self._ready(v, now)
+            ]
             mine.sort(key=lambda v: v.sequence, reverse=True)
             page = [self._video_json(v, now) for v in mine[cursor : cursor + count]]
         more = len(mine) > cursor + count
@@ -630,7 +679,11 @@ class DouyinOpenAPI(Endpoint):
         now = self.context.now()
         with self._lock:
             found = [self._videos.get(i) for i in item_ids]
-            videos = [self._video_json(v, now) for v in found if v and v.open_id == open_id]
+            videos = [
+                self._video_json(v, now)
+                for v in found
+                if v and v.open_id == open_id and self._ready(v, now)
+            ]
         return self._api_answer({"list": videos})
 
     def _item_base(self, request: Request, open_id: str, form: Form) -> Response:
@@ -642,7 +695,7 @@ class DouyinOpenAPI(Endpoint):
             video = self._videos.get(form.get("item_id") or "")
             if video is None or video.open_id != open_id:
                 raise DouyinError(2100005, "参数不合法: item_id")
-            stats = video.statistics(midnight.timestamp(), self.setting("douyin_review_seconds"))
+            stats = video.statistics(midnight.timestamp(), self._review_seconds())
         result = {
             "total_play": stats["play_count"],
             "total_like": stats["digg_count"],
@@ -662,6 +715,10 @@ def _zero_stats() -> dict[str, int]:
         "token_refreshes": 0,
         "refresh_token_renewals": 0,
         "client_token_fetches": 0,
+        "videos_uploaded": 0,
+        "parts_received": 0,
+        "uploads_completed": 0,
+        "videos_created": 0,
     }
 
 

@@ -2,7 +2,8 @@
 
 ``Sandbox().start()`` serves on a background thread and returns the base URL; the emulated
 platforms live under their real paths (``/cgi-bin/webhook/send``, ``/robot/send``,
-``/2/statuses/share.json``, ``/cgi-bin/draft/add``, ``/video/create/``, ...) and
+``/2/statuses/share.json``, ``/cgi-bin/draft/add``, ``/api/douyin/v1/video/create_video/``,
+...) and
 the control API under ``/_sandbox/`` (see :mod:`kepubot.sandbox.control`). :func:`main` is
 what ``kepubot sandbox [--port P]`` runs: it prints the base URL and serves until interrupted.
 """
