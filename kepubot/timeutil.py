@@ -42,11 +42,58 @@ def from_db(text: str) -> datetime:
 
 
 def show(text_or_dt: str | datetime | None, tz: ZoneInfo) -> str:
-    """Format a stored UTC time for people, in the configured zone."""
+    """Format a stored UTC time for people, in the configured zone.
+
+    Never raises: a stored value that cannot be read or shown in ``tz`` (a year past 9999
+    after conversion, a malformed text) is shown raw, so one bad row never breaks a page or
+    a listing."""
     if text_or_dt is None:
         return ""
-    dt = from_db(text_or_dt) if isinstance(text_or_dt, str) else text_or_dt
-    return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        dt = from_db(text_or_dt) if isinstance(text_or_dt, str) else text_or_dt
+        return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError, TypeError, AttributeError):
+        return raw(text_or_dt)
+
+
+def raw(text_or_dt: str | datetime) -> str:
+    """A time exactly as stored, for when it cannot be shown in the configured zone."""
+    if isinstance(text_or_dt, datetime):
+        return text_or_dt.isoformat()
+    return str(text_or_dt)
+
+
+def to_local(text_or_dt: str | datetime, tz: ZoneInfo) -> datetime | None:
+    """A stored time in ``tz``, or None when it cannot be converted (see ``show``)."""
+    try:
+        dt = from_db(text_or_dt) if isinstance(text_or_dt, str) else text_or_dt
+        return dt.astimezone(tz)
+    except (OverflowError, ValueError, TypeError, AttributeError):
+        return None
+
+
+# Every time a person gives (CLI, import, console, config) must fall in these years once
+# converted to the configured zone: wide enough for any real schedule or report, narrow enough
+# that every conversion and every period around it stays inside what datetime can hold.
+FIRST_YEAR = 1970
+LAST_YEAR = 2100
+
+
+def check_time(dt: datetime, tz: ZoneInfo, *, what: str, text: str | None = None) -> datetime:
+    """``dt`` (aware) as UTC when it lies in FIRST_YEAR..LAST_YEAR in ``tz``; else InvalidInput."""
+    shown = text if text is not None else dt.isoformat()
+    local: datetime | None
+    try:
+        local = dt.astimezone(tz)
+        utc = dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        local = None
+    if local is None or not FIRST_YEAR <= local.year <= LAST_YEAR:
+        raise InvalidInput(
+            f"{what} {shown!r}: out of range; give a time between {FIRST_YEAR}-01-01 00:00 and"
+            f" {LAST_YEAR}-12-31 23:59 ({tz.key})"
+        )
+    return utc
 
 
 def parse_user_time(text: str, tz: ZoneInfo, *, what: str = "--at") -> datetime:
@@ -62,14 +109,15 @@ def parse_user_time(text: str, tz: ZoneInfo, *, what: str = "--at") -> datetime:
         except ValueError as exc:
             raise InvalidInput(f"{what} {text!r}: not a valid date or time ({exc})") from exc
         local = naive.replace(tzinfo=tz)
+        utc = check_time(local, tz, what=what, text=text)
         # A wall time skipped by a DST change does not survive a round trip through UTC.
-        back = local.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        back = utc.astimezone(tz).replace(tzinfo=None)
         if back != naive:
             raise InvalidInput(
                 f"{what} {text!r}: this local time does not exist in {tz.key} (clock change);"
                 " pick another time"
             )
-        return local.astimezone(UTC)
+        return utc
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -79,7 +127,7 @@ def parse_user_time(text: str, tz: ZoneInfo, *, what: str = "--at") -> datetime:
             f"{what} {text!r}: expected 'YYYY-MM-DD HH:MM[:SS]' (in {tz.key}) or ISO 8601 with"
             " an offset such as '2026-12-01T08:30:00+08:00'"
         )
-    return dt.astimezone(UTC)
+    return check_time(dt, tz, what=what, text=text)
 
 
 def parse_future_time(text: str, tz: ZoneInfo, now: datetime, *, what: str = "--at") -> datetime:
@@ -92,10 +140,10 @@ def parse_future_time(text: str, tz: ZoneInfo, now: datetime, *, what: str = "--
     return dt
 
 
-# Days people may ask about: wide enough for any real report, narrow enough that a period
-# before or after one (and its time-zone shift) stays inside what datetime can hold.
-FIRST_DAY = date(1970, 1, 1)
-LAST_DAY = date(9000, 12, 31)
+# Days people may ask about (report periods, list filters, the calendar): the same years as
+# every accepted time.
+FIRST_DAY = date(FIRST_YEAR, 1, 1)
+LAST_DAY = date(LAST_YEAR, 12, 31)
 
 
 def parse_date(text: str, what: str) -> date:
@@ -121,6 +169,7 @@ def parse_day(text: str, tz: ZoneInfo, *, what: str) -> datetime:
         day = datetime.strptime(text.strip(), "%Y-%m-%d")
     except ValueError as exc:
         raise InvalidInput(f"{what} {text!r}: expected a date as YYYY-MM-DD") from exc
+    check_day(day.date(), what)
     return day.replace(tzinfo=tz).astimezone(UTC)
 
 

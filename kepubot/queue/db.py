@@ -143,10 +143,20 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0] or 0)
 
 
+def _applied(conn: sqlite3.Connection) -> set[int]:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+    ).fetchone()
+    if not exists:
+        return set()
+    return {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations")}
+
+
 def migrate(conn: sqlite3.Connection, now_text: str) -> int:
     """Apply every migration not yet recorded; returns the resulting schema version."""
     latest = MIGRATIONS[-1][0]
-    if schema_version(conn) == latest:
+    known = {version for version, _, _ in MIGRATIONS}
+    if schema_version(conn) == latest and known <= _applied(conn):
         return latest
     with transaction(conn):
         conn.execute(
@@ -159,12 +169,20 @@ def migrate(conn: sqlite3.Connection, now_text: str) -> int:
                 f"the database has schema version {current} but this kepubot knows only up to"
                 f" {latest}; upgrade kepubot"
             )
+        # every migration not recorded yet, also one numbered below the newest applied (a
+        # reserved number that shipped after a later one)
+        applied = _applied(conn)
         for version, name, sql in MIGRATIONS:
-            if version <= current:
+            if version in applied:
                 continue
             log.debug("applying migration %03d_%s", version, name)
+            if callable(sql):
+                sql(conn, now_text)
+                statements: list[str] = []
+            else:
+                statements = _split_sql(sql)
             # executescript() would COMMIT our transaction; run statement by statement instead.
-            for statement in _split_sql(sql):
+            for statement in statements:
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",

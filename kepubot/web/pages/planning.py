@@ -13,6 +13,7 @@ from flask import (
 )
 
 from kepubot.errors import InvalidInput
+from kepubot.timeutil import to_local
 from kepubot.web.app import requires
 from kepubot.web.forms import day_arg, local_midnight
 
@@ -88,7 +89,9 @@ def register(app: Flask) -> None:
         days: dict[date, list[dict[str, Any]]] = {}
         summary: dict[date, dict[tuple[str, str], int]] = {}
         for event in events:
-            local = event["at"].astimezone(tz)
+            local = to_local(event["at"], tz)
+            if local is None:  # a stored time no zone can show is not on any calendar day
+                continue
             if crowded:
                 counts = summary.setdefault(local.date(), {})
                 key = (event["channel"], event["state"])
