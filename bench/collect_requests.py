@@ -11,8 +11,9 @@ Set-up:
   ``POST /_sandbox/secrets``, Weibo's hourly posting limit and WeChat's publishing limit off and
   Douyin's review time 0.
 - Every delivery's remote object is made on the sandbox first, with plain ``requests`` calls
-  (not through kepubot): Weibo ``statuses/share.json``; Douyin ``video/upload/`` +
-  ``video/create/``; WeChat ``material/add_material`` once, then ``draft/add`` +
+  (not through kepubot): Weibo ``statuses/share.json``; Douyin
+  ``/api/douyin/v1/video/upload_video/`` + ``create_video/`` (token in the ``access-token``
+  header); WeChat ``material/add_material`` once, then ``draft/add`` +
   ``message/mass/sendall`` per article. The sandbox clock is shifted back for each one, so
   the objects were made 1.5 hours (WeChat: 1.2 days) to ``--days`` days ago and their counters
   have grown. WeChat goes out as a mass send because the sandbox's datacube reports mass-sent
@@ -31,7 +32,7 @@ database, twice: with the default ``[metrics] batch_limit`` (2,000 deliveries pe
 pass) and with ``batch_limit`` raised so that one pass covers every due delivery. The platform
 requests of the pass are read from ``GET /_sandbox/requests``. The minimum for the deliveries
 the pass asked about (``metrics_step`` moved past 0) is ceil(n / 100) ``count.json`` calls
-for Weibo, ceil(n / DATA_BATCH) ``video/data/`` calls for Douyin, and one
+for Weibo, ceil(n / DATA_BATCH) ``/api/douyin/v1/video/video_data/`` calls for Douyin, and one
 ``datacube/getarticletotal`` call per distinct sending day (Beijing) for WeChat. The goal is
 requests = minimum.
 """
@@ -88,7 +89,8 @@ ENV = {
 }
 METRIC_PATHS = {
     "weibo": ("/2/statuses/count.json",),
-    "douyin": ("/video/data/", "/api/douyin/v1/video/video_data/"),
+    # the current interface only: the retired /video/data/ would be a 404
+    "douyin": ("/api/douyin/v1/video/video_data/",),
     "wechat": ("/datacube/getarticletotal",),
 }
 CHANNEL_OF = {"weibo": "weibo-main", "douyin": "douyin-main", "wechat": "wechat-main"}
@@ -126,6 +128,7 @@ def config(base: str, batch_limit: int | None) -> str:
             type = "weibo"
             access_token = "${{KEPUBOT_WEIBO_TOKEN}}"
             link_domain = "kepu.example.org"
+            rip = "203.0.113.7"
             api_base = "{base}"
             rate_limit = "30/hour"
             timeout_seconds = 2
@@ -193,7 +196,7 @@ class Seeder:
             answer = self._ok(
                 self.http.post(
                     f"{self.base}/2/statuses/share.json",
-                    data={"access_token": WEIBO_TOKEN, "status": text, "rip": "127.0.0.1"},
+                    data={"access_token": WEIBO_TOKEN, "status": text, "rip": "203.0.113.7"},
                 ),
                 "weibo share.json",
             )
@@ -214,31 +217,35 @@ class Seeder:
 
     def douyin(self, count: int) -> list[dict[str, Any]]:
         made = []
-        params = {"access_token": DOUYIN["access_token"], "open_id": DOUYIN["open_id"]}
+        params = {"open_id": DOUYIN["open_id"]}
+        headers = {"access-token": DOUYIN["access_token"]}
+        v1 = f"{self.base}/api/douyin/v1/video"
         for i in range(count):
             at = self._at_age(1.5 * 3600)
             upload = self._ok(
                 self.http.post(
-                    f"{self.base}/video/upload/",
+                    f"{v1}/upload_video/",
                     params=params,
+                    headers=headers,
                     files={"video": (f"v{i}.mp4", MP4, "video/mp4")},
                 ),
-                "douyin video/upload",
+                "douyin upload_video",
             )
             video_id = upload.get("data", {}).get("video", {}).get("video_id")
             if not video_id:
-                raise SystemExit(f"douyin video/upload: {upload}")
+                raise SystemExit(f"douyin upload_video: {upload}")
             created = self._ok(
                 self.http.post(
-                    f"{self.base}/video/create/",
+                    f"{v1}/create_video/",
                     params=params,
+                    headers=headers,
                     json={"video_id": video_id, "text": f"科普短视频第{i}期"},
                 ),
-                "douyin video/create",
+                "douyin create_video",
             )
             item_id = created.get("data", {}).get("item_id")
             if not item_id:
-                raise SystemExit(f"douyin video/create: {created}")
+                raise SystemExit(f"douyin create_video: {created}")
             made.append(
                 {
                     "channel": "douyin-main",
@@ -548,7 +555,7 @@ def show(run: dict[str, Any]) -> None:
     )
     rules = {
         "weibo": f"count.json, ≤ {COUNT_BATCH} ids per call",
-        "douyin": f"video/data/, {DATA_BATCH} item_ids per call (DATA_BATCH)",
+        "douyin": f"video_data/, {DATA_BATCH} item_ids per call (DATA_BATCH)",
         "wechat": f"datacube/getarticletotal, 1 day per call ({len(run['wechat_days'])} days)",
     }
     for route, channel in CHANNEL_OF.items():
