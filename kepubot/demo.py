@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 EXTRA_CHANNELS = ("cms", "staff-wecom")  # every sample also goes to these
+# Weibo's rip: a documentation-range (RFC 5737) address standing in for the operator's public IP.
+DEMO_RIP = "203.0.113.10"
 DEMO_SECRETS = {
     "KEPUBOT_DEMO_CMS_SECRET": "demo-cms-secret",
     "KEPUBOT_DEMO_WECOM_KEY": "demo-wecom-key",
@@ -76,6 +78,7 @@ def _config(sandbox: str) -> str:
         type = "weibo"
         access_token = "${{KEPUBOT_DEMO_WEIBO_TOKEN}}"
         link_domain = "kepu.example.org"
+        rip = "{DEMO_RIP}"
         api_base = "{sandbox}"
         timeout_seconds = 5
 
@@ -284,6 +287,10 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
                 "publish_polls_before_done": 1,
                 "douyin_review_seconds": 0,
                 "wechat_publishes_per_minute": 100,
+                # Weibo asks for the operator's real public IP; the demo's stand-in is a
+                # documentation address, which the emulated Weibo must be told to accept.
+                "weibo_rip_allow": [DEMO_RIP],
+                "weibo_safe_domains": ["kepu.example.org"],
             },
         )
         config_path = folder / "kepubot.toml"

@@ -71,6 +71,7 @@ CONFIG = textwrap.dedent(
     type = "weibo"
     access_token = "${KEPUBOT_WEIBO_TOKEN}"
     link_domain = "kepu.example.org"
+    rip = "203.0.113.7"
     api_base = "https://api.weibo.com"
     rate_limit = "30/hour"
     posting_times = ["08:30", "12:00", "20:00"]

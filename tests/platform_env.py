@@ -30,6 +30,7 @@ def weibo_wechat_channels(base: str, wechat_appid: str) -> str:
 type = "weibo"
 access_token = "${{KEPUBOT_WEIBO_TOKEN}}"
 link_domain = "kepu.example.org"
+rip = "203.0.113.10"
 api_base = "{base}"
 rate_limit = "30/hour"
 timeout_seconds = 2

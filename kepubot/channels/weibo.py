@@ -7,10 +7,14 @@ the editor can see the result in ``post preview`` before anything is sent.
 
 Calls (paths relative to ``api_base``, ``https://api.weibo.com`` by default):
 
-- publish: ``POST 2/statuses/share.json`` with ``access_token``, ``status``, ``rip`` and, when the
-  post has an image, its first image as the multipart part ``pic`` (§1.2);
+- publish: ``POST 2/statuses/share.json`` with ``access_token``, ``status``, ``rip`` (the
+  operator's real public IP: a required setting, or ``"auto"``) and, when the post has an image,
+  its first image as the multipart part ``pic`` (§1.2), where ``status`` is URL-encoded as the
+  doc asks (§0);
 - find / poll: ``GET 2/statuses/user_timeline.json`` (the authorizing account's recent statuses),
-  matched on the rendered text with every URL removed, since Weibo shortens links to t.cn;
+  matched on the sent text with every URL removed, since Weibo shortens links to t.cn. share is
+  synchronous, so the timeline read back past the first attempt proves absence once the last
+  send has settled (``timeline_settle_seconds``); before that find() answers Undecided;
 - metrics: ``GET 2/statuses/count.json`` with up to 100 comma-separated ``ids`` per call (§1.5);
 - verify: ``POST oauth2/get_token_info`` (§1.1) and, for the screen name, ``GET 2/users/show.json``.
 
@@ -22,16 +26,18 @@ The JSON code decides, through the data table ``ERRORS``. The token travels as t
 
 from __future__ import annotations
 
+import functools
 import html
 import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kepubot.channels.base import (
     HttpChannel,
@@ -40,6 +46,8 @@ from kepubot.channels.base import (
     Processing,
     Published,
     Rendered,
+    Undecided,
+    checkpoint,
     markdown_to_text,
     parse_retry_after,
 )
@@ -215,6 +223,79 @@ def weibo_length(text: str) -> int:
     return (halves + 1) // 2
 
 
+RIP_AUTO = "auto"
+# Where the UDP socket of outward_address() is pointed: public resolvers (AliDNS). connect() on
+# a UDP socket only picks the route and the local address; no packet is sent.
+_PROBE_TARGETS = (("223.5.5.5", 53, socket.AF_INET), ("2400:3200::1", 53, socket.AF_INET6))
+# Addresses that cannot be an operator's public IP: Weibo would see a different one (or none).
+# Listed by hand: ipaddress's is_private also covers the documentation ranges (203.0.113.0/24
+# and friends), which the demo and the tests use as stand-ins for a public address.
+_NOT_PUBLIC: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "an unspecified address"),
+    ("127.0.0.0/8", "a loopback address"),
+    ("10.0.0.0/8", "a private (RFC 1918) address"),
+    ("172.16.0.0/12", "a private (RFC 1918) address"),
+    ("192.168.0.0/16", "a private (RFC 1918) address"),
+    ("100.64.0.0/10", "a carrier-grade NAT (RFC 6598) address"),
+    ("169.254.0.0/16", "a link-local address"),
+    ("224.0.0.0/4", "a multicast address"),
+    ("240.0.0.0/4", "a reserved address"),
+    ("::/128", "an unspecified address"),
+    ("::1/128", "a loopback address"),
+    ("fc00::/7", "a private (unique local) address"),
+    ("fe80::/10", "a link-local address"),
+    ("ff00::/8", "a multicast address"),
+)
+_NOT_PUBLIC_NETS = tuple((ipaddress.ip_network(net), reason) for net, reason in _NOT_PUBLIC)
+
+
+def non_public_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """Why ``address`` cannot be an operator's public IP ("a loopback address", ...), or ""."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for network, reason in _NOT_PUBLIC_NETS:
+        if address.version == network.version and address in network:
+            return reason
+    return ""
+
+
+def probe_outward_address() -> str:
+    """The local address this host would use toward the public internet (IPv4 first).
+
+    A UDP socket is connected to a public resolver's address: that only chooses the route,
+    nothing is sent. Raises ValueError when the host has no route out."""
+    for host, port, family in _PROBE_TARGETS:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((host, port))
+                return str(probe.getsockname()[0])
+        except OSError:
+            continue
+    raise ValueError(
+        'rip = "auto": this host has no route to the internet, so its outward-facing address'
+        " cannot be read; set rip to the public IP address your Weibo traffic comes from"
+    )
+
+
+@functools.cache
+def outward_address() -> str:
+    """``rip = "auto"``: the host's outward-facing address, read once per process."""
+    return checked_outward_address(probe_outward_address())
+
+
+def checked_outward_address(found: str) -> str:
+    """``found`` (what the probe read) unless it is loopback or private: behind NAT, Weibo
+    sees another address."""
+    reason = non_public_reason(ipaddress.ip_address(found.split("%", 1)[0]))
+    if reason:
+        raise ValueError(
+            f'rip = "auto": this host\'s outward-facing address {found} is {reason}, not the'
+            " public IP Weibo sees (the host is behind NAT or a proxy); set rip to the public"
+            " IP address your traffic leaves from"
+        )
+    return found
+
+
 def _on_domain(url: str, domain: str) -> bool:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
@@ -229,8 +310,14 @@ class WeiboSettings(HttpChannelSettings):
     default_link: str | None = None
     api_base: str = "https://api.weibo.com"
     rate_limit: str | None = "30/hour"
-    # share.json requires the operating user's real IP; an unattended bot has only its own.
-    rip: str = "127.0.0.1"
+    # share.json requires the operating user's real, valid IP (请传操作用户的真实有效IP, §0/§1.2):
+    # the public address the operator's traffic leaves from, or "auto" to read this host's
+    # outward-facing address once when the settings are loaded. Required: there is no honest
+    # default (127.0.0.1 may be refused).
+    rip: str = Field("", validate_default=True)
+    # find() trusts "not in the timeline" as absence only this long after the last send
+    # (20032 "succeeded, server slow" asks for 1-2 minutes; the margin is [gk]).
+    timeline_settle_seconds: float = Field(180.0, ge=0)
 
     @field_validator("link_domain")
     @classmethod
@@ -246,11 +333,28 @@ class WeiboSettings(HttpChannelSettings):
     @field_validator("rip")
     @classmethod
     def _ip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError(
+                "required: set rip to the public IP address your Weibo traffic comes from"
+                ' (share.json asks for the real IP), or to "auto" to read this host\'s'
+                " outward-facing address at start"
+            )
+        if value.lower() == RIP_AUTO:
+            return outward_address()
         try:
-            ipaddress.ip_address(value.strip())
+            address = ipaddress.ip_address(value)
         except ValueError:
-            raise ValueError(f"rip {value!r} must be an IP address such as 203.0.113.7")
-        return value.strip()
+            raise ValueError(
+                f'rip {value!r} must be a public IP address such as 203.0.113.7, or "auto"'
+            ) from None
+        reason = non_public_reason(address)
+        if reason:
+            raise ValueError(
+                f"rip {value} is {reason}; Weibo asks for the operator's real public IP:"
+                ' set the address your traffic leaves from, or "auto"'
+            )
+        return str(address)
 
     @model_validator(mode="after")
     def _default_on_domain(self) -> WeiboSettings:
@@ -361,13 +465,20 @@ class WeiboChannel(HttpChannel):
                 + "; ".join(problem.describe("en") for problem in problems)
             )
         rendered = self.render(post)
+        # Saved before the request: if its answer is lost, find() knows which text to look for
+        # and how long ago it was sent (absence is trusted only once the send has settled).
+        checkpoint(progress, weibo_text=rendered.text, weibo_sent_at=self._now().isoformat())
         data = {"access_token": self._token(), "status": rendered.text, "rip": self.settings.rip}
         images = post.for_channel(self.name).images
         files = None
         if images:
-            # With a picture the request is multipart/form-data and the part is named "pic";
-            # the other fields travel as plain parts (UTF-8, not URL-encoded, as the public
-            # clients send them [?]). Without one it is a plain form post (§1.2).
+            # With a picture the request is multipart/form-data and the part is named "pic".
+            # The doc still asks for ``status`` URL-encoded there (必须做URLencode, §0), and a
+            # multipart part is not decoded by the form layer, so the text is percent-encoded
+            # here: every byte but unreserved ASCII, so "+", "%", "&" and "#" cannot be read as
+            # a space, an escape or a separator. The other fields are plain parts. Without a
+            # picture it is a plain form post, where the form encoding is that URL-encoding.
+            data["status"] = quote(rendered.text, safe="")
             content, mime = self._image(images[0], what)
             files = {"pic": (f"pic.{mime.rsplit('/', 1)[-1]}", content, mime)}
         response, answer = self._send(
@@ -408,7 +519,10 @@ class WeiboChannel(HttpChannel):
                 f"{what}: delivery {delivery.id} has no record of an accepted status to look for;"
                 " check the Weibo account by hand before requeueing"
             )
-        found = self._look_up(text, accepted_at - LOOKUP_MARGIN, what)
+        try:
+            found = self._look_up(text, accepted_at - LOOKUP_MARGIN, what)
+        except _TimelineTooLong as exc:
+            raise OutcomeUnknown(str(exc)) from None
         if found is not None:
             return found
         waited = self._now() - accepted_at
@@ -426,11 +540,52 @@ class WeiboChannel(HttpChannel):
 
     # --- lookup, counts, credentials -------------------------------------------------------
 
-    def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
+    def find(
+        self, post: Post, since: datetime, progress: dict[str, Any]
+    ) -> Published | Undecided | None:
         """The account's status carrying this post's text, created at or after ``since``.
 
-        None only when the timeline reaches back before ``since`` without it."""
-        return self._look_up(self.render(post).text, _aware(since), f"weibo {self.name}: lookup")
+        ``statuses/share`` is synchronous: a request Weibo applied is a status from that
+        moment on. So absence (None) is proven by the account's own timeline read back past
+        ``since`` without the text, but only once the last send is ``timeline_settle_seconds``
+        old (a slow write, 20032, shows up within 1-2 minutes). Before that, or when the
+        timeline holds too many newer statuses to reach back, the answer is Undecided."""
+        what = f"weibo {self.name}: lookup"
+        text = progress.get("weibo_text")
+        if not isinstance(text, str) or not text:
+            text = self.render(post).text
+        since = _aware(since)
+        sent_at = _parse_time(progress.get("weibo_sent_at"))
+        # Deliveries sent before the checkpoint existed: the first attempt (``since``) is the
+        # best known send time.
+        last_send = max(sent_at, since) if sent_at is not None else since
+        checked = (
+            f"statuses/user_timeline.json back to {since:%Y-%m-%d %H:%M} UTC,"
+            " matched on the status text without links",
+        )
+        look_at = (
+            "the account's own Weibo page (including posts under review), for a status"
+            f" starting {text[:30]!r}"
+        )
+        try:
+            found = self._look_up(text, since, what)
+        except _TimelineTooLong as exc:
+            return Undecided(reason=str(exc), checked=checked, look_at=look_at)
+        if found is not None:
+            return found
+        settle = timedelta(seconds=self.settings.timeline_settle_seconds)
+        waited = self._now() - last_send
+        if waited < settle:
+            return Undecided(
+                reason=(
+                    f"not in the timeline yet, but the last send was only"
+                    f" {int(waited.total_seconds())} s ago; Weibo may still be writing it"
+                    f" (looked again after {int(settle.total_seconds())} s)"
+                ),
+                checked=checked,
+                look_at=look_at,
+            )
+        return None
 
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
         """Live counters from ``statuses/count.json``, at most COUNT_BATCH ids per call.
@@ -677,7 +832,7 @@ class WeiboChannel(HttpChannel):
             ):
                 return None
         # Every status on every page is newer than `since`: absence cannot be confirmed.
-        raise OutcomeUnknown(
+        raise _TimelineTooLong(
             f"{what}: more than {FIND_MAX_PAGES * TIMELINE_COUNT} statuses since"
             f" {since:%Y-%m-%d %H:%M} UTC; cannot tell whether the post is among them"
         )
@@ -696,6 +851,19 @@ class WeiboChannel(HttpChannel):
             remote_url=url,
             published_at=parse_created_at(status.get("created_at")) or self._now(),
         )
+
+
+class _TimelineTooLong(Exception):
+    """The timeline holds more statuses since ``since`` than find() pages through."""
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return _aware(datetime.fromisoformat(value))
+    except ValueError:
+        return None
 
 
 def _image_problems(image: Media) -> list[Problem]:

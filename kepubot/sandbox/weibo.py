@@ -13,16 +13,21 @@ Endpoints (all under the real paths of ``https://api.weibo.com``):
 
 The token goes in the ``access_token`` query or form parameter, or as
 ``Authorization: OAuth2 <token>``. Tokens are registered with ``POST /_sandbox/secrets``
-``{"weibo_tokens": [...]}``; until one is, any non-empty token is accepted (each new one is a
-new user). ``POST /_sandbox/expire {"route": "weibo"}`` expires them (21327) until they are
-registered again.
+``{"weibo_tokens": [...]}`` (or granted by ``oauth2/access_token``); any other token is refused
+(21332), registered or not. ``POST /_sandbox/expire {"route": "weibo"}`` expires them (21327)
+until they are registered again.
 
 Errors are HTTP 400 (403 for tokens and rate limits) with ``{"error", "error_code",
 "request"}``, ``error_code`` a string as in the docs; token errors are OAuth-shaped
 (``{"error": "expired_token", "error_code": 21327, "error_description", "request"}``, the code
-a number). Checks on ``share.json``, in order: token; ``status`` present (20008); ``rip``
-present (10016) and an IP address (10017); at most 140 units, CJK 1 and ASCII ½ (20012); no
-``#topic#`` (10017); a link on a safe domain (10017); ``pic`` present in a multipart post
+a number). Checks on ``share.json``, in order: token; ``status`` present (20008), URL-decoded
+once in a multipart post (the doc asks for it URL-encoded; a plain form post is decoded by the
+form layer); ``rip`` present (10016) and the operator's real IP (10017: not an IP, or loopback,
+private, link-local or another address that is not publicly routable, unless it is in
+``weibo_rip_allow``, by default the documentation range 203.0.113.0/24 the demo and tests use);
+at most 140 units, CJK 1 and ASCII ½ (20012); no ``#topic#`` (10017); a link on one of
+``weibo_safe_domains`` (10017; by default ``kepu.example.org``, never empty); ``pic`` present
+in a multipart post
 (20007), JPEG/GIF/PNG (20005), under 5 MB (20006); 30 posts an hour per user (20016, or the
 code set in ``weibo_rate_limit_code``); the same text as the user's last post within
 ``weibo_duplicate_window_seconds`` (20019, recorded in the ledger's ``duplicates``).
@@ -34,8 +39,9 @@ Guessed where the notes are silent or unsure: 10017 for a missing safe-domain li
 ``#topic#``; subdomains of a safe domain count; links are not shortened to t.cn before
 counting; HTTP 403 for token and rate-limit errors, 503 (10009) for ``busy``; only accepted
 posts count towards the hourly limit; the duplicate window (24 h); 20101 for an unknown id in
-``show.json``; 10020/10021 for an unknown path or a wrong method; multipart text fields are
-taken as sent (not URL-decoded); ``get_token_info`` answers the later ``expire_in`` spelling.
+``show.json``; 10020/10021 for an unknown path or a wrong method; 10017 for a ``rip`` that is
+not a real public IP; multipart fields other than ``status`` are taken as sent;
+``get_token_info`` answers the later ``expire_in`` spelling.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from kepubot.sandbox.base import (
     Endpoint,
@@ -78,7 +84,51 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # text usually follows a link without a space).
 # (Not re.IGNORECASE for the class: case folding would make "k" and "s" non-ASCII too.)
 _URL = re.compile(r"(?i:https?)://[^\s<>\"'\x80-\U0010ffff]+")
+# The app's bound safe domain in the sandbox: the domain the demo, the example config and the
+# tests link to.
+DEFAULT_SAFE_DOMAINS = ("kepu.example.org",)
+# rip stand-ins for a public address: TEST-NET-3 (RFC 5737), which the demo and the tests use.
+DEFAULT_RIP_ALLOW = ("203.0.113.0/24",)
+# Never an operator's real public IP, whatever weibo_rip_allow says.
+_NEVER_RIP = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
 _TOPIC = re.compile(r"#[^#]+#")
+
+
+def _domain_list(value: Any) -> list[str]:
+    domains = [d.strip().lower().strip(".") for d in string_list(value)]
+    if not domains or not all(domains):
+        raise ValueError("expected a non-empty list of domain names (the app's safe domains)")
+    return domains
+
+
+def _network_list(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of IP addresses or networks, got {value!r}")
+    networks = []
+    for item in value:
+        try:
+            network = ipaddress.ip_network(item, strict=False) if isinstance(item, str) else None
+        except ValueError:
+            network = None
+        if network is None:
+            raise ValueError(f"expected IP addresses or networks, got {item!r}")
+        networks.append(str(network))
+    return networks
 
 
 class WeiboError(Exception):
@@ -156,7 +206,15 @@ class WeiboAPI(Endpoint):
             0.0, non_negative_number, "a new status shows in user_timeline after this delay"
         ),
         "weibo_safe_domains": Setting(
-            [], string_list, "the app's safe domains; empty: any http(s) link will do"
+            list(DEFAULT_SAFE_DOMAINS),
+            _domain_list,
+            "the app's bound safe domains (安全域名); a status must link to one (or a subdomain)",
+        ),
+        "weibo_rip_allow": Setting(
+            list(DEFAULT_RIP_ALLOW),
+            _network_list,
+            "addresses or networks accepted as rip although not publicly routable (the"
+            " documentation range the demo and tests use); loopback and private ones never",
         ),
         "weibo_duplicate_window_seconds": Setting(
             86400.0, non_negative_number, "same text as the last post within this: 20019"
@@ -170,7 +228,6 @@ class WeiboAPI(Endpoint):
         super().__init__(context)
         self._lock = threading.Lock()
         self._tokens: dict[str, _Token] = {}
-        self._registered = False
         self._codes_used: set[str] = set()
         self._statuses: dict[int, _Status] = {}
         self._by_user: dict[int, list[_Status]] = {}
@@ -186,7 +243,6 @@ class WeiboAPI(Endpoint):
             raise ValueError('"weibo_tokens" must be a list of access tokens')
         now = self.context.now()
         with self._lock:
-            self._registered = True
             for token in value:
                 known = self._tokens.get(token)
                 uid = known.uid if known else self._new_uid()
@@ -209,7 +265,6 @@ class WeiboAPI(Endpoint):
     def reset(self) -> None:
         with self._lock:
             self._tokens.clear()
-            self._registered = False
             self._codes_used.clear()
             self._statuses.clear()
             self._by_user.clear()
@@ -309,10 +364,9 @@ class WeiboAPI(Endpoint):
             raise TokenError(21301, "auth faild!", "access_token is missing")
         now = self.context.now()
         with self._lock:
+            # Only tokens registered through /_sandbox/secrets or granted by
+            # oauth2/access_token are known; any other is refused, as on the platform.
             state = self._tokens.get(token)
-            if state is None and not self._registered:
-                state = _Token(self._new_uid(), "sandbox-app", now, now + FIVE_YEARS)
-                self._tokens[token] = state
             if state is None:
                 raise TokenError(21332, "invalid_access_token", "access_token is invalid")
             if state.expired or state.expires_at <= now:
@@ -329,15 +383,18 @@ class WeiboAPI(Endpoint):
     def _share(self, request: Request, form: Form) -> Response:
         _, token = self._authorize(request, form)
         text = form.get("status")
+        if text is not None and form.multipart:
+            # The doc asks for status URL-encoded (必须做URLencode). A plain form post is
+            # decoded by the form layer; a multipart part is not, so it is decoded here, once,
+            # the way a form value is ("+" is a space, "%2B" a plus).
+            text = unquote_plus(text)
         if text is None or not text.strip():
             raise WeiboError(20008, "Content is null!")
         rip = form.get("rip")
         if not rip:
             raise WeiboError(10016, "Miss required parameter (rip), see doc for more info.")
-        try:
-            ipaddress.ip_address(rip)
-        except ValueError:
-            raise WeiboError(10017, f"Parameter (rip)'s value invalid, but get ({rip})") from None
+        if not self._real_ip(rip):
+            raise WeiboError(10017, f"Parameter (rip)'s value invalid, but get ({rip})")
         if weibo_units(text) > MAX_UNITS:
             raise WeiboError(20012, "Text too long, please input text less than 140 characters!")
         if _TOPIC.search(text):
@@ -379,13 +436,28 @@ class WeiboAPI(Endpoint):
             payload = self._status_json(status, now)
         return json_response(200, payload)
 
+    def _real_ip(self, rip: str) -> bool:
+        """The doc asks for the operating user's real, valid IP (请传操作用户的真实有效IP):
+        a publicly routable address. Loopback and private ones are refused (10017 [gk]: the
+        doc names no code for it; 10017 is its "invalid parameter value")."""
+        try:
+            address = ipaddress.ip_address(rip.strip())
+        except ValueError:
+            return False
+        if any(address.version == n.version and address in n for n in _NEVER_RIP):
+            return False
+        if address.is_global:
+            return True
+        allowed = [ipaddress.ip_network(n) for n in self.setting("weibo_rip_allow")]
+        return any(address.version == n.version and address in n for n in allowed)
+
     def _has_safe_link(self, text: str) -> bool:
         domains = [d.lower().lstrip(".") for d in self.setting("weibo_safe_domains")]
         for match in _URL.finditer(text):
             host = (urlsplit(match.group(0)).hostname or "").lower()
             if not host:
                 continue
-            if not domains or any(host == d or host.endswith("." + d) for d in domains):
+            if any(host == d or host.endswith("." + d) for d in domains):
                 return True
         return False
 

@@ -73,6 +73,7 @@ SETTINGS: dict[type[Channel], dict[str, Any]] = {
         "type": "weibo",
         "access_token": "${KP_TOKEN}",
         "link_domain": "kepu.example.org",
+        "rip": "203.0.113.7",
     },
     WechatChannel: {"type": "wechat", "app_id": "wx123", "app_secret": "${KP_SECRET}"},
     DouyinChannel: {
@@ -182,6 +183,8 @@ def test_type_names() -> None:
         (WeiboChannel, {"link_domain": "https://kepu.example.org/"}),
         (WeiboChannel, {"default_link": "https://other.example.com/"}),
         (WeiboChannel, {"rip": "not-an-ip"}),
+        (WeiboChannel, {"rip": "127.0.0.1"}),
+        (WeiboChannel, {"rip": ""}),
         (WeiboChannel, {"rate_limit": "lots"}),
         (WechatChannel, {"mode": "publish"}),
         (DouyinChannel, {"chunk_size_mb": 4}),
@@ -207,7 +210,7 @@ def test_defaults() -> None:
     assert (weibo.api_base, weibo.rate_limit, weibo.rip) == (
         "https://api.weibo.com",
         "30/hour",
-        "127.0.0.1",
+        "203.0.113.7",
     )
     feed = FeedChannel.Settings.model_validate(SETTINGS[FeedChannel])
     assert feed.formats == ["rss", "atom", "json"]

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, unquote, unquote_plus, urlsplit
 
 import pytest
 import requests
 import responses
+from pydantic import ValidationError
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from kepubot.channels import weibo
-from kepubot.channels.base import HttpChannel, Processing, Published
+from kepubot.channels.base import HttpChannel, Processing, Progress, Published, Undecided
 from kepubot.channels.weibo import ERRORS, WeiboChannel, match_key, parse_created_at
 from kepubot.errors import (
     AuthExpired,
@@ -352,7 +354,14 @@ def test_image_is_sent_as_multipart_pic(media_dir: Path) -> None:
         name: parts[name].get_payload(decode=True).decode("utf-8")
         for name in ("access_token", "status", "rip")
     }
-    assert values == {"access_token": TOKEN, "status": TEXT, "rip": "203.0.113.7"}
+    # The doc asks for status URL-encoded, also in a multipart post (§0): every byte but
+    # unreserved ASCII is escaped, so it decodes back the same with or without "+" = space.
+    assert values == {
+        "access_token": TOKEN,
+        "status": quote(TEXT, safe=""),
+        "rip": "203.0.113.7",
+    }
+    assert unquote_plus(values["status"]) == unquote(values["status"]) == TEXT
     pic = parts["pic"]
     assert pic.get_content_type() == "image/png"
     assert pic.get_filename()
@@ -466,7 +475,9 @@ def test_find_matches_text_without_links_within_the_window(
     since: datetime, expected_id: str | None
 ) -> None:
     responses.add(responses.GET, TIMELINE_URL, json=fixture("timeline"))
-    found = channel().find(make_post(), since, {"idempotency_key": "k"})
+    # A day later: every send has long settled, so "not in the timeline" is absence.
+    later = datetime(2024, 5, 2, tzinfo=UTC)
+    found = channel(now=later).find(make_post(), since, {"idempotency_key": "k"})
     if expected_id is None:
         assert found is None
     else:
@@ -525,10 +536,50 @@ def test_find_pages_back_to_the_window() -> None:
 def test_find_cannot_confirm_absence_beyond_its_pages() -> None:
     for _ in range(weibo.FIND_MAX_PAGES):
         responses.add(responses.GET, TIMELINE_URL, json=newer_page())
-    with pytest.raises(OutcomeUnknown) as info:
-        channel().find(make_post(), datetime(2024, 5, 1, 8, tzinfo=UTC), {})
+    found = channel().find(make_post(), datetime(2024, 5, 1, 8, tzinfo=UTC), {})
+    assert isinstance(found, Undecided)
+    assert "more than 300 statuses" in found.reason
+    assert found.checked and found.look_at
     assert len(responses.calls) == weibo.FIND_MAX_PAGES
-    assert_no_secret(info.value)
+    assert TOKEN not in repr(found)
+
+
+@responses.activate
+def test_find_is_undecided_until_the_last_send_has_settled() -> None:
+    """statuses/share is synchronous, but a slow write (20032) shows up 1-2 minutes later:
+    "not in the timeline" proves absence only timeline_settle_seconds after the last send."""
+    responses.add(responses.GET, TIMELINE_URL, json={"statuses": [], "total_number": 0})
+    responses.add(responses.GET, TIMELINE_URL, json={"statuses": [], "total_number": 0})
+    sent = NOW - timedelta(seconds=60)
+    progress = {"weibo_sent_at": sent.isoformat(), "weibo_text": TEXT}
+    since = NOW - timedelta(minutes=20)
+
+    early = channel().find(make_post(), since, progress)
+    assert isinstance(early, Undecided)
+    assert "60 s ago" in early.reason
+
+    settled = channel(now=sent + timedelta(seconds=180)).find(make_post(), since, progress)
+    assert settled is None
+
+
+@responses.activate
+def test_find_looks_for_the_text_that_was_sent() -> None:
+    """The checkpointed text wins over a fresh render (the post may have been edited since)."""
+    responses.add(responses.GET, TIMELINE_URL, json=fixture("timeline"))
+    edited = make_post(summary="编辑后的摘要，与发出的不同。")
+    progress = {"weibo_text": TEXT, "weibo_sent_at": (NOW - timedelta(hours=1)).isoformat()}
+    found = channel().find(edited, datetime(2024, 5, 1, 8, tzinfo=UTC), progress)
+    assert isinstance(found, Published) and found.remote_id == "5030461234567890"
+
+
+@responses.activate
+def test_publish_checkpoints_the_text_and_send_time_before_the_request() -> None:
+    saved: list[dict[str, Any]] = []
+    progress = Progress(on_save=lambda values: saved.append(values))
+    responses.add(responses.POST, SHARE_URL, body=requests.exceptions.ReadTimeout())
+    with pytest.raises(OutcomeUnknown):
+        channel().publish(make_post(), progress)
+    assert saved == [{"weibo_text": TEXT, "weibo_sent_at": NOW.isoformat()}]
 
 
 @responses.activate
@@ -768,3 +819,113 @@ def test_match_key_ignores_links_and_spaces() -> None:
     assert match_key(TEXT) == match_key(TEXT.replace(LINK, SHORT_LINK))
     assert match_key(f"链接{SHORT_LINK}后面的字") == "链接后面的字"
     assert match_key("a  b\nc") == "abc"
+
+
+# --- rip: the operator's real public IP ---------------------------------------------------------
+
+
+def weibo_settings(**changes: Any) -> Any:
+    return WeiboChannel.Settings.model_validate(
+        {
+            "type": "weibo",
+            "access_token": "${KP_WEIBO_TOKEN}",
+            "link_domain": "kepu.example.org",
+            **changes,
+        }
+    )
+
+
+def test_rip_is_required() -> None:
+    with pytest.raises(ValidationError) as info:
+        weibo_settings()
+    [error] = info.value.errors()
+    assert error["loc"] == ("rip",)
+    assert "required" in error["msg"] and '"auto"' in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("rip", "reason"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.20.0.5", "private"),
+        ("192.168.31.7", "private"),
+        ("100.64.3.2", "carrier-grade NAT"),
+        ("169.254.1.1", "link-local"),
+        ("::1", "loopback"),
+        ("fd00::5", "private"),
+        ("::ffff:192.168.1.1", "private"),
+        ("0.0.0.0", "unspecified"),
+    ],
+)
+def test_rip_refuses_loopback_and_private_addresses(rip: str, reason: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        weibo_settings(rip=rip)
+    message = info.value.errors()[0]["msg"]
+    assert reason in message and "public" in message
+
+
+@pytest.mark.parametrize("rip", ["203.0.113.7", "198.51.100.20", "116.62.1.1", "2408:8000::1"])
+def test_rip_takes_a_public_address(rip: str) -> None:
+    assert weibo_settings(rip=f" {rip} ").rip == rip
+
+
+@pytest.fixture
+def probe(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """What the outward-address probe reads (one entry per call); the cache is emptied."""
+    calls: list[str] = []
+    answers = iter(["198.51.100.23", "198.51.100.99"])
+
+    def fake() -> str:
+        calls.append(next(answers))
+        return calls[-1]
+
+    monkeypatch.setattr(weibo, "probe_outward_address", fake)
+    weibo.outward_address.cache_clear()
+    yield calls
+    weibo.outward_address.cache_clear()
+
+
+def test_rip_auto_reads_the_outward_address_once(probe: list[str]) -> None:
+    assert weibo_settings(rip="auto").rip == "198.51.100.23"
+    assert weibo_settings(rip="AUTO").rip == "198.51.100.23"  # read once, at start
+    assert probe == ["198.51.100.23"]
+
+
+@pytest.mark.parametrize(
+    ("found", "reason"), [("192.168.1.5", "private"), ("127.0.1.1", "loopback")]
+)
+def test_rip_auto_refuses_a_host_behind_nat(found: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason) as info:
+        weibo.checked_outward_address(found)
+    assert "set rip to the public IP" in str(info.value)
+    assert weibo.checked_outward_address("198.51.100.23") == "198.51.100.23"
+
+
+def test_the_probe_reads_a_local_address_without_sending() -> None:
+    """connect() on a UDP socket only picks a route: the answer is one of this host's
+    addresses, or a clear error when there is no route out."""
+    try:
+        found = weibo.probe_outward_address()
+    except ValueError as exc:
+        assert "no route" in str(exc)
+    else:
+        import ipaddress
+
+        ipaddress.ip_address(found)  # raises if it is not an address
+
+
+def test_missing_rip_is_a_config_error_naming_it(workspace: Any) -> None:
+    text = workspace.config.read_text(encoding="utf-8")
+    assert 'rip = "203.0.113.7"\n' in text
+    workspace.config.write_text(text.replace('rip = "203.0.113.7"\n', ""), encoding="utf-8")
+    output = workspace.refused("post", "list", contains="channels.weibo-main.rip")
+    assert "auto" in output
+
+
+def test_private_rip_is_a_config_error(workspace: Any) -> None:
+    text = workspace.config.read_text(encoding="utf-8")
+    workspace.config.write_text(
+        text.replace('rip = "203.0.113.7"', 'rip = "192.168.1.10"'), encoding="utf-8"
+    )
+    workspace.refused("post", "list", contains="192.168.1.10 is a private (RFC 1918) address")
