@@ -40,6 +40,7 @@ def test_schedule_refuses_a_time_out_of_range(workspace: Workspace, at: str) -> 
 
 @pytest.mark.parametrize("at", FAR)
 def test_add_refuses_a_time_out_of_range(workspace: Workspace, at: str) -> None:
+    workspace.ok("post", "list")  # the database exists: a refusal must leave it as it was
     workspace.refused(
         "post",
         "add",
