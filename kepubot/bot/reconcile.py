@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from kepubot.channels.base import Processing, Progress, Published
@@ -73,8 +73,10 @@ def reconcile_unknown(engine: Engine) -> dict[str, int]:
             break
         try:
             result = reconcile_one(engine, row)
-        except InvalidTransition:
-            continue  # another daemon settled it meanwhile
+        except InvalidTransition as exc:
+            # another daemon settled it meanwhile: losing that race is normal
+            log.debug("delivery %s: settled by another daemon meanwhile (%s); skipped", row, exc)
+            continue
         outcome[result] = outcome.get(result, 0) + 1
     return outcome
 
@@ -163,6 +165,9 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
 
 
 def poll_processing(engine: Engine) -> int:
+    """Poll every due ``processing`` delivery once. Several daemons (or parallel
+    ``run --once``) may poll the same delivery: whoever records second finds it settled
+    and skips it (logged at debug), as losing any other race between daemons is."""
     conn = engine.conn()
     now = engine.clock()
     rows = deliveries.due_ids(conn, "processing", now)
@@ -170,43 +175,55 @@ def poll_processing(engine: Engine) -> int:
     for row in rows:
         if engine.stopping.is_set():
             break
-        delivery = deliveries.get(conn, row)
-        channel = engine.app.channels.get(delivery.channel)
-        if channel is None:
-            continue
         try:
-            result = channel.poll(delivery)
-        except Permanent as exc:
-            deliveries.record_polled(
-                conn, delivery_id=delivery.id, actor=engine.worker, now=now, failed=str(exc)
-            )
-            done += 1
-            continue
-        except (ChannelError, NotImplementedError) as exc:
-            log.warning("delivery %s: poll failed (%s); polling again later", delivery.id, exc)
-            deliveries.record_polled(
-                conn,
-                delivery_id=delivery.id,
-                actor=engine.worker,
-                now=now,
-                poll_at=now + timedelta(seconds=60),
-            )
-            continue
-        if isinstance(result, Published):
-            deliveries.record_polled(
-                conn,
-                delivery_id=delivery.id,
-                actor=engine.worker,
-                now=now,
-                published=(result.remote_id, result.remote_url),
-            )
-            done += 1
-        elif isinstance(result, Processing):
-            deliveries.record_polled(
-                conn,
-                delivery_id=delivery.id,
-                actor=engine.worker,
-                now=now,
-                poll_at=now + timedelta(seconds=result.poll_after_seconds),
-            )
+            if _poll_one(engine, row, now):
+                done += 1
+        except InvalidTransition as exc:
+            log.debug("delivery %s: settled by another daemon meanwhile (%s); skipped", row, exc)
     return done
+
+
+def _poll_one(engine: Engine, delivery_id: int, now: datetime) -> bool:
+    """Poll one delivery; True when it reached a final state here."""
+    conn = engine.conn()
+    delivery = deliveries.get(conn, delivery_id)
+    if delivery.state != "processing":
+        raise InvalidTransition(f"delivery {delivery_id} is {delivery.state}, not processing")
+    channel = engine.app.channels.get(delivery.channel)
+    if channel is None:
+        return False
+    try:
+        result = channel.poll(delivery)
+    except Permanent as exc:
+        deliveries.record_polled(
+            conn, delivery_id=delivery.id, actor=engine.worker, now=now, failed=str(exc)
+        )
+        return True
+    except (ChannelError, NotImplementedError) as exc:
+        log.warning("delivery %s: poll failed (%s); polling again later", delivery.id, exc)
+        deliveries.record_polled(
+            conn,
+            delivery_id=delivery.id,
+            actor=engine.worker,
+            now=now,
+            poll_at=now + timedelta(seconds=60),
+        )
+        return False
+    if isinstance(result, Published):
+        deliveries.record_polled(
+            conn,
+            delivery_id=delivery.id,
+            actor=engine.worker,
+            now=now,
+            published=(result.remote_id, result.remote_url),
+        )
+        return True
+    if isinstance(result, Processing):
+        deliveries.record_polled(
+            conn,
+            delivery_id=delivery.id,
+            actor=engine.worker,
+            now=now,
+            poll_at=now + timedelta(seconds=result.poll_after_seconds),
+        )
+    return False

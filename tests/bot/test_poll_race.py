@@ -1,0 +1,149 @@
+"""Two daemons (or two parallel ``run --once``) polling the same ``processing`` delivery:
+the one that records second finds it settled and skips it, logged at debug (issue 11 item 4).
+
+The race is provoked deterministically: two engines in this process share the database file,
+and engine A's poll of the platform lets engine B poll and record first."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon_env import DaemonEnv, make_env
+from kepubot.bot.daemon import run_once
+from kepubot.bot.dispatch import Engine
+from kepubot.bot.reconcile import poll_processing
+from kepubot.channels.base import Channel, Published
+from kepubot.queue import deliveries
+from kepubot.timeutil import utcnow
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    env = make_env(tmp_path)
+    yield env
+    env.sandbox.stop()
+
+
+def _polls(real: Channel, before: Any = None) -> Any:
+    """The channel as configured, with the platform's answer to a poll decided here (an
+    asynchronous job that has finished); ``before`` runs first (the rival daemon)."""
+
+    class Polls(type(real)):  # type: ignore[misc]
+        polled = 0
+
+        def poll(self, delivery: Any) -> Published:
+            type(self).polled += 1
+            if before is not None:
+                before()
+            return Published(f"remote-{delivery.id}", f"https://cms.example/{delivery.id}")
+
+    return Polls(real.name, real.settings, real.context)
+
+
+def _processing_delivery(env: DaemonEnv) -> int:
+    """A delivery accepted by an asynchronous platform, due for a poll now."""
+    (post_id,) = env.queue(1, ["cms"])
+    app = env.app()
+    try:
+        now = utcnow()
+        claimed = deliveries.claim_next(app.conn, worker="w0", now=now, lease_seconds=30)
+        assert claimed is not None and claimed.post_id == post_id
+        deliveries.begin_send(app.conn, delivery=claimed, worker="w0", now=now, lease_seconds=30)
+        deliveries.record_processing(
+            app.conn,
+            delivery=claimed,
+            worker="w0",
+            now=now,
+            progress={"publish_id": "p-1"},
+            poll_at=now - timedelta(seconds=1),
+        )
+        return claimed.id
+    finally:
+        app.close()
+
+
+def _published_rows(env: DaemonEnv, delivery_id: int) -> int:
+    conn = sqlite3.connect(env.db)
+    try:
+        return conn.execute(
+            "SELECT COUNT(*) FROM audit WHERE delivery_id = ? AND action = 'delivery.published'",
+            (delivery_id,),
+        ).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_losing_a_poll_race_is_skipped_not_an_error(
+    env: DaemonEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    delivery_id = _processing_delivery(env)
+    app_a, app_b = env.app(), env.app()
+    engine_a = Engine(app_a, worker="daemon-a")
+    engine_b = Engine(app_b, worker="daemon-b")
+    try:
+        rival = _polls(app_b.channels["cms"])
+        app_b.channels["cms"] = rival  # type: ignore[assignment]
+        # A reads the delivery as processing, asks the platform; meanwhile B polls and records
+        slow = _polls(app_a.channels["cms"], before=lambda: poll_processing(engine_b))
+        app_a.channels["cms"] = slow  # type: ignore[assignment]
+        caplog.set_level(logging.DEBUG, logger="kepubot.bot.reconcile")
+        result = run_once(app_a, engine_a)  # raised InvalidTransition (exit 2) before the fix
+        assert slow.polled == 1 and rival.polled == 1
+        assert isinstance(result, dict)
+        assert deliveries.get(app_a.conn, delivery_id).state == "published"
+        assert _published_rows(env, delivery_id) == 1
+        skipped = [
+            r
+            for r in caplog.records
+            if r.name == "kepubot.bot.reconcile" and "settled by another daemon" in r.getMessage()
+        ]
+        assert skipped and all(r.levelno == logging.DEBUG for r in skipped)
+    finally:
+        engine_a.close()
+        engine_b.close()
+        app_a.close()
+        app_b.close()
+
+
+def test_a_delivery_settled_before_it_is_read_is_skipped(
+    env: DaemonEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other window: B records between A's list of due deliveries and A's read."""
+    delivery_id = _processing_delivery(env)
+    app_a, app_b = env.app(), env.app()
+    engine_a = Engine(app_a, worker="daemon-a")
+    engine_b = Engine(app_b, worker="daemon-b")
+    try:
+        app_b.channels["cms"] = _polls(app_b.channels["cms"])  # type: ignore[assignment]
+        untouched = _polls(app_a.channels["cms"])
+        app_a.channels["cms"] = untouched  # type: ignore[assignment]
+        real_due = deliveries.due_ids
+
+        rival_started: list[bool] = []
+        rival_done: list[int] = []
+
+        def due_then_rival(conn: sqlite3.Connection, state: str, now: Any) -> list[int]:
+            rows = real_due(conn, state, now)
+            if state == "processing" and rows and not rival_started:
+                rival_started.append(True)
+                rival_done.append(poll_processing(engine_b))
+            return rows
+
+        # the real query, then the rival's whole poll: the window a second process can hit
+        monkeypatch.setattr(deliveries, "due_ids", due_then_rival)
+        assert poll_processing(engine_a) == 0
+        monkeypatch.undo()
+        assert rival_done == [1]
+        assert untouched.polled == 0  # A did not even ask the platform again
+        assert _published_rows(env, delivery_id) == 1
+    finally:
+        engine_a.close()
+        engine_b.close()
+        app_a.close()
+        app_b.close()
