@@ -10,7 +10,8 @@ appid, secret, force_refresh}``) keeps its own token: it hands out the current o
 remaining ``expires_in``) and renews it in the last 5 minutes, when old and new both stay
 valid; ``force_refresh`` issues a new one at once (at most once per 30 s, 45011, and 20 a day,
 45009) and ends the old one. Apps are registered with ``POST /_sandbox/secrets {"wechat":
-{appid: secret}}``; until one is, any appid and secret get a token. Every other call takes
+{appid: secret}}``; only they exist: any other appid gets 40013, a wrong secret 40125
+(stable_token) or 40001 (cgi-bin/token). Every other call takes
 ``?access_token=``: missing 41001, unknown or replaced 40001, expired (or expired by
 ``POST /_sandbox/expire {"route": "wechat"}``) 42001.
 
@@ -35,21 +36,46 @@ Publishing. ``freepublish/submit {"media_id"}`` answers ``{"publish_id", "msg_da
 ``publish_status`` 1 for the first ``publish_polls_before_done`` polls (and until
 ``publish_seconds_before_done`` passed), then ``publish_final_status`` (0: ``article_id`` and
 ``article_detail.item[].article_url``; 2 or 4: ``fail_idx``; on failure the draft returns to
-the box). A publish nobody polls finishes 60 s after submission. Unknown publish_id: 53502.
-``freepublish/batchget``, ``getarticle`` (53600) and ``delete`` see the published articles.
+the box). A publish nobody polls (a client whose answer was lost has no publish_id to poll)
+finishes ``publish_unpolled_seconds`` (60, longer than a client's usual 30 s timeout) after
+submission; until then it is in no list. Unknown publish_id: 53502. ``freepublish/batchget``,
+``getarticle`` (53600) and ``delete`` see the published articles only.
+``wechat_draft_during_publish`` says what the draft does while its job runs: ``stays`` (the
+default, the hardest case the docs allow: the draft is still in the box, ``draft/get`` and
+``draft/batchget`` show it, and submitting it again is *accepted* as a second publish job, a
+second ``accepted`` ledger entry with the same ``draft``) or ``leaves`` (it leaves the box at
+submit; a second submit answers 40007 and a ``duplicates`` entry). Either way it leaves the box
+when its job succeeds.
 
 Mass send. ``message/mass/sendall`` (``mpnews`` with a draft ``media_id``, or ``text``)
 answers ``{"msg_id", "msg_data_id"}``; a ``clientmsgid`` used before answers 45065 with the
 first ``msg_id`` (and a ``duplicates`` ledger entry), one over 64 bytes 45067.
-``message/mass/get {"msg_id"}`` answers ``SEND_SUCCESS``.
+``message/mass/get {"msg_id"}`` answers ``SEND_SUCCESS``; unknown msg_id 40059. With
+``wechat_mass_protection`` (「API群发保护」) a send to all followers waits for an administrator:
+``SENDING`` until ``wechat_mass_admin`` decides, ``wechat_mass_confirm_seconds`` after the send
+(``confirms``: ``SEND_SUCCESS``; ``refuses``: ``SEND_FAIL``; ``ignores``: ``SEND_FAIL`` after
+30 minutes, as the docs say). The decision is taken on the first ``mass/get`` after that time,
+with the settings then in force, so a test can change its mind before.
 
-Analytics. ``/datacube/getarticlesummary`` and ``getarticletotal`` (span 1 day),
-``getusersummary`` and ``getusercumulate`` (span 7) take ``{begin_date, end_date}`` as
-YYYY-MM-DD, Beijing time: a bad date 61500, a span too long 61500, ``end_date`` today or later
-(T+1) or before ``begin_date`` 61501. Article data covers mass-sent articles only, keyed
-``msgid = "<msg_data_id>_<index>"``, and grows with the sandbox clock (per hour since sending:
-40 readers, 50 reads, 3 sharers, 1 favourite, ... times 1, 2 or 3). A summary row needs at
-least 3 reads + shares + favourites, as on the real platform.
+Analytics. ``/datacube/getarticletotaldetail`` (span 1 day), ``getusersummary`` and
+``getusercumulate`` (span 7) take ``{begin_date, end_date}`` as YYYY-MM-DD, Beijing time: a
+bad date 61500, a span too long 61500, ``end_date`` today or later (T+1) or before
+``begin_date`` 61501. ``getarticletotaldetail`` lists every article published on the day,
+freepublish (``publish_type`` 1) and mass send (0) alike, keyed ``msgid =
+"<msg_data_id>_<index>"``, with ``detail_list`` of running totals per day up to yesterday for
+at most 30 days (``read_user``, ``share_user``, ``zaikan_user``, ``like_user``,
+``comment_count``, ``collection_user``, ``read_subscribe_user``, ``read_user_source``), growing
+with the sandbox clock; days before 2025-11-01 have no data; ``is_delay`` follows
+``wechat_datacube_is_delay``. The retired ``getarticlesummary`` and ``getarticletotal``
+answer 47009 "this api is offline" unless ``wechat_legacy_datacube`` is ``served``: then they
+cover mass-sent articles only (per hour since sending: 40 readers, 50 reads, 3 sharers,
+1 favourite, ... times 1, 2 or 3; a summary row needs at least 3 reads + shares + favourites).
+
+Refusals. With ``wechat_verified: false`` the apps are unverified subscription accounts:
+every freepublish, mass-send and datacube interface answers 48001 (the draft box and material
+still work). ``message/mass/sendall`` beyond ``wechat_mass_sends_per_day`` (1, a subscription
+account's quota) in one Beijing day answers 45028. ``draft/add`` refuses an article whose body
+has an ``<a href>`` to anything but ``mp.weixin.qq.com`` with 45166.
 
 JSON bodies are read as WeChat reads them: ``\\uXXXX`` escapes stay literal text (send real
 UTF-8, as wechatpy's ``ensure_ascii=False`` does); ``wechat_literal_unicode_escapes: false``
@@ -77,6 +103,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from kepubot.sandbox.base import (
     Endpoint,
@@ -97,7 +124,8 @@ TOKEN_SECONDS = 7200
 STABLE_RENEW_SECONDS = 300  # stable_token renews in the last 5 minutes; both stay valid
 FORCE_REFRESH_SPACING = 30.0
 FORCE_REFRESH_PER_DAY = 20
-UNPOLLED_PUBLISH_SECONDS = 60.0
+UNPOLLED_PUBLISH_SECONDS = 60.0  # the default of publish_unpolled_seconds
+MASS_CONFIRM_WINDOW = 1800.0  # 「API群发保护」: unconfirmed after 30 minutes, the send fails [src]
 MAX_TITLE = 32
 MAX_AUTHOR = 16
 MAX_DIGEST = 128
@@ -117,11 +145,43 @@ MATERIAL_LIMITS = {  # type -> (max bytes, accepted image kinds or None for any)
 DATACUBE_SPANS = {
     "getarticlesummary": 1,
     "getarticletotal": 1,
+    "getarticletotaldetail": 1,
     "getusersummary": 7,
     "getusercumulate": 7,
 }
+#: Documented as no longer maintained; reported to answer 47009 "this api is offline" [?].
+LEGACY_DATACUBE = frozenset({"getarticlesummary", "getarticletotal"})
 FIRST_DAY = date(2014, 12, 1)
+#: The publish-content statistics (getarticletotaldetail and its siblings) start here [src].
+DETAIL_FIRST_DAY = date(2025, 11, 1)
+DETAIL_DAYS = 30  # detail_list covers at most 30 days after publishing [src]
+#: Interfaces closed to unverified accounts ("仅认证" notes; datacube is "open to verified
+#: Official Accounts") [src]: an unverified account gets 48001 on each.
+VERIFIED_ONLY = frozenset(
+    {
+        "/cgi-bin/freepublish/submit",
+        "/cgi-bin/freepublish/get",
+        "/cgi-bin/freepublish/batchget",
+        "/cgi-bin/freepublish/getarticle",
+        "/cgi-bin/freepublish/delete",
+        "/cgi-bin/message/mass/sendall",
+        "/cgi-bin/message/mass/get",
+        *(f"/datacube/{name}" for name in DATACUBE_SPANS),
+    }
+)
+#: Hosts an article body's <a href> may point to; any other link is 45166 [gk].
+LINK_HOSTS = frozenset({"mp.weixin.qq.com"})
 BEIJING = timezone(timedelta(hours=8))
+# getarticletotaldetail: per hour since publishing, before the article's factor of 1, 2 or 3.
+DETAIL_RATES = {
+    "read_user": 40,
+    "share_user": 3,
+    "zaikan_user": 1.5,
+    "like_user": 2,
+    "comment_count": 0.5,
+    "collection_user": 1,
+    "read_subscribe_user": 0.25,
+}
 # Per hour since sending, before the article's factor of 1, 2 or 3.
 ARTICLE_RATES = {
     "int_page_read_user": 40,
@@ -134,6 +194,8 @@ ARTICLE_RATES = {
     "add_to_fav_count": 1.2,
 }
 
+_ANCHOR = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?(?:</script\s*>|$)", re.IGNORECASE | re.DOTALL)
 _IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 _SRC = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
@@ -194,6 +256,7 @@ class _Publish:
     polls_needed: int
     seconds_needed: float
     final_status: int
+    unpolled_seconds: float = UNPOLLED_PUBLISH_SECONDS
     polls: int = 0
     status: int = 1
     article_id: str | None = None
@@ -214,6 +277,8 @@ class _Mass:
     sent_at: float
     titles: list[str]
     target_user: int
+    protected: bool = False  # 「API群发保护」: waits for an administrator
+    status: str = "SENDING"  # until decided (SEND_SUCCESS / SEND_FAIL)
 
 
 @dataclass
@@ -256,11 +321,56 @@ class WechatOfficialAccount(Endpoint):
         "wechat_token_overlap_seconds": Setting(
             0.0, non_negative_number, "a replaced cgi-bin/token token works this much longer"
         ),
+        "publish_unpolled_seconds": Setting(
+            UNPOLLED_PUBLISH_SECONDS,
+            non_negative_number,
+            "a publish job nobody polls finishes this long after submit (keep it longer than the"
+            " client's timeout: a lost answer leaves the client nothing to poll)",
+        ),
+        "wechat_draft_during_publish": Setting(
+            "stays",
+            one_of("stays", "leaves"),
+            "stays: the draft stays in the box while its job runs (a second submit starts a"
+            " second job); leaves: it leaves the box at submit",
+        ),
+        "wechat_mass_protection": Setting(
+            False,
+            boolean,
+            "「API群发保护」: a mass send to all waits for an administrator (mass/get SENDING)",
+        ),
+        "wechat_mass_admin": Setting(
+            "confirms",
+            one_of("confirms", "refuses", "ignores"),
+            "what the administrator does with a protected mass send (ignores: fails after 30 min)",
+        ),
+        "wechat_mass_confirm_seconds": Setting(
+            5.0, non_negative_number, "how long after the send the administrator decides"
+        ),
         "wechat_publishes_per_minute": Setting(
             10, non_negative_int, "freepublish/submit per minute per app (53501); 0: no limit"
         ),
         "wechat_literal_unicode_escapes": Setting(
             True, boolean, "\\uXXXX escapes in JSON bodies stay literal text"
+        ),
+        "wechat_verified": Setting(
+            True,
+            boolean,
+            "the apps are verified (认证); false: freepublish, mass send and datacube answer"
+            " 48001, as for an unverified subscription account",
+        ),
+        "wechat_mass_sends_per_day": Setting(
+            1,
+            non_negative_int,
+            "mass sends per app per Beijing day (45028 beyond); a subscription account has 1"
+            " [gk]; 0: no limit",
+        ),
+        "wechat_legacy_datacube": Setting(
+            "offline",
+            one_of("offline", "served"),
+            "getarticlesummary / getarticletotal: offline answers 47009 [?]; served answers",
+        ),
+        "wechat_datacube_is_delay": Setting(
+            False, boolean, "getarticletotaldetail answers is_delay: true (figures not final)"
         ),
     }
 
@@ -268,7 +378,6 @@ class WechatOfficialAccount(Endpoint):
         super().__init__(context)
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
-        self._registered = False
         self._tokens: dict[str, _Token] = {}
         self._publish_window = SlidingWindow(10, 60.0)
         self._sequence = 0
@@ -301,7 +410,6 @@ class WechatOfficialAccount(Endpoint):
         ):
             raise ValueError('"wechat" must map appids to app secrets')
         with self._lock:
-            self._registered = True
             for appid, secret in value.items():
                 self._account(appid).secret = secret
 
@@ -321,7 +429,6 @@ class WechatOfficialAccount(Endpoint):
     def reset(self) -> None:
         with self._lock:
             self._accounts.clear()
-            self._registered = False
             self._tokens.clear()
             self._publish_window.clear()
             self._sequence = 0
@@ -347,7 +454,10 @@ class WechatOfficialAccount(Endpoint):
         method, handler = entry
 
         def authorized(request: Request) -> Response:
-            return handler(request, self._authorize(request))
+            account = self._authorize(request)
+            if path in VERIFIED_ONLY and not self.setting("wechat_verified"):
+                raise WechatError(48001, "api unauthorized")
+            return handler(request, account)
 
         return self._guard(method, request, authorized)
 
@@ -392,8 +502,12 @@ class WechatOfficialAccount(Endpoint):
 
     # -- tokens --------------------------------------------------------------------------
 
-    def _credentials(self, grant_type: Any, appid: Any, secret: Any) -> _Account:
-        """Check the app's credentials (caller holds the lock)."""
+    def _credentials(
+        self, grant_type: Any, appid: Any, secret: Any, *, stable: bool = False
+    ) -> _Account:
+        """Check the app's credentials (caller holds the lock). Only apps registered through
+        ``POST /_sandbox/secrets`` exist: any other appid is 40013, a wrong secret 40125
+        (stable_token) or 40001 (cgi-bin/token, whose page says "AppSecret错误") [src]."""
         if grant_type != "client_credential":
             raise WechatError(40002, "invalid grant_type")
         if not isinstance(appid, str) or not appid:
@@ -401,11 +515,13 @@ class WechatOfficialAccount(Endpoint):
         if not isinstance(secret, str) or not secret:
             raise WechatError(41004, "appsecret missing")
         known = self._accounts.get(appid)
-        if self._registered and (known is None or known.secret is None):
+        if known is None or known.secret is None:
             raise WechatError(40013, "invalid appid")
-        if known is not None and known.secret is not None and known.secret != secret:
+        if known.secret != secret:
+            if stable:
+                raise WechatError(40125, "invalid appsecret")
             raise WechatError(40001, "invalid credential, appsecret is wrong")
-        return self._account(appid)
+        return known
 
     def _issue(self, account: _Account, kind: str, now: float) -> tuple[str, int]:
         lifetime = self.setting("wechat_token_expires_in")
@@ -435,7 +551,7 @@ class WechatOfficialAccount(Endpoint):
         now = self.context.now()
         with self._lock:
             account = self._credentials(
-                body.get("grant_type"), body.get("appid"), body.get("secret")
+                body.get("grant_type"), body.get("appid"), body.get("secret"), stable=True
             )
             self._stats["stable_token_fetches"] += 1
             current_value = account.current_stable or ""
@@ -601,6 +717,7 @@ class WechatOfficialAccount(Endpoint):
             raise WechatError(44004, "empty content: content")
         if len(content) >= MAX_CONTENT_CHARS or len(content.encode()) >= MAX_CONTENT_BYTES:
             raise WechatError(45002, "content size out of limit")
+        _check_links(content)
         source_url = _text(raw, "content_source_url")
         if len(source_url.encode()) > MAX_SOURCE_URL_BYTES:
             raise WechatError(45005, "url size out of limit")
@@ -717,8 +834,11 @@ class WechatOfficialAccount(Endpoint):
                 polls_needed=self.setting("publish_polls_before_done"),
                 seconds_needed=self.setting("publish_seconds_before_done"),
                 final_status=self.setting("publish_final_status"),
+                unpolled_seconds=self.setting("publish_unpolled_seconds"),
             )
-            draft.state = "publishing"
+            running = [p for p in account.publishes.values() if p.draft is draft and p.status == 1]
+            if self.setting("wechat_draft_during_publish") == "leaves":
+                draft.state = "publishing"
             account.publishes[publish.publish_id] = publish
             ledger.accept(
                 self.route,
@@ -727,7 +847,11 @@ class WechatOfficialAccount(Endpoint):
                 now,
                 kind="freepublish",
                 id=publish.publish_id,
+                draft=media_id,
                 final_status=publish.final_status,
+                # a second job for a draft whose first job is still running: the platform
+                # accepted the same article twice
+                repeat_of=[p.publish_id for p in running],
             )
         return ok(publish_id=publish.publish_id, msg_data_id=publish.msg_data_id)
 
@@ -737,7 +861,7 @@ class WechatOfficialAccount(Endpoint):
             return
         age = now - publish.submitted_at
         done = (publish.polls >= publish.polls_needed and age >= publish.seconds_needed) or (
-            age >= max(publish.seconds_needed, UNPOLLED_PUBLISH_SECONDS)
+            age >= max(publish.seconds_needed, publish.unpolled_seconds)
         )
         if not done:
             if polled:
@@ -884,6 +1008,7 @@ class WechatOfficialAccount(Endpoint):
                 titles = []
             else:
                 raise WechatError(40008, "invalid message type")
+            self._check_mass_quota(account, now)  # a valid request, and no send left today
             n = self._next()
             mass = _Mass(
                 msg_id=1_000_000_000 + n,
@@ -892,7 +1017,11 @@ class WechatOfficialAccount(Endpoint):
                 sent_at=now,
                 titles=titles,
                 target_user=1000 if to_all else 100,
+                # the docs: a send to *all* followers waits for the administrator [src]
+                protected=to_all and self.setting("wechat_mass_protection"),
             )
+            if not mass.protected:
+                mass.status = "SEND_SUCCESS"
             if draft is not None:
                 draft.state = "sent"
             account.mass[mass.msg_id] = mass
@@ -925,13 +1054,39 @@ class WechatOfficialAccount(Endpoint):
         with self._lock:
             mass = account.mass.get(int(raw)) if raw.isascii() and raw.isdigit() else None
             if mass is None:
-                raise WechatError(40007, "invalid msg_id")
-        return json_response(200, {"msg_id": mass.msg_id, "msg_status": "SEND_SUCCESS"})
+                raise WechatError(40059, "invalid msg id")
+            self._decide(mass, self.context.now())
+            status = mass.status
+        return json_response(200, {"msg_id": mass.msg_id, "msg_status": status})
+
+    def _decide(self, mass: _Mass, now: float) -> None:
+        """The administrator's answer to a protected mass send, once its time has come
+        (caller holds the lock)."""
+        if mass.status != "SENDING":
+            return
+        age = now - mass.sent_at
+        admin = self.setting("wechat_mass_admin")
+        wait = self.setting("wechat_mass_confirm_seconds")
+        if admin == "confirms" and age >= wait and wait < MASS_CONFIRM_WINDOW:
+            mass.status = "SEND_SUCCESS"
+        elif (admin == "refuses" and age >= wait) or age >= MASS_CONFIRM_WINDOW:
+            mass.status = "SEND_FAIL"
 
     # -- datacube ------------------------------------------------------------------------
 
+    def _check_mass_quota(self, account: _Account, now: float) -> None:
+        """45028 once the app's mass sends of this Beijing day reach the quota (caller holds
+        the lock)."""
+        quota = self.setting("wechat_mass_sends_per_day")
+        today = beijing_date(now)
+        sent = sum(1 for m in account.mass.values() if beijing_date(m.sent_at) == today)
+        if quota and sent >= quota:
+            raise WechatError(45028, "has no masssend quota")
+
     def _datacube(self, request: Request, account: _Account) -> Response:
         name = request.path.rsplit("/", 1)[1]
+        if name in LEGACY_DATACUBE and self.setting("wechat_legacy_datacube") == "offline":
+            raise WechatError(47009, "this api is offline, please use the new api")
         body = self._body(request)
         begin, end = _date(body, "begin_date"), _date(body, "end_date")
         now = self.context.now()
@@ -944,6 +1099,11 @@ class WechatOfficialAccount(Endpoint):
             )
         days = [begin + timedelta(days=i) for i in range((end - begin).days + 1)]
         days = [d for d in days if d >= FIRST_DAY]
+        if name == "getarticletotaldetail":
+            detail = self._detail_rows(account, [d for d in days if d >= DETAIL_FIRST_DAY], today)
+            return json_response(
+                200, {"list": detail, "is_delay": self.setting("wechat_datacube_is_delay")}
+            )
         with self._lock:
             sent = list(account.mass.values())
         rows: list[dict[str, Any]] = []
@@ -963,6 +1123,60 @@ class WechatOfficialAccount(Endpoint):
                         if row is not None:
                             rows.append(row)
         return json_response(200, {"list": rows})
+
+    def _detail_rows(
+        self, account: _Account, days: list[date], today: date
+    ) -> list[dict[str, Any]]:
+        """getarticletotaldetail: every article published on ``days``, by freepublish
+        (``publish_type`` 1, not notified) or mass send (0, notified), with ``detail_list``
+        of running totals per day up to yesterday, for at most 30 days [src]."""
+        now = self.context.now()
+        # msgid ("<msg_data_id>_<index>"), publish_type, when, a seed for the figures
+        published: list[tuple[str, int, float, int]] = []
+        with self._lock:
+            self._advance_all(account, now)
+            for publish in account.publishes.values():
+                article = account.articles.get(publish.article_id or "")
+                if publish.status != 0 or article is None:
+                    continue
+                seed = int(hashlib.sha1(publish.publish_id.encode()).hexdigest()[:6], 16)
+                for index in range(1, len(article.items) + 1):
+                    msgid = f"{publish.msg_data_id}_{index}"
+                    published.append((msgid, 1, article.published_at, seed + index))
+            for mass in account.mass.values():
+                if _mass_delivered(mass):
+                    for index in range(1, len(mass.titles) + 1):
+                        msgid = f"{mass.msg_data_id}_{index}"
+                        published.append((msgid, 0, mass.sent_at, mass.msg_id + index))
+        rows: list[dict[str, Any]] = []
+        for msgid, publish_type, at, seed in published:
+            day = beijing_date(at)
+            if day not in days:
+                continue
+            last = min(today - timedelta(days=1), day + timedelta(days=DETAIL_DAYS - 1))
+            detail_list = []
+            stat_day = day
+            while stat_day <= last:
+                figures = _detail_stats(seed, at, day_end(stat_day))
+                detail_list.append(
+                    {
+                        "stat_date": stat_day.isoformat(),
+                        **figures,
+                        "read_user_source": [
+                            {"user_source": 99999999, "count": figures["read_user"]}
+                        ],
+                    }
+                )
+                stat_day += timedelta(days=1)
+            rows.append(
+                {
+                    "ref_date": day.isoformat(),
+                    "msgid": msgid,
+                    "publish_type": publish_type,
+                    "detail_list": detail_list,
+                }
+            )
+        return rows
 
     def _article_row(
         self, name: str, mass: _Mass, index: int, title: str, day: date, today: date
@@ -1060,6 +1274,21 @@ def _url_key(url: str) -> str:
     return url.split("://", 1)[1] if "://" in url else url.removeprefix("//")
 
 
+def _check_links(content: str) -> None:
+    """45166 for an ``<a href>`` to anywhere but WeChat's own articles [gk: platforms.md
+    §2.2 "unsupported content, e.g. hyperlink tags"; that mp.weixin.qq.com links pass is
+    the editor's known behaviour]."""
+    for anchor in _ANCHOR.finditer(content):
+        found = _HREF.search(anchor.group(0))
+        if found is None:
+            continue
+        href = html.unescape(next((g for g in found.groups() if g is not None), "")).strip()
+        parts = urlsplit(href)
+        host = (parts.hostname or "").lower()
+        if parts.scheme.lower() not in ("http", "https") or host not in LINK_HOSTS:
+            raise WechatError(45166, "invalid content hint: [link]")
+
+
 def _clean_content(content: str, allowed_images: set[str]) -> str:
     """Strip scripts and the images uploadimg did not serve, as WeChat does."""
     content = _SCRIPT.sub("", content)
@@ -1082,6 +1311,20 @@ def _article_stats(mass: _Mass, index: int, at: float) -> dict[str, int]:
     hours = max(0.0, at - mass.sent_at) / 3600
     factor = 1 + (mass.msg_id + index) % 3
     return {name: int(rate * hours * factor) for name, rate in ARTICLE_RATES.items()}
+
+
+def _detail_stats(seed: int, since: float, at: float) -> dict[str, int]:
+    """Running totals of getarticletotaldetail's figures from ``since`` to ``at``."""
+    hours = max(0.0, at - since) / 3600
+    factor = 1 + seed % 3
+    return {name: int(rate * hours * factor) for name, rate in DETAIL_RATES.items()}
+
+
+def _mass_delivered(mass: _Mass) -> bool:
+    """A mass send the platform counts as sent (one awaiting an administrator's
+    confirmation, or refused, has no readers)."""
+    status = getattr(mass, "msg_status", "SEND_SUCCESS")
+    return status == "SEND_SUCCESS"
 
 
 def _date(body: dict[str, Any], name: str) -> date:

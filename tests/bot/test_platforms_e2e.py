@@ -391,7 +391,22 @@ def test_channels_check_names_a_missing_permission(penv: PlatformEnv) -> None:
     lines = [line for line in refused.stdout.splitlines() if "missing permission" in line]
     assert lines == [
         "wechat-main (wechat): missing permission freepublish (发布能力): needed for publishing"
-        " the article (cgi-bin/freepublish/batchget: errcode 48001)"
+        " the article (cgi-bin/freepublish/batchget: errcode 48001; 接口未授权（errcode 48001）："
+        "该公众号没有此接口的权限。未认证的订阅号不能调用发布（freepublish）、群发和数据统计接口；"
+        '请在微信公众平台完成微信认证，或把该渠道的 mode 改为 "draft"（只存入草稿箱，由人工发表）)'
     ]
     for secret in SECRETS:
         assert secret not in refused.stdout + refused.stderr
+
+    # an unverified subscription account, as the sandbox emulates it: publishing and the
+    # statistics are closed, and the check says why before the first post
+    penv.clear_faults()
+    sandbox_request(f"{penv.base}/_sandbox/settings", {"wechat_verified": False})
+    unverified = check()
+    assert unverified.returncode == 1, unverified.stdout + unverified.stderr
+    missing = [line for line in unverified.stdout.splitlines() if "missing permission" in line]
+    assert [line.split(": needed for")[0] for line in missing] == [
+        "wechat-main (wechat): missing permission freepublish (发布能力)",
+        "wechat-main (wechat): missing permission datacube (数据统计)",
+    ]
+    assert all("未认证的订阅号" in line for line in missing)
