@@ -1,9 +1,23 @@
 """Expired leases and unknown outcomes -> ask the platform; processing -> poll.
 
 Only ``unknown`` needs the platform's help. An idempotent channel (feed) simply publishes
-again. A channel that can look (``find``) decides published / absent; absent is trusted only
-after ``reconcile_after_seconds`` (platforms index new posts with a delay). A channel that
-cannot look sends the delivery to a person (``needs_attention``), with an alert.
+again. A channel that can look (``find``) answers one of:
+
+- ``Published``: found -> published;
+- ``Processing``: the platform has the request as a job still running (or ended) -> processing,
+  and ``poll()`` follows it to its outcome;
+- ``None``: proven absent (the platform never applied the request and never will) -> queued for
+  a new attempt. This is the only answer that lets a request be sent again;
+- ``Undecided`` (or a failed lookup): it cannot tell yet, typically while an accepted
+  asynchronous job may still be running. Look again later with exponential backoff
+  (``reconcile_after_seconds`` doubling, capped), until the channel's ``settle_minutes``,
+  counted from the start of the attempt whose answer was lost, have passed; then
+  ``needs_attention`` with an alert saying what is known, what was checked and where a person
+  should look.
+
+Every way into ``unknown`` (a lost answer, an expired lease, a dead lease owner on this host)
+waits ``reconcile_after_seconds`` before the first lookup. A channel that cannot look sends the
+delivery to a person at once.
 """
 
 from __future__ import annotations
@@ -14,9 +28,10 @@ import socket
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from kepubot.channels.base import Processing, Progress, Published
+from kepubot.channels.base import Processing, Progress, Published, Undecided
 from kepubot.errors import ChannelError, InvalidTransition, Permanent
 from kepubot.queue import deliveries
+from kepubot.timeutil import show
 
 if TYPE_CHECKING:
     from kepubot.bot.dispatch import Engine
@@ -51,8 +66,15 @@ def dead_owners(engine: Engine) -> list[str]:
 
 
 def expire(engine: Engine) -> tuple[int, int]:
+    now = engine.clock()
     released, unknown = deliveries.expire_leases(
-        engine.conn(), now=engine.clock(), actor=engine.worker, dead_owners=dead_owners(engine)
+        engine.conn(),
+        now=now,
+        actor=engine.worker,
+        dead_owners=dead_owners(engine),
+        # a send cut short (even by a dead daemon on this host) may still be indexed: the
+        # first lookup waits like any other unknown outcome
+        look_at=now + timedelta(seconds=engine.settings.reconcile_after_seconds),
     )
     if released or unknown:
         log.warning(
@@ -64,8 +86,8 @@ def expire(engine: Engine) -> tuple[int, int]:
 def reconcile_unknown(engine: Engine) -> dict[str, int]:
     conn = engine.conn()
     now = engine.clock()
-    # not_before of an unknown delivery is when to look (again): record_unknown sets it
-    # reconcile_after_seconds ahead, and each undecided lookup pushes it further out
+    # not_before of an unknown delivery is when to look (again): record_unknown and
+    # expire_leases set it reconcile_after_seconds ahead, each undecided lookup further out
     rows = deliveries.due_ids(conn, "unknown", now)
     outcome: dict[str, int] = {}
     for row in rows:
@@ -81,6 +103,65 @@ def reconcile_unknown(engine: Engine) -> dict[str, int]:
     return outcome
 
 
+def next_look(now: datetime, *, base_seconds: float, tries: int, deadline: datetime) -> datetime:
+    """When to look again after ``tries`` undecided lookups: ``base_seconds`` doubling each
+    time, capped at LOOKUP_CAP_SECONDS, and never later than ``deadline`` (one last look there
+    before a person is asked)."""
+    wait = min(LOOKUP_CAP_SECONDS, max(base_seconds, 0.1) * 2 ** min(tries, 30))
+    return min(now + timedelta(seconds=wait), max(deadline, now))
+
+
+def _attention_text(
+    language: str,
+    *,
+    delivery_id: int,
+    post_id: int,
+    channel: str,
+    since: str,
+    minutes: float,
+    undecided: Undecided,
+    last_error: str | None,
+) -> tuple[str, str]:
+    checked = "; ".join(undecided.checked)
+    if language == "en":
+        title = f"kepubot: delivery {delivery_id} needs attention"
+        lines = [
+            f"Post {post_id} on {channel}: it is still unknown whether the platform published it,"
+            f" {minutes:g} minutes after the attempt of {since} (settle_minutes).",
+            f"Known: {undecided.reason}",
+        ]
+        if checked:
+            lines.append(f"Checked: {checked}")
+        if undecided.look_at:
+            lines.append(f"Look at: {undecided.look_at}")
+        if last_error:
+            lines.append(f"Last error: {last_error}")
+        lines.append(
+            "Nothing was sent again. After checking, run"
+            f" `kepubot delivery resolve {delivery_id} --published URL_OR_ID` or"
+            " `--not-published`."
+        )
+        return title, "\n".join(lines)
+    title = f"kepubot：发布任务 {delivery_id} 需人工处理"
+    lines = [
+        f"稿件 {post_id} 在渠道 {channel}：自 {since} 的那次发送起已过 {minutes:g} 分钟"
+        "（settle_minutes），仍无法确定平台是否已发布。",
+        f"已知情况：{undecided.reason}",
+    ]
+    if checked:
+        lines.append(f"已核查：{checked}")
+    if undecided.look_at:
+        lines.append(f"请人工查看：{undecided.look_at}")
+    if last_error:
+        lines.append(f"最近的错误：{last_error}")
+    lines.append(
+        "kepubot 没有重发。核实后请运行"
+        f" `kepubot delivery resolve {delivery_id} --published 链接或编号`"
+        " 或 `--not-published`。"
+    )
+    return title, "\n".join(lines)
+
+
 def reconcile_one(engine: Engine, delivery_id: int) -> str:
     from kepubot.bot.watchdog import raise_alert
     from kepubot.queue.posts import get_post
@@ -91,8 +172,15 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
     channel = engine.app.channels.get(delivery.channel)
     if channel is None:
         return "skipped"
+    language = getattr(engine.app, "language", "zh")
 
-    def settle(found: tuple[str, str | None] | None, *, decided: bool, reason: str) -> str:
+    def settle(
+        found: tuple[str, str | None] | None,
+        *,
+        decided: bool,
+        reason: str,
+        poll_at: datetime | None = None,
+    ) -> str:
         return deliveries.record_reconciled(
             conn,
             delivery_id=delivery_id,
@@ -101,17 +189,13 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
             found=found,
             decided=decided,
             reason=reason,
+            poll_at=poll_at,
         )
 
-    def needs_attention(reason: str, body: str) -> str:
+    def needs_attention(reason: str, title: str, body: str) -> str:
         state = settle(None, decided=False, reason=reason)
         raise_alert(
-            engine.app,
-            conn,
-            key=f"attention:{delivery_id}",
-            now=now,
-            title=f"kepubot: delivery {delivery_id} needs attention",
-            body=f"Post {delivery.post_id} on {delivery.channel}: {body}",
+            engine.app, conn, key=f"attention:{delivery_id}", now=now, title=title, body=body
         )
         return state
 
@@ -122,46 +206,115 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
         )
         return state
     if not channel.can_find:
+        cannot = Undecided(
+            reason="该渠道无法查询已发布的内容（cannot look up earlier posts）",
+            look_at=f"渠道 {delivery.channel} 的接收方（群聊、平台后台）",
+        )
+        title, body = _attention_text(
+            language,
+            delivery_id=delivery_id,
+            post_id=delivery.post_id,
+            channel=delivery.channel,
+            since=_local(engine, deliveries.uncertain_since(conn, delivery_id) or now),
+            minutes=0,
+            undecided=cannot,
+            last_error=delivery.last_error,
+        )
         return needs_attention(
             f"{delivery.channel} cannot look up earlier posts; check it by hand, then run"
             f" `kepubot delivery resolve {delivery_id} --published URL | --not-published`",
-            "the platform may or may not have it, and this channel cannot look. Check, then"
-            f" `kepubot delivery resolve {delivery_id}`.",
+            title,
+            body,
         )
     post = get_post(engine.app, delivery.post_id, conn)
     started = deliveries.first_attempt_started(conn, delivery_id)
     since = (started or delivery.due_at) - FIND_MARGIN
+    uncertain = deliveries.uncertain_since(conn, delivery_id) or now
+    minutes = channel.settings.settle_window()
+    deadline = uncertain + timedelta(minutes=minutes)
     progress = Progress(delivery.progress)
     progress.setdefault("idempotency_key", engine.idempotency_key(delivery))
+    lookup_failed = False
     try:
         found = channel.find(post, since, progress)
     except (ChannelError, NotImplementedError) as exc:
-        base = engine.settings.reconcile_after_seconds or 1.0
-        wait = min(LOOKUP_CAP_SECONDS, base * 2**delivery.reconcile_tries)
-        tries = deliveries.note_reconcile_try(
-            conn,
-            delivery_id=delivery_id,
-            now=now,
-            error=f"lookup failed: {exc}",
-            next_at=now + timedelta(seconds=wait),
-        )
-        if tries < engine.settings.reconcile_max_tries:
-            log.warning("delivery %s: cannot look it up yet (%s); try %d", delivery_id, exc, tries)
-            return "retry"
-        needs_attention(
-            f"the platform could not be asked after {tries} tries: {exc}",
-            f"lookups keep failing ({exc}).",
-        )
-        return "needs_attention"
-    if found is not None:
+        if isinstance(exc, Permanent):
+            log.warning("delivery %s: lookup refused: %s", delivery_id, exc)
+        found = Undecided(reason=f"查询失败（lookup failed）：{exc}")
+        lookup_failed = True
+    if isinstance(found, Published):
         state = settle(
             (found.remote_id, found.remote_url), decided=True, reason="found on the platform"
         )
         log.info("delivery %s: found on %s as %s", delivery_id, delivery.channel, found.remote_id)
         return state
-    state = settle(None, decided=True, reason="confirmed absent on the platform")
-    log.info("delivery %s: not on %s; queued for a new attempt", delivery_id, delivery.channel)
-    return state
+    if isinstance(found, Processing):
+        state = settle(
+            None,
+            decided=True,
+            reason="the platform is still working on the accepted request; polling it",
+            poll_at=now + timedelta(seconds=found.poll_after_seconds),
+        )
+        log.info(
+            "delivery %s: %s has the request as a job; polling it", delivery_id, delivery.channel
+        )
+        return state
+    if found is None:
+        state = settle(None, decided=True, reason="proven absent on the platform")
+        log.info(
+            "delivery %s: proven absent on %s; queued for a new attempt",
+            delivery_id,
+            delivery.channel,
+        )
+        return state
+    # Undecided: never absent. Look again with backoff until settle_minutes have passed.
+    tries_so_far = delivery.reconcile_tries
+    too_many = lookup_failed and tries_so_far + 1 >= engine.settings.reconcile_max_tries
+    if now >= deadline or too_many:
+        title, body = _attention_text(
+            language,
+            delivery_id=delivery_id,
+            post_id=delivery.post_id,
+            channel=delivery.channel,
+            since=_local(engine, uncertain),
+            minutes=minutes,
+            undecided=found,
+            last_error=delivery.last_error,
+        )
+        why = (
+            f"lookups failed {tries_so_far + 1} times: {found.reason}"
+            if too_many and now < deadline
+            else f"still undecided after settle_minutes ({minutes:g}): {found.reason}"
+        )
+        needs_attention(why, title, body)
+        log.warning("delivery %s: %s; a person must decide", delivery_id, why)
+        return "needs_attention"
+    tries = deliveries.note_reconcile_try(
+        conn,
+        delivery_id=delivery_id,
+        now=now,
+        error=f"undecided: {found.reason}"[:1000],
+        next_at=next_look(
+            now,
+            base_seconds=engine.settings.reconcile_after_seconds,
+            tries=tries_so_far,
+            deadline=deadline,
+        ),
+    )
+    log.warning(
+        "delivery %s: cannot tell yet whether %s has it (%s); look %d, a person is asked after %s",
+        delivery_id,
+        delivery.channel,
+        found.reason,
+        tries,
+        _local(engine, deadline),
+    )
+    return "retry"
+
+
+def _local(engine: Engine, when: datetime) -> str:
+    """A time as people read it: the configured zone."""
+    return show(when, engine.app.tz)
 
 
 def poll_processing(engine: Engine) -> int:

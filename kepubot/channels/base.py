@@ -45,6 +45,22 @@ def parse_hhmm(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+#: Per channel type, how many minutes an uncertain outcome may stay undecided before a person is
+#: asked (``settle_minutes``). Chosen from how long each platform can take to show an accepted
+#: request to its own lookup interfaces:
+#: - wechat 30: a freepublish job appears in freepublish/batchget only when it finishes (minutes),
+#:   and a mass send under 「API群发保护」 waits up to 30 minutes for an administrator;
+#: - douyin 60: an uploaded video is transcoded and reviewed before it is listed;
+#: - weibo 10: a status is in the author's timeline within seconds; 10 minutes covers slow indexing;
+#: - webhook 10: our own receiver answers its lookup synchronously; a short window suffices;
+#: - feed, wecom, dingtalk: never undecided (a feed rewrites itself; robots cannot look up and go
+#:   to a person at once), so the value only matters if that changes: the general default.
+#: Other (plugin) types get DEFAULT_SETTLE_MINUTES: long enough for the asynchronous jobs we
+#: know of (WeChat's), short enough that a person hears of a stuck post within the hour.
+SETTLE_MINUTES_DEFAULTS: dict[str, float] = {"wechat": 30, "douyin": 60, "weibo": 10, "webhook": 10}
+DEFAULT_SETTLE_MINUTES = 30.0
+
+
 class ChannelSettings(BaseModel):
     """Settings every channel has. Subclasses add their own; unknown keys are errors."""
 
@@ -55,6 +71,10 @@ class ChannelSettings(BaseModel):
     posting_times: list[str] = Field(default_factory=list)
     min_gap_minutes: int = Field(60, ge=0)
     blackout: list[str] = Field(default_factory=list)  # "23:00-07:00" windows, local time
+    # How long an uncertain outcome may stay undecided (find() answering Undecided or failing),
+    # counted from the start of the attempt whose answer was lost; then needs_attention with an
+    # alert. Unset: the channel type's default in SETTLE_MINUTES_DEFAULTS.
+    settle_minutes: float | None = Field(None, gt=0)
 
     @field_validator("rate_limit")
     @classmethod
@@ -80,6 +100,12 @@ class ChannelSettings(BaseModel):
             parse_hhmm(parts[0])
             parse_hhmm(parts[1])
         return value
+
+    def settle_window(self) -> float:
+        """``settle_minutes`` as set, else the channel type's default (minutes)."""
+        if self.settle_minutes is not None:
+            return self.settle_minutes
+        return SETTLE_MINUTES_DEFAULTS.get(self.type, DEFAULT_SETTLE_MINUTES)
 
     def blackout_windows(self) -> list[tuple[tuple[int, int], tuple[int, int]]]:
         windows = []
@@ -371,12 +397,15 @@ class Channel:
 
     def find(
         self, post: Post, since: datetime, progress: dict[str, Any]
-    ) -> Published | Undecided | None:
+    ) -> Published | Processing | Undecided | None:
         """Look for an earlier publication of ``post`` (on or after ``since``).
         ``progress`` holds the delivery's checkpoints and its ``idempotency_key``.
 
-        Answer ``Published`` when found, ``None`` ("absent") only with proof that the platform
-        never applied the request and never will, and ``Undecided`` otherwise."""
+        Answer ``Published`` when found; ``Processing`` when the platform has the request as
+        a job it is still working on (or that ended), so ``poll()`` follows it to its outcome;
+        ``None`` ("absent") only with proof that the platform never applied the request and
+        never will, since only ``None`` lets a new attempt be sent; ``Undecided`` otherwise.
+        Raising a ChannelError means the lookup itself failed; it counts as undecided."""
         raise NotImplementedError(f"channel type {self.type_name()!r} cannot look up posts")
 
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:

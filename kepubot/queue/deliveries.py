@@ -195,6 +195,16 @@ def first_attempt_started(conn: sqlite3.Connection, delivery_id: int) -> datetim
     return from_db(row[0]) if row and row[0] else None
 
 
+def uncertain_since(conn: sqlite3.Connection, delivery_id: int) -> datetime | None:
+    """When the attempt whose outcome is in doubt started (the latest attempt): the start of
+    a delivery's ``settle_minutes``."""
+    row = conn.execute(
+        "SELECT started_at FROM attempts WHERE delivery_id = ? ORDER BY number DESC LIMIT 1",
+        (delivery_id,),
+    ).fetchone()
+    return from_db(row[0]) if row and row[0] else None
+
+
 NOT_DONE = ("queued", "claimed", "sending", "processing", "unknown", "needs_attention")
 
 
@@ -788,10 +798,17 @@ def lease_owners(conn: sqlite3.Connection) -> set[str]:
 
 
 def expire_leases(
-    conn: sqlite3.Connection, *, now: datetime, actor: str, dead_owners: Iterable[str] = ()
+    conn: sqlite3.Connection,
+    *,
+    now: datetime,
+    actor: str,
+    dead_owners: Iterable[str] = (),
+    look_at: datetime | None = None,
 ) -> tuple[int, int]:
-    """Expired claims go back to the queue (nothing was sent); expired sends become unknown.
-    Leases of ``dead_owners`` (a daemon known to have died) count as expired now.
+    """Expired claims go back to the queue (nothing was sent); expired sends become unknown,
+    to be looked up from ``look_at`` on (``reconcile_after_seconds`` ahead, as for any other
+    unknown outcome). Leases of ``dead_owners`` (a daemon known to have died) count as expired
+    now.
 
     Returns (released claims, sends turned unknown).
     """
@@ -829,6 +846,7 @@ def expire_leases(
                         **_release_lease(),
                         "error_kind": "unknown",
                         "last_error": "the sending worker stopped before recording the outcome",
+                        "not_before": to_db(look_at or now),
                     },
                 )
                 _close_attempt(conn, row["id"], now, "unknown", "lease expired while sending")
@@ -846,11 +864,13 @@ def record_reconciled(
     decided: bool,
     retry_at: datetime | None = None,
     reason: str = "",
+    poll_at: datetime | None = None,
 ) -> str:
     """Outcome of looking for an ``unknown`` delivery on the platform.
 
-    ``found`` = (remote_id, remote_url) -> published; ``decided`` and not found -> queued again
-    (confirmed absent); otherwise -> needs_attention.
+    ``found`` = (remote_id, remote_url) -> published; ``poll_at`` -> processing (the platform
+    has the job; poll it from then); ``decided`` and not found -> queued again (confirmed
+    absent); otherwise -> needs_attention.
     """
     with transaction(conn):
         delivery = get(conn, delivery_id)
@@ -867,6 +887,9 @@ def record_reconciled(
                 "error_kind": None,
                 "last_error": None,
             }
+        elif poll_at is not None:
+            to_state = "processing"
+            sets = {"not_before": to_db(poll_at), "reconcile_tries": 0}
         elif decided:
             to_state = "queued"
             sets = {"not_before": to_db(retry_at or now), "reconcile_tries": 0}

@@ -47,7 +47,10 @@ Settings (defaults in brackets):
 - WeChat: ``publish_polls_before_done`` [1], ``publish_seconds_before_done`` [0],
   ``publish_final_status`` [0; or 2, 3, 4], ``wechat_token_expires_in`` [7200],
   ``wechat_token_overlap_seconds`` [0], ``wechat_publishes_per_minute`` [10, 0 = no limit],
-  ``wechat_literal_unicode_escapes`` [true].
+  ``wechat_literal_unicode_escapes`` [true], ``publish_unpolled_seconds`` [60: an unpolled
+  publish job runs this long, past a client's timeout], ``wechat_draft_during_publish``
+  [stays; or leaves], ``wechat_mass_protection`` [false: 「API群发保护」 off],
+  ``wechat_mass_admin`` [confirms; or refuses, ignores], ``wechat_mass_confirm_seconds`` [5].
 - Douyin: ``douyin_review_seconds`` [60], ``douyin_min_part_bytes`` [5 MiB],
   ``douyin_rotate_on_refresh`` [true], ``douyin_renew_limit`` [5],
   ``douyin_access_expires_in`` [15 days], ``douyin_refresh_expires_in`` [30 days],

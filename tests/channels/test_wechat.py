@@ -21,7 +21,14 @@ import pytest
 import requests
 import responses
 
-from kepubot.channels.base import Processing, Progress, Published, Token, load_channel_class
+from kepubot.channels.base import (
+    Processing,
+    Progress,
+    Published,
+    Token,
+    Undecided,
+    load_channel_class,
+)
 from kepubot.channels.wechat import (
     ERRORS,
     MAX_CONTENT,
@@ -531,24 +538,27 @@ def test_freepublish_flow(world: World, caplog: pytest.LogCaptureFixture) -> Non
 
     assert api_calls[4].json == {"media_id": "DRAFT_MEDIA_ID"}
 
-    # every step was saved at once, in order
+    # every step was saved at once, in order; the creating calls are marked before they leave
+    draft_saved = ["draft_requested_at", "images", "send_marks", "thumb_media_id", "title"]
     assert [sorted(set(s) - {"idempotency_key"}) for s in saved] == [
         ["images"],
         ["images"],
         ["images", "thumb_media_id"],
-        ["draft_requested_at", "images", "thumb_media_id", "title"],
-        ["draft_media_id", "draft_requested_at", "images", "thumb_media_id", "title"],
-        [
-            "draft_media_id",
-            "draft_requested_at",
-            "images",
-            "msg_data_id",
-            "publish_id",
-            "sent_on",
-            "thumb_media_id",
-            "title",
-        ],
+        draft_saved,
+        sorted([*draft_saved, "draft_media_id"]),
+        sorted([*draft_saved, "draft_media_id", "submit_requested_at"]),
+        sorted(
+            [
+                *draft_saved,
+                "draft_media_id",
+                "submit_requested_at",
+                "msg_data_id",
+                "publish_id",
+                "sent_on",
+            ]
+        ),
     ]
+    assert saved[-2]["submit_requested_at"] == int(NOW.timestamp())
     assert saved[1]["images"] == {handwashing.path: URL_1, mask.path: URL_2}
     assert saved[-1]["publish_id"] == "100000001"
     assert saved[-1]["sent_on"] == "2024-05-10"
@@ -727,7 +737,7 @@ def test_poll_an_undocumented_status_keeps_polling(world: World) -> None:
 
 
 def test_poll_without_a_publish_id(world: World) -> None:
-    with pytest.raises(Permanent, match="no publish_id"):
+    with pytest.raises(Permanent, match="neither a publish_id nor a msg_id"):
         world.channel().poll(delivery({"draft_media_id": "DRAFT_MEDIA_ID"}))
 
 
@@ -889,7 +899,9 @@ def test_masssend(world: World) -> None:
     world.fake.on("cgi-bin/message/mass/sendall", fixture("message_mass_sendall"))
     progress = world.ready_to_send(post)
     result = world.channel(mode="masssend").publish(post, progress)
-    assert result == Published("34182", None, NOW)
+    # accepted is not sent: under 「API群发保护」 an administrator must confirm it first
+    assert result == Processing(progress={"msg_id": "34182"}, poll_after_seconds=60.0)
+    assert progress["mass_requested_at"] == int(NOW.timestamp())
     (call,) = world.fake.calls
     assert call.path == "cgi-bin/message/mass/sendall"
     assert call.json == {
@@ -928,12 +940,16 @@ def test_masssend_repeat_after_a_lost_answer_is_recognised(world: World) -> None
     with pytest.raises(OutcomeUnknown):
         channel.publish(post, progress)
     assert "msg_id" not in progress
-    assert channel.publish(post, progress) == Published("34182", None, NOW)
+    first_mark = progress["mass_requested_at"]
+    world.clock.now = NOW + timedelta(minutes=5)
+    processing = Processing(progress={"msg_id": "34182"}, poll_after_seconds=60.0)
+    assert channel.publish(post, progress) == processing
     first, second = world.fake.to("cgi-bin/message/mass/sendall")
     assert first.json["clientmsgid"] == second.json["clientmsgid"] == KEY
     assert progress["msg_id"] == "34182"
+    assert progress["mass_requested_at"] == first_mark  # the window counts from the first send
     # and once known, never sent again
-    assert channel.publish(post, progress) == Published("34182", None, NOW)
+    assert channel.publish(post, progress) == processing
     assert len(world.fake.to("cgi-bin/message/mass/sendall")) == 2
 
 
@@ -977,33 +993,57 @@ def test_find_by_publish_id(world: World) -> None:
         "cgi-bin/freepublish/get",
         fixture("freepublish_get_success"),
         fixture("freepublish_get_publishing"),
+        fixture("freepublish_get_failed"),
     )
     channel = world.channel()
     progress = {"idempotency_key": KEY, "publish_id": "100000001"}
     found = channel.find(world.post(), NOW - timedelta(hours=1), progress)
     assert found == Published("ARTICLE_ID", "https://mp.weixin.qq.com/s/ARTICLE_URL", NOW)
-    # still publishing: not there yet; the next attempt polls the same task, never resubmits
-    assert channel.find(world.post(), NOW - timedelta(hours=1), progress) is None
-    assert world.fake.paths() == ["cgi-bin/freepublish/get"] * 2
+    # still publishing, or ended in a failure: the task exists, so it is polled (poll()
+    # reports success or the failure's reason); it is never submitted again
+    job = Processing(progress={"publish_id": "100000001"}, poll_after_seconds=60.0)
+    assert channel.find(world.post(), NOW - timedelta(hours=1), progress) == job
+    assert channel.find(world.post(), NOW - timedelta(hours=1), progress) == job
+    assert world.fake.paths() == ["cgi-bin/freepublish/get"] * 3
+
+
+def test_find_with_a_msg_id_polls_the_mass_send(world: World) -> None:
+    progress = {"idempotency_key": KEY, "msg_id": "34182"}
+    found = world.channel(mode="masssend").find(world.post(), NOW, progress)
+    assert found == Processing(progress={"msg_id": "34182"}, poll_after_seconds=60.0)
+    assert world.fake.calls == []
 
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("SEND_SUCCESS", "found"), ("SENDING", "found"), ("SEND_FAIL", Permanent)],
+    [
+        ("SEND_SUCCESS", "published"),
+        ("SENDING", "processing"),
+        ("SEND_FAIL", "API群发保护"),
+        ("DELETE", "deleted after sending"),
+        ("SOMETHING_NEW", Transient),
+    ],
 )
-def test_find_by_msg_id(world: World, status: str, expected: Any) -> None:
+def test_poll_a_mass_send(world: World, status: str, expected: Any) -> None:
+    """message/mass/get: only SEND_SUCCESS is published; SENDING (an administrator has not
+    confirmed yet) keeps polling; SEND_FAIL and DELETE fail with the reason."""
     world.put_token("tok-0")
     answer = fixture("message_mass_get")
     answer["msg_status"] = status
     world.fake.on("cgi-bin/message/mass/get", answer)
-    progress = {"idempotency_key": KEY, "msg_id": "34182"}
-    channel = world.channel(mode="masssend")
-    if expected == "found":
-        assert channel.find(world.post(), NOW, progress) == Published("34182", None)
+    channel = world.channel(mode="masssend", poll_seconds=15)
+    processing = delivery({"idempotency_key": KEY, "msg_id": "34182"})
+    if expected == "published":
+        assert channel.poll(processing) == Published("34182", None, NOW)
+    elif expected == "processing":
+        assert channel.poll(processing) == Processing(poll_after_seconds=15.0)
+    elif isinstance(expected, str):
+        with pytest.raises(Permanent, match=expected):
+            channel.poll(processing)
     else:
         with pytest.raises(expected):
-            channel.find(world.post(), NOW, progress)
-    assert world.fake.calls[0].json == {"msg_id": 34182}
+            channel.poll(processing)
+    assert world.fake.calls[0].json == {"msg_id": "34182"}
 
 
 @pytest.mark.parametrize(
@@ -1018,18 +1058,119 @@ def test_find_in_freepublish_batchget(
     world: World, title: str, since: datetime, found: bool
 ) -> None:
     world.put_token("tok-0")
-    world.fake.on("cgi-bin/freepublish/batchget", fixture("freepublish_batchget", TITLE=TITLE))
-    result = world.channel().find(world.post(title=title), since, {"idempotency_key": KEY})
+    world.fake.on(
+        "cgi-bin/freepublish/batchget",
+        fixture("freepublish_batchget", TITLE=TITLE, CONTENTSOURCEURL=LINK),
+    )
+    world.fake.on("cgi-bin/draft/get", error(40007))
+    progress = {"idempotency_key": KEY, "draft_media_id": "DRAFT_MEDIA_ID", "send_marks": 1}
+    progress["submit_requested_at"] = 1715300000 - 60
+    result = world.channel().find(world.post(title=title), since, progress)
     if found:
         assert result == Published(
             "ARTICLE_ID",
             "https://mp.weixin.qq.com/s/ARTICLE_URL",
             datetime.fromtimestamp(1715300000, UTC),
         )
+        assert world.fake.paths() == ["cgi-bin/freepublish/batchget"]  # total_count reached
     else:
-        assert result is None
+        # not listed: the job may still be running. Never absent.
+        assert isinstance(result, Undecided)
+        assert world.fake.paths() == ["cgi-bin/freepublish/batchget", "cgi-bin/draft/get"]
     assert world.fake.calls[0].json == {"offset": 0, "count": 20, "no_content": 0}
-    assert len(world.fake.calls) == 1  # total_count reached
+
+
+def test_a_same_titled_article_with_another_link_is_not_ours(world: World) -> None:
+    world.put_token("tok-0")
+    world.fake.on(
+        "cgi-bin/freepublish/batchget",
+        fixture("freepublish_batchget", TITLE=TITLE, CONTENTSOURCEURL=LINK + "-other"),
+    )
+    world.fake.on("cgi-bin/draft/get", {"news_item": [{"title": TITLE}]})
+    progress = {"idempotency_key": KEY, "draft_media_id": "DRAFT_MEDIA_ID"}
+    since = datetime.fromtimestamp(1715300000 - 600, UTC)
+    assert isinstance(world.channel().find(world.post(), since, progress), Undecided)
+
+
+@pytest.mark.parametrize("in_box", [True, False])
+def test_a_lost_submit_answer_is_undecided_never_absent(world: World, in_box: bool) -> None:
+    """The issue's scenario: submit accepted, answer lost, the article not listed yet. Whether
+    the draft is still in the box (the job may keep it there) or gone (submitted), the answer
+    is Undecided, and it says what was checked and where a person should look."""
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/batchget", fixture("freepublish_batchget"))
+    world.fake.on(
+        "cgi-bin/draft/get", {"news_item": [{"title": TITLE}]} if in_box else error(40007)
+    )
+    progress = {
+        "idempotency_key": KEY,
+        "draft_media_id": "DRAFT_MEDIA_ID",
+        "send_marks": 1,
+        "submit_requested_at": int(NOW.timestamp()),
+    }
+    found = world.channel().find(world.post(), NOW - timedelta(minutes=10), progress)
+    assert isinstance(found, Undecided)
+    assert "DRAFT_MEDIA_ID" in found.reason
+    assert ("仍在草稿箱" if in_box else "已不在草稿箱") in " ".join(found.checked)
+    assert "发表记录" in found.look_at and "草稿箱" in found.look_at
+    assert world.fake.to("cgi-bin/draft/get")[0].json == {"media_id": "DRAFT_MEDIA_ID"}
+    assert "cgi-bin/freepublish/submit" not in world.fake.paths()
+
+
+@pytest.mark.parametrize(
+    ("progress", "why"),
+    [
+        ({}, "nothing was made"),
+        ({"draft_requested_at": 1715300000}, "draft/add may have run, submit never did"),
+        (
+            {"draft_requested_at": 1715300000, "draft_media_id": "D", "send_marks": 1},
+            "the submit mark is saved before the call: without it the call never left",
+        ),
+        (
+            {
+                "draft_media_id": "D",
+                "send_marks": 1,
+                "submit_requested_at": None,  # cleared after a definite refusal
+            },
+            "the submit was refused",
+        ),
+    ],
+)
+def test_proofs_of_absence_in_freepublish(world: World, progress: dict[str, Any], why: str) -> None:
+    progress = {"idempotency_key": KEY, **progress}
+    assert world.channel().find(world.post(), NOW, progress) is None, why
+    assert world.fake.calls == []  # the checkpoints alone prove it
+
+
+def test_without_marks_an_old_delivery_is_never_proven_absent(world: World) -> None:
+    """A delivery checkpointed by an earlier version has no marks: a missing submit mark
+    proves nothing there."""
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/batchget", fixture("freepublish_batchget"))
+    world.fake.on("cgi-bin/draft/get", {"news_item": [{"title": TITLE}]})
+    progress = {"idempotency_key": KEY, "draft_media_id": "DRAFT_MEDIA_ID"}
+    assert isinstance(world.channel().find(world.post(), NOW, progress), Undecided)
+
+
+def test_a_refused_submit_clears_its_mark(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/submit", error(53501))
+    progress = world.ready_to_send(post)
+    with pytest.raises(RateLimited):
+        world.channel().publish(post, progress)
+    assert progress["send_marks"] == 1 and progress["submit_requested_at"] is None
+    assert world.channel().find(post, NOW, progress) is None
+
+
+def test_an_unanswered_submit_keeps_its_mark(world: World) -> None:
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/freepublish/submit", requests.exceptions.ReadTimeout())
+    progress = world.ready_to_send(post)
+    with pytest.raises(OutcomeUnknown):
+        world.channel().publish(post, progress)
+    assert progress["submit_requested_at"] == int(NOW.timestamp())
 
 
 def test_find_in_draft_mode(world: World) -> None:
@@ -1037,21 +1178,37 @@ def test_find_in_draft_mode(world: World) -> None:
     progress = {"idempotency_key": KEY, "draft_media_id": "DRAFT_MEDIA_ID"}
     assert channel.find(world.post(), NOW, progress) == Published("draft:DRAFT_MEDIA_ID", None)
     assert world.fake.calls == []
+    assert channel.find(world.post(), NOW, {"idempotency_key": KEY}) is None  # never asked
     world.put_token("tok-0")
-    world.fake.on("cgi-bin/draft/batchget", fixture("draft_batchget", TITLE=TITLE))
+    world.fake.on(
+        "cgi-bin/draft/batchget", fixture("draft_batchget", TITLE=TITLE, CONTENTSOURCEURL=LINK)
+    )
     since = datetime.fromtimestamp(1715300000 - 600, UTC)
-    found = channel.find(world.post(), since, {"idempotency_key": KEY})
+    asked = {"idempotency_key": KEY, "draft_requested_at": 1715300000}
+    found = channel.find(world.post(), since, asked)
     assert found == Published("draft:EARLIER_DRAFT_MEDIA_ID", None)
 
 
 def test_find_for_a_mass_send_without_a_msg_id(world: World) -> None:
-    world.put_token("tok-0")
-    world.fake.on("cgi-bin/freepublish/batchget", fixture("freepublish_batchget"))
     channel = world.channel(mode="masssend")
-    # within a day a new attempt is recognised by its clientmsgid (45065): absent is safe
-    assert channel.find(world.post(), NOW - timedelta(hours=1), {"idempotency_key": KEY}) is None
-    with pytest.raises(OutcomeUnknown, match="no longer be recognised"):
-        channel.find(world.post(), NOW - timedelta(hours=25), {"idempotency_key": KEY})
+    progress = {
+        "idempotency_key": KEY,
+        "draft_media_id": "DRAFT_MEDIA_ID",
+        "send_marks": 1,
+        "mass_requested_at": int((NOW - timedelta(hours=1)).timestamp()),
+    }
+    # within the clientmsgid window a new attempt is recognised by the platform (45065):
+    # acting on "absent" cannot send twice
+    assert channel.find(world.post(), NOW - timedelta(hours=1), progress) is None
+    # after it, a repeat would not be recognised: undecided, a person decides
+    progress["mass_requested_at"] = int((NOW - timedelta(hours=25)).timestamp())
+    found = channel.find(world.post(), NOW - timedelta(hours=25), progress)
+    assert isinstance(found, Undecided) and KEY in found.reason
+    assert "API群发保护" in found.look_at
+    # never sent at all (no mark): absent
+    del progress["mass_requested_at"]
+    assert channel.find(world.post(), NOW, progress) is None
+    assert world.fake.calls == []
 
 
 # --- metrics -------------------------------------------------------------------------------------

@@ -786,5 +786,11 @@ def _same_article(article: dict[str, Any], title: str, link: str) -> bool:
     both sides have one (two posts may share a title)."""
     if article.get("is_deleted") or str(article.get("title") or "").strip() != title.strip():
         return False
-    source = str(article.get("content_source_url") or "").strip()
-    return not (source and link and source != link.strip())
+    source, ours = _link_key(str(article.get("content_source_url") or "")), _link_key(link)
+    return not (source and ours and source != ours)
+
+
+def _link_key(url: str) -> str:
+    """A link without scheme and trailing slash (the platform may rewrite http to https)."""
+    url = htmllib.unescape(url.strip())
+    return (url.split("://", 1)[1] if "://" in url else url).rstrip("/")
