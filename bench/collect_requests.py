@@ -13,17 +13,16 @@ Set-up:
 - Every delivery's remote object is made on the sandbox first, with plain ``requests`` calls
   (not through kepubot): Weibo ``statuses/share.json``; Douyin
   ``/api/douyin/v1/video/upload_video/`` + ``create_video/`` (token in the ``access-token``
-  header); WeChat ``material/add_material`` once, then ``draft/add`` +
-  ``message/mass/sendall`` per article. The sandbox clock is shifted back for each one, so
-  the objects were made 1.5 hours (WeChat: 1.2 days) to ``--days`` days ago and their counters
-  have grown. WeChat goes out as a mass send because the sandbox's datacube reports mass-sent
-  articles only (as the platform notes say); a freepublish article would be asked for the same
-  way but answer an empty list.
+  header); WeChat ``material/add_material`` once, then ``draft/add`` and, in turn,
+  ``freepublish/submit`` + ``freepublish/get`` or ``message/mass/sendall`` per article
+  (``datacube/getarticletotaldetail`` reports both kinds; the sandbox's mass-send quota is off).
+  The sandbox clock is shifted back for each one, so the objects were made 1.5 hours (WeChat:
+  1.2 days) to ``--days`` days ago and their counters have grown.
 - The workspace's ``kepubot.toml`` is the e2e test's (``api_base`` of weibo-main,
-  wechat-main and douyin-main = the sandbox) with ``mode = "masssend"`` for WeChat. Its
-  database gets one post and one ``published`` delivery per remote object by direct SQL,
-  with the remote id, ``published_at`` as on the platform, the progress the channel would
-  have saved (WeChat: ``msg_id``, ``msg_data_id``, ``sent_on``, ``title``) and
+  wechat-main and douyin-main = the sandbox). Its database gets one post and one
+  ``published`` delivery per remote object by direct SQL, with the remote id, ``published_at``
+  as on the platform, the progress the channel would have saved (WeChat: ``publish_id`` or
+  ``msg_id``, ``msg_data_id``, ``sent_on``, ``title``) and
   ``next_metrics_at = published_at``, the mark the ``deliveries_start_metrics`` trigger sets:
   every delivery's collection point is due.
 
@@ -33,8 +32,8 @@ pass) and with ``batch_limit`` raised so that one pass covers every due delivery
 requests of the pass are read from ``GET /_sandbox/requests``. The minimum for the deliveries
 the pass asked about (``metrics_step`` moved past 0) is ceil(n / 100) ``count.json`` calls
 for Weibo, ceil(n / DATA_BATCH) ``/api/douyin/v1/video/video_data/`` calls for Douyin, and one
-``datacube/getarticletotal`` call per distinct sending day (Beijing) for WeChat. The goal is
-requests = minimum.
+``datacube/getarticletotaldetail`` call per distinct publishing day (Beijing; the interface
+answers one day per call) for WeChat. The goal is requests = minimum.
 """
 
 from __future__ import annotations
@@ -91,7 +90,7 @@ METRIC_PATHS = {
     "weibo": ("/2/statuses/count.json",),
     # the current interface only: the retired /video/data/ would be a 404
     "douyin": ("/api/douyin/v1/video/video_data/",),
-    "wechat": ("/datacube/getarticletotal",),
+    "wechat": ("/datacube/getarticletotaldetail",),
 }
 CHANNEL_OF = {"weibo": "weibo-main", "douyin": "douyin-main", "wechat": "wechat-main"}
 DEFAULT_BATCH_LIMIT = 2000
@@ -100,7 +99,8 @@ MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 512
 
 
 def config(base: str, batch_limit: int | None) -> str:
-    """tests/bot/test_platforms_e2e.py's config, WeChat in masssend mode."""
+    """tests/bot/test_platforms_e2e.py's config (WeChat's mode does not matter for metrics:
+    getarticletotaldetail covers freepublish and mass send alike)."""
     metrics = f"\n[metrics]\nbatch_limit = {batch_limit}\n" if batch_limit else ""
     return (
         textwrap.dedent(
@@ -137,7 +137,6 @@ def config(base: str, batch_limit: int | None) -> str:
             type = "wechat"
             app_id = "{WECHAT_APPID}"
             app_secret = "${{KEPUBOT_WECHAT_SECRET}}"
-            mode = "masssend"
             api_base = "{base}"
             timeout_seconds = 2
             poll_seconds = 0.5
@@ -167,7 +166,8 @@ def config(base: str, batch_limit: int | None) -> str:
 
 
 class Seeder:
-    """Makes statuses, videos and mass-sent articles on the sandbox, each at a chosen age."""
+    """Makes statuses, videos and WeChat articles (published and mass-sent in turn) on the
+    sandbox, each at a chosen age."""
 
     def __init__(self, sandbox: Sandbox, base: str, days: float, seed: int = 11) -> None:
         self.sandbox = sandbox
@@ -307,45 +307,74 @@ class Seeder:
             if "media_id" not in draft:
                 raise SystemExit(f"wechat draft/add: {draft}")
             key = f"bench-{i:06d}"
-            body = {
-                "filter": {"is_to_all": True},
-                "mpnews": {"media_id": draft["media_id"]},
-                "msgtype": "mpnews",
-                "send_ignore_reprint": 0,
-                "clientmsgid": key,
+            progress = {
+                "idempotency_key": key,
+                "thumb_media_id": thumb,
+                "draft_requested_at": int(at),
+                "title": title,
+                "draft_media_id": draft["media_id"],
+                "sent_on": datetime.fromtimestamp(at, PLATFORM_TZ).date().isoformat(),
             }
-            sent = self._ok(
-                self.http.post(
-                    f"{self.base}/cgi-bin/message/mass/sendall",
-                    params=query,
-                    data=json.dumps(body).encode(),
-                    headers=headers,
-                ),
-                "wechat message/mass/sendall",
-            )
-            if sent.get("errcode") not in (0, None) or "msg_id" not in sent:
-                raise SystemExit(f"wechat message/mass/sendall: {sent}")
-            sent_on = datetime.fromtimestamp(at, PLATFORM_TZ).date().isoformat()
+            if i % 2 == 0:
+                remote_id, remote_url = self._freepublish(query, draft["media_id"], progress)
+            else:
+                remote_id, remote_url = self._mass_send(query, draft["media_id"], key, progress)
             made.append(
                 {
                     "channel": "wechat-main",
                     "title": title,
-                    "remote_id": str(sent["msg_id"]),
-                    "remote_url": None,
+                    "remote_id": remote_id,
+                    "remote_url": remote_url,
                     "published": at,
-                    "progress": {
-                        "idempotency_key": key,
-                        "thumb_media_id": thumb,
-                        "draft_requested_at": int(at),
-                        "title": title,
-                        "draft_media_id": draft["media_id"],
-                        "msg_id": str(sent["msg_id"]),
-                        "msg_data_id": str(sent["msg_data_id"]),
-                        "sent_on": sent_on,
-                    },
+                    "progress": progress,
                 }
             )
         return made
+
+    def _post_json(self, query: dict[str, str], path: str, body: dict[str, Any]) -> Any:
+        answer = self._ok(
+            self.http.post(
+                f"{self.base}/cgi-bin/{path}",
+                params=query,
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            ),
+            f"wechat {path}",
+        )
+        if answer.get("errcode") not in (0, None):
+            raise SystemExit(f"wechat {path}: {answer}")
+        return answer
+
+    def _freepublish(
+        self, query: dict[str, str], media_id: str, progress: dict[str, Any]
+    ) -> tuple[str, str | None]:
+        """freepublish/submit, then freepublish/get (the sandbox is set to finish the job at
+        the first poll)."""
+        submitted = self._post_json(query, "freepublish/submit", {"media_id": media_id})
+        progress.update(
+            publish_id=str(submitted["publish_id"]), msg_data_id=str(submitted["msg_data_id"])
+        )
+        done = self._post_json(query, "freepublish/get", {"publish_id": submitted["publish_id"]})
+        if done.get("publish_status") != 0:
+            raise SystemExit(f"wechat freepublish/get: {done}")
+        items = done.get("article_detail", {}).get("item") or [{}]
+        return str(done["article_id"]), items[0].get("article_url")
+
+    def _mass_send(
+        self, query: dict[str, str], media_id: str, key: str, progress: dict[str, Any]
+    ) -> tuple[str, str | None]:
+        body = {
+            "filter": {"is_to_all": True},
+            "mpnews": {"media_id": media_id},
+            "msgtype": "mpnews",
+            "send_ignore_reprint": 0,
+            "clientmsgid": key,
+        }
+        sent = self._post_json(query, "message/mass/sendall", body)
+        if "msg_id" not in sent:
+            raise SystemExit(f"wechat message/mass/sendall: {sent}")
+        progress.update(msg_id=str(sent["msg_id"]), msg_data_id=str(sent["msg_data_id"]))
+        return str(sent["msg_id"]), None
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -556,7 +585,9 @@ def show(run: dict[str, Any]) -> None:
     rules = {
         "weibo": f"count.json, ≤ {COUNT_BATCH} ids per call",
         "douyin": f"video_data/, {DATA_BATCH} item_ids per call (DATA_BATCH)",
-        "wechat": f"datacube/getarticletotal, 1 day per call ({len(run['wechat_days'])} days)",
+        "wechat": (
+            f"datacube/getarticletotaldetail, 1 day per call ({len(run['wechat_days'])} days)"
+        ),
     }
     for route, channel in CHANNEL_OF.items():
         calls, least = run["metric_calls"][route], run["minimum"][route]
@@ -617,6 +648,8 @@ def main() -> None:
                 "weibo_posts_per_hour": 0,
                 "douyin_review_seconds": 0,
                 "wechat_publishes_per_minute": 0,
+                "wechat_mass_sends_per_day": 0,
+                "publish_polls_before_done": 0,
             },
         ).raise_for_status()
 
