@@ -1280,3 +1280,36 @@ def test_verify_shows_both_expiries_and_the_renewals(ctx: Context) -> None:
     # 20 days, then 5 renewals of 28 days each
     assert f"authorization ends by {(NOW + timedelta(days=160)):%Y-%m-%d %H:%M} UTC" in line
     assert "28001056" in line
+
+
+def test_a_refused_complete_starts_the_upload_over(ctx: Context, small_chunks: int) -> None:
+    """A complete repeated after its answer was lost may be refused: the next attempt uploads
+    again instead of failing for good on the old upload_id."""
+    seed(ctx)
+    progress, saves = recorded()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fake:
+        fake.add(responses.POST, URL["part_init"], json=fx("part_init_ok"))
+        fake.add(responses.POST, URL["part_upload"], json=fx("part_upload_ok"))
+        fake.add(responses.POST, URL["part_complete"], json=fx("error_2100005"))
+        with pytest.raises(Transient) as info:
+            channel(ctx, chunk_size_mb=5).publish(make_post(ctx), progress)
+        assert not calls_to(fake, "create")
+    assert "uploads the video again" in str(info.value)
+    assert not {"upload_id", "uploaded_parts", "video_id"} & set(saves[-1])
+    assert "create_sent_at" not in saves[-1]  # nothing was ever created: provably absent
+    assert channel(ctx).find(make_post(ctx), NOW, saves[-1]) is None
+
+
+def test_the_apps_alert_reaches_the_alerts_table_once(workspace: Any) -> None:
+    """The seam the renewal alert uses: App.alert (ChannelContext) is the watchdog's alert."""
+    from kepubot.app import App
+    from kepubot.config import load_config
+
+    app = App(load_config(workspace.config))
+    try:
+        assert app.alert("douyin-authorization:x:2024-06-01", "标题", "正文") is True
+        assert app.alert("douyin-authorization:x:2024-06-01", "标题", "正文") is False
+        rows = app.conn.execute("SELECT key, message FROM alerts").fetchall()
+    finally:
+        app.close()
+    assert [tuple(r) for r in rows] == [("douyin-authorization:x:2024-06-01", "标题: 正文")]

@@ -504,3 +504,52 @@ def test_video_list_taken_offline(douyin: Sandbox) -> None:
     )
     assert code(dy(douyin, "video_list/", "GET")) == 28001056
     assert code(dy(douyin, "video_data/", json={"item_ids": []})) == 0
+
+
+# -- `kepubot channels check` against the emulator -------------------------------------------
+
+
+def test_channels_check_shows_both_expiries(
+    douyin: Sandbox, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from kepubot.cli import cli
+
+    monkeypatch.setenv("KP_DY_SECRET", DY["client_secret"])
+    monkeypatch.setenv("KP_DY_TOKEN", DY["access_token"])
+    monkeypatch.setenv("KP_DY_REFRESH", DY["refresh_token"])
+    config = tmp_path / "kepubot.toml"
+    config.write_text(
+        f"""[kepubot]
+database = "kepubot.db"
+
+[channels.douyin-main]
+type = "douyin"
+client_key = "{DY["client_key"]}"
+client_secret = "${{KP_DY_SECRET}}"
+open_id = "{DY["open_id"]}"
+access_token = "${{KP_DY_TOKEN}}"
+refresh_token = "${{KP_DY_REFRESH}}"
+api_base = "{douyin.url()}"
+timeout_seconds = 5
+""",
+        encoding="utf-8",
+    )
+
+    def check() -> str:
+        result = CliRunner().invoke(cli, ["--config", str(config), "channels", "check"])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    first = check()  # the configured tokens: the access token's expiry is not known yet
+    assert "douyin-main (douyin): ok:" in first and "access token expires unknown" in first
+    control(douyin, "POST", "expire", {"route": "douyin", "what": "access"})
+    second = check()  # 28001008 -> one refresh: now Douyin has said when both expire
+    assert stats(douyin)["token_refreshes"] == 1
+    line = next(x for x in second.splitlines() if x.startswith("douyin-main (douyin): ok:"))
+    assert "access token expires 20" in line and "refresh token expires 20" in line
+    assert "0/5 renewals used" in line and "authorization ends by 20" in line
+    for secret in (DY["client_secret"], DY["access_token"], DY["refresh_token"]):
+        assert secret not in second
+    assert "missing permission" not in second  # the refresh reported every scope granted

@@ -55,6 +55,7 @@ from kepubot.channels.douyin.codes import (
 from kepubot.config import Secret
 from kepubot.errors import (
     AuthExpired,
+    ChannelError,
     OutcomeUnknown,
     Permanent,
     RateLimited,
@@ -262,7 +263,7 @@ class DouyinApi(HttpChannel):
                 )
             except AuthExpired:
                 raise
-            except Exception as exc:  # a ChannelError: try again at the next call
+            except ChannelError as exc:  # transient, busy, rate limited: at the next call
                 self.log.warning("douyin %s: refresh-token renewal failed: %s", self.name, exc)
         self._alert_if_last(token, now)
         return token
