@@ -189,9 +189,10 @@ def assert_no_secret(error: BaseException) -> None:
 
 
 def refused() -> requests.ConnectionError:
-    """What requests raises when the TCP connection is refused (the URL carries a token)."""
+    """What requests raises when the TCP connection is refused (with a token in the URL, as a
+    platform redirect or a wrong api_base could put one there)."""
     reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] refused")  # type: ignore[arg-type]
-    url = f"/video/list/?access_token={ACCESS}"
+    url = f"/api/douyin/v1/video/video_list/?open_id={OPEN_ID}&access_token={ACCESS}"
     return requests.ConnectionError(MaxRetryError(None, url, reason))  # type: ignore[arg-type]
 
 

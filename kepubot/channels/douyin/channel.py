@@ -75,10 +75,10 @@ NEEDED_SCOPES: tuple[tuple[str, frozenset[str], str], ...] = (
     ("video.list.bind", frozenset({"video.list.bind", "video.list"}), "looking up videos"),
     ("video.data.bind", frozenset({"video.data.bind", "video.data"}), "collecting reach figures"),
 )
-LIST_PAGE_SIZE = 20  # videos per video/list page; the allowed maximum is not documented [gk]
+LIST_PAGE_SIZE = 20  # videos per video_list page; the allowed maximum is not documented [gk]
 FIND_MAX_PAGES = 10
 FIND_CLOCK_SLACK = timedelta(minutes=5)  # our clock against Douyin's create_time
-# item_ids per video/data call: platforms.md gives no limit; 20 is the commonly cited one [gk]
+# item_ids per video_data call: platforms.md gives no limit; 20 is the commonly cited one [gk]
 DATA_BATCH = 20
 _UPLOAD_KEYS = ("upload_id", "upload_started_at", "uploaded_parts")
 # Where a person checks by hand: the account's works in the creator centre [gk].
@@ -356,7 +356,7 @@ class DouyinChannel(DouyinApi):
         return f"more than {seen} videos since {since:%Y-%m-%d %H:%M} UTC; the rest were not read"
 
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
-        """video/data by item ids, in batches: plays, likes (digg), comments, shares."""
+        """video_data by item ids, in batches: plays, likes (digg), comments, shares."""
         ids = list(dict.fromkeys(d.remote_id for d in deliveries if d.remote_id))
         figures: dict[str, MetricSnapshot] = {}
         for start in range(0, len(ids), DATA_BATCH):
