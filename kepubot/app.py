@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from kepubot.config import Config
-from kepubot.errors import NotAllowed
+from kepubot.errors import ConfigError, NotAllowed
 from kepubot.timeutil import to_db, utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kepubot.channels.base import Channel
     from kepubot.queue.credentials import CredentialStore
     from kepubot.queue.media import MediaStore
@@ -123,6 +125,27 @@ class App:
                 " pass --as USER (or set KEPUBOT_USER) or add the user"
             )
         return roles
+
+    def require_secrets(
+        self, channels: Iterable[str] | None = None, *, sections: Iterable[str] = ()
+    ) -> None:
+        """Every ``${ENV}`` reference the caller is about to use must be set: those of the
+        named channels (None: every channel) and of the named config sections (``web``,
+        ``alerts``, ``kepubot``). One ConfigError line per missing variable, all at once."""
+        from kepubot.config import env_references, missing_env
+
+        refs: list[tuple[str, str]] = []
+        names = list(self.channels) if channels is None else list(channels)
+        for name in names:
+            channel = self.channels.get(name)
+            if channel is not None:
+                refs += env_references(channel.settings, f"channels.{name}")
+        for section in sections:
+            refs += env_references(getattr(self.config.data, section), section)
+        problems = missing_env(refs)
+        if problems:
+            where = self.config.path
+            raise ConfigError("\n".join(f"{where}: {line}" for line in problems))
 
     def require_role(self, user: str, *wanted: str, action: str) -> set[str]:
         roles = self.roles(user)

@@ -737,6 +737,8 @@ def channels_check(state: State, name: str | None) -> None:
     app = state.app
     if name is not None and name not in app.channels:
         raise InvalidInput(f"no channel {name!r} (configured: {', '.join(sorted(app.channels))})")
+    # the checked channels' ${ENV} secrets (and the token key), every missing one at once
+    app.require_secrets(None if name is None else [name], sections=("kepubot",))
     failed = 0
     for channel_name, channel in app.channels.items():
         if name is not None and channel_name != name:
@@ -1039,6 +1041,7 @@ def web(state: State, host: str, port: int) -> None:
     from kepubot.web.app import serve
 
     app = state.app
+    app.require_secrets([], sections=("web",))  # the console needs no channel's secret
     app.conn  # noqa: B018 — migrate before the server's threads open the database
     serve(app.config, host=host, port=port, echo=click.echo)
 
@@ -1066,7 +1069,7 @@ def sandbox(port: int, host: str) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default="kepubot-demo",
     show_default=True,
-    help="Workspace folder (recreated).",
+    help="Workspace folder: new, empty, or an earlier demo's (only its files are replaced).",
 )
 def demo(folder: Path) -> None:
     """The whole flow end to end on the local sandbox, with no credentials."""

@@ -1,8 +1,10 @@
 """The configuration file: TOML, validated by pydantic once at start-up. Imports nothing of ours
 except the error types.
 
-Secrets appear in the file only as ``${ENV_NAME}`` references and are resolved here into
-``SecretStr`` values; no error message ever prints a secret's value.
+Secrets appear in the file only as ``${ENV_NAME}`` references. Their form is checked at
+start-up; their values are read from the environment only when a command uses them (a channel's
+token when that channel publishes or is checked, the console's key for ``web``), so a command
+never needs a variable it does not use. No error message ever prints a secret's value.
 """
 
 from __future__ import annotations
@@ -42,15 +44,78 @@ def _resolve_secret(value: Any) -> Any:
             "secrets are given only as ${ENV_NAME} references, never literally;"
             " put the value in an environment variable and reference it"
         )
-    name = match.group(1)
-    resolved = os.environ.get(name)
-    if resolved is None or resolved == "":
-        raise ValueError(f"environment variable {name} is not set; export it before starting")
-    return SecretStr(resolved)
+    # resolved only when used: a command that does not use this channel (or the console's
+    # key) does not need its variable (see App.require_secrets)
+    return EnvSecret(match.group(1))
+
+
+class EnvSecret(SecretStr):
+    """A ``${ENV_NAME}`` reference, read from the environment when its value is needed.
+
+    Commands check the references they are about to use first (``missing_env``) and name
+    every missing variable at once; reading a missing one here is a ConfigError naming it."""
+
+    def __init__(self, env_name: str) -> None:
+        super().__init__("")
+        self.env_name = env_name
+
+    def is_set(self) -> bool:
+        return bool(os.environ.get(self.env_name))
+
+    def get_secret_value(self) -> str:
+        value = os.environ.get(self.env_name)
+        if not value:
+            raise ConfigError(
+                f"environment variable {self.env_name} is not set; export it before starting"
+            )
+        return value
+
+    def _display(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EnvSecret) and other.env_name == self.env_name
+
+    def __hash__(self) -> int:
+        return hash(("EnvSecret", self.env_name))
+
+    def __len__(self) -> int:
+        return len(os.environ.get(self.env_name) or "")
+
+
+def env_references(obj: Any, where: str = "") -> list[tuple[str, str]]:
+    """Every ``${ENV}`` reference inside a settings model: (location, variable name)."""
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, loc: str) -> None:
+        if isinstance(value, EnvSecret):
+            found.append((loc, value.env_name))
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name), f"{loc}.{name}" if loc else name)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{loc}.{key}" if loc else str(key))
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(item, f"{loc}[{index}]")
+
+    walk(obj, where)
+    return found
+
+
+def missing_env(references: list[tuple[str, str]]) -> list[str]:
+    """One line per reference whose variable is not set (empty counts as not set)."""
+    return [
+        f"{loc}: environment variable {name} is not set; export it before starting"
+        for loc, name in references
+        if not os.environ.get(name)
+    ]
 
 
 Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
-"""A setting that must be a ``${ENV_NAME}`` reference; holds the resolved value as SecretStr."""
+"""A setting that must be a ``${ENV_NAME}`` reference; its value is read from the environment
+when it is used (``EnvSecret``)."""
 
 
 class Strict(BaseModel):

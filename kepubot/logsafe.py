@@ -64,10 +64,14 @@ def secret_values(obj: object) -> list[str]:
     """Every SecretStr value inside a pydantic model (recursively)."""
     from pydantic import BaseModel, SecretStr
 
+    from kepubot.config import EnvSecret
+
     found: list[str] = []
 
     def walk(value: object) -> None:
         if isinstance(value, SecretStr):
+            if isinstance(value, EnvSecret) and not value.is_set():
+                return  # a variable that is not set holds nothing to hide
             found.append(value.get_secret_value())
         elif isinstance(value, BaseModel):
             for name in type(value).model_fields:

@@ -66,6 +66,9 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.app = app
+        # the daemon uses every channel, the token key and the alert URLs: every ${ENV} they
+        # reference must be set, and all that are missing are named at once before anything runs
+        app.require_secrets(None, sections=("kepubot", "alerts"))
         app.conn  # noqa: B018 — opening it applies migrations before any thread connects
         self.settings = app.config.data.daemon
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"

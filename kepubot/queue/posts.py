@@ -932,6 +932,26 @@ def cancel(app: App, actor: str, post_id: int, *, now: datetime) -> int:
         return count
 
 
+def _notify_urls(user: str, urls: list[Any]) -> list[str]:
+    """A reviewer's notify URLs whose ${ENV} is set; a missing one is logged and skipped (a
+    notification never fails the workflow)."""
+    import logging
+
+    from kepubot.config import EnvSecret
+
+    usable = []
+    for url in urls:
+        if isinstance(url, EnvSecret) and not url.is_set():
+            logging.getLogger("kepubot.queue.posts").warning(
+                "users.%s.notify: environment variable %s is not set; not notified there",
+                user,
+                url.env_name,
+            )
+            continue
+        usable.append(url.get_secret_value())
+    return usable
+
+
 def notify_reviewers(app: App, ids: list[int]) -> None:
     """With ``[alerts] notify_reviewers``, tell each reviewer who may act on a post that it
     awaits them (through their ``notify`` URLs). Never blocks the workflow for long and never
@@ -960,8 +980,11 @@ def notify_reviewers(app: App, ids: list[int]) -> None:
                 continue
             if name in approved_by and approved_by[name] != post.review_level:
                 continue
+            urls = _notify_urls(name, user.notify)
+            if not urls:
+                continue
             notify(
-                [u.get_secret_value() for u in user.notify],
+                urls,
                 f"待审核：{post.title}",
                 f"稿件 {post.id}《{post.title}》（作者 {post.author}）等待{level_name}。"
                 f"\nkepubot post show {post.id}",

@@ -159,10 +159,21 @@ def test_secret_value_never_printed(cls: type[Channel]) -> None:
     assert SECRET_VALUE not in repr(settings)
 
 
-def test_unset_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unset_environment_variable_is_refused_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference is checked at start-up, its value read only when the channel uses it."""
+    from kepubot.config import env_references, missing_env
+    from kepubot.errors import ConfigError
+
     monkeypatch.delenv("KP_TOKEN")
-    with pytest.raises(ValidationError, match="KP_TOKEN is not set"):
-        WeiboChannel.Settings.model_validate(SETTINGS[WeiboChannel])
+    settings = WeiboChannel.Settings.model_validate(SETTINGS[WeiboChannel])
+    assert missing_env(env_references(settings, "channels.w")) == [
+        "channels.w.access_token: environment variable KP_TOKEN is not set;"
+        " export it before starting"
+    ]
+    with pytest.raises(ConfigError, match="KP_TOKEN is not set"):
+        settings.access_token.get_secret_value()
+    monkeypatch.setenv("KP_TOKEN", SECRET_VALUE)
+    assert settings.access_token.get_secret_value() == SECRET_VALUE
 
 
 def test_type_names() -> None:
