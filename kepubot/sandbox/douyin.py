@@ -1,4 +1,4 @@
-"""Emulated Douyin open platform (platforms.md §3 and §6 "Douyin fake").
+"""Emulated Douyin open platform (docs/platforms.md §4 and §11).
 
 Every answer is HTTP 200. OAuth answers ``{"data": {..., "error_code", "description"},
 "message": "success" | "error"}``; the video and data APIs answer ``{"data": {...,

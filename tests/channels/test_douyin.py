@@ -1,6 +1,6 @@
 """Douyin videos against `responses` fakes: tokens, upload, create, lookup, figures, check.
 
-The bodies under tests/fixtures/douyin/ follow the documented shapes (platforms.md §3.1-§3.4):
+The bodies under tests/fixtures/douyin/ follow the documented shapes (docs/platforms.md §4.1-§4.4):
 ``{"data": {..., "error_code", "description"}, "extra": {...}}``, the oauth
 ``{"data": {...}, "message": ...}`` and the newer ``{"err_no", "err_msg", "log_id"}``.
 Tokens live in a real CredentialStore on a temporary SQLite file.

@@ -1,4 +1,4 @@
-"""Douyin open platform videos (platforms.md §3): the ``douyin`` channel type.
+"""Douyin open platform videos (docs/platforms.md §4): the ``douyin`` channel type.
 
 Douyin publishes videos only: the file is uploaded (in chunks when large) and then
 ``create_video`` is called with the text, where ``#话题`` tags become topics.

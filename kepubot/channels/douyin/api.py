@@ -1,6 +1,6 @@
 """Douyin settings, the user's tokens and the one call every step makes.
 
-Tokens (platforms.md §3.1, reliability.md §6.4): The configured ``access_token`` and
+Tokens (docs/platforms.md §4.1, docs/delivery.md §10): The configured ``access_token`` and
 ``refresh_token`` are the user's initial tokens. They are copied into the credentials store
 under the channel's name, and from then on the stored tokens are used; they are refreshed
 single-flight across daemons shortly before they expire and when Douyin says the access token

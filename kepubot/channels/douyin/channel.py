@@ -16,7 +16,7 @@ checkpoints prove create_video was never sent (no video_id, or ``create_sent_at`
 otherwise undecided: Douyin may still be processing an accepted create, and video_list may be
 offline for the app (28001056). The reconciler looks again until ``settle_minutes``.
 
-Facts marked [gk] come from general knowledge and [?] are uncertain (platforms.md's tags).
+Facts marked [gk] come from general knowledge and [?] are uncertain (docs/platforms.md §1.1).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ NEEDED_SCOPES: tuple[tuple[str, frozenset[str], str], ...] = (
 LIST_PAGE_SIZE = 20  # videos per video_list page; the allowed maximum is not documented [gk]
 FIND_MAX_PAGES = 10
 FIND_CLOCK_SLACK = timedelta(minutes=5)  # our clock against Douyin's create_time
-# item_ids per video_data call: platforms.md gives no limit; 20 is the commonly cited one [gk]
+# item_ids per video_data call: no page gives a limit; 20 is the commonly cited one [gk]
 DATA_BATCH = 20
 _UPLOAD_KEYS = ("upload_id", "upload_started_at", "uploaded_parts")
 # Where a person checks by hand: the account's works in the creator centre [gk].

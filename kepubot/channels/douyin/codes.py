@@ -1,4 +1,4 @@
-"""Douyin's paths and error codes as data (platforms.md §3.1, §3.2), and reading its answers."""
+"""Douyin's paths and error codes as data (docs/platforms.md §4.1, §4.2), and reading its answers."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ SCOPE_MESSAGE: dict[str, str] = {
 
 #: error_code -> kind. Unknown non-zero codes are permanent. Sources: the open platform's
 #: status-code page (通用状态码, new 280xxxxx and old 2100xxx/2190xxx tables), the OAuth pages
-#: (refresh-access-token, refresh-token) and platforms.md §3.1, §3.2.
+#: (refresh-access-token, refresh-token); docs/platforms.md §4.2.
 #: auth: the access token is refused; refresh it once (single-flight) and repeat the call once.
 #: refresh_expired: the user must authorize the app again -> AuthExpired (channel paused).
 #: scope: the application lacks the capability or the user did not grant it -> AuthExpired with
@@ -158,7 +158,7 @@ def _error_of(body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str
 
     Classic answers carry ``data.error_code``/``description`` and ``extra.error_code``/
     ``description``/``sub_error_code``/``sub_description``/``logid``; some newer ones
-    ``err_no``/``err_msg``/``log_id`` (platforms.md §3.2). A non-zero code anywhere wins.
+    ``err_no``/``err_msg``/``log_id`` (docs/platforms.md §4.2). A non-zero code anywhere wins.
     """
     data, extra = _dict(body.get("data")), _dict(body.get("extra"))
     codes = [
