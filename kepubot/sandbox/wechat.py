@@ -89,6 +89,12 @@ sent twice and for an unknown ``msg_id``; 61500/61501 as assigned in the notes; 
 41005, 40004, 40005, 40006, 40008, 40009, 40013, 43001, 43002 and 45011 (real WeChat codes,
 not in the notes); uploadimg's JPEG/PNG under 1 MB and material sizes; that datacube counts
 mass-sent articles only; ``clientmsgid`` is not derived from the content when omitted.
+Also guessed: one day per getarticletotaldetail call (a developer reports a range error for
+longer spans; its siblings document one day) and no data before 2025-11-01 for it (its
+siblings' notes); 47009 for the retired article datacube (reported by a developer, not
+documented); the 1-a-day mass-send quota of a subscription account; that only
+``mp.weixin.qq.com`` links pass 45166; that the platform checks the quota after the request
+itself (an invalid draft is 40007 even without quota); the statistics' growth rates.
 """
 
 from __future__ import annotations

@@ -1475,3 +1475,25 @@ def test_no_mass_send_quota_left_waits_for_midnight_in_beijing(world: World) -> 
         world.channel(mode="masssend").publish(post, world.ready_to_send(post))
     # NOW is 10:00 in Beijing: 14 hours to the platform's midnight
     assert caught.value.retry_after == pytest.approx(14 * 3600)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "见[世卫组织](https://www.who.int/)",
+        "见 <https://www.who.int/>",
+        "见[参考][1]\n\n[1]: https://example.org/ref",
+        '见 <a href="https://www.who.int/">世卫组织</a>',
+        "见 <A HREF='https://example.org'>x</A>",
+        "见[旧文](http://mp.weixin.qq.com/s/abc)",
+        "见[伪装](https://mp.weixin.qq.com.evil.org/s/x)",
+    ],
+)
+def test_article_html_never_links_outside_wechat(world: World, body: str) -> None:
+    """The platform refuses <a href> to outside domains (45166): whatever the Markdown, the
+    article HTML passes the sandbox's rule, and the link's address is still readable."""
+    from kepubot.sandbox.wechat import _check_links
+
+    html, _ = article_html(world.post(body=body))
+    _check_links(html)  # raises WechatError(45166) on an outside link
+    assert "<a " not in html.lower() or 'href="https://mp.weixin.qq.com/' in html

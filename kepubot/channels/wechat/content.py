@@ -34,9 +34,13 @@ MAX_INLINE_IMAGE_BYTES = 1024 * 1024
 #: uploads the file (media/uploadimg) and puts the returned mmbiz URL in its place.
 MEDIA_PLACEHOLDER = "kepubot-media:"
 
-#: Hosts whose links an article body may keep. Other hyperlinks are turned into text: the
-#: platform refuses unsupported content such as hyperlink tags (45166) [src: platforms.md §2.2];
-#: that links to WeChat's own articles are accepted is [gk].
+#: Hosts whose links an article body may keep. Every other hyperlink is written out as text
+#: ("文字（https://…）") by ``article_html``, so draft/add never sees an ``<a href>`` to an
+#: outside domain, which the platform refuses with 45166 (unsupported content such as
+#: hyperlink tags [src: platforms.md §2.2]; the sandbox refuses it the same way). The rule
+#: is applied by construction rather than checked at submit: no body can produce such a link
+#: (raw HTML in the Markdown is escaped). That links to WeChat's own articles are accepted is
+#: [gk]; only https ones are kept.
 LINK_HOSTS = ("mp.weixin.qq.com",)
 
 _STYLES = {
