@@ -321,7 +321,7 @@ class DouyinApi(HttpChannel):
 
     def _alert_if_last(self, token: Token, now: datetime) -> None:
         end = token.refresh_expires_at
-        if end is None or self.renewals_used() < RENEW_LIMIT or end - now > LAST_RENEWAL_ALERT:
+        if end is None or end - now > LAST_RENEWAL_ALERT or self.renewals_used() < RENEW_LIMIT:
             return
         alert = getattr(self.context, "alert", None)
         if not callable(alert):
