@@ -1150,7 +1150,10 @@ class WechatOfficialAccount(Endpoint):
                     msgid = f"{publish.msg_data_id}_{index}"
                     published.append((msgid, 1, article.published_at, seed + index))
             for mass in account.mass.values():
-                if _mass_delivered(mass):
+                self._decide(mass, now)
+                # a send still awaiting an administrator's confirmation, or refused, has no
+                # readers
+                if mass.status == "SEND_SUCCESS":
                     for index in range(1, len(mass.titles) + 1):
                         msgid = f"{mass.msg_data_id}_{index}"
                         published.append((msgid, 0, mass.sent_at, mass.msg_id + index))
@@ -1324,13 +1327,6 @@ def _detail_stats(seed: int, since: float, at: float) -> dict[str, int]:
     hours = max(0.0, at - since) / 3600
     factor = 1 + seed % 3
     return {name: int(rate * hours * factor) for name, rate in DETAIL_RATES.items()}
-
-
-def _mass_delivered(mass: _Mass) -> bool:
-    """A mass send the platform counts as sent (one awaiting an administrator's
-    confirmation, or refused, has no readers)."""
-    status = getattr(mass, "msg_status", "SEND_SUCCESS")
-    return status == "SEND_SUCCESS"
 
 
 def _date(body: dict[str, Any], name: str) -> date:

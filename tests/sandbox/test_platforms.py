@@ -803,6 +803,32 @@ def test_wechat_getarticletotaldetail_covers_freepublish_and_mass_send(
     assert cube(sandbox, wechat, "getarticletotaldetail", "2025-12-01")["is_delay"] is True
 
 
+def test_wechat_getarticletotaldetail_leaves_out_an_unconfirmed_or_refused_mass_send(
+    sandbox: Sandbox, wechat: str
+) -> None:
+    """With 「API群发保护」 a mass send has readers only once an administrator confirmed it."""
+    settings(
+        sandbox,
+        wechat_mass_protection=True,
+        wechat_mass_sends_per_day=0,
+        wechat_mass_confirm_seconds=1200,
+    )
+    set_beijing_time(sandbox, datetime(2025, 12, 1, 23, 50))
+    sent = mass_send(sandbox, wechat, new_draft(sandbox, wechat), "late")
+    set_beijing_time(sandbox, datetime(2025, 12, 2, 0, 5))  # not confirmed yet
+    assert cube(sandbox, wechat, "getarticletotaldetail", "2025-12-01")["list"] == []
+    set_beijing_time(sandbox, datetime(2025, 12, 2, 0, 15))  # confirmed at 00:10
+    rows = cube(sandbox, wechat, "getarticletotaldetail", "2025-12-01")["list"]
+    assert [r["msgid"] for r in rows] == [f"{sent['msg_data_id']}_1"]
+
+    settings(sandbox, wechat_mass_admin="refuses")
+    refused = mass_send(sandbox, wechat, new_draft(sandbox, wechat), "refused")
+    set_beijing_time(sandbox, datetime(2025, 12, 3, 9, 0))
+    rows = cube(sandbox, wechat, "getarticletotaldetail", "2025-12-02")["list"]
+    assert f"{refused['msg_data_id']}_1" not in [r["msgid"] for r in rows]
+    assert rows == []
+
+
 def test_wechat_getarticletotaldetail_has_nothing_before_2025_11_01(
     sandbox: Sandbox, wechat: str
 ) -> None:
