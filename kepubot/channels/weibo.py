@@ -1,4 +1,4 @@
-"""Sina Weibo via ``statuses/share.json`` (platforms.md §1): settings, content rules, rendering,
+"""Sina Weibo via ``statuses/share.json`` (docs/platforms.md §2): settings, content rules, rendering,
 publishing, lookup, counts and the credential check.
 
 A status is ``【title】summary link``: at most 140 units, no ``#topic#``, and it must carry a
@@ -9,17 +9,17 @@ Calls (paths relative to ``api_base``, ``https://api.weibo.com`` by default):
 
 - publish: ``POST 2/statuses/share.json`` with ``access_token``, ``status``, ``rip`` (the
   operator's real public IP: a required setting, or ``"auto"``) and, when the post has an image,
-  its first image as the multipart part ``pic`` (§1.2), where ``status`` is URL-encoded as the
-  doc asks (§0);
+  its first image as the multipart part ``pic`` (§2.2), where ``status`` is URL-encoded as the
+  doc asks (§1.3);
 - find / poll: ``GET 2/statuses/user_timeline.json`` (the authorizing account's recent statuses),
   matched on the sent text with every URL removed, since Weibo shortens links to t.cn. share is
   synchronous, so the timeline read back past the first attempt proves absence once the last
   send has settled (``timeline_settle_seconds``); before that find() answers Undecided;
-- metrics: ``GET 2/statuses/count.json`` with up to 100 comma-separated ``ids`` per call (§1.5);
-- verify: ``POST oauth2/get_token_info`` (§1.1) and, for the screen name, ``GET 2/users/show.json``.
+- metrics: ``GET 2/statuses/count.json`` with up to 100 comma-separated ``ids`` per call (§2.5);
+- verify: ``POST oauth2/get_token_info`` (§2.1) and, for the screen name, ``GET 2/users/show.json``.
 
 Errors come back as HTTP 400/403 with ``{"request", "error_code", "error"}`` (``error_code`` often a
-string) or, from the OAuth endpoints, ``{"error", "error_code", "error_description"}`` (§1.4).
+string) or, from the OAuth endpoints, ``{"error", "error_code", "error_description"}`` (§2.4).
 The JSON code decides, through the data table ``ERRORS``. The token travels as the
 ``access_token`` form/query parameter; neither it nor any URL ever appears in an error message.
 """
@@ -71,31 +71,31 @@ ELLIPSIS = "…"
 _HASHES = str.maketrans("", "", "#＃")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
-# --- calls (platforms.md §1) -----------------------------------------------------------------
+# --- calls (docs/platforms.md §2) -----------------------------------------------------------------
 
-SHARE_PATH = "2/statuses/share.json"  # [src] §1.2
-TIMELINE_PATH = "2/statuses/user_timeline.json"  # named in §1.4/§6; parameters below are [gk]
-COUNT_PATH = "2/statuses/count.json"  # [src] for the fields; the v2 path is [gk] (§1.5)
-TOKEN_INFO_PATH = "oauth2/get_token_info"  # [src] §1.1; POST is [gk] (the doc revision we saw
+SHARE_PATH = "2/statuses/share.json"  # [src] §2.2
+TIMELINE_PATH = "2/statuses/user_timeline.json"  # named in §2.4/§11.1; parameters below are [gk]
+COUNT_PATH = "2/statuses/count.json"  # [src] for the fields; the v2 path is [gk] (§2.5)
+TOKEN_INFO_PATH = "oauth2/get_token_info"  # [src] §2.1; POST is [gk] (the doc revision we saw
 # names the fields, not the method; public clients POST it)
-USERS_SHOW_PATH = "2/users/show.json"  # [gk] §1.5 (followers_count); screen_name is [gk]
+USERS_SHOW_PATH = "2/users/show.json"  # [gk] §2.5 (followers_count); screen_name is [gk]
 
-# statuses/count.json takes at most 100 ids per call ([gk] for v2: from the v1 doc, §1.5).
+# statuses/count.json takes at most 100 ids per call ([gk] for v2: from the v1 doc, §2.5).
 COUNT_BATCH = 100
 # user_timeline: ``count`` (at most 100) and ``page`` are [gk] (the v2 user_timeline/ids and the
-# commercial timeline docs list them; §1 does not). Without ``uid`` it is the authorizing
+# commercial timeline docs list them; §2 does not). Without ``uid`` it is the authorizing
 # account's own timeline [gk]. The answer is ``{"statuses": [status, ...], "total_number": N}``
 # [gk], newest first; the order is not relied on.
 TIMELINE_COUNT = 100
-# How far find() pages back (each page is one call of the account's small daily budget, §1.3).
+# How far find() pages back (each page is one call of the account's small daily budget, §2.3).
 FIND_MAX_PAGES = 3
 
-# Rate limits: the error body carries no reset time (§1.4) and the limits are per hour (and per
-# day, §1.3), so a rate-limited call waits a full hour unless a Retry-After header says otherwise.
+# Rate limits: the error body carries no reset time (§2.4) and the limits are per hour (and per
+# day, §2.3), so a rate-limited call waits a full hour unless a Retry-After header says otherwise.
 # An hour can be longer than needed, never shorter than an hourly window.
 RATE_LIMIT_WAIT = 3600.0
 
-# 20032 "succeeded but the server is slow; wait 1-2 minutes" (§1.4): success, never a retry.
+# 20032 "succeeded but the server is slow; wait 1-2 minutes" (§2.4): success, never a retry.
 # The status has no id in that answer, so the delivery becomes Processing and poll() looks for it
 # in the timeline: first after 2 minutes, then at longer intervals (each look costs calls), and
 # after a day it fails with a message telling a person to look before requeueing.
@@ -111,10 +111,10 @@ REAUTHORIZE = (
     " token in the environment variable that access_token names"
 )
 
-#: Weibo ``error_code`` -> what the queue should do (platforms.md §1.4). Kinds:
+#: Weibo ``error_code`` -> what the queue should do (docs/platforms.md §2.4). Kinds:
 #: ``rate_limited``: wait RATE_LIMIT_WAIT (or Retry-After), then retry;
 #: ``auth``: the token or the account is refused; the channel stops until a person
-#: re-authorizes (no refresh exists for it, §1.1);
+#: re-authorizes (no refresh exists for it, §2.1);
 #: ``permanent``: the content or request is refused for good (a person edits and requeues);
 #: ``unknown``: duplicate content, evidence that an earlier attempt got through: reconcile;
 #: ``accepted``: 20032, the status was taken (see ACCEPTED_POLL_SECONDS).
@@ -159,7 +159,7 @@ ERRORS: dict[int, str] = {
     10008: "permanent",  # param error
     10016: "permanent",  # missing required param
     10017: "permanent",  # invalid param value (also what a fake uses for a link off the safe
-    # domain, §6 [?])
+    # domain, §11.1 [?])
     # Success, slowly.
     20032: "accepted",  # the post succeeded but the server is slow; wait 1-2 minutes
 }
@@ -310,7 +310,7 @@ class WeiboSettings(HttpChannelSettings):
     default_link: str | None = None
     api_base: str = "https://api.weibo.com"
     rate_limit: str | None = "30/hour"
-    # share.json requires the operating user's real, valid IP (请传操作用户的真实有效IP, §0/§1.2):
+    # share.json requires the operating user's real, valid IP (请传操作用户的真实有效IP, §1.3/§2.2):
     # the public address the operator's traffic leaves from, or "auto" to read this host's
     # outward-facing address once when the settings are loaded. Required: there is no honest
     # default (127.0.0.1 may be refused).
@@ -473,7 +473,7 @@ class WeiboChannel(HttpChannel):
         files = None
         if images:
             # With a picture the request is multipart/form-data and the part is named "pic".
-            # The doc still asks for ``status`` URL-encoded there (必须做URLencode, §0), and a
+            # The doc still asks for ``status`` URL-encoded there (必须做URLencode, §1.3), and a
             # multipart part is not decoded by the form layer, so the text is percent-encoded
             # here: every byte but unreserved ASCII, so "+", "%", "&" and "#" cannot be read as
             # a space, an escape or a separator. The other fields are plain parts. Without a
@@ -590,8 +590,8 @@ class WeiboChannel(HttpChannel):
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
         """Live counters from ``statuses/count.json``, at most COUNT_BATCH ids per call.
 
-        Weibo silently drops deleted or unknown ids (§1.5); those are simply absent here.
-        Read counts are not in the standard API (§5), so ``views`` stays None."""
+        Weibo silently drops deleted or unknown ids (§2.5); those are simply absent here.
+        Read counts are not in the standard API (§9), so ``views`` stays None."""
         what = f"weibo {self.name}: metrics"
         # count.json takes numeric status ids; anything else (e.g. a URL an operator resolved
         # a delivery with) would spoil the whole batch.
@@ -626,7 +626,7 @@ class WeiboChannel(HttpChannel):
             raise Transient(f"{what}: oauth2/get_token_info answered without a uid")
         uid = str(info["uid"])
         # "expire_in" in the later doc revision, "expires_in" in the earlier one; a number or a
-        # string of seconds (§1.1).
+        # string of seconds (§2.1).
         remaining = _count(info.get("expire_in", info.get("expires_in")))
         if remaining is not None and remaining <= 0:
             raise AuthExpired(f"{what}: the access token has expired; {REAUTHORIZE}")
@@ -740,7 +740,7 @@ class WeiboChannel(HttpChannel):
     def _checked(self, response: Any, answer: Any, what: str, *, reading: bool) -> Any:
         """The JSON answer of a successful call; every failure raised as a ChannelError.
 
-        Weibo answers errors with HTTP 400/403 and an error body (§1.4): the body's code decides,
+        Weibo answers errors with HTTP 400/403 and an error body (§2.4): the body's code decides,
         whatever the HTTP status."""
         if isinstance(answer, dict) and ("error_code" in answer or "error" in answer):
             self._raise_error(response, answer, what, reading=reading)
@@ -844,7 +844,7 @@ class WeiboChannel(HttpChannel):
         if isinstance(user, dict):
             uid = user.get("idstr") or user.get("id")
         mid = status.get("mid") or remote_id
-        # weibo.com/<uid>/<mid> is how status pages are addressed [gk] (not in platforms.md).
+        # weibo.com/<uid>/<mid> is how status pages are addressed [gk] (not in docs/platforms.md).
         url = f"https://weibo.com/{uid}/{mid}" if uid not in (None, "") else None
         return Published(
             remote_id=remote_id,
@@ -900,7 +900,7 @@ def _status_id(status: dict[str, Any]) -> str:
 
 
 def _error_code(answer: dict[str, Any]) -> int | None:
-    """``error_code`` as an int; Weibo often sends it as a string (§1.4)."""
+    """``error_code`` as an int; Weibo often sends it as a string (§2.4)."""
     code = answer.get("error_code")
     if isinstance(code, bool):
         return None

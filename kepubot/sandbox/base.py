@@ -29,6 +29,7 @@ class Request:
     headers: Message
     body: bytes
     host: str  # the Host header, or the server's own address
+    peer: str = ""  # the client's IP address (what an IP allow-list checks)
 
     @property
     def path(self) -> str:

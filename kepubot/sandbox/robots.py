@@ -1,11 +1,19 @@
-"""Emulated group-chat robots: WeCom (platforms.md §4.3) and DingTalk (§4.4, §6).
+"""Emulated group-chat robots: WeCom (docs/platforms.md §6) and DingTalk (§7, §11.1).
 
 Both answer HTTP 200 with ``{"errcode": 0, "errmsg": "ok"}`` on success and a non-zero errcode
 otherwise, as the real ones do. The codes our notes give are used as documented (WeCom 45009
-and 93000; DingTalk 310000 and 130101, all **[gk]** there). DingTalk's 300001 for an unknown
-token and the message-validation codes (WeCom 40008, 44004, 40058, 40035, 40009; DingTalk
-40035) come from what client projects report seeing, not from the platform docs: a client
-should treat any errcode it does not know as a permanent problem with the message.
+and 93000; DingTalk 310000 and 130101, all **[gk]** there). DingTalk's 300005 for an unknown
+token, its 90030 "webhook over limit" and the message-validation codes (WeCom 40008, 44004,
+40058, 40035, 40009; DingTalk 40035) come from what client projects report seeing, not from the
+platform docs: a client should treat any errcode it does not know as a permanent problem with
+the message.
+
+Credentials: only registered ones are accepted (``POST /_sandbox/secrets``), never "whatever
+comes first". WeCom: ``{"wecom_keys": [...]}``; an unknown key is 93000. WeCom content limits:
+text 2048 bytes, markdown 4096 bytes (40058). DingTalk: ``{"dingtalk": {token: security}}``,
+where security is the signing secret ("" for none) or ``{"secret", "keywords", "ips"}``: the
+robot's 安全设置. A message is refused with 310000 when it is unsigned or badly signed (a
+secret is set), contains none of the keywords, or comes from an address outside ``ips``.
 
 Only accepted messages count towards the 20-per-minute limits, and only they reach the ledger.
 Load tests may raise a limit with ``POST /_sandbox/limits`` (the real limits are the default and
@@ -18,19 +26,29 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import threading
 from collections import deque
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from kepubot.sandbox.base import Endpoint, Request, Response, json_response
+from kepubot.sandbox.base import (
+    Endpoint,
+    Request,
+    Response,
+    Setting,
+    json_response,
+    non_negative_int,
+)
 
 MESSAGES_PER_MINUTE = 20
 WINDOW_SECONDS = 60.0
 DINGTALK_THROTTLE_SECONDS = 600.0
 DINGTALK_TIMESTAMP_TOLERANCE_MS = 3600 * 1000
+DINGTALK_MAX_KEYWORDS = 10
 
 WECOM_TEXT_MAX_BYTES = 2048
-WECOM_MARKDOWN_MAX_BYTES = 4096  # WeCom's doc page; not in our notes
+WECOM_MARKDOWN_MAX_BYTES = 4096  # WeCom's doc page (docs/platforms.md §1.3)
 WECOM_IMAGE_MAX_BYTES = 2 * 1024 * 1024  # before base64; WeCom's doc page
 WECOM_NEWS_MAX_ARTICLES = 8
 
@@ -158,7 +176,7 @@ class WecomRobot(_Robot):
             return json_response(405, {"error": "method not allowed"}, {"Allow": "POST"})
         key = request.param("key") or ""
         with self._lock:
-            known = key in self._keys if self._keys else bool(key)
+            known = key in self._keys
         if not known:
             return errcode_response(93000, "invalid webhook url")
         try:
@@ -180,13 +198,13 @@ def validate_wecom(message: dict[str, Any]) -> None:
     if msgtype == "text":
         content = _text(message, "text", "content", 44004)
         if len(content.encode("utf-8")) > WECOM_TEXT_MAX_BYTES:
-            raise PlatformError(40058, "content exceed max length 2048 bytes")
+            raise PlatformError(40058, "text.content exceed max length 2048")
         _string_list(message["text"], "mentioned_list", 40035)
         _string_list(message["text"], "mentioned_mobile_list", 40035)
     elif msgtype == "markdown":
         content = _text(message, "markdown", "content", 44004)
         if len(content.encode("utf-8")) > WECOM_MARKDOWN_MAX_BYTES:
-            raise PlatformError(40058, "content exceed max length 4096 bytes")
+            raise PlatformError(40058, "markdown.content exceed max length 4096")
     elif msgtype == "news":
         news = message.get("news")
         articles = news.get("articles") if isinstance(news, dict) else None
@@ -217,31 +235,72 @@ def validate_wecom(message: dict[str, Any]) -> None:
         raise PlatformError(40008, "invalid message type")
 
 
+@dataclass(frozen=True)
+class RobotSecurity:
+    """A DingTalk custom robot's 安全设置: any of signing, keywords and an IP allow-list."""
+
+    secret: str = ""
+    keywords: tuple[str, ...] = ()
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+
+def _security(token: str, value: Any) -> RobotSecurity:
+    if isinstance(value, str):
+        return RobotSecurity(secret=value)
+    if not isinstance(value, dict) or set(value) - {"secret", "keywords", "ips"}:
+        raise ValueError(
+            f'"dingtalk" {token!r}: a signing secret, or {{"secret", "keywords", "ips"}}'
+        )
+    secret = value.get("secret", "")
+    keywords = value.get("keywords", [])
+    ips = value.get("ips", [])
+    if not isinstance(secret, str):
+        raise ValueError(f'"dingtalk" {token!r}: secret must be a string')
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
+        raise ValueError(f'"dingtalk" {token!r}: keywords must be a list of words')
+    if len(keywords) > DINGTALK_MAX_KEYWORDS:
+        raise ValueError(f'"dingtalk" {token!r}: at most {DINGTALK_MAX_KEYWORDS} keywords')
+    if not isinstance(ips, list) or not all(isinstance(i, str) for i in ips):
+        raise ValueError(f'"dingtalk" {token!r}: ips must be a list of addresses or ranges')
+    try:
+        networks = tuple(ipaddress.ip_network(i, strict=False) for i in ips)
+    except ValueError as exc:
+        raise ValueError(f'"dingtalk" {token!r}: {exc}') from None
+    return RobotSecurity(secret, tuple(keywords), networks)
+
+
 class DingtalkRobot(_Robot):
     """``POST /robot/send?access_token=<T>[&timestamp=<ms>&sign=<S>]``.
 
-    Tokens and their signing secrets are registered through the control API; a token
-    registered with an empty secret needs no signature. While no token is registered, any
-    token is accepted unsigned.
+    Tokens and their security settings are registered through the control API; any other
+    token is refused (300005). A robot registered with no security setting at all (an old
+    robot) takes any message.
     """
 
     route = "dingtalk"
     prefix = "/robot/"
     secret_params = frozenset({"access_token", "sign"})
     secrets_key = "dingtalk"
+    SETTINGS: ClassVar[dict[str, Setting]] = {
+        "dingtalk_webhook_allowance": Setting(
+            0,
+            non_negative_int,
+            "messages each robot may send before 90030 webhook over limit; 0: no allowance",
+        ),
+    }
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, RobotSecurity] = {}
         self._throttled_until: dict[str, float] = {}
+        self._sent: dict[str, int] = {}
 
     def set_secrets(self, value: Any) -> None:
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
-        ):
-            raise ValueError('"dingtalk" must map access tokens to secrets ("" for unsigned)')
+        if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+            raise ValueError('"dingtalk" must map access tokens to their security settings')
+        checked = {token: _security(token, setting) for token, setting in value.items()}
         with self._lock:
-            self._tokens.update(value)
+            self._tokens.update(checked)
 
     def reset(self) -> None:
         with self._lock:
@@ -249,6 +308,7 @@ class DingtalkRobot(_Robot):
             self._window.clear()
             self._window.limit = MESSAGES_PER_MINUTE
             self._throttled_until.clear()
+            self._sent.clear()
 
     def handle(self, request: Request) -> Response:
         if request.path != "/robot/send":
@@ -257,18 +317,19 @@ class DingtalkRobot(_Robot):
             return json_response(405, {"error": "method not allowed"}, {"Allow": "POST"})
         token = request.param("access_token") or ""
         with self._lock:
-            if self._tokens and token not in self._tokens:
-                return errcode_response(300001, "token is not exist")
-            secret = self._tokens.get(token, "")
-        if not token:
-            return errcode_response(300001, "token is not exist")
+            security = self._tokens.get(token)
+        if security is None:
+            return errcode_response(300005, "token is not exist")
         now = self.context.now()
-        if secret:
+        if security.secret:
             problem = check_signature(
-                secret, request.param("timestamp"), request.param("sign"), now
+                security.secret, request.param("timestamp"), request.param("sign"), now
             )
             if problem:
                 return errcode_response(310000, problem)
+        if security.networks and not _peer_allowed(request.peer, security.networks):
+            # The wording users report for an address outside the allow-list [gk].
+            return errcode_response(310000, f"ip {request.peer} not in whitelist")
         with self._lock:
             if self._throttled_until.get(token, 0.0) > now:
                 return errcode_response(130101, "send too fast")
@@ -277,16 +338,46 @@ class DingtalkRobot(_Robot):
             validate_dingtalk(message)
         except PlatformError as exc:
             return errcode_response(exc.errcode, exc.errmsg)
+        if security.keywords and not any(k in message_text(message) for k in security.keywords):
+            return errcode_response(310000, "keywords not in content")
+        allowance = self.setting("dingtalk_webhook_allowance")
         with self._lock:
+            if allowance and self._sent.get(token, 0) >= allowance:
+                return errcode_response(90030, "webhook over limit")
             if self._throttled_until.get(token, 0.0) > now:
                 return errcode_response(130101, "send too fast")
             if self._window.full(token, now):
-                # Going over the limit throttles the robot for 10 minutes (platforms.md §4.4).
+                # Going over the limit throttles the robot for 10 minutes (docs/platforms.md §7).
                 self._throttled_until[token] = now + DINGTALK_THROTTLE_SECONDS
                 return errcode_response(130101, "send too fast")
             self._window.add(token, now)
+            self._sent[token] = self._sent.get(token, 0) + 1
             self.context.ledger.accept(self.route, token, message, now)
         return ok_response()
+
+
+def _peer_allowed(
+    peer: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address.version == n.version and address in n for n in networks)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """Every text a reader sees in the message (titles included), for the keyword check."""
+    section = message.get(str(message.get("msgtype")), {})
+    parts: list[str] = []
+    if isinstance(section, dict):
+        parts += [v for v in section.values() if isinstance(v, str)]
+        for item in section.get("links", []) or section.get("btns", []) or []:
+            if isinstance(item, dict):
+                parts += [v for v in item.values() if isinstance(v, str)]
+    return "\n".join(parts)
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int | str) -> str:

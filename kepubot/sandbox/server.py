@@ -151,7 +151,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
-        return Request(self.command, self.path, self.headers, body, host)
+        return Request(self.command, self.path, self.headers, body, host, self.client_address[0])
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

@@ -1,4 +1,4 @@
-"""Emulated Sina Weibo open API (platforms.md §1 and §6 "Weibo fake").
+"""Emulated Sina Weibo open API (docs/platforms.md §2 and §11.1).
 
 Endpoints (all under the real paths of ``https://api.weibo.com``):
 
@@ -73,7 +73,7 @@ from kepubot.sandbox.robots import SlidingWindow
 MAX_UNITS = 140
 MAX_PIC_BYTES = 5 * 1024 * 1024
 MAX_COUNT_IDS = 100
-FIVE_YEARS = 157_679_999  # seconds, as the developer's own token lasts (platforms.md §1.1)
+FIVE_YEARS = 157_679_999  # seconds, as the developer's own token lasts (docs/platforms.md §2.1)
 POSTS_PER_HOUR = 30
 BEIJING = 8 * 3600
 FIRST_STATUS_ID = 4_900_000_000_000_001

@@ -42,6 +42,10 @@ def test_weekly_report_written_once_and_announced(
     tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KEPUBOT_TEST_ROBOT_KEY", "robot-key-123")
+    # the emulated WeCom accepts only registered robot keys
+    requests.post(
+        f"{sandbox.base_url}/_sandbox/secrets", json={"wecom_keys": ["robot-key-123"]}, timeout=5
+    ).raise_for_status()
     (tmp_path / "kepubot.toml").write_text(
         f"""
 [reports]

@@ -1,7 +1,7 @@
 """Publishing through the WeCom and DingTalk group robots, against `responses` fakes.
 
 The response bodies under tests/fixtures/{wecom,dingtalk}/ follow the documented shape
-``{"errcode": N, "errmsg": "..."}`` (platforms.md §4.3, §4.4 and §6).
+``{"errcode": N, "errmsg": "..."}`` (docs/platforms.md §6, §7 and §11.1).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 import pytest
 import requests
 import responses
+from pydantic import ValidationError
 from responses import matchers
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
@@ -143,6 +144,7 @@ def wecom_cases() -> list[Case]:
         Case("40008 invalid msgtype", fx("invalid_msgtype"), Permanent, {"code": 40008}),
         Case("40058 invalid parameter", fx("invalid_param"), Permanent, {"code": 40058}),
         Case("44004 empty content", fx("empty_content"), Permanent, {"code": 44004}),
+        Case("40058 markdown too long", fx("markdown_too_long"), Permanent, {"code": 40058}),
         Case("unlisted errcode", fx("unlisted_code"), Permanent, {"code": 48002}),
         *http_cases(),
     ]
@@ -159,7 +161,23 @@ def dingtalk_cases() -> list[Case]:
         Case("310000 keyword mismatch", fx("keyword_mismatch"), AuthExpired, {"code": 310000}),
         Case("300001 param error", fx("param_error"), Permanent, {"code": 300001}),
         Case("300005 token not exist", fx("token_not_exist"), AuthExpired, {"code": 300005}),
-        Case("400102 robot stopped", fx("robot_stopped"), Permanent, {"code": 400102}),
+        Case("400102 robot stopped", fx("robot_stopped"), AuthExpired, {"code": 400102}),
+        Case("400101 no such token", fx("access_token_missing"), AuthExpired, {"code": 400101}),
+        Case("400013 group dissolved", fx("group_dissolved"), AuthExpired, {"code": 400013}),
+        Case("310000 ip not allowed", fx("ip_not_allowed"), AuthExpired, {"code": 310000}),
+        Case(
+            "90030 webhook over limit",
+            fx("webhook_over_limit"),
+            RateLimited,
+            {"retry_after": 3600, "code": 90030},
+        ),
+        Case(
+            "410100 send limited",
+            fx("send_limited"),
+            RateLimited,
+            {"retry_after": 600, "code": 410100},
+        ),
+        Case("430101 unsafe link", fx("unsafe_link"), Permanent, {"code": 430101}),
         Case("-1 system busy", fx("system_busy"), OutcomeUnknown, {"code": -1}),
         *http_cases(),
     ]
@@ -286,7 +304,7 @@ def test_dingtalk_timestamp_is_milliseconds(monkeypatch: pytest.MonkeyPatch) -> 
 def test_dingtalk_without_secret_sends_no_signature() -> None:
     responses.add(responses.POST, DING_URL, json=fixture("dingtalk", "ok"))
     settings = DingtalkChannel.Settings.model_validate(
-        {"type": "dingtalk", "access_token": "${KP_DING_TOKEN}"}
+        {"type": "dingtalk", "access_token": "${KP_DING_TOKEN}", "ip_allowlist": True}
     )
     published = DingtalkChannel("d", settings, Context()).publish(
         make_post(), {"idempotency_key": KEY}
@@ -338,3 +356,102 @@ def test_error_tables_use_known_kinds() -> None:
     assert set(robot.DINGTALK_ERRORS.values()) <= kinds
     assert 0 not in robot.WECOM_ERRORS
     assert 0 not in robot.DINGTALK_ERRORS
+
+
+def test_every_fixture_code_has_a_row() -> None:
+    """The errcodes of the fixtures are data in the tables (not left to the default)."""
+    for platform, table in (("wecom", robot.WECOM_ERRORS), ("dingtalk", robot.DINGTALK_ERRORS)):
+        for path in (FIXTURES / platform).glob("*.json"):
+            code = json.loads(path.read_text(encoding="utf-8"))["errcode"]
+            if code not in (0, 48002):  # ok, and the deliberately unlisted code
+                assert code in table, (platform, path.name)
+
+
+# --- WeCom limits ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("msgtype", "summary", "limit"),
+    [("text", "字" * 700, 2048), ("markdown", "字" * 1400, 4096)],
+    ids=["text over 2048 bytes", "markdown over 4096 bytes"],
+)
+@responses.activate
+def test_wecom_content_over_its_byte_limit_is_a_problem_and_never_sent(
+    msgtype: str, summary: str, limit: int
+) -> None:
+    channel = wecom(msgtype=msgtype)
+    post = make_post(summary=summary)
+    [problem] = channel.check(post)
+    assert (problem.code, problem.limit) == ("too_long", f"{limit} 字节")
+    assert problem.actual > limit
+    assert "超出长度限制" in problem.describe()
+    with pytest.raises(Permanent, match="WeCom's limits"):
+        channel.publish(post, {"idempotency_key": KEY})
+    assert len(responses.calls) == 0
+
+
+def test_wecom_markdown_exactly_at_the_limit_passes() -> None:
+    channel = wecom(msgtype="markdown")
+    base = len(channel.message(make_post(summary="a"))["markdown"]["content"].encode()) - 1
+    # The summary stands in for the excerpt; pad with ASCII up to exactly 4096 bytes.
+    fits = make_post(summary="a" * (robot.WECOM_MAX_MARKDOWN_BYTES - base))
+    assert len(channel.message(fits)["markdown"]["content"].encode()) == 4096
+    assert channel.check(fits) == []
+    over = make_post(summary="a" * (robot.WECOM_MAX_MARKDOWN_BYTES - base + 1))
+    assert [p.code for p in channel.check(over)] == ["too_long"]
+
+
+def test_wecom_notice_is_cut_to_fit() -> None:
+    message = wecom().markdown_message("周报", "数据" * 3000)
+    content = message["markdown"]["content"]
+    assert len(content.encode("utf-8")) <= 4096
+    assert content.endswith("…") and content.startswith("**周报**")
+
+
+# --- DingTalk security settings -----------------------------------------------------------------
+
+
+def test_dingtalk_needs_a_security_setting() -> None:
+    with pytest.raises(ValidationError) as info:
+        DingtalkChannel.Settings.model_validate(
+            {"type": "dingtalk", "access_token": "${KP_DING_TOKEN}"}
+        )
+    message = str(info.value)
+    assert "security setting" in message and "keywords" in message and "ip_allowlist" in message
+    for enough in ({"keywords": ["科普"]}, {"ip_allowlist": True}, {"secret": "${KP_DING_SECRET}"}):
+        DingtalkChannel.Settings.model_validate(
+            {"type": "dingtalk", "access_token": "${KP_DING_TOKEN}", **enough}
+        )
+
+
+@pytest.mark.parametrize("keywords", [[""], [f"词{i}" for i in range(11)]])
+def test_dingtalk_keywords_are_checked(keywords: list[str]) -> None:
+    with pytest.raises(ValidationError):
+        dingtalk(keywords=keywords)
+
+
+@pytest.mark.parametrize("msgtype", ["link", "markdown", "text"])
+def test_dingtalk_adds_the_keyword_when_the_message_has_none(msgtype: str) -> None:
+    channel = dingtalk(keywords=["科普快讯", "科普"], msgtype=msgtype)
+    post = make_post()
+    message = channel.render(post).extra["message"]
+    body = message[msgtype]["content" if msgtype == "text" else "text"]
+    assert body.startswith("【科普快讯】")
+    assert channel.check(post) == []
+    # A message that already holds one of the keywords is left as it is.
+    holding = make_post(title="科普：勤洗手")
+    assert "【" not in json.dumps(channel.render(holding).extra["message"], ensure_ascii=False)
+
+
+def test_dingtalk_check_reports_a_message_without_keyword() -> None:
+    channel = dingtalk(keywords=["科普"])
+    bare = {"msgtype": "text", "text": {"content": "没有关键词"}}
+    [problem] = channel.keyword_problems(bare)
+    assert problem.code == "required" and "科普" in problem.describe()
+    assert channel.keyword_problems(channel.with_keyword(bare)) == []
+    assert dingtalk().keyword_problems(bare) == []  # no keywords configured
+
+
+def test_dingtalk_notice_carries_the_keyword() -> None:
+    message = dingtalk(keywords=["科普"]).markdown_message("周报", "本周发布 3 篇")
+    assert "科普" in message["markdown"]["text"]

@@ -1,6 +1,6 @@
 """Publishing to, looking up on, counting on and checking Sina Weibo, against `responses` fakes.
 
-The answers under tests/fixtures/weibo/ follow the documented shapes (platforms.md §1, §6):
+The answers under tests/fixtures/weibo/ follow the documented shapes (docs/platforms.md §2, §11.1):
 the status object of share.json, ``{"request", "error_code" (a string), "error"}`` errors, the
 OAuth-shaped ``{"error", "error_code", "error_description"}``, count.json's list and
 get_token_info's object.
@@ -300,7 +300,7 @@ def test_every_error_row_has_a_fixture_and_a_known_kind() -> None:
     bodies = fixture("errors")
     assert {str(code) for code in ERRORS} <= set(bodies)
     assert set(ERRORS.values()) <= {"rate_limited", "auth", "permanent", "unknown", "accepted"}
-    # The codes platforms.md §1.4 names, by what they must do.
+    # The codes docs/platforms.md §2.4 names, by what they must do.
     assert {ERRORS[c] for c in (10022, 10023, 10024, 20016)} == {"rate_limited"}
     assert {ERRORS[c] for c in (21327, 21314, 21315, 21316, 21317, 21319, 21332)} == {"auth"}
     assert {ERRORS[c] for c in (20017, 20019, 20111)} == {"unknown"}
@@ -354,7 +354,7 @@ def test_image_is_sent_as_multipart_pic(media_dir: Path) -> None:
         name: parts[name].get_payload(decode=True).decode("utf-8")
         for name in ("access_token", "status", "rip")
     }
-    # The doc asks for status URL-encoded, also in a multipart post (§0): every byte but
+    # The doc asks for status URL-encoded, also in a multipart post (docs/platforms.md §2.2): every byte but
     # unreserved ASCII is escaped, so it decodes back the same with or without "+" = space.
     assert values == {
         "access_token": TOKEN,

@@ -32,6 +32,7 @@ def sandbox() -> Iterator[Sandbox]:
     sb = Sandbox()
     sb.start()
     try:
+        register_robots(sb)
         yield sb
     finally:
         sb.stop()
@@ -39,6 +40,13 @@ def sandbox() -> Iterator[Sandbox]:
 
 def control(sb: Sandbox, method: str, action: str, payload: Any = None) -> requests.Response:
     return requests.request(method, sb.url(f"/_sandbox/{action}"), json=payload, timeout=TIMEOUT)
+
+
+def register_robots(sb: Sandbox) -> None:
+    """The robots these tests talk to: the emulated robots refuse any key or token they do
+    not know. "t" and "other" are DingTalk robots without a security setting (old robots)."""
+    robots = {"wecom_keys": ["k", "other-key"], "dingtalk": {"t": "", "other": ""}}
+    assert control(sb, "POST", "secrets", robots).status_code == 200
 
 
 def ledger(sb: Sandbox, route: str | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -373,14 +381,21 @@ def test_invalid_rules_are_refused_and_delete_clears(sandbox: Sandbox) -> None:
 # -- WeCom ---------------------------------------------------------------------------------
 
 
-def test_wecom_accepts_any_key_until_keys_are_registered(sandbox: Sandbox) -> None:
-    assert wecom(sandbox, "any-key", text("hi")) == OK
-    [entry] = ledger(sandbox, "wecom")["accepted"]
-    assert (entry["route"], entry["name_or_key"], entry["body"]) == ("wecom", "any-key", text("hi"))
+def test_wecom_accepts_only_registered_keys(sandbox: Sandbox) -> None:
+    control(sandbox, "POST", "reset")
+    invalid = {"errcode": 93000, "errmsg": "invalid webhook url"}
+    # No "first key wins": with nothing registered, every key is unknown.
+    assert wecom(sandbox, "any-key", text("hi")) == invalid
 
     control(sandbox, "POST", "secrets", {"wecom_keys": ["good-key"]})
-    assert wecom(sandbox, "any-key", text()) == {"errcode": 93000, "errmsg": "invalid webhook url"}
-    assert wecom(sandbox, "good-key", text()) == OK
+    assert wecom(sandbox, "any-key", text()) == invalid
+    assert wecom(sandbox, "good-key", text("hi")) == OK
+    [entry] = ledger(sandbox, "wecom")["accepted"]
+    assert (entry["route"], entry["name_or_key"], entry["body"]) == (
+        "wecom",
+        "good-key",
+        text("hi"),
+    )
 
 
 def test_wecom_45009_after_20_messages_a_minute(sandbox: Sandbox) -> None:
@@ -439,7 +454,7 @@ def test_dingtalk_signature(sandbox: Sandbox) -> None:
     assert stale["errcode"] == 310000
     assert dingtalk(sandbox, "plain", text()) == OK  # registered without a secret
     assert dingtalk(sandbox, "unknown", text()) == {
-        "errcode": 300001,
+        "errcode": 300005,
         "errmsg": "token is not exist",
     }
     assert len(ledger(sandbox, "dingtalk")["accepted"]) == 2
@@ -545,7 +560,8 @@ def test_reset_forgets_everything(sandbox: Sandbox) -> None:
     assert control(sandbox, "GET", "faults").json()["rules"] == []
     assert control(sandbox, "GET", "clock").json()["offset"] == 0
     assert post_webhook(sandbox, key="a").status_code == 201  # no secret, key is new again
-    assert wecom(sandbox, "anything", text()) == OK
+    # The registered key is forgotten: refused, like any unknown key.
+    assert wecom(sandbox, "k", text())["errcode"] == 93000
 
 
 def test_python_api_matches_the_control_api() -> None:
@@ -644,5 +660,6 @@ def test_load_tests_can_raise_the_robot_limits(sandbox: Sandbox) -> None:
     for bad in ({"wecom": 0}, {"webhook": 5}, {"weibo": 5}, ["wecom"]):
         assert control(sandbox, "POST", "limits", bad).status_code == 400, bad
     control(sandbox, "POST", "reset")
+    register_robots(sandbox)  # reset forgets them
     assert all(wecom(sandbox, "k", text(f"m{i}")) == OK for i in range(20))
     assert wecom(sandbox, "k", text())["errcode"] == 45009  # back to the real 20
