@@ -255,7 +255,7 @@ EXPECTED_ON_CREATE = {
     "offline": CapabilityOffline,
     "rate_limited": RateLimited,
     "busy": OutcomeUnknown,  # create may have gone through
-    "transient": Transient,
+    "transient": OutcomeUnknown,  # "network call error, retry": it may have gone through
     "permanent": Permanent,
 }
 
@@ -905,12 +905,22 @@ def test_find_knows_its_own_item_id(ctx: Context) -> None:
     ("fake", "expect"),
     [
         ({"json": fx("error_2100004")}, Transient),
+        ({"json": fx("error_28001006")}, Transient),
         ({"json": fx("error_2118110")}, RateLimited),
+        ({"json": fx("error_28003018")}, RateLimited),
         ({"json": fx("error_10010")}, AuthExpired),
         ({"status": 500, "body": ""}, Transient),
         ({"body": requests.exceptions.ReadTimeout()}, Transient),
     ],
-    ids=["busy", "rate limited", "refresh expired", "500", "read timeout"],
+    ids=[
+        "busy",
+        "network error",
+        "rate limited",
+        "too frequent",
+        "refresh expired",
+        "500",
+        "read timeout",
+    ],
 )
 def test_find_failures(ctx: Context, fake: dict[str, Any], expect: type[ChannelError]) -> None:
     seed(ctx)

@@ -504,7 +504,9 @@ class DouyinApi(HttpChannel):
             raise RateLimited(
                 f"{what}: rate limited ({detail})", retry_after=RATE_LIMIT_RETRY_AFTER, code=code
             )
-        if kind == "busy" and publishing:
+        if kind in ("busy", "transient") and publishing:
+            # "system busy" and "network call error, retry" do not say the create was not
+            # applied inside Douyin [gk]: only a lookup may decide
             raise OutcomeUnknown(
                 f"{what}: Douyin was busy ({detail}); the video may or may not have been created",
                 code=code,

@@ -78,8 +78,8 @@ SCOPE_MESSAGE: dict[str, str] = {
 #: scope: the application lacks the capability or the user did not grant it -> AuthExpired with
 #: SCOPE_MESSAGE. denied: the app is banned, its key wrong, the token not this open_id's ->
 #: AuthExpired. offline: the capability's API was taken offline -> AuthExpired (find falls back
-#: to the proofs it has). rate_limited -> RateLimited. busy: on create the video may exist
-#: (OutcomeUnknown), elsewhere Transient. transient -> Transient. permanent -> Permanent.
+#: to the proofs it has). rate_limited -> RateLimited. busy, transient: on create the video may
+#: exist (OutcomeUnknown), elsewhere Transient. permanent -> Permanent.
 ERRORS: dict[int, str] = {
     2190008: "auth",  # access_token expired [src]
     10008: "auth",  # access_token expired (older code) [src]
