@@ -233,3 +233,27 @@ def test_a_time_in_range_is_stored_as_given(workspace: Workspace) -> None:
     post_id = workspace.add_post("--channel", "news-feed")
     workspace.ok("post", "schedule", str(post_id), "--at", "2100-12-31 23:59", user="zhang")
     assert "2100-12-31 23:59:00" in workspace.ok("post", "show", str(post_id))
+
+
+@pytest.mark.parametrize(
+    ("section", "setting", "key"),
+    [
+        ("[daemon]", "backoff_cap_seconds = 1e12", "daemon.backoff_cap_seconds"),
+        ("[daemon]", "overdue_minutes = 1e15", "daemon.overdue_minutes"),
+        ("[metrics]", 'cadence = ["1h", "999999999d"]', "metrics.cadence"),
+        ("[web]", "session_hours = 1e9", "web.session_hours"),
+    ],
+)
+def test_config_durations_that_would_leave_the_calendar_are_refused(
+    workspace: Workspace, section: str, setting: str, key: str
+) -> None:
+    """A duration is added to the current time: one that would land past what can be stored
+    and shown is a config error naming the key, not an OverflowError later."""
+    text = workspace.config.read_text(encoding="utf-8")
+    if section in text:
+        text = text.replace(section, f"{section}\n{setting}", 1)
+    else:
+        text += f"\n{section}\n{setting}\n"
+    workspace.config.write_text(text, encoding="utf-8")
+    err = workspace.refused("post", "list")
+    assert key in err
