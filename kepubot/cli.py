@@ -275,10 +275,18 @@ def _post_input(params: dict[str, Any], new: bool) -> Any:
 @pass_state
 def post_add(state: State, **params: Any) -> None:
     """Write a new post (a draft); prints its id."""
+    from kepubot.queue.duplicates import same_posts
     from kepubot.queue.posts import create_post
 
     app = state.app
     post_id = create_post(app, state.user, _post_input(params, new=True), now=now_utc())
+    same = same_posts(app.conn, post_id)
+    if same:  # written on purpose, one at a time: say so, do not refuse (import refuses)
+        click.echo(
+            f"warning: post {post_id} has the same title and body as post"
+            f" {', '.join(map(str, same))}",
+            err=True,
+        )
     if params["as_json"]:
         emit_json({"id": post_id, "state": "draft"})
     else:
@@ -302,18 +310,28 @@ def post_edit(state: State, post_id: int, **params: Any) -> None:
 
 @post.command("import")
 @click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--allow-duplicates",
+    is_flag=True,
+    help="Import posts whose title and body equal an existing post's or another row's.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
-def post_import(state: State, source: Path, as_json: bool) -> None:
-    """Import posts from a CSV file or Markdown files with front matter; all or nothing."""
+def post_import(state: State, source: Path, allow_duplicates: bool, as_json: bool) -> None:
+    """Import posts from a CSV file or Markdown files with front matter; all or nothing.
+    A CSV may be UTF-8 (with or without BOM), GB18030/GBK or UTF-16 with BOM."""
     from kepubot.queue.importer import read_posts
     from kepubot.queue.posts import create_posts
 
     app = state.app
-    ids = create_posts(app, state.user, read_posts(source), now=now_utc())
+    encodings: dict[Path, str] = {}
+    items = read_posts(source, encodings=encodings)
+    ids = create_posts(app, state.user, items, now=now_utc(), allow_duplicates=allow_duplicates)
     if as_json:
-        emit_json({"ids": ids})
+        emit_json({"ids": ids, "encodings": {str(p): e for p, e in encodings.items()}})
     else:
+        for path, encoding in encodings.items():
+            click.echo(f"{path}: read as {encoding}")
         click.echo(f"imported {len(ids)} posts: {', '.join(map(str, ids))}")
 
 
@@ -891,6 +909,50 @@ def metrics_collect(state: State) -> None:
         f"collected {result['collected']} snapshots, {result['failed']} failed (retried at the"
         f" next point), {accounts} account figures"
     )
+
+
+@cli.group()
+def media() -> None:
+    """The media store (copies of every post's images and videos)."""
+
+
+@media.command("gc")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option(
+    "--min-age",
+    "min_age",
+    type=click.IntRange(0, 10**6),
+    default=60,
+    show_default=True,
+    help="Keep files younger than this many minutes (a write in progress may own them).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def media_gc(state: State, dry_run: bool, min_age: int, as_json: bool) -> None:
+    """Remove files of the media store that no post references (operator)."""
+    import time
+
+    from kepubot.queue.media import collect_garbage
+
+    app = state.app
+    app.require_role(state.user, "operator", action="cleaning the media store")
+    files = collect_garbage(
+        app.media, app.conn, now=time.time(), min_age_seconds=min_age * 60, dry_run=dry_run
+    )
+    total = sum(size for _, size in files)
+    if as_json:
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "files": [{"path": p, "size": s} for p, s in files],
+                "bytes": total,
+            }
+        )
+        return
+    verb = "would remove" if dry_run else "removed"
+    for path, size in files:
+        click.echo(f"{verb} {path} ({size} bytes)")
+    click.echo(f"{verb} {len(files)} unreferenced files, {total} bytes, from {app.media.root}")
 
 
 @cli.command()

@@ -177,7 +177,12 @@ def test_import_samples_markdown_and_csv(workspace: Workspace) -> None:
     out = ws.ok("post", "import", str(SAMPLES / "posts"), "--json", user="zhang")
     ids = json.loads(out)["ids"]
     assert len(ids) == 13
-    out = ws.ok("post", "import", str(SAMPLES / "posts.csv"), "--json", user="zhang")
+    # the CSV holds the same 13 posts: refused as duplicates unless asked for
+    err = ws.refused("post", "import", str(SAMPLES / "posts.csv"), user="zhang")
+    assert len(err.strip().splitlines()) == 13 and "the same title and body as post" in err
+    out = ws.ok(
+        "post", "import", str(SAMPLES / "posts.csv"), "--allow-duplicates", "--json", user="zhang"
+    )
     assert len(json.loads(out)["ids"]) == 13
     listed = json.loads(ws.ok("post", "list", "--limit", "100", "--json"))
     assert len(listed) == 26

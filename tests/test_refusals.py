@@ -89,7 +89,10 @@ def test_sensitive_word_at_submit_lists_each_word_with_position(workspace: Works
     assert "'祖传秘方' in body at line 3, column 3" in err
     assert "'包治百病' in body at line 3, column 8" in err
     assert "'第一' in body at line 1, column 1" in err
-    assert len(err.strip().splitlines()) == 1
+    # four problems, four lines, each naming the post (issue 11 item 17)
+    lines = err.strip().splitlines()
+    assert len(lines) == 4
+    assert all(line.startswith(f"error: post {post_id} cannot be submitted: ") for line in lines)
 
 
 def test_sensitive_word_added_to_the_list_is_caught_at_approval(workspace: Workspace) -> None:

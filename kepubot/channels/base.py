@@ -458,20 +458,28 @@ def load_channels(
     from kepubot.config import describe_validation_error
 
     channels: dict[str, Channel] = {}
+    problems: list[str] = []  # every channel's, one line each (issue 11 item 17)
     for name, section in config.data.channels.items():
         if only is not None and name not in only:
             continue
         where = f"{config.path}: [channels.{name}]"
-        cls = load_channel_class(section.type, where)
+        try:
+            cls = load_channel_class(section.type, where)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
         try:
             settings = cls.Settings.model_validate(section.model_dump())
         except ValidationError as exc:
-            raise ConfigError(
+            problems.append(
                 describe_validation_error(
                     exc, str(config.path), prefix=f"channels.{name}", model=cls.Settings
                 )
-            ) from None
+            )
+            continue
         channels[name] = cls(name, settings, context)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return channels
 
 

@@ -11,7 +11,9 @@ import hashlib
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,9 @@ _STORED = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}")
 class MediaStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # store paths this object copied in (not those already there): what a failed write
+        # may take out again (see ``removed_on_failure``)
+        self.created: list[str] = []
 
     def file(self, relative: str) -> Path:
         return self.root / relative
@@ -96,6 +101,7 @@ class MediaStore:
                 shutil.copyfile(source, tmp)
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, target)
+                self.created.append(relative)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
@@ -108,3 +114,98 @@ class MediaStore:
             "mime": mime,
             "alt": alt,
         }
+
+
+# --- what nothing references ----------------------------------------------------------------
+
+
+def referenced_paths(conn: sqlite3.Connection) -> set[str]:
+    """Every store path a post names (any state: a cancelled post keeps its media)."""
+    rows = conn.execute(
+        "SELECT DISTINCT json_extract(j.value, '$.path') FROM posts, json_each(posts.media) j"
+        " WHERE posts.media != '[]'"
+    )
+    return {row[0] for row in rows if row[0]}
+
+
+def _remove(store: MediaStore, relative: str) -> None:
+    path = store.file(relative)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    with contextlib.suppress(OSError):  # the two-hex-digit folder, once empty
+        path.parent.rmdir()
+
+
+@contextlib.contextmanager
+def removed_on_failure(store: MediaStore, conn: Callable[[], sqlite3.Connection]) -> Iterator[None]:
+    """Run a write that copies media in; if it fails, take out again every file it copied in
+    that no post references (the database has rolled back by then), so a refused import or
+    edit leaves nothing behind. A file that was already in the store is never touched.
+    ``conn`` gives the database connection, opened only when there is something to check."""
+    mark = len(store.created)
+    try:
+        yield
+    except BaseException:
+        added = store.created[mark:]
+        del store.created[mark:]
+        keep: set[str] | None = None
+        if added:
+            try:
+                keep = referenced_paths(conn())
+            except sqlite3.Error:  # cannot tell what is referenced: keep everything
+                keep = None
+        if keep is not None:
+            for relative in added:
+                if relative not in keep:
+                    _remove(store, relative)
+        raise
+
+
+def unreferenced(
+    store: MediaStore, conn: sqlite3.Connection, *, now: float, min_age_seconds: float
+) -> list[tuple[str, int]]:
+    """Files in the store that no post references, older than ``min_age_seconds`` (a write in
+    progress elsewhere may have copied a file it has not committed yet), plus temporary files
+    of interrupted copies: (store path, size), sorted. Only the store's own files count; a file
+    not named the store's way is left alone."""
+    if not store.root.is_dir():
+        return []
+    keep = referenced_paths(conn)
+    found: list[tuple[str, int]] = []
+    for path in store.root.rglob("*"):
+        if not path.is_file() or path.is_symlink():
+            continue
+        relative = path.relative_to(store.root).as_posix()
+        ours = _STORED.fullmatch(relative) or re.fullmatch(
+            r"[0-9a-f]{2}/\.incoming-[^/]+", relative
+        )
+        if not ours or relative in keep:
+            continue
+        info = path.stat()
+        if now - info.st_mtime < min_age_seconds:
+            continue
+        found.append((relative, info.st_size))
+    return sorted(found)
+
+
+def collect_garbage(
+    store: MediaStore,
+    conn: sqlite3.Connection,
+    *,
+    now: float,
+    min_age_seconds: float,
+    dry_run: bool = False,
+) -> list[tuple[str, int]]:
+    """Remove (unless ``dry_run``) what ``unreferenced`` lists; returns that list. Each file is
+    checked again right before it goes, against posts written in the meantime."""
+    found = unreferenced(store, conn, now=now, min_age_seconds=min_age_seconds)
+    if dry_run or not found:
+        return found
+    keep = referenced_paths(conn)
+    removed = []
+    for relative, size in found:
+        if relative in keep:
+            continue
+        _remove(store, relative)
+        removed.append((relative, size))
+    return removed

@@ -20,6 +20,8 @@ from kepubot.errors import InvalidInput, NotAllowed, NotFound
 from kepubot.models import Media, Post, Review, content_hash
 from kepubot.queue import audit, deliveries
 from kepubot.queue.db import transaction
+from kepubot.queue.duplicates import refuse_duplicates
+from kepubot.queue.media import removed_on_failure
 from kepubot.timeutil import from_db, parse_future_time, to_db
 
 if TYPE_CHECKING:
@@ -330,7 +332,12 @@ def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = Non
     next_slot: bool | None = None
     if data.at is not None and data.at.strip():
         if data.next_slot:
-            raise InvalidInput("give either --at or --next-slot, not both")
+            where = data.where.get("next_slot")
+            raise InvalidInput(
+                f"{where}: give either at or next_slot, not both"
+                if where
+                else "give either --at or --next-slot, not both"
+            )
         scheduled_at = parse_future_time(data.at, app.tz, now, what=data.place("at", "--at"))
         next_slot = False
     elif data.next_slot:
@@ -424,38 +431,72 @@ def _insert(app: App, prepared: Prepared, *, author: str, now: datetime, source:
 
 
 def create_post(
-    app: App, actor: str, data: PostInput, *, now: datetime, source: str = "cli"
+    app: App,
+    actor: str,
+    data: PostInput,
+    *,
+    now: datetime,
+    source: str = "cli",
+    allow_duplicates: bool = True,
 ) -> int:
-    """A new draft; ``source`` (cli, web) is recorded in the audit row."""
+    """A new draft; ``source`` (cli, web) is recorded in the audit row. With
+    ``allow_duplicates=False`` a post with the title and body of one that exists (not
+    cancelled) is refused; ``post add`` and the console write it and warn instead
+    (``duplicates.same_posts``): a person writing one post means it."""
     app.require_role(actor, "editor", action="writing a post")
-    prepared = prepare(app, data, now=now)
-    with transaction(app.conn):
-        return _insert(app, prepared, author=actor, now=now, source=source)
+    with removed_on_failure(app.media, lambda: app.conn):  # a refused post leaves no media behind
+        prepared = prepare(app, data, now=now)
+        with transaction(app.conn):
+            if not allow_duplicates:
+                refuse_duplicates(app.conn, [(prepared.fields, data.place("title", "--title"))])
+            return _insert(app, prepared, author=actor, now=now, source=source)
 
 
 def create_posts(
-    app: App, actor: str, items: list[tuple[PostInput, str]], *, now: datetime
+    app: App,
+    actor: str,
+    items: list[tuple[PostInput, str]],
+    *,
+    now: datetime,
+    allow_duplicates: bool = True,
 ) -> list[int]:
     """All-or-nothing: every item is validated first, then all are written in one transaction.
 
-    ``items`` are (input, source description) pairs. Raises InvalidInput listing every bad item.
+    ``items`` are (input, source description) pairs. Raises InvalidInput listing every bad item
+    (and, with ``allow_duplicates=False`` as ``post import`` passes unless told otherwise,
+    every item repeating an existing post that is not cancelled or an earlier item). Media
+    copied in for a refused import are taken out again.
     """
     app.require_role(actor, "editor", action="importing posts")
-    prepared: list[tuple[Prepared, str]] = []
-    errors: list[str] = []
-    for data, source in items:
-        try:
-            prepared.append((prepare(app, data, now=now), source))
-        except InvalidInput as exc:
-            errors.append(str(exc))
-    if errors:
-        raise InvalidInput("\n".join(errors))
-    with transaction(app.conn):
-        return [_insert(app, p, author=actor, now=now, source=source) for p, source in prepared]
+    with removed_on_failure(app.media, lambda: app.conn):
+        prepared: list[tuple[Prepared, str]] = []
+        places: list[str] = []
+        errors: list[str] = []
+        for data, source in items:
+            try:
+                prepared.append((prepare(app, data, now=now), source))
+                places.append(data.place("title", source))
+            except InvalidInput as exc:
+                errors.append(str(exc))
+        if errors:
+            raise InvalidInput("\n".join(errors))
+        with transaction(app.conn):
+            if not allow_duplicates:
+                refuse_duplicates(
+                    app.conn,
+                    [(p.fields, place) for (p, _), place in zip(prepared, places, strict=True)],
+                )
+            return [_insert(app, p, author=actor, now=now, source=source) for p, source in prepared]
 
 
 def edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datetime) -> Post:
-    """Change a post. An edit in review or after approval sends it back to review level 1."""
+    """Change a post. An edit in review or after approval sends it back to review level 1.
+    Media copied in for a refused edit are taken out again."""
+    with removed_on_failure(app.media, lambda: app.conn):
+        return _edit_post(app, actor, post_id, data, now=now)
+
+
+def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datetime) -> Post:
     with transaction(app.conn):
         post = get_post(app, post_id)
         roles = app.roles(actor)
@@ -595,7 +636,8 @@ def problems_of(app: App, post: Post) -> list[str]:
 def _require_clean(app: App, post: Post, doing: str) -> None:
     problems = problems_of(app, post)
     if problems:
-        raise NotAllowed(f"post {post.id} cannot be {doing}: " + "; ".join(problems))
+        # one line per problem (the command line prints each as its own "error:" line)
+        raise NotAllowed("\n".join(f"post {post.id} cannot be {doing}: {p}" for p in problems))
 
 
 # --- the workflow ------------------------------------------------------------------------------
