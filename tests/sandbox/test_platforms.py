@@ -1037,9 +1037,11 @@ def test_stats_and_reset(sandbox: Sandbox, wechat: str) -> None:
     control(sandbox, "POST", "reset")
 
     assert stats(sandbox, "wechat")["token_fetches"] == 0
-    # Forgotten: the token, and the registration (any app gets a token again).
+    # Forgotten: the token, and the registration (no app gets a token until one is
+    # registered again).
     assert wx_count(sandbox, wechat)["errcode"] == 40001
-    assert "access_token" in wx_token(sandbox, appid="wx-any", secret="any")
+    assert wx_token(sandbox)["errcode"] == 40013
+    assert wx_token(sandbox, appid="wx-any", secret="any")["errcode"] == 40013
 
 
 def test_request_log_strips_platform_secrets(sandbox: Sandbox, wechat: str) -> None:
