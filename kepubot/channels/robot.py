@@ -504,3 +504,13 @@ class DingtalkChannel(_RobotChannel):
         message = self.render(post).extra["message"]
         path, params = self.target()
         return self.send(path, params, message, key)
+
+    def send(
+        self, path: str, params: dict[str, str], message: dict[str, Any], key: str
+    ) -> Published:
+        # msgUuid: the send page's idempotency key ("retry with the same msgUuid to avoid
+        # sending duplicate messages" [gk: read on the English copy of the page]). The
+        # delivery's key is stable across attempts, so a message sent again by a person's
+        # requeue is dropped by DingTalk. kepubot does not rely on it: an unknown outcome still
+        # goes to a person (robots cannot look up what they sent).
+        return super().send(path, params, {**message, "msgUuid": key}, key)

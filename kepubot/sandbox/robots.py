@@ -294,6 +294,7 @@ class DingtalkRobot(_Robot):
         self._tokens: dict[str, RobotSecurity] = {}
         self._throttled_until: dict[str, float] = {}
         self._sent: dict[str, int] = {}
+        self._uuids: dict[str, set[str]] = {}
 
     def set_secrets(self, value: Any) -> None:
         if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
@@ -309,6 +310,7 @@ class DingtalkRobot(_Robot):
             self._window.limit = MESSAGES_PER_MINUTE
             self._throttled_until.clear()
             self._sent.clear()
+            self._uuids.clear()
 
     def handle(self, request: Request) -> Response:
         if request.path != "/robot/send":
@@ -341,7 +343,13 @@ class DingtalkRobot(_Robot):
         if security.keywords and not any(k in message_text(message) for k in security.keywords):
             return errcode_response(310000, "keywords not in content")
         allowance = self.setting("dingtalk_webhook_allowance")
+        uuid = message.get("msgUuid")
         with self._lock:
+            if isinstance(uuid, str) and uuid and uuid in self._uuids.get(token, set()):
+                # The send page's idempotency key: the same msgUuid again is answered as sent
+                # and posts nothing [gk].
+                self.context.ledger.duplicate(self.route, token, message, now, idempotency_key=uuid)
+                return ok_response()
             if allowance and self._sent.get(token, 0) >= allowance:
                 return errcode_response(90030, "webhook over limit")
             if self._throttled_until.get(token, 0.0) > now:
@@ -352,7 +360,11 @@ class DingtalkRobot(_Robot):
                 return errcode_response(130101, "send too fast")
             self._window.add(token, now)
             self._sent[token] = self._sent.get(token, 0) + 1
-            self.context.ledger.accept(self.route, token, message, now)
+            if isinstance(uuid, str) and uuid:
+                self._uuids.setdefault(token, set()).add(uuid)
+            self.context.ledger.accept(
+                self.route, token, message, now, idempotency_key=uuid or None
+            )
         return ok_response()
 
 

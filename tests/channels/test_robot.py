@@ -290,7 +290,8 @@ def test_dingtalk_sign_follows_the_documented_algorithm() -> None:
         "timestamp": [str(FIXED_TS)],
         "sign": [expected],
     }
-    assert json.loads(request.body) == channel.render(post).extra["message"]
+    # The rendered message plus msgUuid, the send page's idempotency key: the delivery's key.
+    assert json.loads(request.body) == {**channel.render(post).extra["message"], "msgUuid": KEY}
 
 
 def test_dingtalk_timestamp_is_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:

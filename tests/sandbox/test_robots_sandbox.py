@@ -240,3 +240,22 @@ def test_wecom_channel_refuses_over_limit_markdown_before_sending(
         == 40058
     )
     assert isinstance(channel.publish(make_post(), {"idempotency_key": KEY}), Published)
+
+
+def test_dingtalk_same_msguuid_is_sent_once(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """msgUuid is the send page's idempotency key: a requeued delivery (same key) is answered
+    as sent and posts nothing the second time."""
+    register(sandbox, {"dingtalk": {"ding-token": {"keywords": ["科普"]}}})
+    channel = ding_channel(sandbox, monkeypatch, keywords=["科普"])
+    first = channel.publish(make_post(), {"idempotency_key": KEY})
+    again = channel.publish(make_post(), {"idempotency_key": KEY})
+    assert first.remote_id == again.remote_id == f"dingtalk:{KEY}"
+    [body] = accepted(sandbox, "dingtalk")
+    assert body["msgUuid"] == KEY
+    ledger = requests.get(sandbox.url("/_sandbox/ledger"), params={"route": "dingtalk"}, timeout=5)
+    [repeat] = ledger.json()["duplicates"]
+    assert repeat["idempotency_key"] == KEY
+    channel.publish(make_post(title="另一篇"), {"idempotency_key": "other-key"})
+    assert len(accepted(sandbox, "dingtalk")) == 2
