@@ -398,7 +398,9 @@ def post_list(
         ]
         for r in rows
     ]
-    click.echo(format_table(headers, table))
+    from kepubot.queue.validate import visible
+
+    click.echo(visible(format_table(headers, table)))
 
 
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -507,7 +509,10 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
         )
     if not dels:
         out.append("  -")
-    click.echo("\n".join(out))
+    from kepubot.queue.validate import visible
+
+    # a post stored before control characters were refused must not drive the terminal
+    click.echo(visible("\n".join(out)))
 
 
 @post.command("submit")

@@ -190,3 +190,26 @@ def test_windows_line_ends_import_as_plain_newlines(workspace: Workspace) -> Non
         for p in json.loads(workspace.ok("post", "list", "--json"))
     }
     assert bodies == {"窗口": "第一段\n\n第二段", "表格": "一行\n二行"}
+
+
+def test_post_show_and_list_escape_control_characters_stored_earlier(
+    workspace: Workspace,
+) -> None:
+    """A post written before these rules (or edited in the database) cannot drive the
+    terminal: `post show` and `post list` print refused characters as \\uXXXX."""
+    import sqlite3
+
+    post_id = workspace.add_post("--channel", "news-feed")
+    conn = sqlite3.connect(workspace.db)
+    with conn:
+        conn.execute(
+            "UPDATE posts SET title = ?, body = ? WHERE id = ?",
+            ("响铃\x07\x1b[2J标题\u202e", "正文\x00\r\n下一行", post_id),
+        )
+    conn.close()
+    shown = workspace.ok("post", "show", str(post_id))
+    listed = workspace.ok("post", "list")
+    for out in (shown, listed):
+        assert not [c for c in out if c in "\x00\x07\x1b\u202e\r"], repr(out)
+        assert "响铃\\u0007\\u001b[2J标题\\u202e" in out
+    assert "正文\\u0000\n下一行" in shown

@@ -89,6 +89,14 @@ def text_problems(text: str, where: str) -> list[str]:
     return problems
 
 
+def visible(text: str) -> str:
+    """``text`` for a terminal: every character the rules above refuse (and a stray CR) shown
+    as a ``\\uXXXX`` escape, so a value stored before they were refused cannot move the
+    cursor, ring the bell or reverse what follows."""
+    text = text.replace("\r\n", "\n")
+    return "".join(f"\\u{ord(c):04x}" if c == "\r" or _refused(c) else c for c in text)
+
+
 def strip_zero_width(text: str) -> str:
     return _ZERO_WIDTH_RE.sub("", text)
 
