@@ -1284,8 +1284,8 @@ def _url_key(url: str) -> str:
 
 
 def _check_links(content: str) -> None:
-    """45166 for an ``<a href>`` to anywhere but WeChat's own articles [gk: platforms.md
-    §2.2 "unsupported content, e.g. hyperlink tags"; that mp.weixin.qq.com links pass is
+    """45166 for an ``<a href>`` to anywhere but WeChat's own articles [gk: docs/platforms.md
+    §3.4 "unsupported content, e.g. hyperlink tags"; that mp.weixin.qq.com links pass is
     the editor's known behaviour]."""
     for anchor in _ANCHOR.finditer(content):
         found = _HREF.search(anchor.group(0))

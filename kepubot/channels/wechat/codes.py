@@ -85,7 +85,7 @@ ERRORS: dict[int, str] = {
 #: batchget) and mass send are open to verified accounts only: an unverified subscription
 #: account (未认证订阅号) gets 48001 [src: the "仅认证" scope notes of api_freepublish_submit
 #: and the datacube pages ("open to all verified Official Accounts")]. The other causes are
-#: the documented meanings of the codes [src: platforms.md §2.2].
+#: the documented meanings of the codes [src: docs/platforms.md §3.2, §3.8].
 ELIGIBILITY: dict[int, str] = {
     48001: (
         "接口未授权（errcode 48001）：该公众号没有此接口的权限。"

@@ -37,7 +37,7 @@ MEDIA_PLACEHOLDER = "kepubot-media:"
 #: Hosts whose links an article body may keep. Every other hyperlink is written out as text
 #: ("文字（https://…）") by ``article_html``, so draft/add never sees an ``<a href>`` to an
 #: outside domain, which the platform refuses with 45166 (unsupported content such as
-#: hyperlink tags [src: platforms.md §2.2]; the sandbox refuses it the same way). The rule
+#: hyperlink tags [src: docs/platforms.md §3.2, §3.4]; the sandbox refuses it the same way). The rule
 #: is applied by construction rather than checked at submit: no body can produce such a link
 #: (raw HTML in the Markdown is escaped). That links to WeChat's own articles are accepted is
 #: [gk]; only https ones are kept.
