@@ -153,6 +153,29 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
             f"敏感词「{m['word']}」：{_FIELDS.get(m['field'], m['field'])}第 {m['line']} 行第 {m['col']} 列"
         ),
     ),
+    # kepubot.queue.validate (issue 11 items 7, 8)
+    (
+        re.compile(
+            r"^(?P<where>.+?): (?P<char>U\+[0-9A-F]{4,6} .+?) at character (?P<pos>\d+)"
+            r"(?: \(line (?P<line>\d+), column (?P<col>\d+)\))? is not allowed; remove it"
+            r" \(control and text-direction characters are refused\)$"
+        ),
+        lambda m: (
+            f"{m['where']}：第 {m['pos']} 个字符"
+            + (f"（第 {m['line']} 行第 {m['col']} 列）" if m["line"] else "")
+            + f" {m['char']} 不允许，请删除（控制字符和文字方向字符一律拒绝）"
+        ),
+    ),
+    (
+        re.compile(
+            r"^(?P<where>.+?): a link may not hold (?P<what>.+) \(character (?P<pos>\d+)\);"
+            r" encode it or remove it; give a full address such as (?P<example>\S+)$"
+        ),
+        lambda m: (
+            f"{m['where']}：链接不能包含 {m['what']}（第 {m['pos']} 个字符）；请编码或删除，"
+            f"填写完整地址，例如 {m['example']}"
+        ),
+    ),
 ]
 
 

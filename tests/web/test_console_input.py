@@ -29,7 +29,7 @@ def test_compose_refuses_a_link_with_quotes_and_angle_brackets(console: Console)
         },
     )
     assert response.status_code == 400
-    assert "a link may not hold" in response.text
+    assert "链接不能包含" in response.text  # the service layer's refusal, in Chinese
     assert "<script>alert(1)" not in response.text  # shown escaped, never as markup
     assert snapshot(ws.db) == before
 
@@ -45,6 +45,7 @@ def test_compose_refuses_control_characters_and_strips_zero_width(console: Conso
     )
     assert response.status_code == 400
     assert "U+202E" in response.text and "U+001B" in response.text
+    assert "不允许，请删除" in response.text
     assert snapshot(ws.db) == before
     saved = console.save(
         client,
