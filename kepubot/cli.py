@@ -998,6 +998,8 @@ def report(
     if fmt == "xlsx" and out is None:
         raise InvalidInput("--format xlsx needs --out FILE (it is a binary file)")
     app = state.app
+    # the console's rule: reports are for managers (and admins)
+    app.require_role(state.user, "manager", action="reading reports")
     first = parse_date(since, "--since") if since else None
     last = parse_date(until, "--until") if until else None
     language = (
@@ -1050,10 +1052,11 @@ def user() -> None:
 @pass_state
 def user_passwd(state: State, name: str, password_stdin: bool) -> None:
     """Set NAME's password for the browser console (stored as a scrypt hash)."""
-    from kepubot.queue.accounts import require_user, set_password
+    from kepubot.queue.accounts import change_password, require_password_right, require_user
 
     app = state.app
     require_user(app, name)  # before asking for a password
+    require_password_right(app, state.user, name)  # own password, or an admin
     if password_stdin or not sys.stdin.isatty():
         # piped in (scripts, provisioning): the first line is the password
         password = sys.stdin.readline().rstrip("\r\n")
@@ -1061,8 +1064,19 @@ def user_passwd(state: State, name: str, password_stdin: bool) -> None:
         password = click.prompt(
             f"new password for {name}", hide_input=True, confirmation_prompt=True, err=True
         )
-    set_password(app, state.user, name, password, now=now_utc())
+    change_password(app, state.user, name, password, now=now_utc())
     click.echo(f"password set for {name}")
+
+
+@user.command("signout")
+@click.argument("name")
+@pass_state
+def user_signout(state: State, name: str) -> None:
+    """End every console session of NAME at once (admins; anyone for themself)."""
+    from kepubot.queue.accounts import sign_out_everywhere
+
+    ended = sign_out_everywhere(state.app, state.user, name, now=now_utc())
+    click.echo(f"{name} is signed out everywhere ({ended} sessions ended)")
 
 
 @user.command("list")

@@ -144,27 +144,36 @@ class KepubotSection(Strict):
         return value
 
 
+# Durations in the config end up added to the current time: bounded so that every time they
+# produce stays far inside what can be stored and shown (issue 11: far-future times).
+DAY_SECONDS = 86_400
+YEAR_SECONDS = 366 * DAY_SECONDS
+YEAR_MINUTES = YEAR_SECONDS // 60
+YEAR_HOURS = YEAR_SECONDS // 3600
+MAX_CADENCE_SECONDS = 3 * YEAR_SECONDS
+
+
 class DaemonSection(Strict):
-    poll_seconds: float = Field(1.0, gt=0)
+    poll_seconds: float = Field(1.0, gt=0, le=DAY_SECONDS)
     workers: int = Field(8, ge=1, le=256)
-    lease_seconds: float = Field(300, ge=1)
+    lease_seconds: float = Field(300, ge=1, le=DAY_SECONDS)
     max_attempts: int = Field(8, ge=1)
     # retry of a send that definitely did not go through: full jitter in [0, base * 2^n], capped
-    backoff_base_seconds: float = Field(30.0, ge=0)
-    backoff_cap_seconds: float = Field(3600.0, ge=0)
+    backoff_base_seconds: float = Field(30.0, ge=0, le=DAY_SECONDS)
+    backoff_cap_seconds: float = Field(3600.0, ge=0, le=YEAR_SECONDS)
     # an unknown outcome is looked up on the platform only after this long (slow indexing)
-    reconcile_after_seconds: float = Field(30.0, ge=0)
+    reconcile_after_seconds: float = Field(30.0, ge=0, le=YEAR_SECONDS)
     reconcile_max_tries: int = Field(10, ge=1)
     # circuit breaker: opens after this many ambiguous/transient failures in a row, for
     # breaker_open_seconds (doubling each time it reopens, at most 30 minutes)
     breaker_failures: int = Field(3, ge=1)
-    breaker_open_seconds: float = Field(30.0, gt=0)
+    breaker_open_seconds: float = Field(30.0, gt=0, le=YEAR_SECONDS)
     # SIGTERM: stop claiming, give in-flight sends this long, then exit
-    shutdown_seconds: float = Field(30.0, ge=0)
+    shutdown_seconds: float = Field(30.0, ge=0, le=DAY_SECONDS)
     # watchdog: alert on deliveries overdue or stuck in a non-terminal state this long
-    overdue_minutes: float = Field(15.0, gt=0)
-    stuck_minutes: float = Field(60.0, gt=0)
-    watchdog_seconds: float = Field(60.0, gt=0)
+    overdue_minutes: float = Field(15.0, gt=0, le=YEAR_MINUTES)
+    stuck_minutes: float = Field(60.0, gt=0, le=YEAR_MINUTES)
+    watchdog_seconds: float = Field(60.0, gt=0, le=DAY_SECONDS)
 
 
 def _resolve_maybe_secret(value: Any) -> Any:
@@ -184,7 +193,7 @@ class AlertsSection(Strict):
     # apprise URLs: dingtalk://, wecombot://, feishu://, mailto://, json://, ...
     urls: list[MaybeSecret] = Field(default_factory=list)
     # the same alert repeats at most once per this many minutes
-    repeat_minutes: float = Field(60.0, gt=0)
+    repeat_minutes: float = Field(60.0, gt=0, le=YEAR_MINUTES)
     # also tell reviewers (their `notify` URLs) when a post reaches their level
     notify_reviewers: bool = False
 
@@ -222,13 +231,16 @@ class MetricsSection(Strict):
     )
     # platforms with daily data (WeChat datacube) collect once a day for this many days
     daily_days: int = Field(7, ge=0, le=60)
-    collect_seconds: float = Field(60.0, gt=0)  # how often the daemon looks for due points
+    collect_seconds: float = Field(60.0, gt=0, le=DAY_SECONDS)  # how often to look for due points
     batch_limit: int = Field(2000, ge=1)  # deliveries per channel per pass
 
     @field_validator("cadence")
     @classmethod
     def _cadence(cls, value: list[str]) -> list[str]:
         seconds = [parse_duration(v) for v in value]
+        for text, amount in zip(value, seconds, strict=True):
+            if amount > MAX_CADENCE_SECONDS:
+                raise ValueError(f"cadence point {text!r} is too far; at most {3 * 366}d")
         if seconds != sorted(seconds) or len(set(seconds)) != len(seconds):
             raise ValueError("cadence points must be distinct and in increasing order")
         return value
@@ -260,17 +272,26 @@ class WebSection(Strict):
     # signs the session cookies; without it a random key is kept in web_secret.key beside the
     # database (0600), so sessions survive a restart
     secret_key: MaybeSecret | None = None
-    session_hours: float = Field(12.0, gt=0)
+    session_hours: float = Field(12.0, gt=0, le=YEAR_HOURS)
     # mark cookies Secure (set when the console is served over HTTPS behind a proxy)
     secure_cookies: bool = False
     # failed sign-ins allowed per user name (and 4x that per client address) in the window
     sign_in_attempts: int = Field(5, ge=1)
-    sign_in_window_minutes: float = Field(15.0, gt=0)
+    sign_in_window_minutes: float = Field(15.0, gt=0, le=YEAR_MINUTES)
     # waitress worker threads
     threads: int = Field(4, ge=1, le=64)
     # reverse proxies in front of the console whose X-Forwarded-For/-Proto to trust (0: none);
     # sign-in limits then count the client's address, not the proxy's
     trusted_proxies: int = Field(0, ge=0, le=5)
+    # request size limits in MB: any request but a signed-in editor's compose form (sign-in,
+    # actions, the live preview: 2 MB holds a 200,000-character body); each uploaded image
+    # or cover (WeChat's image limit is 10 MB); the video (Douyin's whole-file upload limit
+    # is 128 MB); and the whole compose form with its files (the server refuses a bigger
+    # body before reading it)
+    max_form_mb: float = Field(2.0, ge=1, le=100)
+    max_image_mb: float = Field(10.0, gt=0, le=1024)
+    max_video_mb: float = Field(128.0, gt=0, le=4096)
+    max_upload_mb: float = Field(160.0, gt=0, le=8192)
 
 
 class UserSection(Strict):

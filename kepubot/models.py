@@ -38,6 +38,16 @@ DELIVERY_STATES: tuple[str, ...] = (
 )
 TERMINAL_DELIVERY_STATES = frozenset({"published", "failed", "cancelled"})
 
+# How much a post may hold, whichever way it is written (command line, import, console):
+# far above what any channel publishes (the channels check their own, smaller limits), low
+# enough that a page, a preview or a feed renders it at once.
+MAX_TITLE_CHARS = 200
+MAX_BODY_CHARS = 200_000
+MAX_SUMMARY_CHARS = 300
+MAX_LINK_CHARS = 2_000
+MAX_TAGS = 20
+MAX_TAG_CHARS = 30
+
 
 class Media(BaseModel):
     """A file copied into the content-addressed media store when the post was created."""

@@ -87,9 +87,26 @@ def set_password(app: App, actor: str, user: str, password: str, *, now: datetim
             " updated_at = excluded.updated_at",
             (user, stored, to_db(now)),
         )
+        # a new password ends every console session signed in with the old one
+        app.conn.execute("DELETE FROM console_sessions WHERE user = ?", (user,))
         audit.append(
             app.conn, at=to_db(now), actor=actor, action="user.password_set", detail={"user": user}
         )
+
+
+def require_password_right(app: App, actor: str, user: str) -> None:
+    """Users set their own password; only an admin sets another user's (the console's
+    rule, and the command line's)."""
+    if actor == user and app.config.roles_of(actor) is not None:
+        return
+    app.require_role(actor, "admin", action=f"setting the password of {user!r}")
+
+
+def change_password(app: App, actor: str, user: str, password: str, *, now: datetime) -> None:
+    """``set_password`` after checking that ``actor`` may set ``user``'s password."""
+    require_user(app, user)
+    require_password_right(app, actor, user)
+    set_password(app, actor, user, password, now=now)
 
 
 def has_password(conn: sqlite3.Connection, user: str) -> bool:
@@ -187,3 +204,90 @@ def authenticate(
                 "DELETE FROM sign_in_failures WHERE at < ?", (to_db(now - limit.window * 4),)
             )
     return _stamp_of(stored) if ok and stored is not None else None
+
+
+# --- console sessions ------------------------------------------------------------------------
+#
+# A sign-in is a row here; the signed cookie carries only a random token whose hash is the
+# row's key. Signing out deletes the row, so a copy of the cookie is worth nothing afterwards;
+# a new password or an admin's "sign out everywhere" deletes every row of the user.
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def start_session(conn: sqlite3.Connection, user: str, *, now: datetime, hours: float) -> str:
+    """A new session for ``user`` lasting ``hours``; returns the token for the cookie."""
+    token = secrets.token_urlsafe(32)
+    with transaction(conn):
+        conn.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (to_db(now),))
+        conn.execute(
+            "INSERT INTO console_sessions (token_hash, user, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?)",
+            (_token_hash(token), user, to_db(now), to_db(now + timedelta(hours=hours))),
+        )
+    return token
+
+
+def session_user(
+    conn: sqlite3.Connection, token: str, *, now: datetime, hours: float | None = None
+) -> str | None:
+    """The user of a live session, or None (signed out, ended, expired or never issued).
+    ``hours``: the current session length, when it was shortened since the sign-in."""
+    if not token:
+        return None
+    started_after = to_db(now - timedelta(hours=hours)) if hours is not None else ""
+    row = conn.execute(
+        "SELECT user FROM console_sessions"
+        " WHERE token_hash = ? AND expires_at > ? AND created_at > ?",
+        (_token_hash(token), to_db(now), started_after),
+    ).fetchone()
+    return None if row is None else str(row["user"])
+
+
+def end_session(conn: sqlite3.Connection, token: str, *, now: datetime) -> str | None:
+    """Sign out: the session ends now. Returns its user (None when there was none)."""
+    if not token:
+        return None
+    with transaction(conn):
+        row = conn.execute(
+            "DELETE FROM console_sessions WHERE token_hash = ? RETURNING user",
+            (_token_hash(token),),
+        ).fetchone()
+        if row is not None:
+            audit.append(conn, at=to_db(now), actor=row["user"], action="user.signed_out")
+    return None if row is None else str(row["user"])
+
+
+def sign_out_everywhere(app: App, actor: str, user: str, *, now: datetime) -> int:
+    """End every console session of ``user`` (an admin for anyone, a user for themself).
+    Returns how many were live."""
+    require_user(app, user)
+    if actor != user:
+        app.require_role(actor, "admin", action="signing another user out")
+    else:
+        app.roles(actor)
+    with transaction(app.conn):
+        cursor = app.conn.execute(
+            "DELETE FROM console_sessions WHERE user = ? AND expires_at > ?", (user, to_db(now))
+        )
+        ended = cursor.rowcount
+        app.conn.execute("DELETE FROM console_sessions WHERE user = ?", (user,))
+        audit.append(
+            app.conn,
+            at=to_db(now),
+            actor=actor,
+            action="user.signed_out_everywhere",
+            detail={"user": user, "sessions": ended},
+        )
+    return ended
+
+
+def live_sessions(conn: sqlite3.Connection, *, now: datetime) -> dict[str, int]:
+    """Live console sessions per user."""
+    rows = conn.execute(
+        "SELECT user, COUNT(*) AS n FROM console_sessions WHERE expires_at > ? GROUP BY user",
+        (to_db(now),),
+    ).fetchall()
+    return {str(r["user"]): int(r["n"]) for r in rows}

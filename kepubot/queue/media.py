@@ -46,6 +46,65 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+# Pillow's format names for the image types we store ("MPO" is the JPEG of many cameras)
+_PIL_FORMATS = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+}
+# Decoding an image needs memory for every pixel; a small file can claim an enormous size (a
+# "decompression bomb"). 40 megapixels holds a 7200 x 5400 photo and a 1080 x 30000 long image,
+# and is checked from the header before anything is decoded.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def check_image(path: Path, *, where: str) -> str:
+    """Decode the image at ``path`` with Pillow; its MIME type, or InvalidInput naming
+    ``where`` (never Pillow's own message, which carries the file's path)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    wanted = "a PNG, JPEG, GIF, WebP or BMP image"
+    try:
+        with warnings.catch_warnings():
+            # our pixel limit is lower than Pillow's warning threshold; its check stays as a
+            # backstop (DecompressionBombError above twice its limit)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # only these decoders are tried (JPEG's also answers "MPO")
+            with Image.open(path, formats=["PNG", "JPEG", "GIF", "WEBP", "BMP"]) as image:
+                mime = _PIL_FORMATS.get(image.format or "")
+                if mime is None:
+                    raise InvalidInput(f"{where}: not {wanted}; pick another file")
+                width, height = image.size
+                if width < 1 or height < 1:
+                    raise InvalidInput(f"{where}: the image has no pixels ({width}x{height})")
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise InvalidInput(
+                        f"{where}: the image is {width}x{height} pixels, more than"
+                        f" {MAX_IMAGE_PIXELS // 1_000_000} megapixels; scale it down"
+                    )
+                image.load()  # decodes every pixel of the (first) frame: a broken file fails
+    except InvalidInput:
+        raise
+    except Image.DecompressionBombError:
+        raise InvalidInput(
+            f"{where}: the image claims more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels;"
+            " scale it down"
+        ) from None
+    except UnidentifiedImageError:
+        raise InvalidInput(f"{where}: not {wanted}; pick another file") from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError):
+        # truncated or corrupt image data (Pillow raises these while decoding)
+        raise InvalidInput(
+            f"{where}: the image data is broken or cut short; export the image again"
+        ) from None
+    return mime
+
+
 # how ``MediaStore.add`` names a file: the first two hex digits of its sha256 as a folder
 _STORED = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}")
 
@@ -68,22 +127,35 @@ class MediaStore:
         path = self.file(relative)
         return path if path.is_file() else None
 
-    def add(self, source: Path, kind: str, *, where: str, alt: str = "") -> dict[str, Any]:
-        """Copy ``source`` in; returns the media record. ``where`` names the input for errors."""
+    def add(
+        self,
+        source: Path,
+        kind: str,
+        *,
+        where: str,
+        alt: str = "",
+        shown: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """Copy ``source`` in; returns the media record. ``where`` names the input for errors,
+        ``shown`` the file (default: its path; the console gives the uploaded file's name,
+        never its temporary path), ``name`` the original file name kept in the record."""
+        label = shown or str(source)
         if not source.is_file():
-            raise InvalidInput(f"{where} {source}: file not found; check the path")
+            raise InvalidInput(f"{where} {label}: file not found; check the path")
         try:
             with source.open("rb") as handle:
                 head = handle.read(16)
         except OSError as exc:
-            raise InvalidInput(f"{where} {source}: cannot be read ({exc.strerror})") from None
-        mime = sniff(head)
-        allowed = VIDEO_TYPES if kind == "video" else IMAGE_TYPES
-        if mime not in allowed:
-            wanted = (
-                "an MP4 or MOV video" if kind == "video" else "a PNG, JPEG, GIF, WebP or BMP image"
-            )
-            raise InvalidInput(f"{where} {source}: not {wanted}; pick another file")
+            raise InvalidInput(f"{where} {label}: cannot be read ({exc.strerror})") from None
+        if kind == "video":
+            mime = sniff(head)
+            if mime not in VIDEO_TYPES:
+                raise InvalidInput(f"{where} {label}: not an MP4 or MOV video; pick another file")
+            allowed = VIDEO_TYPES
+        else:
+            mime = check_image(source, where=f"{where} {label}")
+            allowed = IMAGE_TYPES
         digest = hashlib.sha256()
         with source.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -109,7 +181,7 @@ class MediaStore:
             "kind": kind,
             "path": relative,
             "sha256": sha,
-            "name": source.name,
+            "name": name or source.name,
             "size": target.stat().st_size,
             "mime": mime,
             "alt": alt,

@@ -8,6 +8,7 @@ service layer decides. This module only knows who is signed in and turns refusal
 from __future__ import annotations
 
 import hmac
+import io
 import logging
 import secrets
 import threading
@@ -24,14 +25,55 @@ from werkzeug.wrappers import Response
 
 from kepubot.app import App, holds
 from kepubot.config import Config
-from kepubot.errors import InvalidInput, KepubotError, NotAllowed, NotFound
+from kepubot.errors import ConfigError, InvalidInput, KepubotError, NotAllowed, NotFound
 from kepubot.timeutil import utcnow
 from kepubot.web.labels import text
 from kepubot.web.messages import translate
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # a Douyin video may be large; Werkzeug spools to disk
+MB = 1024 * 1024
+# the pages that take uploaded files (a signed-in editor's compose form); every other request
+# gets [web] max_form_mb
+UPLOAD_ENDPOINTS = frozenset({"post_new", "post_edit"})
+# the methods that change nothing; every other method needs the session's CSRF token
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class HeadAsGet:
+    """WSGI middleware: a HEAD request is run as a GET without its body, and the answer's
+    body is dropped.
+
+    Flask routes a HEAD to a view that also accepts GET, and views tell GET from "a form was
+    sent" by ``request.method == "GET"``; a HEAD with a form body would otherwise run the
+    form's code (without a CSRF check, since HEAD is a safe method). Here no view ever sees
+    HEAD, so HEAD has exactly the effects of GET: none.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD", "").upper() != "HEAD":
+            return self.app(environ, start_response)
+        environ = {
+            **environ,
+            "REQUEST_METHOD": "GET",
+            "CONTENT_LENGTH": "0",
+            "wsgi.input": io.BytesIO(),
+        }
+        environ.pop("CONTENT_TYPE", None)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        result = self.app(environ, start_response)
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        return []
+
+
+# HMAC-SHA1 (itsdangerous, Flask's cookie signer) wants a key at least as long as its output;
+# 32 bytes is what the generated key file holds and what a guessing attacker cannot exhaust
+MIN_SECRET_KEY_BYTES = 32
 
 
 def _secret_key(config: Config) -> bytes:
@@ -39,8 +81,23 @@ def _secret_key(config: Config) -> bytes:
 
     configured = config.data.web.secret_key
     if configured is not None:
-        return configured.get_secret_value().encode("utf-8")
-    return read_or_create(config.database_path.parent / "web_secret.key")
+        key = configured.get_secret_value().encode("utf-8")
+        if len(key) < MIN_SECRET_KEY_BYTES:
+            raise ConfigError(
+                f"{config.path.name}: web.secret_key has {len(key)} bytes; it needs at least"
+                f" {MIN_SECRET_KEY_BYTES} random bytes (for example the output of"
+                " `python -c 'import secrets; print(secrets.token_hex(32))'`), or remove it to"
+                " use the generated web_secret.key"
+            )
+        return key
+    path = config.database_path.parent / "web_secret.key"
+    key = read_or_create(path)
+    if len(key) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"{path} holds a {len(key)}-byte key; at least {MIN_SECRET_KEY_BYTES} are needed:"
+            " remove the file and a new key is made"
+        )
+    return key
 
 
 class Services:
@@ -70,7 +127,11 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=web.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=web.session_hours),
-        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+        # the small limit; a signed-in editor's compose form gets max_upload_mb (below)
+        MAX_CONTENT_LENGTH=int(web.max_form_mb * MB),
+        # each non-file field of a multipart form (the body of a post is one)
+        MAX_FORM_MEMORY_SIZE=int(web.max_form_mb * MB),
+        MAX_FORM_PARTS=200,
         TEMPLATES_AUTO_RELOAD=False,
     )
     services = Services(config)
@@ -96,21 +157,30 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
             from kepubot.queue import accounts
 
             roles = config.roles_of(user)
-            issued = session.get("issued")
+            token = session.get("sid")
             if (
                 roles is None
-                or accounts.stamp(service.conn, user) != session.get("stamp")
-                or not isinstance(issued, int | float)
-                or g.now.timestamp() - issued > web.session_hours * 3600
+                or not isinstance(token, str)
+                or accounts.session_user(service.conn, token, now=g.now, hours=web.session_hours)
+                != user
             ):
-                # removed from the config, the password changed since this sign-in, or the
-                # sign-in is older than session_hours (the cookie's own expiry aside)
+                # removed from the config, or the session ended on the server: signed out,
+                # a new password, an admin's "sign out everywhere", or older than
+                # session_hours (the cookie's own expiry aside)
                 session.clear()
             else:
                 g.user, g.roles = user, roles
         if "csrf" not in session:
             session["csrf"] = secrets.token_urlsafe(32)
-        if request.method == "POST" and request.endpoint != "static":
+        if (
+            request.endpoint in UPLOAD_ENDPOINTS
+            and request.mimetype == "multipart/form-data"
+            and g.user is not None
+            and has_role("editor")
+        ):
+            # only then: a stranger's big body is refused from its Content-Length, unread
+            request.max_content_length = int(web.max_upload_mb * MB)
+        if request.method not in SAFE_METHODS:
             sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
             if not hmac.compare_digest(sent.encode(), session["csrf"].encode()):
                 return error_page(400, text(g.lang, "csrf"))
@@ -174,7 +244,18 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
 
     @flask.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
-        return error_page(413, text(g.get("lang", "zh"), "too_large"))
+        lang = g.get("lang", "zh")
+        if request.endpoint in UPLOAD_ENDPOINTS and g.get("user") is not None:
+            message = text(
+                lang,
+                "too_large_upload",
+                upload=f"{web.max_upload_mb:g}",
+                image=f"{web.max_image_mb:g}",
+                video=f"{web.max_video_mb:g}",
+            )
+        else:
+            message = text(lang, "too_large", limit=f"{web.max_form_mb:g}")
+        return error_page(413, message)
 
     @flask.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -189,6 +270,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
     from kepubot.web import pages
 
     pages.register(flask)
+    flask.wsgi_app = HeadAsGet(flask.wsgi_app)  # type: ignore[method-assign]
     if web.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -224,6 +306,7 @@ def error_page(status: int, message: str) -> Response:
         401: text(lang, "signed_out"),
         403: text(lang, "forbidden"),
         404: text(lang, "not_found"),
+        413: text(lang, "too_large_title"),
     }.get(status, text(lang, "error"))
     return Response(
         render_template("error.html", status=status, title=title, message=message),
@@ -276,7 +359,19 @@ def serve(config: Config, *, host: str, port: int, echo: Callable[[str], None]) 
     from waitress import create_server
 
     flask = create_app(config)
-    server = create_server(flask, host=host, port=port, threads=config.data.web.threads)
+    web = config.data.web
+    server = create_server(
+        flask,
+        host=host,
+        port=port,
+        threads=web.threads,
+        # a body longer than the largest the console takes is refused from its
+        # Content-Length before it is read (waitress reads a body in full before the
+        # application sees it); 1 MB over the limit leaves the console's own 413 page for
+        # the bodies in between
+        max_request_body_size=int((max(web.max_upload_mb, web.max_form_mb) + 1) * MB),
+        max_request_header_size=64 * 1024,
+    )
     bound_host, bound_port = server.effective_host, server.effective_port  # type: ignore[union-attr]
     if host not in ("127.0.0.1", "localhost", "::1") and not config.data.web.secure_cookies:
         log.warning(

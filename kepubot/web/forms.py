@@ -15,6 +15,7 @@ from markupsafe import Markup
 from werkzeug.datastructures import FileStorage
 from werkzeug.routing import IntegerConverter
 
+from kepubot.errors import InvalidInput
 from kepubot.models import Post
 from kepubot.queue import MAX_ROW_ID
 from kepubot.web.labels import text
@@ -98,11 +99,13 @@ def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
     from kepubot.queue.posts import PostInput
 
     folder = Path(tempfile.mkdtemp(prefix="kepubot-upload-"))
+    web = g.service.config.data.web
+    file_names: dict[Path, str] = {}
 
     def cleanup() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
-    def save(item: FileStorage, index: int) -> Path:
+    def save(item: FileStorage, index: int, field: str, limit_mb: float) -> Path:
         # keep the original name (people recognise it in previews), minus anything that
         # could leave the folder: separators, control characters, a leading dot
         original = Path((item.filename or "").replace("\\", "/")).name
@@ -110,22 +113,39 @@ def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
         target = folder / str(index) / name
         target.parent.mkdir()
         item.save(target)
+        size = target.stat().st_size
+        if size > limit_mb * 1024 * 1024:
+            raise UploadTooLarge(
+                text(
+                    g.lang,
+                    "file_too_large",
+                    field=text(g.lang, field),
+                    name=name,
+                    size=f"{size / 1048576:.1f}",
+                    limit=f"{limit_mb:g}",
+                )
+            )
+        file_names[target] = name  # errors name the upload, never the temporary path
         return target
 
     count = 0
 
-    def saved(name: str) -> list[Path]:
+    def saved(field: str, limit_mb: float) -> list[Path]:
         nonlocal count
         paths = []
-        for item in files.getlist(name):
+        for item in files.getlist(field):
             if item and item.filename:
                 count += 1
-                paths.append(save(item, count))
+                paths.append(save(item, count, field, limit_mb))
         return paths
 
-    images = saved("images")
-    video = saved("video")
-    cover = saved("cover")
+    try:
+        images = saved("images", web.max_image_mb)
+        video = saved("video", web.max_video_mb)
+        cover = saved("cover", web.max_image_mb)
+    except BaseException:
+        cleanup()
+        raise
     at, next_slot = when_text(form)
     body = form.get("body")
     data = PostInput(
@@ -143,5 +163,11 @@ def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
         next_slot=next_slot,
         unschedule=not new and form.get("when", "now") == "now",
         where={field: text(g.lang, field) for field in _FORM_FIELDS},
+        file_names=file_names,
     )
     return data, cleanup
+
+
+class UploadTooLarge(InvalidInput):
+    """An uploaded file is over its [web] limit (the message is already in the reader's
+    language); the compose page shows it with status 413."""

@@ -121,7 +121,34 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "done": ("完成。", "Done."),
     "refused": ("操作被拒绝", "Refused"),
     "bad_input": ("输入有误", "Invalid input"),
-    "too_large": ("上传的文件太大。", "The upload is too large."),
+    "too_large_title": ("内容太大", "Too large"),
+    "too_large": (
+        "提交的内容太大：除写稿页上传文件外，每次请求不超过 {limit} MB。",
+        "The request is too large: apart from the compose form's uploads, {limit} MB at most.",
+    ),
+    "too_large_upload": (
+        "上传的内容太大：每张图片或封面不超过 {image} MB，视频不超过 {video} MB，"
+        "整个表单不超过 {upload} MB。",
+        "The upload is too large: {image} MB per image or cover, {video} MB for the video,"
+        " {upload} MB for the whole form at most.",
+    ),
+    "file_too_large": (
+        "{field} {name}：文件大小 {size} MB，超过上限 {limit} MB；请压缩后重新上传。",
+        "{field} {name}: the file has {size} MB, more than the limit of {limit} MB;"
+        " make it smaller and upload it again.",
+    ),
+    "users": ("用户", "Users"),
+    "live_sessions": ("在线会话", "Live sessions"),
+    "password_set": ("已设置", "set"),
+    "sign_out_everywhere": ("全部退出登录", "Sign out everywhere"),
+    "signed_out_everywhere": (
+        "已让 {user} 在所有地方退出登录（结束 {sessions} 个会话）。",
+        "{user} is signed out everywhere ({sessions} sessions ended).",
+    ),
+    "users_hint": (
+        "用户和角色在配置文件的 [users] 中设置；密码用 kepubot user passwd 设置。",
+        "Users and roles are set in [users] of the config file; passwords with kepubot user passwd.",
+    ),
     "none_yet": ("暂无", "none yet"),
     "roles": ("角色", "roles"),
     "post_body": ("正文", "Body"),

@@ -25,10 +25,67 @@ _ACTIONS = {
     "resolving a delivery": "人工确认发布任务",
     "reading reports": "查看报表",
     "writing a post": "写稿",
+    "signing another user out": "让其他用户退出登录",
 }
+_WHAT = {"title": "标题", "body": "正文", "summary": "摘要", "link": "链接"}
 
 
 _RULES: list[tuple[re.Pattern[str], object]] = [
+    # size limits (kepubot.queue.posts.size_problems) and uploaded media (kepubot.queue.media)
+    (
+        re.compile(
+            r"^(?P<place>.+?): the (?P<what>title|body|summary|link) has (?P<n>\d+) characters,"
+            r" at most (?P<limit>\d+) are allowed; shorten it$"
+        ),
+        lambda m: (
+            f"{m['place']}：{_WHAT[m['what']]}有 {m['n']} 个字符，最多 {m['limit']} 个；请删减"
+        ),
+    ),
+    (
+        re.compile(
+            r"^(?P<place>.+?): (?P<n>\d+) tags, at most (?P<limit>\d+) are allowed;"
+            r" keep the ones that matter most$"
+        ),
+        lambda m: f"{m['place']}：共 {m['n']} 个标签，最多 {m['limit']} 个；请只保留最重要的",
+    ),
+    (
+        re.compile(
+            r"^(?P<place>.+?) (?P<tag>'.*'|\".*\"): the tag has (?P<n>\d+) characters,"
+            r" at most (?P<limit>\d+) are allowed; shorten it$"
+        ),
+        lambda m: f"{m['place']} {m['tag']}：标签有 {m['n']} 个字符，最多 {m['limit']} 个；请缩短",
+    ),
+    (
+        re.compile(r"^(?P<where>.+?): not a PNG, JPEG, GIF, WebP or BMP image; pick another file$"),
+        lambda m: f"{m['where']}：不是 PNG、JPEG、GIF、WebP 或 BMP 图片；请换一个文件",
+    ),
+    (
+        re.compile(r"^(?P<where>.+?): not an MP4 or MOV video; pick another file$"),
+        lambda m: f"{m['where']}：不是 MP4 或 MOV 视频；请换一个文件",
+    ),
+    (
+        re.compile(
+            r"^(?P<where>.+?): the image is (?P<size>\d+x\d+) pixels, more than (?P<mp>\d+)"
+            r" megapixels; scale it down$"
+        ),
+        lambda m: f"{m['where']}：图片为 {m['size']} 像素，超过 {m['mp']} 百万像素；请缩小后再上传",
+    ),
+    (
+        re.compile(
+            r"^(?P<where>.+?): the image claims more than (?P<mp>\d+) megapixels; scale it down$"
+        ),
+        lambda m: f"{m['where']}：图片声明的尺寸超过 {m['mp']} 百万像素；请缩小后再上传",
+    ),
+    (
+        re.compile(r"^(?P<where>.+?): the image has no pixels \((?P<size>\d+x\d+)\)$"),
+        lambda m: f"{m['where']}：图片没有像素（{m['size']}）",
+    ),
+    (
+        re.compile(
+            r"^(?P<where>.+?): the image data is broken or cut short; export the image again$"
+        ),
+        lambda m: f"{m['where']}：图片数据损坏或不完整；请重新导出图片",
+    ),
     (
         re.compile(
             r"^post (?P<id>\d+) was written by (?P<who>\S+); the author never reviews their own post$"

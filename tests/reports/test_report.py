@@ -33,6 +33,8 @@ roles = ["editor"]
 roles = ["editor"]
 [users.rev]
 roles = ["reviewer"]
+[users.mgr]
+roles = ["manager"]
 [channels.cms]
 type = "webhook"
 url = "http://127.0.0.1:9/a"
@@ -131,7 +133,7 @@ def data(app: App) -> list[tuple[int, str, MetricSnapshot | None]]:
 
 def run(app: App, *args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(
-        cli, ["--config", str(app.config.path), *args], catch_exceptions=False
+        cli, ["--config", str(app.config.path), "--as", "mgr", *args], catch_exceptions=False
     )
     return result.exit_code, result.stdout, result.stderr
 

@@ -232,7 +232,9 @@ def console(tmp_path: Path) -> Iterator[Console]:
         (root / "kepubot.toml").write_text(config_text(base), encoding="utf-8")
         env = Console(root, base)
         for name, password in PASSWORDS.items():
-            done = env.cli("user", "passwd", name, "--password-stdin", stdin=password + "\n")
+            done = env.cli(
+                "--as", name, "user", "passwd", name, "--password-stdin", stdin=password + "\n"
+            )
             assert f"password set for {name}" in done.stdout
         process = start_console(env)
         yield env

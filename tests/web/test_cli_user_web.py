@@ -16,10 +16,14 @@ from conftest import Workspace, snapshot
 from kepubot.cli import cli
 
 
-def passwd(ws: Workspace, name: str, password: str) -> object:
+def passwd(ws: Workspace, name: str, password: str, actor: str | None = None) -> object:
+    """``name`` sets their own password (or ``actor`` does)."""
     return ws.runner.invoke(
         cli,
-        ["--config", str(ws.config), "user", "passwd", name, "--password-stdin"],
+        [
+            *("--config", str(ws.config), "--as", actor or name),
+            *("user", "passwd", name, "--password-stdin"),
+        ],
         input=password + "\n",
     )
 
@@ -98,7 +102,7 @@ def test_passwd_reads_a_piped_password_without_the_flag(workspace: Workspace) ->
     from kepubot.timeutil import utcnow
 
     for name, piped in (("li", "reviewer-pass-1\n"), ("wang", "manager-pass-2\nmanager-pass-2\n")):
-        command = [sys.executable, "-m", "kepubot", "--config", str(workspace.config)]
+        command = [sys.executable, "-m", "kepubot", "--config", str(workspace.config), "--as", name]
         done = subprocess.run(
             [*command, "user", "passwd", name],
             input=piped,

@@ -94,7 +94,10 @@ def _console(workspace: Workspace) -> Console:
     for name in USERS:
         result = workspace.runner.invoke(
             cli,
-            ["--config", str(workspace.config), "user", "passwd", name, "--password-stdin"],
+            [
+                *("--config", str(workspace.config), "--as", "root"),  # the admin sets them
+                *("user", "passwd", name, "--password-stdin"),
+            ],
             input=PASSWORD + "\n",
         )
         assert result.exit_code == 0, result.output
@@ -208,7 +211,10 @@ def test_a_new_password_ends_old_sessions(console: Console) -> None:
     assert client.get("/posts").status_code == 200
     result = console.workspace.runner.invoke(
         cli,
-        ["--config", str(console.workspace.config), "user", "passwd", "zhang", "--password-stdin"],
+        [
+            *("--config", str(console.workspace.config), "--as", "zhang"),
+            *("user", "passwd", "zhang", "--password-stdin"),
+        ],
         input="another-password-2\n",
     )
     assert result.exit_code == 0

@@ -82,18 +82,23 @@ def register(app: Flask) -> None:
                 mimetype="text/html",
             )
         log.info("%s signed in from %s", name, address)
+        token = accounts.start_session(g.service.conn, name, now=g.now, hours=web.session_hours)
         lang = session.get("lang")
         session.clear()  # a fresh session: no fixation
         session.permanent = True
-        session.update(
-            user=name, stamp=stamp, csrf=secrets.token_urlsafe(32), issued=g.now.timestamp()
-        )
+        session.update(user=name, sid=token, csrf=secrets.token_urlsafe(32))
         if lang:
             session["lang"] = lang
         return redirect(safe_next(next_url))
 
     @app.post("/logout")
     def logout() -> Response:
+        from kepubot.queue import accounts
+
+        token = session.get("sid")
+        if isinstance(token, str):
+            # ended on the server: a copy of this cookie no longer signs anyone in
+            accounts.end_session(g.service.conn, token, now=g.now)
         lang = session.get("lang")
         session.clear()
         if lang:

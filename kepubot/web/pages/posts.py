@@ -25,6 +25,7 @@ from kepubot.queue import MAX_ROW_ID
 from kepubot.web.app import requires, safe_next
 from kepubot.web.forms import (
     PAGE_SIZE,
+    UploadTooLarge,
     day_arg,
     html_of,
     local_midnight,
@@ -83,7 +84,10 @@ def register(app: Flask) -> None:
 
         if request.method == "GET":
             return _compose(None, {}, None)
-        data, cleanup = post_input(request.form, request.files, new=True)
+        try:
+            data, cleanup = post_input(request.form, request.files, new=True)
+        except UploadTooLarge as exc:
+            return _compose(None, request.form, str(exc), status=413)
         try:
             post_id = create_post(g.service, g.user, data, now=g.now, source="web")
         except InvalidInput as exc:
@@ -100,7 +104,10 @@ def register(app: Flask) -> None:
         post = get_post(g.service, post_id)
         if request.method == "GET":
             return _compose(post, {}, None)
-        data, cleanup = post_input(request.form, request.files, new=False)
+        try:
+            data, cleanup = post_input(request.form, request.files, new=False)
+        except UploadTooLarge as exc:
+            return _compose(post, request.form, str(exc), status=413)
         try:
             edit_post(g.service, g.user, post_id, data, now=g.now)
         except InvalidInput as exc:
