@@ -213,3 +213,18 @@ def test_post_show_and_list_escape_control_characters_stored_earlier(
         assert not [c for c in out if c in "\x00\x07\x1b\u202e\r"], repr(out)
         assert "响铃\\u0007\\u001b[2J标题\\u202e" in out
     assert "正文\\u0000\n下一行" in shown
+
+
+def test_every_problem_of_a_post_is_its_own_line(workspace: Workspace) -> None:
+    """Issue 11 item 17: an empty title, an unknown channel, a bell in the summary and a bad
+    link are four problems: four `error:` lines, each naming its field."""
+    err = workspace.refused(
+        "post", "add", "--title", " ", "--body", "正文", "--summary", "摘要\x07",
+        "--link", "https://x.org/<", "--channel", "no-such", user="zhang",
+    )  # fmt: skip
+    lines = err.strip().splitlines()
+    assert len(lines) == 4, err
+    assert lines[0].startswith("error: --summary: U+0007 BEL")
+    assert lines[1].startswith("error: --link: a link may not hold '<'")
+    assert lines[2] == "error: --title: the title is empty; give a title"
+    assert lines[3].startswith("error: --channel 'no-such': no such channel")
