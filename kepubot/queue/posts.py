@@ -55,6 +55,9 @@ class PostInput:
     unschedule: bool = False
     variants: dict[str, dict[str, str]] | None = None
     where: dict[str, str] = field(default_factory=dict)  # field -> "file row 3" for errors
+    # how errors name a media file, and the name kept for it (the console: the uploaded
+    # file's own name, never the temporary path it was saved under)
+    file_names: dict[Path, str] = field(default_factory=dict)
 
     def place(self, name: str, default: str) -> str:
         return self.where.get(name, default)
@@ -248,6 +251,58 @@ class Prepared:
     next_slot: bool | None
 
 
+def size_problems(data: PostInput, fields: dict[str, Any]) -> None:
+    """Refuse text over the limits of ``kepubot.models`` (every problem, one line each)."""
+    from kepubot.models import (
+        MAX_BODY_CHARS,
+        MAX_LINK_CHARS,
+        MAX_SUMMARY_CHARS,
+        MAX_TAG_CHARS,
+        MAX_TAGS,
+        MAX_TITLE_CHARS,
+    )
+
+    limits = {
+        "title": ("--title", MAX_TITLE_CHARS),
+        "body": ("--body", MAX_BODY_CHARS),
+        "summary": ("--summary", MAX_SUMMARY_CHARS),
+        "link": ("--link", MAX_LINK_CHARS),
+    }
+    problems = []
+
+    def check(place: str, what: str, value: str, limit: int) -> None:
+        if len(value) > limit:
+            problems.append(
+                f"{place}: the {what} has {len(value)} characters, at most {limit} are"
+                " allowed; shorten it"
+            )
+
+    for name, (option, limit) in limits.items():
+        value = fields.get(name)
+        if isinstance(value, str):
+            check(data.place(name, option), name, value, limit)
+    tags = fields.get("tags") or []
+    if len(tags) > MAX_TAGS:
+        problems.append(
+            f"{data.place('tags', '--tag')}: {len(tags)} tags, at most {MAX_TAGS} are allowed;"
+            " keep the ones that matter most"
+        )
+    for tag in tags[: MAX_TAGS + 1]:
+        if len(tag) > MAX_TAG_CHARS:
+            shown = tag if len(tag) <= 40 else tag[:40] + "…"
+            problems.append(
+                f"{data.place('tags', '--tag')} {shown!r}: the tag has {len(tag)} characters,"
+                f" at most {MAX_TAG_CHARS} are allowed; shorten it"
+            )
+    for channel, overrides in (fields.get("variants") or {}).items():
+        for name, value in overrides.items():
+            if name in limits and isinstance(value, str):
+                place = data.place("variants", "variants")
+                check(f"{place} {channel}.{name}", name, value, limits[name][1])
+    if problems:
+        raise InvalidInput("\n".join(problems))
+
+
 def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = None) -> Prepared:
     """Validate ``data`` (over ``base`` for edits) and copy media into the store.
 
@@ -309,21 +364,28 @@ def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = Non
     if problems:
         raise InvalidInput("\n".join(problems))
 
+    size_problems(data, fields)  # before any media is copied
     media_given = data.images is not None or data.video is not None or data.cover is not None
     if media_given:
         kept = list(base.media) if base is not None else []
         media: list[dict[str, Any]] = []
+
+        def add(path: Path, kind: str, option: str) -> dict[str, Any]:
+            name = data.file_names.get(path)
+            where = data.place(kind + "s" if kind == "image" else kind, option)
+            return app.media.add(path, kind, where=where, shown=name, name=name)
+
         if data.images is not None:
             for path in data.images:
-                media.append(app.media.add(path, "image", where=data.place("images", "--image")))
+                media.append(add(path, "image", "--image"))
         else:
             media.extend(m.model_dump() for m in kept if m.kind == "image")
         if data.video is not None:
-            media.append(app.media.add(data.video, "video", where=data.place("video", "--video")))
+            media.append(add(data.video, "video", "--video"))
         else:
             media.extend(m.model_dump() for m in kept if m.kind == "video")
         if data.cover is not None:
-            media.append(app.media.add(data.cover, "cover", where=data.place("cover", "--cover")))
+            media.append(add(data.cover, "cover", "--cover"))
         else:
             media.extend(m.model_dump() for m in kept if m.kind == "cover")
         fields["media"] = media
