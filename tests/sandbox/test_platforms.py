@@ -926,7 +926,7 @@ def test_wechat_draft_refuses_links_to_outside_domains(
         assert ledger(sandbox, "wechat")["accepted"] == []
 
 
-# -- Douyin (its own tests are in test_douyin.py) ---------------------------------------------
+# -- Douyin (its own tests are in test_douyin_sandbox.py) -----------------------------------
 
 DY = {
     "client_key": "awkey",
