@@ -1324,3 +1324,11 @@ def test_the_apps_alert_reaches_the_alerts_table_once(workspace: Any) -> None:
     finally:
         app.close()
     assert [tuple(r) for r in rows] == [("douyin-authorization:x:2024-06-01", "标题: 正文")]
+
+
+def test_a_video_over_4_gb_is_refused_at_submit(ctx: Context) -> None:
+    post = make_post(ctx)
+    huge = post.media[0].model_copy(update={"size": 4 * 1024**3 + 1})
+    problems = channel(ctx).check(make_post(ctx, media=[huge]))
+    assert [(p.field, p.code) for p in problems] == [("video", "media_size")]
+    assert channel(ctx).check(post) == []
