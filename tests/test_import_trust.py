@@ -287,3 +287,19 @@ def test_every_channel_with_a_problem_gets_its_own_line(workspace: Workspace) ->
 def test_a_config_with_a_utf8_bom_is_accepted(workspace: Workspace) -> None:
     workspace.config.write_bytes(b"\xef\xbb\xbf" + workspace.config.read_bytes())
     assert json.loads(workspace.ok("post", "list", "--json")) == []
+
+
+def test_every_front_matter_problem_gets_its_own_line(workspace: Workspace) -> None:
+    path = workspace.root / "bad.md"
+    path.write_text(
+        '+++\ntitle = 1\nchanels = ["news-feed"]\ntags = "一个"\nchannels = ["news-feed"]\n'
+        "+++\n正文\n",
+        encoding="utf-8",
+    )
+    err = workspace.refused("post", "import", str(path), user="zhang")
+    assert err.strip().splitlines() == [
+        f"error: {path} line 2: title must be a str",
+        f"error: {path} line 3: unknown front matter key 'chanels'; known keys are title,"
+        " summary, tags, link, images, video, cover, channels, at, next_slot, variants",
+        f"error: {path} line 4: tags must be a list",
+    ]

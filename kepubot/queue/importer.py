@@ -230,28 +230,31 @@ def read_markdown(path: Path) -> tuple[PostInput, str]:
                 return index + 1
         return 1
 
+    problems: list[str] = []  # every problem of the front matter, one line each
     for key, value in meta.items():
         expected = FRONT_MATTER_KEYS.get(key)
         if expected is None:
-            raise InvalidInput(
+            problems.append(
                 f"{path} line {line_of(key)}: unknown front matter key {key!r}; known keys are"
                 f" {', '.join(FRONT_MATTER_KEYS)}"
             )
-        if not isinstance(value, expected):
-            raise InvalidInput(f"{path} line {line_of(key)}: {key} must be a {expected.__name__}")
-        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-            raise InvalidInput(f"{path} line {line_of(key)}: {key} must be a list of strings")
+        elif not isinstance(value, expected):
+            problems.append(f"{path} line {line_of(key)}: {key} must be a {expected.__name__}")
+        elif isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            problems.append(f"{path} line {line_of(key)}: {key} must be a list of strings")
     variants = meta.get("variants")
-    if variants is not None:
+    if isinstance(variants, dict):
         for channel, overrides in variants.items():
             if not isinstance(overrides, dict) or not all(
                 k in ("title", "summary", "body", "link") and isinstance(v, str)
                 for k, v in overrides.items()
             ):
-                raise InvalidInput(
+                problems.append(
                     f"{path} line {line_of('variants')}: variants.{channel} may set only title,"
                     " summary, body and link (strings)"
                 )
+    if problems:
+        raise InvalidInput("\n".join(problems))
     base = path.parent
     body = "\n".join(lines[end + 1 :]).strip("\n")
     data = PostInput(
