@@ -229,3 +229,50 @@ def test_an_app_made_for_other_limits_reads_them_from_the_config(workspace: Work
         "/login", data={"username": "a", "password": "x" * (MB + 10)}
     )
     assert response.status_code == 413 and "1 MB" in response.text
+
+
+def test_every_size_and_image_refusal_reads_in_chinese(workspace: Workspace, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kepubot.web.messages import translate
+
+    workspace.ok("post", "list")
+    files = {
+        "bomb.png": png_header(100_000, 100_000),
+        "big.png": png_header(8000, 6000),
+        "fake.bmp": b"BM" + b"\x00" * 200,
+        "text.jpg": "不是图片".encode() * 20,
+        "zero.png": png_header(0, 0),
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not a video at all")
+    runs = [
+        (
+            "--title",
+            "标" * 201,
+            "--summary",
+            "摘" * 301,
+            "--link",
+            "https://a.example/" + "x" * 2000,
+        ),
+        ("--body", "b", *[a for i in range(21) for a in ("--tag", f"t{i}")]),
+        ("--tag", "x" * 31),
+        *[("--image", str(tmp_path / name)) for name in files],
+        ("--video", str(video)),
+    ]
+    messages = []
+    for extra in runs:
+        args = {"--title": "t", "--body": "b"}
+        err = workspace.refused(
+            "post",
+            "add",
+            *[a for k, v in args.items() if k not in extra for a in (k, v)],
+            *("--channel", "news-feed", *extra),
+            user="zhang",
+        )
+        messages += [line.removeprefix("error: ") for line in err.strip().splitlines()]
+    assert len(messages) == 3 + 1 + 1 + len(files) + 1, messages
+    for message in messages:
+        chinese = translate(message, "zh")
+        leftover = re.findall(r"[a-z]+(?: [a-z]+){2,}", chinese)
+        assert chinese != message and not leftover, (message, chinese)
