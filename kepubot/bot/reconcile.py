@@ -121,13 +121,22 @@ def _attention_text(
     minutes: float,
     undecided: Undecided,
     last_error: str | None,
+    situation: str = "settled",
 ) -> tuple[str, str]:
+    """The alert for a delivery handed to a person. ``situation``: ``settled`` (still undecided
+    after settle_minutes), ``failing`` (lookups kept failing), ``blind`` (the channel cannot
+    look)."""
     checked = "; ".join(undecided.checked)
     if language == "en":
         title = f"kepubot: delivery {delivery_id} needs attention"
+        why = {
+            "settled": f"{minutes:g} minutes after the attempt of {since} (settle_minutes)",
+            "failing": f"and the platform could not be asked since the attempt of {since}",
+            "blind": f"and this channel cannot look it up (attempt of {since})",
+        }[situation]
         lines = [
-            f"Post {post_id} on {channel}: it is still unknown whether the platform published it,"
-            f" {minutes:g} minutes after the attempt of {since} (settle_minutes).",
+            f"Post {post_id} on {channel}: it is still unknown whether the platform published"
+            f" it, {why}.",
             f"Known: {undecided.reason}",
         ]
         if checked:
@@ -143,9 +152,13 @@ def _attention_text(
         )
         return title, "\n".join(lines)
     title = f"kepubot：发布任务 {delivery_id} 需人工处理"
+    why_zh = {
+        "settled": f"自 {since} 的那次发送起已过 {minutes:g} 分钟（settle_minutes），",
+        "failing": f"自 {since} 的那次发送以来多次查询平台均失败，",
+        "blind": f"{since} 的那次发送结果未知，且该渠道无法查询，",
+    }[situation]
     lines = [
-        f"稿件 {post_id} 在渠道 {channel}：自 {since} 的那次发送起已过 {minutes:g} 分钟"
-        "（settle_minutes），仍无法确定平台是否已发布。",
+        f"稿件 {post_id} 在渠道 {channel}：{why_zh}仍无法确定平台是否已发布。",
         f"已知情况：{undecided.reason}",
     ]
     if checked:
@@ -219,6 +232,7 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
             minutes=0,
             undecided=cannot,
             last_error=delivery.last_error,
+            situation="blind",
         )
         return needs_attention(
             f"{delivery.channel} cannot look up earlier posts; check it by hand, then run"
@@ -280,6 +294,7 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
             minutes=minutes,
             undecided=found,
             last_error=delivery.last_error,
+            situation="failing" if too_many and now < deadline else "settled",
         )
         why = (
             f"lookups failed {tries_so_far + 1} times: {found.reason}"

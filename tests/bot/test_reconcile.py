@@ -277,3 +277,14 @@ def test_the_alert_is_in_english_when_asked(world) -> None:
     (message,) = alerts(app)
     assert f"delivery {delivery.id} needs attention" in message
     assert "Nothing was sent again" in message
+
+
+def test_a_channel_that_cannot_look_asks_a_person_at_once(world) -> None:
+    app, engine, channel, clock = world
+    blind = Channel("hook", channel.settings)  # can_find is False
+    app.channels["hook"] = blind
+    delivery = send_and_lose_the_answer(app, clock, {})
+    clock.now += timedelta(seconds=RECONCILE_AFTER)
+    assert reconcile.reconcile_unknown(engine) == {"needs_attention": 1}
+    (message,) = alerts(app)
+    assert "该渠道无法查询" in message and f"delivery resolve {delivery.id}" in message
