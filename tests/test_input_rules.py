@@ -228,3 +228,28 @@ def test_every_problem_of_a_post_is_its_own_line(workspace: Workspace) -> None:
     assert lines[1].startswith("error: --link: a link may not hold '<'")
     assert lines[2] == "error: --title: the title is empty; give a title"
     assert lines[3].startswith("error: --channel 'no-such': no such channel")
+
+
+def test_a_post_stored_with_a_hostile_link_or_control_characters_is_never_approved(
+    workspace: Workspace,
+) -> None:
+    """A post written before these rules (or changed in the database) cannot be submitted
+    or approved: the stored values are checked again, each problem on its own line."""
+    import sqlite3
+
+    post_id = workspace.add_post("--channel", "news-feed")
+    approved = workspace.add_post("--channel", "news-feed", title="另一篇")
+    workspace.ok("post", "submit", str(approved), user="zhang")
+    conn = sqlite3.connect(workspace.db)
+    with conn:
+        for pid in (post_id, approved):
+            conn.execute(
+                "UPDATE posts SET title = ?, link = ? WHERE id = ?",
+                ("标题\x1b[2J", 'https://kepu.example.org/a"><script>', pid),
+            )
+    conn.close()
+    err = workspace.refused("post", "submit", str(post_id), user="zhang")
+    assert f"post {post_id} cannot be submitted: title: U+001B ESC at character 3" in err
+    assert f"post {post_id} cannot be submitted: link: a link may not hold '\"'" in err
+    err = workspace.refused("post", "approve", str(approved), user="li")
+    assert f"post {approved} cannot be approved: link: a link may not hold" in err

@@ -692,6 +692,10 @@ def problems_of(app: App, post: Post) -> list[str]:
             fields[f"variants.{channel_name}.{key}"] = value
     for hit in app.sensitive_words.scan(fields):
         lines.append(f"sensitive word {hit.describe()}")
+    from kepubot.queue.validate import stored_problems
+
+    # control characters or a hostile link stored before they were refused (issue 11 items 7, 8)
+    lines.extend(stored_problems(post))
     return lines
 
 

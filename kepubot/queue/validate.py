@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from kepubot.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from kepubot.models import Post
     from kepubot.queue.posts import PostInput
 
 BIDI_CONTROLS = frozenset(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
@@ -190,3 +191,23 @@ def clean_input(data: PostInput) -> PostInput:
     if problems:
         raise InvalidInput("\n".join(problems))
     return dataclasses.replace(data, **changes)  # type: ignore[arg-type]
+
+
+def stored_problems(post: Post) -> list[str]:
+    """What these rules refuse, found in a post already stored (written before they existed,
+    or changed in the database): submit and approval list it, so it is never published."""
+    problems: list[str] = []
+    texts: list[tuple[str, str]] = [("title", post.title), ("summary", post.summary)]
+    texts += [("body", post.body), *(("tags", tag) for tag in post.tags)]
+    links: list[tuple[str, str]] = [("link", post.link)]
+    for channel, overrides in post.variants.items():
+        for key, value in overrides.items():
+            target = links if key == "link" else texts
+            target.append((f"variants.{channel}.{key}", value))
+    for where, value in texts:
+        problems.extend(text_problems(normalise_newlines(value), where))
+    for where, value in links:
+        problem = link_problem(value.strip(), where) if value.strip() else None
+        if problem:
+            problems.append(problem)
+    return problems
