@@ -303,3 +303,11 @@ def test_every_front_matter_problem_gets_its_own_line(workspace: Workspace) -> N
         " summary, tags, link, images, video, cover, channels, at, next_slot, variants",
         f"error: {path} line 4: tags must be a list",
     ]
+
+
+def test_a_short_gb18030_file_is_not_mistaken_for_korean(workspace: Workspace) -> None:
+    """charset-normalizer guesses cp949 for these bytes; trying UTF-8 then GB18030 is exact."""
+    path = workspace.root / "short.csv"
+    path.write_bytes("title,body,channels\n洗手,七步洗手法,news-feed\n".encode("gb18030"))
+    assert "read as GB18030" in workspace.ok("post", "import", str(path), user="zhang")
+    assert [p["title"] for p in posts(workspace)] == ["洗手"]
