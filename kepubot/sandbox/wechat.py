@@ -880,7 +880,7 @@ class WechatOfficialAccount(Endpoint):
         publish.draft.state = "published"
         article_id = secrets.token_urlsafe(33)
         items = [
-            {**a, "url": _article_url(article_id, i), "is_deleted": False}
+            {**a, "url": _article_url(article_id, i, mid=publish.msg_data_id), "is_deleted": False}
             for i, a in enumerate(publish.draft.articles, 1)
         ]
         publish.article_id = article_id
@@ -1310,9 +1310,13 @@ def _clean_content(content: str, allowed_images: set[str]) -> str:
     return _IMG.sub(keep, content)
 
 
-def _article_url(key: str, index: int) -> str:
+def _article_url(key: str, index: int, mid: str | None = None) -> str:
+    """An article's address. A published article's ``mid`` is its message's msg_data_id and
+    ``idx`` its place in the message, the pair datacube's ``msgid`` joins with "_" [gk]; a
+    draft's preview address has no message yet, so its ``mid`` is made up."""
     digest = hashlib.sha1(f"{key}/{index}".encode()).hexdigest()
-    mid = 2_247_480_000 + int(digest[:5], 16)
+    if mid is None:
+        mid = str(2_247_480_000 + int(digest[:5], 16))
     return f"https://mp.weixin.qq.com/s?__biz=MzkxNzAwMDAwMA==&mid={mid}&idx={index}&sn={digest[:32]}#rd"
 
 

@@ -270,3 +270,24 @@ def test_links_outside_wechat_never_reach_the_platform_as_links(world: World) ->
     content = draft["body"]["articles"][0]["content"]
     assert "https://www.who.int/" in content and 'href="https://www.who.int/"' not in content
     assert 'href="https://mp.weixin.qq.com/s/abc"' in content
+
+
+def test_an_article_found_without_its_msg_data_id_is_matched_by_its_address(
+    world: World,
+) -> None:
+    """After a lost submit answer the delivery has no msg_data_id; the article's address (mid
+    and idx, as freepublish/get and batchget give it) still finds its statistics row."""
+    published, progress = publish(world.channel(), world.post(7), "key-7")
+    assert published.remote_url and "mid=" in published.remote_url
+    found = delivery(
+        {"idempotency_key": "key-7", "sent_on": "2025-12-01"},
+        state="published",
+        remote_id=published.remote_id,
+        remote_url=published.remote_url,
+        published_at=datetime.fromtimestamp(world.clock[0], UTC),
+    )
+    world.at(datetime(2025, 12, 2, 10, 0))
+    figures = world.channel().metrics([found])
+    snapshot = figures[published.remote_id]
+    assert snapshot.raw["msgid"] == f"{progress['msg_data_id']}_1"
+    assert snapshot.views and snapshot.views > 0
