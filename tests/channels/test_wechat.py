@@ -1173,6 +1173,25 @@ def test_an_unanswered_submit_keeps_its_mark(world: World) -> None:
     assert progress["submit_requested_at"] == int(NOW.timestamp())
 
 
+def test_a_repeated_mass_send_that_finds_the_draft_gone_is_not_repeated_again(
+    world: World,
+) -> None:
+    """If the platform checks the draft before the clientmsgid, the repeat answers 40007 (the
+    first send took the draft): reconciliation must not count on the clientmsgid again, or it
+    would send round and round."""
+    post = world.post()
+    world.put_token("tok-0")
+    world.fake.on("cgi-bin/message/mass/sendall", error(40007))
+    channel = world.channel(mode="masssend")
+    progress = world.ready_to_send(post)
+    progress.update(send_marks=1, mass_requested_at=int(NOW.timestamp()) - 60)
+    with pytest.raises(OutcomeUnknown):
+        channel.publish(post, progress)
+    assert progress["mass_draft_gone_at"] == int(NOW.timestamp())
+    found = channel.find(post, NOW - timedelta(minutes=10), progress)
+    assert isinstance(found, Undecided) and "40007" in found.reason
+
+
 def test_find_in_draft_mode(world: World) -> None:
     channel = world.channel(mode="draft")
     progress = {"idempotency_key": KEY, "draft_media_id": "DRAFT_MEDIA_ID"}

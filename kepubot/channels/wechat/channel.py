@@ -73,6 +73,7 @@ MASS_DEDUP_MARGIN = timedelta(hours=1)  # act on the clientmsgid window well bef
 # was never sent. MARKS says the progress was written by a version that sets them.
 SUBMIT_MARK = "submit_requested_at"
 MASS_MARK = "mass_requested_at"
+MASS_DRAFT_GONE = "mass_draft_gone_at"  # a repeated sendall found the draft gone (40007)
 MARKS = "send_marks"
 
 
@@ -319,6 +320,9 @@ class WechatChannel(WechatApi):
         if code == INVALID_MEDIA_ID:
             # The draft left the box: an earlier send whose answer was lost took it [gk: the
             # platform may check the draft before the clientmsgid]. Never a content failure.
+            # Noted, so that reconciliation does not count on the clientmsgid check again (the
+            # repeat would answer 40007 again, round and round).
+            checkpoint(progress, **{MASS_DRAFT_GONE: int(self._now().timestamp())})
             raise OutcomeUnknown(
                 f"{what}: the saved draft is no longer in the draft box; an earlier send probably"
                 " took it",
@@ -551,18 +555,26 @@ class WechatChannel(WechatApi):
     def _find_mass(self, post: Post, draft: str, progress: dict[str, Any]) -> Undecided | None:
         first = as_int(progress.get(MASS_MARK), 0)
         started = datetime.fromtimestamp(first, UTC) if first else None
-        if started is not None and self._now() - started < MASS_DEDUP_WINDOW - MASS_DEDUP_MARGIN:
+        within = (
+            started is not None and self._now() - started < MASS_DEDUP_WINDOW - MASS_DEDUP_MARGIN
+        )
+        if within and not progress.get(MASS_DRAFT_GONE):
             # A new attempt sends the same clientmsgid: if the first send was applied, the
             # platform refuses the repeat with 45065 and names its msg_id, so nothing is sent
             # twice. That makes "absent" safe to act on while the window lasts.
             return None
+        if within:
+            why = "再次发送时平台答复草稿已不在草稿箱（40007），说明之前的群发很可能已被接受"
+            checked = ("message/mass/sendall 再次发送：40007，草稿已离开草稿箱",)
+        else:
+            why = "且已超出 clientmsgid 防重窗口，再次发送可能重复群发"
+            checked = ("message/mass/sendall 的 clientmsgid 防重窗口（24 小时）已过",)
         return Undecided(
             reason=(
                 f"message/mass/sendall（草稿 media_id {draft}，clientmsgid"
-                f" {clientmsgid(progress)}）的应答丢失，且已超出 clientmsgid 防重窗口，"
-                "再次发送可能重复群发"
+                f" {clientmsgid(progress)}）的应答丢失，{why}"
             ),
-            checked=("message/mass/sendall 的 clientmsgid 防重窗口（24 小时）已过",),
+            checked=checked,
             look_at=(
                 f"公众号后台（mp.weixin.qq.com）的「发表记录」：是否有群发「{post.title}」；"
                 "若开启了「API群发保护」，管理员是否收到并确认了群发"
