@@ -172,6 +172,9 @@ def run_forever(app: App) -> int:
 
     deadline = time.monotonic() + settings.shutdown_seconds
     scheduler.shutdown(wait=False)
+    # a dispatch tick still running may be handing a fresh claim to a worker: let it finish
+    # first, or that send would start after wait_idle and meet closed connections
+    engine.stop_claiming(timeout=deadline - time.monotonic())
     released = engine.release_claims()
     idle = engine.wait_idle(timeout=max(0.0, deadline - time.monotonic()))
     heartbeat(engine, stopped=True)

@@ -200,6 +200,14 @@ class Engine:
             except Exception:
                 log.exception("dispatch after a finished send failed")
 
+    def stop_claiming(self, timeout: float) -> bool:
+        """No claim from now on: set ``stopping`` and wait (at most ``timeout``) for a dispatch
+        that is running in another thread (a scheduler tick, a finished send's refill) to hand
+        its claims to the workers, so that ``wait_idle`` sees every send this process started.
+        The claim lock is kept: nothing claims after this. False when the wait timed out."""
+        self.stopping.set()
+        return self._claim_lock.acquire(timeout=max(0.0, timeout))
+
     def release_claims(self) -> int:
         """On shutdown: give back claims this process holds that have not started sending."""
         released = 0

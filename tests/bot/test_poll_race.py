@@ -147,3 +147,49 @@ def test_a_delivery_settled_before_it_is_read_is_skipped(
         engine_b.close()
         app_a.close()
         app_b.close()
+
+
+def test_stopping_waits_for_a_dispatch_handing_over_a_claim(
+    env: DaemonEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while a dispatch tick has just claimed a delivery: the shutdown must see that
+    send (and wait for it), not close the connections under it (a send that met a closed
+    database was left in `sending` and became `unknown`)."""
+    import threading
+
+    env.queue(1, ["cms"])
+    app = env.app()
+    engine = Engine(app, worker="daemon-a")
+    claimed, go_on = threading.Event(), threading.Event()
+    real_claim = deliveries.claim_next
+
+    def claim_then_pause(*args: Any, **kwargs: Any) -> Any:
+        delivery = real_claim(*args, **kwargs)
+        if delivery is not None:
+            claimed.set()
+            go_on.wait(30)  # the signal arrives here, between the claim and the hand-over
+        return delivery
+
+    monkeypatch.setattr(deliveries, "claim_next", claim_then_pause)
+    ticker = threading.Thread(target=engine.dispatch)
+    ticker.start()
+    try:
+        assert claimed.wait(30)
+        stopped: list[bool] = []
+        stopper = threading.Thread(target=lambda: stopped.append(engine.stop_claiming(30)))
+        stopper.start()
+        stopper.join(0.3)
+        assert stopper.is_alive() and not stopped  # still waiting for the tick
+        go_on.set()
+        ticker.join(30)
+        stopper.join(30)
+        assert stopped == [True]
+        assert engine.wait_idle(timeout=60)  # the send that was handed over is waited for
+        assert engine.dispatch() == 0  # and nothing is claimed any more
+        (delivery,) = deliveries.list_deliveries(app.conn)
+        assert delivery.state == "published"
+    finally:
+        go_on.set()
+        ticker.join(30)
+        engine.close()
+        app.close()
