@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kepubot.channels.base import Processing, Progress, Published, Undecided
 from kepubot.errors import ChannelError, InvalidTransition, Permanent
@@ -193,6 +193,7 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
         decided: bool,
         reason: str,
         poll_at: datetime | None = None,
+        job: dict[str, Any] | None = None,
     ) -> str:
         return deliveries.record_reconciled(
             conn,
@@ -203,6 +204,7 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
             decided=decided,
             reason=reason,
             poll_at=poll_at,
+            progress=job,
         )
 
     def needs_attention(reason: str, title: str, body: str) -> str:
@@ -268,6 +270,7 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
             decided=True,
             reason="the platform is still working on the accepted request; polling it",
             poll_at=now + timedelta(seconds=found.poll_after_seconds),
+            job=found.progress,
         )
         log.info(
             "delivery %s: %s has the request as a job; polling it", delivery_id, delivery.channel

@@ -865,11 +865,13 @@ def record_reconciled(
     retry_at: datetime | None = None,
     reason: str = "",
     poll_at: datetime | None = None,
+    progress: Mapping[str, Any] | None = None,
 ) -> str:
     """Outcome of looking for an ``unknown`` delivery on the platform.
 
     ``found`` = (remote_id, remote_url) -> published; ``poll_at`` -> processing (the platform
-    has the job; poll it from then); ``decided`` and not found -> queued again (confirmed
+    has the job; poll it from then; ``progress``, what the lookup learned about the job, is
+    merged into the checkpoints); ``decided`` and not found -> queued again (confirmed
     absent); otherwise -> needs_attention.
     """
     with transaction(conn):
@@ -890,6 +892,9 @@ def record_reconciled(
         elif poll_at is not None:
             to_state = "processing"
             sets = {"not_before": to_db(poll_at), "reconcile_tries": 0}
+            if progress:
+                merged = {**delivery.progress, **progress}
+                sets["progress"] = json.dumps(merged, ensure_ascii=False, sort_keys=True)
         elif decided:
             to_state = "queued"
             sets = {"not_before": to_db(retry_at or now), "reconcile_tries": 0}
