@@ -171,12 +171,13 @@ def assert_exactly_once_or_a_person_knows(env: OnceEnv, expected: int) -> None:
 
 
 def undecided_seen(env: OnceEnv, channel: str, count: int) -> bool:
-    """``count`` deliveries of ``channel`` were looked up at least once and left undecided."""
+    """``count`` deliveries of ``channel`` were looked up and left undecided (and are still
+    waiting, or already handed to a person)."""
     conn = sqlite3.connect(env.db)
     try:
         row = conn.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE channel = ? AND reconcile_tries >= 1"
-            " AND state = 'unknown' AND last_error LIKE 'undecided:%'",
+            "SELECT COUNT(*) FROM deliveries WHERE channel = ? AND (state = 'needs_attention'"
+            " OR (state = 'unknown' AND reconcile_tries >= 1 AND last_error LIKE 'undecided:%'))",
             (channel,),
         ).fetchone()
     finally:
@@ -192,6 +193,8 @@ def test_lost_answers_to_submit_and_sendall_never_publish_twice(once: OnceEnv) -
     write_config(once, timeout=2)
     once.faults(
         [
+            # a lost draft/add leaves an orphan draft, found and reused by the next attempt
+            {"route": "wechat", "path": "draft/add", "mode": "drop_after", "count": 2},
             {"route": "wechat", "path": "freepublish/submit", "mode": "drop_after", "count": 4},
             {"route": "wechat", "path": "mass/sendall", "mode": "drop_after", "count": 3},
         ]
@@ -213,7 +216,7 @@ def test_lost_answers_to_submit_and_sendall_never_publish_twice(once: OnceEnv) -
     assert_exactly_once_or_a_person_knows(once, 7)
     # every creating call was answered "lost" once, and was never repeated blindly
     faults = sandbox_request(f"{once.base}/_sandbox/faults")["rules"]
-    assert [rule["fired"] for rule in faults] == [4, 3]
+    assert [rule["fired"] for rule in faults] == [2, 4, 3]
     log = once.log_text()
     assert "outcome unknown" in log
     # a lost sendall is settled by the platform's clientmsgid check (45065), not by guessing
