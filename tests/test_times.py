@@ -257,3 +257,15 @@ def test_config_durations_that_would_leave_the_calendar_are_refused(
     workspace.config.write_text(text, encoding="utf-8")
     err = workspace.refused("post", "list")
     assert key in err
+
+
+@pytest.mark.parametrize("setting", ["min_gap_minutes = 99999999999", "settle_minutes = 1e15"])
+def test_channel_durations_that_would_leave_the_calendar_are_refused(
+    workspace: Workspace, setting: str
+) -> None:
+    text = workspace.config.read_text(encoding="utf-8").replace(
+        'title = "科普资讯"', f'title = "科普资讯"\n{setting}', 1
+    )
+    workspace.config.write_text(text, encoding="utf-8")
+    err = workspace.refused("post", "list")
+    assert f"channels.news-feed.{setting.split()[0]}" in err

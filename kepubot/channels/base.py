@@ -69,12 +69,14 @@ class ChannelSettings(BaseModel):
     type: str
     rate_limit: str | None = None
     posting_times: list[str] = Field(default_factory=list)
-    min_gap_minutes: int = Field(60, ge=0)
+    # (durations are added to the current time: at most a year, so every time they produce
+    # can be stored and shown)
+    min_gap_minutes: int = Field(60, ge=0, le=527_040)
     blackout: list[str] = Field(default_factory=list)  # "23:00-07:00" windows, local time
     # How long an uncertain outcome may stay undecided (find() answering Undecided or failing),
     # counted from the start of the attempt whose answer was lost; then needs_attention with an
     # alert. Unset: the channel type's default in SETTLE_MINUTES_DEFAULTS.
-    settle_minutes: float | None = Field(None, gt=0)
+    settle_minutes: float | None = Field(None, gt=0, le=527_040)
 
     @field_validator("rate_limit")
     @classmethod
