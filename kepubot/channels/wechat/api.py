@@ -47,7 +47,9 @@ class WechatSettings(HttpChannelSettings):
     mass_tag_id: int | None = None
     # masssend: go on when the article is judged a reprint that its author allows.
     send_ignore_reprint: bool = False
-    # freepublish: how long to wait between two freepublish/get polls
+    # how long to wait between two polls of an accepted job: freepublish/get (a publish job)
+    # or message/mass/get (a mass send, which 「API群发保护」 holds until an administrator
+    # confirms, at most 30 minutes)
     poll_seconds: float = Field(60.0, gt=0)  # [gk] publishing takes a minute or more
 
 
