@@ -173,5 +173,18 @@ def parse_day(text: str, tz: ZoneInfo, *, what: str) -> datetime:
     return day.replace(tzinfo=tz).astimezone(UTC)
 
 
+# A wait a platform (or a channel) asks for is honoured up to a day: a larger or absurd value
+# would push a delivery's next time past what can be stored and shown; after a day it is
+# simply asked again.
+MAX_WAIT_SECONDS = 86_400.0
+
+
+def bounded_wait(seconds: float) -> float:
+    """``seconds`` within 0..MAX_WAIT_SECONDS (NaN counts as no wait)."""
+    if seconds != seconds or seconds <= 0:
+        return 0.0
+    return min(float(seconds), MAX_WAIT_SECONDS)
+
+
 def add_seconds(dt: datetime, seconds: float) -> datetime:
     return dt + timedelta(seconds=seconds)

@@ -38,7 +38,7 @@ from kepubot.errors import (
 from kepubot.models import Delivery
 from kepubot.queue import deliveries, limits, ops
 from kepubot.queue.db import connect, transaction
-from kepubot.timeutil import utcnow
+from kepubot.timeutil import bounded_wait, utcnow
 
 if TYPE_CHECKING:
     from kepubot.app import App
@@ -336,7 +336,7 @@ class Engine:
                 worker=self.worker,
                 now=now,
                 progress={**progress, **result.progress},
-                poll_at=now + timedelta(seconds=result.poll_after_seconds),
+                poll_at=now + timedelta(seconds=bounded_wait(result.poll_after_seconds)),
             )
             log.info("delivery %s: accepted by %s, processing", delivery.id, delivery.channel)
         else:
@@ -445,6 +445,15 @@ class Engine:
             return
         if isinstance(exc, RateLimited):
             wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
+            if bounded_wait(wait) != wait:
+                log.warning(
+                    "delivery %s: %s asked to wait %r s; waiting %d s instead",
+                    delivery.id,
+                    channel,
+                    wait,
+                    bounded_wait(wait),
+                )
+                wait = bounded_wait(wait)
             self._breaker_failure(channel, now, "rate_limited", message, wait=wait)
             kind = "rate_limited"
         else:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from kepubot.channels.base import Processing, Progress, Published, Undecided
 from kepubot.errors import ChannelError, InvalidTransition, Permanent
 from kepubot.queue import deliveries
-from kepubot.timeutil import show
+from kepubot.timeutil import bounded_wait, show
 
 if TYPE_CHECKING:
     from kepubot.bot.dispatch import Engine
@@ -395,6 +395,6 @@ def _poll_one(engine: Engine, delivery_id: int, now: datetime) -> bool:
             delivery_id=delivery.id,
             actor=engine.worker,
             now=now,
-            poll_at=now + timedelta(seconds=result.poll_after_seconds),
+            poll_at=now + timedelta(seconds=bounded_wait(result.poll_after_seconds)),
         )
     return False

@@ -193,3 +193,27 @@ def test_stopping_waits_for_a_dispatch_handing_over_a_claim(
         ticker.join(30)
         engine.close()
         app.close()
+
+
+def test_an_absurd_retry_after_is_honoured_for_a_day_at_most(env: DaemonEnv) -> None:
+    """A platform answering 429 with Retry-After of 30,000 years: the delivery waits a day and
+    is asked again, instead of a date overflow in the send path leaving it in `sending`."""
+    env.faults([{"route": "webhook", "mode": "rate_limit", "seconds": 1e12, "count": 1}])
+    env.queue(1, ["cms"])
+    app = env.app()
+    try:
+        before = utcnow()
+        run_once(app)
+        (delivery,) = deliveries.list_deliveries(app.conn)
+        assert delivery.state == "queued", delivery.state
+        assert before + timedelta(hours=23) < delivery.not_before
+        assert delivery.not_before <= utcnow() + timedelta(days=1)
+    finally:
+        app.close()
+    # every listing can show it
+    conn = sqlite3.connect(env.db)
+    try:
+        (stored,) = conn.execute("SELECT not_before FROM deliveries").fetchone()
+    finally:
+        conn.close()
+    assert stored < "2100"
