@@ -109,3 +109,21 @@ def test_a_set_variable_is_read_when_used_and_never_printed(
     assert token.get_secret_value() == "weibo-token-LATE-VALUE"
     assert "LATE-VALUE" not in repr(app.channels["weibo-main"].settings)
     assert "LATE-VALUE" not in str(token)
+
+
+def test_a_reviewer_notify_url_whose_variable_is_missing_never_fails_the_workflow(
+    ws: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = ws.config.read_text(encoding="utf-8").replace(
+        "[alerts]\n", "[alerts]\nnotify_reviewers = true\n", 1
+    )
+    text = text.replace(
+        '[users.li]\nroles = ["reviewer"]',
+        '[users.li]\nroles = ["reviewer"]\nnotify = ["${KEPUBOT_TEST_LI_URL}"]',
+        1,
+    )
+    ws.config.write_text(text, encoding="utf-8")
+    post_id = ws.add_post("--channel", "news-feed")
+    ws.ok("post", "submit", str(post_id), user="zhang")
+    assert '"state": "in_review"' in ws.ok("post", "show", str(post_id), "--json")
+    assert any("KEPUBOT_TEST_LI_URL is not set" in record.getMessage() for record in caplog.records)
