@@ -221,7 +221,10 @@ def prepare_workspace(folder: Path) -> set[str]:
                 f"demo --dir {folder}: the previous demo's database is in use (a console or"
                 " daemon is running on it); stop it first or give another folder"
             )
-        for name in sorted(set(recorded) | (set(DEMO_ENTRIES) & entries)):
+        names = set(recorded)
+        if "kepubot.db" in names:  # the database's own companions go with it
+            names |= {"kepubot.db-wal", "kepubot.db-shm", "kepubot.db-journal"}
+        for name in sorted(names & entries):
             path = folder / name
             if path.is_symlink() or path.is_file():
                 path.unlink()

@@ -117,13 +117,17 @@ def test_a_previous_demo_workspace_loses_only_what_the_demo_made(tmp_path: Path)
     folder.mkdir()
     _previous_demo(folder)
     (folder / "my-notes.md").write_text("mine", encoding="utf-8")
+    (folder / "reports").mkdir()  # a name the demo can make, but this time the user did
+    (folder / "reports" / "mine.html").write_text("<p>mine</p>", encoding="utf-8")
+    (folder / "kepubot.db-wal").write_bytes(b"stale")  # goes with the demo's database
     outside = tmp_path / "outside"
     outside.write_text("not the demo's", encoding="utf-8")
     kept = prepare_workspace(folder)
-    assert sorted(p.name for p in folder.iterdir()) == [MARKER, "my-notes.md"]
+    assert sorted(p.name for p in folder.iterdir()) == [MARKER, "my-notes.md", "reports"]
     assert (folder / "my-notes.md").read_text(encoding="utf-8") == "mine"
+    assert (folder / "reports" / "mine.html").exists()
     assert outside.read_text(encoding="utf-8") == "not the demo's"
-    assert kept == {"my-notes.md", MARKER}
+    assert kept == {"my-notes.md", "reports", MARKER}
     # the fresh marker already names what this run will make, so a crash can be replaced too
     made = json.loads((folder / MARKER).read_text(encoding="utf-8"))["made"]
     assert "kepubot.db" in made and "my-notes.md" not in made
