@@ -10,7 +10,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kepubot.errors import ConfigError, InvalidInput
+from kepubot.errors import ConfigError, InvalidInput, StoreError
 
 _LOCAL_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
 
@@ -36,9 +36,19 @@ def to_db(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+class UnreadableTime(StoreError, ValueError):
+    """A stored time that is not a time at all (the database was changed by hand)."""
+
+
 def from_db(text: str) -> datetime:
     # fromisoformat reads the stored form (with its Z) ~50x faster than strptime
-    return datetime.fromisoformat(text)
+    try:
+        return datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise UnreadableTime(
+            f"a stored time {str(text)[:40]!r} cannot be read: the database was changed by hand;"
+            " restore it from a backup (`kepubot audit verify` names altered rows)"
+        ) from None
 
 
 def show(text_or_dt: str | datetime | None, tz: ZoneInfo) -> str:

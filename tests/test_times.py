@@ -269,3 +269,15 @@ def test_channel_durations_that_would_leave_the_calendar_are_refused(
     workspace.config.write_text(text, encoding="utf-8")
     err = workspace.refused("post", "list")
     assert f"channels.news-feed.{setting.split()[0]}" in err
+
+
+def test_an_unreadable_stored_time_is_a_clear_error_not_a_traceback(workspace: Workspace) -> None:
+    """Text that is no time at all (written by hand after migration 10): one error line."""
+    post_id = workspace.add_post("--channel", "news-feed")
+    _store(workspace, "UPDATE posts SET scheduled_at = ? WHERE id = ?", "garbage", post_id)
+    for args in (("post", "list"), ("post", "show", str(post_id))):
+        result = workspace.run(*args)
+        assert result.exit_code == 1, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: a stored time 'garbage'"), lines
+    assert show("garbage", SHANGHAI) == "garbage"
