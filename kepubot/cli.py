@@ -1,4 +1,4 @@
-"""The command line (design.md §6): parse, call the service layer, print.
+"""The command line (docs/architecture.md §6): parse, call the service layer, print.
 
 Exit codes: 0 ok, 1 operation failed, 2 bad input or not allowed (one clear line on stderr, no
 traceback). Imports are lazy so that ``kepubot --help`` starts fast.

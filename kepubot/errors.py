@@ -36,7 +36,7 @@ class NotAllowed(KepubotError):
 
 
 class InvalidTransition(NotAllowed):
-    """A delivery or post state change outside the state machine of design.md §4."""
+    """A delivery or post state change outside the state machine of docs/delivery.md §2."""
 
 
 class StoreError(KepubotError):

@@ -35,7 +35,7 @@ SECRETS = {
     "KEPUBOT_DOUYIN_REFRESH": "douyin-refresh-SECRET-5555",
 }
 
-# design.md §7, plus users for every role the tests need.
+# docs/architecture.md §7, plus users for every role the tests need.
 CONFIG = textwrap.dedent(
     """
     [kepubot]

@@ -1,4 +1,4 @@
-"""``kepubot run``: APScheduler ticks in memory, the database decides (reliability.md §0, §4).
+"""``kepubot run``: APScheduler ticks in memory, the database decides (docs/delivery.md §1, §12).
 
 Jobs: dispatch (every ``poll_seconds``), reconcile + poll (leases, unknown outcomes,
 processing), watchdog, heartbeat, WAL checkpoint. Every job is idempotent, so several daemons

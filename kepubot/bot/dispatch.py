@@ -1,8 +1,8 @@
-"""Claim due deliveries, publish each once, record the outcome (design.md §4).
+"""Claim due deliveries, publish each once, record the outcome (docs/delivery.md §2).
 
 Per delivery: claim (lease) -> commit the intent (``sending`` + an attempt row) -> call the
 platform exactly once -> record what happened. How a failure is recorded depends on whether
-the request may have reached the platform (reliability.md §6.3):
+the request may have reached the platform (docs/delivery.md §4.4):
 
 - refused before sending / rate limited / transient code -> ``queued`` with backoff
   (Retry-After honoured), ``failed`` after ``max_attempts``;

@@ -1,4 +1,4 @@
-"""The channel contract (design.md §5), shared rendering helpers and the registry.
+"""The channel contract (docs/architecture.md §5), shared rendering helpers and the registry.
 
 Channels never import ``kepubot.queue`` or ``kepubot.bot``: what they need from the store comes
 in through the small ``ChannelContext`` protocol below.

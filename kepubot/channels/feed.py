@@ -1,4 +1,4 @@
-"""RSS 2.0 / Atom 1.0 / JSON Feed 1.1 files (platforms.md §4.2).
+"""RSS 2.0 / Atom 1.0 / JSON Feed 1.1 files (docs/platforms.md §5).
 
 The feed channel writes files into ``output_dir`` (a web server publishes them) and may ping
 a WebSub hub, which is why it is an HTTP channel. Rewriting the files is harmless, so the

@@ -2,7 +2,7 @@
 
 ``hash = SHA-256(prev_hash || canonical JSON of the row)``. When ``KEPUBOT_AUDIT_KEY`` is set,
 the chain is an HMAC keyed by it, so someone who can write the database file but does not
-know the key cannot recompute the chain after altering a row (reliability.md §7).
+know the key cannot recompute the chain after altering a row (docs/architecture.md §9).
 Appends happen inside the caller's transaction, so a change and its audit row commit together.
 """
 

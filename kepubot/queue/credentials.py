@@ -1,6 +1,6 @@
 """Tokens obtained at run time (WeChat access tokens, rotated Douyin tokens), shared by every
 daemon, with a single-flight refresh: one process refreshes while holding a short lease on
-the row, the others wait and then use what it stored (reliability.md §6.4).
+the row, the others wait and then use what it stored (docs/delivery.md §10).
 
 App secrets never come here (they stay in the environment). A refresh token is never
 overwritten with an empty value. Tokens are encrypted at rest (Fernet: AES-128-CBC with an

@@ -1,8 +1,8 @@
-"""Connections and migrations (reliability.md §1.7).
+"""Connections and migrations (docs/architecture.md §8.1).
 
 Connections run in autocommit mode (``isolation_level=None``) so that Python never opens a
 transaction behind our back; every write goes through ``transaction()``, which is
-``BEGIN IMMEDIATE`` and therefore never hits the read-to-write upgrade BUSY of §1.1.
+``BEGIN IMMEDIATE`` and therefore never hits the read-to-write upgrade BUSY (docs/architecture.md §8.3).
 """
 
 from __future__ import annotations

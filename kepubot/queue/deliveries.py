@@ -1,4 +1,4 @@
-"""Every state transition of a delivery (one post x one channel), design.md §4.
+"""Every state transition of a delivery (one post x one channel), docs/delivery.md §2.
 
 Rules this module keeps:
 - each change is one ``BEGIN IMMEDIATE`` transaction together with its audit row;

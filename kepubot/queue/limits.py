@@ -1,5 +1,5 @@
 """Per-account rate limits and circuit breakers, kept in SQLite so every daemon shares them
-(reliability.md §6.5). A breaker or an empty bucket delays work; it never drops any.
+(docs/delivery.md §9). A breaker or an empty bucket delays work; it never drops any.
 
 Breaker: ``closed`` -> (K consecutive ambiguous/transient failures, any auth failure, a
 platform rate limit) -> ``open`` until ``open_until`` -> the next claim is the single probe

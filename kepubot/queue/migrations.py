@@ -17,7 +17,7 @@ DELIVERY_STATES = (
     "cancelled",
 )
 
-# design.md §4, plus queued -> pending when an approved post goes back to review (its
+# docs/delivery.md §2, plus queued -> pending when an approved post goes back to review (its
 # deliveries wait for the new approval instead of being sent with unapproved content).
 DELIVERY_TRANSITIONS: tuple[tuple[str, str], ...] = (
     ("pending", "queued"),

@@ -1,4 +1,4 @@
-"""Posts and the editorial workflow (design.md §3).
+"""Posts and the editorial workflow (docs/architecture.md §4).
 
 ``draft -> in_review (level 1..N) -> approved``; ``rejected`` goes back to the author with a
 reason; ``cancelled`` withdraws. The author never reviews their own post, one person approves

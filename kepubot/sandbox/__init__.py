@@ -1,7 +1,7 @@
 """Local emulator of the platform endpoints kepubot's channels call, for demos and tests.
 
-Written from the platform notes (the shared platforms.md, §1 Weibo, §2 WeChat OA, §3 Douyin,
-§4.3 WeCom, §4.4 DingTalk, §6), not from our clients, and on the standard library only, so it
+Written from the platforms' documentation (docs/platforms.md §2 Weibo, §3 WeChat OA, §4 Douyin,
+§6 WeCom, §7 DingTalk, §11), not from our clients, and on the standard library only, so it
 starts fast and cannot share a bug with ``kepubot.channels``. See :class:`Sandbox` and
 :mod:`kepubot.sandbox.control`.
 """

@@ -1,4 +1,4 @@
-"""Scripted faults: the switches behind reliability.md's acceptance checks 4, 5, 7 and 15.
+"""Scripted faults: the switches behind the fault tests of docs/delivery.md §13.2.
 
 A rule (JSON, as posted to ``/_sandbox/faults``)::
 

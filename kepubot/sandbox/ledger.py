@@ -1,6 +1,6 @@
 """Append-only, thread-safe records of what the sandbox accepted and what it was asked.
 
-The ledger is the "platform side" of the Jepsen-style checker in reliability.md §8: every
+The ledger is the "platform side" of the Jepsen-style checker in docs/delivery.md §13.1: every
 accepted post is in ``accepted`` once per acceptance, every repeat the platform refused is in
 ``duplicates``. Nothing is ever removed except by a whole reset.
 """

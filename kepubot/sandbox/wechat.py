@@ -1,4 +1,4 @@
-"""Emulated WeChat Official Account API (platforms.md §2 and §6 "WeChat OA fake").
+"""Emulated WeChat Official Account API (docs/platforms.md §3 and §11).
 
 Every answer is HTTP 200. Errors are ``{"errcode": n, "errmsg": "... rid: ..."}``; success is
 ``{"errcode": 0, "errmsg": "ok", ...}`` or a body without ``errcode`` (``{"media_id": ...}``).

@@ -1,5 +1,5 @@
 """The WeChat Official Account channel against a `responses` fake of the documented API
-(platforms.md §2), with the real credentials store on a temporary SQLite file."""
+(docs/platforms.md §3), with the real credentials store on a temporary SQLite file."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Stateful property test of the editorial workflow and the delivery state machine.
 
-A hypothesis ``RuleBasedStateMachine`` drives random sequences of operations (design.md §3–4,
-reliability.md §3.3 and §8) against a real SQLite file in a fresh temporary directory per
+A hypothesis ``RuleBasedStateMachine`` drives random sequences of operations (docs/architecture.md §4,
+docs/delivery.md §2 and §13) against a real SQLite file in a fresh temporary directory per
 example. Nothing below the service functions is mocked; time comes from a fake clock
 (``self.now``) passed as ``now=`` to every call.
 

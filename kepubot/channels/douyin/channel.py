@@ -68,7 +68,7 @@ MAX_TEXT = 1000
 
 CHUNK_UNIT = 1024 * 1024  # bytes per chunk_size_mb
 UPLOAD_ID_REUSE = timedelta(minutes=110)  # an upload_id is valid 2 hours [src]; 10 min to spare
-#: scopes the channel needs: publishing (video.create.bind [src] §3.3; the older
+#: scopes the channel needs: publishing (video.create.bind [src] docs/platforms.md §4.3; the older
 #: video.create counts too) and reach figures (video.data.bind / video.data [gk])
 NEEDED_SCOPES: tuple[tuple[str, frozenset[str], str], ...] = (
     ("video.create.bind", frozenset({"video.create.bind", "video.create"}), "publishing videos"),

@@ -1,4 +1,4 @@
-"""WeChat Official Account articles (platforms.md §2): the ``wechat`` channel type.
+"""WeChat Official Account articles (docs/platforms.md §3): the ``wechat`` channel type.
 
 - ``content``: the draft API's limits and the article HTML (inline styles, image placeholders);
 - ``codes``: errcodes and publish statuses as data, mapped to the queue's error kinds;

@@ -1,7 +1,7 @@
 """The WeChat API plumbing every step uses: settings, the shared access token and one call.
 
 The access token lives in the credentials store, shared by every daemon and refreshed single
-flight (reliability.md §6.4): before it expires (< 5 minutes left) and once when a call finds it
+flight (docs/delivery.md §10): before it expires (< 5 minutes left) and once when a call finds it
 refused (40001/40014/42001), after which the call is repeated once. The token travels in the
 query string, so no URL ever goes into an error message or a log line; neither does the token
 or the app secret.
@@ -41,7 +41,7 @@ class WechatSettings(HttpChannelSettings):
     need_open_comment: bool = False
     only_fans_can_comment: bool = False
     # stable_token is separate from cgi-bin/token: another system fetching a token for the
-    # same app through cgi-bin/token does not invalidate ours [src: platforms.md §2.1].
+    # same app through cgi-bin/token does not invalidate ours [src: docs/platforms.md §3.1].
     token_endpoint: Literal["stable_token", "token"] = "stable_token"
     # masssend: unset sends to every follower; a tag id sends to that tag only.
     mass_tag_id: int | None = None
@@ -261,7 +261,7 @@ class WechatApi(HttpChannel):
 
 
 def json_bytes(body: dict[str, Any]) -> bytes:
-    # Real characters, not \\uXXXX escapes [src: platforms.md §2.4, wechatpy].
+    # Real characters, not \\uXXXX escapes [src: docs/platforms.md §3.4, wechatpy].
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 

@@ -1,5 +1,5 @@
 """The WeChat Official Account channel: token, uploads, draft, publish / mass send, lookup,
-datacube figures (platforms.md §2).
+datacube figures (docs/platforms.md §3).
 
 Publishing is a chain of steps, each checkpointed in the delivery's ``progress`` as soon as it
 succeeds, so that a re-run after a crash or a retryable error resumes after the last finished
@@ -78,7 +78,7 @@ MARKS = "send_marks"
 
 
 #: what a harmless read answers when the account lacks (48001) or was banned from (48004) an
-#: interface [src: platforms.md §2 errors]
+#: interface [src: docs/platforms.md §3.2]
 PERMISSION_ERRCODES = frozenset({48001, 48004})
 INVALID_MEDIA_ID = 40007  # the media_id (here: our draft) does not exist (any more)
 

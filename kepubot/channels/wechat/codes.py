@@ -1,8 +1,8 @@
-"""WeChat errcodes and publish statuses as data (platforms.md §2.2, §2.5), and the one helper
+"""WeChat errcodes and publish statuses as data (docs/platforms.md §3.2, §3.5), and the one helper
 that turns an errcode into the ChannelError the queue acts on.
 
 Errors arrive with HTTP 200 as ``{"errcode": N, "errmsg": "..."}``; success is errcode 0 or no
-errcode at all. Tags: [src] confirmed by a source named in platforms.md, [gk] general knowledge,
+errcode at all. Tags: [src] confirmed by a source named in docs/platforms.md, [gk] general knowledge,
 [?] uncertain.
 """
 
@@ -67,7 +67,7 @@ ERRORS: dict[int, str] = {
     45004: "permanent",  # description (digest) too long [src]
     45005: "permanent",  # URL too long [src]
     45008: "permanent",  # too many articles [src]
-    45110: "permanent",  # author too long [?] (platforms.md §6 only)
+    45110: "permanent",  # author too long [?] (only the sandbox notes, docs/platforms.md §11.1)
     45166: "permanent",  # unsupported content, e.g. hyperlink tags [src]
     47001: "permanent",  # JSON/XML parse error [src]
     45067: "permanent",  # clientmsgid too long [src]

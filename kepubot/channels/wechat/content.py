@@ -1,4 +1,4 @@
-"""What a WeChat article may contain (platforms.md §2.3-2.4): limits, HTML the editor keeps.
+"""What a WeChat article may contain (docs/platforms.md §3.3-§3.4): limits, HTML the editor keeps.
 
 The HTML uses inline styles only, because the editor strips ``<style>`` blocks, scripts and
 classes. Local images become ``kepubot-media:PATH`` placeholders that publishing replaces with
@@ -15,14 +15,14 @@ from urllib.parse import urlsplit
 from kepubot.channels.base import Problem, markdown_to_html, markdown_to_text
 from kepubot.models import Media, Post
 
-# draft/add limits [src: platforms.md §2.4].
+# draft/add limits [src: docs/platforms.md §3.4].
 MAX_TITLE = 32
 MAX_AUTHOR = 16
 MAX_DIGEST = 128
 MAX_CONTENT = 19_999  # "fewer than 20,000 characters"; the < 1 MB limit can never bind first
 DIGEST_FALLBACK = 54  # what WeChat itself takes from the body when the digest is empty
 # Permanent image material (the cover) and article images: bmp/png/jpeg/gif up to 10 MB.
-# These limits are [gk] (general knowledge, not confirmed by a source; platforms.md §2.3).
+# These limits are [gk] (general knowledge, not confirmed by a source; docs/platforms.md §3.3).
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/bmp")
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # Images in the article body go through media/uploadimg, said to take jpg/png under 1 MB
