@@ -73,6 +73,9 @@ class ChannelSettings(BaseModel):
     # can be stored and shown)
     min_gap_minutes: int = Field(60, ge=0, le=527_040)
     blackout: list[str] = Field(default_factory=list)  # "23:00-07:00" windows, local time
+    # whole days (YYYY-MM-DD, local) on which this channel publishes nothing, on top of
+    # [schedule] blackout_dates (docs/delivery.md §16)
+    blackout_dates: list[str] = Field(default_factory=list)
     # How long an uncertain outcome may stay undecided (find() answering Undecided or failing),
     # counted from the start of the attempt whose answer was lost; then needs_attention with an
     # alert. Unset: the channel type's default in SETTLE_MINUTES_DEFAULTS.
@@ -90,6 +93,18 @@ class ChannelSettings(BaseModel):
     def _times(cls, value: list[str]) -> list[str]:
         for item in value:
             parse_hhmm(item)
+        return sorted(set(value))
+
+    @field_validator("blackout_dates")
+    @classmethod
+    def _blackout_dates(cls, value: list[str]) -> list[str]:
+        from datetime import date
+
+        for item in value:
+            try:
+                date.fromisoformat(item)
+            except ValueError:
+                raise ValueError(f"blackout date {item!r} must be YYYY-MM-DD") from None
         return sorted(set(value))
 
     @field_validator("blackout")
@@ -209,6 +224,14 @@ class Published:
     remote_id: str
     remote_url: str | None = None
     published_at: datetime | None = None
+
+
+@dataclass
+class Retracted:
+    """The publication is gone from the platform (deleted, or already gone when looked at), or
+    for a channel that cannot delete (a group robot) the withdrawal notice went out."""
+
+    how: str = "deleted"  # "deleted", "already_gone", "notice_sent", "event_sent", "removed"
 
 
 @dataclass(frozen=True)
@@ -409,6 +432,31 @@ class Channel:
         never will, since only ``None`` lets a new attempt be sent; ``Undecided`` otherwise.
         Raising a ChannelError means the lookup itself failed; it counts as undecided."""
         raise NotImplementedError(f"channel type {self.type_name()!r} cannot look up posts")
+
+    # Retraction (docs/architecture.md §5.6, docs/delivery.md §14). The daemon calls
+    # retract() once per attempt, with the intent committed first, exactly like publish().
+    #: retract() can take a publication back; False: the daemon hands the retraction to a
+    #: person (needs_attention + alert) who confirms with `kepubot delivery resolve ID
+    #: --retracted`.
+    can_retract: ClassVar[bool] = False
+    #: find_retracted() can tell whether a publication is still there (gone = done).
+    can_find_retracted: ClassVar[bool] = False
+
+    def retract(self, delivery: Delivery, post: Post, progress: dict[str, Any]) -> Retracted:
+        """Take back the publication of ``delivery`` (its ``remote_id``, ``remote_url`` and
+        the publishing checkpoints in ``progress``; ``progress["retract_key"]`` is this
+        retraction's own idempotency key). A platform answer meaning "already deleted" is
+        success. Errors are ChannelErrors classified as for publish(): OutcomeUnknown when
+        the delete may have been applied (reconciliation then calls find_retracted())."""
+        raise NotImplementedError(f"channel type {self.type_name()!r} cannot retract")
+
+    def find_retracted(
+        self, delivery: Delivery, progress: dict[str, Any]
+    ) -> Retracted | Undecided | None:
+        """After a delete whose answer was lost: ``Retracted`` when the publication is gone,
+        ``None`` when it is provably still there (the delete is sent again), ``Undecided``
+        when the platform cannot tell (a person is asked after settle_minutes)."""
+        raise NotImplementedError(f"channel type {self.type_name()!r} cannot look up deletions")
 
     def metrics(self, deliveries: list[Delivery]) -> dict[str, MetricSnapshot]:
         """Reach figures of published deliveries, keyed by remote_id, in the batches the
