@@ -1,4 +1,5 @@
-"""Domain objects shared by the queue, the channels and the front ends. Imports nothing of ours."""
+"""Domain objects shared by the queue, the channels and the front ends. Imports nothing of ours
+but the delivery state machine (``kepubot.states``, itself a leaf)."""
 
 from __future__ import annotations
 
@@ -9,34 +10,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The delivery state machine is data in kepubot/states.py (docs/delivery.md §2.4).
+from kepubot.states import DELIVERY_STATES as DELIVERY_STATES
+from kepubot.states import TERMINAL_DELIVERY_STATES as TERMINAL_DELIVERY_STATES
+from kepubot.states import DeliveryState
+
 PostState = Literal["draft", "in_review", "approved", "rejected", "cancelled"]
 POST_STATES: tuple[str, ...] = ("draft", "in_review", "approved", "rejected", "cancelled")
-
-DeliveryState = Literal[
-    "pending",
-    "queued",
-    "claimed",
-    "sending",
-    "processing",
-    "unknown",
-    "needs_attention",
-    "published",
-    "failed",
-    "cancelled",
-]
-DELIVERY_STATES: tuple[str, ...] = (
-    "pending",
-    "queued",
-    "claimed",
-    "sending",
-    "processing",
-    "unknown",
-    "needs_attention",
-    "published",
-    "failed",
-    "cancelled",
-)
-TERMINAL_DELIVERY_STATES = frozenset({"published", "failed", "cancelled"})
 
 # How much a post may hold, whichever way it is written (command line, import, console):
 # far above what any channel publishes (the channels check their own, smaller limits), low

@@ -22,25 +22,14 @@ from kepubot.errors import InvalidTransition, LeaseLost, NotFound
 from kepubot.models import Delivery
 from kepubot.queue import audit
 from kepubot.queue.db import transaction
-from kepubot.queue.migrations import DELIVERY_TRANSITIONS
+from kepubot.states import allowed  # the state machine, as data (docs/delivery.md §2.4)
 from kepubot.timeutil import from_db, to_db
-
-ALLOWED: dict[str, frozenset[str]] = {}
-for _a, _b in DELIVERY_TRANSITIONS:
-    ALLOWED[_a] = ALLOWED.get(_a, frozenset()) | {_b}
-
-ACTIVE_STATES = ("claimed", "sending", "processing", "unknown")
-CANCELLABLE_STATES = ("pending", "queued", "claimed")
 
 _COLUMNS = (
     "id, post_id, channel, state, due_at, not_before, attempts, lease_owner, lease_until,"
     " lease_version, progress, remote_id, remote_url, error_kind, last_error, published_at,"
     " next_metrics_at, content_hash, reconcile_tries"
 )
-
-
-def allowed(from_state: str, to_state: str) -> bool:
-    return to_state in ALLOWED.get(from_state, frozenset())
 
 
 def _require(from_state: str, to_state: str, delivery_id: int) -> None:

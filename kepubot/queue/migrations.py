@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-DELIVERY_STATES = (
+# Frozen copies (docs/delivery.md §2.4): what migration 1 created, exactly as it shipped. The
+# live state machine is kepubot/states.py; migrations never import it, so changing it never
+# changes a migration that has already run somewhere. A later state or transition is added
+# there and in a new migration (as migration 12 added unknown -> processing).
+M001_DELIVERY_STATES: tuple[str, ...] = (
     "pending",
     "queued",
     "claimed",
@@ -16,10 +20,7 @@ DELIVERY_STATES = (
     "failed",
     "cancelled",
 )
-
-# docs/delivery.md §2, plus queued -> pending when an approved post goes back to review (its
-# deliveries wait for the new approval instead of being sent with unapproved content).
-DELIVERY_TRANSITIONS: tuple[tuple[str, str], ...] = (
+M001_DELIVERY_TRANSITIONS: tuple[tuple[str, str], ...] = (
     ("pending", "queued"),
     ("pending", "cancelled"),
     ("queued", "claimed"),
@@ -37,7 +38,6 @@ DELIVERY_TRANSITIONS: tuple[tuple[str, str], ...] = (
     ("processing", "failed"),
     ("processing", "unknown"),
     ("unknown", "published"),
-    ("unknown", "processing"),  # migration 12: the lookup found the job, still running
     ("unknown", "queued"),
     ("unknown", "needs_attention"),
     ("needs_attention", "published"),
@@ -45,8 +45,12 @@ DELIVERY_TRANSITIONS: tuple[tuple[str, str], ...] = (
     ("failed", "queued"),
 )
 
-#: Transitions a later migration added (migration 1 stays as it was shipped).
-LATER_TRANSITIONS = frozenset({("unknown", "processing")})
+
+def transitions_sql(pairs: tuple[tuple[str, str], ...]) -> str:
+    """``INSERT INTO delivery_transitions`` of these (from, to) pairs: a migration that allows
+    new transitions passes its own literal pairs (a frozen copy), never the live table."""
+    rows = ",\n".join(f"  ('{a}', '{b}')" for a, b in pairs)
+    return f"INSERT INTO delivery_transitions (from_state, to_state) VALUES\n{rows};\n"
 
 
 def _states_sql(states: tuple[str, ...]) -> str:
@@ -54,9 +58,7 @@ def _states_sql(states: tuple[str, ...]) -> str:
 
 
 def m001_initial() -> str:
-    transitions = ",\n".join(
-        f"  ('{a}', '{b}')" for a, b in DELIVERY_TRANSITIONS if (a, b) not in LATER_TRANSITIONS
-    )
+    transitions = ",\n".join(f"  ('{a}', '{b}')" for a, b in M001_DELIVERY_TRANSITIONS)
     return f"""
 CREATE TABLE posts (
   id            INTEGER PRIMARY KEY,
@@ -95,7 +97,7 @@ CREATE TABLE deliveries (
   id              INTEGER PRIMARY KEY,
   post_id         INTEGER NOT NULL REFERENCES posts(id),
   channel         TEXT NOT NULL,
-  state           TEXT NOT NULL CHECK (state IN ({_states_sql(DELIVERY_STATES)})),
+  state           TEXT NOT NULL CHECK (state IN ({_states_sql(M001_DELIVERY_STATES)})),
   due_at          TEXT NOT NULL,
   not_before      TEXT NOT NULL,
   attempts        INTEGER NOT NULL DEFAULT 0,
