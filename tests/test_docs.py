@@ -151,6 +151,9 @@ def test_docs_sections_are_numbered() -> None:
         assert name in sections, f"docs/{name} is missing"
         numbers = sections[name]
         assert "1" in numbers, f"docs/{name}: sections are numbered from §1"
+        headings = HEADING.findall((DOCS / name).read_text(encoding="utf-8"))
+        twice = sorted({n for n in headings if headings.count(n) > 1})
+        assert not twice, f"docs/{name}: sections numbered twice: {twice}"
         # every subsection's parent exists (no §3.2 without §3)
         orphans = [n for n in numbers if "." in n and n.rsplit(".", 1)[0] not in numbers]
         assert not orphans, f"docs/{name}: subsections without a parent: {orphans}"
