@@ -1,0 +1,342 @@
+"""Bilibili settings, the user's tokens and the one signed call every step makes
+(docs/platforms.md §12.1, §12.2).
+
+Every open-platform call carries the signature headers of 接口签名实现标准 [src]:
+``x-bili-accesskeyid`` (client_id), ``x-bili-content-md5`` (MD5 of the JSON body; of the empty
+string for GET, empty bodies and file uploads, "除文件外"), ``x-bili-timestamp`` (seconds, at
+most 10 minutes off), ``x-bili-signature-method: HMAC-SHA256``, ``x-bili-signature-nonce``
+(unique per request), ``x-bili-signature-version: 2.0``, ``access-token`` and
+``Authorization``: HMAC-SHA256 with the client secret over the ``x-bili-*`` headers sorted by
+name, one ``name:value`` per line.
+
+Tokens: ``x/account-oauth2/v1/refresh_token`` (client_id, client_secret,
+grant_type=refresh_token, refresh_token) answers a new access token and refresh token [src];
+their lifetimes are not on any page we could read: access 30 days and refresh 60 days are
+assumed where the answer is silent [?], and ``expires_in`` is read as a Unix time when it is
+one, else as seconds [?].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NoReturn
+
+from pydantic import Field, field_validator, model_validator
+
+from kepubot.channels.base import HttpChannelSettings, Token, json_object
+from kepubot.channels.bilibili.codes import (
+    _REFRESH_EXPIRED,
+    DEFAULT_PART_MB,
+    ERRORS,
+    MAX_PART_MB,
+    NEEDED_FOR,
+    PATHS,
+    RATE_LIMIT_RETRY_AFTER,
+    SCOPE_OF,
+    as_dict,
+    as_int,
+    error_of,
+)
+from kepubot.channels.usertoken import SCOPE_SUFFIX, UserTokenApi
+from kepubot.config import Secret
+from kepubot.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+
+ACCESS_LIFETIME = timedelta(days=30)  # [?]
+REFRESH_LIFETIME = timedelta(days=60)  # [?]
+
+
+class BilibiliSettings(HttpChannelSettings):
+    client_id: str = Field(min_length=1)
+    client_secret: Secret
+    access_token: Secret
+    refresh_token: Secret
+    api_base: str = "https://member.bilibili.com"
+    upload_base: str = "https://openupos.bilivideo.com"
+    oauth_base: str = "https://api.bilibili.com"
+    # The archive's category (分区 id from archive/type/list): required by 视频稿件提交 [src].
+    tid: int = Field(ge=1)
+    # 1 自制 (original), 2 转载 (repost; then ``source`` is required) [src: 视频稿件提交].
+    copyright: Literal[1, 2] = 1
+    source: str = ""
+    no_reprint: Literal[0, 1] = 1  # 1: 禁止转载 (only for copyright 1) [src]
+    chunk_size_mb: int = Field(DEFAULT_PART_MB, ge=1, le=MAX_PART_MB)
+    poll_seconds: float = Field(60.0, gt=0, le=86_400)  # how often review status is read
+
+    @field_validator("upload_base", "oauth_base")
+    @classmethod
+    def _bases(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _source(self) -> BilibiliSettings:
+        if self.copyright == 2 and not self.source.strip():
+            raise ValueError("copyright = 2 (转载) needs source (the original's address)")
+        return self
+
+
+class _TokenRefused(Exception):
+    def __init__(self, code: int | None, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class BilibiliApi(UserTokenApi):
+    Settings = BilibiliSettings
+    settings: BilibiliSettings
+    PLATFORM_ZH = "哔哩哔哩"
+    PLATFORM_EN = "Bilibili"
+    REFRESH_LIFETIME = REFRESH_LIFETIME
+
+    @classmethod
+    def type_name(cls) -> str:
+        return "bilibili"
+
+    def _identity(self) -> tuple[str, ...]:
+        return (self.settings.client_id,)
+
+    def _secrets(self, token: Token | None) -> list[str]:
+        return [self.settings.client_secret.get_secret_value(), *super()._secrets(token)]
+
+    def _what(self, step: str) -> str:
+        return f"bilibili {self.name}: {step}"
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def _fetch_token(self, current: Token | None) -> Token:
+        what = self._what("token refresh")
+        refresh_token = (
+            current.refresh_token
+            if current and current.refresh_token
+            else self.settings.refresh_token.get_secret_value()
+        )
+        now = self._now()
+        params = {
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.get_secret_value(),
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+        }
+        url = f"{self.settings.oauth_base}/{PATHS['refresh']}"
+        try:
+            response = self.request("POST", url, what=what, params=params, allow_redirects=False)
+        except OutcomeUnknown as exc:
+            raise Transient(str(exc), code=exc.code) from None
+        body = json_object(response)
+        code, detail = error_of(body, self._secrets(current))
+        if code is None:
+            raise Transient(f"{what}: HTTP {response.status_code} without a Bilibili answer")
+        if code != 0:
+            kind = ERRORS.get(code, "permanent")
+            if kind == "rate_limited":
+                raise RateLimited(
+                    f"{what}: rate limited ({detail})",
+                    retry_after=RATE_LIMIT_RETRY_AFTER,
+                    code=code,
+                )
+            if kind == "busy" and not _REFRESH_EXPIRED.search(detail):
+                raise Transient(f"{what}: temporarily refused ({detail})", code=code)
+            if kind == "denied":
+                raise AuthExpired(
+                    f"{what}: refused ({detail}); check client_id, client_secret and the"
+                    " application's IP allow-list on the Bilibili open platform",
+                    code=code,
+                )
+            raise AuthExpired(
+                self.reauthorize(what, f"Bilibili refused the refresh ({detail})"), code=code
+            )
+        data = as_dict(body.get("data"))
+        access = str(data.get("access_token") or "")
+        if not access:
+            raise Transient(f"{what}: Bilibili answered success without an access_token")
+        scopes = data.get("scopes")
+        if isinstance(scopes, list):
+            granted = ",".join(str(s) for s in scopes)
+            self._credentials().put(self.name + SCOPE_SUFFIX, Token(access_token=granted))
+        renewed = str(data.get("refresh_token") or "")
+        self.log.info("bilibili %s: access token refreshed", self.name)
+        return Token(
+            access_token=access,
+            refresh_token=renewed or None,  # an empty one never replaces the stored one
+            expires_at=_expiry(data.get("expires_in"), now, ACCESS_LIFETIME),
+            refresh_expires_at=(
+                now + REFRESH_LIFETIME
+                if renewed
+                else (current.refresh_expires_at if current else None)
+            ),
+        )
+
+    # -- one call ----------------------------------------------------------------------------
+
+    def signed_headers(self, token: str, body: bytes, content_type: str | None) -> dict[str, str]:
+        headers = {
+            "x-bili-accesskeyid": self.settings.client_id,
+            "x-bili-content-md5": hashlib.md5(body).hexdigest(),
+            "x-bili-signature-method": "HMAC-SHA256",
+            "x-bili-signature-nonce": uuid.uuid4().hex,
+            "x-bili-signature-version": "2.0",
+            "x-bili-timestamp": str(int(self._now().timestamp())),
+        }
+        text = "\n".join(f"{name}:{headers[name]}" for name in sorted(headers))
+        secret = self.settings.client_secret.get_secret_value().encode("utf-8")
+        headers["Authorization"] = hmac.new(secret, text.encode("utf-8"), "sha256").hexdigest()
+        headers["access-token"] = token
+        headers["Accept"] = "application/json"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    def call(
+        self,
+        method: str,
+        route: str,
+        *,
+        what: str,
+        publishing: bool = False,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        files: dict[str, Any] | None = None,
+        data: bytes | None = None,
+    ) -> dict[str, Any]:
+        """One signed call; returns the answer's ``data``. A refused access token is
+        refreshed once (single flight) and the call repeated once."""
+        token = self.token()
+        try:
+            return self._send(
+                method, route, token, what, publishing, params, json_body, files, data
+            )
+        except _TokenRefused:
+            pass
+        token = self.refresh(token, what=what)
+        try:
+            return self._send(
+                method, route, token, what, publishing, params, json_body, files, data
+            )
+        except _TokenRefused as refused:
+            raise AuthExpired(
+                self.reauthorize(
+                    what, f"Bilibili refused the access token right after a refresh ({refused})"
+                ),
+                code=refused.code,
+            ) from None
+
+    def _send(
+        self,
+        method: str,
+        route: str,
+        token: Token,
+        what: str,
+        publishing: bool,
+        params: dict[str, Any] | None,
+        json_body: Any,
+        files: dict[str, Any] | None,
+        data: bytes | None,
+    ) -> dict[str, Any]:
+        base = self.settings.upload_base if route == "part_upload" else self.settings.api_base
+        url = f"{base}/{PATHS[route]}"
+        kwargs: dict[str, Any] = {"params": params or {}, "allow_redirects": False}
+        if json_body is not None:
+            body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
+            kwargs["data"] = body
+            headers = self.signed_headers(token.access_token, body, "application/json")
+        elif data is not None:
+            kwargs["data"] = data
+            headers = self.signed_headers(token.access_token, b"", "application/octet-stream")
+        else:
+            if files is not None:
+                kwargs["files"] = files
+            headers = self.signed_headers(token.access_token, b"", None)
+        try:
+            response = self.request(method, url, what=what, headers=headers, **kwargs)
+        except OutcomeUnknown as exc:
+            if publishing:
+                raise
+            # only the submit creates an archive; an upload step that may have been applied
+            # is repeated safely (a part is overwritten, a merge answered again [?])
+            raise Transient(str(exc), code=exc.code) from None
+        body_json = json_object(response)
+        code, detail = error_of(body_json, self._secrets(token))
+        status = response.status_code
+        if code is None:
+            if status == 401:
+                raise _TokenRefused(status, f"HTTP {status}")
+            if publishing and 200 <= status < 300:
+                raise OutcomeUnknown(
+                    f"{what}: HTTP {status} without a Bilibili answer; cannot tell whether the"
+                    " archive was submitted",
+                    code=status,
+                )
+            if status >= 300:
+                raise Permanent(
+                    f"{what}: HTTP {status} without a Bilibili answer; check api_base and"
+                    " upload_base",
+                    code=status,
+                )
+            raise Transient(f"{what}: HTTP {status} without a Bilibili answer", code=status)
+        if code != 0:
+            self._raise_for(code, detail, what, publishing, route)
+        return as_dict(body_json.get("data"))
+
+    def scope_message(self, scope: str, detail: str) -> str:
+        zh, en = NEEDED_FOR.get(scope, (scope, scope))
+        if self._language() == "en":
+            return (
+                f"this account's application lacks the {scope} permission (needed for {en}):"
+                " apply for it on the Bilibili open platform (权限白名单), then have the account"
+                f" authorise again ({detail})"
+            )
+        return (
+            f"该账号授权的哔哩哔哩应用缺少 {scope} 权限（用于{zh}）：请在哔哩哔哩开放平台申请"
+            f"该权限（权限白名单），再让账号重新授权（{detail}）"
+        )
+
+    def _raise_for(
+        self, code: int, detail: str, what: str, publishing: bool, route: str
+    ) -> NoReturn:
+        kind = ERRORS.get(code, "permanent")
+        if kind == "auth":
+            raise _TokenRefused(code, detail)
+        if kind == "scope":
+            scope = SCOPE_OF.get(route, "ARC_BASE")
+            raise AuthExpired(f"{what}: {self.scope_message(scope, detail)}", code=code)
+        if kind == "denied":
+            raise AuthExpired(
+                f"{what}: refused ({detail}); check client_id, client_secret, the clock (the"
+                " signature's timestamp) and the application's IP allow-list on the Bilibili"
+                " open platform",
+                code=code,
+            )
+        if kind == "rate_limited":
+            raise RateLimited(
+                f"{what}: rate limited ({detail})", retry_after=RATE_LIMIT_RETRY_AFTER, code=code
+            )
+        if kind == "busy":
+            if publishing:
+                raise OutcomeUnknown(
+                    f"{what}: Bilibili was busy ({detail}); the archive may or may not have"
+                    " been submitted",
+                    code=code,
+                )
+            raise Transient(f"{what}: temporarily refused ({detail})", code=code)
+        raise Permanent(f"{what}: refused ({detail})", code=code)
+
+
+def _expiry(value: Any, now: datetime, default: timedelta) -> datetime:
+    number = as_int(value)
+    if number is None or number <= 0:
+        return now + default
+    if number > 1_000_000_000:  # a Unix time [?]
+        return datetime.fromtimestamp(number, UTC)
+    return now + timedelta(seconds=number)

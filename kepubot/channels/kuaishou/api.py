@@ -1,0 +1,264 @@
+"""Kuaishou settings, the user's tokens and the one call every step makes
+(docs/platforms.md §13.1, §13.2).
+
+Every openapi call carries ``app_id`` and ``access_token`` in the query [src]. Tokens:
+``GET oauth2/refresh_token`` (app_id, app_secret, refresh_token, grant_type=refresh_token)
+answers ``{result, access_token, expires_in, refresh_token, refresh_token_expires_in,
+scopes}``; each refresh hands out a new refresh token and voids the old one, and the new one
+inherits the old one's expiry [src: refreshToken]. So a refresh token cannot be extended: the
+account must authorise again before it runs out (180 days [gk]); the channel alerts 7 days
+before and pauses (AuthExpired, nothing lost) when Kuaishou refuses it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from pydantic import Field
+
+from kepubot.channels.base import HttpChannelSettings, Token, json_object
+from kepubot.channels.kuaishou.codes import (
+    NEEDED_FOR,
+    PATHS,
+    RATE_LIMIT_RETRY_AFTER,
+    SCOPE_OF,
+    as_int,
+    error_of,
+    kind_of,
+)
+from kepubot.channels.usertoken import SCOPE_SUFFIX, UserTokenApi
+from kepubot.config import Secret
+from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, RateLimited, Transient
+
+ACCESS_LIFETIME = timedelta(hours=48)  # [gk]
+REFRESH_LIFETIME = timedelta(days=180)  # [gk]
+
+
+class KuaishouSettings(HttpChannelSettings):
+    app_id: str = Field(min_length=1)
+    app_secret: Secret
+    access_token: Secret
+    refresh_token: Secret
+    api_base: str = "https://open.kuaishou.com"
+    # Videos above this upload in fragments of this size ("建议分片大小不大于10M" [src]).
+    chunk_size_mb: int = Field(10, ge=1, le=10)
+    poll_seconds: float = Field(60.0, gt=0, le=86_400)  # how often a pending video is read
+
+
+class PhotoMissing(Permanent):
+    """Kuaishou says the photo does not exist (refused in review or deleted) [?]."""
+
+
+class _TokenRefused(Exception):
+    def __init__(self, code: int | None, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class KuaishouApi(UserTokenApi):
+    Settings = KuaishouSettings
+    settings: KuaishouSettings
+    PLATFORM_ZH = "快手"
+    PLATFORM_EN = "Kuaishou"
+    REFRESH_LIFETIME = REFRESH_LIFETIME
+
+    @classmethod
+    def type_name(cls) -> str:
+        return "kuaishou"
+
+    def _identity(self) -> tuple[str, ...]:
+        return (self.settings.app_id,)
+
+    def _secrets(self, token: Token | None) -> list[str]:
+        return [self.settings.app_secret.get_secret_value(), *super()._secrets(token)]
+
+    def _what(self, step: str) -> str:
+        return f"kuaishou {self.name}: {step}"
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def _fetch_token(self, current: Token | None) -> Token:
+        what = self._what("token refresh")
+        refresh_token = (
+            current.refresh_token
+            if current and current.refresh_token
+            else self.settings.refresh_token.get_secret_value()
+        )
+        now = self._now()
+        params = {
+            "app_id": self.settings.app_id,
+            "app_secret": self.settings.app_secret.get_secret_value(),
+            "refresh_token": refresh_token,
+            "grant_type": "refresh_token",
+        }
+        # A refresh publishes nothing; it is a GET in the documentation, safe to repeat.
+        response = self.request(
+            "GET", PATHS["refresh"], what=what, params=params, allow_redirects=False
+        )
+        body = json_object(response)
+        result, detail = error_of(body, self._secrets(current))
+        if result is None:
+            raise Transient(f"{what}: HTTP {response.status_code} without a Kuaishou answer")
+        if result != 1:
+            kind = kind_of(result, detail)
+            if kind == "rate_limited":
+                raise RateLimited(
+                    f"{what}: rate limited ({detail})",
+                    retry_after=RATE_LIMIT_RETRY_AFTER,
+                    code=result,
+                )
+            if kind == "busy":
+                raise Transient(f"{what}: temporarily refused ({detail})", code=result)
+            if kind == "denied":
+                raise AuthExpired(
+                    f"{what}: refused ({detail}); check app_id and app_secret on the Kuaishou"
+                    " open platform",
+                    code=result,
+                )
+            raise AuthExpired(
+                self.reauthorize(what, f"Kuaishou refused the refresh ({detail})"), code=result
+            )
+        access = str(body.get("access_token") or "")
+        if not access:
+            raise Transient(f"{what}: Kuaishou answered success without an access_token")
+        scopes = body.get("scopes")
+        if isinstance(scopes, list):
+            granted = ",".join(str(s) for s in scopes)
+            self._credentials().put(self.name + SCOPE_SUFFIX, Token(access_token=granted))
+        expires_in = as_int(body.get("expires_in"))
+        refresh_in = as_int(body.get("refresh_token_expires_in"))
+        self.log.info("kuaishou %s: access token refreshed", self.name)
+        return Token(
+            access_token=access,
+            refresh_token=str(body.get("refresh_token") or "") or None,
+            expires_at=now + (timedelta(seconds=expires_in) if expires_in else ACCESS_LIFETIME),
+            # the new refresh token keeps the old one's expiry [src]
+            refresh_expires_at=(
+                now + timedelta(seconds=refresh_in)
+                if refresh_in
+                else (current.refresh_expires_at if current else None)
+            ),
+        )
+
+    # -- one call ----------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        route: str,
+        *,
+        what: str,
+        publishing: bool = False,
+        params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One openapi call; returns the whole answer. A refused access token is refreshed
+        once (single flight) and the call repeated once."""
+        token = self.token()
+        try:
+            return self._send(method, route, token, what, publishing, params, kwargs)
+        except _TokenRefused:
+            pass
+        token = self.refresh(token, what=what)
+        try:
+            return self._send(method, route, token, what, publishing, params, kwargs)
+        except _TokenRefused as refused:
+            raise AuthExpired(
+                self.reauthorize(
+                    what, f"Kuaishou refused the access token right after a refresh ({refused})"
+                ),
+                code=refused.code,
+            ) from None
+
+    def _send(
+        self,
+        method: str,
+        route: str,
+        token: Token,
+        what: str,
+        publishing: bool,
+        params: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        query = {"app_id": self.settings.app_id, "access_token": token.access_token}
+        query.update(params or {})
+        try:
+            response = self.request(
+                method, PATHS[route], what=what, params=query, allow_redirects=False, **kwargs
+            )
+        except OutcomeUnknown as exc:
+            if publishing:
+                raise
+            # start_upload creates nothing visible: a lost answer leaves an unused token
+            raise Transient(str(exc), code=exc.code) from None
+        return self.answer(response, what, publishing, route, token)
+
+    def answer(
+        self, response: Any, what: str, publishing: bool, route: str, token: Token | None
+    ) -> dict[str, Any]:
+        body = json_object(response)
+        result, detail = error_of(body, self._secrets(token))
+        status = response.status_code
+        if result is None:
+            if status == 401:
+                raise _TokenRefused(status, f"HTTP {status}")
+            if publishing and 200 <= status < 300:
+                raise OutcomeUnknown(
+                    f"{what}: HTTP {status} without a Kuaishou answer; cannot tell whether the"
+                    " video was published",
+                    code=status,
+                )
+            if status >= 300:
+                raise Permanent(
+                    f"{what}: HTTP {status} without a Kuaishou answer; check api_base",
+                    code=status,
+                )
+            raise Transient(f"{what}: HTTP {status} without a Kuaishou answer", code=status)
+        if result != 1:
+            self._raise_for(result, detail, what, publishing, route)
+        return body
+
+    def scope_message(self, scope: str, detail: str) -> str:
+        zh, en = NEEDED_FOR.get(scope, (scope, scope))
+        if self._language() == "en":
+            return (
+                f"this account's application lacks the {scope} scope (needed for {en}): enable"
+                " it on the Kuaishou open platform, then have the account authorise again"
+                f" ({detail})"
+            )
+        return (
+            f"该账号授权的快手应用缺少 {scope} 权限（用于{zh}）：请在快手开放平台为应用开通，"
+            f"再让账号重新授权（{detail}）"
+        )
+
+    def _raise_for(
+        self, result: int, detail: str, what: str, publishing: bool, route: str
+    ) -> NoReturn:
+        kind = kind_of(result, detail)
+        if kind == "auth":
+            raise _TokenRefused(result, detail)
+        if kind == "refresh_expired":
+            raise AuthExpired(self.reauthorize(what, f"the authorization ended ({detail})"))
+        if kind == "scope":
+            scope = SCOPE_OF.get(route, "user_video_publish")
+            raise AuthExpired(f"{what}: {self.scope_message(scope, detail)}", code=result)
+        if kind == "denied":
+            raise AuthExpired(
+                f"{what}: refused ({detail}); check app_id and app_secret", code=result
+            )
+        if kind == "rate_limited":
+            raise RateLimited(
+                f"{what}: rate limited ({detail})", retry_after=RATE_LIMIT_RETRY_AFTER, code=result
+            )
+        if kind == "busy":
+            if publishing:
+                raise OutcomeUnknown(
+                    f"{what}: Kuaishou was busy ({detail}); the video may or may not have been"
+                    " published",
+                    code=result,
+                )
+            raise Transient(f"{what}: temporarily refused ({detail})", code=result)
+        if kind == "not_found":
+            raise PhotoMissing(f"{what}: {detail}", code=result)
+        raise Permanent(f"{what}: refused ({detail})", code=result)
