@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kepubot.errors import InvalidInput, NotAllowed, NotFound
-from kepubot.models import Media, Post, Review, content_hash
+from kepubot.models import Media, Post, Review, Source, content_hash
 from kepubot.queue import audit, deliveries
 from kepubot.queue.db import transaction
 from kepubot.queue.duplicates import refuse_duplicates
@@ -25,13 +25,16 @@ from kepubot.queue.media import removed_on_failure
 from kepubot.timeutil import from_db, parse_future_time, to_db
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from kepubot.app import App
     from kepubot.channels.base import Problem
+    from kepubot.sensitive import Hit
 
 _POST_COLUMNS = (
     "id, title, body, summary, link, tags, media, channels, variants, author, state,"
     " review_round, review_level, scheduled_at, next_slot, content_hash, approved_hash,"
-    " created_at, updated_at"
+    " created_at, updated_at, sources"
 )
 EDITABLE_STATES = ("draft", "in_review", "approved", "rejected")
 
@@ -54,6 +57,8 @@ class PostInput:
     # "as soon as approved": drop an earlier time or next-slot choice (edits only)
     unschedule: bool = False
     variants: dict[str, dict[str, str]] | None = None
+    # [{title, url} | {title, doi}] (kepubot.sources; docs/architecture.md §14)
+    sources: list[dict[str, str]] | None = None
     where: dict[str, str] = field(default_factory=dict)  # field -> "file row 3" for errors
     # how errors name a media file, and the name kept for it (the console: the uploaded
     # file's own name, never the temporary path it was saved under)
@@ -83,6 +88,7 @@ def from_row(row: sqlite3.Row, app: App | None = None) -> Post:
         media=media,
         channels=json.loads(row["channels"]),
         variants=json.loads(row["variants"]),
+        sources=[Source(**s) for s in json.loads(row["sources"])],
         author=row["author"],
         state=row["state"],
         review_round=row["review_round"],
@@ -361,6 +367,8 @@ def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = Non
                     f" {app.config.path.name}"
                 )
         fields["variants"] = data.variants
+    if data.sources is not None:
+        fields["sources"] = data.sources  # checked by clean_input
     if problems:
         raise InvalidInput("\n".join(problems))
 
@@ -417,6 +425,7 @@ def _hash_of(values: dict[str, Any]) -> str:
         media=values["media"],
         channels=values["channels"],
         variants=values["variants"],
+        sources=values.get("sources") or [],
     )
 
 
@@ -430,6 +439,7 @@ def _values_of(post: Post) -> dict[str, Any]:
         "media": [m.model_dump() for m in post.media],
         "channels": post.channels,
         "variants": post.variants,
+        "sources": [s.model_dump(exclude_defaults=True) for s in post.sources],
     }
 
 
@@ -447,13 +457,14 @@ def _insert(app: App, prepared: Prepared, *, author: str, now: datetime, source:
         "tags": [],
         "media": [],
         "variants": {},
+        "sources": [],
         **prepared.fields,
     }
     digest = _hash_of(values)
     cursor = app.conn.execute(
         "INSERT INTO posts (title, body, summary, link, tags, media, channels, variants, author,"
-        " state, scheduled_at, next_slot, content_hash, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, ?)",
+        " state, scheduled_at, next_slot, content_hash, created_at, updated_at, sources)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             values["title"],
             values["body"],
@@ -469,9 +480,10 @@ def _insert(app: App, prepared: Prepared, *, author: str, now: datetime, source:
             digest,
             to_db(now),
             to_db(now),
+            _dumps(values["sources"]),
         ),
     )
-    post_id = int(cursor.lastrowid or 0)
+    post_id = int(cursor.fetchone()[0])
     app.conn.executemany(
         "INSERT INTO post_channels (post_id, channel) VALUES (?, ?)",
         [(post_id, c) for c in values["channels"]],
@@ -614,8 +626,8 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
         app.conn.execute(
             "UPDATE posts SET title = ?, body = ?, summary = ?, link = ?, tags = ?, media = ?,"
             " channels = ?, variants = ?, state = ?, review_round = ?, review_level = ?,"
-            " scheduled_at = ?, next_slot = ?, content_hash = ?, approved_hash = ?, updated_at = ?"
-            " WHERE id = ?",
+            " scheduled_at = ?, next_slot = ?, content_hash = ?, approved_hash = ?, updated_at = ?,"
+            " sources = ? WHERE id = ?",
             (
                 values["title"],
                 values["body"],
@@ -633,6 +645,7 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
                 digest,
                 post.approved_hash if state == "approved" else None,
                 to_db(now),
+                _dumps(values["sources"]),
                 post_id,
             ),
         )
@@ -664,7 +677,11 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
 
 
 def _model_fields(values: dict[str, Any]) -> dict[str, Any]:
-    return {**values, "media": [Media(**m) for m in values["media"]]}
+    return {
+        **values,
+        "media": [Media(**m) for m in values["media"]],
+        "sources": [Source(**s) for s in values.get("sources") or []],
+    }
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -681,6 +698,23 @@ def problems_of(app: App, post: Post) -> list[str]:
             continue
         problems: list[Problem] = channel.check(post.for_channel(name))
         lines.extend(f"{name}: {p.describe(app.language)}" for p in problems)
+    for hit in _word_hits(app, post):
+        if hit.level == "block":  # warn words: warnings_of (a reviewer accepts them)
+            lines.append(f"sensitive word {hit.describe()}")
+    from kepubot.queue.validate import stored_problems
+
+    # control characters or a hostile link stored before they were refused (issue 11 items 7, 8)
+    lines.extend(stored_problems(post))
+    from kepubot.sources import requirement_problem
+
+    # tags that need an authoritative source (issue 13 §5, docs/architecture.md §14)
+    missing = requirement_problem(post, app.config.data.review)
+    if missing:
+        lines.append(missing)
+    return lines
+
+
+def _word_hits(app: App, post: Post) -> list[Hit]:
     fields = {
         "title": post.title,
         "summary": post.summary,
@@ -690,13 +724,37 @@ def problems_of(app: App, post: Post) -> list[str]:
     for channel_name, overrides in post.variants.items():
         for key, value in overrides.items():
             fields[f"variants.{channel_name}.{key}"] = value
-    for hit in app.sensitive_words.scan(fields):
-        lines.append(f"sensitive word {hit.describe()}")
-    from kepubot.queue.validate import stored_problems
+    return app.sensitive_words.scan(fields)
 
-    # control characters or a hostile link stored before they were refused (issue 11 items 7, 8)
-    lines.extend(stored_problems(post))
-    return lines
+
+def warnings_of(app: App, post: Post) -> list[Hit]:
+    """The post's ``warn`` sensitive words (docs/architecture.md §4.3): they do not stop a
+    submit; each must be accepted by a reviewer with a reason before an approval."""
+    return [hit for hit in _word_hits(app, post) if hit.level == "warn"]
+
+
+def accepted_words(app: App, post: Post) -> dict[str, dict[str, Any]]:
+    """Warning words accepted in the post's current review round for its current content:
+    word -> the acceptance (reviewer, reason, level name, time). Read from the audit, where
+    each acceptance is a ``post.word_accepted`` row."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in audit.rows_for_post(app.conn, post.id):
+        if row.action != "post.word_accepted":
+            continue
+        detail = row.detail
+        if detail.get("round") == post.review_round and (
+            detail.get("content_hash") == post.content_hash
+        ):
+            found.setdefault(
+                detail["word"],
+                {
+                    "reviewer": row.actor,
+                    "reason": detail.get("reason", ""),
+                    "level_name": detail.get("level_name", ""),
+                    "at": row.at,
+                },
+            )
+    return found
 
 
 def _require_clean(app: App, post: Post, doing: str) -> None:
@@ -770,10 +828,10 @@ def _level_name(app: App, level: int) -> str:
 
 def _check_reviewer(app: App, actor: str, post: Post, doing: str) -> None:
     roles = app.roles(actor)
-    if "reviewer" not in roles and "admin" not in roles:
-        raise NotAllowed(
-            f"post {post.id}: {doing} needs the reviewer role; {actor} does not have it"
-        )
+    # the role of the level the post is at (`[review] levels`, e.g. expert for 科学性审核)
+    role = app.config.level_role(post.review_level) if post.state == "in_review" else "reviewer"
+    if role not in roles and "admin" not in roles:
+        raise NotAllowed(f"post {post.id}: {doing} needs the {role} role; {actor} does not have it")
     if post.author == actor:
         raise NotAllowed(
             f"post {post.id} was written by {actor}; the author never reviews their own post"
@@ -784,8 +842,9 @@ def _check_reviewer(app: App, actor: str, post: Post, doing: str) -> None:
 
 def review_refusal(app: App, actor: str, post: Post, doing: str = "approved") -> str | None:
     """Why ``actor`` may not approve (or reject) ``post`` now, or None. The workflow's rules
-    in one place: the reviewer role, never one's own post, only posts in review, and one
-    person approves at most one level of a post."""
+    in one place: the level's role, never one's own post, only posts in review, and one
+    person approves at most one level of a post in one review round (an edit or a rejection
+    starts a new round, where the same people may review again)."""
     try:
         _check_reviewer(app, actor, post, doing)
     except NotAllowed as exc:
@@ -793,9 +852,9 @@ def review_refusal(app: App, actor: str, post: Post, doing: str = "approved") ->
     if doing != "approved":
         return None
     earlier = app.conn.execute(
-        "SELECT level FROM reviews WHERE post_id = ? AND reviewer = ? AND decision = 'approve'"
-        " AND level != ? LIMIT 1",
-        (post.id, actor, post.review_level),
+        "SELECT level FROM reviews WHERE post_id = ? AND round = ? AND reviewer = ?"
+        " AND decision = 'approve' AND level != ? LIMIT 1",
+        (post.id, post.review_round, actor, post.review_level),
     ).fetchone()
     if earlier is not None:
         return (
@@ -805,11 +864,160 @@ def review_refusal(app: App, actor: str, post: Post, doing: str = "approved") ->
     return None
 
 
-def approve(app: App, actor: str, ids: list[int], *, now: datetime, comment: str = "") -> None:
+@dataclass(frozen=True)
+class Seen:
+    """What the reviewer saw when they opened the post (docs/architecture.md §4.6): an
+    approval or rejection commits only if the post still has this content hash and is still
+    at this level (None: not pinned)."""
+
+    content_hash: str | None = None
+    level: int | None = None
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """``warn`` sensitive words a reviewer accepts with a reason at approval
+    (docs/architecture.md §4.3): the named ``words``, or every one (``all``)."""
+
+    reason: str
+    words: tuple[str, ...] = ()
+    all: bool = False
+
+
+def level_number(app: App, text: str) -> int:
+    """A level given by its name (初审) or its number (1); InvalidInput otherwise."""
+    levels = app.config.review_levels
+    value = text.strip()
+    if value in levels:
+        return levels.index(value) + 1
+    if value.isdigit() and 1 <= int(value) <= len(levels):
+        return int(value)
+    raise InvalidInput(
+        f"--level {text!r}: no such review level; the levels are {', '.join(levels)}"
+    )
+
+
+def _check_seen(app: App, post: Post, seen: Seen | None, doing: str) -> None:
+    """Refuse (nothing written) when the post changed since the reviewer opened it: another
+    content, or another level (someone approved the level meanwhile). Runs inside the write
+    transaction, so two reviewers acting at once cannot both pass it."""
+    from kepubot.timeutil import show
+
+    if seen is None:
+        return
+    if seen.content_hash is not None and seen.content_hash != post.content_hash:
+        edits = [r for r in audit.rows_for_post(app.conn, post.id) if r.action == "post.edited"]
+        by = f", edited by {edits[-1].actor} at {show(edits[-1].at, app.tz)}" if edits else ""
+        raise NotAllowed(
+            f"post {post.id} changed since it was opened: its content hash"
+            f" {seen.content_hash[:12]} is now {post.content_hash[:12]}{by}; nothing was"
+            f" {doing} — read it again (kepubot post show {post.id}) and decide on what it"
+            " says now"
+        )
+    if seen.level is not None and post.state == "in_review" and seen.level != post.review_level:
+        row = app.conn.execute(
+            "SELECT reviewer, at FROM reviews WHERE post_id = ? AND round = ? AND level = ?"
+            " AND decision = 'approve'",
+            (post.id, post.review_round, seen.level),
+        ).fetchone()
+        by = (
+            f" ({_level_name(app, seen.level)} was approved by {row['reviewer']} at"
+            f" {show(row['at'], app.tz)})"
+            if row is not None
+            else ""
+        )
+        raise NotAllowed(
+            f"post {post.id} is no longer at level {_level_name(app, seen.level)} but at"
+            f" {_level_name(app, post.review_level)}{by}; nothing was {doing} — open it again"
+            f" (kepubot post show {post.id})"
+        )
+
+
+def _accept_warnings(
+    app: App, actor: str, post: Post, accept: Acceptance | None, *, now: datetime
+) -> list[str]:
+    """Every ``warn`` word of the post must be accepted in this round: earlier (at a lower
+    level) or now by ``actor``. Writes one audit row per word accepted now and returns those
+    words; refuses (one line per word) what stays unaccepted or cannot be accepted."""
+    hits = warnings_of(app, post)
+    warn_words = list(dict.fromkeys(hit.word for hit in hits))
+    done = accepted_words(app, post)
+    problems: list[str] = []
+    wanted: list[str] = []
+    if accept is not None:
+        if not accept.reason.strip():
+            raise InvalidInput(
+                "--reason: say why the warning words are acceptable; the reason is kept in the"
+                " post's history"
+            )
+        for word in accept.words:
+            if word in warn_words:
+                wanted.append(word)
+            elif app.sensitive_words.level_of(word) == "block":
+                problems.append(
+                    f"post {post.id}: {word!r} is a blocked sensitive word; it cannot be"
+                    " accepted — the author must change the text"
+                )
+            else:
+                listed = ", ".join(warn_words) or "none"
+                problems.append(
+                    f"post {post.id}: {word!r} is not a warning word of this post (its warning"
+                    f" words: {listed})"
+                )
+        if accept.all:
+            wanted = warn_words
+    new = [w for w in dict.fromkeys(wanted) if w not in done]
+    for hit in hits:
+        if hit.word not in done and hit.word not in new:
+            problems.append(
+                f"post {post.id} cannot be approved: {hit.describe()} is not accepted; accept it"
+                f" with --accept-word {hit.word} --reason TEXT (or --accept-warnings TEXT), or"
+                " ask the author to change it"
+            )
+    if problems:
+        raise NotAllowed("\n".join(dict.fromkeys(problems)))
+    for word in new:
+        places = [f"{h.field} {h.line}:{h.column}" for h in hits if h.word == word]
+        audit.append(
+            app.conn,
+            at=to_db(now),
+            actor=actor,
+            action="post.word_accepted",
+            post_id=post.id,
+            detail={
+                "word": word,
+                "reason": accept.reason.strip() if accept else "",
+                "places": places,
+                "round": post.review_round,
+                "level": post.review_level,
+                "level_name": _level_name(app, post.review_level),
+                "content_hash": post.content_hash,
+            },
+        )
+    return new
+
+
+def approve(
+    app: App,
+    actor: str,
+    ids: list[int],
+    *,
+    now: datetime,
+    comment: str = "",
+    seen: dict[int, Seen] | None = None,
+    accept: Acceptance | None = None,
+    ack_proofreading: bool | Collection[str] = False,
+) -> None:
+    """``ack_proofreading``: at the final level every remaining proofreading finding must be
+    acknowledged, all of them (True, the command line's ``--ack-proofreading`` after the
+    refusal listed them) or each by its key (the console's checkboxes); docs/architecture.md
+    §13. ``seen``: what the reviewer saw of each post (docs/architecture.md §4.6);
+    ``accept``: warning words accepted (§4.3)."""
     levels = app.config.review_levels
 
     def step(post_id: int) -> None:
         post = get_post(app, post_id)
+        _check_seen(app, post, (seen or {}).get(post_id), "approved")
         refusal = review_refusal(app, actor, post, "approved")
         if refusal is not None:
             raise NotAllowed(refusal)
@@ -822,6 +1030,10 @@ def approve(app: App, actor: str, ids: list[int], *, now: datetime, comment: str
         if same is not None:
             raise NotAllowed(f"post {post_id}: level {_level_name(app, level)} is already approved")
         _require_clean(app, post, "approved")
+        accepted = _accept_warnings(app, actor, post, accept, now=now)
+        acknowledged = _proofreading_acknowledged(
+            app, post, final=post.review_level >= len(levels), ack=ack_proofreading
+        )
         app.conn.execute(
             "INSERT INTO reviews (post_id, round, level, reviewer, decision, comment, content_hash, at)"
             " VALUES (?, ?, ?, ?, 'approve', ?, ?, ?)",
@@ -836,6 +1048,10 @@ def approve(app: App, actor: str, ids: list[int], *, now: datetime, comment: str
             "comment": comment,
             "final": final,
         }
+        if acknowledged:
+            detail["proofreading_acknowledged"] = acknowledged
+        if accepted:
+            detail["accepted_words"] = accepted
         if not final:
             app.conn.execute(
                 "UPDATE posts SET review_level = ?, updated_at = ? WHERE id = ?",
@@ -888,6 +1104,29 @@ def approve(app: App, actor: str, ids: list[int], *, now: datetime, comment: str
     notify_reviewers(app, ids)
 
 
+def _proofreading_acknowledged(
+    app: App, post: Post, *, final: bool, ack: bool | Collection[str]
+) -> list[str]:
+    """The findings the final reviewer acknowledges (described, for the audit); refuses the
+    approval listing every finding not acknowledged. Earlier levels acknowledge nothing."""
+    if not final:
+        return []
+    from kepubot.proofread import findings_for
+
+    findings = findings_for(app, post)
+    keys = set() if isinstance(ack, bool) else set(ack)
+    missing = [f for f in findings if not (ack is True or f.key in keys)]
+    if missing:
+        raise NotAllowed(
+            "\n".join(
+                f"post {post.id} cannot be approved: proofreading finding not acknowledged:"
+                f" {f.describe('en')} (pass --ack-proofreading after checking each one)"
+                for f in missing
+            )
+        )
+    return [f.describe("en") for f in findings]
+
+
 def _due_times(
     app: App, post: Post, now: datetime, *, channels: list[str] | None = None
 ) -> dict[str, datetime]:
@@ -912,12 +1151,21 @@ def _due_times(
     return due
 
 
-def reject(app: App, actor: str, ids: list[int], *, reason: str, now: datetime) -> None:
+def reject(
+    app: App,
+    actor: str,
+    ids: list[int],
+    *,
+    reason: str,
+    now: datetime,
+    seen: dict[int, Seen] | None = None,
+) -> None:
     if not reason or not reason.strip():
         raise InvalidInput("--reason: say why the post is rejected, so the author can fix it")
 
     def step(post_id: int) -> None:
         post = get_post(app, post_id)
+        _check_seen(app, post, (seen or {}).get(post_id), "rejected")
         _check_reviewer(app, actor, post, "rejected")
         app.conn.execute(
             "INSERT INTO reviews (post_id, round, level, reviewer, decision, comment, content_hash, at)"
@@ -969,6 +1217,26 @@ def schedule(
             )
         if post.state == "cancelled":
             raise NotAllowed(f"post {post_id} is cancelled; it cannot be scheduled")
+        if when is not None:
+            # an explicit time keeps each channel's blackout windows and min gap (the
+            # console's calendar drag uses this same rule); every refusal is listed
+            from kepubot.queue.schedule import slot_refusals
+
+            reasons = [
+                reason
+                for name in post.channels
+                if name in app.channels
+                for reason in slot_refusals(
+                    app.conn,
+                    channel=name,
+                    settings=app.channels[name].settings,
+                    tz=app.tz,
+                    when=when,
+                    post_id=post_id,
+                )
+            ]
+            if reasons:
+                raise InvalidInput("; ".join(f"post {post_id} {reason}" for reason in reasons))
         app.conn.execute(
             "UPDATE posts SET scheduled_at = ?, next_slot = ?, updated_at = ? WHERE id = ?",
             (to_db(when) if when else None, int(next_slot), to_db(now), post_id),
@@ -1014,6 +1282,17 @@ def cancel(app: App, actor: str, post_id: int, *, now: datetime) -> int:
             )
         if post.state == "cancelled":
             raise NotAllowed(f"post {post_id} is already cancelled")
+        # cancelling cannot take back what is live: that is a retraction (docs/delivery.md §14)
+        live = [
+            d.channel
+            for d in deliveries.for_post(app.conn, post_id)
+            if d.state == "published" or d.kind == "retract"
+        ]
+        if live:
+            raise NotAllowed(
+                f"post {post_id} is already published on {', '.join(live)}; cancelling cannot"
+                f" take it back: run `kepubot post retract {post_id} --reason 原因`"
+            )
         busy = [
             d
             for d in deliveries.for_post(app.conn, post_id)
@@ -1076,15 +1355,17 @@ def notify_reviewers(app: App, ids: list[int]) -> None:
         approved_by = {
             r[0]: r[1]
             for r in app.conn.execute(
-                "SELECT reviewer, level FROM reviews WHERE post_id = ? AND decision = 'approve'",
-                (post_id,),
+                "SELECT reviewer, level FROM reviews WHERE post_id = ? AND round = ?"
+                " AND decision = 'approve'",
+                (post_id, post.review_round),
             )
         }
+        role = app.config.level_role(post.review_level)
         level_name = levels[post.review_level - 1]
         for name, user in app.config.data.users.items():
             if not user.notify or name == post.author:
                 continue
-            if not set(user.roles) & {"reviewer", "admin"}:
+            if not set(user.roles) & {role, "admin"}:
                 continue
             if name in approved_by and approved_by[name] != post.review_level:
                 continue

@@ -79,3 +79,34 @@ def next_slot(
             return candidate
         candidate = clash + gap
     raise RuntimeError(f"no free posting slot on {channel}")
+
+
+def slot_refusals(
+    conn: sqlite3.Connection,
+    *,
+    channel: str,
+    settings: ChannelSettings,
+    tz: ZoneInfo,
+    when: datetime,
+    post_id: int | None,
+) -> list[str]:
+    """Why an explicit publishing time ``when`` cannot be used on ``channel``: it falls in a
+    blackout window, or another post's delivery on that channel is due within
+    ``min_gap_minutes`` of it. Empty when the time is free. (``next_slot`` skips both; an
+    explicit time is refused instead, so an editor is never silently moved elsewhere.)"""
+    reasons: list[str] = []
+    local = when.astimezone(tz)
+    ends = _in_blackout(local, settings)
+    if ends is not None:
+        reasons.append(
+            f"on {channel}: {local:%Y-%m-%d %H:%M} is in a blackout window ending at"
+            f" {ends:%H:%M}, pick another time"
+        )
+    gap = timedelta(minutes=settings.min_gap_minutes)
+    clash = _conflict(conn, channel, when, gap, post_id)
+    if clash is not None:
+        reasons.append(
+            f"on {channel}: another post is due at {clash.astimezone(tz):%Y-%m-%d %H:%M},"
+            f" within min_gap_minutes ({settings.min_gap_minutes}), pick another time"
+        )
+    return reasons

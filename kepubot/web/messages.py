@@ -31,6 +31,30 @@ _WHAT = {"title": "标题", "body": "正文", "summary": "摘要", "link": "链�
 
 
 _RULES: list[tuple[re.Pattern[str], object]] = [
+    # an explicit publishing time (kepubot.queue.schedule.slot_refusals, timeutil)
+    (
+        re.compile(
+            r"^post (?P<id>\d+) on (?P<ch>\S+): (?P<t>.+?) is in a blackout window ending at"
+            r" (?P<end>\d\d:\d\d), pick another time$"
+        ),
+        lambda m: (
+            f"稿件 {m['id']} 在 {m['ch']}：{m['t']} 处于禁发时段（至 {m['end']}），请换一个时间"
+        ),
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+) on (?P<ch>\S+): another post is due at (?P<t>.+?), within"
+            r" min_gap_minutes \((?P<gap>\d+)\), pick another time$"
+        ),
+        lambda m: (
+            f"稿件 {m['id']} 在 {m['ch']}：另一篇稿件定于 {m['t']} 发布，"
+            f"间隔不足 {m['gap']} 分钟，请换一个时间"
+        ),
+    ),
+    (
+        re.compile(r"^(?P<what>\S+) '(?P<t>[^']*)' is in the past \(now is (?P<now>.+?)\);.*$"),
+        lambda m: f"{m['t']} 已经过去（现在是 {m['now']}），请选一个将来的时间",
+    ),
     # size limits (kepubot.queue.posts.size_problems) and uploaded media (kepubot.queue.media)
     (
         re.compile(

@@ -964,7 +964,9 @@ def test_a_crowded_calendar_counts_per_day_instead_of_cutting_the_list(
     approved_post(console.workspace)
     client = console.client("li")
     listed = client.get("/calendar").text
-    assert 'id="calendar-summary"' not in listed and listed.count('class="event') == 4
+    # one card per post per day, its channels as labels (issue 16), not one per delivery
+    assert 'id="calendar-summary"' not in listed and listed.count('class="event card') == 2
+    assert listed.count('class="label d-queued"') == 4
     monkeypatch.setattr(planning, "CALENDAR_LIST_LIMIT", 3)
     counted = client.get("/calendar").text
     assert 'id="calendar-summary"' in counted and "本期共 4 条发布任务" in counted

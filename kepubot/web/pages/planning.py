@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 from flask import (
     Flask,
+    flash,
     g,
+    jsonify,
+    redirect,
     render_template,
     request,
+    url_for,
 )
+from werkzeug.wrappers import Response
 
-from kepubot.errors import InvalidInput
-from kepubot.timeutil import to_local
-from kepubot.web.app import requires
+from kepubot.errors import InvalidInput, NotAllowed, NotFound
+from kepubot.queue import MAX_ROW_ID
+from kepubot.web.app import has_role, requires, safe_next
 from kepubot.web.forms import day_arg, local_midnight
+from kepubot.web.labels import text
+from kepubot.web.messages import translate
 
 CALENDAR_LIST_LIMIT = 600  # deliveries in one calendar view before it shows counts per day
+DAY_CARDS = 4  # cards a day shows before "+N more"
+AGENDA_DAYS = 14
 
 
 def register(app: Flask) -> None:
@@ -42,70 +50,61 @@ def register(app: Flask) -> None:
     @app.get("/calendar")
     @requires()
     def calendar() -> str:
-        from kepubot.queue import deliveries
-        from kepubot.queue.posts import scheduled_between
+        from kepubot.models import DELIVERY_STATES
+        from kepubot.queue.calendar import Filters, cards
 
         service = g.service
-        view = request.args.get("view", "week")
-        if view not in ("week", "month"):
-            raise InvalidInput(f"view {view!r}: use week or month")
+        args = request.args
+        view = args.get("view", "week")
+        if view not in ("week", "month", "agenda"):
+            raise InvalidInput(f"view {view!r}: use week, month or agenda")
         today = g.now.astimezone(service.tz).date()
         anchor = day_arg("date") or today
         if view == "week":
             first = anchor - timedelta(days=anchor.weekday())
             last = first + timedelta(days=7)
             earlier, later = first - timedelta(days=7), last
+        elif view == "agenda":
+            first, last = anchor, anchor + timedelta(days=AGENDA_DAYS)
+            earlier, later = first - timedelta(days=AGENDA_DAYS), last
         else:
             first = anchor.replace(day=1)
             last = (first + timedelta(days=32)).replace(day=1)
             earlier, later = (first - timedelta(days=1)).replace(day=1), last
-        start, end = local_midnight(first), local_midnight(last)
-        channel = request.args.get("channel") or None
-        conn, tz = service.conn, service.tz
-        # a period with more deliveries than a person can read is shown as counts per day,
-        # channel and state (still every delivery, never a silently cut list)
-        events = deliveries.calendar_entries(
-            conn, start, end, channel=channel, limit=CALENDAR_LIST_LIMIT + 1
+        states = ("planned", *DELIVERY_STATES)
+        state = args.get("state") or None
+        if state and state not in states:
+            raise InvalidInput(f"state {state!r}: use one of {', '.join(states)}")
+        channel = args.get("channel") or None
+        if channel and channel not in service.config.data.channels:
+            raise InvalidInput(f"channel {channel!r}: no such channel")
+        filters = Filters(
+            channel=channel,
+            state=state,
+            tag=(args.get("tag") or "").strip().lstrip("#") or None,
+            author=args.get("author") or None,
         )
-        crowded = len(events) > CALENDAR_LIST_LIMIT
-        if crowded:
-            events = [
-                {"at": at, "channel": name, "state": state}
-                for at, name, state in deliveries.calendar_counts(conn, start, end, channel=channel)
-            ]
-        total = len(events)
-        events += [
-            {
-                "at": p.scheduled_at,
-                "channel": name,
-                "state": "planned",
-                "post_id": p.id,
-                "title": p.title,
-            }
-            for p in scheduled_between(service, start, end)
-            for name in p.channels
-            if not channel or name == channel
-        ]
-        days: dict[date, list[dict[str, Any]]] = {}
-        summary: dict[date, dict[tuple[str, str], int]] = {}
-        for event in events:
-            local = to_local(event["at"], tz)
-            if local is None:  # a stored time no zone can show is not on any calendar day
-                continue
-            if crowded:
-                counts = summary.setdefault(local.date(), {})
-                key = (event["channel"], event["state"])
-                counts[key] = counts.get(key, 0) + 1
-            else:
-                days.setdefault(local.date(), []).append({**event, "time": local.strftime("%H:%M")})
-        for items in days.values():
-            items.sort(key=lambda item: (item["time"], item["channel"]))
-        grid_start = first - timedelta(days=first.weekday())
+        days, summary, total = cards(
+            service, local_midnight(first), local_midnight(last), filters, limit=CALENDAR_LIST_LIMIT
+        )
         grid: list[list[date]] = []
-        cursor = grid_start
-        while cursor < last:
-            grid.append([cursor + timedelta(days=i) for i in range(7)])
-            cursor += timedelta(days=7)
+        if view == "agenda":
+            grid = [[first + timedelta(days=i) for i in range((last - first).days)]]
+        else:
+            cursor = first - timedelta(days=first.weekday())
+            while cursor < last:
+                grid.append([cursor + timedelta(days=i) for i in range(7)])
+                cursor += timedelta(days=7)
+        query = {
+            key: value
+            for key, value in (
+                ("channel", channel),
+                ("state", state),
+                ("tag", filters.tag),
+                ("author", filters.author),
+            )
+            if value
+        }
         return render_template(
             "calendar.html",
             summary=summary,
@@ -118,6 +117,53 @@ def register(app: Flask) -> None:
             today=today,
             earlier=earlier,
             later=later,
-            channel=channel,
+            query=query,
+            here=request.full_path.rstrip("?"),
+            shown=DAY_CARDS,
+            states=states,
             channels=sorted(service.config.data.channels),
+            authors=sorted(service.config.data.users),
+            can_move=has_role("editor", "reviewer", "operator"),
         )
+
+    @app.post("/calendar/move")
+    @requires("editor", "reviewer", "operator")
+    def calendar_move() -> Response:
+        """A card dropped on another day or time (or its form sent): ``posts.schedule`` with
+        the new local time, the same rules as ``kepubot post schedule``. A script asking for
+        JSON gets {"ok", "message"}; a form gets the calendar back with a flash message."""
+        from kepubot.queue.posts import schedule
+
+        form = request.form
+        raw_id = form.get("post_id", "")
+        day = (form.get("date") or "").strip()
+        clock = (form.get("time") or "").strip()
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        try:
+            if not raw_id.isdigit() or int(raw_id) > MAX_ROW_ID:
+                raise InvalidInput(f"post {raw_id!r}: not a post id")
+            if not day or not clock:
+                raise InvalidInput("give the new day (YYYY-MM-DD) and time (HH:MM)")
+            schedule(
+                g.service,
+                g.user,
+                int(raw_id),
+                at=f"{day} {clock}",
+                next_slot=False,
+                now=g.now,
+            )
+        except (InvalidInput, NotAllowed, NotFound) as exc:
+            status = (
+                403 if isinstance(exc, NotAllowed) else 404 if isinstance(exc, NotFound) else 400
+            )
+            message = translate(str(exc), g.lang)
+            if wants_json:
+                return jsonify(ok=False, message=message), status  # type: ignore[return-value]
+            flash(message, "error")
+        else:
+            message = text(g.lang, "moved", post=raw_id, at=f"{day} {clock}")
+            if wants_json:
+                return jsonify(ok=True, message=message)
+            flash(message, "ok")
+        back = form.get("back")
+        return redirect(safe_next(back) if back else url_for("calendar"), code=303)

@@ -1,0 +1,183 @@
+"""The editorial calendar: one card per post per day, with its channels and their states.
+
+The console's calendar page (docs/operations.md §12) asks for a period and filters; this
+module reads the deliveries due or published in it (two index ranges, as
+``deliveries.calendar_entries``) and the planned posts that have no deliveries yet, and groups
+them by local day and post. Moving a card is ``posts.schedule`` (the same rules as
+``kepubot post schedule``), not anything here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from kepubot.timeutil import from_db, to_db, to_local
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+
+# deliveries whose time can still move with their post
+MOVABLE = frozenset({"planned", "pending", "queued"})
+
+
+@dataclass
+class Filters:
+    channel: str | None = None
+    state: str | None = None  # a delivery state, or "planned" (a post without deliveries yet)
+    tag: str | None = None
+    author: str | None = None
+
+
+@dataclass
+class Card:
+    """One post on one local day."""
+
+    post_id: int
+    title: str
+    author: str
+    time: str  # local HH:MM of its earliest entry that day
+    channels: list[tuple[str, str]] = field(default_factory=list)  # (channel, state)
+
+    @property
+    def state(self) -> str:
+        """The state all its channels share, or "mixed"."""
+        states = {s for _, s in self.channels}
+        return states.pop() if len(states) == 1 else "mixed"
+
+    @property
+    def movable(self) -> bool:
+        return any(s in MOVABLE for _, s in self.channels)
+
+
+def _where(filters: Filters) -> tuple[str, list[Any]]:
+    sql, args = "", []
+    if filters.channel:
+        sql += " AND d.channel = ?"
+        args.append(filters.channel)
+    if filters.state:
+        sql += " AND d.state = ?"
+        args.append(filters.state)
+    if filters.author:
+        sql += " AND p.author = ?"
+        args.append(filters.author)
+    if filters.tag:
+        sql += " AND EXISTS (SELECT 1 FROM post_tags t WHERE t.tag = ? AND t.post_id = p.id)"
+        args.append(filters.tag)
+    return sql, args
+
+
+def _deliveries(
+    conn: sqlite3.Connection,
+    start: datetime,
+    end: datetime,
+    filters: Filters,
+    columns: str,
+    limit: int | None,
+) -> list[sqlite3.Row]:
+    extra, extra_args = _where(filters)
+    sql = (
+        f"SELECT {columns} FROM deliveries d JOIN posts p ON p.id = d.post_id"
+        " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
+        f"{extra}"
+        " UNION ALL "
+        f"SELECT {columns} FROM deliveries d JOIN posts p ON p.id = d.post_id"
+        " WHERE d.due_at >= ? AND d.due_at < ? AND d.state NOT IN ('published', 'cancelled')"
+        f"{extra}"
+    )
+    args: list[Any] = [to_db(start), to_db(end), *extra_args] * 2
+    if limit is not None:
+        sql += " ORDER BY at, channel LIMIT ?"
+        args.append(limit)
+    return conn.execute(sql, args).fetchall()
+
+
+_AT = "CASE WHEN d.state = 'published' THEN d.published_at ELSE d.due_at END AS at"
+
+
+def cards(
+    app: App, start: datetime, end: datetime, filters: Filters, *, limit: int
+) -> tuple[dict[date, list[Card]], dict[date, dict[tuple[str, str], int]], int]:
+    """(cards per local day, counts per day when crowded, deliveries counted).
+
+    More than ``limit`` deliveries in the period is more than a person reads on one page:
+    then the days carry counts per (channel, state) instead of cards (every delivery is
+    still counted, none silently cut)."""
+    from kepubot.queue.posts import scheduled_between
+
+    conn, tz = app.conn, app.tz
+    events: list[dict[str, Any]] = []
+    summary: dict[date, dict[tuple[str, str], int]] = {}
+    total = 0
+    if filters.state != "planned":
+        rows = _deliveries(
+            conn,
+            start,
+            end,
+            filters,
+            f"d.post_id AS post_id, d.channel AS channel, d.state AS state, {_AT},"
+            " p.title AS title, p.author AS author",
+            limit + 1,
+        )
+        if len(rows) > limit:
+            rows = _deliveries(
+                conn, start, end, filters, f"{_AT}, d.channel AS channel, d.state AS state", None
+            )
+            total = len(rows)
+            for row in rows:
+                local = to_local(from_db(row["at"]), tz)
+                if local is None:
+                    continue
+                counts = summary.setdefault(local.date(), {})
+                key = (row["channel"], row["state"])
+                counts[key] = counts.get(key, 0) + 1
+        else:
+            total = len(rows)
+            events = [{**dict(r), "at": from_db(r["at"])} for r in rows]
+    if filters.state in (None, "planned"):
+        for post in scheduled_between(app, start, end):
+            if filters.author and post.author != filters.author:
+                continue
+            if filters.tag and filters.tag not in post.tags:
+                continue
+            for name in post.channels:
+                if filters.channel and name != filters.channel:
+                    continue
+                events.append(
+                    {
+                        "post_id": post.id,
+                        "channel": name,
+                        "state": "planned",
+                        "at": post.scheduled_at,
+                        "title": post.title,
+                        "author": post.author,
+                    }
+                )
+    return _group(events, tz), summary, total
+
+
+def _group(events: list[dict[str, Any]], tz: ZoneInfo) -> dict[date, list[Card]]:
+    by_day: dict[date, dict[int, Card]] = {}
+    for event in events:
+        local = to_local(event["at"], tz)
+        if local is None:  # a stored time no zone can show is not on any calendar day
+            continue
+        cards_of_day = by_day.setdefault(local.date(), {})
+        card = cards_of_day.get(event["post_id"])
+        time = local.strftime("%H:%M")
+        if card is None:
+            card = cards_of_day[event["post_id"]] = Card(
+                post_id=event["post_id"], title=event["title"], author=event["author"], time=time
+            )
+        card.time = min(card.time, time)
+        if (event["channel"], event["state"]) not in card.channels:
+            card.channels.append((event["channel"], event["state"]))
+    result: dict[date, list[Card]] = {}
+    for day, posts in by_day.items():
+        for card in posts.values():
+            card.channels.sort()
+        result[day] = sorted(posts.values(), key=lambda c: (c.time, c.post_id))
+    return result
