@@ -15,14 +15,16 @@ from zoneinfo import ZoneInfo
 
 from kepubot.config import Config
 from kepubot.errors import ConfigError, NotAllowed
-from kepubot.timeutil import to_db, utcnow
+from kepubot.timeutil import utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from kepubot.channels.base import Channel
+    from kepubot.proofread import MisusedWords
     from kepubot.queue.credentials import CredentialStore
     from kepubot.queue.media import MediaStore
+    from kepubot.queue.store import Store
     from kepubot.sensitive import SensitiveWords
 
 
@@ -32,10 +34,16 @@ def holds(roles: set[str], *wanted: str) -> bool:
 
 
 class App:
-    def __init__(self, config: Config, *, language: str | None = None) -> None:
+    def __init__(
+        self, config: Config, *, language: str | None = None, store: Store | None = None
+    ) -> None:
         self.config = config
         self.tz = ZoneInfo(config.timezone)
         self.language = language or config.data.kepubot.language
+        # a store passed in (the console's threads share one) is closed by its owner
+        self._owns_store = store is None
+        if store is not None:
+            self.__dict__["store"] = store
 
     # ChannelContext
     def now(self) -> datetime:
@@ -54,25 +62,20 @@ class App:
         )
 
     @cached_property
-    def conn(self) -> sqlite3.Connection:
-        from kepubot.queue.db import open_database
+    def store(self) -> Store:
+        """The database (docs/architecture.md §11): SQLite file or PostgreSQL."""
+        from kepubot.queue.store import Store
 
-        return open_database(self.config.database_path, to_db(utcnow()))
+        return Store.for_config(self.config)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The calling thread's connection (the first one applies the migrations)."""
+        return self.store.conn()  # type: ignore[no-any-return]
 
     def thread_conn(self) -> sqlite3.Connection:
-        """A connection for the calling thread (SQLite connections are not shared)."""
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            return self.conn
-        local = self.__dict__.setdefault("_thread_local", threading.local())
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            from kepubot.queue.db import connect
-
-            conn = connect(self.config.database_path)
-            local.conn = conn
-        return conn
+        """The calling thread's connection; the same as ``conn``."""
+        return self.store.conn()  # type: ignore[no-any-return]
 
     @cached_property
     def credentials(self) -> CredentialStore:
@@ -117,6 +120,16 @@ class App:
             return SensitiveWords([])
         return SensitiveWords.load(self.config.resolve(path))
 
+    @cached_property
+    def misused_words(self) -> MisusedWords | None:
+        """The 三校 misused-words list (docs/architecture.md §13), or None when not configured."""
+        from kepubot.proofread import MisusedWords
+
+        path = self.config.data.review.misused_words
+        if path is None:
+            return None
+        return MisusedWords.load(self.config.resolve(path))
+
     def roles(self, user: str) -> set[str]:
         roles = self.config.roles_of(user)
         if roles is None:
@@ -156,6 +169,5 @@ class App:
         raise NotAllowed(f"{action} needs the {need} role; user {user!r} has: {have}")
 
     def close(self) -> None:
-        if "conn" in self.__dict__:
-            self.conn.close()
-            del self.__dict__["conn"]
+        if "store" in self.__dict__ and self._owns_store:
+            self.store.close()

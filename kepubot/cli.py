@@ -173,11 +173,17 @@ def init(state: State, force: bool) -> None:
         words.write_text(
             (data / "sensitive_words.txt").read_text(encoding="utf-8"), encoding="utf-8"
         )
+    misused = target.parent / "misused_words.txt"  # 三校 (docs/architecture.md §13)
+    if not misused.exists():
+        misused.write_text(
+            (data / "misused_words.txt").read_text(encoding="utf-8"), encoding="utf-8"
+        )
     app = App(load_config(target))
     app.channels  # noqa: B018
     app.conn  # noqa: B018 — creates and migrates the database
     click.echo(
-        f"wrote {target} and {words.name}; database {app.config.database_path.name} is ready"
+        f"wrote {target}, {words.name} and {misused.name};"
+        f" database {app.config.database_path.name} is ready"
     )
     click.echo("next: kepubot --as zhang post add --title ... --body ... --channel news-feed")
     click.echo("console: kepubot user passwd NAME (for each user), then kepubot web")
@@ -229,6 +235,18 @@ def post_options(new: bool) -> Any:
                 is_flag=True,
                 help="Publish in each channel's next free posting slot.",
             ),
+            click.option(
+                "--source",
+                "sources",
+                multiple=True,
+                help='A source, "TITLE|URL" or "TITLE|doi:DOI" (repeatable; on edit the'
+                " given sources replace the old ones).",
+            ),
+            *(
+                []
+                if new
+                else [click.option("--no-sources", is_flag=True, help="Remove every source.")]
+            ),
             click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
         ]
         for option in reversed(options):
@@ -255,7 +273,25 @@ def _post_input(params: dict[str, Any], new: bool) -> Any:
             raise InvalidInput(f"--body-file {body_file}: not UTF-8 text") from None
     if new and body is None:
         raise InvalidInput("the body is missing; give --body TEXT or --body-file F")
+    sources = None
+    if params.get("sources"):
+        from kepubot import sources as source_rules
+
+        if params.get("no_sources"):
+            raise InvalidInput("give either --source or --no-sources, not both")
+        sources, shape = [], []
+        for text in params["sources"]:
+            item, problem = source_rules.parse(text, "--source")
+            if problem:
+                shape.append(problem)
+            elif item is not None:
+                sources.append(item)
+        if shape:
+            raise InvalidInput("\n".join(shape))
+    elif params.get("no_sources"):
+        sources = []
     return PostInput(
+        sources=sources,
         title=params.get("title"),
         body=body,
         summary=params.get("summary"),
@@ -280,6 +316,7 @@ def post_add(state: State, **params: Any) -> None:
 
     app = state.app
     post_id = create_post(app, state.user, _post_input(params, new=True), now=now_utc())
+    _proofreading_warnings(app, [post_id])
     same = same_posts(app.conn, post_id)
     if same:  # written on purpose, one at a time: say so, do not refuse (import refuses)
         click.echo(
@@ -302,10 +339,25 @@ def post_edit(state: State, post_id: int, **params: Any) -> None:
     from kepubot.queue.posts import edit_post
 
     post = edit_post(state.app, state.user, post_id, _post_input(params, new=False), now=now_utc())
+    _proofreading_warnings(state.app, [post.id])
     if params["as_json"]:
         emit_json({"id": post.id, "state": post.state, "content_hash": post.content_hash})
     else:
         click.echo(f"post {post.id}: {post.state}")
+
+
+def _proofreading_warnings(app: App, post_ids: list[int]) -> None:
+    """One ``warning:`` line (stderr) per 三校 finding, with field and line:column; they never
+    block saving or submitting (docs/architecture.md §13)."""
+    from kepubot.proofread import findings_for
+    from kepubot.queue.posts import get_post
+    from kepubot.queue.validate import visible
+
+    for post_id in dict.fromkeys(post_ids):
+        for finding in findings_for(app, get_post(app, post_id)):
+            click.echo(
+                visible(f"warning: post {post_id} {finding.describe(app.language)}"), err=True
+            )
 
 
 @post.command("import")
@@ -423,7 +475,7 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
 @pass_state
 def post_show(state: State, post_id: int, as_json: bool) -> None:
     """A post with its reviews and deliveries."""
-    from kepubot.queue import deliveries
+    from kepubot.queue import audit, deliveries
     from kepubot.queue.posts import get_post, reviews_of
     from kepubot.timeutil import show
 
@@ -438,10 +490,24 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
         "link": p.link,
         "body": p.body,
         "media": [m.model_dump() for m in p.media],
+        "sources": [s.model_dump(exclude_defaults=True) for s in p.sources],
         "next_slot": p.next_slot,
         "content_hash": p.content_hash,
         "approved_hash": p.approved_hash,
         "review_levels": levels,
+        # warning words accepted at approval, every round (docs/architecture.md §4.3)
+        "accepted_words": [
+            {
+                "round": row.detail.get("round"),
+                "level_name": row.detail.get("level_name", ""),
+                "reviewer": row.actor,
+                "word": row.detail.get("word", ""),
+                "reason": row.detail.get("reason", ""),
+                "at": show(row.at, app.tz),
+            }
+            for row in audit.rows_for_post(app.conn, post_id)
+            if row.action == "post.word_accepted"
+        ],
         "created_at": show(p.created_at, app.tz),
         "reviews": [
             {
@@ -490,6 +556,10 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
         f"{label(app, 'scheduled')}: {data['scheduled_at'] or ('next slot' if p.next_slot else '-')}",
         f"{label(app, 'media')}: {', '.join(f'{m.kind}:{m.name}' for m in p.media) or '-'}",
         f"{label(app, 'summary')}: {p.summary or '-'}",
+        # what `post approve --hash H` pins (docs/architecture.md §4.6)
+        f"{label(app, 'content_hash')}: {p.content_hash}",
+        f"{'sources' if app.language == 'en' else '参考资料'}:"
+        + ("".join(f"\n  - {s.title} {s.href}" for s in p.sources) or " -"),
         "",
         p.body,
         "",
@@ -501,6 +571,12 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
         )
     if not reviews:
         out.append("  -")
+    if data["accepted_words"]:
+        out.append(f"{label(app, 'accepted_words')}:")
+        for a in data["accepted_words"]:
+            out.append(
+                f"  {a['at']}  {a['level_name']}  {a['reviewer']}  {a['word']}  {a['reason']}"
+            )
     out.append(f"{label(app, 'deliveries')}:")
     for d in data["deliveries"]:
         remote = d["remote_url"] or d["remote_id"] or ""
@@ -521,22 +597,117 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
 @pass_state
 def post_submit(state: State, post_ids: tuple[int, ...], comment: str) -> None:
     """Send drafts (or rejected posts) to review; all or nothing."""
-    from kepubot.queue.posts import submit
+    from kepubot.queue.posts import get_post, submit, warnings_of
 
     submit(state.app, state.user, list(post_ids), now=now_utc(), comment=comment)
+    _proofreading_warnings(state.app, list(post_ids))
     click.echo(f"submitted: {', '.join(map(str, post_ids))}")
+    for post_id in dict.fromkeys(post_ids):
+        # warn words do not stop a submit; a reviewer accepts each with a reason
+        for hit in warnings_of(state.app, get_post(state.app, post_id)):
+            click.echo(
+                f"warning: post {post_id}: {hit.describe()}; a reviewer must accept it with a"
+                " reason",
+                err=True,
+            )
+
+
+def _seen_at_start(
+    app: App, post_ids: tuple[int, ...], level: str | None, pinned_hash: str | None
+) -> dict[int, Any]:
+    """What the reviewer is deciding on, read when the command starts (docs/architecture.md
+    §4.6): each post's content hash (or ``--hash``) and level (or ``--level``). The decision
+    commits only if both are unchanged inside its write transaction."""
+    import logging
+
+    from kepubot.errors import InvalidInput
+    from kepubot.queue.posts import Seen, get_post, level_number
+
+    if pinned_hash is not None and len(set(post_ids)) != 1:
+        raise InvalidInput("--hash pins the content of one post; give exactly one post id")
+    wanted = level_number(app, level) if level is not None else None
+    seen = {}
+    for post_id in dict.fromkeys(post_ids):
+        p = get_post(app, post_id)
+        at = wanted if wanted is not None else p.review_level if p.state == "in_review" else None
+        seen[post_id] = Seen(content_hash=(pinned_hash or p.content_hash).strip(), level=at)
+        logging.getLogger("kepubot.cli").debug(
+            "post %d read: level %s, content hash %s", post_id, at, seen[post_id].content_hash
+        )
+    return seen
+
+
+_LEVEL_HELP = "The review level you decide on (name or number); refused if the post is at another."
+_HASH_HELP = "The content hash you reviewed (post show prints it); refused if the post changed."
 
 
 @post.command("approve")
 @click.argument("post_ids", type=ID, nargs=-1, required=True)
 @click.option("--comment", default="", help="Review comment.")
+@click.option(
+    "--ack-proofreading",
+    is_flag=True,
+    help="At the final level: acknowledge every remaining proofreading finding (recorded in"
+    " the audit); without it a post with findings is refused, listing them.",
+)
+@click.option("--level", metavar="LEVEL", help=_LEVEL_HELP)
+@click.option("--hash", "pinned_hash", metavar="H", help=_HASH_HELP)
+@click.option(
+    "--accept-word",
+    "accept_words",
+    multiple=True,
+    metavar="WORD",
+    help="Accept this warning word of the post (repeatable; needs --reason).",
+)
+@click.option("--reason", default=None, help="Why the accepted warning words are acceptable.")
+@click.option(
+    "--accept-warnings",
+    metavar="REASON",
+    default=None,
+    help="Accept every warning word of the posts, for this reason.",
+)
 @pass_state
-def post_approve(state: State, post_ids: tuple[int, ...], comment: str) -> None:
+def post_approve(
+    state: State,
+    post_ids: tuple[int, ...],
+    comment: str,
+    ack_proofreading: bool,
+    level: str | None,
+    pinned_hash: str | None,
+    accept_words: tuple[str, ...],
+    reason: str | None,
+    accept_warnings: str | None,
+) -> None:
     """Approve posts at their current review level; all or nothing."""
-    from kepubot.queue.posts import approve, get_post
+    from kepubot.errors import InvalidInput
+    from kepubot.queue.posts import Acceptance, approve, get_post
 
     app = state.app
-    approve(app, state.user, list(post_ids), now=now_utc(), comment=comment)
+    seen = _seen_at_start(app, post_ids, level, pinned_hash)
+    if reason is not None and not accept_words:
+        raise InvalidInput("--reason goes with --accept-word WORD (the warning word it accepts)")
+    if accept_words and not (reason or accept_warnings or "").strip():
+        raise InvalidInput("--accept-word: give --reason TEXT saying why the word is acceptable")
+    accept = None
+    if accept_words or accept_warnings is not None:
+        accept = Acceptance(
+            reason=(reason if reason is not None else accept_warnings) or "",
+            words=tuple(w.strip() for w in accept_words),
+            all=accept_warnings is not None,
+        )
+    approve(
+        app,
+        state.user,
+        list(post_ids),
+        now=now_utc(),
+        comment=comment,
+        ack_proofreading=ack_proofreading,
+        seen=seen,
+        accept=accept,
+    )
+    _proofreading_warnings(
+        app, [i for i in dict.fromkeys(post_ids) if get_post(app, i).state == "in_review"]
+    )
     for post_id in dict.fromkeys(post_ids):
         p = get_post(app, post_id)
         if p.state == "approved":
@@ -550,12 +721,22 @@ def post_approve(state: State, post_ids: tuple[int, ...], comment: str) -> None:
 @post.command("reject")
 @click.argument("post_ids", type=ID, nargs=-1, required=True)
 @click.option("--reason", required=True, help="Why: the author reads this.")
+@click.option("--level", metavar="LEVEL", help=_LEVEL_HELP)
+@click.option("--hash", "pinned_hash", metavar="H", help=_HASH_HELP)
 @pass_state
-def post_reject(state: State, post_ids: tuple[int, ...], reason: str) -> None:
+def post_reject(
+    state: State,
+    post_ids: tuple[int, ...],
+    reason: str,
+    level: str | None,
+    pinned_hash: str | None,
+) -> None:
     """Reject posts back to their authors with a reason; all or nothing."""
     from kepubot.queue.posts import reject
 
-    reject(state.app, state.user, list(post_ids), reason=reason, now=now_utc())
+    app = state.app
+    seen = _seen_at_start(app, post_ids, level, pinned_hash)
+    reject(app, state.user, list(post_ids), reason=reason, now=now_utc(), seen=seen)
     click.echo(f"rejected: {', '.join(map(str, post_ids))}")
 
 
@@ -593,6 +774,43 @@ def post_cancel(state: State, post_id: int) -> None:
 
     count = cancel(state.app, state.user, post_id, now=now_utc())
     click.echo(f"post {post_id}: cancelled ({count} deliveries cancelled)")
+
+
+@post.command("retract")
+@click.argument("post_id", type=ID)
+@click.option("--reason", required=True, help="Why it is taken back (audit, alerts).")
+@click.option(
+    "--channel", "channels", multiple=True, help="Only this channel (repeatable); default all."
+)
+@pass_state
+def post_retract(state: State, post_id: int, reason: str, channels: tuple[str, ...]) -> None:
+    """Take a published post back on every channel (final-level reviewer or admin)."""
+    from kepubot.queue.retraction import retract_post
+
+    result = retract_post(
+        state.app, state.user, post_id, reason=reason, now=now_utc(), channels=channels
+    )
+    if result["retracting"]:
+        click.echo(f"post {post_id}: 撤回中 (retracting) on {', '.join(result['retracting'])}")
+    if result["cancelled"]:
+        click.echo(f"post {post_id}: 未发出的已撤销 (cancelled) on {', '.join(result['cancelled'])}")
+    if result["in_flight"]:
+        click.echo(
+            f"warning: post {post_id} is still being sent on {', '.join(result['in_flight'])};"
+            f" run `kepubot post retract {post_id}` again once it has settled",
+            err=True,
+        )
+
+
+@post.command("correct")
+@click.argument("post_id", type=ID)
+@pass_state
+def post_correct(state: State, post_id: int) -> None:
+    """Write a correction (更正) of a post: a new draft linked to it; prints its id."""
+    from kepubot.queue.retraction import correct_post
+
+    new_id = correct_post(state.app, state.user, post_id, now=now_utc())
+    click.echo(new_id)
 
 
 @post.command("preview")
@@ -697,13 +915,30 @@ def delivery_retry(state: State, delivery_id: int) -> None:
     "--published", "published", metavar="URL_OR_ID", help="It is on the platform: its URL or id."
 )
 @click.option("--not-published", is_flag=True, help="It is not on the platform: send it again.")
+@click.option("--retracted", is_flag=True, help="A retraction: it is gone from the platform.")
+@click.option(
+    "--not-retracted", is_flag=True, help="A retraction: it is still there; retract it again."
+)
 @pass_state
 def delivery_resolve(
-    state: State, delivery_id: int, published: str | None, not_published: bool
+    state: State,
+    delivery_id: int,
+    published: str | None,
+    not_published: bool,
+    retracted: bool,
+    not_retracted: bool,
 ) -> None:
     """Settle a delivery that needs attention."""
     from kepubot.queue import operator
 
+    if retracted or not_retracted:
+        if published or not_published or (retracted and not_retracted):
+            fail("give exactly one of --retracted or --not-retracted")
+        outcome = operator.resolve_retraction(
+            state.app, state.user, delivery_id, now=now_utc(), retracted=retracted
+        )
+        click.echo(f"delivery {delivery_id}: {outcome}")
+        return
     if bool(published) == bool(not_published):
         fail("give exactly one of --published URL_OR_ID or --not-published")
     result = operator.resolve(
@@ -1017,6 +1252,30 @@ def report(
         sys.stdout.buffer.write(payload)
     else:
         click.echo(payload, nl=not payload.endswith("\n"))
+
+
+@cli.command()
+@click.option("--channel", "channels", multiple=True, help="Only this channel (repeatable).")
+@click.option("--reason", required=True, help="Why (shown in status, the console, alerts).")
+@pass_state
+def pause(state: State, channels: tuple[str, ...], reason: str) -> None:
+    """Emergency stop: claim nothing more on every channel, or the named ones (operator)."""
+    from kepubot.bot.stop import pause_channels
+
+    added = pause_channels(state.app, state.user, list(channels), reason=reason, now=now_utc())
+    names = ", ".join("全部渠道 (all)" if s == "*" else s for s in added) or "-"
+    click.echo(f"paused: {names}" if added else "already paused; nothing changed")
+
+
+@cli.command()
+@click.option("--channel", "channels", multiple=True, help="Only this channel (repeatable).")
+@pass_state
+def resume(state: State, channels: tuple[str, ...]) -> None:
+    """Lift an emergency stop (operator)."""
+    from kepubot.bot.stop import resume_channels
+
+    lifted = resume_channels(state.app, state.user, list(channels), now=now_utc())
+    click.echo("resumed: " + ", ".join("全部渠道 (all)" if s == "*" else s for s in lifted))
 
 
 @cli.command()

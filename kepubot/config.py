@@ -198,16 +198,75 @@ class AlertsSection(Strict):
     notify_reviewers: bool = False
 
 
+# a custom role (e.g. "expert" for a 科学性审核 level): a short lowercase identifier
+_ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class ReviewLevel(Strict):
+    """One review level: its name and the role that may review it (docs/architecture.md §4.2):
+    ``reviewer`` or a custom role (e.g. ``expert``) that users hold in ``[users] roles``."""
+
+    name: str
+    role: str = "reviewer"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a review level's name must not be empty")
+        return value.strip()
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if not _ROLE_NAME.match(value):
+            raise ValueError(
+                f"role {value!r} must be a lowercase identifier such as reviewer or expert"
+            )
+        if value in ("editor", "operator", "manager", "admin"):
+            raise ValueError(
+                f"role {value!r} cannot review a level; use reviewer or a custom role such as"
+                " expert"
+            )
+        return value
+
+
+def _level_entry(value: Any) -> Any:
+    """``"初审"`` is ``{ name = "初审" }`` (role reviewer): a plain list of names keeps working."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 class ReviewSection(Strict):
-    levels: list[str] = Field(default_factory=lambda: ["审核"], min_length=1)
+    # each entry a name or a table { name = "科学性审核", role = "expert" }
+    levels: list[Annotated[ReviewLevel, BeforeValidator(_level_entry)]] = Field(
+        default_factory=lambda: [ReviewLevel(name="审核")], min_length=1
+    )
     sensitive_words: str | None = None
+    # 三校: common misused words, one "错词 → 正词" a line (docs/architecture.md §13)
+    misused_words: str | None = None
+    # a post with one of these tags needs a source from authoritative_domains at submit
+    # (docs/architecture.md §14); a DOI counts as authoritative
+    sources_required_for_tags: list[str] = Field(default_factory=list)
+    authoritative_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("authoritative_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        cleaned = []
+        for domain in value:
+            name = domain.strip().lower().strip(".")
+            if not name or "/" in name or " " in name or "." not in name:
+                raise ValueError(
+                    f"authoritative_domains: {domain!r} is not a host name such as who.int"
+                )
+            cleaned.append(name)
+        return cleaned
 
     @field_validator("levels")
     @classmethod
-    def _distinct_levels(cls, value: list[str]) -> list[str]:
-        if any(not name.strip() for name in value):
-            raise ValueError("review level names must not be empty")
-        if len(set(value)) != len(value):
+    def _distinct_levels(cls, value: list[ReviewLevel]) -> list[ReviewLevel]:
+        names = [level.name for level in value]
+        if len(set(names)) != len(names):
             raise ValueError("review level names must be distinct")
         return value
 
@@ -295,7 +354,8 @@ class WebSection(Strict):
 
 
 class UserSection(Strict):
-    roles: list[Role] = Field(min_length=1)
+    # built-in roles (ROLES) and the custom roles of [review] levels (checked in load_config)
+    roles: list[str] = Field(min_length=1)
     name: str | None = None
     notify: list[MaybeSecret] = Field(default_factory=list)  # apprise URLs for this person
 
@@ -307,8 +367,29 @@ class ChannelSection(BaseModel):
     type: str
 
 
+class ScheduleSection(Strict):
+    """``[schedule]``: whole days (YYYY-MM-DD, in the configured zone) on which nothing is
+    published on any channel (docs/delivery.md §16); channels add their own
+    ``blackout_dates``."""
+
+    blackout_dates: list[str] = Field(default_factory=list)
+
+    @field_validator("blackout_dates")
+    @classmethod
+    def _dates(cls, value: list[str]) -> list[str]:
+        from datetime import date
+
+        for item in value:
+            try:
+                date.fromisoformat(item)
+            except ValueError:
+                raise ValueError(f"blackout date {item!r} must be YYYY-MM-DD") from None
+        return sorted(set(value))
+
+
 class ConfigFile(Strict):
     kepubot: KepubotSection = KepubotSection()
+    schedule: ScheduleSection = ScheduleSection()
     daemon: DaemonSection = DaemonSection()
     alerts: AlertsSection = AlertsSection()
     metrics: MetricsSection = MetricsSection()
@@ -355,7 +436,18 @@ class Config:
 
     @property
     def review_levels(self) -> list[str]:
-        return list(self.data.review.levels)
+        """The level names, level 1 first."""
+        return [level.name for level in self.data.review.levels]
+
+    def level_role(self, level: int) -> str:
+        """The role that may review ``level`` (1-based); ``reviewer`` outside the list."""
+        levels = self.data.review.levels
+        return levels[level - 1].role if 1 <= level <= len(levels) else "reviewer"
+
+    @property
+    def review_roles(self) -> set[str]:
+        """Every role that reviews some level."""
+        return {level.role for level in self.data.review.levels}
 
     def roles_of(self, user: str) -> set[str] | None:
         section = self.data.users.get(user)
@@ -458,10 +550,44 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
+def role_problems(parsed: ConfigFile) -> list[str]:
+    """Roles that only make sense together: each user's roles are built-in ones or the
+    custom roles of review levels (a typo must not pass silently), and once users are
+    configured each level's custom role is held by someone (or an admin)."""
+    custom = {level.role for level in parsed.review.levels} - set(ROLES)
+    hint = (
+        f"; custom roles are those of [review] levels ({', '.join(sorted(custom))})"
+        if custom
+        else "; a custom role must be the role of a [review] levels entry"
+    )
+    problems = []
+    for name, user in parsed.users.items():
+        for role in user.roles:
+            if role not in ROLES and role not in custom:
+                problems.append(
+                    f"users.{name}.roles: unknown role {role!r}; built-in roles are"
+                    f" {', '.join(ROLES)}{hint}"
+                )
+    if parsed.users:
+        for index, level in enumerate(parsed.review.levels, start=1):
+            if level.role in ROLES:
+                continue  # a custom role no one holds is surely a mistake; reviewer may wait
+            if not any(level.role in u.roles or "admin" in u.roles for u in parsed.users.values()):
+                problems.append(
+                    f"review.levels entry {index} ({level.name}): no user holds role"
+                    f" {level.role!r} (nor admin), so no one could review it; give the role to"
+                    " a user in [users]"
+                )
+    return problems
+
+
 def load_config(path: Path) -> Config:
     data = read_toml(path)
     try:
         parsed = ConfigFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, str(path), model=ConfigFile)) from None
+    problems = role_problems(parsed)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {line}" for line in problems))
     return Config(parsed, path.resolve())

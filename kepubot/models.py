@@ -44,6 +44,26 @@ class Media(BaseModel):
     file: str | None = Field(default=None, exclude=True)  # absolute path, filled when loaded
 
 
+class Source(BaseModel):
+    """Where a claim of the post comes from: a title and a URL or a DOI
+    (docs/architecture.md §14)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    url: str = ""
+    doi: str = ""
+
+    @property
+    def href(self) -> str:
+        """A link a reader can follow (a DOI resolves through doi.org)."""
+        return self.url or f"https://doi.org/{self.doi}"
+
+
+MAX_SOURCES = 20
+MAX_SOURCE_TITLE_CHARS = 200
+
+
 class Post(BaseModel):
     id: int
     title: str
@@ -54,6 +74,7 @@ class Post(BaseModel):
     media: list[Media] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list)
     variants: dict[str, dict[str, str]] = Field(default_factory=dict)
+    sources: list[Source] = Field(default_factory=list)
     author: str
     state: PostState = "draft"
     review_round: int = 0
@@ -96,10 +117,19 @@ def content_hash(
     media: list[dict[str, Any]],
     channels: list[str],
     variants: dict[str, dict[str, str]],
+    sources: list[dict[str, str]] | None = None,
 ) -> str:
-    """SHA-256 over everything that is published; approval pins it."""
+    """SHA-256 over everything that is published; approval pins it. Sources are published
+    too (a 参考资料 section, feed links); a post without sources hashes as before they
+    existed, so the hashes of posts already approved stay valid."""
+    extra: dict[str, Any] = {}
+    if sources:
+        extra["sources"] = [
+            {"title": s["title"], "url": s.get("url", ""), "doi": s.get("doi", "")} for s in sources
+        ]
     canonical = json.dumps(
         {
+            **extra,
             "title": title,
             "body": body,
             "summary": summary,
@@ -138,6 +168,9 @@ class Delivery(BaseModel):
     next_metrics_at: datetime | None = None
     content_hash: str = ""
     reconcile_tries: int = 0
+    # "publish", or "retract" once a retraction was requested (docs/delivery.md §14)
+    kind: str = "publish"
+    retract_reason: str | None = None
 
 
 class Review(BaseModel):

@@ -66,6 +66,10 @@ def preview_items(app: App, post: Post, names: list[str]) -> list[dict[str, Any]
         "tags": "\n".join(post.tags),
     }
     hits = [h.describe() for h in app.sensitive_words.scan(fields)]
+    from kepubot.proofread import findings_for
+
+    # 三校 warnings, with their line and column (docs/architecture.md §13)
+    proofreading = [finding_json(f, app.language) for f in findings_for(app, post)]
     items = []
     for name in names:
         ch = app.channels[name]
@@ -79,9 +83,23 @@ def preview_items(app: App, post: Post, names: list[str]) -> list[dict[str, Any]
                 "targeted": name in post.channels,
                 "rendered": asdict(rendered),
                 "problems": problems + [f"sensitive word {h}" for h in hits],
+                "proofreading": proofreading,
             }
         )
     return items
+
+
+def finding_json(finding: Any, language: str) -> dict[str, Any]:
+    return {
+        "key": finding.key,
+        "kind": finding.kind,
+        "field": finding.field,
+        "line": finding.line,
+        "column": finding.column,
+        "text": finding.text,
+        "suggestion": finding.suggestion,
+        "message": finding.describe(language),
+    }
 
 
 def render_preview_text(app: App, items: list[dict[str, Any]]) -> str:
@@ -114,5 +132,12 @@ def render_preview_text(app: App, items: list[dict[str, Any]]) -> str:
             out.extend(f"  - {p}" for p in item["problems"])
         else:
             out.append(f"{label(app, 'problems')}: {label(app, 'none')}")
+        findings = item.get("proofreading") or []
+        heading = "proofreading" if app.language == "en" else "校对提示"
+        if findings:
+            out.append(f"{heading}:")
+            out.extend(f"  - {f['message']}" for f in findings)
+        else:
+            out.append(f"{heading}: {label(app, 'none')}")
         out.append("")
     return "\n".join(out).rstrip()

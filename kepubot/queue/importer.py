@@ -29,6 +29,7 @@ CSV_COLUMNS = (
     "images",
     "video",
     "cover",
+    "sources",  # "标题|https://…; 标题|doi:10.…" (kepubot.sources)
 )
 REQUIRED_CSV_COLUMNS = ("title", "body", "channels")
 FRONT_MATTER_KEYS: dict[str, type] = {
@@ -43,6 +44,7 @@ FRONT_MATTER_KEYS: dict[str, type] = {
     "at": str,
     "next_slot": bool,
     "variants": dict,
+    "sources": list,  # [{title, url} | {title, doi}] (kepubot.sources)
 }
 
 
@@ -173,7 +175,19 @@ def read_csv(
         if not any(values.values()):
             continue
         base = path.parent
+        sources = None
+        if values.get("sources"):
+            from kepubot.sources import parse
+
+            sources = []
+            for text in _split(values["sources"]):
+                item, problem = parse(text, f"{place}, column sources")
+                if problem:
+                    problems.append(problem)
+                elif item is not None:
+                    sources.append(item)
         data = PostInput(
+            sources=sources,
             title=values.get("title", ""),
             body=values.get("body", ""),
             summary=values.get("summary") or None,
@@ -224,7 +238,7 @@ def read_markdown(path: Path) -> tuple[PostInput, str]:
         for index in range(1, end):
             if (
                 re.match(rf"^\s*{re.escape(key)}\s*=", lines[index])
-                or lines[index].strip() == f"[{key}]"
+                or lines[index].strip() in (f"[{key}]", f"[[{key}]]")
                 or lines[index].strip().startswith(f"[{key}.")
             ):
                 return index + 1
@@ -240,6 +254,8 @@ def read_markdown(path: Path) -> tuple[PostInput, str]:
             )
         elif not isinstance(value, expected):
             problems.append(f"{path} line {line_of(key)}: {key} must be a {expected.__name__}")
+        elif key == "sources":
+            continue  # a list of tables, checked below
         elif isinstance(value, list) and not all(isinstance(v, str) for v in value):
             problems.append(f"{path} line {line_of(key)}: {key} must be a list of strings")
     variants = meta.get("variants")
@@ -253,11 +269,23 @@ def read_markdown(path: Path) -> tuple[PostInput, str]:
                     f"{path} line {line_of('variants')}: variants.{channel} may set only title,"
                     " summary, body and link (strings)"
                 )
+    sources = None
+    if isinstance(meta.get("sources"), list):
+        from kepubot.sources import from_mapping
+
+        sources = []
+        for number, value in enumerate(meta["sources"], start=1):
+            item, problem = from_mapping(value, f"{path} line {line_of('sources')}, sources #{number}")
+            if problem:
+                problems.append(problem)
+            elif item is not None:
+                sources.append(item)
     if problems:
         raise InvalidInput("\n".join(problems))
     base = path.parent
     body = "\n".join(lines[end + 1 :]).strip("\n")
     data = PostInput(
+        sources=sources,
         title=meta.get("title", ""),
         body=body,
         summary=meta.get("summary"),

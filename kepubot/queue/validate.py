@@ -188,6 +188,16 @@ def clean_input(data: PostInput) -> PostInput:
                     cleaned[key] = text(value, where, title=key == "title")
             variants[channel] = cleaned
         changes["variants"] = variants
+    if data.sources is not None:
+        from kepubot.sources import problems as source_problems
+
+        # titles go through the text rules, URLs through link_problem (issue 13 §5)
+        sources = [
+            {k: normalise_newlines(v).strip() if k == "title" else v.strip() for k, v in s.items()}
+            for s in data.sources
+        ]
+        problems.extend(source_problems(sources, data.place("sources", "--source")))
+        changes["sources"] = sources
     if problems:
         raise InvalidInput("\n".join(problems))
     return dataclasses.replace(data, **changes)  # type: ignore[arg-type]
@@ -206,6 +216,7 @@ def stored_problems(post: Post) -> list[str]:
             target.append((f"variants.{channel}.{key}", value))
     for where, value in texts:
         problems.extend(text_problems(normalise_newlines(value), where))
+    links += [(f"sources #{n}", s.url) for n, s in enumerate(post.sources, start=1) if s.url]
     for where, value in links:
         problem = link_problem(value.strip(), where) if value.strip() else None
         if problem:
