@@ -30,10 +30,12 @@ from kepubot.sandbox.base import (
     json_response,
     redact_target,
 )
+from kepubot.sandbox.bilibili import BilibiliOpenAPI
 from kepubot.sandbox.control import PREFIX as CONTROL_PREFIX
 from kepubot.sandbox.control import ControlAPI
 from kepubot.sandbox.douyin import DouyinOpenAPI
 from kepubot.sandbox.faults import NOT_APPLIED, FaultRule, Faults
+from kepubot.sandbox.kuaishou import KuaishouOpenAPI
 from kepubot.sandbox.ledger import Ledger, RequestLog
 from kepubot.sandbox.robots import DingtalkRobot, WecomRobot
 from kepubot.sandbox.webhook import WebhookReceiver
@@ -50,6 +52,8 @@ DEFAULT_ENDPOINTS: tuple[EndpointFactory, ...] = (
     WeiboAPI,
     WechatOfficialAccount,
     DouyinOpenAPI,
+    BilibiliOpenAPI,
+    KuaishouOpenAPI,
 )
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
