@@ -477,6 +477,12 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
     """A post with its reviews and deliveries."""
     from kepubot.queue import audit, deliveries
     from kepubot.queue.posts import get_post, reviews_of
+    from kepubot.queue.retraction import (
+        correction_of,
+        corrections_of,
+        retraction_state,
+        shown_state,
+    )
     from kepubot.timeutil import show
 
     app = state.app
@@ -532,9 +538,16 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
                 "remote_url": d.remote_url,
                 "last_error": d.last_error,
                 "published_at": show(d.published_at, app.tz) or None,
+                # publish, or retract once a retraction was requested (docs/delivery.md §14)
+                "kind": d.kind,
+                "shown_state": shown_state(d.kind, d.state),
+                "retract_reason": d.retract_reason,
             }
             for d in dels
         ],
+        "retraction": retraction_state([{"kind": d.kind, "state": d.state} for d in dels]),
+        "correction_of": correction_of(app.conn, post_id),
+        "corrections": corrections_of(app.conn, post_id),
     }
     if as_json:
         emit_json(data)
@@ -548,6 +561,12 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
             f" ({levels[p.review_level - 1]})"
             if p.state == "in_review" and 0 < p.review_level <= len(levels)
             else ""
+        )
+        + (f" / {label(app, data['retraction'])}" if data["retraction"] else ""),
+        *(
+            [f"{'correction of' if app.language == 'en' else '更正自'}: #{data['correction_of']}"]
+            if data["correction_of"]
+            else []
         ),
         f"{label(app, 'author')}: {p.author}",
         f"{label(app, 'channels')}: {', '.join(p.channels)}",
@@ -581,7 +600,7 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
     for d in data["deliveries"]:
         remote = d["remote_url"] or d["remote_id"] or ""
         out.append(
-            f"  #{d['id']} {d['channel']}  {label(app, d['state'])}  {d['due_at']}  {remote}  {d['last_error'] or ''}".rstrip()
+            f"  #{d['id']} {d['channel']}  {label(app, d['shown_state'])}  {d['due_at']}  {remote}  {d['last_error'] or ''}".rstrip()
         )
     if not dels:
         out.append("  -")
@@ -620,7 +639,7 @@ def _seen_at_start(
     commits only if both are unchanged inside its write transaction."""
     import logging
 
-    from kepubot.errors import InvalidInput
+    from kepubot.errors import InvalidInput, NotFound
     from kepubot.queue.posts import Seen, get_post, level_number
 
     if pinned_hash is not None and len(set(post_ids)) != 1:
@@ -628,7 +647,10 @@ def _seen_at_start(
     wanted = level_number(app, level) if level is not None else None
     seen = {}
     for post_id in dict.fromkeys(post_ids):
-        p = get_post(app, post_id)
+        try:
+            p = get_post(app, post_id)
+        except NotFound:
+            continue  # the decision lists it with every other refusal
         at = wanted if wanted is not None else p.review_level if p.state == "in_review" else None
         seen[post_id] = Seen(content_hash=(pinned_hash or p.content_hash).strip(), level=at)
         logging.getLogger("kepubot.cli").debug(
@@ -1002,6 +1024,11 @@ def channels_check(state: State, name: str | None) -> None:
         if name is not None and channel_name != name:
             continue
         who = f"{channel_name} ({channel.type_name()})"
+        if not channel.capabilities.verify:
+            click.echo(
+                f"{who}: cannot check: channel type {channel.type_name()!r} has no credential check"
+            )
+            continue
         try:
             line = channel.verify()
         except NotImplementedError as exc:
@@ -1013,7 +1040,7 @@ def channels_check(state: State, name: str | None) -> None:
             continue
         click.echo(f"{who}: ok: {line}")
         try:
-            checks = channel.permissions()
+            checks = channel.permissions() if channel.capabilities.permissions else []
         except ChannelError as exc:
             click.echo(f"{who}: permissions not checked: {exc}")
             continue

@@ -125,6 +125,7 @@ class Strict(BaseModel):
 
 
 class KepubotSection(Strict):
+    # a SQLite file, or postgresql://user:${ENV}@host:port/db (docs/architecture.md §11)
     database: str = "kepubot.db"
     timezone: str = "Asia/Shanghai"
     language: Literal["zh", "en"] = "zh"
@@ -141,6 +142,16 @@ class KepubotSection(Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        from kepubot.queue.store import check_url, is_url
+
+        problem = check_url(value) if is_url(value) else None
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
@@ -424,6 +435,12 @@ class Config:
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file; for a PostgreSQL database a name in the config's folder, so that
+        the key files kept "beside the database" (token.key, web_secret.key) go there."""
+        from kepubot.queue.store import is_url
+
+        if is_url(self.data.kepubot.database):
+            return self.base_dir / "postgresql"
         return self.resolve(self.data.kepubot.database)
 
     @property

@@ -28,6 +28,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "problems": ("问题", "problems"),
     "none": ("无", "none"),
     "extra": ("其他字段", "other fields"),
+    "content_hash": ("内容哈希", "content hash"),
+    "accepted_words": ("已接受的提示词", "accepted warning words"),
     # post states
     "draft": ("草稿", "draft"),
     "in_review": ("审核中", "in review"),
@@ -47,6 +49,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "needs_attention": ("需人工处理", "needs attention"),
     "published": ("已发布", "published"),
     "failed": ("失败", "failed"),
+    # retraction (docs/delivery.md §14) and the emergency stop
+    "retracting": ("撤回中", "retracting"),
+    "retracted": ("已撤回", "retracted"),
+    "retract:failed": ("撤回失败", "retraction failed"),
+    "retract:needs_attention": ("撤回需人工处理", "retraction needs attention"),
+    "paused": ("已暂停", "paused"),
 }
 
 

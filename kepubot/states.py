@@ -26,6 +26,7 @@ DeliveryState = Literal[
     "published",
     "failed",
     "cancelled",
+    "retracted",
 ]
 DELIVERY_STATES: tuple[str, ...] = get_args(DeliveryState)
 
@@ -41,10 +42,11 @@ STATE_MEANINGS: dict[str, str] = {
     "published": "on the platform, with remote_id/remote_url (terminal)",
     "failed": "refused for good, or out of attempts; an operator may retry",
     "cancelled": "withdrawn before sending (terminal)",
+    "retracted": "was published, then taken back on the platform (terminal; docs/delivery.md §14)",
 }
 
 #: States no transition leaves (``failed`` only by an operator's retry).
-TERMINAL_DELIVERY_STATES = frozenset({"published", "failed", "cancelled"})
+TERMINAL_DELIVERY_STATES = frozenset({"published", "failed", "cancelled", "retracted"})
 #: States in which a request is (or may be) with the platform or a daemon holds the row.
 ACTIVE_STATES: tuple[str, ...] = ("claimed", "sending", "processing", "unknown")
 #: States a delivery can still be withdrawn from: nothing has been sent.
@@ -63,7 +65,8 @@ class Transition(NamedTuple):
     migration: int = 1
 
 
-#: Every allowed change (docs/delivery.md §2.2). Nothing leaves published or cancelled, and
+#: Every allowed change (docs/delivery.md §2.2). Nothing leaves cancelled (published only for a
+#: retraction, migration 18), and
 #: nothing goes from sending or unknown to cancelled (a request that may be out cannot be
 #: withdrawn locally).
 TRANSITIONS: tuple[Transition, ...] = (
@@ -98,6 +101,15 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("needs_attention", "published", "operator_resolve", "a person found it published"),
     Transition("needs_attention", "queued", "operator_resolve", "a person found it absent"),
     Transition("failed", "queued", "operator_retry", "an operator retries"),
+    # A retraction is the same row walking the engine again with kind = 'retract'
+    # (docs/delivery.md §14); migration 18 lets `published` be left only that way.
+    Transition("published", "queued", "retraction.start", "a retraction is requested", 18),
+    Transition("sending", "retracted", "retraction.record_retracted", "deleted / notice sent", 18),
+    Transition("unknown", "retracted", "record_reconciled", "looked: it is gone", 18),
+    Transition("needs_attention", "retracted", "operator_resolve", "a person removed it", 18),
+    Transition(
+        "claimed", "needs_attention", "retraction.hand_to_person", "no deletion interface", 18
+    ),
 )
 
 #: The allowed (from, to) pairs.

@@ -36,8 +36,8 @@ from kepubot.errors import (
     RateLimited,
 )
 from kepubot.models import Delivery
-from kepubot.queue import deliveries, limits, ops
-from kepubot.queue.db import connect, transaction
+from kepubot.queue import deliveries, limits, ops, pauses
+from kepubot.queue.db import transaction
 from kepubot.timeutil import bounded_wait, utcnow
 
 if TYPE_CHECKING:
@@ -77,8 +77,6 @@ class Engine:
         # in the daemon a finished send claims the next one at once; `run --once` drives
         # dispatch itself and turns this off so that nothing is claimed behind its back
         self.auto_refill = True
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._in_flight: set[Future[None]] = set()
@@ -120,13 +118,8 @@ class Engine:
     # --- plumbing ---------------------------------------------------------------------------
 
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.app.config.database_path)
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        """The calling thread's connection (``Store.conn``, docs/architecture.md §11)."""
+        return self.app.store.conn()  # type: ignore[no-any-return]
 
     def idempotency_key(self, delivery: Delivery) -> str:
         return f"kepubot-{self.instance}-{delivery.id}"
@@ -155,11 +148,8 @@ class Engine:
 
     def close(self, wait: bool = True) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=True)
-        with self._lock:
-            for conn in self._connections:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._connections.clear()
+        # the worker threads' connections; the calling thread's belongs to the App
+        self.app.store.close(keep_current=True)
 
     # --- claiming -----------------------------------------------------------------------------
 
@@ -177,6 +167,9 @@ class Engine:
                     now=now,
                     lease_seconds=self.settings.lease_seconds,
                     rate_limits=self.rate_limits,
+                    hold_publishing=pauses.blacked_out_channels(
+                        self.app.config, self.app.channels, now, self.app.tz
+                    ),
                 )
                 if delivery is None:
                     break
@@ -253,6 +246,9 @@ class Engine:
         from kepubot.queue.posts import get_post
 
         post = get_post(self.app, delivery.post_id, conn)
+        if delivery.kind == "retract":
+            self._retract(delivery, channel, post)
+            return
         if post.state != "approved" or post.approved_hash != delivery.content_hash:
             # Content must be exactly what was approved. A post sent back to review holds its
             # deliveries in `pending`, so a queued one with other content means the approved
@@ -346,6 +342,72 @@ class Engine:
             return
         crash_point("after-outcome")
         self._breaker_success(delivery.channel, now)
+
+    def _retract(self, delivery: Delivery, channel: Any, post: Any) -> None:
+        """A retraction (docs/delivery.md §14): the same claim, intent, one call and outcome
+        recording as a publication; only the call differs."""
+        from kepubot.queue import retraction
+
+        conn = self.conn()
+        now = self.clock()
+        if not channel.capabilities.retract:
+            task = (
+                f"{delivery.channel} offers no deletion interface: remove post {post.id} there by"
+                f" hand ({delivery.remote_url or delivery.remote_id}), then run `kepubot delivery"
+                f" resolve {delivery.id} --retracted`"
+            )
+            retraction.hand_to_person(conn, delivery=delivery, worker=self.worker, now=now, task=task)
+            self._alert_retract_task(delivery, post, task, now)
+            return
+        crash_point("before-intent")
+        deliveries.begin_send(
+            conn,
+            delivery=delivery,
+            worker=self.worker,
+            now=now,
+            lease_seconds=self.settings.lease_seconds,
+        )
+        crash_point("after-intent")
+        progress = Progress(
+            delivery.progress,
+            on_save=lambda data: deliveries.save_progress(
+                conn, delivery=delivery, worker=self.worker, progress=data, now=self.clock()
+            ),
+        )
+        progress.setdefault("retract_key", f"{self.idempotency_key(delivery)}-retract")
+        log.info("delivery %s: retracting post %s on %s", delivery.id, post.id, delivery.channel)
+        try:
+            channel.retract(delivery, post, progress)
+        except ChannelError as exc:
+            crash_point("after-response")
+            self._record_error(delivery, exc)
+            return
+        except NotImplementedError as exc:
+            self._record_error(delivery, Permanent(str(exc)))
+            return
+        except Exception as exc:  # a bug in a channel: the delete may have gone out
+            log.exception("delivery %s: retract on %s raised", delivery.id, delivery.channel)
+            self._record_error(delivery, OutcomeUnknown(f"unexpected {type(exc).__name__}: {exc}"))
+            return
+        crash_point("after-response")
+        now = self.clock()
+        retraction.record_retracted(conn, delivery=delivery, worker=self.worker, now=now)
+        log.info("delivery %s: retracted on %s", delivery.id, delivery.channel)
+        crash_point("after-outcome")
+        self._breaker_success(delivery.channel, now)
+
+    def _alert_retract_task(self, delivery: Delivery, post: Any, task: str, now: datetime) -> None:
+        from kepubot.bot.watchdog import raise_alert
+
+        raise_alert(
+            self.app,
+            self.conn(),
+            key=f"attention:{delivery.id}",
+            now=now,
+            title=f"kepubot：请人工撤回稿件 {post.id}（{delivery.channel}）",
+            body=f"稿件 {post.id}《{post.title}》需在 {delivery.channel} 撤回，但该平台没有删除接口。"
+            f"\n撤回原因：{delivery.retract_reason or ''}\n{task}",
+        )
 
     def _breaker_success(self, channel: str, now: datetime) -> None:
         conn = self.conn()

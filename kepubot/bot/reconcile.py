@@ -185,6 +185,8 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
     channel = engine.app.channels.get(delivery.channel)
     if channel is None:
         return "skipped"
+    if delivery.kind == "retract":
+        return reconcile_retraction(engine, delivery, channel)
     language = getattr(engine.app, "language", "zh")
 
     def settle(
@@ -214,13 +216,13 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
         )
         return state
 
-    if channel.idempotent:
+    if channel.capabilities.idempotent:
         state = settle(None, decided=True, reason="publishing again is harmless on this channel")
         log.info(
             "delivery %s: idempotent channel %s, publishing again", delivery_id, delivery.channel
         )
         return state
-    if not channel.can_find:
+    if not channel.capabilities.find:
         cannot = Undecided(
             reason="该渠道无法查询已发布的内容（cannot look up earlier posts）",
             look_at=f"渠道 {delivery.channel} 的接收方（群聊、平台后台）",
@@ -398,3 +400,76 @@ def _poll_one(engine: Engine, delivery_id: int, now: datetime) -> bool:
             poll_at=now + timedelta(seconds=bounded_wait(result.poll_after_seconds)),
         )
     return False
+
+
+def reconcile_retraction(engine: Engine, delivery: Any, channel: Any) -> str:
+    """A delete (or withdrawal notice) whose answer was lost (docs/delivery.md §14.3): settled
+    by looking. Gone -> retracted; provably still there -> queued (deleted again, which is
+    harmless); cannot tell -> look again with backoff, then a person after settle_minutes. An
+    idempotent channel (feed) simply removes again; a channel that cannot look (robots) goes
+    to a person at once."""
+    from kepubot.bot.watchdog import raise_alert
+    from kepubot.channels.base import Retracted
+
+    conn = engine.conn()
+    now = engine.clock()
+    delivery_id = delivery.id
+
+    def settle(gone: bool, *, decided: bool, reason: str) -> str:
+        return deliveries.record_reconciled(
+            conn,
+            delivery_id=delivery_id,
+            actor=engine.worker,
+            now=now,
+            found=(delivery.remote_id or "", delivery.remote_url) if gone else None,
+            decided=decided,
+            reason=reason,
+        )
+
+    def to_person(reason: str) -> str:
+        state = settle(False, decided=False, reason=reason)
+        raise_alert(
+            engine.app,
+            conn,
+            key=f"attention:{delivery_id}",
+            now=now,
+            title=f"kepubot：撤回任务 {delivery_id} 需人工处理",
+            body=f"稿件 {delivery.post_id} 在渠道 {delivery.channel} 的撤回结果未知：{reason}。"
+            f"\n请到平台核实（{delivery.remote_url or delivery.remote_id or ''}），然后运行"
+            f" `kepubot delivery resolve {delivery_id} --retracted` 或 `--not-retracted`。",
+        )
+        return state
+
+    if channel.capabilities.idempotent:
+        return settle(False, decided=True, reason="removing again is harmless on this channel")
+    if not channel.capabilities.find_retracted:
+        return to_person(f"{delivery.channel} cannot look up whether the retraction went out")
+    uncertain = deliveries.uncertain_since(conn, delivery_id) or now
+    minutes = channel.settings.settle_window()
+    deadline = uncertain + timedelta(minutes=minutes)
+    progress = Progress(delivery.progress)
+    try:
+        found = channel.find_retracted(delivery, progress)
+    except (ChannelError, NotImplementedError) as exc:
+        found = Undecided(reason=f"查询失败（lookup failed）：{exc}")
+    if isinstance(found, Retracted):
+        log.info("delivery %s: gone from %s; retracted", delivery_id, delivery.channel)
+        return settle(True, decided=True, reason="looked: gone from the platform")
+    if found is None:
+        log.info("delivery %s: still on %s; deleting again", delivery_id, delivery.channel)
+        return settle(False, decided=True, reason="looked: still on the platform")
+    if now >= deadline:
+        return to_person(f"still undecided after settle_minutes ({minutes:g}): {found.reason}")
+    deliveries.note_reconcile_try(
+        conn,
+        delivery_id=delivery_id,
+        now=now,
+        error=f"undecided: {found.reason}"[:1000],
+        next_at=next_look(
+            now,
+            base_seconds=engine.settings.reconcile_after_seconds,
+            tries=delivery.reconcile_tries,
+            deadline=deadline,
+        ),
+    )
+    return "retry"

@@ -47,7 +47,18 @@ def collect_health(app: App, now: datetime) -> dict[str, Any]:
                 "running": running,
             }
         )
+    from kepubot.queue import pauses
+
     return {
+        "paused": [
+            {
+                "scope": p["scope"],
+                "reason": p["reason"],
+                "paused_by": p["paused_by"],
+                "paused_at": show(p["paused_at"], app.tz),
+            }
+            for p in pauses.paused(conn)
+        ],
         "oldest_overdue": (
             {
                 "id": overdue["id"],
@@ -68,7 +79,16 @@ def collect_health(app: App, now: datetime) -> dict[str, Any]:
 def render_status(app: App, data: dict[str, Any]) -> str:
     from kepubot.i18n import label
 
-    lines = [f"{label(app, 'deliveries')}:"]
+    lines = []
+    for p in data.get("paused", []):
+        where = "全部渠道" if p["scope"] == "*" else p["scope"]
+        lines.append(
+            f"已暂停 (paused): {where}，由 {p['paused_by']} 于 {p['paused_at']}，原因：{p['reason']}"
+            if getattr(app, "language", "zh") != "en"
+            else f"paused: {'every channel' if p['scope'] == '*' else p['scope']} by"
+            f" {p['paused_by']} at {p['paused_at']}: {p['reason']}"
+        )
+    lines.append(f"{label(app, 'deliveries')}:")
     if data["deliveries"]:
         for state, count in sorted(data["deliveries"].items()):
             lines.append(f"  {label(app, state)} ({state}): {count}")

@@ -31,15 +31,18 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from kepubot.channels.base import (
+    Capabilities,
     HttpChannel,
     HttpChannelSettings,
     Published,
     Rendered,
+    Retracted,
     display_name,
     markdown_to_html,
 )
 from kepubot.errors import ChannelError, Permanent, Transient
-from kepubot.models import Media, Post
+from kepubot.models import Delivery, Media, Post
+from kepubot.sources import html_list
 
 FeedFormat = Literal["rss", "atom", "json"]
 _URL = re.compile(r"^https?://[^\s/]+")
@@ -249,9 +252,10 @@ def _xml_bytes(root: ET.Element) -> bytes:
 
 
 class FeedChannel(HttpChannel):
+    channel_type = "feed"
     Settings = FeedSettings
     settings: FeedSettings
-    idempotent = True
+    capabilities = Capabilities(idempotent=True, verify=True, retract=True)
 
     # check() is the base one: every feed format accepts any item that has a title.
 
@@ -262,7 +266,7 @@ class FeedChannel(HttpChannel):
             kind="feed-item",
             title=post.title,
             text=post.summary,
-            html=markdown_to_html(post.body),
+            html=markdown_to_html(post.body) + html_list(post.sources),
             link=post.link,
             media=[m.path for m in post.media],
             extra={"tags": list(post.tags)},
@@ -320,6 +324,32 @@ class FeedChannel(HttpChannel):
             remote_id=item["id"], remote_url=item["url"], published_at=_parse_iso(item["published"])
         )
 
+    # --- retraction (docs/delivery.md §14) ----------------------------------------------------
+
+    def retract(self, delivery: Delivery, post: Post, progress: dict[str, Any]) -> Retracted:
+        """The item leaves every feed format at once (one rewrite of all files); removing an
+        item that is already gone is harmless, so a redo is always safe (idempotent)."""
+        folder = self.output_path
+        item_id = delivery.remote_id or self.item_id(post)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with _folder_lock(folder):
+                items = self._public_authors(self._load_items(folder))
+                kept = [i for i in items if i["id"] != item_id]
+                gone = len(kept) == len(items)
+                if not gone:
+                    self._write_all(folder, kept)
+        except ChannelError:
+            raise
+        except OSError as exc:
+            raise Transient(
+                f"feed: cannot write the feed files in {folder}: {exc.strerror or exc};"
+                " check that the folder exists and is writable"
+            ) from None
+        if not gone and self.settings.websub_hub:
+            self._ping_hub(self.settings.websub_hub)
+        return Retracted(how="already_gone" if gone else "removed")
+
     def _item(self, post: Post, folder: Path) -> dict[str, Any]:
         """The feed item of ``post`` (without times), copying its images next to the feeds."""
         pictures = [m for m in (post.cover, *post.images) if m is not None]
@@ -329,7 +359,8 @@ class FeedChannel(HttpChannel):
             "title": _clean(post.title),
             "url": _clean(post.link) or self.settings.site_url,
             "summary": _clean(post.summary),
-            "content_html": _clean(markdown_to_html(post.body)),
+            # the sources as a linked 参考资料 list, in all three formats (docs/architecture.md §14)
+            "content_html": _clean(markdown_to_html(post.body) + html_list(post.sources)),
             "tags": list(dict.fromkeys(_clean(t) for t in post.tags if t.strip())),
             "author": _clean(self._author(post.author)),
             "enclosures": [self._copy_media(m, folder) for m in pictures],

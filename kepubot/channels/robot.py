@@ -25,11 +25,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from kepubot.channels.base import (
+    Capabilities,
     HttpChannel,
     HttpChannelSettings,
     Problem,
     Published,
     Rendered,
+    Retracted,
     json_object,
     markdown_to_text,
     mask_secrets,
@@ -42,7 +44,7 @@ from kepubot.errors import (
     RateLimited,
     Transient,
 )
-from kepubot.models import Post
+from kepubot.models import Delivery, Post
 
 # WeCom group robot: text content at most 2048 bytes of UTF-8 [src], markdown content at most
 # 4096 bytes (docs/platforms.md §1.3, from the current robot doc). Over the limit WeCom answers 40058
@@ -208,6 +210,21 @@ class _RobotChannel(HttpChannel):
         path, params = self.target()
         return self.send(path, params, self.markdown_message(title, text), key)
 
+    # A robot cannot take a message back: a retraction is a short notice that the article
+    # was withdrawn (docs/delivery.md §14), sent once with its own key.
+    capabilities = Capabilities(retract=True)
+
+    def retract(self, delivery: Delivery, post: Post, progress: dict[str, Any]) -> Retracted:
+        key = progress.get("retract_key")
+        if not isinstance(key, str) or not key:
+            raise ValueError("progress has no retract_key; the daemon must set it before the call")
+        title = "撤回通知"
+        text = f"此前推送的《{post.title}》已撤回，请勿再转发。"
+        if delivery.retract_reason:
+            text += f"\n撤回原因：{delivery.retract_reason}"
+        self.notify_text(title, text, key)
+        return Retracted(how="notice_sent")
+
 
 # --- WeCom ------------------------------------------------------------------------------------
 
@@ -234,16 +251,13 @@ WECOM_RATE_LIMIT_RETRY_AFTER = 60.0  # the limit is per minute [gk]
 
 
 class WecomChannel(_RobotChannel):
+    channel_type = "wecom"
     Settings = WecomSettings
     settings: WecomSettings
     platform = "wecom"
     errors = WECOM_ERRORS
     rate_limit_retry_after = WECOM_RATE_LIMIT_RETRY_AFTER
     auth_hint = "check webhook_key (the key= part of the robot's webhook address)"
-
-    @classmethod
-    def type_name(cls) -> str:
-        return "wecom"
 
     def message(self, post: Post) -> dict[str, Any]:
         kind = self.settings.msgtype
@@ -400,6 +414,7 @@ def _timestamp_ms() -> int:
 
 
 class DingtalkChannel(_RobotChannel):
+    channel_type = "dingtalk"
     Settings = DingtalkSettings
     settings: DingtalkSettings
     platform = "dingtalk"
@@ -410,10 +425,6 @@ class DingtalkChannel(_RobotChannel):
         "check access_token and compare secret, keywords and ip_allowlist with the robot's"
         " 安全设置 (security settings) in DingTalk"
     )
-
-    @classmethod
-    def type_name(cls) -> str:
-        return "dingtalk"
 
     def message(self, post: Post) -> dict[str, Any]:
         kind = self.settings.msgtype

@@ -24,25 +24,29 @@ import hashlib
 import hmac
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import field_validator
 
 from kepubot.channels.base import (
+    Capabilities,
     ChannelContext,
     ChannelSettings,
     HttpChannel,
     HttpChannelSettings,
     Published,
     Rendered,
+    Retracted,
+    Undecided,
     display_name,
     json_object,
     markdown_to_html,
 )
 from kepubot.config import Secret
 from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, Transient
-from kepubot.models import Post
+from kepubot.models import Delivery, Post
 
 _URL = re.compile(r"^https?://[^\s/]+")
 SIGNATURE_HEADER = "X-Kepubot-Signature"
@@ -78,19 +82,28 @@ def webhook_body(post: Post, author: str | None = None) -> dict[str, Any]:
         "media": [
             {"kind": m.kind, "sha256": m.sha256, "name": m.name, "mime": m.mime} for m in post.media
         ],
+        # [{title, url, doi}] (docs/architecture.md §14)
+        "sources": [{"title": s.title, "url": s.href, "doi": s.doi} for s in post.sources],
     }
 
 
 class WebhookChannel(HttpChannel):
+    channel_type = "webhook"
     Settings = WebhookSettings
     settings: WebhookSettings
+    # find() needs a lookup_url; without one the channel cannot look (narrowed in __init__).
+    capabilities = Capabilities(retract=True, find_retracted=True)
 
     def __init__(
         self, name: str, settings: ChannelSettings, context: ChannelContext | None = None
     ) -> None:
         super().__init__(name, settings, context)
         # Whether a lookup is possible depends on the configured receiver, not on the type.
-        self.can_find = bool(self.settings.lookup_url)  # type: ignore[misc]
+        self.capabilities = replace(
+            self.capabilities,
+            find=bool(self.settings.lookup_url),
+            find_retracted=bool(self.settings.lookup_url),
+        )
 
     def render(self, post: Post) -> Rendered:
         post = post.for_channel(self.name)
@@ -159,6 +172,67 @@ class WebhookChannel(HttpChannel):
         raise Permanent(
             f"{what}: refused with HTTP {status} ({self._excerpt(response)})", code=status
         )
+
+    # --- retraction (docs/delivery.md §14) ------------------------------------------------
+
+    def retract(self, delivery: Delivery, post: Post, progress: dict[str, Any]) -> Retracted:
+        """A signed ``retracted`` event with its own idempotency key (``retract_key``); it
+        names the publication it takes back by the publishing key and the receiver's id."""
+        key = progress.get("retract_key")
+        if not isinstance(key, str) or not key:
+            raise ValueError("progress has no retract_key; the daemon must set it before the call")
+        document = {
+            "event": "retracted",
+            "post_id": post.id,
+            "title": post.title,
+            "reason": delivery.retract_reason or "",
+            "retracts": {
+                "idempotency_key": delivery.progress.get("idempotency_key"),
+                "id": delivery.remote_id,
+                "url": delivery.remote_url,
+            },
+            "idempotency_key": key,
+        }
+        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        signature = self.sign(body)
+        if signature is not None:
+            headers[SIGNATURE_HEADER] = signature
+        what = f"webhook {self.name}: retract"
+        response = self.request(
+            "POST", self.settings.url, what=what, data=body, headers=headers, allow_redirects=False
+        )
+        status = response.status_code
+        if 200 <= status < 300:
+            return Retracted(how="event_sent")
+        if status == 409:
+            raise OutcomeUnknown(f"{what}: the receiver already has this event (HTTP 409)", code=409)
+        if status in (401, 403):
+            raise AuthExpired(
+                f"{what}: refused with HTTP {status}; check the channel's secret", code=status
+            )
+        if status == 408:
+            raise Transient(f"{what}: the receiver timed out reading the request", code=408)
+        raise Permanent(
+            f"{what}: refused with HTTP {status} ({self._excerpt(response)})", code=status
+        )
+
+    def find_retracted(
+        self, delivery: Delivery, progress: dict[str, Any]
+    ) -> Retracted | Undecided | None:
+        """Ask ``lookup_url`` whether the receiver has the retraction event's key."""
+        key = progress.get("retract_key")
+        if not self.settings.lookup_url or not isinstance(key, str):
+            raise NotImplementedError(f"webhook {self.name} cannot look up retractions")
+        what = f"webhook {self.name}: retraction lookup"
+        response = self.request(
+            "GET", self.settings.lookup_url, what=what, params={"key": key}, allow_redirects=False
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code == 200:
+            return Retracted(how="event_sent")
+        raise Transient(f"{what}: unexpected HTTP {response.status_code}", code=response.status_code)
 
     def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
         """Ask ``lookup_url`` whether the receiver has this delivery's key."""

@@ -40,12 +40,14 @@ from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 from pydantic import Field, field_validator, model_validator
 
 from kepubot.channels.base import (
+    Capabilities,
     HttpChannel,
     HttpChannelSettings,
     Problem,
     Processing,
     Published,
     Rendered,
+    Retracted,
     Undecided,
     checkpoint,
     markdown_to_text,
@@ -75,6 +77,9 @@ _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9
 
 SHARE_PATH = "2/statuses/share.json"  # [src] §2.2
 TIMELINE_PATH = "2/statuses/user_timeline.json"  # named in §2.4/§11.1; parameters below are [gk]
+DESTROY_PATH = "2/statuses/destroy.json"  # POST id=… (statuses/destroy doc); retraction
+SHOW_PATH = "2/statuses/show.json"  # GET id=…; 20101 once the status is gone
+GONE_CODE = 20101  # "Target weibo does not exist!"
 COUNT_PATH = "2/statuses/count.json"  # [src] for the fields; the v2 path is [gk] (§2.5)
 TOKEN_INFO_PATH = "oauth2/get_token_info"  # [src] §2.1; POST is [gk] (the doc revision we saw
 # names the fields, not the method; public clients POST it)
@@ -367,10 +372,20 @@ class WeiboSettings(HttpChannelSettings):
 
 
 class WeiboChannel(HttpChannel):
+    channel_type = "weibo"
     Settings = WeiboSettings
     settings: WeiboSettings
-    # An unknown outcome is settled by looking in the account's own timeline (find()).
-    can_find = True
+    # An unknown outcome is settled by looking in the account's own timeline (find()); an
+    # accepted-but-slow status (20032) is polled until it shows.
+    capabilities = Capabilities(
+        find=True,
+        poll=True,
+        metrics=True,
+        account_metrics=True,
+        verify=True,
+        retract=True,
+        find_retracted=True,
+    )
 
     def choose_link(self, post: Post) -> str:
         """The post's link if Weibo will accept it, else default_link, else ""."""
@@ -537,6 +552,50 @@ class WeiboChannel(HttpChannel):
             ACCEPTED_POLL_MAX_SECONDS, max(ACCEPTED_POLL_SECONDS, waited.total_seconds() / 2)
         )
         return Processing(poll_after_seconds=wait)
+
+    # --- retraction (docs/delivery.md §14) ------------------------------------------------
+
+    def retract(self, delivery: Delivery, post: Post, progress: dict[str, Any]) -> Retracted:
+        """``POST 2/statuses/destroy.json id=…`` (only one's own statuses). A status already
+        gone (20101) is success: a redo after a lost answer must not fail the retraction."""
+        what = f"weibo {self.name}: retract"
+        status_id = delivery.remote_id
+        if not status_id or not status_id.isdigit():
+            raise Permanent(
+                f"{what}: delivery {delivery.id} has no Weibo status id; delete it on the"
+                " account's page by hand, then `kepubot delivery resolve` it"
+            )
+        data = {"access_token": self._token(), "id": status_id}
+        response, answer = self._send("POST", DESTROY_PATH, what=what, reading=False, data=data)
+        if isinstance(answer, dict) and _error_code(answer) == GONE_CODE:
+            return Retracted(how="already_gone")
+        status = self._checked(response, answer, what, reading=False)
+        if not isinstance(status, dict) or not _status_id(status):
+            raise OutcomeUnknown(
+                f"{what}: HTTP {response.status_code} without the deleted status; cannot tell"
+                " whether it was deleted",
+                code=response.status_code,
+            )
+        return Retracted(how="deleted")
+
+    def find_retracted(
+        self, delivery: Delivery, progress: dict[str, Any]
+    ) -> Retracted | Undecided | None:
+        """``statuses/show.json``: 20101 means gone; the status itself means still there."""
+        what = f"weibo {self.name}: retraction lookup"
+        if not delivery.remote_id:
+            return Undecided(reason="no status id recorded", look_at="the account's Weibo page")
+        params = {"access_token": self._token(), "id": delivery.remote_id}
+        response, answer = self._send("GET", SHOW_PATH, what=what, reading=True, params=params)
+        if isinstance(answer, dict) and _error_code(answer) == GONE_CODE:
+            return Retracted(how="already_gone")
+        status = self._checked(response, answer, what, reading=True)
+        if isinstance(status, dict) and _status_id(status):
+            return None
+        return Undecided(
+            reason=f"statuses/show answered HTTP {response.status_code} without a status",
+            look_at=delivery.remote_url or "the account's Weibo page",
+        )
 
     # --- lookup, counts, credentials -------------------------------------------------------
 

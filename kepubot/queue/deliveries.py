@@ -21,14 +21,14 @@ from typing import Any
 from kepubot.errors import InvalidTransition, LeaseLost, NotFound
 from kepubot.models import Delivery
 from kepubot.queue import audit
-from kepubot.queue.db import transaction
+from kepubot.queue.db import advisory_lock, skip_locked, transaction
 from kepubot.states import allowed  # the state machine, as data (docs/delivery.md §2.4)
 from kepubot.timeutil import from_db, to_db
 
 _COLUMNS = (
     "id, post_id, channel, state, due_at, not_before, attempts, lease_owner, lease_until,"
     " lease_version, progress, remote_id, remote_url, error_kind, last_error, published_at,"
-    " next_metrics_at, content_hash, reconcile_tries"
+    " next_metrics_at, content_hash, reconcile_tries, kind, retract_reason"
 )
 
 
@@ -63,6 +63,8 @@ def from_row(row: sqlite3.Row) -> Delivery:
         next_metrics_at=t(row["next_metrics_at"]),
         content_hash=row["content_hash"],
         reconcile_tries=row["reconcile_tries"],
+        kind=row["kind"],
+        retract_reason=row["retract_reason"],
     )
 
 
@@ -261,9 +263,9 @@ def _set_state(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Move one delivery to ``to_state`` (inside the caller's transaction), fenced if asked."""
-    delivery_id = delivery["id"] if isinstance(delivery, sqlite3.Row) else delivery.id
-    from_state = delivery["state"] if isinstance(delivery, sqlite3.Row) else delivery.state
-    post_id = delivery["post_id"] if isinstance(delivery, sqlite3.Row) else delivery.post_id
+    delivery_id = delivery["id"] if not isinstance(delivery, Delivery) else delivery.id
+    from_state = delivery["state"] if not isinstance(delivery, Delivery) else delivery.state
+    post_id = delivery["post_id"] if not isinstance(delivery, Delivery) else delivery.post_id
     _require(from_state, to_state, delivery_id)
     sets = {"state": to_state, "updated_at": to_db(now), **(extra_sets or {})}
     assignments = ", ".join(f"{column} = ?" for column in sets)
@@ -313,10 +315,11 @@ def queue_for_post(
         if row is None:
             cursor = conn.execute(
                 "INSERT INTO deliveries (post_id, channel, state, due_at, not_before,"
-                " content_hash, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+                " content_hash, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (post_id, channel, to_db(due), to_db(due), content_hash, to_db(now), to_db(now)),
             )
-            delivery_id = int(cursor.lastrowid or 0)
+            delivery_id = int(cursor.fetchone()[0])
             audit.append(
                 conn,
                 at=to_db(now),
@@ -454,6 +457,7 @@ def claim_next(
     lease_seconds: float,
     exclude_channels: Iterable[str] = (),
     rate_limits: Mapping[str, tuple[int, float]] | None = None,
+    hold_publishing: Iterable[str] = (),
 ) -> Delivery | None:
     """Claim the oldest due delivery in one ``BEGIN IMMEDIATE`` with ``UPDATE ... RETURNING``.
 
@@ -465,7 +469,12 @@ def claim_next(
 
     now_text = to_db(now)
     with transaction(conn):
-        skip = set(exclude_channels)
+        # emergency stop (docs/operations.md §12): read in the claim's own transaction, so a
+        # pause committed before this poll is seen by it; '*' stops every channel
+        paused = {r[0] for r in conn.execute("SELECT scope FROM pauses")}
+        if "*" in paused:
+            return None
+        skip = set(exclude_channels) | paused
         skip |= {
             r[0]
             for r in conn.execute(
@@ -474,17 +483,25 @@ def claim_next(
             )
         }
         skip |= limits.blocked_channels(conn, now)
+        # blackout dates (docs/delivery.md §16) hold publishing only: a retraction still goes
+        held = sorted(set(hold_publishing) - skip)
         while True:
             exclusion = f" AND channel NOT IN ({', '.join('?' for _ in skip)})" if skip else ""
+            if held:
+                exclusion += (
+                    f" AND NOT (kind = 'publish' AND channel IN ({', '.join('?' for _ in held)}))"
+                )
             candidate = conn.execute(
                 "SELECT id, channel FROM deliveries INDEXED BY deliveries_due"
                 f" WHERE state = 'queued' AND not_before <= ?{exclusion}"
-                " ORDER BY not_before, id LIMIT 1",
-                (now_text, *skip),
+                f" ORDER BY not_before, id LIMIT 1{skip_locked(conn)}",
+                (now_text, *skip, *held),
             ).fetchone()
             if candidate is None:
                 return None
             channel = candidate["channel"]
+            # the per-account send lease (docs/architecture.md §11.3): one claim per account
+            advisory_lock(conn, f"account:{channel}")
             limit = (rate_limits or {}).get(channel)
             if limit is not None and limits.take_token(conn, channel, limit[0], limit[1], now):
                 skip.add(channel)
@@ -541,12 +558,14 @@ def begin_send(
         # numbered from the attempts table: `attempts` restarts after an operator's retry
         cursor = conn.execute(
             "INSERT INTO attempts (delivery_id, number, worker, started_at) VALUES (?,"
-            " (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE delivery_id = ?), ?, ?)",
+            " (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE delivery_id = ?), ?, ?)"
+            " RETURNING id",
             (delivery.id, delivery.id, worker, to_db(now)),
         )
+        attempt_id = int(cursor.fetchone()[0])
     delivery.state = "sending"
     delivery.attempts += 1
-    return int(cursor.lastrowid or 0)
+    return attempt_id
 
 
 def _close_attempt(
@@ -869,9 +888,14 @@ def record_reconciled(
             raise InvalidTransition(
                 f"delivery {delivery_id} is {delivery.state}, not unknown; nothing to reconcile"
             )
-        if found is not None:
+        sets: dict[str, Any]
+        if found is not None and delivery.kind == "retract":
+            # a retraction whose answer was lost, looked at: gone (docs/delivery.md §14)
+            to_state = "retracted"
+            sets = {"retracted_at": to_db(now), "error_kind": None, "last_error": None}
+        elif found is not None:
             to_state = "published"
-            sets: dict[str, Any] = {
+            sets = {
                 "remote_id": found[0],
                 "remote_url": found[1],
                 "published_at": to_db(now),

@@ -17,6 +17,14 @@ class Ledger:
         self._lock = threading.Lock()
         self._accepted: list[dict[str, Any]] = []
         self._duplicates: list[dict[str, Any]] = []
+        self._deleted: list[dict[str, Any]] = []
+
+    def delete(
+        self, route: str, name_or_key: str, at: float, idempotency_key: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A publication the platform took down at its owner's request (a retraction), once per
+        deletion that changed something: deleting what is already gone is not recorded."""
+        return self._add(self._deleted, _entry(route, name_or_key, None, at, idempotency_key, extra))
 
     def accept(
         self,
@@ -54,12 +62,18 @@ class Ledger:
         with self._lock:
             accepted = [e for e in self._accepted if route is None or e["route"] == route]
             duplicates = [e for e in self._duplicates if route is None or e["route"] == route]
-            return {"accepted": copy.deepcopy(accepted), "duplicates": copy.deepcopy(duplicates)}
+            deleted = [e for e in self._deleted if route is None or e["route"] == route]
+            return {
+                "accepted": copy.deepcopy(accepted),
+                "duplicates": copy.deepcopy(duplicates),
+                "deleted": copy.deepcopy(deleted),
+            }
 
     def clear(self) -> None:
         with self._lock:
             self._accepted.clear()
             self._duplicates.clear()
+            self._deleted.clear()
 
 
 def _entry(

@@ -10,6 +10,8 @@ A new key is accepted (201 ``{"id": "<name>-<n>", "url": ...}``) and recorded in
 A key seen before is refused with 409 ``{"error": "duplicate", "id": <first id>}`` and the
 attempt is recorded in the ledger's ``duplicates``, so a test can assert there were none.
 
+A body with ``"event": "retracted"`` (a retraction, with its own key) is accepted the same
+way and also recorded in the ledger's ``deleted``.
 ``GET /webhook/<name>/lookup?key=<key>`` answers 200 ``{"id", "url"}`` or 404: this is how a
 client reconciles a send whose answer it never got. ``GET /webhook/<name>/posts[?limit=n]``
 lists the receiver's recent posts, newest first.
@@ -112,6 +114,11 @@ class WebhookReceiver(Endpoint):
             }
             posts[key] = {**post, "at": at}
             ledger.accept(self.route, name, body, at, idempotency_key=key, **post)
+            if isinstance(body, dict) and body.get("event") == "retracted":
+                # a retraction event (its own key): the receiver takes the post down
+                ledger.delete(
+                    self.route, name, at, idempotency_key=key, post_id=body.get("post_id")
+                )
         return json_response(201, post)
 
     def _lookup(self, name: str, request: Request) -> Response:

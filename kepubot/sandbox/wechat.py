@@ -172,6 +172,7 @@ VERIFIED_ONLY = frozenset(
         "/cgi-bin/freepublish/delete",
         "/cgi-bin/message/mass/sendall",
         "/cgi-bin/message/mass/get",
+        "/cgi-bin/message/mass/delete",
         *(f"/datacube/{name}" for name in DATACUBE_SPANS),
     }
 )
@@ -405,6 +406,7 @@ class WechatOfficialAccount(Endpoint):
             "/cgi-bin/freepublish/delete": ("POST", self._publish_delete),
             "/cgi-bin/message/mass/sendall": ("POST", self._mass_sendall),
             "/cgi-bin/message/mass/get": ("POST", self._mass_get),
+            "/cgi-bin/message/mass/delete": ("POST", self._mass_delete),
             **{f"/datacube/{name}": ("POST", self._datacube) for name in DATACUBE_SPANS},
         }
 
@@ -953,8 +955,55 @@ class WechatOfficialAccount(Endpoint):
             if not 0 <= index <= len(article.items):
                 raise WechatError(53600, "invalid article_id: no such index")
             for i, item in enumerate(article.items, 1):
-                if index in (0, i):
+                if index in (0, i) and not item.get("is_deleted"):
                     item["is_deleted"] = True
+                    self.context.ledger.delete(
+                        self.route,
+                        account.appid,
+                        self.context.now(),
+                        kind="freepublish",
+                        id=_string(body, "article_id"),
+                        index=i,
+                    )
+        return ok()
+
+    def _mass_delete(self, request: Request, account: _Account) -> Response:
+        """``message/mass/delete {msg_id, article_idx}``: only a send that succeeded can be
+        deleted (the docs: 只有已经发送成功的消息才能删除); article_idx 0 or absent deletes every
+        article; afterwards ``mass/get`` answers ``DELETE``. Unknown msg_id: 40059. Deleting
+        by ``url`` (without msg_id) is not emulated: 40059 as well [?]."""
+        body = self._body(request)
+        raw = body.get("msg_id")
+        index = body.get("article_idx", 0) or 0
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise WechatError(47001, "data format error: article_idx")
+        with self._lock:
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                msg_id = raw
+            elif isinstance(raw, str) and raw.isascii() and raw.isdigit():
+                msg_id = int(raw)
+            else:
+                msg_id = -1
+            mass = account.mass.get(msg_id)
+            if mass is None:
+                raise WechatError(40059, "invalid msg id")
+            self._decide(mass, self.context.now())
+            if mass.status == "DELETE":
+                return ok()
+            if mass.status != "SEND_SUCCESS":
+                raise WechatError(40059, "invalid msg id: only a successful send can be deleted")
+            if index > max(1, len(mass.titles)):
+                raise WechatError(47001, "data format error: article_idx")
+            if index in (0,) or len(mass.titles) <= 1:
+                mass.status = "DELETE"
+            self.context.ledger.delete(
+                self.route,
+                account.appid,
+                self.context.now(),
+                kind="mass",
+                id=str(mass.msg_id),
+                index=index,
+            )
         return ok()
 
     # -- mass send -----------------------------------------------------------------------

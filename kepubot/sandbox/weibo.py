@@ -7,6 +7,8 @@ Endpoints (all under the real paths of ``https://api.weibo.com``):
 - ``POST /oauth2/get_token_info``: ``{uid, appkey, scope, create_at, expire_in}``.
 - ``POST /2/statuses/share.json``: form post, or ``multipart/form-data`` with the picture in
   the field ``pic``; creates a status and answers the status object.
+- ``POST /2/statuses/destroy.json`` ``id=``: deletes one's own status (20101 unknown, 20102 not
+  one's own [gk]); the ledger records the deletion.
 - ``GET /2/statuses/show.json?id=``, ``GET /2/statuses/count.json?ids=`` (at most 100 ids;
   unknown ids are dropped) and ``GET /2/statuses/user_timeline.json`` (the token owner's
   statuses, newest first, ``count``/``page``/``since_id``/``max_id``).
@@ -289,6 +291,7 @@ class WeiboAPI(Endpoint):
             "/oauth2/get_token_info": ("POST", self._token_info),
             "/2/statuses/share.json": ("POST", self._share),
             "/2/statuses/show.json": ("GET", self._show),
+            "/2/statuses/destroy.json": ("POST", self._destroy),
             "/2/statuses/count.json": ("GET", self._count),
             "/2/statuses/user_timeline.json": ("GET", self._timeline),
             "/2/users/show.json": ("GET", self._user_show),
@@ -502,6 +505,26 @@ class WeiboAPI(Endpoint):
             if status is None:
                 raise WeiboError(20101, "Target weibo does not exist!")
             return json_response(200, self._status_json(status, now))
+
+    def _destroy(self, request: Request, form: Form) -> Response:
+        """``POST 2/statuses/destroy.json id=…``: deletes one's own status and answers it (the
+        doc: 只能删除自己发布的微博). Unknown or already deleted: 20101; another user's: 20102
+        ("Not your own weibo!") [gk]. The ledger records each deletion."""
+        _, token = self._authorize(request, form)
+        status_id = _id_param(form, "id")
+        now = self.context.now()
+        with self._lock:
+            status = self._statuses.get(status_id)
+            if status is None:
+                raise WeiboError(20101, "Target weibo does not exist!")
+            if status.uid != token.uid:
+                raise WeiboError(20102, "Not your own weibo!")
+            payload = self._status_json(status, now)
+            del self._statuses[status_id]
+            mine = self._by_user.get(status.uid, [])
+            self._by_user[status.uid] = [s for s in mine if s.id != status_id]
+            self.context.ledger.delete(self.route, str(token.uid), now, kind="status", id=str(status_id))
+        return json_response(200, payload)
 
     def _count(self, request: Request, form: Form) -> Response:
         self._authorize(request, form)

@@ -24,14 +24,16 @@ from __future__ import annotations
 import hashlib
 import html as htmllib
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from kepubot.channels.base import (
+    Capabilities,
     Permission,
     Problem,
     Processing,
     Published,
     Rendered,
+    Retracted,
     Undecided,
     checkpoint,
     markdown_to_text,
@@ -81,18 +83,25 @@ MARKS = "send_marks"
 #: interface [src: docs/platforms.md §3.2]
 PERMISSION_ERRCODES = frozenset({48001, 48004})
 INVALID_MEDIA_ID = 40007  # the media_id (here: our draft) does not exist (any more)
+INVALID_ARTICLE_ID = 53600  # freepublish: no such article_id (deleted or never published)
+INVALID_MSG_ID = 40059  # mass send: no such msg_id, or one that cannot be deleted
 
 
 class WechatChannel(WechatApi):
+    channel_type = "wechat"
     Settings = WechatSettings
     settings: WechatSettings
-    can_find: ClassVar[bool] = True
-    asynchronous: ClassVar[bool] = True
-    daily_metrics: ClassVar[bool] = True
-
-    @classmethod
-    def type_name(cls) -> str:
-        return "wechat"
+    capabilities = Capabilities(
+        find=True,
+        poll=True,
+        metrics=True,
+        daily_metrics=True,
+        account_metrics=True,
+        verify=True,
+        permissions=True,
+        retract=True,
+        find_retracted=True,
+    )
 
     # --- content ----------------------------------------------------------------------------
 
@@ -418,6 +427,120 @@ class WechatChannel(WechatApi):
             f"{what}: mass send {msg_id} has an undocumented msg_status {status!r}; polling again"
             " later"
         )
+
+    # --- retraction (docs/delivery.md §14) ------------------------------------------------
+    # freepublish: freepublish/delete {article_id, index 0 = every article}; gone when
+    # freepublish/getarticle answers 53600 or every news_item is_deleted. Mass send:
+    # message/mass/delete {msg_id, article_idx 0}; gone when message/mass/get answers DELETE.
+    # Deleting a mass send makes its article page invalid; followers keep the card they got
+    # (the docs say so), which is why the post also needs a correction.
+
+    def _retract_target(self, delivery: Delivery) -> tuple[str, str]:
+        remote = delivery.remote_id or ""
+        if delivery.progress.get("msg_id") and not remote.startswith("draft:"):
+            return "mass", str(delivery.progress["msg_id"])
+        if remote.startswith("draft:"):
+            return "draft", remote.removeprefix("draft:")
+        if remote:
+            return "freepublish", remote
+        raise Permanent(
+            f"{self._what('retract')}: delivery {delivery.id} has no article_id or msg_id; delete"
+            " it in the WeChat console by hand, then `kepubot delivery resolve` it"
+        )
+
+    def retract(self, delivery: Delivery, post: Post, progress: dict[str, Any]) -> Retracted:
+        kind, ident = self._retract_target(delivery)
+        if kind == "draft":
+            answer = self._call(
+                "POST",
+                "cgi-bin/draft/delete",
+                step="draft/delete",
+                kind="create",
+                body={"media_id": ident},
+                accept=frozenset({INVALID_MEDIA_ID}),
+            )
+            gone = errcode_of(answer) == INVALID_MEDIA_ID
+            return Retracted(how="already_gone" if gone else "deleted")
+        if kind == "freepublish":
+            answer = self._call(
+                "POST",
+                "cgi-bin/freepublish/delete",
+                step="freepublish/delete",
+                kind="create",
+                body={"article_id": ident, "index": 0},
+                accept=frozenset({INVALID_ARTICLE_ID}),
+            )
+            gone = errcode_of(answer) == INVALID_ARTICLE_ID
+            return Retracted(how="already_gone" if gone else "deleted")
+        msg_id = as_int(ident, -1)
+        answer = self._call(
+            "POST",
+            "cgi-bin/message/mass/delete",
+            step="message/mass/delete",
+            kind="create",
+            body={"msg_id": msg_id, "article_idx": 0},
+            accept=frozenset({INVALID_MSG_ID}),
+        )
+        if errcode_of(answer) == INVALID_MSG_ID:
+            # 40059 also answers a send already deleted: look before calling it a refusal
+            if self._mass_status(ident) == MASS_DELETED:
+                return Retracted(how="already_gone")
+            raise Permanent(
+                f"{self._what('message/mass/delete')}: mass send {ident} cannot be deleted"
+                " (40059: only a send that succeeded can be); check the WeChat console"
+            )
+        return Retracted(how="deleted")
+
+    def find_retracted(
+        self, delivery: Delivery, progress: dict[str, Any]
+    ) -> Retracted | Undecided | None:
+        kind, ident = self._retract_target(delivery)
+        if kind == "draft":
+            return Retracted(how="already_gone") if not self._draft_exists(ident) else None
+        if kind == "mass":
+            status = self._mass_status(ident)
+            if status == MASS_DELETED:
+                return Retracted(how="already_gone")
+            if status == MASS_SENT:
+                return None
+            return Undecided(
+                reason=f"message/mass/get answers {status!r}",
+                look_at="the WeChat console, 已群发消息",
+            )
+        answer = self._call(
+            "POST",
+            "cgi-bin/freepublish/getarticle",
+            step="freepublish/getarticle",
+            kind="read",
+            body={"article_id": ident},
+            accept=frozenset({INVALID_ARTICLE_ID}),
+        )
+        if errcode_of(answer) == INVALID_ARTICLE_ID:
+            return Retracted(how="already_gone")
+        items = answer.get("news_item")
+        if isinstance(items, list) and items and all(
+            isinstance(i, dict) and i.get("is_deleted") for i in items
+        ):
+            return Retracted(how="deleted")
+        if isinstance(items, list) and items:
+            return None
+        return Undecided(
+            reason="freepublish/getarticle answered without news_item",
+            look_at="the WeChat console, 发表记录",
+        )
+
+    def _mass_status(self, msg_id: str) -> str:
+        answer = self._call(
+            "POST",
+            "cgi-bin/message/mass/get",
+            step="message/mass/get",
+            kind="read",
+            body={"msg_id": msg_id},
+            accept=frozenset({INVALID_MSG_ID}),
+        )
+        if errcode_of(answer) == INVALID_MSG_ID:
+            return "UNKNOWN_MSG_ID"
+        return str(answer.get("msg_status") or "")
 
     def _publish_task(self, publish_id: str) -> dict[str, Any]:
         return self._call(

@@ -1,0 +1,64 @@
+"""The emergency stop as people use it (docs/operations.md §12): role check, channel names,
+the pause itself (kepubot/queue/pauses.py) and an alert for pause and resume alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from kepubot.errors import InvalidInput
+from kepubot.queue import pauses
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+
+
+def _check(app: App, actor: str, channels: list[str], doing: str) -> None:
+    app.require_role(actor, "operator", action=doing)
+    unknown = [c for c in channels if c not in app.config.data.channels]
+    if unknown:
+        known = ", ".join(sorted(app.config.data.channels)) or "none"
+        raise InvalidInput(
+            f"--channel {', '.join(unknown)}: no such channel in the configuration"
+            f" (configured: {known})"
+        )
+
+
+def _alert(app: App, key: str, now: datetime, title: str, body: str) -> None:
+    from kepubot.bot.watchdog import raise_alert
+
+    raise_alert(app, app.conn, key=key, now=now, title=title, body=body)
+
+
+def pause_channels(
+    app: App, actor: str, channels: list[str], *, reason: str, now: datetime
+) -> list[str]:
+    _check(app, actor, channels, "pausing publishing")
+    if not reason.strip():
+        raise InvalidInput("--reason must say why publishing stops")
+    added = pauses.pause(app.conn, channels=channels, reason=reason.strip(), actor=actor, now=now)
+    if added:
+        where = "、".join(pauses.describe(s) for s in added)
+        _alert(
+            app,
+            f"pause:{','.join(added)}:{now.isoformat()}",
+            now,
+            f"kepubot：已暂停发布（{where}）",
+            f"{actor} 暂停了 {where} 的发布，原因：{reason.strip()}。正在发送的会发完，排队中的"
+            "稿件等待恢复，不会丢失。恢复：`kepubot resume`",
+        )
+    return added
+
+
+def resume_channels(app: App, actor: str, channels: list[str], *, now: datetime) -> list[str]:
+    _check(app, actor, channels, "resuming publishing")
+    lifted = pauses.resume(app.conn, channels=channels, actor=actor, now=now)
+    where = "、".join(pauses.describe(s) for s in lifted)
+    _alert(
+        app,
+        f"resume:{','.join(lifted)}:{now.isoformat()}",
+        now,
+        f"kepubot：已恢复发布（{where}）",
+        f"{actor} 恢复了 {where} 的发布；排队中的稿件按计划发出。",
+    )
+    return lifted

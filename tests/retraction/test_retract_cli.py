@@ -1,0 +1,97 @@
+"""Retraction, corrections and the emergency stop through the command line (issue 13 §6, §7):
+a real database file, the feed channel writing real files, `run --once` as the daemon."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from conftest import Workspace
+
+
+def _approved(ws: Workspace, *channels: str) -> int:
+    extra: list[str] = []
+    for channel in channels:
+        extra += ["--channel", channel]
+    post_id = ws.add_post(*extra)
+    ws.ok("post", "submit", str(post_id), user="zhang")
+    for reviewer in ("li", "wang", "zhao"):
+        ws.ok("post", "approve", str(post_id), user=reviewer)
+    return post_id
+
+
+def _deliveries(ws: Workspace, post_id: int) -> dict[str, dict]:
+    shown = json.loads(ws.ok("post", "show", str(post_id), "--json"))
+    return {d["channel"]: d for d in shown["deliveries"]}
+
+
+def _feed_ids(ws: Workspace) -> list[int]:
+    state = json.loads((ws.root / "public/feeds/.kepubot-feed.json").read_text(encoding="utf-8"))
+    return [i["post_id"] for i in state["items"]]
+
+
+def test_cancel_of_a_published_post_is_refused_and_retract_takes_it_out_of_the_feeds(
+    workspace: Workspace,
+) -> None:
+    ws = workspace
+    post_id = _approved(ws, "news-feed")
+    ws.ok("run", "--once", user="ops")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "published"
+    feeds = ws.root / "public/feeds"
+    assert post_id in _feed_ids(ws)
+    assert f"/kepubot/posts/{post_id}" in (feeds / "feed.xml").read_text(encoding="utf-8")
+
+    ws.refused("post", "cancel", str(post_id), user="zhang", contains="post retract")
+    # only the final level's reviewers (or an admin) retract; a reason is required
+    ws.refused("post", "retract", str(post_id), "--reason", "数据有误", user="zhang")
+    assert ws.run("post", "retract", str(post_id), user="zhao").exit_code == 2
+
+    out = ws.ok("post", "retract", str(post_id), "--reason", "数据有误", user="zhao")
+    assert "news-feed" in out
+    shown = _deliveries(ws, post_id)["news-feed"]
+    assert shown["kind"] == "retract" and shown["state"] == "queued"
+    # asking twice is refused and changes nothing
+    ws.refused("post", "retract", str(post_id), "--reason", "again", user="zhao")
+
+    ws.ok("run", "--once", user="ops")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "retracted"
+    assert post_id not in _feed_ids(ws)
+    item = f"/kepubot/posts/{post_id}"
+    for name in ("feed.xml", "atom.xml", "feed.json"):
+        assert item not in (feeds / name).read_text(encoding="utf-8"), name
+    shown = json.loads(ws.ok("post", "show", str(post_id), "--json"))
+    assert shown["retraction"] == "retracted"
+    actions = [r["action"] for r in json.loads(ws.ok("audit", "--post", str(post_id), "--json"))]
+    assert "post.retract" in actions and "delivery.retracted" in actions
+    conn = sqlite3.connect(ws.db)
+    attempts = conn.execute(
+        "SELECT outcome FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+        " WHERE d.post_id = ? ORDER BY a.number",
+        (post_id,),
+    ).fetchall()
+    assert [a[0] for a in attempts] == ["published", "retracted"]
+
+
+def test_pause_stops_claims_status_shows_it_and_resume_lets_them_go(workspace: Workspace) -> None:
+    ws = workspace
+    ws.refused("pause", "--reason", "全国哀悼日", user="zhang")  # operator or admin only
+    ws.refused("pause", "--channel", "nope", "--reason", "x", user="ops", contains="nope")
+    assert "全部渠道" in ws.ok("pause", "--reason", "全国哀悼日", user="ops")
+    post_id = _approved(ws, "news-feed")
+    ws.ok("run", "--once", user="ops")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "queued"
+    status = ws.ok("status")
+    assert "全国哀悼日" in status and "ops" in status
+    data = json.loads(ws.ok("status", "--json"))
+    assert data["paused"][0]["scope"] == "*"
+
+    ws.ok("resume", user="ops")
+    ws.ok("pause", "--channel", "news-feed", "--reason", "核查中", user="ops")
+    ws.ok("run", "--once", user="ops")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "queued"
+    ws.refused("resume", "--channel", "weibo-main", user="ops", contains="not paused")
+    ws.ok("resume", "--channel", "news-feed", user="ops")
+    ws.ok("run", "--once", user="ops")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "published"
+    actions = [r["action"] for r in json.loads(ws.ok("audit", "--json", "--limit", "200"))]
+    assert actions.count("channels.paused") == 2 and actions.count("channels.resumed") == 2
