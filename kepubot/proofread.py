@@ -210,6 +210,8 @@ def _punctuation_findings(field: str, text: str) -> list[Finding]:
             continue
         if char == "!" and text[i + 1 : i + 2] == "[":  # a Markdown image
             continue
+        if char in (text[i - 1 : i], text[i + 1 : i + 2]):
+            continue  # a run such as "!!": the repeat finding below covers it
         if char == ":" and text[i - 1 : i].isdigit() and text[i + 1 : i + 2].isdigit():
             continue  # a time such as 10:30
         before, after = _neighbour(text, i, -1), _neighbour(text, i, 1)

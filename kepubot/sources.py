@@ -133,3 +133,30 @@ def requirement_problem(post: Post, review: ReviewSection) -> str | None:
         f" {have}; add one with --source 标题|https://… (authoritative domains: see"
         " [review] authoritative_domains)"
     )
+
+
+# --- how channels publish them ---------------------------------------------------------------
+
+HEADING = "参考资料"
+
+
+def as_json(sources: list[Source]) -> list[dict[str, str]]:
+    """For machine readers (the webhook body): title, url (a DOI as its doi.org link), doi."""
+    return [{"title": s.title, "url": s.href, "doi": s.doi} for s in sources]
+
+
+def html_list(sources: list[Source], *, links: bool = True) -> str:
+    """A 参考资料 section: a heading and a numbered list. ``links=False`` writes each address
+    out as text (WeChat refuses hyperlinks to outside domains)."""
+    import html as htmllib
+
+    if not sources:
+        return ""
+    items = []
+    for source in sources:
+        title, href = htmllib.escape(source.title), htmllib.escape(source.href)
+        if links:
+            items.append(f'<li><a href="{href}">{title}</a></li>')
+        else:
+            items.append(f"<li>{title}：{href}</li>")
+    return f"<h3>{HEADING}</h3><ol>{''.join(items)}</ol>"

@@ -161,8 +161,8 @@ def test_add_edit_and_submit_warn_with_line_and_column(ws: Workspace) -> None:
     post_id, warnings = add(ws)
     lines = warnings.strip().splitlines()
     assert lines == [
-        f"warning: post {post_id} 正文 1:10：半角标点「,」（中文里的半角标点），建议改为「，」",
-        f"warning: post {post_id} 正文 1:14：易错词「再接再励」，建议改为「再接再厉」",
+        f"warning: post {post_id} 正文 1:9：半角标点「,」（中文里的半角标点），建议改为「，」",
+        f"warning: post {post_id} 正文 1:13：易错词「再接再励」，建议改为「再接再厉」",
         f"warning: post {post_id} 正文 2:3：繁简混用「時」（简体文本中的繁体字），建议改为「时」",
     ]
     result = ws.run("post", "edit", str(post_id), "--title", "洗手的学问!!", user="zhang")
@@ -179,7 +179,7 @@ def test_preview_lists_findings(ws: Workspace) -> None:
     assert "校对提示:" in text and "正文 2:3：繁简混用「時」" in text
     items = json.loads(ws.ok("post", "preview", str(post_id), "--json"))
     kinds = [(f["kind"], f["line"], f["column"]) for f in items[0]["proofreading"]]
-    assert kinds == [("halfwidth", 1, 10), ("misused", 1, 14), ("script", 2, 3)]
+    assert kinds == [("halfwidth", 1, 9), ("misused", 1, 13), ("script", 2, 3)]
 
 
 def test_final_level_must_acknowledge_each_finding_and_the_audit_says_so(ws: Workspace) -> None:
@@ -193,7 +193,7 @@ def test_final_level_must_acknowledge_each_finding_and_the_audit_says_so(ws: Wor
     lines = refusal.strip().splitlines()
     assert len(lines) == 3
     assert all("proofreading finding not acknowledged" in line for line in lines)
-    assert "body 1:14: misused '再接再励'" in refusal
+    assert "body 1:13: misused '再接再励'" in refusal
     ws.ok("post", "approve", str(post_id), "--ack-proofreading", user="zhao")
     shown = json.loads(ws.ok("post", "show", str(post_id), "--json"))
     assert shown["state"] == "approved"

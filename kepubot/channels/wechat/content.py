@@ -113,6 +113,12 @@ def article_html(post: Post) -> tuple[str, list[str]]:
     if extra:
         html += "".join(f"<p>{_image_tag(m.path, m.alt)}</p>" for m in extra)
         used.extend(m.path for m in extra)
+    if post.sources:
+        from kepubot.sources import html_list
+
+        # a 参考资料 section (docs/architecture.md §14); addresses as text, never <a>: WeChat
+        # refuses hyperlinks to outside domains (45166)
+        html += html_list(post.sources, links=False)
     html = _OPEN_TAG.sub(lambda m: f'<{m.group(1)} style="{_STYLES[m.group(1)]}">', html)
     return html.strip(), used
 
