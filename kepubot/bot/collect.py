@@ -29,7 +29,7 @@ HOLD_SECONDS = 600.0
 
 
 def collects(channel: Channel) -> bool:
-    return type(channel).metrics is not Channel.metrics
+    return channel.capabilities.metrics
 
 
 def _plan(
@@ -41,7 +41,7 @@ def _plan(
     points = store.collection_points(
         delivery.published_at,
         settings.cadence_seconds(),
-        daily=channel.daily_metrics,
+        daily=channel.capabilities.daily_metrics,
         daily_days=settings.daily_days,
     )
     passed = [p for p in points if p <= now]
@@ -128,7 +128,7 @@ def collect_accounts(engine: Engine) -> int:
     blocked = limits.blocked_channels(conn, now)
     done = 0
     for name, channel in engine.app.channels.items():
-        if type(channel).account_metrics is Channel.account_metrics or name in blocked:
+        if not channel.capabilities.account_metrics or name in blocked:
             continue
         if store.account_collected(conn, name, day):
             continue

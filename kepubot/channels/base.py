@@ -369,18 +369,117 @@ def markdown_to_text(markdown_text: str) -> str:
 # --- the contract ---------------------------------------------------------------------------
 
 
-class Channel:
-    """One configured channel instance (``[channels.NAME]``) of a channel type."""
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel type can do, declared once per class as ``capabilities = Capabilities(...)``
+    (docs/architecture.md §5.7). The daemon, the command line and the console read only this;
+    the class is checked against it when it is defined: a capability whose method the class
+    does not implement, or (for the optional methods) a method implemented but not declared, is
+    a TypeError naming both."""
 
-    Settings: ClassVar[type[ChannelSettings]] = ChannelSettings
     #: Publishing the same post twice is harmless (feeds): an unknown outcome simply redoes.
-    idempotent: ClassVar[bool] = False
+    idempotent: bool = False
     #: ``find()`` can look for an earlier publication; otherwise unknown -> needs_attention.
-    can_find: ClassVar[bool] = False
-    #: Asynchronous platforms return Processing and are polled.
-    asynchronous: ClassVar[bool] = False
+    #: (A channel may narrow it per configuration: WebhookChannel without a lookup_url.)
+    find: bool = False
+    #: ``publish()`` may answer Processing and ``poll()`` follows the job to its outcome.
+    poll: bool = False
+    #: ``metrics()`` returns reach figures per published delivery.
+    metrics: bool = False
     #: The platform reports metrics per day (WeChat datacube): collect once a day at first.
-    daily_metrics: ClassVar[bool] = False
+    daily_metrics: bool = False
+    #: ``account_metrics()`` returns account-level figures (followers).
+    account_metrics: bool = False
+    #: ``verify()`` checks the credentials with a harmless call (``kepubot channels check``).
+    verify: bool = False
+    #: ``permissions()`` lists the permissions the configuration needs (after ``verify``).
+    permissions: bool = False
+    #: ``retract()`` can take a publication back; otherwise the daemon hands the retraction
+    #: to a person (needs_attention + alert) who confirms with `kepubot delivery resolve ID
+    #: --retracted` (docs/delivery.md §14).
+    retract: bool = False
+    #: ``find_retracted()`` can tell whether a publication is still there (gone = done).
+    find_retracted: bool = False
+
+
+#: capability -> the Channel method that provides it.
+_CAPABILITY_METHODS: dict[str, str] = {
+    "find": "find",
+    "poll": "poll",
+    "metrics": "metrics",
+    "daily_metrics": "metrics",
+    "account_metrics": "account_metrics",
+    "verify": "verify",
+    "permissions": "permissions",
+    "retract": "retract",
+    "find_retracted": "find_retracted",
+}
+#: Methods that must be declared when implemented (find may be narrowed per instance, and
+#: retract/find_retracted are declared by the channels that really can).
+_DECLARE_WHEN_IMPLEMENTED = ("poll", "metrics", "account_metrics", "verify", "permissions")
+#: Class attributes of earlier versions of the contract, now fields of Capabilities.
+_FORMER_ATTRIBUTES: dict[str, str] = {
+    "idempotent": "idempotent",
+    "can_find": "find",
+    "asynchronous": "poll",
+    "daily_metrics": "daily_metrics",
+    "can_retract": "retract",
+    "can_find_retracted": "find_retracted",
+}
+
+
+class Channel:
+    """One configured channel instance (``[channels.NAME]``) of a channel type.
+
+    A channel type declares (docs/architecture.md §5.7):
+    - ``channel_type``: its name, equal to the name of its entry point in the
+      ``kepubot.channels`` group (checked when the type is loaded);
+    - ``Settings``: the pydantic model of its configuration section;
+    - ``capabilities``: a ``Capabilities`` saying which optional methods it implements;
+    and maps its platform's documented error codes with ``kepubot.channels.errors``.
+    """
+
+    #: The type's name, as in ``[channels.X] type = "..."`` and in pyproject.toml's entry
+    #: points. Empty on abstract classes (HttpChannel, a platform's shared API class).
+    channel_type: ClassVar[str] = ""
+    Settings: ClassVar[type[ChannelSettings]] = ChannelSettings
+    #: What this type can do. An instance may narrow it for its configuration by assigning
+    #: ``self.capabilities`` in ``__init__`` (dataclasses.replace).
+    capabilities: Capabilities = Capabilities()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        if "type_name" in cls.__dict__:
+            raise TypeError(
+                f"{where}: declare the type's name as the class attribute channel_type"
+                " (the entry point's name) instead of overriding type_name()"
+                " (docs/architecture.md §5.7)"
+            )
+        for former, field_name in _FORMER_ATTRIBUTES.items():
+            if former in cls.__dict__:
+                raise TypeError(
+                    f"{where}: {former} is no longer a class attribute; declare"
+                    f" capabilities = Capabilities({field_name}=...) (docs/architecture.md §5.7)"
+                )
+        declared = cls.capabilities
+        if not isinstance(declared, Capabilities):
+            raise TypeError(f"{where}: capabilities must be a Capabilities(...)")
+        for field_name, method in _CAPABILITY_METHODS.items():
+            implemented = getattr(cls, method) is not getattr(Channel, method)
+            if getattr(declared, field_name) and not implemented:
+                raise TypeError(
+                    f"{where}: declares capabilities.{field_name} but does not implement {method}()"
+                )
+            if (
+                field_name in _DECLARE_WHEN_IMPLEMENTED
+                and implemented
+                and not getattr(declared, field_name)
+            ):
+                raise TypeError(
+                    f"{where}: implements {method}() but does not declare"
+                    f" capabilities.{field_name}=True"
+                )
 
     def __init__(self, name: str, settings: ChannelSettings, context: ChannelContext | None = None):
         self.name = name
@@ -390,7 +489,8 @@ class Channel:
 
     @classmethod
     def type_name(cls) -> str:
-        return cls.__module__.rsplit(".", 1)[-1]
+        """The declared ``channel_type`` (the class name on an abstract class without one)."""
+        return cls.channel_type or cls.__name__
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -434,13 +534,8 @@ class Channel:
         raise NotImplementedError(f"channel type {self.type_name()!r} cannot look up posts")
 
     # Retraction (docs/architecture.md §5.6, docs/delivery.md §14). The daemon calls
-    # retract() once per attempt, with the intent committed first, exactly like publish().
-    #: retract() can take a publication back; False: the daemon hands the retraction to a
-    #: person (needs_attention + alert) who confirms with `kepubot delivery resolve ID
-    #: --retracted`.
-    can_retract: ClassVar[bool] = False
-    #: find_retracted() can tell whether a publication is still there (gone = done).
-    can_find_retracted: ClassVar[bool] = False
+    # retract() once per attempt, with the intent committed first, exactly like publish();
+    # capabilities.retract and capabilities.find_retracted say whether a type implements them.
 
     def retract(self, delivery: Delivery, post: Post, progress: dict[str, Any]) -> Retracted:
         """Take back the publication of ``delivery`` (its ``remote_id``, ``remote_url`` and
@@ -492,11 +587,21 @@ def load_channel_class(type_name: str, where: str) -> type[Channel]:
     if entry is None:
         known = ", ".join(sorted(types)) or "none installed"
         raise ConfigError(f"{where}: unknown channel type {type_name!r} (known types: {known})")
-    cls = entry.load()
+    try:
+        cls = entry.load()
+    except TypeError as exc:  # the class breaks the contract (Channel.__init_subclass__)
+        raise ConfigError(f"{where}: channel type {type_name!r}: {exc}") from None
     if not (isinstance(cls, type) and issubclass(cls, Channel)):
         raise ConfigError(
             f"{where}: entry point {type_name!r} of group {ENTRY_POINT_GROUP} is not a Channel"
             " subclass; check the package that provides it"
+        )
+    if cls.channel_type != type_name:
+        declared = repr(cls.channel_type) if cls.channel_type else "no channel_type"
+        raise ConfigError(
+            f"{where}: entry point {type_name!r} of group {ENTRY_POINT_GROUP} loads"
+            f" {cls.__module__}.{cls.__qualname__}, which declares {declared}; the class's"
+            f" channel_type must equal its entry point's name (fix the package that provides it)"
         )
     return cls
 

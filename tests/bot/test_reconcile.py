@@ -23,6 +23,7 @@ from kepubot.bot import reconcile
 from kepubot.bot.dispatch import Engine
 from kepubot.channels.base import (
     SETTLE_MINUTES_DEFAULTS,
+    Capabilities,
     Channel,
     ChannelSettings,
     Processing,
@@ -44,7 +45,7 @@ class Scripted(Channel):
     """A channel that can look; each find() takes the next scripted answer (an exception is
     raised)."""
 
-    can_find = True
+    capabilities = Capabilities(find=True, poll=True)
 
     def __init__(self, name: str, settings: ChannelSettings) -> None:
         super().__init__(name, settings)

@@ -1066,7 +1066,8 @@ def test_contract() -> None:
     )
     plain = DouyinChannel(NAME, settings)
     assert isinstance(plain, HttpChannel)
-    assert DouyinChannel.can_find is True and DouyinChannel.idempotent is False
+    assert DouyinChannel.capabilities.find is True
+    assert DouyinChannel.capabilities.idempotent is False
     assert plain.http_settings.api_base == BASE
     assert plain.settings.chunk_size_mb == 20
 

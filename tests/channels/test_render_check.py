@@ -226,7 +226,7 @@ def test_defaults() -> None:
     feed = FeedChannel.Settings.model_validate(SETTINGS[FeedChannel])
     assert feed.formats == ["rss", "atom", "json"]
     assert feed.site_url == "https://kepu.example.org"
-    assert FeedChannel.idempotent
+    assert FeedChannel.capabilities.idempotent
     assert WecomChannel.Settings.model_validate(SETTINGS[WecomChannel]).rate_limit == "20/minute"
 
 
@@ -473,9 +473,10 @@ def test_webhook_render() -> None:
 
 
 def test_webhook_can_find_only_with_lookup_url() -> None:
-    assert make(WebhookChannel).can_find is False
-    assert make(WebhookChannel, lookup_url="https://hooks.example.org/lookup").can_find is True
-    assert WebhookChannel.can_find is False
+    assert make(WebhookChannel).capabilities.find is False
+    with_lookup = make(WebhookChannel, lookup_url="https://hooks.example.org/lookup")
+    assert with_lookup.capabilities.find is True
+    assert WebhookChannel.capabilities.find is False
 
 
 # --- robots -----------------------------------------------------------------------------------

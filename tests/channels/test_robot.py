@@ -339,7 +339,7 @@ def test_errmsg_echoing_a_credential_is_masked(make: Any, url: str, echoed: list
 def test_robots_cannot_look_up_and_keep_the_group_limit(make: Any) -> None:
     channel = make()
     assert isinstance(channel, HttpChannel)
-    assert channel.can_find is False
+    assert channel.capabilities.find is False
     assert channel.settings.rate_limit == "20/minute"
 
 

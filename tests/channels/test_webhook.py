@@ -281,9 +281,9 @@ def test_find_asks_with_the_key() -> None:
 
 def test_can_find_only_with_a_lookup_url() -> None:
     assert isinstance(webhook(), HttpChannel)
-    assert webhook().can_find is True
+    assert webhook().capabilities.find is True
     channel = webhook(lookup_url=None)
-    assert channel.can_find is False
+    assert channel.capabilities.find is False
     with pytest.raises(NotImplementedError):
         channel.find(make_post(), NOW, {"idempotency_key": KEY})
 

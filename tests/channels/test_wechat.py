@@ -1374,8 +1374,8 @@ def test_account_figures_the_platform_leaves_out_stay_empty(world: World) -> Non
 def test_entry_point_and_contract() -> None:
     assert load_channel_class("wechat", "test") is WechatChannel
     assert WechatChannel.type_name() == "wechat"
-    assert WechatChannel.can_find is True
-    assert WechatChannel.daily_metrics is True
+    assert WechatChannel.capabilities.find is True
+    assert WechatChannel.capabilities.daily_metrics is True
     assert WechatChannel.Settings.model_fields["api_base"].default == BASE
 
 

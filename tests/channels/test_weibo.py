@@ -409,7 +409,7 @@ def test_default_api_base_is_the_real_host() -> None:
     assert isinstance(weibo_channel, HttpChannel)
     assert weibo_channel.settings.api_base == API
     assert weibo_channel.url(weibo.SHARE_PATH) == SHARE_URL
-    assert weibo_channel.can_find is True
+    assert weibo_channel.capabilities.find is True
 
 
 @pytest.mark.parametrize(

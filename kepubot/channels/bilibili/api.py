@@ -100,9 +100,7 @@ class BilibiliApi(UserTokenApi):
     PLATFORM_EN = "Bilibili"
     REFRESH_LIFETIME = REFRESH_LIFETIME
 
-    @classmethod
-    def type_name(cls) -> str:
-        return "bilibili"
+    channel_type = "bilibili"  # the entry point's name (docs/architecture.md §5.7)
 
     def _identity(self) -> tuple[str, ...]:
         return (self.settings.client_id,)

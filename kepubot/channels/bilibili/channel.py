@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kepubot.channels.base import (
+    Capabilities,
     Permission,
     Problem,
     Processing,
@@ -72,8 +73,14 @@ def _tag(tag: str) -> str:
 
 
 class BilibiliChannel(BilibiliApi):
-    can_find = True
-    asynchronous = True
+    capabilities = Capabilities(
+        find=True,
+        poll=True,
+        metrics=True,
+        account_metrics=True,
+        verify=True,
+        permissions=True,
+    )
 
     def tags(self, post: Post) -> list[str]:
         return [t for t in dict.fromkeys(_tag(tag) for tag in post.tags) if t]

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kepubot.channels.base import (
+    Capabilities,
     Permission,
     Problem,
     Published,
@@ -91,11 +92,8 @@ def _topic(tag: str) -> str:
 
 
 class DouyinChannel(DouyinApi):
-    can_find = True
-
-    @classmethod
-    def type_name(cls) -> str:
-        return "douyin"  # the package's name, not this module's
+    channel_type = "douyin"
+    capabilities = Capabilities(find=True, metrics=True, verify=True, permissions=True)
 
     def text(self, post: Post) -> str:
         topics = [t for t in (_topic(tag) for tag in post.tags) if t]

@@ -63,9 +63,7 @@ class KuaishouApi(UserTokenApi):
     PLATFORM_EN = "Kuaishou"
     REFRESH_LIFETIME = REFRESH_LIFETIME
 
-    @classmethod
-    def type_name(cls) -> str:
-        return "kuaishou"
+    channel_type = "kuaishou"  # the entry point's name (docs/architecture.md §5.7)
 
     def _identity(self) -> tuple[str, ...]:
         return (self.settings.app_id,)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kepubot.channels.base import (
+    Capabilities,
     Permission,
     Problem,
     Processing,
@@ -69,8 +70,14 @@ def photo_url(photo_id: str) -> str:
 
 
 class KuaishouChannel(KuaishouApi):
-    can_find = True
-    asynchronous = True
+    capabilities = Capabilities(
+        find=True,
+        poll=True,
+        metrics=True,
+        account_metrics=True,
+        verify=True,
+        permissions=True,
+    )
 
     def caption(self, post: Post) -> str:
         topics = [t for t in dict.fromkeys(_topic(tag) for tag in post.tags) if t]
