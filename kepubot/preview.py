@@ -37,9 +37,11 @@ def preview_unsaved(
     tags: list[str] | None = None,
     channels: list[str] | None = None,
     base: Post | None = None,
+    variants: dict[str, dict[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """The preview of text an editor is still typing (the console's live preview): the
-    saved post's media and variants (if any) with the typed fields over them. Unknown
+    saved post's media and variants (if any; ``variants`` when the page sent its own) with the
+    typed fields over them. Unknown
     channel names are left out; saving reports them."""
     post = Post(
         id=base.id if base is not None else 0,
@@ -50,7 +52,11 @@ def preview_unsaved(
         tags=tags or [],
         media=list(base.media) if base is not None else [],
         channels=[c for c in (channels or []) if c in app.channels],
-        variants=dict(base.variants) if base is not None else {},
+        variants=variants
+        if variants is not None
+        else dict(base.variants)
+        if base is not None
+        else {},
         author=author,
     )
     return preview_items(app, post, post.channels)
@@ -65,7 +71,13 @@ def preview_items(app: App, post: Post, names: list[str]) -> list[dict[str, Any]
         "body": post.body,
         "tags": "\n".join(post.tags),
     }
-    hits = [h.describe() for h in app.sensitive_words.scan(fields)]
+    # a warn word shows as "warning word ...", a block word as a problem
+    # (docs/architecture.md §4.3)
+    hits = [
+        h.describe() if h.level == "warn" else f"sensitive word {h.describe()}"
+        for h in app.sensitive_words.scan(fields)
+    ]
+    hit_fields = [h.field for h in app.sensitive_words.scan(fields)]
     from kepubot.proofread import findings_for
 
     # 三校 warnings, with their line and column (docs/architecture.md §13)
@@ -75,17 +87,29 @@ def preview_items(app: App, post: Post, names: list[str]) -> list[dict[str, Any]
         ch = app.channels[name]
         variant = post.for_channel(name)
         rendered = ch.render(variant)
-        problems = [p.describe(app.language) for p in ch.check(variant)]
-        items.append(
-            {
-                "channel": name,
-                "type": ch.type_name(),
-                "targeted": name in post.channels,
-                "rendered": asdict(rendered),
-                "problems": problems + [f"sensitive word {h}" for h in hits],
-                "proofreading": proofreading,
-            }
-        )
+        checked = ch.check(variant)
+        problems = [p.describe(app.language) for p in checked]
+        item: dict[str, Any] = {
+            "channel": name,
+            "type": ch.type_name(),
+            "targeted": name in post.channels,
+            "rendered": asdict(rendered),
+            "problems": problems + hits,
+            # the field each problem concerns: the console shows it next to that part
+            "problem_fields": [
+                [field, message]
+                for field, message in zip(
+                    [p.field for p in checked] + hit_fields, problems + hits, strict=True
+                )
+            ],
+            "proofreading": proofreading,
+        }
+        if rendered.kind == "status":
+            from kepubot.channels.weibo import MAX_UNITS, weibo_length
+
+            item["units"] = weibo_length(rendered.text)
+            item["unit_limit"] = MAX_UNITS
+        items.append(item)
     return items
 
 

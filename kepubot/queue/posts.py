@@ -914,22 +914,27 @@ def _check_seen(app: App, post: Post, seen: Seen | None, doing: str) -> None:
             f" {doing} — read it again (kepubot post show {post.id}) and decide on what it"
             " says now"
         )
-    if seen.level is not None and post.state == "in_review" and seen.level != post.review_level:
+    moved = post.state != "in_review" or seen.level != post.review_level
+    if seen.level is not None and moved:
         row = app.conn.execute(
-            "SELECT reviewer, at FROM reviews WHERE post_id = ? AND round = ? AND level = ?"
-            " AND decision = 'approve'",
+            "SELECT reviewer, decision, at FROM reviews WHERE post_id = ? AND round = ?"
+            " AND level = ? ORDER BY id DESC LIMIT 1",
             (post.id, post.review_round, seen.level),
         ).fetchone()
+        name = _level_name(app, seen.level)
         by = (
-            f" ({_level_name(app, seen.level)} was approved by {row['reviewer']} at"
-            f" {show(row['at'], app.tz)})"
+            f" ({name} was {row['decision']}d by {row['reviewer']} at {show(row['at'], app.tz)})"
             if row is not None
             else ""
         )
+        where = (
+            f"but at {_level_name(app, post.review_level)}"
+            if post.state == "in_review"
+            else f"and is {post.state}"
+        )
         raise NotAllowed(
-            f"post {post.id} is no longer at level {_level_name(app, seen.level)} but at"
-            f" {_level_name(app, post.review_level)}{by}; nothing was {doing} — open it again"
-            f" (kepubot post show {post.id})"
+            f"post {post.id} is no longer at level {name} {where}{by}; nothing was {doing} —"
+            f" open it again (kepubot post show {post.id})"
         )
 
 

@@ -94,12 +94,21 @@ def test_author_review_refused_by_trigger_too(workspace: Workspace) -> None:
             " VALUES (?, 1, 1, 'zhang', 'approve', 'h', 'now')",
             (post_id,),
         )
+    # li approved level 1 of round 1: level 2 of the same round is refused (the trigger says
+    # so before the unique index would)
     with pytest.raises(sqlite3.IntegrityError, match="at most one level"):
         conn.execute(
             "INSERT INTO reviews (post_id, round, level, reviewer, decision, content_hash, at)"
-            " VALUES (?, 2, 2, 'li', 'approve', 'h', 'now')",
+            " VALUES (?, 1, 2, 'li', 'approve', 'h', 'now')",
             (post_id,),
         )
+    # a new round (after an edit) is reviewed afresh: li may approve another level there
+    # (migration 16, issue 13 §2)
+    conn.execute(
+        "INSERT INTO reviews (post_id, round, level, reviewer, decision, content_hash, at)"
+        " VALUES (?, 2, 2, 'li', 'approve', 'h', 'now')",
+        (post_id,),
+    )
     conn.close()
 
 
