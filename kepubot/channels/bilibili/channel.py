@@ -12,7 +12,7 @@ An archive is reviewed after submission ("稿件提交之后会存在审核过�
 until the archive is open (published) or refused (Permanent with the state and the
 reject_reason).
 
-Lookup (``find``, docs/proof-of-absence.md §4): published or processing when the resource_id
+Lookup (``find``; docs/proof-of-absence.md, section Bilibili): published or processing when the resource_id
 is checkpointed or the account's archive list shows an archive with this title submitted on or
 after the attempt; absent only when our checkpoints prove the submission was never sent (no
 upload_token, or ``submit_sent_at`` still null); otherwise undecided.

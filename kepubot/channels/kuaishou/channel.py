@@ -11,7 +11,7 @@ A published photo may still be ``pending`` (processed or reviewed) [?]: publish 
 answer Processing and ``poll`` reads photo/info until it is not pending. A photo Kuaishou says
 does not exist any more was refused or deleted (Permanent) [?].
 
-Lookup (docs/proof-of-absence.md §5): published or processing when the photo_id is
+Lookup (docs/proof-of-absence.md, section Kuaishou): published or processing when the photo_id is
 checkpointed or the account's photo list shows a photo with this caption created on or after
 the attempt; absent only when our checkpoints prove photo/publish was never sent; otherwise
 undecided.
