@@ -148,7 +148,24 @@ def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
         raise
     at, next_slot = when_text(form)
     body = form.get("body")
+    # the repeatable sources field, "标题|https://…" each (docs/architecture.md §14); only a
+    # form that has the field changes the sources
+    sources: list[dict[str, str]] | None = None
+    if form.get("sources_field"):
+        from kepubot.sources import parse
+
+        sources, shape = [], []
+        for entry in (v for v in form.getlist("sources") if v.strip()):
+            item, problem = parse(entry, text(g.lang, "sources"))
+            if problem:
+                shape.append(problem)
+            elif item is not None:
+                sources.append(item)
+        if shape:
+            cleanup()
+            raise InvalidInput("\n".join(shape))
     data = PostInput(
+        sources=sources,
         title=form.get("title", ""),
         body=body if body is not None else ("" if new else None),
         summary=form.get("summary", ""),

@@ -63,6 +63,17 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "edit": ("编辑", "Edit"),
     "submit": ("提交审核", "Submit for review"),
     "approve_with": ("通过", "Approve"),
+    # 三校 and sources (docs/architecture.md §13, §14)
+    "proofreading": ("校对提示", "Proofreading"),
+    "proofreading_ack_hint": (
+        "终审需逐条确认以下校对提示（已核对，无需修改）后才能通过。",
+        "At the final level, tick each proofreading finding you have checked before approving.",
+    ),
+    "sources": ("参考资料", "Sources"),
+    "sources_hint": (
+        "每行一条：标题|https://… 或 标题|doi:10.xxxx/…",
+        "One per field: title|https://… or title|doi:10.xxxx/…",
+    ),
     "reject_with": ("退回", "Reject"),
     "comment": ("意见", "Comment"),
     "reason": ("退回原因", "Reason"),

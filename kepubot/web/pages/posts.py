@@ -143,12 +143,16 @@ def register(app: Flask) -> None:
             if post and post.scheduled_at
             else "now",
             "at": _form_time(post.scheduled_at, g.service.tz) if post and post.scheduled_at else "",
+            "sources": [f"{s.title}|{s.url or 'doi:' + s.doi}" for s in post.sources]
+            if post
+            else [],
         }
         if form:
             values.update(
                 {k: form.get(k, "") for k in ("title", "body", "summary", "link", "tags")}
             )
             values["channels"] = form.getlist("channels")
+            values["sources"] = [v for v in form.getlist("sources") if v.strip()]
             values["when"] = form.get("when", "now")
             values["at"] = form.get("at", "")
         channels = {name: ch.type_name() for name, ch in g.service.channels.items()}
@@ -179,8 +183,14 @@ def register(app: Flask) -> None:
             channels=form.getlist("channels"),
             base=base,
         )
+        from kepubot.preview import finding_json
+        from kepubot.proofread import check
+
+        fields = {k: form.get(k, "") for k in ("title", "summary", "body")}
         return render_template(
             "_preview.html",
+            # 三校 findings of the text being typed (docs/architecture.md §13)
+            findings=[finding_json(f, g.lang) for f in check(fields, g.service.misused_words)],
             body_html=html_of(form.get("body", "")),
             items=preview_view(items, base),
         )
@@ -188,7 +198,8 @@ def register(app: Flask) -> None:
     @app.get("/posts/<id:post_id>")
     @requires()
     def post_show(post_id: int) -> str:
-        from kepubot.preview import preview_items
+        from kepubot.preview import finding_json, preview_items
+        from kepubot.proofread import findings_for
         from kepubot.queue import deliveries
         from kepubot.queue.posts import get_post, review_refusal, reviews_of
 
@@ -205,6 +216,9 @@ def register(app: Flask) -> None:
             deliveries=deliveries.for_post(service.conn, post_id),
             items=preview_view(preview_items(service, post, post.channels), post),
             review_refusal=refusal,
+            # 三校 findings; the final level ticks each one (docs/architecture.md §13)
+            findings=[finding_json(f, g.lang) for f in findings_for(service, post)],
+            final_level=post.review_level >= len(service.config.review_levels),
         )
 
     @app.post("/posts/<id:post_id>/<action>")
@@ -216,7 +230,14 @@ def register(app: Flask) -> None:
         if action == "submit":
             workflow.submit(service, g.user, [post_id], now=g.now, comment=form.get("comment", ""))
         elif action == "approve":
-            workflow.approve(service, g.user, [post_id], now=g.now, comment=form.get("comment", ""))
+            workflow.approve(
+                service,
+                g.user,
+                [post_id],
+                now=g.now,
+                comment=form.get("comment", ""),
+                ack_proofreading=form.getlist("ack_finding"),
+            )
         elif action == "reject":
             workflow.reject(service, g.user, [post_id], reason=form.get("reason", ""), now=g.now)
         elif action == "schedule":
