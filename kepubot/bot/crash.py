@@ -2,7 +2,8 @@
 the N-th time (default the first) execution reaches NAME. Several points: comma-separated.
 
 Points: ``after-claim``, ``before-intent``, ``after-intent`` (intent committed, nothing sent),
-``after-response`` (the platform answered, outcome not yet recorded), ``after-outcome``.
+``after-response`` (the platform answered, outcome not yet recorded), ``after-outcome``; a
+retraction (docs/delivery.md §14) has the same points prefixed ``retract-``.
 """
 
 from __future__ import annotations

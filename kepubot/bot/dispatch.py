@@ -359,7 +359,7 @@ class Engine:
             retraction.hand_to_person(conn, delivery=delivery, worker=self.worker, now=now, task=task)
             self._alert_retract_task(delivery, post, task, now)
             return
-        crash_point("before-intent")
+        crash_point("retract-before-intent")
         deliveries.begin_send(
             conn,
             delivery=delivery,
@@ -367,7 +367,7 @@ class Engine:
             now=now,
             lease_seconds=self.settings.lease_seconds,
         )
-        crash_point("after-intent")
+        crash_point("retract-after-intent")
         progress = Progress(
             delivery.progress,
             on_save=lambda data: deliveries.save_progress(
@@ -379,7 +379,7 @@ class Engine:
         try:
             channel.retract(delivery, post, progress)
         except ChannelError as exc:
-            crash_point("after-response")
+            crash_point("retract-after-response")
             self._record_error(delivery, exc)
             return
         except NotImplementedError as exc:
@@ -389,11 +389,11 @@ class Engine:
             log.exception("delivery %s: retract on %s raised", delivery.id, delivery.channel)
             self._record_error(delivery, OutcomeUnknown(f"unexpected {type(exc).__name__}: {exc}"))
             return
-        crash_point("after-response")
+        crash_point("retract-after-response")
         now = self.clock()
         retraction.record_retracted(conn, delivery=delivery, worker=self.worker, now=now)
         log.info("delivery %s: retracted on %s", delivery.id, delivery.channel)
-        crash_point("after-outcome")
+        crash_point("retract-after-outcome")
         self._breaker_success(delivery.channel, now)
 
     def _alert_retract_task(self, delivery: Delivery, post: Any, task: str, now: datetime) -> None:

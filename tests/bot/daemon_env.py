@@ -25,7 +25,7 @@ from platform_env import sandbox_request
 CMS_SECRET = "cms-secret-VALUE-7777"
 WECOM_KEY = "wecom-key-VALUE-8888"
 
-TERMINAL = ("published", "failed", "cancelled", "needs_attention")
+TERMINAL = ("published", "failed", "cancelled", "needs_attention", "retracted")
 
 
 def config_text(base: str, daemon: dict[str, Any]) -> str:
