@@ -315,6 +315,7 @@ def post_add(state: State, **params: Any) -> None:
     from kepubot.queue.posts import create_post
 
     app = state.app
+    app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
     post_id = create_post(app, state.user, _post_input(params, new=True), now=now_utc())
     _proofreading_warnings(app, [post_id])
     same = same_posts(app.conn, post_id)
@@ -338,6 +339,7 @@ def post_edit(state: State, post_id: int, **params: Any) -> None:
     """Change a post. Editing a post in review or approved sends it back to review."""
     from kepubot.queue.posts import edit_post
 
+    state.app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
     post = edit_post(state.app, state.user, post_id, _post_input(params, new=False), now=now_utc())
     _proofreading_warnings(state.app, [post.id])
     if params["as_json"]:
@@ -618,6 +620,7 @@ def post_submit(state: State, post_ids: tuple[int, ...], comment: str) -> None:
     """Send drafts (or rejected posts) to review; all or nothing."""
     from kepubot.queue.posts import get_post, submit, warnings_of
 
+    state.app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
     submit(state.app, state.user, list(post_ids), now=now_utc(), comment=comment)
     _proofreading_warnings(state.app, list(post_ids))
     click.echo(f"submitted: {', '.join(map(str, post_ids))}")
@@ -705,6 +708,7 @@ def post_approve(
     from kepubot.queue.posts import Acceptance, approve, get_post
 
     app = state.app
+    app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
     seen = _seen_at_start(app, post_ids, level, pinned_hash)
     if reason is not None and not accept_words:
         raise InvalidInput("--reason goes with --accept-word WORD (the warning word it accepts)")

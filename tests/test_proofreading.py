@@ -225,3 +225,13 @@ def test_init_writes_the_misused_words_list(tmp_path: Path) -> None:
     written = target.parent / "misused_words.txt"
     assert "再接再励 → 再接再厉" in written.read_text(encoding="utf-8")
     assert 'misused_words = "misused_words.txt"' in target.read_text(encoding="utf-8")
+
+
+def test_a_missing_misused_words_file_is_an_error_before_anything_is_written(
+    ws: Workspace,
+) -> None:
+    (ws.root / "misused_words.txt").unlink()
+    err = ws.refused(
+        "post", "add", "--title", "t", "--body", SLOPPY, "--channel", "news-feed", user="zhang"
+    )
+    assert "review.misused_words: file" in err and "not found" in err

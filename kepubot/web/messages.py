@@ -234,6 +234,41 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
             f"敏感词「{m['word']}」：{_FIELDS.get(m['field'], m['field'])}第 {m['line']} 行第 {m['col']} 列"
         ),
     ),
+    # 三校 and sources (kepubot/proofread.py, kepubot/sources.py; issue 13 §3, §5)
+    # (after "post N cannot be approved: ", which the rule above translates)
+    (
+        re.compile(
+            r"^proofreading finding not acknowledged:"
+            r" (?P<finding>.+) \(pass --ack-proofreading after checking each one\)$"
+        ),
+        lambda m: f"校对提示未确认：{_finding_zh(m['finding'])}；请核对后逐条勾选",
+    ),
+    (
+        re.compile(
+            r"^the tag (?P<tag>.+?) needs at least one source from an authoritative domain or"
+            r" a DOI; .*$"
+        ),
+        lambda m: (
+            f"标签「{m['tag']}」需要至少一条来自权威机构网站（见 [review] authoritative_domains）"
+            "或带 DOI 的参考资料"
+        ),
+    ),
+    (
+        re.compile(r"^(?P<where>.+?) (?P<value>'.*'|\".*\"): no '\|' between the title and the link; .*$"),
+        lambda m: f"{m['where']} {m['value']}：标题和链接之间缺少「|」；请写成 标题|https://… 或 标题|doi:10.xxxx/…",
+    ),
+    (
+        re.compile(r"^(?P<where>.+?): the source has no title; .*$"),
+        lambda m: f"{m['where']}：参考资料缺少标题；请写成 标题|https://…",
+    ),
+    (
+        re.compile(r"^(?P<where>.+?) (?P<value>'.*'|\".*\"): not a DOI; .*$"),
+        lambda m: f"{m['where']} {m['value']}：不是有效的 DOI（形如 10.1038/s41586-020-2012-7）",
+    ),
+    (
+        re.compile(r"^(?P<where>.+?) (?P<value>'.*'|\".*\"): not an http\(s\) URL; .*$"),
+        lambda m: f"{m['where']} {m['value']}：不是 http(s) 网址；请填写完整地址",
+    ),
     # kepubot.queue.validate (issue 11 items 7, 8)
     (
         re.compile(
@@ -258,6 +293,26 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
         ),
     ),
 ]
+
+
+_FINDING = re.compile(
+    r"^(?P<field>\S+) (?P<line>\d+):(?P<col>\d+): (?P<kind>\w+) (?P<text>'.*?'|\".*?\")"
+    r"(?: \((?P<note>.*?)\))?(?:; suggested: (?P<suggestion>'.*'|\".*\"))?$"
+)
+
+
+def _finding_zh(text: str) -> str:
+    """A proofreading finding as ``Finding.describe('en')`` wrote it, in Chinese."""
+    from kepubot.proofread import _FIELD_ZH, _KIND_ZH
+
+    match = _FINDING.match(text)
+    if not match or match["kind"] not in _KIND_ZH:
+        return text
+    field = _FIELD_ZH.get(match["field"], match["field"])
+    out = f"{field} {match['line']}:{match['col']}：{_KIND_ZH[match['kind']]}「{match['text'][1:-1]}」"
+    if match["suggestion"]:
+        out += f"，建议改为「{match['suggestion'][1:-1]}」"
+    return out
 
 
 def translate_line(line: str) -> str:

@@ -72,6 +72,7 @@ def test_final_reviewer_ticks_each_finding(console: Console) -> None:
     response = console.post(client, f"/posts/{post_id}/approve", {**form, "ack_finding": keys[:2]})
     assert response.status_code in (400, 403, 409), response.status_code
     assert _state(ws, post_id) == "in_review"
+    assert "校对提示未确认：正文 2:3：繁简混用「時」，建议改为「时」" in response.text
     response = console.post(client, f"/posts/{post_id}/approve", {**form, "ack_finding": keys})
     assert response.status_code == 303, response.text
     assert _state(ws, post_id) == "approved"
@@ -127,3 +128,18 @@ def _hash(ws: Workspace, post_id: int) -> str:
 
 def _state(ws: Workspace, post_id: int) -> str:
     return str(json.loads(ws.ok("post", "show", str(post_id), "--json"))["state"])
+
+
+def test_refusals_read_in_chinese() -> None:
+    from kepubot.web.messages import translate
+
+    post = (
+        "post 3 cannot be submitted: the tag 健康 needs at least one source from an"
+        " authoritative domain or a DOI; it has no sources; add one with --source"
+        " 标题|https://… (authoritative domains: see [review] authoritative_domains)"
+    )
+    assert translate(post, "zh").startswith("稿件 3 不能提交：标签「健康」需要至少一条")
+    shape = (
+        "参考资料 '没有分隔符': no '|' between the title and the link; write it as 标题|https://…"
+    )
+    assert "标题和链接之间缺少「|」" in translate(shape, "zh")
