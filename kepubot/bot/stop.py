@@ -1,4 +1,4 @@
-"""The emergency stop as people use it (docs/operations.md §12): role check, channel names,
+"""The emergency stop as people use it (docs/operations.md §13): role check, channel names,
 the pause itself (kepubot/queue/pauses.py) and an alert for pause and resume alike."""
 
 from __future__ import annotations

@@ -469,7 +469,7 @@ def claim_next(
 
     now_text = to_db(now)
     with transaction(conn):
-        # emergency stop (docs/operations.md §12): read in the claim's own transaction, so a
+        # emergency stop (docs/operations.md §13): read in the claim's own transaction, so a
         # pause committed before this poll is seen by it; '*' stops every channel
         paused = {r[0] for r in conn.execute("SELECT scope FROM pauses")}
         if "*" in paused:

@@ -1,4 +1,4 @@
-"""Emergency stop (docs/operations.md §12) and blackout dates (docs/delivery.md §16).
+"""Emergency stop (docs/operations.md §13) and blackout dates (docs/delivery.md §16).
 
 A pause is a row of ``pauses``: scope ``*`` stops every channel, otherwise one channel. The
 claim query reads it in the same transaction as the claim (``deliveries.claim_next``), so

@@ -1136,6 +1136,7 @@ def _due_times(
     app: App, post: Post, now: datetime, *, channels: list[str] | None = None
 ) -> dict[str, datetime]:
     """When each channel's delivery is due (``channels``, default the post's targets)."""
+    from kepubot.queue.pauses import blackout_days
     from kepubot.queue.schedule import next_slot
 
     due: dict[str, datetime] = {}
@@ -1148,6 +1149,7 @@ def _due_times(
                 tz=app.tz,
                 now=now,
                 post_id=post.id,
+                dates=blackout_days(app.config, name),
             )
         elif post.scheduled_at is not None and post.scheduled_at > now:
             due[name] = post.scheduled_at
@@ -1225,6 +1227,7 @@ def schedule(
         if when is not None:
             # an explicit time keeps each channel's blackout windows and min gap (the
             # console's calendar drag uses this same rule); every refusal is listed
+            from kepubot.queue.pauses import blackout_days
             from kepubot.queue.schedule import slot_refusals
 
             reasons = [
@@ -1238,6 +1241,7 @@ def schedule(
                     tz=app.tz,
                     when=when,
                     post_id=post_id,
+                    dates=blackout_days(app.config, name),
                 )
             ]
             if reasons:

@@ -4,7 +4,8 @@ between two posts on the same channel and avoiding blackout windows."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from kepubot.channels.base import ChannelSettings, parse_hhmm
@@ -25,6 +26,25 @@ def _in_blackout(local: datetime, settings: ChannelSettings) -> datetime | None:
                 end_day = end_day + timedelta(days=1)
             return datetime.combine(end_day, time(eh, em), tzinfo=local.tzinfo)
     return None
+
+
+def _days(settings: ChannelSettings, dates: Iterable[date]) -> set[date]:
+    """Whole blackout days (docs/delivery.md §16): the channel's and the ones passed in
+    (``[schedule] blackout_dates``)."""
+    days = set(dates)
+    for item in getattr(settings, "blackout_dates", []) or []:
+        days.add(date.fromisoformat(item))
+    return days
+
+
+def _after_blackout_days(local: datetime, days: set[date]) -> datetime | None:
+    """If ``local`` falls on a blackout day, the local midnight after the run of such days."""
+    if local.date() not in days:
+        return None
+    day = local.date()
+    while day in days:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(0, 0), tzinfo=local.tzinfo)
 
 
 def _conflict(
@@ -52,8 +72,10 @@ def next_slot(
     tz: ZoneInfo,
     now: datetime,
     post_id: int | None = None,
+    dates: Iterable[date] = (),
 ) -> datetime:
     gap = timedelta(minutes=settings.min_gap_minutes)
+    days = _days(settings, dates)
     if settings.posting_times:
         today = now.astimezone(tz).date()
         for offset in range(_HORIZON_DAYS):
@@ -62,7 +84,7 @@ def next_slot(
                 hour, minute = parse_hhmm(slot)
                 local = datetime.combine(day, time(hour, minute), tzinfo=tz)
                 candidate = local.astimezone(UTC)
-                if candidate <= now or _in_blackout(local, settings):
+                if candidate <= now or _in_blackout(local, settings) or day in days:
                     continue
                 if _conflict(conn, channel, candidate, gap, post_id) is None:
                     return candidate
@@ -70,6 +92,10 @@ def next_slot(
     # No fixed times: as soon as possible, but keep the gap and skip blackout windows.
     candidate = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
     for _ in range(10_000):
+        day_end = _after_blackout_days(candidate.astimezone(tz), days)
+        if day_end is not None:
+            candidate = day_end.astimezone(UTC)
+            continue
         blackout_end = _in_blackout(candidate.astimezone(tz), settings)
         if blackout_end is not None:
             candidate = blackout_end.astimezone(UTC)
@@ -89,6 +115,7 @@ def slot_refusals(
     tz: ZoneInfo,
     when: datetime,
     post_id: int | None,
+    dates: Iterable[date] = (),
 ) -> list[str]:
     """Why an explicit publishing time ``when`` cannot be used on ``channel``: it falls in a
     blackout window, or another post's delivery on that channel is due within
@@ -96,6 +123,10 @@ def slot_refusals(
     explicit time is refused instead, so an editor is never silently moved elsewhere.)"""
     reasons: list[str] = []
     local = when.astimezone(tz)
+    if local.date() in _days(settings, dates):
+        reasons.append(
+            f"on {channel}: {local:%Y-%m-%d} is a blackout date (blackout_dates), pick another day"
+        )
     ends = _in_blackout(local, settings)
     if ends is not None:
         reasons.append(

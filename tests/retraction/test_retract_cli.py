@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from conftest import Workspace
 
@@ -95,3 +97,56 @@ def test_pause_stops_claims_status_shows_it_and_resume_lets_them_go(workspace: W
     assert _deliveries(ws, post_id)["news-feed"]["state"] == "published"
     actions = [r["action"] for r in json.loads(ws.ok("audit", "--json", "--limit", "200"))]
     assert actions.count("channels.paused") == 2 and actions.count("channels.resumed") == 2
+
+
+def test_blackout_date_holds_publishing_until_the_day_ends(workspace: Workspace) -> None:
+    ws = workspace
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    original = ws.config.read_text(encoding="utf-8")
+    ws.config.write_text(
+        original.replace("[review]", f'[schedule]\nblackout_dates = ["{today}"]\n\n[review]'),
+        encoding="utf-8",
+    )
+    post_id = _approved(ws, "news-feed")
+    ws.ok("run", "--once", user="ops")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "queued"  # waits, nothing lost
+    ws.config.write_text(original, encoding="utf-8")  # the day is over
+    ws.ok("run", "--once", user="ops")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "published"
+
+
+def test_a_bad_blackout_date_is_one_error_line(workspace: Workspace) -> None:
+    ws = workspace
+    text = ws.config.read_text(encoding="utf-8")
+    ws.config.write_text(
+        text.replace("[review]", '[schedule]\nblackout_dates = ["2026-13-01"]\n\n[review]'),
+        encoding="utf-8",
+    )
+    err = ws.refused("status", contains="2026-13-01")
+    assert "blackout" in err
+
+
+def test_next_slot_skips_blackout_dates(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kepubot.channels.base import ChannelSettings
+    from kepubot.queue.db import open_database
+    from kepubot.queue.schedule import next_slot, slot_refusals
+
+    tz = ZoneInfo("Asia/Shanghai")
+    conn = open_database(tmp_path / "k.db", "2026-04-01T00:00:00.000Z")
+    now = datetime(2026, 4, 3, 10, 0, tzinfo=tz).astimezone(UTC)
+    settings = ChannelSettings(
+        type="feed", posting_times=["08:30", "20:00"], blackout_dates=["2026-04-04"]
+    )
+    # 20:00 on the 3rd is free; from there the 4th is skipped whole
+    first = next_slot(conn, channel="c", settings=settings, tz=tz, now=now)
+    assert first.astimezone(tz) == datetime(2026, 4, 3, 20, 0, tzinfo=tz)
+    later = next_slot(conn, channel="c", settings=settings, tz=tz, now=first)
+    assert later.astimezone(tz) == datetime(2026, 4, 5, 8, 30, tzinfo=tz)
+    # [schedule] blackout_dates come in as `dates`; without fixed times: the next day's midnight
+    free = ChannelSettings(type="feed", min_gap_minutes=0)
+    asap = next_slot(conn, channel="c", settings=free, tz=tz, now=now, dates=[date(2026, 4, 3)])
+    assert asap.astimezone(tz) == datetime(2026, 4, 4, 0, 0, tzinfo=tz)
+    when = datetime(2026, 4, 4, 9, 0, tzinfo=tz)
+    refusals = slot_refusals(conn, channel="c", settings=settings, tz=tz, when=when, post_id=None)
+    assert any("blackout date" in r for r in refusals)
+    conn.close()
