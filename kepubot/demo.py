@@ -33,10 +33,20 @@ DEMO_SECRETS = {
     "KEPUBOT_DEMO_DOUYIN_SECRET": "demo-douyin-secret",
     "KEPUBOT_DEMO_DOUYIN_TOKEN": "demo-douyin-access",
     "KEPUBOT_DEMO_DOUYIN_REFRESH": "demo-douyin-refresh",
+    "KEPUBOT_DEMO_BILIBILI_SECRET": "demo-bilibili-secret",
+    "KEPUBOT_DEMO_BILIBILI_TOKEN": "demo-bilibili-access",
+    "KEPUBOT_DEMO_BILIBILI_REFRESH": "demo-bilibili-refresh",
+    "KEPUBOT_DEMO_KUAISHOU_SECRET": "demo-kuaishou-secret",
+    "KEPUBOT_DEMO_KUAISHOU_TOKEN": "demo-kuaishou-access",
+    "KEPUBOT_DEMO_KUAISHOU_REFRESH": "demo-kuaishou-refresh",
 }
 WECHAT_APPID = "wx0000000000demo"
 DOUYIN_KEY = "aw-demo"
 DOUYIN_OPEN_ID = "open-id-demo"
+BILIBILI_CLIENT = "bili-demo"
+KUAISHOU_APP = "ks-demo"
+# every sample with a video also goes to these (they publish videos only)
+VIDEO_CHANNELS = ("bilibili-main", "kuaishou-main")
 DEMO_PASSWORD = "kepubot-demo"
 REVIEWERS = ("li", "wang", "zhao")
 DAEMON_DEADLINE_SECONDS = 45.0
@@ -99,6 +109,29 @@ def _config(sandbox: str) -> str:
         access_token = "${{KEPUBOT_DEMO_DOUYIN_TOKEN}}"
         refresh_token = "${{KEPUBOT_DEMO_DOUYIN_REFRESH}}"
         api_base = "{sandbox}"
+        timeout_seconds = 5
+
+        [channels.bilibili-main]
+        type = "bilibili"
+        client_id = "{BILIBILI_CLIENT}"
+        client_secret = "${{KEPUBOT_DEMO_BILIBILI_SECRET}}"
+        access_token = "${{KEPUBOT_DEMO_BILIBILI_TOKEN}}"
+        refresh_token = "${{KEPUBOT_DEMO_BILIBILI_REFRESH}}"
+        tid = 201
+        api_base = "{sandbox}"
+        upload_base = "{sandbox}"
+        oauth_base = "{sandbox}"
+        poll_seconds = 1
+        timeout_seconds = 5
+
+        [channels.kuaishou-main]
+        type = "kuaishou"
+        app_id = "{KUAISHOU_APP}"
+        app_secret = "${{KEPUBOT_DEMO_KUAISHOU_SECRET}}"
+        access_token = "${{KEPUBOT_DEMO_KUAISHOU_TOKEN}}"
+        refresh_token = "${{KEPUBOT_DEMO_KUAISHOU_REFRESH}}"
+        api_base = "{sandbox}"
+        poll_seconds = 1
         timeout_seconds = 5
 
         [channels.news-feed]
@@ -280,6 +313,20 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
                     "refresh_token": os.environ["KEPUBOT_DEMO_DOUYIN_REFRESH"],
                     "open_id": DOUYIN_OPEN_ID,
                 },
+                "bilibili": {
+                    "client_id": BILIBILI_CLIENT,
+                    "client_secret": os.environ["KEPUBOT_DEMO_BILIBILI_SECRET"],
+                    "access_token": os.environ["KEPUBOT_DEMO_BILIBILI_TOKEN"],
+                    "refresh_token": os.environ["KEPUBOT_DEMO_BILIBILI_REFRESH"],
+                    "openid": "bili-openid-demo",
+                },
+                "kuaishou": {
+                    "app_id": KUAISHOU_APP,
+                    "app_secret": os.environ["KEPUBOT_DEMO_KUAISHOU_SECRET"],
+                    "access_token": os.environ["KEPUBOT_DEMO_KUAISHOU_TOKEN"],
+                    "refresh_token": os.environ["KEPUBOT_DEMO_KUAISHOU_REFRESH"],
+                    "open_id": "ks-open-id-demo",
+                },
             },
         )
         # the emulated WeChat finishes publishing after one poll; the emulated Douyin skips
@@ -289,6 +336,13 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
             {
                 "publish_polls_before_done": 1,
                 "douyin_review_seconds": 0,
+                # Bilibili and Kuaishou review for a second; the demo's fast-forward moves the
+                # platforms' clock an hour ahead of the signatures' timestamps
+                "bilibili_review_seconds": 1,
+                "bilibili_list_delay_seconds": 1,
+                "bilibili_timestamp_skew_seconds": 7200,
+                "kuaishou_pending_seconds": 1,
+                "kuaishou_list_delay_seconds": 1,
                 "wechat_publishes_per_minute": 100,
                 # Weibo asks for the operator's real public IP; the demo's stand-in is a
                 # documentation address, which the emulated Weibo must be told to accept.
@@ -319,6 +373,8 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
             items = read_posts(Path(posts_dir))
             for item, _source in items:
                 item.channels = [*(item.channels or []), *EXTRA_CHANNELS]
+                if item.video is not None:
+                    item.channels += [c for c in VIDEO_CHANNELS if c not in item.channels]
             ids = create_posts(app, "zhang", items, now=utcnow())
         echo(f"editor zhang imported {len(ids)} sample posts")
         from kepubot.queue.accounts import set_password
@@ -382,7 +438,15 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
     by_route: dict[str, int] = {}
     for entry in ledger.get("accepted", []):
         # count publications, not the intermediate steps (WeChat drafts, uploads)
-        if entry.get("kind") in (None, "status", "freepublish", "mass", "video"):
+        if entry.get("kind") in (
+            None,
+            "status",
+            "freepublish",
+            "mass",
+            "video",
+            "archive",
+            "photo",
+        ):
             by_route[entry["route"]] = by_route.get(entry["route"], 0) + 1
     duplicates = len(ledger.get("duplicates", []))
     echo(

@@ -25,7 +25,7 @@ def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "published 64 of 64 deliveries" in done.stdout
+    assert "published 66 of 66 deliveries" in done.stdout
     assert "duplicates 0" in done.stdout
     assert "audit chain: intact" in done.stdout
     assert (folder / "public" / "feeds" / "feed.xml").exists()
@@ -46,8 +46,8 @@ def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
         env={**dict.fromkeys(DEMO_SECRETS, "x"), "PATH": "/usr/bin:/bin"},
     )
     assert status.returncode == 0, status.stderr
-    assert '"published": 64' in status.stdout
-    for name in ("weibo", "wechat", "douyin", "webhook", "wecom"):
+    assert '"published": 66' in status.stdout
+    for name in ("weibo", "wechat", "douyin", "bilibili", "kuaishou", "webhook", "wecom"):
         assert f"{name} " in done.stdout.split("sandbox received:")[1]
     # the workspace says it is the demo's, and which entries the demo made
     made = json.loads((folder / MARKER).read_text(encoding="utf-8"))["made"]

@@ -147,6 +147,9 @@ class BilibiliOpenAPI(Endpoint):
         "bilibili_refuse_titles": Setting(
             [], lambda v: string_list(v) if v else [], "titles containing these are returned (-2)"
         ),
+        "bilibili_timestamp_skew_seconds": Setting(
+            600.0, non_negative_number, "how far x-bili-timestamp may be off (10 minutes)"
+        ),
         "bilibili_access_expires_in": Setting(30 * 86400, positive_int, "access token life"),
         "bilibili_refresh_expires_in": Setting(60 * 86400, positive_int, "refresh token life"),
         "bilibili_app_scopes": Setting(
@@ -280,7 +283,7 @@ class BilibiliOpenAPI(Endpoint):
                 stamp = float(headers["x-bili-timestamp"])
             except ValueError:
                 raise BiliError(-3, "API校验密匙错误: timestamp") from None
-            if abs(now - stamp) > 600:
+            if abs(now - stamp) > self.setting("bilibili_timestamp_skew_seconds"):
                 raise BiliError(-3, "API校验密匙错误: timestamp 超过 10 分钟")
             nonce = headers["x-bili-signature-nonce"]
             self._nonces = {n: t for n, t in self._nonces.items() if now - t < 600}
