@@ -481,6 +481,8 @@ def _known_keys(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> li
 
     current: Any = model
     for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list of tables ([review] levels): its type is below
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return []
         field = current.model_fields.get(str(part))
@@ -489,6 +491,10 @@ def _known_keys(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> li
         current = field.annotation
         if typing.get_origin(current) is dict:
             current = typing.get_args(current)[1]
+        elif typing.get_origin(current) is list:
+            current = typing.get_args(current)[0]
+            if typing.get_origin(current) is Annotated:
+                current = typing.get_args(current)[0]
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []

@@ -82,13 +82,13 @@ def set_password(app: App, actor: str, user: str, password: str, *, now: datetim
     stored = hash_password(password)
     with transaction(app.conn):
         app.conn.execute(
-            "INSERT INTO user_passwords (user, hash, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT(user) DO UPDATE SET hash = excluded.hash,"
+            'INSERT INTO user_passwords ("user", hash, updated_at) VALUES (?, ?, ?)'
+            ' ON CONFLICT("user") DO UPDATE SET hash = excluded.hash,'
             " updated_at = excluded.updated_at",
             (user, stored, to_db(now)),
         )
         # a new password ends every console session signed in with the old one
-        app.conn.execute("DELETE FROM console_sessions WHERE user = ?", (user,))
+        app.conn.execute('DELETE FROM console_sessions WHERE "user" = ?', (user,))
         audit.append(
             app.conn, at=to_db(now), actor=actor, action="user.password_set", detail={"user": user}
         )
@@ -110,12 +110,12 @@ def change_password(app: App, actor: str, user: str, password: str, *, now: date
 
 
 def has_password(conn: sqlite3.Connection, user: str) -> bool:
-    row = conn.execute("SELECT 1 FROM user_passwords WHERE user = ?", (user,)).fetchone()
+    row = conn.execute('SELECT 1 FROM user_passwords WHERE "user" = ?', (user,)).fetchone()
     return row is not None
 
 
 def _stored_hash(conn: sqlite3.Connection, user: str) -> str | None:
-    row = conn.execute("SELECT hash FROM user_passwords WHERE user = ?", (user,)).fetchone()
+    row = conn.execute('SELECT hash FROM user_passwords WHERE "user" = ?', (user,)).fetchone()
     return None if row is None else str(row["hash"])
 
 
@@ -223,7 +223,7 @@ def start_session(conn: sqlite3.Connection, user: str, *, now: datetime, hours: 
     with transaction(conn):
         conn.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (to_db(now),))
         conn.execute(
-            "INSERT INTO console_sessions (token_hash, user, created_at, expires_at)"
+            'INSERT INTO console_sessions (token_hash, "user", created_at, expires_at)'
             " VALUES (?, ?, ?, ?)",
             (_token_hash(token), user, to_db(now), to_db(now + timedelta(hours=hours))),
         )
@@ -239,7 +239,7 @@ def session_user(
         return None
     started_after = to_db(now - timedelta(hours=hours)) if hours is not None else ""
     row = conn.execute(
-        "SELECT user FROM console_sessions"
+        'SELECT "user" FROM console_sessions'
         " WHERE token_hash = ? AND expires_at > ? AND created_at > ?",
         (_token_hash(token), to_db(now), started_after),
     ).fetchone()
@@ -252,7 +252,7 @@ def end_session(conn: sqlite3.Connection, token: str, *, now: datetime) -> str |
         return None
     with transaction(conn):
         row = conn.execute(
-            "DELETE FROM console_sessions WHERE token_hash = ? RETURNING user",
+            'DELETE FROM console_sessions WHERE token_hash = ? RETURNING "user"',
             (_token_hash(token),),
         ).fetchone()
         if row is not None:
@@ -270,10 +270,10 @@ def sign_out_everywhere(app: App, actor: str, user: str, *, now: datetime) -> in
         app.roles(actor)
     with transaction(app.conn):
         cursor = app.conn.execute(
-            "DELETE FROM console_sessions WHERE user = ? AND expires_at > ?", (user, to_db(now))
+            'DELETE FROM console_sessions WHERE "user" = ? AND expires_at > ?', (user, to_db(now))
         )
         ended = cursor.rowcount
-        app.conn.execute("DELETE FROM console_sessions WHERE user = ?", (user,))
+        app.conn.execute('DELETE FROM console_sessions WHERE "user" = ?', (user,))
         audit.append(
             app.conn,
             at=to_db(now),
@@ -287,7 +287,7 @@ def sign_out_everywhere(app: App, actor: str, user: str, *, now: datetime) -> in
 def live_sessions(conn: sqlite3.Connection, *, now: datetime) -> dict[str, int]:
     """Live console sessions per user."""
     rows = conn.execute(
-        "SELECT user, COUNT(*) AS n FROM console_sessions WHERE expires_at > ? GROUP BY user",
+        'SELECT "user", COUNT(*) AS n FROM console_sessions WHERE expires_at > ? GROUP BY "user"',
         (to_db(now),),
     ).fetchall()
     return {str(r["user"]): int(r["n"]) for r in rows}

@@ -16,6 +16,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from kepubot.queue.db import advisory_lock
+
 GENESIS = "0" * 64
 
 
@@ -61,6 +63,8 @@ def append(
     """Append one row. Must run inside the caller's ``BEGIN IMMEDIATE`` transaction."""
     if not conn.in_transaction:
         raise RuntimeError("audit.append must run inside a transaction")
+    # one append at a time on the chain's head (docs/architecture.md §11.3)
+    advisory_lock(conn, "audit")
     last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
     prev_hash = last["hash"] if last else GENESIS
     row_id = (last["id"] if last else 0) + 1

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kepubot.channels.base import Token
 from kepubot.errors import StoreError
-from kepubot.queue.db import transaction
+from kepubot.queue.db import advisory_lock, transaction
 from kepubot.timeutil import from_db, to_db, utcnow
 
 _PREFIX = "enc1:"
@@ -161,6 +161,8 @@ class CredentialStore:
         while True:
             now = self.clock()
             with transaction(conn):
+                # the token single-flight (docs/architecture.md §11.3)
+                advisory_lock(conn, f"credentials:{channel}")
                 conn.execute(
                     "INSERT INTO credentials (channel, updated_at) VALUES (?, ?)"
                     " ON CONFLICT(channel) DO NOTHING",

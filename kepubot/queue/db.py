@@ -1,4 +1,7 @@
-"""Connections and migrations (docs/architecture.md §8.1).
+"""Connections and migrations (docs/architecture.md §8.1, §11).
+
+Two backends: SQLite (a file path, the default) and PostgreSQL (``postgresql://`` URLs, see
+kepubot/queue/pg.py and kepubot/queue/store.py). Both connection kinds carry ``dialect``.
 
 Connections run in autocommit mode (``isolation_level=None``) so that Python never opens a
 transaction behind our back; every write goes through ``transaction()``, which is
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kepubot.errors import StoreError
-from kepubot.queue.migrations import MIGRATIONS
+from kepubot.queue.migrations import MIGRATIONS, pg_form, split_pg
 
 log = logging.getLogger("kepubot.queue.db")
 
@@ -46,6 +49,31 @@ class Connection(sqlite3.Connection):
     """A connection that knows its database's in-process write lock (see ``transaction``)."""
 
     write_lock: Any = None
+    dialect = "sqlite"
+
+
+#: Key of the database-wide advisory lock every PostgreSQL write transaction takes first: it
+#: keeps SQLite's one-writer-at-a-time rule (BEGIN IMMEDIATE), on which every read-then-write
+#: of the service code relies, across hosts (docs/architecture.md §11.3).
+PG_WRITER_LOCK = 0x6B657075  # "kepu"
+
+
+def dialect(conn: Any) -> str:
+    """``"sqlite"`` or ``"postgresql"``."""
+    return str(getattr(conn, "dialect", "sqlite"))
+
+
+def advisory_lock(conn: Any, name: str) -> None:
+    """Serialise this transaction against every other holding ``name`` until it ends.
+
+    PostgreSQL: ``pg_advisory_xact_lock`` on a key derived from ``name`` (released at COMMIT or
+    ROLLBACK). SQLite: nothing to do, ``BEGIN IMMEDIATE`` already serialises every writer."""
+    if dialect(conn) != "postgresql":
+        return
+    import hashlib
+
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    conn.execute("SELECT pg_advisory_xact_lock(?)", (key,))
 
 
 def _write_lock(path: Path) -> Any:
@@ -95,6 +123,13 @@ def is_busy(exc: BaseException) -> bool:
     )
 
 
+def skip_locked(conn: Any) -> str:
+    """`` FOR UPDATE SKIP LOCKED`` for a claim's SELECT on PostgreSQL (rows another
+    transaction holds are passed over, not waited for); nothing on SQLite, where BEGIN
+    IMMEDIATE already admits one writer."""
+    return " FOR UPDATE SKIP LOCKED" if dialect(conn) == "postgresql" else ""
+
+
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception.
@@ -103,6 +138,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     1-100 ms between tries even when the lock has just been freed, which made eight worker
     threads no faster than one. Other processes still meet at SQLite's own lock.
     """
+    if dialect(conn) == "postgresql":
+        with _pg_transaction(conn):
+            yield conn
+        return
     lock = getattr(conn, "write_lock", None)
     if lock is None:
         with _transaction(conn):
@@ -133,21 +172,37 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
                 time.sleep(random.uniform(0.005, 0.05))
 
 
+@contextlib.contextmanager
+def _pg_transaction(conn: Any) -> Iterator[Any]:
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (PG_WRITER_LOCK,))
+        yield conn
+    except BaseException:
+        if not getattr(conn, "closed", False):
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def has_table(conn: Any, name: str) -> bool:
+    if dialect(conn) == "postgresql":
+        sql = "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = ?"
+    else:
+        sql = "SELECT 1 FROM sqlite_master WHERE type='table' AND name = ?"
+    return conn.execute(sql, (name,)).fetchone() is not None
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
-    ).fetchone()
-    if not exists:
+    if not has_table(conn, "schema_migrations"):
         return 0
     row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
     return int(row[0] or 0)
 
 
 def _applied(conn: sqlite3.Connection) -> set[int]:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
-    ).fetchone()
-    if not exists:
+    if not has_table(conn, "schema_migrations"):
         return set()
     return {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations")}
 
@@ -158,6 +213,7 @@ def migrate(conn: sqlite3.Connection, now_text: str) -> int:
     known = {version for version, _, _ in MIGRATIONS}
     if schema_version(conn) == latest and known <= _applied(conn):
         return latest
+    postgresql = dialect(conn) == "postgresql"
     with transaction(conn):
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -176,9 +232,13 @@ def migrate(conn: sqlite3.Connection, now_text: str) -> int:
             if version in applied:
                 continue
             log.debug("applying migration %03d_%s", version, name)
+            if postgresql:
+                sql = pg_form(version, name, sql)
             if callable(sql):
                 sql(conn, now_text)
                 statements: list[str] = []
+            elif postgresql:
+                statements = split_pg(sql)
             else:
                 statements = _split_sql(sql)
             # executescript() would COMMIT our transaction; run statement by statement instead.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -193,11 +194,19 @@ class MediaStore:
 
 def referenced_paths(conn: sqlite3.Connection) -> set[str]:
     """Every store path a post names (any state: a cancelled post keeps its media)."""
-    rows = conn.execute(
-        "SELECT DISTINCT json_extract(j.value, '$.path') FROM posts, json_each(posts.media) j"
-        " WHERE posts.media != '[]'"
-    )
-    return {row[0] for row in rows if row[0]}
+    # read in Python: JSON functions differ between SQLite and PostgreSQL
+    rows = conn.execute("SELECT media FROM posts WHERE media != '[]'")
+    found: set[str] = set()
+    for row in rows:
+        try:
+            items = json.loads(row[0])
+        except ValueError:
+            continue
+        for item in items if isinstance(items, list) else []:
+            path = item.get("path") if isinstance(item, dict) else None
+            if isinstance(path, str) and path:
+                found.add(path)
+    return found
 
 
 def _remove(store: MediaStore, relative: str) -> None:

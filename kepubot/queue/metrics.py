@@ -102,7 +102,7 @@ def store(
     with transaction(conn):
         cursor = conn.execute(
             "INSERT INTO metrics (delivery_id, collected_at, views, likes, comments, shares,"
-            " favorites, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " favorites, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 delivery_id,
                 to_db(now),
@@ -110,13 +110,14 @@ def store(
                 json.dumps(snapshot.raw, ensure_ascii=False, default=str),
             ),
         )
+        metrics_id = cursor.fetchone()[0]
         conn.execute(
             "INSERT INTO metrics_latest (delivery_id, metrics_id, collected_at, views, likes,"
             " comments, shares, favorites) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(delivery_id) DO UPDATE SET metrics_id = excluded.metrics_id,"
             " collected_at = excluded.collected_at, views = excluded.views, likes = excluded.likes,"
             " comments = excluded.comments, shares = excluded.shares, favorites = excluded.favorites",
-            (delivery_id, cursor.lastrowid, to_db(now), *values),
+            (delivery_id, metrics_id, to_db(now), *values),
         )
         conn.execute(
             "UPDATE deliveries SET next_metrics_at = ?, metrics_step = ? WHERE id = ?",

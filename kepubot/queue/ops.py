@@ -66,5 +66,8 @@ def remember_alerts(conn: sqlite3.Connection, keys: list[str], now: datetime, me
 
 
 def wal_checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """SQLite's WAL checkpoint; PostgreSQL manages its own log (nothing to do: zeros)."""
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        return 0, 0, 0
     row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return int(row[0]), int(row[1]), int(row[2])

@@ -22,6 +22,7 @@ import logging
 import sqlite3
 
 from kepubot.queue import audit
+from kepubot.queue.db import dialect
 
 log = logging.getLogger("kepubot.queue.timerepair")
 
@@ -29,6 +30,8 @@ log = logging.getLogger("kepubot.queue.timerepair")
 STORED = (
     "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
 )
+# the same as a POSIX regular expression (PostgreSQL)
+STORED_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
 # inside FIRST_YEAR..LAST_YEAR in every zone (offsets -12:00..+14:00)
 EARLIEST = "1970-01-02T00:00:00.000Z"
 HELD_UNTIL = "2100-12-31T00:00:00.000Z"
@@ -47,14 +50,24 @@ def repair_out_of_range(conn: sqlite3.Connection, now_text: str) -> int:
     repaired = 0
     for table, column, ref in COLUMNS:
         post_column = "id" if table == "posts" else "post_id"
-        rows = conn.execute(
-            f"SELECT id, {post_column} AS post_id, {column} AS value,"
-            f" (typeof({column}) = 'text' AND {column} GLOB ? AND {column} < ?) AS low"
-            f" FROM {table} WHERE {column} IS NOT NULL"
-            f" AND (typeof({column}) != 'text' OR {column} NOT GLOB ? OR {column} < ?"
-            f" OR {column} > ?) ORDER BY id",
-            (STORED, LOW, STORED, LOW, HIGH),
-        ).fetchall()
+        if dialect(conn) == "postgresql":
+            # columns are typed TEXT there: only the pattern and the range need checking
+            rows = conn.execute(
+                f"SELECT id, {post_column} AS post_id, {column} AS value,"
+                f" ({column} ~ ? AND {column} < ?) AS low"
+                f" FROM {table} WHERE {column} IS NOT NULL"
+                f" AND ({column} !~ ? OR {column} < ? OR {column} > ?) ORDER BY id",
+                (STORED_RE, LOW, STORED_RE, LOW, HIGH),
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                f"SELECT id, {post_column} AS post_id, {column} AS value,"
+                f" (typeof({column}) = 'text' AND {column} GLOB ? AND {column} < ?) AS low"
+                f" FROM {table} WHERE {column} IS NOT NULL"
+                f" AND (typeof({column}) != 'text' OR {column} NOT GLOB ? OR {column} < ?"
+                f" OR {column} > ?) ORDER BY id",
+                (STORED, LOW, STORED, LOW, HIGH),
+            ).fetchall()
         for row in rows:
             text = str(row["value"])
             low = bool(row["low"])

@@ -101,16 +101,20 @@ def _secret_key(config: Config) -> bytes:
 
 
 class Services:
-    """One ``App`` (service context with its own SQLite connection) per server thread."""
+    """One ``App`` (service context) per server thread, all sharing one ``Store``, which gives
+    each thread its own connection (docs/architecture.md §11)."""
 
     def __init__(self, config: Config) -> None:
+        from kepubot.queue.store import Store
+
         self.config = config
+        self.store = Store.for_config(config)
         self._local = threading.local()
 
     def get(self) -> App:
         app: App | None = getattr(self._local, "app", None)
         if app is None:
-            app = App(self.config)
+            app = App(self.config, store=self.store)
             app.channels  # noqa: B018 — validate channel settings once per thread
             self._local.app = app
         return app
@@ -227,6 +231,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
             "csrf_token": session.get("csrf", ""),
             "when": when,
             "levels": config.review_levels,
+            # roles that review some level: reviewer and custom ones such as expert
+            "review_roles": sorted({"reviewer", *config.review_roles}),
             "user_name": lambda name: (
                 (config.data.users[name].name or name) if name in config.data.users else name
             ),
@@ -264,8 +270,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
     @flask.teardown_appcontext
     def _rollback(exc: BaseException | None) -> None:
         service = g.get("service")
-        if service is not None and "conn" in service.__dict__ and service.conn.in_transaction:
-            service.conn.rollback()
+        conn = service.store.current() if service is not None else None
+        if conn is not None and conn.in_transaction:
+            conn.rollback()
 
     from kepubot.web import pages
 
