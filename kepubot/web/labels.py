@@ -81,6 +81,10 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "cancel_post": ("撤销稿件", "Withdraw post"),
     "level": ("审核级别", "Review level"),
     "current_level": ("当前审核级别", "Current level"),
+    # warn sensitive words at review (docs/architecture.md §4.3)
+    "warning_words": ("提示词（需审核人写明理由后接受）", "Warning words (accept with a reason)"),
+    "accept_warnings": ("接受以上提示词", "Accept these warning words"),
+    "accept_reason": ("接受理由", "Reason for accepting"),
     "not_yours": ("（不可审核：{reason}）", "(cannot review: {reason})"),
     "queue_empty": ("此级别没有待审稿件。", "Nothing waits at this level."),
     "your_posts": ("我的稿件", "My posts"),

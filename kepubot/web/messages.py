@@ -127,9 +127,14 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
     ),
     (
         re.compile(
-            r"^post (?P<id>\d+): (?P<doing>\w+) needs the reviewer role; (?P<who>\S+) does not have it$"
+            r"^post (?P<id>\d+): (?P<doing>\w+) needs the (?P<role>[\w-]+) role;"
+            r" (?P<who>\S+) does not have it$"
         ),
-        lambda m: f"稿件 {m['id']}：审核需要审核员（reviewer）角色，{m['who']} 没有该角色",
+        lambda m: (
+            f"稿件 {m['id']}：审核需要审核员（reviewer）角色，{m['who']} 没有该角色"
+            if m["role"] == "reviewer"
+            else f"稿件 {m['id']}：审核这一级需要 {m['role']} 角色，{m['who']} 没有该角色"
+        ),
     ),
     (
         re.compile(
@@ -146,6 +151,71 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
     (
         re.compile(r"^post (?P<id>\d+): its content changed during review; review it again$"),
         lambda m: f"稿件 {m['id']}：审核期间内容有变动，请重新审核",
+    ),
+    # what the reviewer saw no longer holds (kepubot.queue.posts._check_seen, issue 13 §1)
+    (
+        re.compile(
+            r"^post (?P<id>\d+) changed since it was opened: its content hash (?P<old>\w+) is now"
+            r" (?P<new>\w+)(?:, edited by (?P<who>\S+) at (?P<at>.+?))?; nothing was"
+            r" (?P<doing>\w+) — read it again \(kepubot post show \d+\) and decide on what it"
+            r" says now$"
+        ),
+        lambda m: (
+            f"稿件 {m['id']} 在你打开之后被修改了（内容哈希 {m['old']} 现为 {m['new']}"
+            + (f"，{m['who']} 于 {m['at']} 修改" if m["who"] else "")
+            + f"）；本次没有{_DOING.get(m['doing'], m['doing'])}任何内容——请重新打开稿件，"
+            "按现在的内容再作决定"
+        ),
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+) is no longer at level (?P<old>.+?)"
+            r" (?:but at (?P<new>.+?)|and is (?P<state>\w+))"
+            r"(?: \((?P<was>.+?) was (?P<decision>approved|rejected) by (?P<who>\S+)"
+            r" at (?P<at>.+?)\))?; nothing was (?P<doing>\w+) — open it again"
+            r" \(kepubot post show \d+\)$"
+        ),
+        lambda m: (
+            f"稿件 {m['id']} 已不在「{m['old']}」，"
+            + (f"而在「{m['new']}」" if m["new"] else f"现为「{_state(m)}」")
+            + (
+                f"（「{m['was']}」已由 {m['who']} 于 {m['at']} "
+                f"{_DOING.get(m['decision'], m['decision'])}）"
+                if m["who"]
+                else ""
+            )
+            + f"；本次没有{_DOING.get(m['doing'], m['doing'])}——请重新打开稿件"
+        ),
+    ),
+    # warning words (kepubot.queue.posts._accept_warnings, issue 13 §4)
+    (
+        re.compile(
+            r"^post (?P<id>\d+) cannot be approved: warning word '(?P<word>.+?)' in (?P<field>\S+)"
+            r" at line (?P<line>\d+), column (?P<col>\d+) is not accepted; .*$"
+        ),
+        lambda m: (
+            f"稿件 {m['id']} 不能通过：提示词「{m['word']}」"
+            f"（{_FIELDS.get(m['field'], m['field'])}第 {m['line']} 行第 {m['col']} 列）尚未接受；"
+            "请勾选“接受提示词”并写明理由，或请作者修改"
+        ),
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+): '(?P<word>.+)' is a blocked sensitive word; it cannot be"
+            r" accepted — the author must change the text$"
+        ),
+        lambda m: f"稿件 {m['id']}：「{m['word']}」是禁用的敏感词，不能接受——请作者修改",
+    ),
+    (
+        re.compile(
+            r"^post (?P<id>\d+): '(?P<word>.+)' is not a warning word of this post"
+            r" \(its warning words: (?P<words>.*)\)$"
+        ),
+        lambda m: f"稿件 {m['id']}：「{m['word']}」不是这篇稿件的提示词（提示词：{m['words']}）",
+    ),
+    (
+        re.compile(r"^--reason: say why the warning words are acceptable; .*$"),
+        lambda m: "请写明接受提示词的理由；理由会记入稿件的历史",
     ),
     (
         re.compile(r"^post (?P<id>\d+) cannot be (?P<doing>\w+): (?P<problems>.+)$"),
@@ -232,6 +302,16 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
         ),
         lambda m: (
             f"敏感词「{m['word']}」：{_FIELDS.get(m['field'], m['field'])}第 {m['line']} 行第 {m['col']} 列"
+        ),
+    ),
+    (
+        re.compile(
+            r"^warning word '(?P<word>.+)' in (?P<field>\S+) at line (?P<line>\d+),"
+            r" column (?P<col>\d+)$"
+        ),
+        lambda m: (
+            f"提示词「{m['word']}」：{_FIELDS.get(m['field'], m['field'])}第 {m['line']} 行"
+            f"第 {m['col']} 列（可以提交；审核人须写明理由后接受）"
         ),
     ),
     # 三校 and sources (kepubot/proofread.py, kepubot/sources.py; issue 13 §3, §5)

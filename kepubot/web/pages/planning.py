@@ -30,11 +30,15 @@ AGENDA_DAYS = 14
 
 def register(app: Flask) -> None:
     @app.get("/review")
-    @requires("reviewer")
+    @requires()
     def review() -> str:
         from kepubot.queue.posts import list_posts, review_refusal
 
         service = g.service
+        # reviewers and the custom roles of review levels (e.g. expert), docs/architecture.md §4.2
+        roles = sorted({"reviewer", *service.config.review_roles})
+        if not has_role(*roles):
+            raise NotAllowed(f"the review queue needs the {' or '.join(roles)} role")
         queues = []
         for level, name in enumerate(service.config.review_levels, start=1):
             rows = list_posts(service, state="in_review", review_level=level, limit=200)

@@ -201,13 +201,20 @@ def register(app: Flask) -> None:
         from kepubot.preview import finding_json, preview_items
         from kepubot.proofread import findings_for
         from kepubot.queue import deliveries
-        from kepubot.queue.posts import get_post, review_refusal, reviews_of
+        from kepubot.queue.posts import (
+            accepted_words,
+            get_post,
+            review_refusal,
+            reviews_of,
+            warnings_of,
+        )
 
         service = g.service
         post = get_post(service, post_id)
         refusal = None
         if post.state == "in_review":
             refusal = review_refusal(service, g.user, post)
+        accepted = accepted_words(service, post)
         return render_template(
             "post.html",
             post=post,
@@ -219,6 +226,11 @@ def register(app: Flask) -> None:
             # 三校 findings; the final level ticks each one (docs/architecture.md §13)
             findings=[finding_json(f, g.lang) for f in findings_for(service, post)],
             final_level=post.review_level >= len(service.config.review_levels),
+            # the role the post's level needs (a custom one such as expert), §4.2
+            review_role=service.config.level_role(post.review_level),
+            # warn words: accepted in this round, and those a reviewer must still accept (§4.3)
+            accepted=accepted,
+            warnings=[h for h in warnings_of(service, post) if h.word not in accepted],
         )
 
     @app.post("/posts/<id:post_id>/<action>")
@@ -230,16 +242,28 @@ def register(app: Flask) -> None:
         if action == "submit":
             workflow.submit(service, g.user, [post_id], now=g.now, comment=form.get("comment", ""))
         elif action == "approve":
+            accept = None
+            if form.get("accept_warnings"):  # the review form's checkbox and its reason
+                accept = workflow.Acceptance(reason=form.get("accept_reason", ""), all=True)
             workflow.approve(
                 service,
                 g.user,
                 [post_id],
                 now=g.now,
                 comment=form.get("comment", ""),
+                seen=_seen(post_id, form),
+                accept=accept,
                 ack_proofreading=form.getlist("ack_finding"),
             )
         elif action == "reject":
-            workflow.reject(service, g.user, [post_id], reason=form.get("reason", ""), now=g.now)
+            workflow.reject(
+                service,
+                g.user,
+                [post_id],
+                reason=form.get("reason", ""),
+                now=g.now,
+                seen=_seen(post_id, form),
+            )
         elif action == "schedule":
             at, next_slot = when_text(form)
             workflow.schedule(service, g.user, post_id, at=at, next_slot=next_slot, now=g.now)
@@ -270,6 +294,23 @@ def register(app: Flask) -> None:
         if path is None:
             abort(404)
         return send_file(path, max_age=3600)
+
+
+def _seen(post_id: int, form: Any) -> dict[int, Any]:
+    """The content hash and level the review form showed (docs/architecture.md §4.6): the
+    decision commits only if the post still has both. A request without them (a script, not
+    the page's form) is decided on the post as it is."""
+    from kepubot.queue.posts import Seen
+
+    level = (form.get("level") or "").strip()
+    if level and not level.isdigit():
+        raise InvalidInput(f"level {level!r}: not a review level number; reload the post page")
+    return {
+        post_id: Seen(
+            content_hash=(form.get("content_hash") or "").strip() or None,
+            level=int(level) if level else None,
+        )
+    }
 
 
 def _form_time(when: Any, tz: Any) -> str:
