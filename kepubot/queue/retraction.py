@@ -87,7 +87,11 @@ def migrate_18(conn: Any, now_text: str) -> None:
 def retraction_state(rows: Iterable[Any]) -> str | None:
     """The post's retraction as shown: ``retracted`` when every retraction finished,
     ``retracting`` while one is under way, None when nothing was retracted."""
-    kinds = [(r["kind"], r["state"]) for r in rows if r["kind"] == "retract"]
+
+    def field(row: Any, name: str) -> Any:
+        return row[name] if hasattr(row, "keys") else getattr(row, name)
+
+    kinds = [(field(r, "kind"), field(r, "state")) for r in rows if field(r, "kind") == "retract"]
     if not kinds:
         return None
     return "retracted" if all(state == "retracted" for _, state in kinds) else RETRACTING

@@ -222,7 +222,24 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
 
             return count_in_state(services.get(), "in_review")
 
+        def paused_now() -> list[dict[str, Any]]:
+            """What is paused, for the banner on every page (docs/operations.md §13)."""
+            from kepubot.queue.pauses import paused
+
+            return paused(services.get().conn)
+
+        def may_retract() -> bool:
+            from kepubot.queue.retraction import may_retract as allowed
+
+            return g.get("user") is not None and allowed(services.get(), g.user)
+
+        from kepubot.queue.retraction import retraction_state, shown_state
+
         return {
+            "paused_now": paused_now,
+            "may_retract": may_retract,
+            "shown_state": shown_state,
+            "retraction_state": retraction_state,
             "waiting_review": waiting_review,
             "t": lambda key, **values: text(g.lang, key, **values),
             "lang": g.get("lang", "zh"),

@@ -1,0 +1,72 @@
+"""The console's emergency stop (banner on every page, stop and resume buttons) and the retract
+action behind its confirmation (issue 13 §6, §7), through the real Flask app and database."""
+
+from __future__ import annotations
+
+import json
+
+from test_console import Console, _console
+
+from conftest import Workspace
+
+
+def _published_feed_post(ws: Workspace) -> int:
+    post_id = ws.add_post("--channel", "news-feed")
+    ws.ok("post", "submit", str(post_id), user="zhang")
+    for reviewer in ("li", "wang", "zhao"):
+        ws.ok("post", "approve", str(post_id), user=reviewer)
+    ws.ok("run", "--once", user="ops")
+    return post_id
+
+
+def _states(ws: Workspace, post_id: int) -> dict[str, tuple[str, str]]:
+    shown = json.loads(ws.ok("post", "show", str(post_id), "--json"))
+    return {d["channel"]: (d["kind"], d["state"]) for d in shown["deliveries"]}
+
+
+def test_stop_button_banner_on_every_page_and_resume(workspace: Workspace) -> None:
+    console: Console = _console(workspace)
+    ops = console.client("ops")
+    editor = console.client("zhang")
+    page = ops.get("/posts").text
+    assert 'id="stop-button"' in page and 'id="pause-banner"' not in page
+    assert 'id="stop-button"' not in editor.get("/posts").text  # operators and admins only
+    refused = console.post(editor, "/pause", {"reason": "x"})
+    assert refused.status_code == 403
+    assert console.post(ops, "/pause", {"reason": ""}).status_code == 400  # a reason is needed
+
+    done = console.post(ops, "/pause", {"reason": "全国哀悼日", "back": "/calendar"})
+    assert done.status_code == 303 and done.headers["Location"].endswith("/calendar")
+    for path in ("/posts", "/calendar", "/deliveries", "/review"):
+        text = editor.get(path).text
+        assert 'id="pause-banner"' in text and "全国哀悼日" in text, path
+    assert 'id="resume-button"' not in editor.get("/posts").text
+    assert "全国哀悼日" in workspace.ok("status")
+
+    console.post(ops, "/resume", {})
+    assert 'id="pause-banner"' not in editor.get("/posts").text
+    actions = [r["action"] for r in json.loads(workspace.ok("audit", "--json", "--limit", "50"))]
+    assert "channels.paused" in actions and "channels.resumed" in actions
+
+
+def test_retract_action_needs_confirmation_and_the_final_level(workspace: Workspace) -> None:
+    console: Console = _console(workspace)
+    post_id = _published_feed_post(workspace)
+    final = console.client("zhao")  # a reviewer of the final level (终审)
+    editor = console.client("zhang")
+    page = final.get(f"/posts/{post_id}").text
+    assert 'id="retract-post"' in page
+    assert 'id="retract-post"' not in editor.get(f"/posts/{post_id}").text
+
+    path = f"/posts/{post_id}/retract"
+    assert console.post(final, path, {"reason": "数据有误"}).status_code == 400  # no confirm
+    assert console.post(editor, path, {"reason": "x", "confirm": "yes"}).status_code == 403
+    assert _states(workspace, post_id)["news-feed"] == ("publish", "published")
+
+    done = console.post(final, path, {"reason": "数据有误", "confirm": "yes"})
+    assert done.status_code == 303
+    assert _states(workspace, post_id)["news-feed"] == ("retract", "queued")
+    assert "撤回中" in final.get(f"/posts/{post_id}").text
+    workspace.ok("run", "--once", user="ops")
+    assert _states(workspace, post_id)["news-feed"] == ("retract", "retracted")
+    assert "已撤回" in final.get(f"/posts/{post_id}").text
