@@ -5,8 +5,8 @@ that an article is out, so the message is short: title, summary and the link.
 
 Both answer HTTP 200 with ``{"errcode": 0, "errmsg": "ok"}`` on success and a non-zero errcode
 otherwise; the errcodes are data (``WECOM_ERRORS``, ``DINGTALK_ERRORS``) read by one helper,
-:func:`raise_for_errcode`. Robots cannot list earlier messages, so ``can_find`` stays False and
-an unknown outcome goes to a person.
+:func:`raise_for_errcode` (through kepubot/channels/errors.py). Robots cannot list earlier
+messages, so ``capabilities.find`` stays False and an unknown outcome goes to a person.
 
 The robot's key/token/secret travel in the query string: neither the URL nor a credential is
 ever put in an error message.
@@ -34,8 +34,8 @@ from kepubot.channels.base import (
     Retracted,
     json_object,
     markdown_to_text,
-    mask_secrets,
 )
+from kepubot.channels.errors import ErrorRule, check_rules, excerpt, raise_for_code
 from kepubot.config import Secret
 from kepubot.errors import (
     AuthExpired,
@@ -93,6 +93,16 @@ def _link_required(post: Post, what: str) -> list[Problem]:
 #: "unknown" means the platform may have delivered the message anyway (reconcile, never resend).
 ErrorKind = Literal["rate_limited", "auth", "permanent", "transient", "unknown"]
 ERRMSG_CHARS = 200  # of the platform's errmsg, in the error message
+#: What each kind becomes (kepubot/channels/errors.py); ``detail`` is "<platform> errcode N: errmsg".
+RULES: dict[str, ErrorRule] = {
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "auth": ErrorRule(AuthExpired, "{what}: credentials refused ({detail}){hint}"),
+    "transient": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "unknown": ErrorRule(
+        OutcomeUnknown, "{what}: the platform may or may not have sent the message ({detail})"
+    ),
+    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
+}
 
 
 def raise_for_errcode(
@@ -113,23 +123,16 @@ def raise_for_errcode(
     """
     if errcode == 0:
         return
-    text = mask_secrets(" ".join(str(errmsg or "").split()), secrets) or "no errmsg"
-    if len(text) > ERRMSG_CHARS:
-        text = text[:ERRMSG_CHARS] + "…"
-    detail = f"{platform} errcode {errcode}: {text}"
-    kind = errors.get(errcode, "permanent")
-    if kind == "rate_limited":
-        raise RateLimited(f"{what}: rate limited ({detail})", retry_after=retry_after, code=errcode)
-    if kind == "auth":
-        hint = f"; {auth_hint}" if auth_hint else ""
-        raise AuthExpired(f"{what}: credentials refused ({detail}){hint}", code=errcode)
-    if kind == "transient":
-        raise Transient(f"{what}: temporarily refused ({detail})", code=errcode)
-    if kind == "unknown":
-        raise OutcomeUnknown(
-            f"{what}: the platform may or may not have sent the message ({detail})", code=errcode
-        )
-    raise Permanent(f"{what}: refused ({detail})", code=errcode)
+    text = excerpt(errmsg, secrets, limit=ERRMSG_CHARS)
+    raise_for_code(
+        errcode,
+        errors,
+        RULES,
+        what=what,
+        detail=f"{platform} errcode {errcode}: {text}",
+        retry_after=retry_after,
+        hint=f"; {auth_hint}" if auth_hint else "",
+    )
 
 
 def _idempotency_key(progress: dict[str, Any] | None) -> str:
@@ -247,6 +250,7 @@ WECOM_ERRORS: dict[int, str] = {
     40058: "permanent",  # invalid parameter, e.g. content over 2048/4096 bytes [gk]
     44004: "permanent",  # empty text content [gk]
 }
+check_rules(WECOM_ERRORS, RULES)
 WECOM_RATE_LIMIT_RETRY_AFTER = 60.0  # the limit is per minute [gk]
 
 
@@ -395,6 +399,7 @@ DINGTALK_ERRORS: dict[int, str] = {
     430103: "permanent",  # 含有不合适的图片 [gk]
     430104: "permanent",  # 含有不合适的内容 [gk]
 }
+check_rules(DINGTALK_ERRORS, RULES)
 DINGTALK_THROTTLE_SECONDS = 600.0  # going over the limit throttles the robot for 10 minutes
 # 90030: the period of the allowance is not documented where we could read it [?]; look again
 # in an hour (one refused call an hour costs nothing).

@@ -53,6 +53,7 @@ from kepubot.channels.base import (
     markdown_to_text,
     parse_retry_after,
 )
+from kepubot.channels.errors import ErrorRule, check_rules, raise_for_code
 from kepubot.config import Secret
 from kepubot.errors import (
     AuthExpired,
@@ -168,6 +169,28 @@ ERRORS: dict[int, str] = {
     # Success, slowly.
     20032: "accepted",  # the post succeeded but the server is slow; wait 1-2 minutes
 }
+
+#: What each kind becomes (kepubot/channels/errors.py); ``detail`` is "Weibo error N: text".
+RULES: dict[str, ErrorRule] = {
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "auth": ErrorRule(
+        AuthExpired, "{what}: the access token was refused ({detail}); {reauthorize}"
+    ),
+    "unknown": ErrorRule(
+        OutcomeUnknown,
+        "{what}: Weibo already has this text ({detail}); an earlier attempt probably got"
+        " through, so it is looked up instead of being sent again",
+    ),
+    "accepted": ErrorRule(OutcomeUnknown, "{what}: accepted, but Weibo is slow ({detail})"),
+    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
+}
+#: On reads (find, metrics, verify) a duplicate or slow answer is Transient: reading again is safe.
+READ_RULES: dict[str, ErrorRule] = {
+    **RULES,
+    "unknown": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "accepted": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+}
+check_rules(ERRORS, RULES)
 
 _MONTHS = {
     name: number
@@ -833,30 +856,16 @@ class WeiboChannel(HttpChannel):
         text = self._mask(_error_text(answer)) or "no error text"
         if len(text) > ERROR_TEXT_CHARS:
             text = text[:ERROR_TEXT_CHARS] + "…"
-        detail = f"Weibo error {code if code is not None else '(no code)'}: {text}"
-        kind = ERRORS.get(code, "permanent") if code is not None else "permanent"
-        if kind == "rate_limited":
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            raise RateLimited(
-                f"{what}: rate limited ({detail})",
-                retry_after=wait if wait is not None else RATE_LIMIT_WAIT,
-                code=code,
-            )
-        if kind == "auth":
-            raise AuthExpired(
-                f"{what}: the access token was refused ({detail}); {REAUTHORIZE}", code=code
-            )
-        if kind in ("unknown", "accepted") and reading:
-            raise Transient(f"{what}: temporarily refused ({detail})", code=code)
-        if kind == "unknown":
-            raise OutcomeUnknown(
-                f"{what}: Weibo already has this text ({detail}); an earlier attempt probably got"
-                " through, so it is looked up instead of being sent again",
-                code=code,
-            )
-        if kind == "accepted":
-            raise OutcomeUnknown(f"{what}: accepted, but Weibo is slow ({detail})", code=code)
-        raise Permanent(f"{what}: refused ({detail})", code=code)
+        wait = parse_retry_after(response.headers.get("Retry-After"))
+        raise_for_code(
+            code,
+            ERRORS,
+            READ_RULES if reading else RULES,
+            what=what,
+            detail=f"Weibo error {code if code is not None else '(no code)'}: {text}",
+            retry_after=wait if wait is not None else RATE_LIMIT_WAIT,
+            reauthorize=REAUTHORIZE,
+        )
 
     def _look_up(self, text: str, since: datetime, what: str) -> Published | None:
         """Page through the account's timeline back to ``since`` looking for ``text``."""

@@ -52,6 +52,7 @@ from kepubot.channels.douyin.codes import (
     _int,
     _when,
 )
+from kepubot.channels.errors import ErrorRule, check_rules, error_for, kind_of
 from kepubot.config import Secret
 from kepubot.errors import (
     AuthExpired,
@@ -92,6 +93,70 @@ LAST_RENEWAL_ALERT = timedelta(days=7)  # alert this long before the last refres
 
 class CapabilityOffline(AuthExpired):
     """Douyin answered 28001056: the capability's API was taken offline for this app."""
+
+
+#: What each kind of ERRORS becomes on a user-scoped call (kepubot/channels/errors.py); "auth"
+#: is handled first (the token is refreshed once and the call repeated once).
+RULES: dict[str, ErrorRule] = {
+    "refresh_expired": ErrorRule(
+        AuthExpired, "{what}: the authorization expired ({detail}); {reauthorize}"
+    ),
+    "scope": ErrorRule(AuthExpired, "{what}: {scope_message}"),
+    "offline": ErrorRule(
+        CapabilityOffline,
+        "{what}: Douyin took this interface offline for the app ({detail}); ask the"
+        " open platform whether a replacement exists",
+    ),
+    "denied": ErrorRule(
+        AuthExpired,
+        "{what}: refused ({detail}); check the app's status, client_key and open_id"
+        " on the Douyin open platform, and authorize again if the account changed",
+    ),
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "transient": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
+}
+#: On create_video: "system busy" and "network call error, retry" do not say the create was
+#: not applied inside Douyin [gk], so only a lookup may decide; a refusal saying the video_id
+#: was already used means an earlier create went through.
+PUBLISHING_RULES: dict[str, ErrorRule] = {
+    **RULES,
+    "busy": ErrorRule(
+        OutcomeUnknown,
+        "{what}: Douyin was busy ({detail}); the video may or may not have been created",
+    ),
+    "transient": ErrorRule(
+        OutcomeUnknown,
+        "{what}: Douyin was busy ({detail}); the video may or may not have been created",
+    ),
+    "video_id_used": ErrorRule(
+        OutcomeUnknown,
+        "{what}: Douyin says the video_id was already used ({detail}), so an earlier"
+        " create went through",
+    ),
+}
+#: A refused token refresh or renewal: anything but a wait, a busy platform or refused app
+#: credentials means this authorization cannot be refreshed (a person authorizes again).
+REFRESH_RULES: dict[str, ErrorRule] = {
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "transient": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "denied": ErrorRule(
+        AuthExpired,
+        "{what}: refused ({detail}); check client_key and client_secret and the app's"
+        " status and permissions on the Douyin open platform",
+    ),
+    "scope": ErrorRule(
+        AuthExpired,
+        "{what}: refused ({detail}); check client_key and client_secret and the app's"
+        " status and permissions on the Douyin open platform",
+    ),
+    "refresh_expired": ErrorRule(
+        AuthExpired, "{what}: Douyin refused the refresh ({detail}); {reauthorize}"
+    ),
+}
+check_rules({k: v for k, v in ERRORS.items() if v != "auth"}, RULES)
 
 
 class _TokenRefused(Exception):
@@ -348,27 +413,25 @@ class DouyinApi(HttpChannel):
         return "en" if getattr(self.context, "language", "zh") == "en" else "zh"
 
     def _raise_refresh_error(self, code: int, detail: str, what: str) -> NoReturn:
-        kind = ERRORS.get(code, "permanent")
-        if kind == "rate_limited":
-            raise RateLimited(
-                f"{what}: rate limited ({detail})", retry_after=RATE_LIMIT_RETRY_AFTER, code=code
-            )
-        if kind in ("busy", "transient") and not _REFRESH_EXPIRED.search(detail):
-            raise Transient(f"{what}: temporarily refused ({detail})", code=code)
-        if kind in ("denied", "scope"):
-            raise AuthExpired(
-                f"{what}: refused ({detail}); check client_key and client_secret and the app's"
-                " status and permissions on the Douyin open platform",
-                code=code,
-            )
-        # Expired, or refused for any other reason: this authorization cannot be refreshed.
-        raise AuthExpired(
-            self._reauthorize(what, f"Douyin refused the refresh ({detail})"), code=code
+        kind = kind_of(code, ERRORS)
+        if kind in ("busy", "transient") and _REFRESH_EXPIRED.search(detail):
+            kind = "refresh_expired"  # the text says the refresh token expired, whatever the code
+        raise error_for(
+            kind if kind in REFRESH_RULES else "refresh_expired",
+            REFRESH_RULES,
+            code=code,
+            what=what,
+            detail=detail,
+            retry_after=RATE_LIMIT_RETRY_AFTER,
+            reauthorize=self._reauthorize_tail(),
         )
 
     def _reauthorize(self, what: str, reason: str) -> str:
+        return f"{what}: {reason}; {self._reauthorize_tail()}"
+
+    def _reauthorize_tail(self) -> str:
         return (
-            f"{what}: {reason}; the Douyin account must authorize the app again, then set the new"
+            "the Douyin account must authorize the app again, then set the new"
             f" access_token and refresh_token of [channels.{self.name}] (its deliveries stay"
             " queued until then)"
         )
@@ -478,45 +541,18 @@ class DouyinApi(HttpChannel):
     def _raise_for(
         self, code: int, detail: str, what: str, publishing: bool, route: str
     ) -> NoReturn:
-        kind = ERRORS.get(code, "permanent")
+        kind = kind_of(code, ERRORS)
         if kind == "auth":
-            raise _TokenRefused(code, detail)
-        if kind == "refresh_expired":
-            raise AuthExpired(
-                self._reauthorize(what, f"the authorization expired ({detail})"), code=code
-            )
-        if kind == "scope":
-            scope = SCOPE_OF.get(route, "video.create.bind")
-            raise AuthExpired(f"{what}: {self.scope_message(scope, detail)}", code=code)
-        if kind == "offline":
-            raise CapabilityOffline(
-                f"{what}: Douyin took this interface offline for the app ({detail}); ask the"
-                " open platform whether a replacement exists",
-                code=code,
-            )
-        if kind == "denied":
-            raise AuthExpired(
-                f"{what}: refused ({detail}); check the app's status, client_key and open_id"
-                " on the Douyin open platform, and authorize again if the account changed",
-                code=code,
-            )
-        if kind == "rate_limited":
-            raise RateLimited(
-                f"{what}: rate limited ({detail})", retry_after=RATE_LIMIT_RETRY_AFTER, code=code
-            )
-        if kind in ("busy", "transient") and publishing:
-            # "system busy" and "network call error, retry" do not say the create was not
-            # applied inside Douyin [gk]: only a lookup may decide
-            raise OutcomeUnknown(
-                f"{what}: Douyin was busy ({detail}); the video may or may not have been created",
-                code=code,
-            )
-        if kind in ("busy", "transient"):
-            raise Transient(f"{what}: temporarily refused ({detail})", code=code)
-        if publishing and _VIDEO_ID_USED.search(detail):
-            raise OutcomeUnknown(
-                f"{what}: Douyin says the video_id was already used ({detail}), so an earlier"
-                " create went through",
-                code=code,
-            )
-        raise Permanent(f"{what}: refused ({detail})", code=code)
+            raise _TokenRefused(code, detail)  # refreshed once and repeated once by _call
+        if kind == "permanent" and publishing and _VIDEO_ID_USED.search(detail):
+            kind = "video_id_used"  # matched on the text: no source gives its code [?]
+        raise error_for(
+            kind,
+            PUBLISHING_RULES if publishing else RULES,
+            code=code,
+            what=what,
+            detail=detail,
+            retry_after=RATE_LIMIT_RETRY_AFTER,
+            reauthorize=self._reauthorize_tail(),
+            scope_message=self.scope_message(SCOPE_OF.get(route, "video.create.bind"), detail),
+        )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from kepubot.channels.base import mask_secrets
+from kepubot.channels.errors import ErrorRule, check_rules, excerpt, raise_for_code
 from kepubot.errors import (
     AuthExpired,
     OutcomeUnknown,
@@ -98,6 +98,25 @@ ELIGIBILITY: dict[int, str] = {
     53500: "发布功能被封禁（errcode 53500）：该公众号的发布能力已被平台封禁，请登录微信公众平台查看原因",
 }
 
+#: What each kind becomes (kepubot/channels/errors.py); ``detail`` is "wechat errcode N: errmsg".
+RULES: dict[str, ErrorRule] = {
+    "busy": ErrorRule(Transient, "{what}: the platform was busy ({detail})"),
+    "duplicate": ErrorRule(OutcomeUnknown, "{what}: the platform already has this ({detail})"),
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "auth": ErrorRule(AuthExpired, "{what}: refused ({detail}){hint}"),
+    "transient": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
+}
+#: On a call that creates something (draft, publish task, mass send) "busy" may have been done.
+CREATING_RULES: dict[str, ErrorRule] = {
+    **RULES,
+    "busy": ErrorRule(
+        OutcomeUnknown,
+        "{what}: the platform was busy and may or may not have done it ({detail})",
+    ),
+}
+check_rules(ERRORS, RULES)
+
 #: The access token was refused: refresh it once (single flight) and retry once [src: wechatpy].
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 
@@ -149,31 +168,19 @@ def raise_for_errcode(
     """
     if errcode == 0:
         return
-    text = mask_secrets(" ".join(str(errmsg or "").split()), secrets) or "no errmsg"
-    if len(text) > ERRMSG_CHARS:
-        text = text[:ERRMSG_CHARS] + "…"
-    detail = f"wechat errcode {errcode}: {text}"
-    kind = ERRORS.get(errcode, "permanent")
-    if kind == "busy":
-        if creates:
-            raise OutcomeUnknown(
-                f"{what}: the platform was busy and may or may not have done it ({detail})",
-                code=errcode,
-            )
-        raise Transient(f"{what}: the platform was busy ({detail})", code=errcode)
-    if kind == "duplicate":
-        raise OutcomeUnknown(f"{what}: the platform already has this ({detail})", code=errcode)
-    if kind == "rate_limited":
-        wait = (
-            seconds_to_platform_midnight(now)
-            if errcode in DAILY_QUOTA_CODES
-            else RETRY_AFTER.get(errcode)
-        )
-        raise RateLimited(f"{what}: rate limited ({detail})", retry_after=wait, code=errcode)
-    if kind == "auth":
-        cause = ELIGIBILITY.get(errcode)
-        hint = f"; {cause}" if cause else (f"; {auth_hint}" if auth_hint else "")
-        raise AuthExpired(f"{what}: refused ({detail}){hint}", code=errcode)
-    if kind == "transient":
-        raise Transient(f"{what}: temporarily refused ({detail})", code=errcode)
-    raise Permanent(f"{what}: refused ({detail})", code=errcode)
+    text = excerpt(errmsg, secrets, limit=ERRMSG_CHARS)
+    wait = (
+        seconds_to_platform_midnight(now)
+        if errcode in DAILY_QUOTA_CODES
+        else RETRY_AFTER.get(errcode)
+    )
+    cause = ELIGIBILITY.get(errcode)
+    raise_for_code(
+        errcode,
+        ERRORS,
+        CREATING_RULES if creates else RULES,
+        what=what,
+        detail=f"wechat errcode {errcode}: {text}",
+        retry_after=wait,
+        hint=f"; {cause}" if cause else (f"; {auth_hint}" if auth_hint else ""),
+    )
