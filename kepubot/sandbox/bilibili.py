@@ -31,6 +31,8 @@ success.
 - ``GET archive/viewlist?pn=&ps=``: the account's archives, newest first, each listed only
   ``bilibili_list_delay_seconds`` after submission (our choice of the hardest plausible case:
   no page says how soon a submission is listed).
+- ``POST archive/delete`` (JSON ``resource_id``; 视频稿件删除): the archive is gone (a
+  ``deleted`` ledger entry); unknown or already deleted: -404.
 - ``GET data/arc/stat?resource_id=`` (view, like, reply, share, favorite, coin, danmaku, growing
   after the archive opens), ``GET data/user/stat`` (follower, following, arc_passed_total),
   ``GET user/account/scopes``, ``GET user/account/info``, ``GET archive/type/list``.
@@ -80,6 +82,7 @@ SCOPE_OF = {
     "/arcopen/fn/data/user/stat": "DATA",
     "/arcopen/fn/user/account/info": "USER_INFO",
     "/arcopen/fn/user/account/scopes": "",
+    "/arcopen/fn/archive/delete": "ARC_BASE",
 }
 TIDS = [201, 124, 228, 207, 208, 209, 229, 122, 21]  # 科学科普, 社科·法律·心理, ... [?]
 SIGNED = (
@@ -243,6 +246,7 @@ class BilibiliOpenAPI(Endpoint):
             "/arcopen/fn/archive/cover/upload": ("POST", self._cover),
             "/arcopen/fn/archive/add-by-utoken": ("POST", self._submit),
             "/arcopen/fn/archive/view": ("GET", self._view),
+            "/arcopen/fn/archive/delete": ("POST", self._delete),
             "/arcopen/fn/archive/viewlist": ("GET", self._viewlist),
             "/arcopen/fn/archive/type/list": ("GET", self._types),
             "/arcopen/fn/data/arc/stat": ("GET", self._arc_stat),
@@ -483,6 +487,16 @@ class BilibiliOpenAPI(Endpoint):
         now = self.context.now()
         with self._lock:
             return self._item(self._mine(request, openid), now)
+
+    def _delete(self, request: Request, openid: str) -> None:
+        resource_id = str(_json(request).get("resource_id") or "")
+        now = self.context.now()
+        with self._lock:
+            archive = self._archives.get(resource_id)
+            if archive is None or archive.openid != openid:
+                raise BiliError(-404, "稿件不存在")
+            del self._archives[resource_id]
+            self.context.ledger.delete(self.route, openid, now, kind="archive", id=resource_id)
 
     def _viewlist(self, request: Request, openid: str) -> dict[str, Any]:
         pn = _int(request.param("pn"), 1)

@@ -28,6 +28,9 @@ Answers are HTTP 200 JSON with ``result`` (1 on success) and, on errors, ``error
   ``kuaishou_list_delay_seconds`` after publishing (our hardest plausible case), newest first,
   ``cursor`` the photo_id after which to continue, ``count`` up to 200.
 
+``POST photo/delete?photo_id=`` (删除视频) takes a photo down (a ``deleted`` ledger entry);
+unknown or already deleted: 100200107.
+
 Credentials: ``POST /_sandbox/secrets {"kuaishou": {"app_id", "app_secret", "access_token",
 "refresh_token", "open_id", "scopes"}}``; nothing is adopted on first sight. ``POST
 /_sandbox/expire {"route": "kuaishou", "what": "access" | "refresh"}``.
@@ -62,6 +65,7 @@ SCOPE_OF = {
     "/openapi/photo/list": "user_video_info",
     "/openapi/photo/info": "user_video_info",
     "/openapi/user_info": "user_info",
+    "/openapi/photo/delete": "user_video_publish",
 }
 RATES = {"view_count": 200, "like_count": 15, "comment_count": 2}
 
@@ -207,6 +211,7 @@ class KuaishouOpenAPI(Endpoint):
             "/openapi/photo/publish": (("POST",), self._publish),
             "/openapi/photo/list": (("GET",), self._list),
             "/openapi/photo/info": (("GET",), self._info),
+            "/openapi/photo/delete": (("POST",), self._delete),
             "/openapi/user_info": (("GET",), self._user_info),
             "/api/upload": (("POST",), self._upload_whole),
             "/api/upload/multipart": (("POST",), self._upload_multipart),
@@ -415,6 +420,17 @@ class KuaishouOpenAPI(Endpoint):
             if photo is None or photo.open_id != open_id or self._refused(photo, now):
                 raise KsError(100200107, "作品不存在")
             return {"video_info": self._json(photo, now)}
+
+    def _delete(self, request: Request, open_id: str) -> dict[str, Any]:
+        now = self.context.now()
+        with self._lock:
+            photo_id = request.param("photo_id") or ""
+            photo = self._photos.get(photo_id)
+            if photo is None or photo.open_id != open_id:
+                raise KsError(100200107, "作品不存在")
+            del self._photos[photo_id]
+            self.context.ledger.delete(self.route, open_id, now, kind="photo", id=photo_id)
+        return {}
 
     def _user_info(self, request: Request, open_id: str) -> dict[str, Any]:
         now = self.context.now()

@@ -17,7 +17,7 @@ import pytest
 import requests
 from open_platforms import BILI, ENV, KS, VIDEO, Context, bilibili, kuaishou, make_post, recorded
 
-from kepubot.channels.base import Processing, Published, Undecided
+from kepubot.channels.base import Processing, Published, Retracted, Undecided
 from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, RateLimited, Transient
 from kepubot.models import Delivery
 from kepubot.sandbox.server import Sandbox
@@ -351,3 +351,27 @@ def test_kuaishou_uploads_large_videos_in_fragments(sandbox: Sandbox, tmp_path: 
     assert stats["fragments_received"] == 4  # fragment 0 twice, then 1 and 2
     assert len(ledger(sandbox, KUAISHOU)["accepted"]) == 1
     assert os.path.getsize(big) > 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize("p", PLATFORMS)
+def test_retract_deletes_once_and_a_repeat_is_success(
+    sandbox: Sandbox, tmp_path: Path, p: Platform
+) -> None:
+    ready(sandbox, p, **{p.review: 0})
+    ctx = Context(tmp_path)
+    channel = p.make(ctx, sandbox.base_url)
+    post = make_post(ctx)
+    progress, _ = recorded()
+    channel.publish(post, progress)
+    d = delivery(progress, p.remote)
+    assert channel.find_retracted(d, dict(progress)) is None  # still there
+    # the delete is applied and its answer lost: the lookup says it is gone
+    control(
+        sandbox, "faults", [{"route": p.route, "path": "delete", "mode": "drop_after", "count": 1}]
+    )
+    with pytest.raises(OutcomeUnknown):
+        channel.retract(d, post, dict(progress))
+    assert isinstance(channel.find_retracted(d, dict(progress)), Retracted)
+    assert channel.retract(d, post, dict(progress)).how == "already_gone"
+    deleted = ledger(sandbox, p)["deleted"]
+    assert [e["id"] for e in deleted] == [progress[p.remote]]

@@ -34,6 +34,7 @@ from kepubot.channels.base import (
     Processing,
     Published,
     Rendered,
+    Retracted,
     Undecided,
     checkpoint,
     markdown_to_text,
@@ -41,6 +42,7 @@ from kepubot.channels.base import (
 from kepubot.channels.bilibili.api import BilibiliApi
 from kepubot.channels.bilibili.codes import (
     COVER_TYPES,
+    GONE_CODE,
     MAX_COVER_BYTES,
     MAX_DESC,
     MAX_TAG_CHARS,
@@ -48,6 +50,7 @@ from kepubot.channels.bilibili.codes import (
     MAX_TITLE,
     MAX_VIDEO_BYTES,
     NEEDED_FOR,
+    STATE_DELETED,
     STATE_OPEN,
     STATES_REFUSED,
     VIDEO_TYPES,
@@ -80,6 +83,8 @@ class BilibiliChannel(BilibiliApi):
         account_metrics=True,
         verify=True,
         permissions=True,
+        retract=True,
+        find_retracted=True,
     )
 
     def tags(self, post: Post) -> list[str]:
@@ -296,6 +301,56 @@ class BilibiliChannel(BilibiliApi):
                 "state_desc": info.get("state_desc"),
             },
             self.settings.poll_seconds,
+        )
+
+    # --- retraction -----------------------------------------------------------------------
+
+    def retract(self, delivery: Delivery, post: Post, progress: dict[str, Any]) -> Retracted:
+        """视频稿件删除 with the archive's resource_id. An archive already gone (-404 [?]) is
+        success: a redo after a lost answer must not fail the retraction."""
+        what = self._what("retract")
+        resource_id = delivery.remote_id or progress.get("resource_id")
+        if not resource_id:
+            raise Permanent(
+                f"{what}: delivery {delivery.id} has no resource_id; delete the archive in"
+                f" {LOOK_AT} by hand, then `kepubot delivery resolve` it"
+            )
+        try:
+            self.call(
+                "POST",
+                "delete",
+                what=what,
+                publishing=True,
+                json_body={"resource_id": str(resource_id)},
+            )
+        except Permanent as exc:
+            if exc.code == GONE_CODE:
+                return Retracted(how="already_gone")
+            raise
+        return Retracted(how="deleted")
+
+    def find_retracted(
+        self, delivery: Delivery, progress: dict[str, Any]
+    ) -> Retracted | Undecided | None:
+        """查询单一视频稿件详情: gone (-404 [?]) or state -100 (用户删除) → retracted; the
+        archive itself → still there."""
+        what = self._what("retraction lookup")
+        resource_id = delivery.remote_id or progress.get("resource_id")
+        if not resource_id:
+            return Undecided(reason="no resource_id recorded", look_at=LOOK_AT)
+        try:
+            item = self.call("GET", "view", what=what, params={"resource_id": str(resource_id)})
+        except Permanent as exc:
+            if exc.code == GONE_CODE:
+                return Retracted(how="already_gone")
+            raise
+        state = as_int(as_dict(item.get("addit_info")).get("state"))
+        if state == STATE_DELETED:
+            return Retracted(how="deleted")
+        if item.get("resource_id") or state is not None:
+            return None
+        return Undecided(
+            reason=f"{what}: archive/view answered without the archive", look_at=LOOK_AT
         )
 
     # --- lookup ---------------------------------------------------------------------------

@@ -31,6 +31,9 @@ PATHS: dict[str, str] = {
     "list": "arcopen/fn/archive/viewlist",  # 查询用户视频稿件列表 ?pn=&ps=&status= [src]
     "arc_stat": "arcopen/fn/data/arc/stat",  # 获取单个稿件数据 ?resource_id= [src]
     "user_stat": "arcopen/fn/data/user/stat",  # 获取用户数据 [src]
+    # 视频稿件删除 (POST) is in the documentation's index [src]; its path and body
+    # (JSON ``resource_id``) are as open-source clients call it [gk]
+    "delete": "arcopen/fn/archive/delete",
 }
 
 #: The permission each call needs (权限白名单说明; the names as the scopes interface reports
@@ -48,6 +51,7 @@ SCOPE_OF: dict[str, str] = {
     "arc_stat": "DATA",
     "user_stat": "DATA",
     "account": "USER_INFO",
+    "delete": "ARC_BASE",
 }
 NEEDED_FOR: dict[str, tuple[str, str]] = {
     "ARC_BASE": ("投稿与查询稿件", "submitting and looking up archives"),
@@ -101,6 +105,8 @@ DESCRIPTION_CHARS = 160
 #: table of open-source API collections; the open platform page shows the field only]. 0 is
 #: open (开放浏览); these negative states are final refusals; every other state is in progress.
 STATE_OPEN = 0
+STATE_DELETED = -100  # 用户删除 [gk]
+GONE_CODE = -404  # 稿件不存在 / 啥都木有: the archive is gone [?]
 STATES_REFUSED: dict[int, str] = {
     -2: "打回 (returned by review)",
     -3: "网警锁定 (locked)",

@@ -31,6 +31,7 @@ from kepubot.channels.base import (
     Processing,
     Published,
     Rendered,
+    Retracted,
     Undecided,
     checkpoint,
 )
@@ -77,6 +78,8 @@ class KuaishouChannel(KuaishouApi):
         account_metrics=True,
         verify=True,
         permissions=True,
+        retract=True,
+        find_retracted=True,
     )
 
     def caption(self, post: Post) -> str:
@@ -267,6 +270,46 @@ class KuaishouChannel(KuaishouApi):
             return Processing({"photo_id": photo_id, "pending": True}, self.settings.poll_seconds)
         created = as_int(info.get("create_time"))
         return Published(photo_id, photo_url(photo_id), _from_millis(created))
+
+    # --- retraction -----------------------------------------------------------------------
+
+    def retract(self, delivery: Delivery, post: Post, progress: dict[str, Any]) -> Retracted:
+        """删除视频 (``photo/delete?photo_id=``). A photo already gone (作品不存在 [?]) is
+        success."""
+        what = self._what("retract")
+        photo_id = delivery.remote_id or progress.get("photo_id")
+        if not photo_id:
+            raise Permanent(
+                f"{what}: delivery {delivery.id} has no photo_id; delete the video in {LOOK_AT}"
+                " by hand, then `kepubot delivery resolve` it"
+            )
+        try:
+            self.call(
+                "POST", "delete", what=what, publishing=True, params={"photo_id": str(photo_id)}
+            )
+        except PhotoMissing:
+            return Retracted(how="already_gone")
+        return Retracted(how="deleted")
+
+    def find_retracted(
+        self, delivery: Delivery, progress: dict[str, Any]
+    ) -> Retracted | Undecided | None:
+        """photo/info: 作品不存在 → retracted; the photo itself → still there."""
+        photo_id = delivery.remote_id or progress.get("photo_id")
+        if not photo_id:
+            return Undecided(reason="no photo_id recorded", look_at=LOOK_AT)
+        try:
+            body = self.call(
+                "GET",
+                "info",
+                what=self._what("retraction lookup"),
+                params={"photo_id": str(photo_id)},
+            )
+        except PhotoMissing:
+            return Retracted(how="already_gone")
+        if as_dict(body.get("video_info")).get("photo_id"):
+            return None
+        return Undecided(reason="photo/info answered without the photo", look_at=LOOK_AT)
 
     # --- lookup ---------------------------------------------------------------------------
 

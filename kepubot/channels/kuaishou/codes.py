@@ -23,6 +23,7 @@ PATHS: dict[str, str] = {
     "publish": "openapi/photo/publish",  # POST ?upload_token=, multipart caption, cover [src]
     "list": "openapi/photo/list",  # GET cursor (a photo_id), count (≤ 200) [src]
     "info": "openapi/photo/info",  # GET photo_id [src]
+    "delete": "openapi/photo/delete",  # POST photo_id (删除视频) [src]
 }
 UPLOAD_PATHS: dict[str, str] = {
     "upload": "api/upload",  # A.1 whole file as the binary body [src]
@@ -39,6 +40,7 @@ SCOPE_OF: dict[str, str] = {
     "list": "user_video_info",
     "info": "user_video_info",
     "user_info": "user_info",
+    "delete": "user_video_publish",  # no readable page names the delete scope [?]
 }
 NEEDED_FOR: dict[str, tuple[str, str]] = {
     "user_video_publish": ("发布视频", "publishing videos"),
