@@ -118,3 +118,28 @@ def followers_gained(
         name: (int(total) if count else None)
         for name, total, count in conn.execute(sql + " GROUP BY channel", args)
     }
+
+
+def retracted_posts(
+    conn: sqlite3.Connection,
+    start: datetime,
+    end: datetime,
+    channel: str | None,
+    tag: str | None = None,
+) -> set[int]:
+    """Posts first published in [start, end) that have since been (or are being) taken back
+    on a channel (docs/delivery.md §14.4): a retraction keeps the delivery's published_at."""
+    sql = (
+        "SELECT DISTINCT d.post_id FROM deliveries d WHERE d.kind = 'retract'"
+        " AND d.published_at >= ? AND d.published_at < ?"
+    )
+    args: list[Any] = [to_db(start), to_db(end)]
+    if channel:
+        sql += " AND d.channel = ?"
+        args.append(channel)
+    if tag:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM post_tags pt WHERE pt.tag = ? AND pt.post_id = d.post_id)"
+        )
+        args.append(tag)
+    return {int(r[0]) for r in conn.execute(sql, args)}

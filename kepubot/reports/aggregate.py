@@ -217,9 +217,22 @@ def build_report(
         post_rows.append(
             {**info, **{k: figures[k] for k in (*METRICS, "interactions", "engagement_rate")}}
         )
-    top_views = sorted(post_rows, key=lambda p: (-(p["views"] or 0), p["post_id"]))[:TOP_N]
+    # retracted posts are counted apart and never in a top list (docs/delivery.md §14.4)
+    start, end = _period_bounds(app, since, until)
+    retracted = reporting.retracted_posts(app.conn, start, end, channel, tag)
+    totals["retracted"] = len(retracted)
+    previous_totals["retracted"] = len(
+        reporting.retracted_posts(
+            app.conn,
+            *_period_bounds(app, since - timedelta(days=length), since - timedelta(days=1)),
+            channel,
+            tag,
+        )
+    )
+    live_rows = [p for p in post_rows if p["post_id"] not in retracted]
+    top_views = sorted(live_rows, key=lambda p: (-(p["views"] or 0), p["post_id"]))[:TOP_N]
     top_engagement = sorted(
-        [p for p in post_rows if p["engagement_rate"] is not None],
+        [p for p in live_rows if p["engagement_rate"] is not None],
         key=lambda p: (-(p["engagement_rate"] or 0), -(p["views"] or 0), p["post_id"]),
     )[:TOP_N]
     days = []

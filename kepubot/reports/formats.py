@@ -23,6 +23,7 @@ SUMMARY_KEYS = (
     "failed",
     "needs_attention",
     "followers_gained",
+    "retracted",
 )
 CHANNEL_KEYS = (
     "posts",

@@ -108,6 +108,7 @@ def body_html(report: dict[str, Any]) -> str:
         "engagement_rate",
         "followers_gained",
         "failed",
+        "retracted",
     ):
         delta = change.get(key)
         css = "" if delta is None else ("up" if delta >= 0 else "down")

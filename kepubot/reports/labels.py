@@ -36,6 +36,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "failed": ("发布失败", "Failed"),
     "needs_attention": ("待人工处理", "Needs attention"),
     "followers_gained": ("新增关注", "Followers gained"),
+    "retracted": ("已撤回稿件", "Retracted posts"),
     "title_col": ("标题", "Title"),
     "none": ("无数据", "no data"),
     "filters": ("筛选", "Filters"),

@@ -4,9 +4,10 @@ a real database file, the feed channel writing real files, `run --once` as the d
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
+
+from backends import connect_db
 
 from conftest import Workspace
 
@@ -65,7 +66,7 @@ def test_cancel_of_a_published_post_is_refused_and_retract_takes_it_out_of_the_f
     assert shown["retraction"] == "retracted"
     actions = [r["action"] for r in json.loads(ws.ok("audit", "--post", str(post_id), "--json"))]
     assert "post.retract" in actions and "delivery.retracted" in actions
-    conn = sqlite3.connect(ws.db)
+    conn = connect_db(ws.db)
     attempts = conn.execute(
         "SELECT outcome FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
         " WHERE d.post_id = ? ORDER BY a.number",
@@ -150,3 +151,47 @@ def test_next_slot_skips_blackout_dates(tmp_path) -> None:  # type: ignore[no-un
     refusals = slot_refusals(conn, channel="c", settings=settings, tz=tz, when=when, post_id=None)
     assert any("blackout date" in r for r in refusals)
     conn.close()
+
+
+def test_reports_count_retracted_posts_apart_and_leave_them_out_of_top_lists(
+    workspace: Workspace,
+) -> None:
+    ws = workspace
+    kept = _approved(ws, "news-feed")
+    ws.add_post("--channel", "news-feed", title="第二篇：口罩的正确戴法")
+    gone = kept + 1
+    ws.ok("post", "submit", str(gone), user="zhang")
+    for reviewer in ("li", "wang", "zhao"):
+        ws.ok("post", "approve", str(gone), user=reviewer)
+    ws.ok("run", "--once", user="ops")
+    before = json.loads(ws.ok("report", "--format", "json", user="boss"))
+    assert before["totals"]["posts"] == 2 and before["totals"]["retracted"] == 0
+    ws.ok("post", "retract", str(gone), "--reason", "数据有误", user="zhao")
+    ws.ok("run", "--once", user="ops")
+    after = json.loads(ws.ok("report", "--format", "json", user="boss"))
+    assert after["totals"]["posts"] == 1 and after["totals"]["retracted"] == 1
+    for key in ("top_posts", "top_engagement"):
+        assert gone not in [p["post_id"] for p in after[key]], key
+    assert kept in [p["post_id"] for p in after["top_posts"]]
+    assert "已撤回稿件" in ws.ok("report", user="boss")
+
+
+def test_correction_is_a_linked_draft_reviewed_like_any_post(workspace: Workspace) -> None:
+    ws = workspace
+    original = _approved(ws, "news-feed")
+    ws.ok("run", "--once", user="ops")
+    correction = int(ws.ok("post", "correct", str(original), user="zhang").strip())
+    shown = json.loads(ws.ok("post", "show", str(correction), "--json"))
+    assert shown["state"] == "draft" and shown["correction_of"] == original
+    assert shown["title"].startswith("更正") and "更正" in shown["body"]
+    assert shown["channels"] == ["news-feed"]
+    assert json.loads(ws.ok("post", "show", str(original), "--json"))["corrections"] == [correction]
+    assert f"#{original}" in ws.ok("post", "show", str(correction))
+    ws.refused("post", "correct", "999", user="zhang")
+    ws.refused("post", "correct", str(original), user="li")  # writing a post needs an editor
+    ws.ok("post", "submit", str(correction), user="zhang")
+    for reviewer in ("li", "wang", "zhao"):
+        ws.ok("post", "approve", str(correction), user=reviewer)
+    ws.ok("run", "--once", user="ops")
+    state = json.loads(ws.ok("post", "show", str(correction), "--json"))
+    assert state["deliveries"][0]["state"] == "published"
