@@ -18,7 +18,12 @@ POST     /_sandbox/secrets           merged in, by section:
                                      ``"wechat": {appid: secret}``,
                                      ``"douyin": {"client_key", "client_secret",
                                      "access_token", "refresh_token", "open_id",
-                                     "scope"}``
+                                     "scope"}``,
+                                     ``"bilibili": {"client_id", "client_secret",
+                                     "access_token", "refresh_token", "openid",
+                                     "scopes"}``, ``"kuaishou": {"app_id",
+                                     "app_secret", "access_token", "refresh_token",
+                                     "open_id", "scopes"}``
 POST     /_sandbox/limits            ``{"wecom": n, "dingtalk": n}``: messages per minute
                                      per robot for load tests (null: the real 20)
 GET      /_sandbox/settings          every platform knob and its current value
@@ -28,7 +33,9 @@ POST     /_sandbox/expire            ``{"route": "wechat"[, "appid": a]}``: ever
                                      answers 42001; ``{"route": "weibo"[, "token": t]}``:
                                      21327 until registered again; ``{"route": "douyin",
                                      "what": "access" | "refresh"}``: access tokens answer
-                                     28001008, refresh tokens 10010
+                                     28001008, refresh tokens 10010; the same for
+                                     "bilibili" (-658, -101) and "kuaishou" (100200103,
+                                     100200101)
 GET      /_sandbox/stats[?route=r]   per-route counters (below)
 GET      /_sandbox/clock             ``{"now", "offset"}``
 POST     /_sandbox/clock             ``{"advance": s}`` or ``{"offset": s}``: shift the clock
@@ -56,19 +63,30 @@ Settings (defaults in brackets):
   ``douyin_access_expires_in`` [15 days], ``douyin_refresh_expires_in`` [30 days],
   ``douyin_upload_limit_bytes`` [128 MiB], ``douyin_processing_seconds`` [120: a created
   video is not listed before], ``douyin_app_capabilities`` [every one].
+- Bilibili: ``bilibili_review_seconds`` [60], ``bilibili_list_delay_seconds`` [30],
+  ``bilibili_refuse_titles`` [[]: titles containing one are returned, -2],
+  ``bilibili_timestamp_skew_seconds`` [600], ``bilibili_app_scopes`` [every one],
+  ``bilibili_tids`` [a list of knowledge categories], token lives [30 and 60 days].
+- Kuaishou: ``kuaishou_pending_seconds`` [60], ``kuaishou_list_delay_seconds`` [30],
+  ``kuaishou_refuse_captions`` [[]], ``kuaishou_app_scopes`` [every one], token lives [48
+  hours, 180 days].
 
 Stats: Weibo ``tokens_granted``, ``token_info_calls``, ``statuses``; WeChat ``token_fetches``
 (cgi-bin/token), ``stable_token_fetches`` (every call with good credentials),
 ``stable_tokens_issued``; Douyin
 ``access_token_grants``, ``token_refreshes``, ``refresh_token_renewals``,
 ``client_token_fetches``, ``videos_uploaded``, ``parts_received``, ``uploads_completed``,
-``videos_created``. Only successful calls count, except ``stable_token_fetches``.
+``videos_created``; Bilibili ``token_refreshes``, ``parts_received``,
+``archives_submitted``; Kuaishou ``token_refreshes``, ``fragments_received``,
+``photos_published``. Only successful calls count, except ``stable_token_fetches``.
 
 Accepted creates reach the ledger with ``kind`` and the platform's ``id``: Weibo
 ``kind: "status"`` (``name_or_key`` the uid); WeChat ``"draft"``, ``"freepublish"`` (with
 ``final_status``) and ``"mass"`` (``idempotency_key`` the clientmsgid; ``name_or_key`` the
-appid); Douyin ``"video"`` (``name_or_key`` the open_id). Repeats the platform refused (Weibo
-20019, WeChat 45065 or a draft sent twice, Douyin a video_id used twice) go to ``duplicates``.
+appid); Douyin ``"video"`` (``name_or_key`` the open_id); Bilibili ``"archive"`` (the
+openid); Kuaishou ``"photo"`` (the open_id). Repeats the platform refused (Weibo 20019, WeChat
+45065 or a draft sent twice, Douyin a video_id used twice, Bilibili an upload_token submitted
+twice, Kuaishou an upload_token published twice) go to ``duplicates``.
 
 Control requests are not faulted and not written to the request log, so polling them does not
 disturb what a test measures.
