@@ -93,3 +93,10 @@ def test_every_state_has_a_meaning_and_the_groups_name_real_states() -> None:
     for group in (states.TERMINAL_DELIVERY_STATES, states.ACTIVE_STATES, states.CANCELLABLE_STATES):
         assert set(group) <= set(states.DELIVERY_STATES)
     assert not states.ALLOWED["cancelled"]
+
+
+def test_every_state_has_a_label_people_read() -> None:
+    from kepubot.i18n import LABELS
+
+    missing = [s for s in states.DELIVERY_STATES if s not in LABELS]
+    assert not missing, f"add these delivery states to kepubot/i18n.py LABELS: {missing}"
