@@ -537,8 +537,11 @@ def test_control_api_is_not_logged_and_rejects_unknown_calls(sandbox: Sandbox) -
         "weibo": "/2/",
         "wechat": "/cgi-bin/",
         "douyin": "/oauth/",
+        "bilibili": "/arcopen/fn/",
+        "kuaishou": "/openapi/",
     }
     assert index["prefixes"]["wechat"] == ["/cgi-bin/", "/datacube/"]
+    assert index["prefixes"]["kuaishou"] == ["/openapi/", "/oauth2/refresh_token", "/api/upload"]
     assert control(sandbox, "GET", "nothing").status_code == 404
     assert control(sandbox, "DELETE", "ledger").status_code == 405
     assert control(sandbox, "GET", "ledger?route=nowhere").status_code == 400
