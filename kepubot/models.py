@@ -75,6 +75,9 @@ class Post(BaseModel):
     channels: list[str] = Field(default_factory=list)
     variants: dict[str, dict[str, str]] = Field(default_factory=dict)
     sources: list[Source] = Field(default_factory=list)
+    # a correction (更正) of an earlier post: {"post_id", "title", "link", "urls": {channel:
+    # url}}, filled in by the daemon when it publishes (docs/delivery.md §15); not content
+    corrects: dict[str, Any] | None = None
     author: str
     state: PostState = "draft"
     review_round: int = 0

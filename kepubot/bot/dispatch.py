@@ -249,6 +249,10 @@ class Engine:
         if delivery.kind == "retract":
             self._retract(delivery, channel, post)
             return
+        from kepubot.queue.retraction import original_link
+
+        # a correction links the post it corrects where the channel can (docs/delivery.md §15)
+        post.corrects = original_link(conn, post.id)
         if post.state != "approved" or post.approved_hash != delivery.content_hash:
             # Content must be exactly what was approved. A post sent back to review holds its
             # deliveries in `pending`, so a queued one with other content means the approved

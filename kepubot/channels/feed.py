@@ -360,11 +360,25 @@ class FeedChannel(HttpChannel):
             "url": _clean(post.link) or self.settings.site_url,
             "summary": _clean(post.summary),
             # the sources as a linked 参考资料 list, in all three formats (docs/architecture.md §14)
-            "content_html": _clean(markdown_to_html(post.body) + html_list(post.sources)),
+            "content_html": _clean(
+                self._correction_note(post) + markdown_to_html(post.body) + html_list(post.sources)
+            ),
             "tags": list(dict.fromkeys(_clean(t) for t in post.tags if t.strip())),
             "author": _clean(self._author(post.author)),
             "enclosures": [self._copy_media(m, folder) for m in pictures],
         }
+
+    def _correction_note(self, post: Post) -> str:
+        """A correction links the item it corrects (docs/delivery.md §15)."""
+        corrects = post.corrects
+        if not corrects:
+            return ""
+        url = (corrects.get("urls") or {}).get(self.name) or corrects.get("link") or ""
+        title = html.escape(str(corrects.get("title") or ""))
+        if not url:
+            return f"<p>更正：本文更正此前发布的《{title}》。</p>"
+        href = html.escape(url, quote=True)
+        return f'<p>更正：本文更正此前发布的<a href="{href}">《{title}》</a>。</p>'
 
     def _author(self, login: str) -> str:
         """The byline: the user's configured display name (``[users.LOGIN] name``), else the

@@ -132,6 +132,14 @@ class WebhookChannel(HttpChannel):
         key = idempotency_key(progress)
         document = dict(self.render(post).extra)
         document["idempotency_key"] = key
+        if post.corrects:
+            # a correction names the post it corrects (docs/delivery.md §15)
+            document["correction_of"] = {
+                "post_id": post.corrects.get("post_id"),
+                "title": post.corrects.get("title"),
+                "url": (post.corrects.get("urls") or {}).get(self.name)
+                or post.corrects.get("link"),
+            }
         # Serialized once: the signature covers exactly these bytes.
         body = json.dumps(document, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}

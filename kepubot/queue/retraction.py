@@ -295,7 +295,7 @@ def original_link(conn: sqlite3.Connection, post_id: int) -> dict[str, Any] | No
     original = correction_of(conn, post_id)
     if original is None:
         return None
-    row = conn.execute("SELECT id, title FROM posts WHERE id = ?", (original,)).fetchone()
+    row = conn.execute("SELECT id, title, link FROM posts WHERE id = ?", (original,)).fetchone()
     urls = {
         r["channel"]: r["remote_url"]
         for r in conn.execute(
@@ -303,7 +303,7 @@ def original_link(conn: sqlite3.Connection, post_id: int) -> dict[str, Any] | No
             (original,),
         )
     }
-    return {"post_id": row["id"], "title": row["title"], "urls": urls}
+    return {"post_id": row["id"], "title": row["title"], "link": row["link"], "urls": urls}
 
 
 def progress_json(progress: dict[str, Any]) -> str:

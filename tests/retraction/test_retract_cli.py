@@ -195,3 +195,8 @@ def test_correction_is_a_linked_draft_reviewed_like_any_post(workspace: Workspac
     ws.ok("run", "--once", user="ops")
     state = json.loads(ws.ok("post", "show", str(correction), "--json"))
     assert state["deliveries"][0]["state"] == "published"
+    # the feed item of the correction links the original's item
+    items = json.loads((ws.root / "public/feeds/feed.json").read_text(encoding="utf-8"))["items"]
+    linked = next(i for i in items if i["id"].endswith(f"/kepubot/posts/{correction}"))
+    assert "更正" in linked["content_html"]
+    assert 'href="https://kepu.example.org/articles/0001"' in linked["content_html"]

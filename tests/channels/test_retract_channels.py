@@ -1,0 +1,114 @@
+"""Retraction and correction links per channel against `responses` fakes (issue 13 §6):
+what each channel sends to take a publication back, and how a lost answer is settled."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import responses
+
+from kepubot.channels.base import Retracted
+from kepubot.channels.webhook import WebhookChannel
+from kepubot.errors import OutcomeUnknown
+from kepubot.models import Delivery, Post
+
+NOW = datetime(2026, 4, 1, 8, 30, tzinfo=UTC)
+SECRET = "hook-secret-SECRET-9999"
+URL = "https://hooks.example.org/in"
+LOOKUP = "https://hooks.example.org/lookup"
+
+
+class Context:
+    def now(self) -> datetime:
+        return NOW
+
+    def media_file(self, relative: str) -> str:
+        return f"/media/{relative}"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KP_HOOK_SECRET", SECRET)
+
+
+def hook(**extra: Any) -> WebhookChannel:
+    values = {"type": "webhook", "url": URL, "secret": "${KP_HOOK_SECRET}", **extra}
+    return WebhookChannel("cms", WebhookChannel.Settings.model_validate(values), Context())
+
+
+def post(**changes: Any) -> Post:
+    fields: dict[str, Any] = {
+        "id": 7,
+        "title": "勤洗手",
+        "body": "正文",
+        "link": "https://kepu.example.org/a/7",
+        "author": "zhang",
+        **changes,
+    }
+    return Post(**fields)
+
+
+def delivery() -> Delivery:
+    return Delivery(
+        id=3,
+        post_id=7,
+        channel="cms",
+        state="sending",
+        due_at=NOW,
+        not_before=NOW,
+        kind="retract",
+        retract_reason="数据有误",
+        remote_id="cms-1",
+        remote_url="https://cms.example.org/1",
+        progress={"idempotency_key": "kepubot-x-3"},
+    )
+
+
+@responses.activate
+def test_webhook_retract_is_a_signed_event_with_its_own_key() -> None:
+    responses.add(responses.POST, URL, json={"id": "cms-2"}, status=201)
+    result = hook().retract(delivery(), post(), {"retract_key": "kepubot-x-3-retract"})
+    assert result == Retracted(how="event_sent")
+    sent = responses.calls[0].request
+    body = json.loads(sent.body)
+    assert body["event"] == "retracted" and body["reason"] == "数据有误"
+    assert body["retracts"] == {
+        "idempotency_key": "kepubot-x-3",
+        "id": "cms-1",
+        "url": "https://cms.example.org/1",
+    }
+    assert sent.headers["Idempotency-Key"] == "kepubot-x-3-retract" == body["idempotency_key"]
+    expected = "sha256=" + hmac.new(SECRET.encode(), sent.body, hashlib.sha256).hexdigest()
+    assert sent.headers["X-Kepubot-Signature"] == expected
+
+
+@responses.activate
+def test_webhook_retract_seen_before_is_looked_up_not_resent() -> None:
+    responses.add(responses.POST, URL, json={"error": "duplicate"}, status=409)
+    channel = hook(lookup_url=LOOKUP)
+    with pytest.raises(OutcomeUnknown):
+        channel.retract(delivery(), post(), {"retract_key": "k-retract"})
+    responses.add(responses.GET, LOOKUP, json={"id": "cms-2"}, status=200)
+    assert channel.find_retracted(delivery(), {"retract_key": "k-retract"}) == Retracted(
+        how="event_sent"
+    )
+    assert responses.calls[-1].request.url.endswith("key=k-retract")
+    assert not hook().capabilities.find_retracted  # without lookup_url it cannot look
+
+
+@responses.activate
+def test_webhook_correction_names_the_post_it_corrects() -> None:
+    responses.add(responses.POST, URL, json={"id": "cms-9"}, status=201)
+    corrects = {"post_id": 5, "title": "旧文", "link": "https://kepu.example.org/a/5", "urls": {}}
+    hook().publish(post(corrects=corrects), {"idempotency_key": "k"})
+    body = json.loads(responses.calls[0].request.body)
+    assert body["correction_of"] == {
+        "post_id": 5,
+        "title": "旧文",
+        "url": "https://kepu.example.org/a/5",
+    }
