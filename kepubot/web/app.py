@@ -233,10 +233,21 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
 
             return g.get("user") is not None and allowed(services.get(), g.user)
 
+        def blackout_on(day: Any) -> list[str]:
+            """Who publishes nothing on ``day`` ([schedule] or a channel's blackout_dates):
+            ["*"] for every channel, else channel names (docs/delivery.md §16)."""
+            from kepubot.queue.pauses import blackout_days
+
+            cfg = services.get().config
+            if day in blackout_days(cfg, None):
+                return ["*"]
+            return [name for name in sorted(cfg.data.channels) if day in blackout_days(cfg, name)]
+
         from kepubot.queue.retraction import retraction_state, shown_state
 
         return {
             "paused_now": paused_now,
+            "blackout_on": blackout_on,
             "may_retract": may_retract,
             "shown_state": shown_state,
             "retraction_state": retraction_state,

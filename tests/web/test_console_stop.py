@@ -70,3 +70,18 @@ def test_retract_action_needs_confirmation_and_the_final_level(workspace: Worksp
     workspace.ok("run", "--once", user="ops")
     assert _states(workspace, post_id)["news-feed"] == ("retract", "retracted")
     assert "已撤回" in final.get(f"/posts/{post_id}").text
+
+
+def test_calendar_shows_blackout_dates(workspace: Workspace) -> None:
+    text = workspace.config.read_text(encoding="utf-8")
+    text = text.replace("[review]", '[schedule]\nblackout_dates = ["2026-04-04"]\n\n[review]')
+    # the last section of the test configuration is [channels.news-feed]: its own date
+    text = text.rstrip("\n") + '\nblackout_dates = ["2026-04-06"]\n'
+    workspace.config.write_text(text, encoding="utf-8")
+    console: Console = _console(workspace)
+    page = console.client("zhang").get("/calendar?view=month&date=2026-04-01").text
+    assert 'data-blackout="2026-04-04"' in page and "全部渠道" in page
+    assert 'data-blackout="2026-04-05"' not in page
+    assert 'data-blackout="2026-04-06"' in page and "news-feed" in page
+    agenda = console.client("zhang").get("/calendar?view=agenda&date=2026-04-03").text
+    assert 'data-blackout="2026-04-04"' in agenda
