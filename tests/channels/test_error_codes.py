@@ -346,3 +346,65 @@ def test_douyin_refresh(
     assert type(error) is cls and str(error) == message and error.code == code
     if isinstance(error, RateLimited):
         assert error.retry_after == douyin_api.RATE_LIMIT_RETRY_AFTER
+
+
+# --- Bilibili and Kuaishou (issue 15), through the same helper ------------------------------
+
+
+@pytest.fixture
+def open_ctx(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from open_platforms import ENV, Context
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    return Context(tmp_path)
+
+
+def test_bilibili_and_kuaishou_tables_have_rules() -> None:
+    from kepubot.channels.bilibili import api as bili
+    from kepubot.channels.kuaishou import api as ks
+
+    for module in (bili, ks):
+        calls = {k: v for k, v in module.ERRORS.items() if v != "auth"}
+        check_rules(calls, module.RULES)
+        check_rules(calls, module.PUBLISHING_RULES)
+
+
+def test_bilibili_messages(open_ctx: Any) -> None:
+    from open_platforms import bilibili
+
+    from kepubot.channels.bilibili.codes import ERRORS
+
+    channel = bilibili(open_ctx, "https://member.bilibili.com")
+    code_of = {kind: code for code, kind in ERRORS.items()}
+    published = caught(channel._raise_for, code_of["busy"], "d", "x", True, "submit")
+    assert type(published) is OutcomeUnknown
+    assert str(published) == (
+        "x: Bilibili was busy (d); the archive may or may not have been submitted"
+    )
+    read = caught(channel._raise_for, code_of["busy"], "d", "x", False, "list")
+    assert type(read) is Transient and str(read) == "x: temporarily refused (d)"
+    limited = caught(channel._raise_for, code_of["rate_limited"], "d", "x", False, "list")
+    assert type(limited) is RateLimited and str(limited) == "x: rate limited (d)"
+    unknown = caught(channel._raise_for, 987654321, "d", "x", True, "submit")
+    assert type(unknown) is Permanent and str(unknown) == "x: refused (d)"
+
+
+def test_kuaishou_messages(open_ctx: Any) -> None:
+    from open_platforms import kuaishou
+
+    from kepubot.channels.kuaishou.api import PhotoMissing
+    from kepubot.channels.kuaishou.codes import ERRORS
+
+    channel = kuaishou(open_ctx, "https://open.kuaishou.com")
+    code_of = {kind: code for code, kind in ERRORS.items()}
+    missing = caught(channel._raise_for, code_of["not_found"], "gone", "x", False, "list")
+    assert type(missing) is PhotoMissing and str(missing) == "x: gone"
+    busy = caught(channel._raise_for, code_of["busy"], "d", "x", True, "publish")
+    assert type(busy) is OutcomeUnknown
+    assert str(busy) == "x: Kuaishou was busy (d); the video may or may not have been published"
+    ended = caught(channel._raise_for, code_of["refresh_expired"], "d", "x", False, "list")
+    assert type(ended) is AuthExpired
+    assert str(ended) == channel.reauthorize("x", "the authorization ended (d)")
+    denied = caught(channel._raise_for, code_of["denied"], "d", "x", False, "list")
+    assert str(denied) == "x: refused (d); check app_id and app_secret"

@@ -42,6 +42,7 @@ from kepubot.channels.bilibili.codes import (
     as_int,
     error_of,
 )
+from kepubot.channels.errors import ErrorRule, check_rules, error_for, kind_of
 from kepubot.channels.usertoken import SCOPE_SUFFIX, UserTokenApi
 from kepubot.config import Secret
 from kepubot.errors import (
@@ -85,6 +86,43 @@ class BilibiliSettings(HttpChannelSettings):
         if self.copyright == 2 and not self.source.strip():
             raise ValueError("copyright = 2 (转载) needs source (the original's address)")
         return self
+
+
+#: What each kind of ERRORS becomes on a user-scoped call (kepubot/channels/errors.py); "auth"
+#: is handled first (the token is refreshed once and the call repeated once).
+RULES: dict[str, ErrorRule] = {
+    "scope": ErrorRule(AuthExpired, "{what}: {scope_message}"),
+    "denied": ErrorRule(
+        AuthExpired,
+        "{what}: refused ({detail}); check client_id, client_secret, the clock (the"
+        " signature's timestamp) and the application's IP allow-list on the Bilibili"
+        " open platform",
+    ),
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
+}
+#: On the submitting call a busy platform may have taken the archive: only a lookup decides.
+PUBLISHING_RULES: dict[str, ErrorRule] = {
+    **RULES,
+    "busy": ErrorRule(
+        OutcomeUnknown,
+        "{what}: Bilibili was busy ({detail}); the archive may or may not have been submitted",
+    ),
+}
+#: A refused token refresh: anything but a wait, a busy platform or refused app credentials
+#: means this authorization cannot be refreshed.
+REFRESH_RULES: dict[str, ErrorRule] = {
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "denied": ErrorRule(
+        AuthExpired,
+        "{what}: refused ({detail}); check client_id, client_secret and the"
+        " application's IP allow-list on the Bilibili open platform",
+    ),
+    "refused": ErrorRule(AuthExpired, "{reauthorize}"),
+}
+check_rules({k: v for k, v in ERRORS.items() if v != "auth"}, RULES)
 
 
 class _TokenRefused(Exception):
@@ -137,23 +175,17 @@ class BilibiliApi(UserTokenApi):
         if code is None:
             raise Transient(f"{what}: HTTP {response.status_code} without a Bilibili answer")
         if code != 0:
-            kind = ERRORS.get(code, "permanent")
-            if kind == "rate_limited":
-                raise RateLimited(
-                    f"{what}: rate limited ({detail})",
-                    retry_after=RATE_LIMIT_RETRY_AFTER,
-                    code=code,
-                )
-            if kind == "busy" and not _REFRESH_EXPIRED.search(detail):
-                raise Transient(f"{what}: temporarily refused ({detail})", code=code)
-            if kind == "denied":
-                raise AuthExpired(
-                    f"{what}: refused ({detail}); check client_id, client_secret and the"
-                    " application's IP allow-list on the Bilibili open platform",
-                    code=code,
-                )
-            raise AuthExpired(
-                self.reauthorize(what, f"Bilibili refused the refresh ({detail})"), code=code
+            kind = kind_of(code, ERRORS)
+            if kind == "busy" and _REFRESH_EXPIRED.search(detail):
+                kind = "refused"  # the text says the refresh token expired, whatever the code
+            raise error_for(
+                kind if kind in REFRESH_RULES else "refused",
+                REFRESH_RULES,
+                code=code,
+                what=what,
+                detail=detail,
+                retry_after=RATE_LIMIT_RETRY_AFTER,
+                reauthorize=self.reauthorize(what, f"Bilibili refused the refresh ({detail})"),
             )
         data = as_dict(body.get("data"))
         access = str(data.get("access_token") or "")
@@ -303,32 +335,18 @@ class BilibiliApi(UserTokenApi):
     def _raise_for(
         self, code: int, detail: str, what: str, publishing: bool, route: str
     ) -> NoReturn:
-        kind = ERRORS.get(code, "permanent")
+        kind = kind_of(code, ERRORS)
         if kind == "auth":
-            raise _TokenRefused(code, detail)
-        if kind == "scope":
-            scope = SCOPE_OF.get(route, "ARC_BASE")
-            raise AuthExpired(f"{what}: {self.scope_message(scope, detail)}", code=code)
-        if kind == "denied":
-            raise AuthExpired(
-                f"{what}: refused ({detail}); check client_id, client_secret, the clock (the"
-                " signature's timestamp) and the application's IP allow-list on the Bilibili"
-                " open platform",
-                code=code,
-            )
-        if kind == "rate_limited":
-            raise RateLimited(
-                f"{what}: rate limited ({detail})", retry_after=RATE_LIMIT_RETRY_AFTER, code=code
-            )
-        if kind == "busy":
-            if publishing:
-                raise OutcomeUnknown(
-                    f"{what}: Bilibili was busy ({detail}); the archive may or may not have"
-                    " been submitted",
-                    code=code,
-                )
-            raise Transient(f"{what}: temporarily refused ({detail})", code=code)
-        raise Permanent(f"{what}: refused ({detail})", code=code)
+            raise _TokenRefused(code, detail)  # refreshed once and repeated once
+        raise error_for(
+            kind,
+            PUBLISHING_RULES if publishing else RULES,
+            code=code,
+            what=what,
+            detail=detail,
+            retry_after=RATE_LIMIT_RETRY_AFTER,
+            scope_message=self.scope_message(SCOPE_OF.get(route, "ARC_BASE"), detail),
+        )
 
 
 def _expiry(value: Any, now: datetime, default: timedelta) -> datetime:

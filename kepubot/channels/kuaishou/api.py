@@ -18,7 +18,9 @@ from typing import Any, NoReturn
 from pydantic import Field
 
 from kepubot.channels.base import HttpChannelSettings, Token, json_object
+from kepubot.channels.errors import ErrorRule, check_rules, error_for
 from kepubot.channels.kuaishou.codes import (
+    ERRORS,
     NEEDED_FOR,
     PATHS,
     RATE_LIMIT_RETRY_AFTER,
@@ -48,6 +50,39 @@ class KuaishouSettings(HttpChannelSettings):
 
 class PhotoMissing(Permanent):
     """Kuaishou says the photo does not exist (refused in review or deleted) [?]."""
+
+
+#: What each kind of ERRORS becomes on a user-scoped call (kepubot/channels/errors.py); "auth"
+#: is handled first (the token is refreshed once and the call repeated once).
+RULES: dict[str, ErrorRule] = {
+    "refresh_expired": ErrorRule(AuthExpired, "{reauthorize}"),
+    "scope": ErrorRule(AuthExpired, "{what}: {scope_message}"),
+    "denied": ErrorRule(AuthExpired, "{what}: refused ({detail}); check app_id and app_secret"),
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "not_found": ErrorRule(PhotoMissing, "{what}: {detail}"),
+    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
+}
+#: On the publishing call a busy platform may have published the video: only a lookup decides.
+PUBLISHING_RULES: dict[str, ErrorRule] = {
+    **RULES,
+    "busy": ErrorRule(
+        OutcomeUnknown,
+        "{what}: Kuaishou was busy ({detail}); the video may or may not have been published",
+    ),
+}
+#: A refused token refresh: anything but a wait, a busy platform or refused app credentials
+#: means this authorization cannot be refreshed.
+REFRESH_RULES: dict[str, ErrorRule] = {
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "denied": ErrorRule(
+        AuthExpired,
+        "{what}: refused ({detail}); check app_id and app_secret on the Kuaishou open platform",
+    ),
+    "refused": ErrorRule(AuthExpired, "{reauthorize}"),
+}
+check_rules({k: v for k, v in ERRORS.items() if v != "auth"}, RULES)
 
 
 class _TokenRefused(Exception):
@@ -100,22 +135,14 @@ class KuaishouApi(UserTokenApi):
             raise Transient(f"{what}: HTTP {response.status_code} without a Kuaishou answer")
         if result != 1:
             kind = kind_of(result, detail)
-            if kind == "rate_limited":
-                raise RateLimited(
-                    f"{what}: rate limited ({detail})",
-                    retry_after=RATE_LIMIT_RETRY_AFTER,
-                    code=result,
-                )
-            if kind == "busy":
-                raise Transient(f"{what}: temporarily refused ({detail})", code=result)
-            if kind == "denied":
-                raise AuthExpired(
-                    f"{what}: refused ({detail}); check app_id and app_secret on the Kuaishou"
-                    " open platform",
-                    code=result,
-                )
-            raise AuthExpired(
-                self.reauthorize(what, f"Kuaishou refused the refresh ({detail})"), code=result
+            raise error_for(
+                kind if kind in REFRESH_RULES else "refused",
+                REFRESH_RULES,
+                code=result,
+                what=what,
+                detail=detail,
+                retry_after=RATE_LIMIT_RETRY_AFTER,
+                reauthorize=self.reauthorize(what, f"Kuaishou refused the refresh ({detail})"),
             )
         access = str(body.get("access_token") or "")
         if not access:
@@ -235,28 +262,14 @@ class KuaishouApi(UserTokenApi):
     ) -> NoReturn:
         kind = kind_of(result, detail)
         if kind == "auth":
-            raise _TokenRefused(result, detail)
-        if kind == "refresh_expired":
-            raise AuthExpired(self.reauthorize(what, f"the authorization ended ({detail})"))
-        if kind == "scope":
-            scope = SCOPE_OF.get(route, "user_video_publish")
-            raise AuthExpired(f"{what}: {self.scope_message(scope, detail)}", code=result)
-        if kind == "denied":
-            raise AuthExpired(
-                f"{what}: refused ({detail}); check app_id and app_secret", code=result
-            )
-        if kind == "rate_limited":
-            raise RateLimited(
-                f"{what}: rate limited ({detail})", retry_after=RATE_LIMIT_RETRY_AFTER, code=result
-            )
-        if kind == "busy":
-            if publishing:
-                raise OutcomeUnknown(
-                    f"{what}: Kuaishou was busy ({detail}); the video may or may not have been"
-                    " published",
-                    code=result,
-                )
-            raise Transient(f"{what}: temporarily refused ({detail})", code=result)
-        if kind == "not_found":
-            raise PhotoMissing(f"{what}: {detail}", code=result)
-        raise Permanent(f"{what}: refused ({detail})", code=result)
+            raise _TokenRefused(result, detail)  # refreshed once and repeated once
+        raise error_for(
+            kind,
+            PUBLISHING_RULES if publishing else RULES,
+            code=result,
+            what=what,
+            detail=detail,
+            retry_after=RATE_LIMIT_RETRY_AFTER,
+            reauthorize=self.reauthorize(what, f"the authorization ended ({detail})"),
+            scope_message=self.scope_message(SCOPE_OF.get(route, "user_video_publish"), detail),
+        )
