@@ -80,9 +80,9 @@ class App:
     @cached_property
     def credentials(self) -> CredentialStore:
         import os
-        import socket
 
         from kepubot.queue.credentials import CredentialStore, load_cipher
+        from kepubot.queue.store import host_name
 
         configured = self.config.data.kepubot.token_key
         cipher = load_cipher(
@@ -90,7 +90,7 @@ class App:
             self.config.database_path.parent / "token.key",
         )
         return CredentialStore(
-            self.thread_conn, owner=f"{socket.gethostname()}:{os.getpid()}", cipher=cipher
+            self.thread_conn, owner=f"{host_name()}:{os.getpid()}", cipher=cipher
         )
 
     @cached_property

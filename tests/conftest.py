@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import backends
 import pytest
 from click.testing import CliRunner, Result
 
@@ -103,6 +105,28 @@ CONFIG = textwrap.dedent(
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    backends.addoption(parser)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    backends.generate(metafunc)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    backends.finish()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    backends.summary(terminalreporter)
+
+
+@pytest.fixture(autouse=True)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``sqlite`` or ``postgresql``: database tests run on both (tests/backends.py)."""
+    yield from backends.backend_fixture(request, monkeypatch)
+
+
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("KEPUBOT_CONFIG", "KEPUBOT_USER", "KEPUBOT_LOG_LEVEL", "KEPUBOT_AUDIT_KEY"):
@@ -113,14 +137,8 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def snapshot(db: Path) -> list[str]:
-    """Every row of every table, to prove a refused command changed nothing."""
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
+    """Every row of every table, to prove a refused command changed nothing (either backend)."""
+    return backends.dump(db)
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from datetime import UTC
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kepubot.bot import collect, reconcile, watchdog, weekly
 from kepubot.bot.dispatch import Engine
 from kepubot.queue import ops
+from kepubot.queue.store import host_name
 
 if TYPE_CHECKING:
     from kepubot.app import App
@@ -35,7 +35,7 @@ def heartbeat(engine: Engine, *, stopped: bool = False) -> None:
     ops.heartbeat(
         engine.conn(),
         worker=engine.worker,
-        host=socket.gethostname(),
+        host=host_name(),
         pid=os.getpid(),
         now=engine.clock(),
         stopped=stopped,

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import random
-import socket
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from kepubot.errors import (
 from kepubot.models import Delivery
 from kepubot.queue import deliveries, limits, ops, pauses
 from kepubot.queue.db import transaction
+from kepubot.queue.store import host_name
 from kepubot.timeutil import bounded_wait, utcnow
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class Engine:
         app.require_secrets(None, sections=("kepubot", "alerts"))
         app.conn  # noqa: B018 — opening it applies migrations before any thread connects
         self.settings = app.config.data.daemon
-        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker = worker or f"{host_name()}:{os.getpid()}"
         self.clock = clock
         self.stopping = threading.Event()
         # in the daemon a finished send claims the next one at once; `run --once` drives

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kepubot.channels.base import Processing, Progress, Published, Undecided
 from kepubot.errors import ChannelError, InvalidTransition, Permanent
 from kepubot.queue import deliveries
+from kepubot.queue.store import host_name
 from kepubot.timeutil import bounded_wait, show
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def _pid_alive(pid: int) -> bool:
 
 def dead_owners(engine: Engine) -> list[str]:
     """Lease owners on this host whose process is gone (their leases need not run out)."""
-    host = socket.gethostname()
+    host = host_name()
     dead = []
     for owner in deliveries.lease_owners(engine.conn()):
         owner_host, _, pid_text = owner.rpartition(":")

@@ -156,3 +156,12 @@ class Store:
                 conn.close()
         if not keep_current:
             self._local = threading.local()
+
+
+def host_name() -> str:
+    """This host's name as lease owners and the daemons table give it (``host:pid``).
+    ``KEPUBOT_HOSTNAME`` overrides it, e.g. for containers that all call themselves
+    ``localhost``, or for tests that stand in several hosts on one machine."""
+    import socket
+
+    return os.environ.get("KEPUBOT_HOSTNAME") or socket.gethostname()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from backends import connect_db
 
 from daemon_env import CMS_SECRET, WECOM_KEY, DaemonEnv, feed_ids, make_env
 from kepubot.bot.crash import POINTS
@@ -32,7 +32,7 @@ def keys_received(env: DaemonEnv, route: str = "webhook") -> Counter[str]:
 
 
 def integrity_ok(env: DaemonEnv) -> bool:
-    conn = sqlite3.connect(env.db)
+    conn = connect_db(env.db)
     try:
         return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
@@ -113,7 +113,8 @@ def test_three_daemons_share_one_database(env: DaemonEnv) -> None:
     # a little latency, as on a real network, so that the daemons overlap
     env.faults([{"route": "*", "mode": "delay", "seconds": 0.02}])
     env.queue(150, ["cms", "staff"])  # 300 deliveries
-    processes = [env.start() for _ in range(3)]
+    # three hosts (docs/architecture.md §11.3): each daemon names its own in its leases
+    processes = [env.start(KEPUBOT_HOSTNAME=f"host-{i}") for i in range(3)]
     try:
         env.wait_for(lambda: env.states().get("published", 0) == 300, timeout=120)
     finally:
@@ -123,7 +124,7 @@ def test_three_daemons_share_one_database(env: DaemonEnv) -> None:
     assert len(received) == 150 and set(received.values()) == {1}
     assert len(env.ledger("wecom")["accepted"]) == 150
     assert "database is locked" not in env.log_text()
-    conn = sqlite3.connect(env.db)
+    conn = connect_db(env.db)
     # each delivery was claimed once and sent once, by the daemon that claimed it
     rows = conn.execute(
         "SELECT delivery_id, action, actor FROM audit WHERE action IN"
@@ -134,6 +135,11 @@ def test_three_daemons_share_one_database(env: DaemonEnv) -> None:
     assert len(claims) == 300 and set(claims.values()) == {1}
     claimer = {d: actor for d, action, actor in rows if action == "delivery.claimed"}
     assert all(claimer[d] == actor for d, action, actor in rows if action == "delivery.sending")
+    assert {actor.rpartition(":")[0] for actor in claimer.values()} <= {
+        "host-0",
+        "host-1",
+        "host-2",
+    }
 
 
 def test_retry_after_is_honoured_and_other_channels_keep_flowing(env: DaemonEnv) -> None:
@@ -150,7 +156,7 @@ def test_retry_after_is_honoured_and_other_channels_keep_flowing(env: DaemonEnv)
     after = [r for r in webhook if r["at"] > limited[0]["at"]]
     assert after and min(r["at"] for r in after) >= limited[0]["at"] + 3 - 0.05
     # The feed did not wait for the CMS's breaker.
-    conn = sqlite3.connect(env.db)
+    conn = connect_db(env.db)
     feed_done = conn.execute(
         "SELECT MAX(published_at) FROM deliveries WHERE channel = 'news-feed'"
     ).fetchone()[0]

@@ -255,6 +255,37 @@ def test_a_dead_owner_on_this_host_waits_reconcile_after_seconds(world) -> None:
     assert reconcile.reconcile_unknown(engine) == {"retry": 1}
 
 
+def test_a_lease_from_another_host_is_trusted_until_it_expires(world, monkeypatch) -> None:
+    """Daemons on several hosts (docs/architecture.md §11.3): a pid is only tested on its own
+    host; the same dead pid under another host's name keeps its lease until lease_until."""
+    app, engine, _channel, clock = world
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    monkeypatch.setenv("KEPUBOT_HOSTNAME", "host-a")
+    elsewhere = f"host-b:{int(finished.stdout)}"  # no such process here; host-b may run it
+    conn = app.conn
+    delivery = deliveries.claim_next(conn, worker=elsewhere, now=clock.now, lease_seconds=600)
+    assert delivery is not None
+    deliveries.begin_send(
+        conn, delivery=delivery, worker=elsewhere, now=clock.now, lease_seconds=600
+    )
+    clock.now += timedelta(seconds=5)
+    assert reconcile.dead_owners(engine) == []
+    assert reconcile.expire(engine) == (0, 0)
+    assert deliveries.get(conn, delivery.id).state == "sending"
+    # under its own host's name the same owner is judged dead at once
+    monkeypatch.setenv("KEPUBOT_HOSTNAME", "host-b")
+    assert reconcile.dead_owners(engine) == [elsewhere]
+    monkeypatch.setenv("KEPUBOT_HOSTNAME", "host-a")
+    clock.now += timedelta(seconds=600)  # the lease ran out: recovered like any other
+    assert reconcile.expire(engine) == (0, 1)
+    assert deliveries.get(conn, delivery.id).state == "unknown"
+
+
 def test_an_expired_lease_waits_reconcile_after_seconds_too(world) -> None:
     app, engine, _channel, clock = world
     conn = app.conn

@@ -7,6 +7,7 @@ import sqlite3
 import stat
 
 import pytest
+from backends import connect_db, on_postgresql
 
 from conftest import SECRETS, Workspace
 from kepubot.app import App
@@ -28,13 +29,13 @@ def workflow(ws: Workspace) -> int:
 def test_changing_one_audit_row_by_hand_fails_verify_at_that_row(workspace: Workspace) -> None:
     workflow(workspace)
     assert "audit chain intact: 7 rows" in workspace.ok("audit", "verify")
-    conn = sqlite3.connect(workspace.db)
+    conn = connect_db(workspace.db)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("UPDATE audit SET actor = 'mallory' WHERE id = 4")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("DELETE FROM audit WHERE id = 4")
     # Someone with file access can drop the trigger; the chain still tells.
-    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("DROP TRIGGER audit_no_update" + (" ON audit" if on_postgresql() else ""))
     conn.execute("UPDATE audit SET actor = 'mallory' WHERE id = 4")
     conn.commit()
     conn.close()
@@ -48,8 +49,8 @@ def test_changing_one_audit_row_by_hand_fails_verify_at_that_row(workspace: Work
 
 def test_deleting_an_audit_row_is_found(workspace: Workspace) -> None:
     workflow(workspace)
-    conn = sqlite3.connect(workspace.db)
-    conn.execute("DROP TRIGGER audit_no_delete")
+    conn = connect_db(workspace.db)
+    conn.execute("DROP TRIGGER audit_no_delete" + (" ON audit" if on_postgresql() else ""))
     conn.execute("DELETE FROM audit WHERE id = 3")
     conn.commit()
     conn.close()
@@ -69,12 +70,12 @@ def test_keyed_chain_cannot_be_recomputed_without_the_key(
 
 def test_delivery_transitions_are_guarded_in_sql(workspace: Workspace) -> None:
     workflow(workspace)
-    conn = sqlite3.connect(workspace.db)
+    conn = connect_db(workspace.db)
     with pytest.raises(sqlite3.IntegrityError, match="not allowed by the state machine"):
         conn.execute("UPDATE deliveries SET state = 'published', published_at = 'x' WHERE id = 1")
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("UPDATE deliveries SET state = 'teleported' WHERE id = 1")
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+    with pytest.raises(sqlite3.IntegrityError, match=r"UNIQUE|unique constraint"):
         conn.execute(
             "INSERT INTO deliveries (post_id, channel, state, due_at, not_before, content_hash,"
             " created_at, updated_at) SELECT post_id, channel, 'queued', due_at, not_before,"
@@ -87,7 +88,7 @@ def test_delivery_transitions_are_guarded_in_sql(workspace: Workspace) -> None:
 
 def test_author_review_refused_by_trigger_too(workspace: Workspace) -> None:
     post_id = workflow(workspace)
-    conn = sqlite3.connect(workspace.db)
+    conn = connect_db(workspace.db)
     with pytest.raises(sqlite3.IntegrityError, match="never reviews"):
         conn.execute(
             "INSERT INTO reviews (post_id, round, level, reviewer, decision, content_hash, at)"
@@ -128,7 +129,7 @@ def test_every_connection_is_wal_full_with_foreign_keys(tmp_path) -> None:
 def test_migrations_are_recorded_and_idempotent(workspace: Workspace) -> None:
     workspace.ok("post", "list")
     workspace.ok("post", "list")
-    conn = sqlite3.connect(workspace.db)
+    conn = connect_db(workspace.db)
     rows = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
     assert [r[0] for r in rows] == sorted(version for version, _, _ in MIGRATIONS)
     conn.close()

@@ -7,10 +7,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from backends import connect_db, open_db
+
 from kepubot.channels.base import Token
 from kepubot.queue.credentials import CredentialStore, TokenCipher, load_cipher
-from kepubot.queue.db import connect, open_database
-from kepubot.timeutil import to_db, utcnow
+from kepubot.timeutil import utcnow
 
 CIPHER = TokenCipher(b"a test key")
 
@@ -21,7 +22,7 @@ def store(db: Path, owner: str, cipher: TokenCipher | None = CIPHER) -> Credenti
 
     def conn():
         if not hasattr(local, "conn"):
-            local.conn = connect(db)
+            local.conn = open_db(db)
         return local.conn
 
     return CredentialStore(conn, owner, cipher=cipher)
@@ -29,7 +30,7 @@ def store(db: Path, owner: str, cipher: TokenCipher | None = CIPHER) -> Credenti
 
 def test_one_refresh_for_many_concurrent_callers(tmp_path: Path) -> None:
     db = tmp_path / "k.db"
-    open_database(db, to_db(utcnow())).close()
+    open_db(db).close()
     old = Token("old-token", "refresh-1", utcnow() + timedelta(hours=1))
     store(db, "setup").put("wechat-main", old)
     calls: list[str] = []
@@ -59,7 +60,7 @@ def test_one_refresh_for_many_concurrent_callers(tmp_path: Path) -> None:
 
 def test_a_fresh_token_is_not_refreshed_again(tmp_path: Path) -> None:
     db = tmp_path / "k.db"
-    open_database(db, to_db(utcnow())).close()
+    open_db(db).close()
     s = store(db, "a")
     s.put("douyin-main", Token("t1", "r1", utcnow() + timedelta(days=1)))
     token = s.refresh("douyin-main", lambda current: Token("t2", "r2"))
@@ -72,10 +73,9 @@ def test_a_fresh_token_is_not_refreshed_again(tmp_path: Path) -> None:
 
 
 def test_tokens_are_encrypted_at_rest(tmp_path: Path) -> None:
-    import sqlite3
 
     db = tmp_path / "k.db"
-    open_database(db, to_db(utcnow())).close()
+    open_db(db).close()
     token = Token("access-PLAIN-1234", "refresh-PLAIN-5678", utcnow() + timedelta(hours=1))
     store(db, "a").put("douyin-main", token)
     got = store(db, "b").get("douyin-main")
@@ -83,19 +83,18 @@ def test_tokens_are_encrypted_at_rest(tmp_path: Path) -> None:
     assert (got.access_token, got.refresh_token) == (token.access_token, token.refresh_token)
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("k.db*"))
     assert b"PLAIN" not in raw
-    row = sqlite3.connect(db).execute("SELECT access_token, refresh_token FROM credentials")
+    row = connect_db(db).execute("SELECT access_token, refresh_token FROM credentials")
     assert all(value.startswith("enc1:") for value in row.fetchone())
 
 
 def test_a_plain_token_from_before_is_read_then_sealed(tmp_path: Path) -> None:
-    import sqlite3
 
     db = tmp_path / "k.db"
-    open_database(db, to_db(utcnow())).close()
+    open_db(db).close()
     store(db, "old", cipher=None).put("wechat-main", Token("legacy-token", None, None))
     assert store(db, "new").get("wechat-main") == Token("legacy-token", None, None)
     store(db, "new").put("wechat-main", Token("next-token", None, None))
-    (value,) = sqlite3.connect(db).execute("SELECT access_token FROM credentials").fetchone()
+    (value,) = connect_db(db).execute("SELECT access_token FROM credentials").fetchone()
     assert value.startswith("enc1:") and "next-token" not in value
 
 
@@ -105,7 +104,7 @@ def test_another_key_is_a_clear_error(tmp_path: Path) -> None:
     from kepubot.errors import StoreError
 
     db = tmp_path / "k.db"
-    open_database(db, to_db(utcnow())).close()
+    open_db(db).close()
     store(db, "a").put("wechat-main", Token("t", None, None))
     with pytest.raises(StoreError, match="encrypted with another key"):
         store(db, "b", cipher=TokenCipher(b"another key")).get("wechat-main")
