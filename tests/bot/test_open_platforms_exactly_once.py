@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import textwrap
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import connect_db
 from open_platforms import BILI, ENV, KS
 
 from conftest import SAMPLES
@@ -118,7 +118,7 @@ class VideoEnv(DaemonEnv):
         return Counter(e["body"][key] for e in self.ledger(route)["accepted"])
 
     def rows(self) -> list[tuple[int, str, str, str | None]]:
-        conn = sqlite3.connect(self.db)
+        conn = connect_db(self.db)
         try:
             return conn.execute(
                 "SELECT id, channel, state, remote_id FROM deliveries ORDER BY id"
@@ -127,7 +127,7 @@ class VideoEnv(DaemonEnv):
             conn.close()
 
     def attention_alerts(self) -> set[str]:
-        conn = sqlite3.connect(self.db)
+        conn = connect_db(self.db)
         try:
             rows = conn.execute("SELECT key FROM alerts WHERE key LIKE 'attention:%'").fetchall()
         finally:
@@ -252,3 +252,43 @@ def test_a_creation_that_never_shows_goes_to_a_person(tmp_path: Path, cleanup: l
     assert exactly_once_or_attention(env, 1) == {"needs_attention": 2}
     for route in CREATING:
         assert list(env.created(route).values()) == [1]
+
+
+def test_an_ended_authorization_pauses_both_then_new_tokens_publish(
+    tmp_path: Path, cleanup: list[Any]
+) -> None:
+    """Both refresh tokens expired: the videos wait in the queue (never failed, never lost),
+    the log asks for a new authorization; new tokens in the config publish them once."""
+    env = make_env(tmp_path)
+    cleanup.append(env.sandbox)
+    for route in CREATING:
+        sandbox_request(f"{env.base}/_sandbox/expire", {"route": route, "what": "access"})
+        sandbox_request(f"{env.base}/_sandbox/expire", {"route": route, "what": "refresh"})
+    env.videos(1)
+    for _ in range(3):
+        env.run_once()
+        time.sleep(0.3)
+    assert env.states() == {"queued": 2}, env.states()
+    logs = "".join(path.read_text(encoding="utf-8") for path in env.logs).lower()
+    assert "authorise the application again" in logs
+    for secret in (*ENV.values(),):
+        assert secret.lower() not in logs
+    fresh = {
+        "bilibili": {
+            **BILI,
+            "access_token": "bili-access-NEW",
+            "refresh_token": "bili-refresh-NEW",
+        },
+        "kuaishou": {**KS, "access_token": "ks-access-NEW", "refresh_token": "ks-refresh-NEW"},
+    }
+    sandbox_request(f"{env.base}/_sandbox/secrets", fresh)
+    daemon = env.start(
+        KP_BILI_TOKEN="bili-access-NEW",
+        KP_BILI_REFRESH="bili-refresh-NEW",
+        KP_KS_TOKEN="ks-access-NEW",
+        KP_KS_REFRESH="ks-refresh-NEW",
+    )
+    cleanup.append(daemon)
+    env.wait_for(lambda: env.states().get("published", 0) == 2, timeout=90)
+    assert env.stop(daemon) == 0
+    assert exactly_once_or_attention(env, 1) == {"published": 2}
