@@ -988,8 +988,7 @@ class WechatOfficialAccount(Endpoint):
             if mass is None:
                 raise WechatError(40059, "invalid msg id")
             self._decide(mass, self.context.now())
-            if mass.status == "DELETE":
-                return ok()
+            # a send already deleted is no longer one that succeeded: 40059 as well [?]
             if mass.status != "SEND_SUCCESS":
                 raise WechatError(40059, "invalid msg id: only a successful send can be deleted")
             if index > max(1, len(mass.titles)):
