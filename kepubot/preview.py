@@ -107,7 +107,16 @@ def preview_items(app: App, post: Post, names: list[str]) -> list[dict[str, Any]
         if rendered.kind == "status":
             from kepubot.channels.weibo import MAX_UNITS, weibo_length
 
-            item["units"] = weibo_length(rendered.text)
+            # the status is cut to fit when it can be; when it cannot (a title alone too
+            # long), check() reports the uncut length, and so does the counter
+            item["units"] = max(
+                [weibo_length(rendered.text)]
+                + [
+                    int(p.actual)
+                    for p in checked
+                    if p.field == "text" and p.code == "too_long" and isinstance(p.actual, int)
+                ]
+            )
             item["unit_limit"] = MAX_UNITS
         items.append(item)
     return items

@@ -77,20 +77,11 @@ def page_number() -> int:
 
 
 def preview_view(items: list[dict[str, Any]], post: Post | None) -> list[dict[str, Any]]:
-    """Preview items with their HTML passed through the sanitizer for display, and media
-    named by their original file names instead of their place in the store."""
-    names = {m.path: f"{m.name} ({m.kind})" for m in (post.media if post else [])}
-    shown = []
-    for item in items:
-        rendered = dict(item["rendered"])
-        rendered["media_names"] = [names.get(m, m) for m in rendered.get("media") or []]
-        rendered["html_safe"] = clean_html(rendered["html"]) if rendered.get("html") else None
-        extra = rendered.get("extra") or {}
-        rendered["extra_shown"] = {
-            k: v for k, v in extra.items() if isinstance(v, str | int | float) and v != ""
-        }
-        shown.append({**item, "rendered": rendered})
-    return shown
+    """Preview items as the pages draw them: HTML through the sanitizer, media by their
+    original names, problems next to the part they concern (``kepubot.web.previews``)."""
+    from kepubot.web.previews import shown
+
+    return shown(items, post)
 
 
 def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:

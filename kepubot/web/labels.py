@@ -63,6 +63,16 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "edit": ("编辑", "Edit"),
     "submit": ("提交审核", "Submit for review"),
     "approve_with": ("通过", "Approve"),
+    "reject_with": ("退回", "Reject"),
+    "comment": ("意见", "Comment"),
+    "reason": ("退回原因", "Reason"),
+    "schedule": ("设定发布时间", "Schedule"),
+    "cancel_post": ("撤销稿件", "Withdraw post"),
+    "level": ("审核级别", "Review level"),
+    "current_level": ("当前审核级别", "Current level"),
+    # warn sensitive words at review (docs/architecture.md §4.3)
+    "warning_words": ("提示词（需审核人写明理由后接受）", "Warning words (accept with a reason)"),
+    "accept_warnings": ("接受以上提示词", "Accept these warning words"),
     # 三校 and sources (docs/architecture.md §13, §14)
     "proofreading": ("校对提示", "Proofreading"),
     "proofreading_ack_hint": (
@@ -74,16 +84,6 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
         "每行一条：标题|https://… 或 标题|doi:10.xxxx/…",
         "One per field: title|https://… or title|doi:10.xxxx/…",
     ),
-    "reject_with": ("退回", "Reject"),
-    "comment": ("意见", "Comment"),
-    "reason": ("退回原因", "Reason"),
-    "schedule": ("设定发布时间", "Schedule"),
-    "cancel_post": ("撤销稿件", "Withdraw post"),
-    "level": ("审核级别", "Review level"),
-    "current_level": ("当前审核级别", "Current level"),
-    # warn sensitive words at review (docs/architecture.md §4.3)
-    "warning_words": ("提示词（需审核人写明理由后接受）", "Warning words (accept with a reason)"),
-    "accept_warnings": ("接受以上提示词", "Accept these warning words"),
     "accept_reason": ("接受理由", "Reason for accepting"),
     "not_yours": ("（不可审核：{reason}）", "(cannot review: {reason})"),
     "queue_empty": ("此级别没有待审稿件。", "Nothing waits at this level."),
@@ -114,7 +114,7 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "edit_tab": ("编辑", "Edit"),
     "preview_tab": ("预览", "Preview"),
     "to_be_sent": ("将要发送的内容", "What will be sent"),
-    "was_sent": ("已发送的内容", "What was sent"),
+    "was_sent": ("各渠道已发送的内容", "Per-channel: what was sent"),
     "variant": ("本渠道专用版本", "This channel's own version"),
     "variant_hint": (
         "留空则使用上面的标题和正文。",

@@ -37,6 +37,7 @@ from kepubot.web.forms import (
 )
 from kepubot.web.labels import text
 from kepubot.web.messages import translate
+from kepubot.web.previews import variants_from_form
 
 
 def register(app: Flask) -> None:
@@ -88,6 +89,8 @@ def register(app: Flask) -> None:
             data, cleanup = post_input(request.form, request.files, new=True)
         except UploadTooLarge as exc:
             return _compose(None, request.form, str(exc), status=413)
+        data.variants = variants_from_form(request.form, None)
+        data.where["variants"] = text(g.lang, "variant")
         try:
             post_id = create_post(g.service, g.user, data, now=g.now, source="web")
         except InvalidInput as exc:
@@ -108,6 +111,8 @@ def register(app: Flask) -> None:
             data, cleanup = post_input(request.form, request.files, new=False)
         except UploadTooLarge as exc:
             return _compose(post, request.form, str(exc), status=413)
+        data.variants = variants_from_form(request.form, post.variants)
+        data.where["variants"] = text(g.lang, "variant")
         try:
             edit_post(g.service, g.user, post_id, data, now=g.now)
         except InvalidInput as exc:
@@ -156,15 +161,24 @@ def register(app: Flask) -> None:
             values["when"] = form.get("when", "now")
             values["at"] = form.get("at", "")
         channels = {name: ch.type_name() for name, ch in g.service.channels.items()}
+        # the preview is drawn on the page itself too (without a script it is the only one,
+        # and it carries the per-channel versions' fields)
+        variants = variants_from_form(form, post.variants if post else None) if form else None
+        if variants is None:
+            variants = dict(post.variants) if post else {}
         page = render_template(
-            "compose.html", post=post, values=values, error=error, channels=channels
+            "compose.html",
+            post=post,
+            values=values,
+            error=error,
+            channels=channels,
+            **_live_context(post, values, variants),
         )
         return Response(page, status=status, mimetype="text/html")
 
     @app.post("/preview")
     @requires("editor")
     def live_preview() -> str:
-        from kepubot.preview import preview_unsaved
         from kepubot.queue.posts import get_post
 
         form = request.form
@@ -172,28 +186,52 @@ def register(app: Flask) -> None:
         raw_id = form.get("post_id", "")
         if raw_id.isdigit() and int(raw_id) <= MAX_ROW_ID:
             base = get_post(g.service, int(raw_id))
+        variants = variants_from_form(form, base.variants if base else None)
+        if variants is None:
+            variants = dict(base.variants) if base else {}
+        values: dict[str, Any] = {
+            k: form.get(k, "") for k in ("title", "body", "summary", "link", "tags")
+        }
+        values["channels"] = form.getlist("channels")
+        return render_template("_preview.html", **_live_context(base, values, variants))
+
+    def _live_context(
+        base: Post | None, values: dict[str, Any], variants: dict[str, dict[str, str]]
+    ) -> dict[str, Any]:
+        """What _preview.html draws for text still being typed: the body, each channel's
+        preview, and each channel's own version (its fields next to its preview)."""
+        from kepubot.preview import preview_unsaved
+
         items = preview_unsaved(
             g.service,
             author=g.user,
-            title=form.get("title", ""),
-            body=form.get("body", ""),
-            summary=form.get("summary", ""),
-            link=form.get("link", ""),
-            tags=tags_of(form.get("tags", "")),
-            channels=form.getlist("channels"),
+            title=values.get("title", ""),
+            body=values.get("body", ""),
+            summary=values.get("summary", ""),
+            link=values.get("link", ""),
+            tags=tags_of(values.get("tags", "")),
+            channels=list(values.get("channels") or []),
             base=base,
+            variants=variants,
         )
         from kepubot.preview import finding_json
         from kepubot.proofread import check
 
-        fields = {k: form.get(k, "") for k in ("title", "summary", "body")}
-        return render_template(
-            "_preview.html",
+        fields = {k: values.get(k, "") for k in ("title", "summary", "body")}
+        for channel, overrides in variants.items():
+            for key, value in overrides.items():
+                if key in ("title", "summary", "body") and isinstance(value, str):
+                    fields[f"variants.{channel}.{key}"] = value
+        return {
             # 三校 findings of the text being typed (docs/architecture.md §13)
-            findings=[finding_json(f, g.lang) for f in check(fields, g.service.misused_words)],
-            body_html=html_of(form.get("body", "")),
-            items=preview_view(items, base),
-        )
+            "findings": [
+                finding_json(f, g.lang) for f in check(fields, g.service.misused_words)
+            ],
+            "body_html": html_of(values.get("body", "")),
+            "items": preview_view(items, base),
+            "variant_form": True,
+            "variants": variants,
+        }
 
     @app.get("/posts/<id:post_id>")
     @requires()
@@ -215,22 +253,25 @@ def register(app: Flask) -> None:
         if post.state == "in_review":
             refusal = review_refusal(service, g.user, post)
         accepted = accepted_words(service, post)
+        shown_deliveries = deliveries.for_post(service.conn, post_id)
         return render_template(
             "post.html",
             post=post,
             body_html=html_of(post.body),
             reviews=reviews_of(service, post_id),
-            deliveries=deliveries.for_post(service.conn, post_id),
+            deliveries=shown_deliveries,
             items=preview_view(preview_items(service, post, post.channels), post),
+            # titled as what was sent once a channel has published it
+            sent=any(d.state == "published" for d in shown_deliveries),
             review_refusal=refusal,
-            # 三校 findings; the final level ticks each one (docs/architecture.md §13)
-            findings=[finding_json(f, g.lang) for f in findings_for(service, post)],
-            final_level=post.review_level >= len(service.config.review_levels),
             # the role the post's level needs (a custom one such as expert), §4.2
             review_role=service.config.level_role(post.review_level),
             # warn words: accepted in this round, and those a reviewer must still accept (§4.3)
             accepted=accepted,
             warnings=[h for h in warnings_of(service, post) if h.word not in accepted],
+            # 三校 findings; the final level ticks each one (docs/architecture.md §13)
+            findings=[finding_json(f, g.lang) for f in findings_for(service, post)],
+            final_level=post.review_level >= len(service.config.review_levels),
         )
 
     @app.post("/posts/<id:post_id>/<action>")

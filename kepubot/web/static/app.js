@@ -39,6 +39,12 @@
     form.querySelectorAll('input[name="channels"]:checked').forEach(function (box) {
       data.append("channels", box.value);
     });
+    // each channel's own version: fields next to its preview, in the form by form="..."
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (/^variant/.test(field.name)) {
+        data.append(field.name, field.value);
+      }
+    });
     var mine = ++sequence;
     fetch(form.getAttribute("data-preview"), {
       method: "POST",
@@ -56,8 +62,45 @@
           return; // an older answer arriving late
         }
         if (result.ok) {
+          // what is typed in a channel's own version stays as typed (the answer may be a
+          // keystroke behind), and so does the cursor
+          var typed = {};
+          var focused = document.activeElement;
+          var focusName = focused && target.contains(focused) ? focused.name : null;
+          var selection = focusName ? [focused.selectionStart, focused.selectionEnd] : null;
+          target.querySelectorAll("[name^='variant_']").forEach(function (field) {
+            typed[field.name] = field.value;
+          });
+          var open = {};
+          target.querySelectorAll(".channel-preview").forEach(function (box) {
+            var details = box.querySelector("details.variant");
+            if (details) {
+              open[box.getAttribute("data-channel")] = details.open;
+            }
+          });
           // the server renders this fragment: Markdown through the sanitizer, text escaped
           target.innerHTML = result.html;
+          target.querySelectorAll("[name^='variant_']").forEach(function (field) {
+            if (Object.prototype.hasOwnProperty.call(typed, field.name)) {
+              field.value = typed[field.name];
+            }
+          });
+          target.querySelectorAll(".channel-preview").forEach(function (box) {
+            var details = box.querySelector("details.variant");
+            var name = box.getAttribute("data-channel");
+            if (details && Object.prototype.hasOwnProperty.call(open, name)) {
+              details.open = open[name];
+            }
+          });
+          if (focusName) {
+            var again = target.querySelector('[name="' + focusName.replace(/"/g, '\\"') + '"]');
+            if (again) {
+              again.focus();
+              if (selection && again.setSelectionRange) {
+                again.setSelectionRange(selection[0], selection[1]);
+              }
+            }
+          }
         } else {
           target.textContent = "preview unavailable (" + result.html.length + ")";
         }
@@ -72,5 +115,6 @@
 
   form.addEventListener("input", later);
   form.addEventListener("change", later);
+  target.addEventListener("input", later); // a channel's own version, next to its preview
   refresh();
 })();
