@@ -23,7 +23,7 @@ from open_platforms import BILI, ENV, Context, bilibili, make_post, recorded
 
 from kepubot.channels.base import Processing, Published, Undecided
 from kepubot.channels.bilibili import PATHS, BilibiliChannel
-from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, RateLimited
+from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, RateLimited, Transient
 from kepubot.models import Delivery
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bilibili"
@@ -286,3 +286,19 @@ def test_settings_need_a_category_and_a_source_for_reposts(ctx: Context) -> None
     with pytest.raises(ValueError, match="source"):
         channel(ctx, copyright=2)
     assert channel(ctx, copyright=2, source="https://example.org/a").settings.copyright == 2
+
+
+def test_an_upload_token_bilibili_no_longer_knows_starts_the_upload_over(ctx: Context) -> None:
+    post = make_post(ctx)
+    progress, _ = recorded()
+    with responses.RequestsMock() as fake:
+        fake.post(URL["init"], json=fx("init_ok"))
+        fake.post(URL["part_upload"], json=fx("ok"))
+        fake.post(URL["complete"], json={"code": -404, "message": "upload_token 不存在"})
+        with pytest.raises(Transient, match="uploads the video again"):
+            channel(ctx).publish(post, progress)
+    assert "upload_token" not in progress and progress["submit_sent_at"] is None
+    assert channel(ctx).find(post, NOW, dict(progress)) is None  # never submitted
+    with responses.RequestsMock() as fake:
+        publish_flow(fake)
+        assert isinstance(channel(ctx).publish(post, progress), Processing)

@@ -20,7 +20,7 @@ from open_platforms import ENV, KS, VIDEO, Context, kuaishou, make_post, media, 
 
 from kepubot.channels.base import Processing, Published, Undecided
 from kepubot.channels.kuaishou import PATHS, KuaishouChannel
-from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, RateLimited
+from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, RateLimited, Transient
 from kepubot.models import Delivery
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "kuaishou"
@@ -216,3 +216,20 @@ def test_figures(ctx: Context) -> None:
     assert (snap.views, snap.likes, snap.comments) == (480, 12, 3)
     assert snap.shares is None and snap.favorites is None  # not reported: empty, never 0
     assert snap.raw["view_count"] == 480
+
+
+def test_an_upload_token_the_gateway_refuses_starts_the_upload_over(ctx: Context) -> None:
+    post = make_post(ctx)
+    progress, _ = recorded()
+    with responses.RequestsMock() as fake:
+        fake.post(URL["start_upload"], json=fx("start_upload_ok"))
+        fake.post(GATEWAY, json={"result": 10000200, "error_msg": "upload_token 无效"})
+        with pytest.raises(Transient, match="uploads the video again"):
+            channel(ctx).publish(post, progress)
+    assert "upload_token" not in progress and progress["publish_sent_at"] is None
+    assert channel(ctx).find(post, NOW, dict(progress)) is None  # publish never sent
+    with responses.RequestsMock() as fake:
+        fake.post(URL["start_upload"], json=fx("start_upload_ok"))
+        fake.post(GATEWAY, json=fx("ok"))
+        fake.post(URL["publish"], json=fx("publish_ok"))
+        assert isinstance(channel(ctx).publish(post, progress), Processing)

@@ -225,6 +225,20 @@ class BilibiliChannel(BilibiliApi):
             )
         if progress.get("merged"):
             return str(token)
+        try:
+            self._parts(path, str(token), progress)
+        except Permanent as exc:
+            # e.g. an upload_token that expired or a merge the platform will not repeat [?]:
+            # nothing was submitted (submit_sent_at is still null), so start a new upload next
+            # time rather than fail for good
+            for key in _UPLOAD_KEYS:
+                progress.pop(key, None)
+            checkpoint(progress)
+            raise Transient(f"{exc}; the next attempt uploads the video again") from None
+        checkpoint(progress, merged=True)
+        return str(token)
+
+    def _parts(self, path: str, token: str, progress: dict[str, Any]) -> None:
         size = os.path.getsize(path)
         chunk = self.settings.chunk_size_mb * PART_UNIT
         parts = max(1, math.ceil(size / chunk))
@@ -238,14 +252,12 @@ class BilibiliChannel(BilibiliApi):
                     "POST",
                     "part_upload",
                     what=self._what(f"part {number}/{parts}"),
-                    params={"upload_token": str(token), "part_number": number},
+                    params={"upload_token": token, "part_number": number},
                     data=file.read(chunk),
                 )
                 done.add(number)
                 checkpoint(progress, uploaded_parts=sorted(done))
-        self.call("POST", "complete", what=self._what("merge"), params={"upload_token": str(token)})
-        checkpoint(progress, merged=True)
-        return str(token)
+        self.call("POST", "complete", what=self._what("merge"), params={"upload_token": token})
 
     def _cover(self, cover: Media, progress: dict[str, Any]) -> str:
         if progress.get("cover_url") and progress.get("cover_sha256") == cover.sha256:

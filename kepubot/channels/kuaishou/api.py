@@ -85,7 +85,7 @@ REFRESH_RULES: dict[str, ErrorRule] = {
 check_rules({k: v for k, v in ERRORS.items() if v != "auth"}, RULES)
 
 
-class _TokenRefused(Exception):
+class TokenRefused(Exception):
     def __init__(self, code: int | None, detail: str) -> None:
         super().__init__(detail)
         self.code = code
@@ -183,12 +183,12 @@ class KuaishouApi(UserTokenApi):
         token = self.token()
         try:
             return self._send(method, route, token, what, publishing, params, kwargs)
-        except _TokenRefused:
+        except TokenRefused:
             pass
         token = self.refresh(token, what=what)
         try:
             return self._send(method, route, token, what, publishing, params, kwargs)
-        except _TokenRefused as refused:
+        except TokenRefused as refused:
             raise AuthExpired(
                 self.reauthorize(
                     what, f"Kuaishou refused the access token right after a refresh ({refused})"
@@ -227,7 +227,7 @@ class KuaishouApi(UserTokenApi):
         status = response.status_code
         if result is None:
             if status == 401:
-                raise _TokenRefused(status, f"HTTP {status}")
+                raise TokenRefused(status, f"HTTP {status}")
             if publishing and 200 <= status < 300:
                 raise OutcomeUnknown(
                     f"{what}: HTTP {status} without a Kuaishou answer; cannot tell whether the"
@@ -262,7 +262,7 @@ class KuaishouApi(UserTokenApi):
     ) -> NoReturn:
         kind = kind_of(result, detail)
         if kind == "auth":
-            raise _TokenRefused(result, detail)  # refreshed once and repeated once
+            raise TokenRefused(result, detail)  # refreshed once and repeated once
         raise error_for(
             kind,
             PUBLISHING_RULES if publishing else RULES,

@@ -36,7 +36,7 @@ from kepubot.channels.base import (
     checkpoint,
 )
 from kepubot.channels.bilibili.channel import cover_problems
-from kepubot.channels.kuaishou.api import KuaishouApi, PhotoMissing
+from kepubot.channels.kuaishou.api import KuaishouApi, PhotoMissing, TokenRefused
 from kepubot.channels.kuaishou.codes import (
     MAX_CAPTION,
     MAX_COVER_BYTES,
@@ -189,14 +189,29 @@ class KuaishouChannel(KuaishouApi):
             )
         if progress.get("uploaded"):
             return str(token)
+        try:
+            self._send_file(path, str(token), str(endpoint), video, progress)
+        except Permanent as exc:
+            # e.g. an upload_token the gateway no longer knows [?]: nothing was published
+            # (publish_sent_at is still null), so start a new upload next time
+            for key in _UPLOAD_KEYS:
+                progress.pop(key, None)
+            checkpoint(progress)
+            raise Transient(f"{exc}; the next attempt uploads the video again") from None
+        checkpoint(progress, uploaded=True)
+        return str(token)
+
+    def _send_file(
+        self, path: str, token: str, endpoint: str, video: Media, progress: dict[str, Any]
+    ) -> None:
         size = os.path.getsize(path)
         chunk = self.settings.chunk_size_mb * PART_UNIT
-        base = f"http://{str(endpoint).strip().rstrip('/')}"
+        base = f"http://{endpoint.strip().rstrip('/')}"
         if size <= chunk:
             with open(path, "rb") as file:
                 self._gateway(
                     f"{base}/{UPLOAD_PATHS['upload']}",
-                    {"upload_token": str(token)},
+                    {"upload_token": token},
                     file.read(),
                     self._what("upload"),
                     video.mime,
@@ -211,7 +226,7 @@ class KuaishouChannel(KuaishouApi):
                     file.seek(number * chunk)
                     self._gateway(
                         f"{base}/{UPLOAD_PATHS['fragment']}",
-                        {"upload_token": str(token), "fragment_id": number},
+                        {"upload_token": token, "fragment_id": number},
                         file.read(chunk),
                         self._what(f"fragment {number + 1}/{fragments}"),
                         video.mime,
@@ -220,13 +235,11 @@ class KuaishouChannel(KuaishouApi):
                     checkpoint(progress, uploaded_fragments=sorted(done))
             self._gateway(
                 f"{base}/{UPLOAD_PATHS['complete']}",
-                {"upload_token": str(token), "fragment_count": fragments},
+                {"upload_token": token, "fragment_count": fragments},
                 b"",
                 self._what("upload complete"),
                 None,
             )
-        checkpoint(progress, uploaded=True)
-        return str(token)
 
     def _gateway(
         self, url: str, params: dict[str, Any], data: bytes, what: str, mime: str | None
@@ -245,7 +258,10 @@ class KuaishouChannel(KuaishouApi):
             )
         except OutcomeUnknown as exc:
             raise Transient(str(exc), code=exc.code) from None  # re-sending a part is safe
-        self.answer(response, what, False, "start_upload", None)
+        try:
+            self.answer(response, what, False, "start_upload", None)
+        except TokenRefused as refused:  # the gateway knows no access token: the upload_token
+            raise Permanent(f"{what}: the upload gateway refused ({refused})") from None
 
     def poll(self, delivery: Delivery) -> Published | Processing:
         photo_id = delivery.progress.get("photo_id") or delivery.remote_id
