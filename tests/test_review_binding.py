@@ -11,7 +11,9 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO
+from typing import IO, Any
+
+from backends import connect_db, on_postgresql
 
 from conftest import Workspace
 
@@ -62,7 +64,7 @@ def test_an_edit_after_the_reviewer_read_the_post_refuses_the_approval(
     assert shown(ws, post_id)["reviews"] == []
     # approving what is there now works, and the review records that content
     ws.ok("post", "approve", str(post_id), "--hash", now, "--comment", "looked fine", user="li")
-    conn = sqlite3.connect(ws.db)
+    conn = connect_db(ws.db)
     hashes = [r[0] for r in conn.execute("SELECT content_hash FROM reviews")]
     conn.close()
     assert hashes == [now]
@@ -99,12 +101,26 @@ def _lines(stream: IO[str], into: list[str]) -> None:
         into.append(line)
 
 
+def _hold_write_lock(ws: Workspace) -> Any:
+    """A connection holding what every kepubot write transaction waits for: SQLite's write
+    lock (BEGIN IMMEDIATE), or on PostgreSQL the writers' advisory lock."""
+    if on_postgresql():
+        from kepubot.queue.db import PG_WRITER_LOCK
+
+        conn = connect_db(ws.db)
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (PG_WRITER_LOCK,))
+        return conn
+    conn = sqlite3.connect(ws.db, timeout=30, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
 def _race(ws: Workspace, post_id: int, pair: tuple[str, str], extra: tuple[str, ...]) -> list:
     """Two reviewers' `post approve` as real processes, both reading the post before either
     writes: the test holds the database's write lock until both have logged what they read
     (they then queue on the lock), and lets go."""
-    hold = sqlite3.connect(ws.db, timeout=30, isolation_level=None)
-    hold.execute("BEGIN IMMEDIATE")
+    hold = _hold_write_lock(ws)
     procs, outputs, readers = [], [], []
     try:
         for who in pair:

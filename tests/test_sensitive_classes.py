@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from backends import connect_db
 
 from conftest import Workspace
 from kepubot.errors import ConfigError
@@ -28,7 +28,7 @@ def shown(ws: Workspace, post_id: int) -> dict:
 
 
 def audit_rows(ws: Workspace, action: str) -> list[dict]:
-    conn = sqlite3.connect(ws.db)
+    conn = connect_db(ws.db)
     rows = [
         {"actor": r[0], **json.loads(r[1])}
         for r in conn.execute(
