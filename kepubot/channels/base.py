@@ -51,13 +51,22 @@ def parse_hhmm(text: str) -> tuple[int, int]:
 #: - wechat 30: a freepublish job appears in freepublish/batchget only when it finishes (minutes),
 #:   and a mass send under 「API群发保护」 waits up to 30 minutes for an administrator;
 #: - douyin 60: an uploaded video is transcoded and reviewed before it is listed;
+#: - bilibili 60, kuaishou 60: likewise, a submitted video is processed and reviewed, and no
+#:   page says how soon it is listed (docs/platforms.md §12, §13);
 #: - weibo 10: a status is in the author's timeline within seconds; 10 minutes covers slow indexing;
 #: - webhook 10: our own receiver answers its lookup synchronously; a short window suffices;
 #: - feed, wecom, dingtalk: never undecided (a feed rewrites itself; robots cannot look up and go
 #:   to a person at once), so the value only matters if that changes: the general default.
 #: Other (plugin) types get DEFAULT_SETTLE_MINUTES: long enough for the asynchronous jobs we
 #: know of (WeChat's), short enough that a person hears of a stuck post within the hour.
-SETTLE_MINUTES_DEFAULTS: dict[str, float] = {"wechat": 30, "douyin": 60, "weibo": 10, "webhook": 10}
+SETTLE_MINUTES_DEFAULTS: dict[str, float] = {
+    "wechat": 30,
+    "douyin": 60,
+    "bilibili": 60,
+    "kuaishou": 60,
+    "weibo": 10,
+    "webhook": 10,
+}
 DEFAULT_SETTLE_MINUTES = 30.0
 
 

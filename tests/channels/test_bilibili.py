@@ -302,3 +302,11 @@ def test_an_upload_token_bilibili_no_longer_knows_starts_the_upload_over(ctx: Co
     with responses.RequestsMock() as fake:
         publish_flow(fake)
         assert isinstance(channel(ctx).publish(post, progress), Processing)
+
+
+def test_an_undecided_submission_waits_an_hour_before_a_person_is_asked(ctx: Context) -> None:
+    from kepubot.channels.base import SETTLE_MINUTES_DEFAULTS
+
+    assert channel(ctx).settings.settle_window() == 60
+    assert SETTLE_MINUTES_DEFAULTS["kuaishou"] == 60
+    assert channel(ctx, settle_minutes=5).settings.settle_window() == 5
