@@ -91,9 +91,14 @@ def test_warning_words_are_accepted_with_the_checkbox_and_a_reason(console: Cons
         ws.root / "sensitive_words.txt",
     )
     post_id = ws.add_post("--channel", "news-feed", "--body", "洗手第一步：打湿双手。")
-    ws.ok("post", "submit", str(post_id), user="zhang")
     flask = create_app(load_config(ws.config))  # reads the new list
     fresh = Console(ws, flask)
+    # the author submits from the console: it goes through, with the warning shown
+    zhang = fresh.client("zhang")
+    response = fresh.post(zhang, f"/posts/{post_id}/submit", {}, follow_redirects=True)
+    assert response.status_code == 200
+    assert "提示词「第一」：正文第 1 行第 3 列（可以提交；审核人须写明理由后接受）" in response.text
+    assert shown(fresh, post_id)["state"] == "in_review"
     li = fresh.client("li")
     page = li.get(f"/posts/{post_id}").text
     assert 'id="warning-words"' in page and "提示词「第一」：正文第 1 行第 3 列" in page

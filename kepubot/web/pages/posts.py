@@ -131,6 +131,7 @@ def register(app: Flask) -> None:
             except KepubotError as exc:
                 flash(translate(str(exc), g.lang), "error")
                 return redirect(url_for("post_show", post_id=post_id))
+            _flash_warnings(post_id)
         flash(text(g.lang, "saved"), "ok")
         return redirect(url_for("post_show", post_id=post_id), code=303)
 
@@ -282,6 +283,7 @@ def register(app: Flask) -> None:
         service, form = g.service, request.form
         if action == "submit":
             workflow.submit(service, g.user, [post_id], now=g.now, comment=form.get("comment", ""))
+            _flash_warnings(post_id)
         elif action == "approve":
             accept = None
             if form.get("accept_warnings"):  # the review form's checkbox and its reason
@@ -335,6 +337,15 @@ def register(app: Flask) -> None:
         if path is None:
             abort(404)
         return send_file(path, max_age=3600)
+
+
+def _flash_warnings(post_id: int) -> None:
+    """After a submit: each warn sensitive word, which a reviewer must accept with a reason
+    (docs/architecture.md §4.3); the submit went through."""
+    from kepubot.queue.posts import get_post, warnings_of
+
+    for hit in warnings_of(g.service, get_post(g.service, post_id)):
+        flash(translate(hit.describe(), g.lang), "error warning")
 
 
 def _seen(post_id: int, form: Any) -> dict[int, Any]:
