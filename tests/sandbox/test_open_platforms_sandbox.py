@@ -15,7 +15,18 @@ from typing import Any
 
 import pytest
 import requests
-from open_platforms import BILI, ENV, KS, VIDEO, Context, bilibili, kuaishou, make_post, recorded
+from open_platforms import (
+    BILI,
+    COVER,
+    ENV,
+    KS,
+    VIDEO,
+    Context,
+    bilibili,
+    kuaishou,
+    make_post,
+    recorded,
+)
 
 from kepubot.channels.base import Processing, Published, Retracted, Undecided
 from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, RateLimited, Transient
@@ -375,3 +386,74 @@ def test_retract_deletes_once_and_a_repeat_is_success(
     assert channel.retract(d, post, dict(progress)).how == "already_gone"
     deleted = ledger(sandbox, p)["deleted"]
     assert [e["id"] for e in deleted] == [progress[p.remote]]
+
+
+def test_bilibili_refuses_what_the_submission_rules_refuse(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Unknown category, a second submission of one upload_token (a duplicate in the ledger),
+    and a refresh token used twice (rotation voids the old one)."""
+    ready(sandbox, BILIBILI)
+    ctx = Context(tmp_path)
+    channel = bilibili(ctx, sandbox.base_url, tid=9999)
+    progress, _ = recorded()
+    with pytest.raises(Permanent, match="分区"):
+        channel.publish(make_post(ctx), progress)
+    good = bilibili(ctx, sandbox.base_url)
+    token = progress["upload_token"]
+    body = {"title": "t", "cover": progress["cover_url"], "tid": 201, "tag": "a", "copyright": 1}
+    assert good.call("POST", "submit", what="x", params={"upload_token": token}, json_body=body)
+    with pytest.raises(Permanent, match="21012"):
+        good.call("POST", "submit", what="x", params={"upload_token": token}, json_body=body)
+    assert len(ledger(sandbox, BILIBILI)["duplicates"]) == 1
+    refresh = {
+        "client_id": BILI["client_id"],
+        "client_secret": BILI["client_secret"],
+        "grant_type": "refresh_token",
+        "refresh_token": BILI["refresh_token"],
+    }
+    url = sandbox.url("/x/account-oauth2/v1/refresh_token")
+    assert requests.post(url, params=refresh, timeout=5).json()["code"] == 0
+    assert requests.post(url, params=refresh, timeout=5).json()["code"] == -101
+
+
+def test_kuaishou_refuses_publishing_before_the_upload_and_twice(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ready(sandbox, KUAISHOU)
+    auth = {"app_id": KS["app_id"], "access_token": KS["access_token"]}
+    start = requests.post(sandbox.url("/openapi/photo/start_upload"), params=auth, timeout=5).json()
+    assert start["result"] == 1 and start["endpoint"]
+    publish = sandbox.url("/openapi/photo/publish")
+    params = {**auth, "upload_token": start["upload_token"]}
+    cover = {"cover": ("c.png", COVER.read_bytes(), "image/png")}
+    early = requests.post(publish, params=params, data={"caption": "c"}, files=cover, timeout=5)
+    assert early.json()["result"] == 10000200  # nothing uploaded yet
+    upload = f"http://{start['endpoint']}/api/upload"
+    answer = requests.post(
+        upload, params={"upload_token": start["upload_token"]}, data=VIDEO.read_bytes(), timeout=5
+    ).json()
+    assert answer["result"] == 1
+    first = requests.post(publish, params=params, data={"caption": "c"}, files=cover, timeout=5)
+    assert first.json()["video_info"]["pending"] is True
+    again = requests.post(publish, params=params, data={"caption": "c"}, files=cover, timeout=5)
+    assert again.json()["result"] == 10000200
+    assert len(ledger(sandbox, KUAISHOU)["duplicates"]) == 1
+    # the refreshed refresh token keeps the old one's expiry; the old one stops working
+    form = {
+        **{"app_id": KS["app_id"], "app_secret": KS["app_secret"]},
+        "grant_type": "refresh_token",
+    }
+    url = sandbox.url("/oauth2/refresh_token")
+    one = requests.get(url, params={**form, "refresh_token": KS["refresh_token"]}, timeout=5).json()
+    sandbox.advance_clock(3600)
+    two = requests.get(
+        url, params={**form, "refresh_token": one["refresh_token"]}, timeout=5
+    ).json()
+    assert two["refresh_token_expires_in"] <= one["refresh_token_expires_in"] - 3600 + 1
+    old = requests.get(url, params={**form, "refresh_token": KS["refresh_token"]}, timeout=5).json()
+    assert old["result"] == 100200101
+    wrong = requests.get(
+        url, params={**form, "app_secret": "nope", "refresh_token": "x"}, timeout=5
+    )
+    assert wrong.json()["result"] == 100200104
