@@ -244,7 +244,14 @@ class ReviewLevel(Strict):
 
 def _level_entry(value: Any) -> Any:
     """``"初审"`` is ``{ name = "初审" }`` (role reviewer): a plain list of names keeps working."""
-    return {"name": value} if isinstance(value, str) else value
+    if isinstance(value, str):
+        return {"name": value}
+    if not isinstance(value, dict | ReviewLevel):
+        raise ValueError(
+            'a review level is a name such as "初审" or a table such as'
+            ' { name = "科学性审核", role = "expert" }'
+        )
+    return value
 
 
 class ReviewSection(Strict):

@@ -130,6 +130,12 @@ def test_the_same_people_review_again_after_an_edit(workspace: Workspace) -> Non
             "unknown key 'rol' in [review.levels.0]; did you mean 'role'?",
         ),
         ('["初审", "初审"]', "", "review.levels: review level names must be distinct"),
+        (
+            '["初审", 5]',
+            "",
+            'review.levels.1: a review level is a name such as "初审" or a table such as'
+            ' { name = "科学性审核", role = "expert" }',
+        ),
         ("[]", "", "review.levels:"),
         (
             '["初审", { name = "科学性审核", role = "expert" }]',
