@@ -52,6 +52,10 @@ def test_a_level_reviewed_by_its_own_role(workspace: Workspace) -> None:
     ws.ok("post", "approve", str(post_id), user="wang")
     state = shown(ws, post_id)
     assert state["state"] == "approved"
+    # an expert told about a post no longer in review hears that, not a role it lacks
+    ws.refused(
+        "post", "approve", str(post_id), user="dr_liu", contains="only posts in review can be"
+    )
     assert [(r["level_name"], r["reviewer"]) for r in state["reviews"]] == [
         ("初审", "li"),
         ("科学性审核", "dr_liu"),

@@ -829,8 +829,11 @@ def _level_name(app: App, level: int) -> str:
 def _check_reviewer(app: App, actor: str, post: Post, doing: str) -> None:
     roles = app.roles(actor)
     # the role of the level the post is at (`[review] levels`, e.g. expert for 科学性审核)
-    role = app.config.level_role(post.review_level) if post.state == "in_review" else "reviewer"
-    if role not in roles and "admin" not in roles:
+    # (a post no longer in review: any reviewing role reaches the state check below)
+    in_review = post.state == "in_review"
+    role = app.config.level_role(post.review_level) if in_review else "reviewer"
+    wanted = {role} if in_review else {role, *app.config.review_roles}
+    if not wanted & roles and "admin" not in roles:
         raise NotAllowed(f"post {post.id}: {doing} needs the {role} role; {actor} does not have it")
     if post.author == actor:
         raise NotAllowed(
