@@ -27,7 +27,7 @@ from kepubot.app import App, holds
 from kepubot.config import Config
 from kepubot.errors import ConfigError, InvalidInput, KepubotError, NotAllowed, NotFound
 from kepubot.timeutil import utcnow
-from kepubot.web.labels import text
+from kepubot.web.labels import channel_type_label, text
 from kepubot.web.messages import translate
 
 log = logging.getLogger(__name__)
@@ -253,6 +253,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
             "retraction_state": retraction_state,
             "waiting_review": waiting_review,
             "t": lambda key, **values: text(g.lang, key, **values),
+            "type_label": lambda type_name: channel_type_label(g.lang, type_name),
             "lang": g.get("lang", "zh"),
             "user": g.get("user"),
             "roles": g.get("roles", set()),

@@ -125,6 +125,7 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "variant_summary": ("本渠道摘要", "Summary on this channel"),
     "units": ("{n}/{limit} 字", "{n}/{limit} units"),
     "read_original": ("阅读原文", "Read more"),
+    "web_link": ("网页链接", "Web link"),
     "chat_card": ("订阅号消息列表中的样子", "As followers see it in the chat list"),
     "article_frame": ("文章页", "Article page"),
     "caption": ("标题文案", "Caption"),
@@ -177,6 +178,47 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "not_found": ("找不到", "Not found"),
     "saved": ("已保存。", "Saved."),
     "done": ("完成。", "Done."),
+    # what happened, said after each action (issue 16 "After publishing")
+    "did_submit": ("已提交{level}。", "Submitted for {level}."),
+    "did_approve_next": ("已通过{level}，进入{next}。", "Passed {level}; now at {next}."),
+    "did_approve_final": (
+        "已通过{level}，审核完成，等待发布。",
+        "Passed {level}; review complete, waiting to publish.",
+    ),
+    "did_reject": ("已在{level}退回，作者修改后可重新提交。", "Rejected at {level}; the author can fix it and submit again."),
+    "did_schedule": ("已设定发布时间。", "Publishing time set."),
+    "did_cancel": ("已撤销稿件，未开始的发布任务已取消。", "Post cancelled; deliveries not yet started are cancelled."),
+    "did_collect": (
+        "已采集 {count} 条数据（{deliveries} 个发布任务）。",
+        "Collected {count} figures ({deliveries} deliveries).",
+    ),
+    "bulk": ("批量操作", "Bulk actions"),
+    "bulk_selected": ("对勾选的稿件", "On the ticked posts"),
+    "bulk_pick": ("全选", "Tick all"),
+    "bulk_go": ("执行", "Apply"),
+    "bulk_reason": ("退回原因（全部共用）", "Reason for rejecting (for all)"),
+    "bulk_refused": (
+        "{count} 篇稿件均未改动：以下每一条都须先解决。",
+        "None of the {count} posts changed: each refusal below must be resolved first.",
+    ),
+    "bulk_submit": ("已提交 {count} 篇稿件（{ids}）进入审核。", "Submitted {count} posts ({ids}) for review."),
+    "bulk_approve": ("已通过 {count} 篇稿件（{ids}）的本级审核。", "Approved {count} posts ({ids}) at their level."),
+    "bulk_reject": ("已退回 {count} 篇稿件（{ids}）。", "Rejected {count} posts ({ids})."),
+    "bulk_schedule": ("已为 {count} 篇稿件（{ids}）设定发布时间。", "Scheduled {count} posts ({ids})."),
+    "bulk_cancel": ("已撤销 {count} 篇稿件（{ids}）。", "Cancelled {count} posts ({ids})."),
+    "insert_image": ("插入正文", "Insert into body"),
+    "drop_hint": (
+        "可把图片拖入或粘贴到正文中，自动上传并插入。",
+        "Drop or paste images into the body: they upload and are inserted.",
+    ),
+    "media_library": ("图片库", "Media"),
+    "used_in": ("使用于", "Used in"),
+    "unused": ("未使用", "unused"),
+    "reach": ("传播数据", "Reach"),
+    "collected_at": ("采集时间", "collected at"),
+    "collect_now": ("立即采集", "Collect now"),
+    "collect_all_due": ("采集全部到期的数据", "Collect everything due"),
+    "channel_sent": ("各渠道发出的内容", "What each channel was sent"),
     "refused": ("操作被拒绝", "Refused"),
     "bad_input": ("输入有误", "Invalid input"),
     "too_large_title": ("内容太大", "Too large"),
@@ -213,6 +255,28 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "problems_none": ("没有问题，可以提交。", "No problems: ready to submit."),
     "content_hash": ("内容指纹", "content hash"),
 }
+
+
+#: What people call each channel type (the console shows it next to a channel's name). A
+#: type not listed here (a plugin) shows its own name.
+CHANNEL_TYPE_LABELS: dict[str, tuple[str, str]] = {
+    "weibo": ("微博", "Weibo"),
+    "wechat": ("微信公众号", "WeChat Official Account"),
+    "douyin": ("抖音", "Douyin"),
+    "bilibili": ("哔哩哔哩", "Bilibili"),
+    "kuaishou": ("快手", "Kuaishou"),
+    "feed": ("订阅源", "News feed"),
+    "webhook": ("Webhook", "Webhook"),
+    "wecom": ("企业微信群机器人", "WeCom group robot"),
+    "dingtalk": ("钉钉群机器人", "DingTalk group robot"),
+}
+
+
+def channel_type_label(language: str, type_name: str) -> str:
+    pair = CHANNEL_TYPE_LABELS.get(type_name)
+    if pair is None:
+        return type_name
+    return pair[1] if language == "en" else pair[0]
 
 
 def text(language: str, key: str, **values: object) -> str:
