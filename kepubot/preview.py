@@ -165,12 +165,13 @@ def render_preview_text(app: App, items: list[dict[str, Any]]) -> str:
             out.extend(f"  - {p}" for p in item["problems"])
         else:
             out.append(f"{label(app, 'problems')}: {label(app, 'none')}")
-        findings = item.get("proofreading") or []
-        heading = "proofreading" if app.language == "en" else "校对提示"
-        if findings:
-            out.append(f"{heading}:")
-            out.extend(f"  - {f['message']}" for f in findings)
-        else:
-            out.append(f"{heading}: {label(app, 'none')}")
         out.append("")
+    # the 三校 findings concern the post, not one channel: listed once, after the channels
+    findings = (items[0].get("proofreading") or []) if items else []
+    heading = "proofreading" if app.language == "en" else "校对提示"
+    if findings:
+        out.append(f"{heading}:")
+        out.extend(f"  - {f['message']}" for f in findings)
+    else:
+        out.append(f"{heading}: {label(app, 'none')}")
     return "\n".join(out).rstrip()

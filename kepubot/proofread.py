@@ -400,6 +400,7 @@ class _Quantity:
     family: str
     form: str
     number: str
+    spaced: bool
 
 
 def _quantities(field: str, text: str) -> list[_Quantity]:
@@ -420,29 +421,31 @@ def _quantities(field: str, text: str) -> list[_Quantity]:
                 family,
                 UNIT_FAMILIES[family][unit],
                 match.group("number"),
+                bool(match.group("space")),
             )
         )
     return found
 
 
 def _unit_findings(quantities: list[_Quantity]) -> list[Finding]:
-    """Within one post, each kind of quantity should be written one way: the form used most
-    (the earliest on a tie) is kept and every other form is a finding."""
+    """Within one post, each kind of quantity should be written one way (the same unit, with
+    or without a space before it): the way used most (the earliest on a tie) is kept and
+    every other way is a finding."""
     findings: list[Finding] = []
     by_family: dict[str, list[_Quantity]] = {}
     for quantity in quantities:
         by_family.setdefault(quantity.family, []).append(quantity)
     for items in by_family.values():
-        counts = Counter(q.form for q in items)
+        ways = [(q.form, q.spaced) for q in items]
+        counts = Counter(ways)
         if len(counts) < 2:
             continue
-        order = {form: i for i, form in reversed(list(enumerate(q.form for q in items)))}
-        kept = max(counts, key=lambda form: (counts[form], -order[form]))
-        example = next(q for q in items if q.form == kept)
-        for q in items:
-            if q.form == kept:
+        first = {way: i for i, way in reversed(list(enumerate(ways)))}
+        kept = max(counts, key=lambda way: (counts[way], -first[way]))
+        example = items[first[kept]]
+        for q, way in zip(items, ways, strict=True):
+            if way == kept:
                 continue
-            space = " " if kept.isascii() and " " in example.text else ""
             findings.append(
                 Finding(
                     "unit",
@@ -450,7 +453,7 @@ def _unit_findings(quantities: list[_Quantity]) -> list[Finding]:
                     q.line,
                     q.column,
                     q.text,
-                    f"{q.number}{space}{kept}",
+                    f"{q.number}{' ' if kept[1] else ''}{kept[0]}",
                     f"the post also writes {example.text!r}",
                     f"文中另有「{example.text}」",
                 )

@@ -104,6 +104,10 @@ def test_units_written_two_ways_in_one_post() -> None:
         ("unit", "body", 2, 3, "5 km", "5公里"),
         ("unit", "body", 3, 3, "70 kg", "70千克"),
     ]
+    # with and without a space is two ways too
+    assert found(check({"body": "跑了5km，又走了3 km，再走2km。"})) == [
+        ("unit", "body", 1, 10, "3 km", "3km"),
+    ]
     # one way throughout is fine; so are ℃ and °C (the same symbol)
     assert check({"body": "体温37.3℃算低热，38.5°C以上要就医。步行3公里。"}) == []
 
@@ -177,6 +181,7 @@ def test_preview_lists_findings(ws: Workspace) -> None:
     post_id, _ = add(ws)
     text = ws.ok("post", "preview", str(post_id))
     assert "校对提示:" in text and "正文 2:3：繁简混用「時」" in text
+    assert text.count("繁简混用「時」") == 1  # once for the post, not once per channel
     items = json.loads(ws.ok("post", "preview", str(post_id), "--json"))
     kinds = [(f["kind"], f["line"], f["column"]) for f in items[0]["proofreading"]]
     assert kinds == [("halfwidth", 1, 9), ("misused", 1, 13), ("script", 2, 3)]
