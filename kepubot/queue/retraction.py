@@ -71,7 +71,8 @@ def migrate_18(conn: Any, now_text: str) -> None:
         "CREATE TRIGGER deliveries_leave_published_only_to_retract BEFORE UPDATE OF state"
         " ON deliveries WHEN OLD.state = 'published' AND NEW.state != 'published'"
         " AND NEW.kind != 'retract'"
-        " BEGIN SELECT RAISE(ABORT, 'a published delivery is only left by a retraction'); END"
+        " BEGIN SELECT RAISE(ABORT, 'delivery state change not allowed by the state machine:"
+        " a published delivery is only left by a retraction'); END"
     )
     conn.execute("CREATE INDEX deliveries_post_kind ON deliveries(post_id, kind)")
     # Emergency stop: '*' pauses every channel, otherwise one row per paused channel.

@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import backends
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -536,7 +537,9 @@ class DeliveryWorkflow(RuleBasedStateMachine):
         busy = any(
             d.state in ("sending", "processing", "unknown", "needs_attention") for d in own.values()
         )
-        if (actor != post.author and actor != "ops") or post.state == "cancelled" or busy:
+        # what is live is retracted, never cancelled (docs/delivery.md §14.4)
+        live = any(d.state == "published" for d in own.values())
+        if (actor != post.author and actor != "ops") or post.state == "cancelled" or busy or live:
             self.refused(call, NotAllowed)
             return
         count = call()
@@ -1242,3 +1245,29 @@ DeliveryWorkflow.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestDeliveryWorkflow = DeliveryWorkflow.TestCase
+
+
+class PostgresqlDeliveryWorkflow(DeliveryWorkflow):
+    """The same machine on PostgreSQL (docs/architecture.md §11.4): a database of its own per
+    example, made from the migrated template and dropped at the example's end."""
+
+    def __init__(self) -> None:
+        url = backends.new_pg_database()
+        if url is None:
+            pytest.skip(f"PostgreSQL not reachable: {backends.unreachable()}")
+        self.pg_url = url
+        os.environ["KEPUBOT_DATABASE"] = url
+        super().__init__()
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            os.environ.pop("KEPUBOT_DATABASE", None)
+            backends.drop_pg_database(self.pg_url)
+
+
+PostgresqlDeliveryWorkflow.TestCase.settings = DeliveryWorkflow.TestCase.settings
+TestDeliveryWorkflowPostgresql = pytest.mark.skipif(
+    os.environ.get("KEPUBOT_TEST_BACKEND") == "sqlite", reason="--backend sqlite"
+)(PostgresqlDeliveryWorkflow.TestCase)
