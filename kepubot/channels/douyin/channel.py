@@ -93,6 +93,10 @@ def _topic(tag: str) -> str:
 
 class DouyinChannel(DouyinApi):
     channel_type = "douyin"
+    # No retract: the open platform's current OpenAPI list (developer.open-douyin.com, 内容能力)
+    # offers this kind of app no deletion of a published video; older SDKs name a
+    # `video.delete` scope that the current list does not have [gk]. A retraction is therefore
+    # a task for a person, tracked in needs_attention (docs/delivery.md §14.2).
     capabilities = Capabilities(find=True, metrics=True, verify=True, permissions=True)
 
     def text(self, post: Post) -> str:
