@@ -777,7 +777,7 @@ INSERT INTO delivery_transitions (from_state, to_state) VALUES {rows};
 CREATE FUNCTION deliveries_leave_published_only_to_retract() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'a published delivery is only left by a retraction';
+  RAISE EXCEPTION 'delivery state change not allowed by the state machine: a published delivery is only left by a retraction';
 END $$;
 CREATE TRIGGER deliveries_leave_published_only_to_retract BEFORE UPDATE OF state ON deliveries
   FOR EACH ROW WHEN (OLD.state = 'published' AND NEW.state <> 'published'
