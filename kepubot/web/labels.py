@@ -185,9 +185,15 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
         "已通过{level}，审核完成，等待发布。",
         "Passed {level}; review complete, waiting to publish.",
     ),
-    "did_reject": ("已在{level}退回，作者修改后可重新提交。", "Rejected at {level}; the author can fix it and submit again."),
+    "did_reject": (
+        "已在{level}退回，作者修改后可重新提交。",
+        "Rejected at {level}; the author can fix it and submit again.",
+    ),
     "did_schedule": ("已设定发布时间。", "Publishing time set."),
-    "did_cancel": ("已撤销稿件，未开始的发布任务已取消。", "Post cancelled; deliveries not yet started are cancelled."),
+    "did_cancel": (
+        "已撤销稿件，未开始的发布任务已取消。",
+        "Post cancelled; deliveries not yet started are cancelled.",
+    ),
     "did_collect": (
         "已采集 {count} 条数据（{deliveries} 个发布任务）。",
         "Collected {count} figures ({deliveries} deliveries).",
@@ -201,10 +207,19 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
         "{count} 篇稿件均未改动：以下每一条都须先解决。",
         "None of the {count} posts changed: each refusal below must be resolved first.",
     ),
-    "bulk_submit": ("已提交 {count} 篇稿件（{ids}）进入审核。", "Submitted {count} posts ({ids}) for review."),
-    "bulk_approve": ("已通过 {count} 篇稿件（{ids}）的本级审核。", "Approved {count} posts ({ids}) at their level."),
+    "bulk_submit": (
+        "已提交 {count} 篇稿件（{ids}）进入审核。",
+        "Submitted {count} posts ({ids}) for review.",
+    ),
+    "bulk_approve": (
+        "已通过 {count} 篇稿件（{ids}）的本级审核。",
+        "Approved {count} posts ({ids}) at their level.",
+    ),
     "bulk_reject": ("已退回 {count} 篇稿件（{ids}）。", "Rejected {count} posts ({ids})."),
-    "bulk_schedule": ("已为 {count} 篇稿件（{ids}）设定发布时间。", "Scheduled {count} posts ({ids})."),
+    "bulk_schedule": (
+        "已为 {count} 篇稿件（{ids}）设定发布时间。",
+        "Scheduled {count} posts ({ids}).",
+    ),
     "bulk_cancel": ("已撤销 {count} 篇稿件（{ids}）。", "Cancelled {count} posts ({ids})."),
     "insert_image": ("插入正文", "Insert into body"),
     "drop_hint": (

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import connect_db
 
 from conftest import CHROMIUM_FLAGS, SAMPLES
 from kepubot.sandbox.server import Sandbox
@@ -157,7 +158,7 @@ class Console:
         return done
 
     def db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.root / "kepubot.db")
+        return connect_db(self.root / "kepubot.db")
 
     def delivery_states(self) -> dict[str, int]:
         with self.db() as conn:
@@ -342,7 +343,7 @@ def test_compose_review_publish_and_report_in_a_real_browser(
     expect(preview.locator(".body-preview h2")).to_have_text("为什么要洗手")
     expect(preview.locator(".body-preview strong")).to_have_text("流动水")
     weibo = preview.locator('.channel-preview[data-channel="weibo-main"]')
-    expect(weibo.locator(".sent-text")).to_contain_text(LINK)
+    expect(weibo.locator(".wb-text")).to_contain_text(LINK)  # the status as Weibo shows it
     expect(weibo).not_to_have_class(re.compile(r"has-problems"))
     expect(preview.locator('.channel-preview[data-channel="wechat-main"]')).to_contain_text(TITLE)
     shots(page, "03-compose-live-preview")
@@ -376,7 +377,7 @@ def test_compose_review_publish_and_report_in_a_real_browser(
     queued.locator('input[name="comment"]').fill("事实核对无误")
     queued.get_by_role("button", name="通过").click()
     expect(page).to_have_url(f"{url}/review")
-    expect(page.locator(".flash.ok")).to_have_text("完成。")
+    expect(page.locator(".flash.ok")).to_have_text("已通过初审，进入复审。")
     expect(page.locator(f'section[data-level="1"] tr[data-post="{post_id}"]')).to_have_count(0)
     waiting = page.locator(f'section[data-level="2"] tr[data-post="{post_id}"]')
     expect(waiting).to_contain_text("不可审核")
@@ -455,13 +456,15 @@ def test_compose_review_publish_and_report_in_a_real_browser(
 
     page.get_by_role("link", name="日历").click()
     expect(page).to_have_url(f"{url}/calendar")
-    events = page.locator(f'#calendar a.event[href="/posts/{post_id}"]')
-    expect(events).to_have_count(len(CHANNELS))
+    # one card per post per day, its channels as labels
+    events = page.locator(f'#calendar .event.card[data-post="{post_id}"]')
+    expect(events).to_have_count(1)
+    expect(events.locator(".label.d-published")).to_have_count(len(CHANNELS))
     expect(events.first).to_contain_text("已发布")
     shots(page, "08-calendar-week")
     page.goto(f"{url}/calendar?view=month")
     expect(page.locator("#calendar.month")).to_be_visible()
-    expect(page.locator(f'#calendar a.event[href="/posts/{post_id}"]')).to_have_count(len(CHANNELS))
+    expect(page.locator(f'#calendar .event.card[data-post="{post_id}"]')).to_have_count(1)
     shots(page, "09-calendar-month")
 
     page.get_by_role("link", name="发布任务").click()
@@ -494,3 +497,193 @@ def test_compose_review_publish_and_report_in_a_real_browser(
     csv_text = saved.read_text(encoding="utf-8-sig")
     assert TITLE in csv_text
     sign_out(page, console)
+
+
+# --- issue 16: the calendar by mouse, the phone layout, screenshots at both sizes -----------
+
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+NO_SIDEWAYS = "() => [document.documentElement.scrollWidth, window.innerWidth]"
+
+
+def add_post(console: Console, *extra: str, title: str, user: str = "zhang") -> int:
+    done = console.cli(
+        *("--as", user, "post", "add", "--title", title, "--body", BODY),
+        *("--summary", SUMMARY, "--link", LINK, "--image", str(IMAGE), "--tag", "健康"),
+        *extra,
+    )
+    return int(done.stdout.strip())
+
+
+def scheduled_at(console: Console, post_id: int) -> str:
+    with console.db() as conn:
+        (value,) = conn.execute(
+            "SELECT scheduled_at FROM posts WHERE id = ?", (post_id,)
+        ).fetchone()
+    return str(value)
+
+
+def drag(page: Any, source: Any, target: Any) -> None:
+    """Press the mouse on ``source``, move it over ``target`` in steps, release it."""
+    source.scroll_into_view_if_needed()
+    box = source.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 8)
+    page.mouse.down()
+    target.scroll_into_view_if_needed()
+    goal = target.bounding_box()
+    page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] / 2, steps=12)
+    page.mouse.up()
+
+
+def test_calendar_drag_and_phone_layout_in_a_real_browser(
+    console: Console, page: Any, shots: Any
+) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    url = console.url
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    start, target = today + timedelta(days=1), today + timedelta(days=3)
+    planned = add_post(
+        console,
+        *("--channel", "weibo-main", "--channel", "wechat-main", "--at", f"{start} 10:00"),
+        title="日历拖动：冬季流感预防",
+    )
+    # something in every list: a post in review, a published one with its links
+    in_review = add_post(console, "--channel", "weibo-main", title="审核队列里的稿件")
+    console.cli("--as", "zhang", "post", "submit", str(in_review))
+    published = add_post(
+        console, "--channel", "weibo-main", "--channel", "wechat-main", title="已发布：七步洗手法"
+    )
+    console.cli("--as", "zhang", "post", "submit", str(published))
+    console.cli("--as", "li", "post", "approve", str(published))
+    console.cli("--as", "wang", "post", "approve", str(published))
+    assert settle(console) == {"published": len(CHANNELS)}
+
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, console, "zhang")
+
+    # --- drag a planned post to another day with the mouse -------------------------------
+    # the month grid when both days are in it, else the agenda (14 days from the first)
+    view = "month" if (start.year, start.month) == (target.year, target.month) else "agenda"
+    page.goto(f"{url}/calendar?view={view}&date={start}")
+    card = page.locator(f'#calendar .event.card[data-post="{planned}"]')
+    expect(card).to_have_attribute("draggable", "true")
+    expect(card.locator(".label")).to_have_count(2)
+    drop = page.locator(f'#calendar [data-date="{target}"]')
+    drag(page, card, drop)
+    moved = page.locator(f'#calendar [data-date="{target}"] .event.card[data-post="{planned}"]')
+    expect(moved).to_have_count(1)  # the page reloaded with the card on its new day
+    left = page.locator(f'#calendar [data-date="{start}"] [data-post="{planned}"]')
+    expect(left).to_have_count(0)
+    ten = datetime.combine(target, datetime.min.time(), ZoneInfo("Asia/Shanghai"))
+    ten = (ten + timedelta(hours=10)).astimezone(ZoneInfo("UTC"))
+    assert scheduled_at(console, planned).startswith(ten.strftime("%Y-%m-%dT%H:%M"))
+
+    # --- a refused drop (a past day) says why, on the page, and changes nothing ----------
+    yesterday = today - timedelta(days=1)
+    page.goto(f"{url}/calendar?view=agenda&date={yesterday}")
+    card = page.locator(f'#calendar .event.card[data-post="{planned}"]')
+    before = scheduled_at(console, planned)
+    drag(page, card, page.locator(f'#calendar [data-date="{yesterday}"]'))
+    message = page.locator("#calendar-message")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("已经过去")
+    assert scheduled_at(console, planned) == before
+    shots(page, "20-calendar-refused-drop")
+
+    # --- the keyboard / no-script way: the form on the card ------------------------------
+    page.goto(f"{url}/calendar?date={target}")
+    card = page.locator(f'#calendar .event.card[data-post="{planned}"]')
+    card.locator("details.move summary").focus()
+    page.keyboard.press("Enter")
+    card.locator('input[name="time"]').fill("15:30")
+    card.locator('.move-form button[type="submit"]').click()
+    expect(page.locator(".flash.ok")).to_contain_text(f"稿件 {planned} 已改到 {target} 15:30")
+    expect(page.locator(f'#calendar .event.card[data-post="{planned}"]')).to_have_attribute(
+        "data-time", "15:30"
+    )
+
+    # --- every page at 1366×768 and 390×844; phones never scroll sideways -------------
+    zhang_pages = {
+        "posts": "/posts",
+        "compose": "/posts/new",
+        "post-planned": f"/posts/{planned}",
+        "post-published": f"/posts/{published}",
+        "edit": f"/posts/{planned}/edit",
+        "audit": f"/posts/{published}/audit",
+        "calendar-week": f"/calendar?date={target}",
+        "calendar-month": f"/calendar?view=month&date={target}",
+        "calendar-agenda": f"/calendar?view=agenda&date={today}",
+        "deliveries": "/deliveries",
+    }
+    # the pages the issue names must fit a phone; the others are checked too
+    must_fit = {
+        *("posts", "review", "deliveries", "calendar-week", "calendar-month"),
+        *("calendar-agenda", "compose", "post-planned", "post-published", "edit", "audit"),
+    }
+    overflow: dict[str, list[int]] = {}
+
+    def visit(size_name: str, size: dict[str, int], pages: dict[str, str]) -> None:
+        page.set_viewport_size(size)
+        for name, path in pages.items():
+            page.goto(f"{url}{path}")
+            expect(page.locator("main h1")).to_be_visible()
+            shots(page, f"{size_name}-{name}")
+            if size is PHONE:
+                widths = page.evaluate(NO_SIDEWAYS)
+                if widths[0] > widths[1]:
+                    overflow[name] = widths
+
+    visit("desktop", DESKTOP, zhang_pages)
+    visit("phone", PHONE, zhang_pages)
+
+    # the phone's menu: folded until 菜单 is pressed
+    nav = page.locator("#main-nav")
+    expect(nav).to_be_hidden()
+    page.locator("label.menu-button").click()
+    expect(nav).to_be_visible()
+    shots(page, "phone-menu-open")
+    # compose on a phone: one column, the preview behind its tab
+    page.goto(f"{url}/posts/{planned}/edit")
+    expect(page.locator("#compose-form")).to_be_visible()
+    expect(page.locator("#live-preview")).to_be_hidden()
+    page.locator('label[for="tab-preview"]').click()
+    expect(page.locator("#live-preview")).to_be_visible()
+    expect(page.locator("#compose-form")).to_be_hidden()
+    phone_weibo = page.locator('#live-preview .channel-preview[data-channel="weibo-main"]')
+    expect(phone_weibo.locator(".wb-card")).to_be_visible()
+    shots(page, "phone-compose-preview-tab")
+
+    # a channel's own version, typed next to its preview, shows in that preview at once
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{url}/posts/{planned}/edit")
+    preview = page.locator("#live-preview")
+    expect(preview).to_have_attribute("data-ready", re.compile(r"^\d+$"))
+    weibo = preview.locator('.channel-preview[data-channel="weibo-main"]')
+    weibo.locator("details.variant summary").click()
+    weibo.locator('input[name="variant_title:weibo-main"]').fill("微博专用标题")
+    expect(weibo.locator(".wb-text")).to_contain_text("【微博专用标题】")
+    wechat = preview.locator('.channel-preview[data-channel="wechat-main"]')
+    expect(wechat.locator(".wx-title")).to_contain_text("日历拖动")  # the post's own title
+    shots(page, "desktop-compose-variant")
+    page.locator('button[name="save"]').click()
+    expect(page).to_have_url(f"{url}/posts/{planned}")
+    saved = page.locator('.channel-preview[data-channel="weibo-main"] .wb-text')
+    expect(saved).to_contain_text("【微博专用标题】")
+    sign_out(page, console)
+
+    sign_in(page, console, "li")
+    visit("desktop", DESKTOP, {"review": "/review"})
+    visit("phone", PHONE, {"review": "/review"})
+    page.set_viewport_size(DESKTOP)
+    sign_out(page, console)
+    sign_in(page, console, "boss")
+    visit("desktop", DESKTOP, {"reports": "/reports"})
+    visit("phone", PHONE, {"reports": "/reports"})
+    page.locator("label.menu-button").click()
+    sign_out(page, console)
+    visit("desktop", DESKTOP, {"login": "/login"})
+    visit("phone", PHONE, {"login": "/login"})
+
+    assert not {k: v for k, v in overflow.items() if k in must_fit}, overflow

@@ -44,7 +44,7 @@ def test_each_channel_previews_as_its_readers_see_it(console: Console) -> None:
     # WeChat: the chat-list card and the article frame, 阅读原文 as the link
     wechat = card(page, "wechat-main")
     assert wechat.index('class="wx-chat"') < wechat.index('class="wx-article"')
-    assert re.search(r'<h1 class="wx-title">勤洗手[^<]*</h1>', wechat)
+    assert re.search(r'<p class="wx-title">勤洗手[^<]*</p>', wechat)
     assert re.search(r'<a href="https://kepu.example.org/articles/0001"[^>]*>阅读原文</a>', wechat)
     assert "封面：cover-wide.png" in wechat
     # Douyin: a phone frame with the cover and the caption's topics; the missing video is

@@ -28,11 +28,9 @@
   });
 
   calendar.addEventListener("dragend", function () {
-    if (dragged) {
-      dragged.classList.remove("dragging");
-    }
-    calendar.querySelectorAll(".drop-target").forEach(function (cell) {
-      cell.classList.remove("drop-target");
+    dragged = null;
+    calendar.querySelectorAll(".dragging, .drop-target").forEach(function (element) {
+      element.classList.remove("dragging", "drop-target");
     });
   });
 
