@@ -127,7 +127,9 @@ def requirement_problem(post: Post, review: ReviewSection) -> str | None:
         return None
     if any(is_authoritative(s, review.authoritative_domains) for s in post.sources):
         return None
-    have = f"its {len(post.sources)} source(s) are not" if post.sources else "it has no sources"
+    have = (
+        f"none of its {len(post.sources)} source(s) is one" if post.sources else "it has no sources"
+    )
     return (
         f"the tag {tags[0]} needs at least one source from an authoritative domain or a DOI;"
         f" {have}; add one with --source 标题|https://… (authoritative domains: see"
