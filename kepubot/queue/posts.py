@@ -1218,117 +1218,153 @@ def schedule(
         raise InvalidInput("give exactly one of --at TIME or --next-slot")
     when = parse_future_time(at, app.tz, now) if at else None
     with transaction(app.conn):
-        post = get_post(app, post_id)
-        roles = app.roles(actor)
-        if post.author != actor and not roles & {"reviewer", "admin", "operator"}:
-            raise NotAllowed(
-                f"post {post_id} was written by {post.author}; only its author, a reviewer or an"
-                " operator schedules it"
-            )
-        if post.state == "cancelled":
-            raise NotAllowed(f"post {post_id} is cancelled; it cannot be scheduled")
-        if when is not None:
-            # an explicit time keeps each channel's blackout windows and min gap (the
-            # console's calendar drag uses this same rule); every refusal is listed
-            from kepubot.queue.pauses import blackout_days
-            from kepubot.queue.schedule import slot_refusals
+        return _schedule_one(app, actor, post_id, when=when, next_slot=next_slot, now=now)
 
-            reasons = [
-                reason
-                for name in post.channels
-                if name in app.channels
-                for reason in slot_refusals(
-                    app.conn,
-                    channel=name,
-                    settings=app.channels[name].settings,
-                    tz=app.tz,
-                    when=when,
-                    post_id=post_id,
-                    dates=blackout_days(app.config, name),
-                )
-            ]
-            if reasons:
-                raise InvalidInput("; ".join(f"post {post_id} {reason}" for reason in reasons))
-        app.conn.execute(
-            "UPDATE posts SET scheduled_at = ?, next_slot = ?, updated_at = ? WHERE id = ?",
-            (to_db(when) if when else None, int(next_slot), to_db(now), post_id),
+
+def schedule_many(
+    app: App, actor: str, ids: list[int], *, at: str | None, next_slot: bool, now: datetime
+) -> None:
+    """Schedule several posts at one time, all or none (the console's bulk action): every
+    refusal (a blackout, the min gap, a post that cannot be scheduled) is listed."""
+    if bool(at) == bool(next_slot):
+        raise InvalidInput("give exactly one of --at TIME or --next-slot")
+    when = parse_future_time(at, app.tz, now) if at else None
+
+    def step(post_id: int) -> None:
+        _schedule_one(app, actor, post_id, when=when, next_slot=next_slot, now=now)
+
+    _batch(app, ids, step)
+
+
+def _schedule_one(
+    app: App, actor: str, post_id: int, *, when: datetime | None, next_slot: bool, now: datetime
+) -> dict[str, datetime]:
+    """The schedule step inside the caller's transaction."""
+    post = get_post(app, post_id)
+    roles = app.roles(actor)
+    if post.author != actor and not roles & {"reviewer", "admin", "operator"}:
+        raise NotAllowed(
+            f"post {post_id} was written by {post.author}; only its author, a reviewer or an"
+            " operator schedules it"
         )
-        post = get_post(app, post_id)
-        result: dict[str, datetime] = {}
-        waiting = [
-            d for d in deliveries.for_post(app.conn, post_id) if d.state in ("pending", "queued")
+    if post.state == "cancelled":
+        raise NotAllowed(f"post {post_id} is cancelled; it cannot be scheduled")
+    if when is not None:
+        # an explicit time keeps each channel's blackout windows and min gap (the
+        # console's calendar drag uses this same rule); every refusal is listed
+        from kepubot.queue.pauses import blackout_days
+        from kepubot.queue.schedule import slot_refusals
+
+        reasons = [
+            reason
+            for name in post.channels
+            if name in app.channels
+            for reason in slot_refusals(
+                app.conn,
+                channel=name,
+                settings=app.channels[name].settings,
+                tz=app.tz,
+                when=when,
+                post_id=post_id,
+                dates=blackout_days(app.config, name),
+            )
         ]
-        if waiting:
-            # held deliveries of a channel an edit dropped move too (the next approval cancels
-            # them, or queues them if the channel is added back)
-            due = _due_times(app, post, now, channels=[d.channel for d in waiting])
-            for delivery in waiting:
-                deliveries.reschedule(
-                    app.conn, delivery=delivery, due=due[delivery.channel], now=now, actor=actor
-                )
-                result[delivery.channel] = due[delivery.channel]
-        audit.append(
-            app.conn,
-            at=to_db(now),
-            actor=actor,
-            action="post.scheduled",
-            post_id=post_id,
-            detail={
-                "at": to_db(when) if when else None,
-                "next_slot": next_slot,
-                "deliveries": {k: to_db(v) for k, v in result.items()},
-            },
-        )
-        return result
+        if reasons:
+            raise InvalidInput("; ".join(f"post {post_id} {reason}" for reason in reasons))
+    app.conn.execute(
+        "UPDATE posts SET scheduled_at = ?, next_slot = ?, updated_at = ? WHERE id = ?",
+        (to_db(when) if when else None, int(next_slot), to_db(now), post_id),
+    )
+    post = get_post(app, post_id)
+    result: dict[str, datetime] = {}
+    waiting = [
+        d for d in deliveries.for_post(app.conn, post_id) if d.state in ("pending", "queued")
+    ]
+    if waiting:
+        # held deliveries of a channel an edit dropped move too (the next approval cancels
+        # them, or queues them if the channel is added back)
+        due = _due_times(app, post, now, channels=[d.channel for d in waiting])
+        for delivery in waiting:
+            deliveries.reschedule(
+                app.conn, delivery=delivery, due=due[delivery.channel], now=now, actor=actor
+            )
+            result[delivery.channel] = due[delivery.channel]
+    audit.append(
+        app.conn,
+        at=to_db(now),
+        actor=actor,
+        action="post.scheduled",
+        post_id=post_id,
+        detail={
+            "at": to_db(when) if when else None,
+            "next_slot": next_slot,
+            "deliveries": {k: to_db(v) for k, v in result.items()},
+        },
+    )
+    return result
 
 
 def cancel(app: App, actor: str, post_id: int, *, now: datetime) -> int:
     """Withdraw a post; its deliveries that have not started sending are cancelled."""
     with transaction(app.conn):
-        post = get_post(app, post_id)
-        roles = app.roles(actor)
-        if post.author != actor and not roles & {"operator", "admin"}:
-            raise NotAllowed(
-                f"post {post_id} was written by {post.author}; only its author or an operator"
-                " cancels it"
-            )
-        if post.state == "cancelled":
-            raise NotAllowed(f"post {post_id} is already cancelled")
-        # cancelling cannot take back what is live: that is a retraction (docs/delivery.md §14)
-        live = [
-            d.channel
-            for d in deliveries.for_post(app.conn, post_id)
-            if d.state == "published" or d.kind == "retract"
-        ]
-        if live:
-            raise NotAllowed(
-                f"post {post_id} is already published on {', '.join(live)}; cancelling cannot"
-                f" take it back: run `kepubot post retract {post_id} --reason 原因`"
-            )
-        busy = [
-            d
-            for d in deliveries.for_post(app.conn, post_id)
-            if d.state in ("sending", "processing", "unknown", "needs_attention")
-        ]
-        if busy:
-            names = ", ".join(f"{d.channel} ({d.state})" for d in busy)
-            raise NotAllowed(
-                f"post {post_id} is being sent on {names}; wait until that settles, then cancel"
-            )
-        count = deliveries.cancel_for_post(app.conn, post_id=post_id, now=now, actor=actor)
-        app.conn.execute(
-            "UPDATE posts SET state = 'cancelled', updated_at = ? WHERE id = ?",
-            (to_db(now), post_id),
+        return _cancel_one(app, actor, post_id, now=now)
+
+
+def cancel_many(app: App, actor: str, ids: list[int], *, now: datetime) -> None:
+    """Withdraw several posts, all or none; every refusal is listed."""
+
+    def step(post_id: int) -> None:
+        _cancel_one(app, actor, post_id, now=now)
+
+    _batch(app, ids, step)
+
+
+def _cancel_one(app: App, actor: str, post_id: int, *, now: datetime) -> int:
+    """The cancel step inside the caller's transaction."""
+    post = get_post(app, post_id)
+    roles = app.roles(actor)
+    if post.author != actor and not roles & {"operator", "admin"}:
+        raise NotAllowed(
+            f"post {post_id} was written by {post.author}; only its author or an operator"
+            " cancels it"
         )
-        audit.append(
-            app.conn,
-            at=to_db(now),
-            actor=actor,
-            action="post.cancelled",
-            post_id=post_id,
-            detail={"from": post.state, "deliveries_cancelled": count},
+    if post.state == "cancelled":
+        raise NotAllowed(f"post {post_id} is already cancelled")
+    # cancelling cannot take back what is live: that is a retraction (docs/delivery.md §14)
+    live = [
+        d.channel
+        for d in deliveries.for_post(app.conn, post_id)
+        if d.state == "published" or d.kind == "retract"
+    ]
+    if live:
+        raise NotAllowed(
+            f"post {post_id} is already published on {', '.join(live)}; cancelling cannot"
+            f" take it back: run `kepubot post retract {post_id} --reason 原因`"
         )
-        return count
+    busy = [
+        d
+        for d in deliveries.for_post(app.conn, post_id)
+        if d.state in ("sending", "processing", "unknown", "needs_attention")
+    ]
+    if busy:
+        names = ", ".join(f"{d.channel} ({d.state})" for d in busy)
+        raise NotAllowed(
+            f"post {post_id} is being sent on {names}; wait until that settles, then cancel"
+        )
+    count = deliveries.cancel_for_post(app.conn, post_id=post_id, now=now, actor=actor)
+    app.conn.execute(
+        "UPDATE posts SET state = 'cancelled', updated_at = ? WHERE id = ?",
+        (to_db(now), post_id),
+    )
+    audit.append(
+        app.conn,
+        at=to_db(now),
+        actor=actor,
+        action="post.cancelled",
+        post_id=post_id,
+        detail={"from": post.state, "deliveries_cancelled": count},
+    )
+    return count
 
 
 def _notify_urls(user: str, urls: list[Any]) -> list[str]:

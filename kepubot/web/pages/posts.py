@@ -37,6 +37,7 @@ from kepubot.web.forms import (
 )
 from kepubot.web.labels import text
 from kepubot.web.messages import translate
+from kepubot.web.pages.bulk import outcome
 from kepubot.web.previews import variants_from_form
 
 
@@ -281,6 +282,7 @@ def register(app: Flask) -> None:
         from kepubot.queue import posts as workflow
 
         service, form = g.service, request.form
+        before = workflow.get_post(service, post_id)
         if action == "submit":
             workflow.submit(service, g.user, [post_id], now=g.now, comment=form.get("comment", ""))
             _flash_warnings(post_id)
@@ -314,7 +316,7 @@ def register(app: Flask) -> None:
             workflow.cancel(service, g.user, post_id, now=g.now)
         else:
             abort(404)
-        flash(text(g.lang, "done"), "ok")
+        flash(outcome(action, before, workflow.get_post(service, post_id)), "ok")
         back = form.get("back")
         target = safe_next(back) if back else url_for("post_show", post_id=post_id)
         return redirect(target, code=303)

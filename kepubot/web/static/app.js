@@ -20,6 +20,15 @@
     });
   }
 
+  // bulk work: "tick all" ticks every row that joins the bulk form
+  document.querySelectorAll("[data-bulk-all]").forEach(function (all) {
+    all.addEventListener("change", function () {
+      document.querySelectorAll('input[name="ids"][form="bulk-form"]').forEach(function (box) {
+        box.checked = all.checked;
+      });
+    });
+  });
+
   var form = document.getElementById("compose-form");
   var target = document.getElementById("live-preview");
   if (!form || !target) {
