@@ -5,7 +5,6 @@ the sandbox's ledger (its ``deleted`` list) and the feed files."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from backends import connect_db
 from test_platforms_e2e import DOUYIN, WECHAT_APPID, WECHAT_SECRET, WEIBO_TOKEN, PlatformEnv
 from test_platforms_e2e import config as platform_config
 
@@ -80,7 +80,7 @@ def renv(tmp_path: Path):
 
 
 def rows(env: PlatformEnv) -> dict[tuple[int, str], tuple[str, str]]:
-    conn = sqlite3.connect(env.db)
+    conn = connect_db(env.db)
     try:
         return {
             (r[0], r[1]): (r[2], r[3])
@@ -153,7 +153,7 @@ def test_a_post_on_every_channel_type_is_retracted_once_each_despite_a_kill(
         assert f"/kepubot/posts/{ids[0]}" not in text and f"/kepubot/posts/{ids[1]}" not in text
 
     # the person removes the video and says so; the command settles the task
-    conn = sqlite3.connect(env.db)
+    conn = connect_db(env.db)
     (douyin_id,) = conn.execute(
         "SELECT id FROM deliveries WHERE post_id = ? AND channel = 'douyin-main'", (ids[1],)
     ).fetchone()
