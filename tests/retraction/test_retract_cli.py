@@ -98,6 +98,17 @@ def test_pause_stops_claims_status_shows_it_and_resume_lets_them_go(workspace: W
     assert _deliveries(ws, post_id)["news-feed"]["state"] == "published"
     actions = [r["action"] for r in json.loads(ws.ok("audit", "--json", "--limit", "200"))]
     assert actions.count("channels.paused") == 2 and actions.count("channels.resumed") == 2
+    # each pause and each resume was alerted (kept in the alerts table with its message)
+    from kepubot.app import App
+    from kepubot.config import load_config
+
+    app = App(load_config(ws.config))
+    try:
+        alerts = [r[0] for r in app.conn.execute("SELECT message FROM alerts ORDER BY id")]
+    finally:
+        app.close()
+    assert len(alerts) == 4, alerts
+    assert "已暂停发布" in alerts[0] and "全国哀悼日" in alerts[0] and "已恢复发布" in alerts[1]
 
 
 def test_blackout_date_holds_publishing_until_the_day_ends(workspace: Workspace) -> None:
