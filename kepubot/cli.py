@@ -876,6 +876,7 @@ def delivery_list(
     """List deliveries, newest first."""
     from kepubot.models import DELIVERY_STATES
     from kepubot.queue import deliveries
+    from kepubot.queue.retraction import shown_state
     from kepubot.timeutil import show
 
     if delivery_state and delivery_state not in DELIVERY_STATES:
@@ -894,6 +895,9 @@ def delivery_list(
             "remote_url": d.remote_url,
             "error_kind": d.error_kind,
             "last_error": d.last_error,
+            # publish or retract, and the state as people read it (docs/delivery.md §14.1)
+            "kind": d.kind,
+            "shown_state": shown_state(d.kind, d.state),
         }
         for d in rows
     ]
@@ -913,7 +917,7 @@ def delivery_list(
                     str(d["id"]),
                     str(d["post_id"]),
                     d["channel"],
-                    label(app, d["state"]),
+                    label(app, d["shown_state"]),
                     d["due_at"],
                     str(d["attempts"]),
                     d["remote_url"] or d["remote_id"] or (d["last_error"] or "")[:60],
@@ -1129,6 +1133,49 @@ def audit_verify(state: State) -> None:
         sys.exit(1)
     head = audit_log.head_hash(app.conn)
     click.echo(f"audit chain intact: {result.rows} rows; head hash {head or '-'}")
+
+
+@cli.group()
+def db() -> None:
+    """The database itself (docs/operations.md §15)."""
+
+
+@db.command("copy")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    help="The empty PostgreSQL database: postgresql://user:${ENV}@host:port/name.",
+)
+@pass_state
+def db_copy(state: State, to: str) -> None:
+    """Copy this (SQLite) database into an empty PostgreSQL database and verify the copy."""
+    from kepubot.errors import InvalidInput
+    from kepubot.queue.dbcopy import copy_sqlite_to_pg, target_url
+    from kepubot.queue.store import Store
+
+    url = target_url(to)
+    source_store = state.app.store
+    if source_store.dialect != "sqlite":
+        raise InvalidInput(
+            f"db copy: the configured database {source_store.label} is not SQLite; point"
+            " [kepubot] database (or KEPUBOT_DATABASE) at the SQLite file to copy"
+        )
+    target_store = Store(url)
+    target_store.conn()  # migrates the target (a new database gets every table)
+    target = target_store.connect()
+    try:
+        result = copy_sqlite_to_pg(state.app.conn, target, target_store.label)
+    finally:
+        target.close()
+        target_store.close()
+    for table, count in sorted(result.counts.items()):
+        click.echo(f"  {table}: {count}")
+    click.echo(
+        f"已复制 (copied) {sum(result.counts.values())} rows in {len(result.counts)} tables to"
+        f" {target_store.label}; row counts match; audit chain intact on the target:"
+        f" {result.audit_rows} rows, head hash {result.audit_head or '-'}"
+    )
 
 
 # --- the daemon ----------------------------------------------------------------------------

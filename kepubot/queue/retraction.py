@@ -166,6 +166,8 @@ def start(
                     extra_sets={
                         "kind": "retract",
                         "retract_reason": reason,
+                        # due now: the watchdog's overdue clock starts with the retraction
+                        "due_at": to_db(now),
                         "not_before": to_db(now),
                         "attempts": 0,
                         "reconcile_tries": 0,

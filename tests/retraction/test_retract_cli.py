@@ -56,8 +56,12 @@ def test_cancel_of_a_published_post_is_refused_and_retract_takes_it_out_of_the_f
     # asking twice is refused and changes nothing
     ws.refused("post", "retract", str(post_id), "--reason", "again", user="zhao")
 
+    listed = json.loads(ws.ok("delivery", "list", "--json"))
+    assert [(d["kind"], d["shown_state"]) for d in listed] == [("retract", "retracting")]
+    assert "撤回中" in ws.ok("delivery", "list")
     ws.ok("run", "--once", user="ops")
     assert _deliveries(ws, post_id)["news-feed"]["state"] == "retracted"
+    assert "已撤回" in ws.ok("delivery", "list", "--state", "retracted")
     assert post_id not in _feed_ids(ws)
     item = f"/kepubot/posts/{post_id}"
     for name in ("feed.xml", "atom.xml", "feed.json"):
@@ -211,3 +215,36 @@ def test_correction_is_a_linked_draft_reviewed_like_any_post(workspace: Workspac
     linked = next(i for i in items if i["id"].endswith(f"/kepubot/posts/{correction}"))
     assert "更正" in linked["content_html"]
     assert 'href="https://kepu.example.org/articles/0001"' in linked["content_html"]
+
+
+def test_a_retraction_days_after_publishing_is_due_when_requested(workspace: Workspace) -> None:
+    """Regression: a retraction kept the publication's due time, so the watchdog called every
+    retraction of an older post overdue at once."""
+    from datetime import timedelta
+
+    from kepubot.app import App
+    from kepubot.config import load_config
+    from kepubot.queue import deliveries
+    from kepubot.queue.retraction import retract_post
+
+    ws = workspace
+    post_id = _approved(ws, "news-feed")
+    ws.ok("run", "--once", user="ops")
+    app = App(load_config(ws.config))
+    try:
+        later = datetime.now(UTC) + timedelta(days=3)
+        retract_post(app, "zhao", post_id, reason="数据有误", now=later)
+        # what the watchdog asks a minute later (overdue_minutes 15, stuck_minutes 60)
+        look = later + timedelta(minutes=1)
+        assert (
+            deliveries.needing_a_look(
+                app.conn,
+                overdue_before=look - timedelta(minutes=15),
+                stuck_before=look - timedelta(minutes=60),
+            )
+            == []
+        )
+        (row,) = deliveries.for_post(app.conn, post_id)
+        assert row.due_at == later.replace(microsecond=row.due_at.microsecond)
+    finally:
+        app.close()
