@@ -112,3 +112,47 @@ def test_webhook_correction_names_the_post_it_corrects() -> None:
         "title": "旧文",
         "url": "https://kepu.example.org/a/5",
     }
+
+
+@responses.activate
+@pytest.mark.parametrize("platform", ["wecom", "dingtalk"])
+def test_robots_send_a_short_withdrawal_notice(
+    platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kepubot.channels.robot import DingtalkChannel, WecomChannel
+
+    monkeypatch.setenv("KP_ROBOT", "robot-SECRET-1")
+    if platform == "wecom":
+        channel: Any = WecomChannel(
+            "staff",
+            WecomChannel.Settings.model_validate(
+                {"type": "wecom", "webhook_key": "${KP_ROBOT}", "api_base": "https://r.example"}
+            ),
+            Context(),
+        )
+        url = "https://r.example/cgi-bin/webhook/send"
+    else:
+        channel = DingtalkChannel(
+            "staff",
+            DingtalkChannel.Settings.model_validate(
+                {
+                    "type": "dingtalk",
+                    "access_token": "${KP_ROBOT}",
+                    "keywords": ["科普"],
+                    "api_base": "https://r.example",
+                }
+            ),
+            Context(),
+        )
+        url = "https://r.example/robot/send"
+    responses.add(responses.POST, url, json={"errcode": 0, "errmsg": "ok"})
+    row = delivery()
+    result = channel.retract(row, post(), {"retract_key": "kepubot-x-3-retract"})
+    assert result == Retracted(how="notice_sent")
+    sent = json.loads(responses.calls[0].request.body)
+    text = json.dumps(sent, ensure_ascii=False)
+    assert "撤回" in text and "《勤洗手》" in text and "数据有误" in text
+    if platform == "dingtalk":
+        assert sent["msgUuid"] == "kepubot-x-3-retract"  # its own key, not the post's
+        assert "科普" in text  # the robot's keyword, or DingTalk refuses it (310000)
+    assert channel.capabilities.retract and not channel.capabilities.find_retracted
