@@ -85,3 +85,38 @@ def test_calendar_shows_blackout_dates(workspace: Workspace) -> None:
     assert 'data-blackout="2026-04-06"' in page and "news-feed" in page
     agenda = console.client("zhang").get("/calendar?view=agenda&date=2026-04-03").text
     assert 'data-blackout="2026-04-04"' in agenda
+
+
+def test_a_retraction_for_a_person_is_settled_on_the_deliveries_page(
+    workspace: Workspace,
+) -> None:
+    from kepubot.app import App
+    from kepubot.config import load_config
+
+    console: Console = _console(workspace)
+    post_id = _published_feed_post(workspace)
+    workspace.ok("post", "retract", str(post_id), "--reason", "数据有误", user="zhao")
+    # a person's task: as for a channel without a deletion interface (the feed has one; the
+    # row is handed over through the same transition the daemon uses)
+    app = App(load_config(workspace.config))
+    try:
+        from kepubot.queue import deliveries, retraction
+
+        (row,) = deliveries.for_post(app.conn, post_id)
+        claimed = deliveries.claim_next(app.conn, worker="t:1", now=row.due_at, lease_seconds=60)
+        assert claimed is not None and claimed.id == row.id
+        retraction.hand_to_person(
+            app.conn, delivery=claimed, worker="t:1", now=row.due_at, task="by hand"
+        )
+    finally:
+        app.close()
+    ops = console.client("ops")
+    page = ops.get("/deliveries?state=needs_attention").text
+    assert f'id="resolve-retracted-{row.id}"' in page and "撤回需人工处理" in page
+    done = console.post(ops, f"/deliveries/{row.id}/resolve", {"outcome": "retracted"})
+    assert done.status_code == 303
+    assert _states(workspace, post_id)["news-feed"] == ("retract", "retracted")
+    # settled once: a second answer is refused and changes nothing
+    assert console.post(
+        ops, f"/deliveries/{row.id}/resolve", {"outcome": "retracted"}
+    ).status_code in (400, 403)

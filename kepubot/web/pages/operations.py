@@ -76,6 +76,13 @@ def register(app: Flask) -> None:
     def delivery_resolve(delivery_id: int) -> Response:
         from kepubot.queue import operator
 
+        outcome = request.form.get("outcome")
+        if outcome in ("retracted", "not_retracted"):  # a retraction (docs/delivery.md §14)
+            operator.resolve_retraction(
+                g.service, g.user, delivery_id, now=g.now, retracted=outcome == "retracted"
+            )
+            flash(text(g.lang, "done"), "ok")
+            return redirect(safe_next(request.form.get("back") or url_for("deliveries_page")), 303)
         published = (request.form.get("published") or "").strip() or None
         if request.form.get("outcome") == "published" and not published:
             raise InvalidInput("give the published post's URL or id, or choose not published")
