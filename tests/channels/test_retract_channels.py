@@ -156,3 +156,67 @@ def test_robots_send_a_short_withdrawal_notice(
         assert sent["msgUuid"] == "kepubot-x-3-retract"  # its own key, not the post's
         assert "科普" in text  # the robot's keyword, or DingTalk refuses it (310000)
     assert channel.capabilities.retract and not channel.capabilities.find_retracted
+
+
+# --- Weibo: statuses/destroy ----------------------------------------------------------------
+
+WEIBO = "https://api.weibo.com"
+
+
+def weibo_channel(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from kepubot.channels.weibo import WeiboChannel
+
+    monkeypatch.setenv("KP_WEIBO_TOKEN", "weibo-SECRET-token")
+    settings = WeiboChannel.Settings.model_validate(
+        {
+            "type": "weibo",
+            "access_token": "${KP_WEIBO_TOKEN}",
+            "link_domain": "kepu.example.org",
+            "rip": "203.0.113.7",
+            "api_base": WEIBO,
+        }
+    )
+    return WeiboChannel("weibo-main", settings, Context())
+
+
+def weibo_row() -> Delivery:
+    row = delivery()
+    row.channel, row.remote_id = "weibo-main", "4900000000000001"
+    return row
+
+
+@responses.activate
+def test_weibo_retract_destroys_the_status_and_gone_counts_as_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    channel = weibo_channel(monkeypatch)
+    url = f"{WEIBO}/2/statuses/destroy.json"
+    status = {"id": 4900000000000001, "idstr": "4900000000000001", "text": "x", "created_at": ""}
+    responses.add(responses.POST, url, json=status)
+    assert channel.retract(weibo_row(), post(), {}) == Retracted(how="deleted")
+    sent = responses.calls[0].request
+    assert "id=4900000000000001" in sent.body and "access_token=" in sent.body
+    gone = {"error": "Target weibo does not exist!", "error_code": "20101"}
+    responses.add(responses.POST, url, json=gone, status=400)
+    assert channel.retract(weibo_row(), post(), {}) == Retracted(how="already_gone")
+
+
+@responses.activate
+def test_weibo_lost_delete_answer_is_settled_by_statuses_show(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    channel = weibo_channel(monkeypatch)
+    responses.add(responses.POST, f"{WEIBO}/2/statuses/destroy.json", status=502)
+    with pytest.raises(OutcomeUnknown):
+        channel.retract(weibo_row(), post(), {})
+    show = f"{WEIBO}/2/statuses/show.json"
+    status = {"id": 4900000000000001, "idstr": "4900000000000001", "text": "x", "created_at": ""}
+    responses.add(responses.GET, show, json=status)
+    assert channel.find_retracted(weibo_row(), {}) is None  # still there: delete again
+    responses.replace(
+        responses.GET,
+        show,
+        json={"error": "Target weibo does not exist!", "error_code": "20101"},
+        status=400,
+    )
+    assert channel.find_retracted(weibo_row(), {}) == Retracted(how="already_gone")
