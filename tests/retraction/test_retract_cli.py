@@ -248,3 +248,38 @@ def test_a_retraction_days_after_publishing_is_due_when_requested(workspace: Wor
         assert row.due_at == later.replace(microsecond=row.due_at.microsecond)
     finally:
         app.close()
+
+
+def test_retract_refusals_are_one_error_line_and_change_nothing(workspace: Workspace) -> None:
+    ws = workspace
+    draft = ws.add_post("--channel", "news-feed")
+    ws.refused("post", "retract", str(draft), "--reason", "x", user="zhao", contains="no published")
+    ws.refused("post", "retract", "999", "--reason", "x", user="zhao", contains="999")
+    post_id = _approved(ws, "news-feed")
+    ws.ok("run", "--once", user="ops")
+    ws.refused(
+        "post",
+        "retract",
+        str(post_id),
+        "--reason",
+        "x",
+        "--channel",
+        "nope",
+        user="zhao",
+        contains="nope",
+    )
+    ws.refused(
+        "post",
+        "retract",
+        str(post_id),
+        "--reason",
+        "x",
+        "--channel",
+        "weibo-main",
+        user="zhao",
+        contains="no delivery on weibo-main",
+    )
+    ws.refused("post", "retract", str(post_id), "--reason", "  ", user="zhao", contains="reason")
+    ws.refused("resume", user="ops", contains="nothing is paused")
+    ws.refused("delivery", "resolve", "1", "--retracted", "--not-retracted", user="ops")
+    ws.refused("delivery", "resolve", "1", "--retracted", user="ops", contains="publication")
