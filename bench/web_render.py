@@ -271,6 +271,12 @@ def pages(now: datetime) -> list[Page]:
         ),
         ("/calendar (week)", "/calendar", {}),
         ("/calendar?view=month", "/calendar", {"view": "month"}),
+        ("/calendar?view=agenda", "/calendar", {"view": "agenda"}),
+        (
+            f"/calendar?view=month&tag={ABSENT} (no match)",
+            "/calendar",
+            {"view": "month", "tag": ABSENT},
+        ),
         ("/deliveries", "/deliveries", {}),
     ]
 
@@ -404,8 +410,9 @@ def measure(
 
 
 def _calendar_shown(html: str) -> dict[str, Any]:
-    """Events on the month page, how many of them are not published, and the days of the
-    month that have any (cells outside the month excluded)."""
+    """Entries on the month page (a card per post per day, or a count per day, channel and
+    state when the month is crowded), how many of them are not published, and the days of
+    the month that have any (cells outside the month excluded)."""
     events = unpublished = 0
     days: list[str] = []
     for cell in html.split("<td ")[1:]:
@@ -413,7 +420,11 @@ def _calendar_shown(html: str) -> dict[str, Any]:
             continue
         count = cell.count('class="event ')
         events += count
-        unpublished += count - cell.count('class="event s-published ')
+        unpublished += (
+            count
+            - cell.count('class="event s-published ')
+            - cell.count('class="event card s-published ')
+        )
         if count:
             days.append(cell.split('data-day="', 1)[1][:10])
     return {
