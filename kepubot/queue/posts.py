@@ -51,6 +51,9 @@ class PostInput:
     images: list[Path] | None = None
     video: Path | None = None
     cover: Path | None = None
+    # images added to those given or kept (the console's dropped or pasted uploads, already in
+    # the media store; docs/architecture.md §15.2)
+    add_images: list[Path] | None = None
     channels: list[str] | None = None
     at: str | None = None
     next_slot: bool = False
@@ -373,7 +376,12 @@ def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = Non
         raise InvalidInput("\n".join(problems))
 
     size_problems(data, fields)  # before any media is copied
-    media_given = data.images is not None or data.video is not None or data.cover is not None
+    media_given = (
+        data.images is not None
+        or data.video is not None
+        or data.cover is not None
+        or bool(data.add_images)
+    )
     if media_given:
         kept = list(base.media) if base is not None else []
         media: list[dict[str, Any]] = []
@@ -388,6 +396,10 @@ def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = Non
                 media.append(add(path, "image", "--image"))
         else:
             media.extend(m.model_dump() for m in kept if m.kind == "image")
+        for path in data.add_images or []:
+            record = add(path, "image", "--image")
+            if all(m["path"] != record["path"] for m in media if m["kind"] == "image"):
+                media.append(record)
         if data.video is not None:
             media.append(add(data.video, "video", "--video"))
         else:
@@ -711,6 +723,15 @@ def problems_of(app: App, post: Post) -> list[str]:
     missing = requirement_problem(post, app.config.data.review)
     if missing:
         lines.append(missing)
+    from kepubot.bodyimages import attached_names, missing_image_problems
+
+    # an image the body shows by name that is not attached (docs/architecture.md §15.2)
+    names = attached_names(post.media)
+    lines.extend(missing_image_problems(post.body, names))
+    for channel_name, overrides in post.variants.items():
+        if isinstance(overrides.get("body"), str):
+            where = f"variants.{channel_name}.body"
+            lines.extend(missing_image_problems(overrides["body"], names, where))
     return lines
 
 

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 # the pages that take uploaded files (a signed-in editor's compose form); every other request
 # gets [web] max_form_mb
-UPLOAD_ENDPOINTS = frozenset({"post_new", "post_edit"})
+UPLOAD_ENDPOINTS = frozenset({"post_new", "post_edit", "media_upload"})
 # the methods that change nothing; every other method needs the session's CSRF token
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -192,9 +192,10 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
 
     @flask.after_request
     def _headers(response: Response) -> Response:
+        # img-src blob:: a chosen or dropped image previews at once from an object URL
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
-            " img-src 'self' data:; object-src 'none'; base-uri 'none';"
+            " img-src 'self' data: blob:; object-src 'none'; base-uri 'none';"
             " form-action 'self'; frame-ancestors 'none'"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"

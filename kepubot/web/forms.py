@@ -137,6 +137,19 @@ def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
     except BaseException:
         cleanup()
         raise
+    # images dropped or pasted into the body, already uploaded to the media store by
+    # /media/upload: "store path|file name" each (docs/architecture.md §15.2)
+    added: list[Path] = []
+    for entry in form.getlist("uploaded"):
+        relative, _, name = entry.partition("|")
+        stored = g.service.media.stored(relative.strip())
+        if stored is None:
+            cleanup()
+            raise InvalidInput(
+                f"{text(g.lang, 'images')} {name or relative}: the upload is gone; upload it again"
+            )
+        added.append(stored)
+        file_names[stored] = re.sub(r"[\x00-\x1f/]", "_", name).strip()[-100:] or stored.name
     at, next_slot = when_text(form)
     body = form.get("body")
     # the repeatable sources field, "标题|https://…" each (docs/architecture.md §14); only a
@@ -164,6 +177,7 @@ def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
         tags=tags_of(form.get("tags", "")),
         # new images replace the old ones; "remove images" with none chosen drops them
         images=images or ([] if not new and form.get("remove_images") else None),
+        add_images=added or None,
         video=video[0] if video else None,
         cover=cover[0] if cover else None,
         channels=form.getlist("channels") if (new or form.get("channels_field")) else None,

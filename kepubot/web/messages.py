@@ -31,6 +31,18 @@ _WHAT = {"title": "标题", "body": "正文", "summary": "摘要", "link": "链�
 
 
 _RULES: list[tuple[re.Pattern[str], object]] = [
+    # an image the body shows but the post does not attach (kepubot.bodyimages)
+    (
+        re.compile(
+            r"^(?:(?P<ch>\S+): )?(?P<where>body|variants\.(?P<v>\S+)\.body) shows image"
+            r" '(?P<src>[^']*)', which is not attached to the post: .*$"
+        ),
+        lambda m: (
+            (f"{m['ch']}：" if m["ch"] else "")
+            + (f"{m['v']} 版本的正文" if m["v"] else "正文")
+            + f"引用的图片「{m['src']}」没有附上：请上传同名图片，或删去正文中的这处引用"
+        ),
+    ),
     # an explicit publishing time (kepubot.queue.schedule.slot_refusals, timeutil)
     (
         re.compile(

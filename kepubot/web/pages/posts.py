@@ -162,6 +162,7 @@ def register(app: Flask) -> None:
             values["sources"] = [v for v in form.getlist("sources") if v.strip()]
             values["when"] = form.get("when", "now")
             values["at"] = form.get("at", "")
+            values["uploaded"] = form.getlist("uploaded")
         channels = {name: ch.type_name() for name, ch in g.service.channels.items()}
         # the preview is drawn on the page itself too (without a script it is the only one,
         # and it carries the per-channel versions' fields)
@@ -195,6 +196,8 @@ def register(app: Flask) -> None:
             k: form.get(k, "") for k in ("title", "body", "summary", "link", "tags")
         }
         values["channels"] = form.getlist("channels")
+        values["uploaded"] = form.getlist("uploaded")
+        values["pending"] = form.getlist("pending")
         return render_template("_preview.html", **_live_context(base, values, variants))
 
     def _live_context(
@@ -224,7 +227,17 @@ def register(app: Flask) -> None:
             for key, value in overrides.items():
                 if key in ("title", "summary", "body") and isinstance(value, str):
                     fields[f"variants.{channel}.{key}"] = value
+        from kepubot.bodyimages import attached_names, missing_image_problems
+
+        # images the body shows by a name the post will not have (docs/architecture.md §15.2):
+        # its saved media, the dropped uploads and the files chosen but not yet saved
+        names = attached_names(base.media if base else [])
+        names |= {u.partition("|")[2] for u in values.get("uploaded") or []}
+        names |= set(values.get("pending") or [])
+        names.discard("")
+        missing = missing_image_problems(values.get("body", ""), names)
         return {
+            "missing_images": [translate(line, g.lang) for line in missing],
             # 三校 findings of the text being typed (docs/architecture.md §13)
             "findings": [
                 finding_json(f, g.lang) for f in check(fields, g.service.misused_words)
@@ -274,6 +287,7 @@ def register(app: Flask) -> None:
             # 三校 findings; the final level ticks each one (docs/architecture.md §13)
             findings=[finding_json(f, g.lang) for f in findings_for(service, post)],
             final_level=post.review_level >= len(service.config.review_levels),
+            missing_images=_missing_images(post),
         )
 
     @app.post("/posts/<id:post_id>/<action>")
@@ -339,6 +353,19 @@ def register(app: Flask) -> None:
         if path is None:
             abort(404)
         return send_file(path, max_age=3600)
+
+
+def _missing_images(post: Post) -> list[str]:
+    """Images the body shows that the post does not attach, in the reader's language
+    (the same check the submit makes, docs/architecture.md §15.2)."""
+    from kepubot.bodyimages import attached_names, missing_image_problems
+
+    names = attached_names(post.media)
+    lines = missing_image_problems(post.body, names)
+    for channel, overrides in post.variants.items():
+        if isinstance(overrides.get("body"), str):
+            lines += missing_image_problems(overrides["body"], names, f"variants.{channel}.body")
+    return [translate(line, g.lang) for line in lines]
 
 
 def _flash_warnings(post_id: int) -> None:

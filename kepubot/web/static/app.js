@@ -36,6 +36,138 @@
   }
   var timer = null;
   var sequence = 0;
+  var body = form.elements.body;
+
+  // --- images in the body (docs/architecture.md §15.2) ---------------------------------------
+  function insertAtCursor(text) {
+    var start = body.selectionStart;
+    var end = body.selectionEnd;
+    var before = body.value.slice(0, start);
+    var after = body.value.slice(end);
+    var lead = before && !/\n\n$/.test(before) ? (/\n$/.test(before) ? "\n" : "\n\n") : "";
+    var tail = after && !/^\n/.test(after) ? "\n\n" : "";
+    body.value = before + lead + text + tail + after;
+    var caret = (before + lead + text).length;
+    body.focus();
+    body.setSelectionRange(caret, caret);
+    body.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function markdownFor(name) {
+    return "![" + name.replace(/\.[^.]*$/, "").replace(/[\[\]]/g, "") + "](" + name + ")";
+  }
+
+  function thumb(holder, url, name, label) {
+    var box = document.createElement("span");
+    box.className = "thumb";
+    var img = document.createElement("img");
+    img.src = url;
+    img.alt = name;
+    img.title = name;
+    box.appendChild(img);
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "insert-image";
+    button.textContent = label;
+    button.setAttribute("data-markdown", markdownFor(name));
+    box.appendChild(button);
+    holder.appendChild(box);
+    return box;
+  }
+
+  form.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest(".insert-image") : null;
+    if (button && !button.disabled) {
+      event.preventDefault();
+      insertAtCursor(button.getAttribute("data-markdown"));
+    }
+  });
+
+  // chosen files preview at once, from object URLs, before the form is saved
+  var chosen = form.querySelector('input[type="file"][name="images"]');
+  var chosenBox = document.getElementById("new-images");
+  var label = chosen ? chosen.getAttribute("data-insert-label") : "";
+  if (chosen && chosenBox) {
+    chosen.addEventListener("change", function () {
+      chosenBox.querySelectorAll("img").forEach(function (img) {
+        URL.revokeObjectURL(img.src);
+      });
+      chosenBox.textContent = "";
+      Array.prototype.forEach.call(chosen.files || [], function (file) {
+        thumb(chosenBox, URL.createObjectURL(file), file.name, label);
+      });
+    });
+  }
+
+  // dropped or pasted images upload at once and insert themselves at the cursor
+  var uploadedBox = document.getElementById("uploaded-images");
+  function upload(file) {
+    var box = thumb(uploadedBox, URL.createObjectURL(file), file.name || "image.png", label);
+    var button = box.querySelector("button");
+    button.disabled = true;
+    var data = new FormData();
+    data.append("file", file, file.name || "image.png");
+    fetch(body.getAttribute("data-upload"), {
+      method: "POST",
+      body: data,
+      headers: { "X-CSRF-Token": token },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return response.json().then(function (answer) {
+          return { ok: response.ok, answer: answer };
+        });
+      })
+      .then(function (result) {
+        if (!result.ok) {
+          box.className = "thumb failed";
+          button.remove();
+          var error = document.createElement("span");
+          error.className = "err";
+          error.setAttribute("role", "alert");
+          error.textContent = result.answer.error || "upload failed";
+          box.appendChild(error);
+          return;
+        }
+        var kept = document.createElement("input");
+        kept.type = "hidden";
+        kept.name = "uploaded";
+        kept.value = result.answer.path + "|" + result.answer.name;
+        box.appendChild(kept);
+        box.setAttribute("data-uploaded", result.answer.name);
+        button.setAttribute("data-markdown", result.answer.markdown);
+        button.disabled = false;
+        insertAtCursor(result.answer.markdown);
+      });
+  }
+
+  function imagesOf(list) {
+    return Array.prototype.filter.call(list || [], function (file) {
+      return /^image\//.test(file.type);
+    });
+  }
+
+  if (body && uploadedBox && body.getAttribute("data-upload")) {
+    body.addEventListener("dragover", function (event) {
+      if (event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types, "Files") >= 0) {
+        event.preventDefault();
+      }
+    });
+    body.addEventListener("drop", function (event) {
+      var files = imagesOf(event.dataTransfer && event.dataTransfer.files);
+      if (files.length) {
+        event.preventDefault();
+        files.forEach(upload);
+      }
+    });
+    body.addEventListener("paste", function (event) {
+      var files = imagesOf(event.clipboardData && event.clipboardData.files);
+      if (files.length) {
+        event.preventDefault();
+        files.forEach(upload);
+      }
+    });
+  }
 
   function refresh() {
     var data = new FormData();
@@ -47,6 +179,15 @@
     });
     form.querySelectorAll('input[name="channels"]:checked').forEach(function (box) {
       data.append("channels", box.value);
+    });
+    // images the post will have: dropped uploads, and files chosen but not yet saved
+    form.querySelectorAll('input[name="uploaded"]').forEach(function (field) {
+      data.append("uploaded", field.value);
+    });
+    form.querySelectorAll('input[type="file"][name="images"]').forEach(function (input) {
+      Array.prototype.forEach.call(input.files || [], function (file) {
+        data.append("pending", file.name);
+      });
     });
     // each channel's own version: fields next to its preview, in the form by form="..."
     Array.prototype.forEach.call(form.elements, function (field) {
