@@ -188,3 +188,27 @@ def open_db(path: Path | str) -> Any:
         store.conn()  # applies migrations (none left on a database made from the template)
         return store.connect()
     return open_database(path, to_db(utcnow()))
+
+
+def new_pg_database() -> str | None:
+    """A fresh migrated PostgreSQL database (its URL) for a test that makes databases itself
+    (one per Hypothesis example); None without a server. Drop it with ``drop_pg_database``."""
+    template = _template()
+    if template is None:
+        return None
+    name = f"kp_t_{uuid.uuid4().hex[:12]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return _server_url(name)
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rpartition("/")[2]
+    with _admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def unreachable() -> str | None:
+    """Why no PostgreSQL server can be had (None: one answers); asks it once per session."""
+    _template()
+    return _state["unreachable"]  # type: ignore[no-any-return]

@@ -44,14 +44,21 @@ def _translate_error(exc: Exception) -> sqlite3.Error:
 
 _INDEXED_BY = re.compile(r"\s+(?:INDEXED\s+BY\s+\w+|NOT\s+INDEXED)\b", re.IGNORECASE)
 _LIKE = re.compile(r"(?<![\w.])LIKE\b", re.IGNORECASE)
+# SQLite's null-safe comparison `a IS b` / `a IS NOT b` (b not NULL/TRUE/FALSE)
+_KEYWORDS = r"(?:NULL|TRUE|FALSE|UNKNOWN|DISTINCT)\b"
+_IS_NOT = re.compile(r"\bIS\s+NOT\s+(?!" + _KEYWORDS + ")", re.IGNORECASE)
+_IS = re.compile(r"\bIS\s+(?!NOT\b|" + _KEYWORDS + ")", re.IGNORECASE)
 
 
 def _plain(text: str) -> str:
     """SQL outside literals and comments: placeholders, ``%``, SQLite-only planner hints
-    (``INDEXED BY``: PostgreSQL plans on its own) and ``LIKE``, which is case-insensitive for
-    ASCII in SQLite and becomes ``ILIKE`` here to keep that."""
+    (``INDEXED BY``: PostgreSQL plans on its own), ``LIKE``, which is case-insensitive for
+    ASCII in SQLite and becomes ``ILIKE`` here to keep that, and SQLite's null-safe ``IS`` /
+    ``IS NOT`` between values (``IS [NOT] DISTINCT FROM``)."""
     text = _INDEXED_BY.sub("", text)
     text = _LIKE.sub("ILIKE", text)
+    text = _IS_NOT.sub("IS DISTINCT FROM ", text)
+    text = _IS.sub("IS NOT DISTINCT FROM ", text)
     return text.replace("%", "%%").replace("?", "%s")
 
 
