@@ -270,7 +270,7 @@ def test_error_before_does_not_apply(sandbox: Sandbox) -> None:
     response = post_webhook(sandbox)
 
     assert response.status_code == 502
-    assert ledger(sandbox) == {"accepted": [], "duplicates": []}
+    assert ledger(sandbox) == {"accepted": [], "duplicates": [], "deleted": []}
     assert request_log(sandbox)[0]["status"] == 502
 
 
@@ -558,7 +558,7 @@ def test_reset_forgets_everything(sandbox: Sandbox) -> None:
 
     assert control(sandbox, "POST", "reset").status_code == 200
 
-    assert ledger(sandbox) == {"accepted": [], "duplicates": []}
+    assert ledger(sandbox) == {"accepted": [], "duplicates": [], "deleted": []}
     assert request_log(sandbox) == []
     assert control(sandbox, "GET", "faults").json()["rules"] == []
     assert control(sandbox, "GET", "clock").json()["offset"] == 0
