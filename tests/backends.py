@@ -119,6 +119,8 @@ def backend_fixture(
     name = f"kp_t_{uuid.uuid4().hex[:12]}"
     with _admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        # the tests kill kepubot, never the server: a commit need not wait for the disk
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     url = _server_url(name)
     import psycopg
 
@@ -199,6 +201,8 @@ def new_pg_database() -> str | None:
     name = f"kp_t_{uuid.uuid4().hex[:12]}"
     with _admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        # the tests kill kepubot, never the server: a commit need not wait for the disk
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     return _server_url(name)
 
 
