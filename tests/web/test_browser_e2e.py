@@ -604,6 +604,25 @@ def test_calendar_drag_and_phone_layout_in_a_real_browser(
         "data-time", "15:30"
     )
 
+    # --- the week view: drop on a time of day --------------------------------------------
+    page.goto(f"{url}/calendar?date={target}")
+    card = page.locator(f'#calendar .event.card[data-post="{planned}"]')
+    slot = page.locator(f'#calendar [data-date="{target}"] .slot').first
+    expect(slot).to_be_hidden()  # the slots show only while a card is dragged
+    wanted = slot.get_attribute("data-time")
+    box = card.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 8)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 20, box["y"] + 30, steps=5)
+    expect(slot).to_be_visible()
+    goal = slot.bounding_box()
+    page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] / 2, steps=8)
+    page.mouse.up()
+    expect(page.locator(".flash.ok")).to_contain_text(f"稿件 {planned} 已改到 {target} {wanted}")
+    expect(page.locator(f'#calendar .event.card[data-post="{planned}"]')).to_have_attribute(
+        "data-time", str(wanted)
+    )
+
     # --- every page at 1366×768 and 390×844; phones never scroll sideways -------------
     zhang_pages = {
         "posts": "/posts",

@@ -195,3 +195,30 @@ def test_agenda_view_and_filters(console: Console) -> None:
     agenda = client.get(f"/calendar?view=agenda&date={today}").text
     assert 'class="agenda"' in agenda and agenda.count("data-date=") == 14
     assert f'data-post="{feed_only}"' in cell(agenda, day)
+
+
+def test_the_week_offers_the_channels_posting_times_as_drop_slots(console: Console) -> None:
+    ws = console.workspace
+    today = local_today(console)
+    planned(ws, today + timedelta(days=1), "10:00")
+    zhang = console.client("zhang")
+    week = zhang.get(f"/calendar?date={today}&channel=weibo-main").text
+    future = cell(week, today + timedelta(days=1))
+    slots = re.findall(r'<span class="slot" data-time="([^"]+)">', future)
+    assert slots == ["08:30", "12:00", "20:00"]  # weibo-main's posting_times
+    yesterday = today - timedelta(days=1)
+    if f'data-date="{yesterday}"' in week:  # the week may start today
+        assert 'class="slot"' not in cell(week, yesterday)  # no slots on past days
+    assert 'class="slot"' not in console.client("boss").get("/calendar").text  # cannot move
+    # a move by script is flashed too: the page the script reloads says what happened
+    post_id = planned(ws, today + timedelta(days=2), "10:00")
+    answer = move(
+        console,
+        zhang,
+        post_id,
+        today + timedelta(days=2),
+        "12:00",
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status_code == 200  # type: ignore[attr-defined]
+    assert f"已改到 {today + timedelta(days=2)} 12:00" in zhang.get("/calendar").text

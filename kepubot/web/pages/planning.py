@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from flask import (
     Flask,
@@ -128,6 +129,7 @@ def register(app: Flask) -> None:
             channels=sorted(service.config.data.channels),
             authors=sorted(service.config.data.users),
             can_move=has_role("editor", "reviewer", "operator"),
+            slots=_slots(service, channel) if view == "week" else [],
         )
 
     @app.post("/calendar/move")
@@ -166,8 +168,20 @@ def register(app: Flask) -> None:
             flash(message, "error")
         else:
             message = text(g.lang, "moved", post=raw_id, at=f"{day} {clock}")
+            flash(message, "ok")  # the script reloads the page, which shows it
             if wants_json:
                 return jsonify(ok=True, message=message)
-            flash(message, "ok")
         back = form.get("back")
         return redirect(safe_next(back) if back else url_for("calendar"), code=303)
+
+
+DEFAULT_SLOTS = ("08:00", "12:00", "18:00", "21:00")
+
+
+def _slots(service: Any, channel: str | None) -> list[str]:
+    """The times of day the week view offers as drop targets: the channels' posting_times
+    (the shown channel's, or every channel's), else a few usual ones."""
+    channels = service.channels
+    names = [channel] if channel else sorted(channels)
+    times = {t for name in names if name in channels for t in channels[name].settings.posting_times}
+    return sorted(times) or list(DEFAULT_SLOTS)

@@ -23,12 +23,18 @@
     }
     dragged = card;
     card.classList.add("dragging");
+    // the week view's time slots appear once the drag has begun (not under the pointer
+    // while the browser starts it)
+    window.setTimeout(function () {
+      document.body.classList.add("dragging-card");
+    }, 0);
     event.dataTransfer.effectAllowed = "move";
     event.dataTransfer.setData("text/plain", card.getAttribute("data-post"));
   });
 
   calendar.addEventListener("dragend", function () {
     dragged = null;
+    document.body.classList.remove("dragging-card");
     calendar.querySelectorAll(".dragging, .drop-target").forEach(function (element) {
       element.classList.remove("dragging", "drop-target");
     });
@@ -47,6 +53,13 @@
       }
     });
     cell.classList.add("drop-target");
+    calendar.querySelectorAll(".slot.drop-target").forEach(function (other) {
+      other.classList.remove("drop-target");
+    });
+    var slot = event.target.closest(".slot[data-time]");
+    if (slot) {
+      slot.classList.add("drop-target");
+    }
   });
 
   calendar.addEventListener("drop", function (event) {
@@ -58,12 +71,14 @@
     var card = dragged;
     dragged = null;
     cell.classList.remove("drop-target");
-    // the day is where it was dropped; the time of day stays (the card's form changes it)
+    // the day is where it was dropped; the time is the slot it was dropped on (week view),
+    // else the card's own time of day (the card's form changes either)
+    var slot = event.target.closest(".slot[data-time]");
     var data = new FormData();
     data.append("csrf_token", token);
     data.append("post_id", card.getAttribute("data-post"));
     data.append("date", cell.getAttribute("data-date"));
-    data.append("time", card.getAttribute("data-time"));
+    data.append("time", slot ? slot.getAttribute("data-time") : card.getAttribute("data-time"));
     card.classList.add("moving");
     fetch(calendar.getAttribute("data-move"), {
       method: "POST",
