@@ -977,6 +977,36 @@ def delivery_resolve(
     click.echo(f"delivery {delivery_id}: {result}")
 
 
+@delivery.command("confirm")
+@click.argument("delivery_id", type=ID)
+@click.option("--url", required=True, help="Where the person published it (http(s) URL).")
+@pass_state
+def delivery_confirm(state: State, delivery_id: int, url: str) -> None:
+    """Confirm an assisted task (待人工发布) as published at URL (docs/delivery.md §17)."""
+    from kepubot.queue import assisted
+
+    try:
+        done = assisted.confirm(state.app, state.user, delivery_id, url=url, now=now_utc())
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(f"delivery {delivery_id}: published at {done.remote_url}")
+
+
+@delivery.command("decline")
+@click.argument("delivery_id", type=ID)
+@click.option("--reason", required=True, help="Why it could not be published.")
+@pass_state
+def delivery_decline(state: State, delivery_id: int, reason: str) -> None:
+    """Report that an assisted task (待人工发布) could not be published (docs/delivery.md §17)."""
+    from kepubot.queue import assisted
+
+    try:
+        assisted.decline(state.app, state.user, delivery_id, reason=reason, now=now_utc())
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(f"delivery {delivery_id}: failed (declined: {reason.strip()})")
+
+
 # --- channels ----------------------------------------------------------------------------------
 
 
@@ -1227,6 +1257,68 @@ def metrics_collect(state: State) -> None:
         f"collected {result['collected']} snapshots, {result['failed']} failed (retried at the"
         f" next point), {accounts} account figures"
     )
+
+
+@metrics.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--channel", required=True, help="The assisted channel the export belongs to.")
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["toutiao", "generic"]),
+    default=None,
+    help="The export's layout (default: toutiao for a toutiao channel, else generic).",
+)
+@click.option(
+    "--mapping",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Which column holds title/published/url/views/likes/comments/shares/favorites.",
+)
+@pass_state
+def metrics_import(
+    state: State, file: Path, channel: str, export_format: str | None, mapping: tuple[str, ...]
+) -> None:
+    """Import an outlet's data export (CSV or XLSX) as figures, all or nothing."""
+    from kepubot.queue.metricsimport import FIGURES, import_file
+
+    app = state.app
+    found = app.channels.get(channel)
+    if found is None:
+        fail(f"--channel {channel!r}: no such channel in {Path(app.config.path).name}")
+    fields = ("title", "published", "url", *FIGURES)
+    columns: dict[str, str] = {}
+    problems = []
+    for item in mapping:
+        key, _, column = item.partition("=")
+        if key.strip() not in fields or not column.strip():
+            problems.append(f"--mapping {item!r}: write FIELD=COLUMN, FIELD one of {', '.join(fields)}")
+        else:
+            columns[key.strip()] = column.strip()
+    if problems:
+        for line in problems:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(2)
+    if export_format is None:
+        platform = getattr(found.settings, "platform", "")
+        export_format = "toutiao" if platform == "toutiao" else "generic"
+    result = import_file(
+        app,
+        state.user,
+        file,
+        channel=channel,
+        export_format=export_format,
+        mapping=columns,
+        now=now_utc(),
+    )
+    if result.errors:
+        for line in result.errors:
+            click.echo(f"error: {line}", err=True)
+        click.echo("nothing imported", err=True)
+        sys.exit(2)
+    click.echo(f"imported {len(result.stored)} rows into {channel} (marked imported)")
+    for number, title in result.unmatched:
+        click.echo(f"unmatched: row {number}: {title} (no published delivery with that link, or that title on that day)")
 
 
 @cli.group()

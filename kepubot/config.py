@@ -352,6 +352,9 @@ class WebSection(Strict):
     session_hours: float = Field(12.0, gt=0, le=YEAR_HOURS)
     # mark cookies Secure (set when the console is served over HTTPS behind a proxy)
     secure_cookies: bool = False
+    # the console's address as people reach it ("https://kepubot.example.org"); links in
+    # notifications (an assisted task's page) are built from it; unset: the task's id only
+    base_url: str | None = None
     # failed sign-ins allowed per user name (and 4x that per client address) in the window
     sign_in_attempts: int = Field(5, ge=1)
     sign_in_window_minutes: float = Field(15.0, gt=0, le=YEAR_MINUTES)

@@ -56,6 +56,12 @@ def check(engine: Engine) -> list[str]:
         stuck_before=now - timedelta(minutes=settings.stuck_minutes),
     )
     window_start = now - timedelta(minutes=app.config.data.alerts.repeat_minutes)
+    # an assisted task waits for a person in processing: its own clock (docs/delivery.md §17)
+    from kepubot.bot.assisted import assisted_channels, check_tasks
+
+    task_lines = check_tasks(engine)
+    waiting = set(assisted_channels(app))
+    rows = [r for r in rows if not (r["state"] == "processing" and r["channel"] in waiting)]
     lines: list[str] = []
     keys: list[str] = []
     for row in rows:
@@ -76,7 +82,7 @@ def check(engine: Engine) -> list[str]:
             f"delivery {row['id']} (post {row['post_id']} on {row['channel']}, {row['state']}): {why}{error}"
         )
     if not lines:
-        return []
+        return task_lines
     title = f"kepubot: {len(lines)} deliveries need a look"
     body = "\n".join(lines[:MAX_LINES]) + (
         f"\n… and {len(lines) - MAX_LINES} more" if len(lines) > MAX_LINES else ""
@@ -85,4 +91,4 @@ def check(engine: Engine) -> list[str]:
     for line in lines:
         log.error("ALERT %s", line)
     notify(_urls(app), title, body)
-    return lines
+    return task_lines + lines

@@ -467,6 +467,20 @@ ALTER TABLE posts ADD COLUMN sources TEXT NOT NULL DEFAULT '[]';
 """
 
 
+# Where a metric snapshot came from (issue 14, docs/delivery.md §17): collected from the
+# platform, imported from an outlet's data export, or entered by hand. Standard SQL.
+M022_METRIC_SOURCE = """
+ALTER TABLE metrics ADD COLUMN source TEXT NOT NULL DEFAULT 'collected';
+ALTER TABLE metrics_latest ADD COLUMN source TEXT NOT NULL DEFAULT 'collected';
+"""
+
+
+# Nothing on SQLite: its daemons poll (one host, nobody to wake). PostgreSQL: PG[23].
+M023_NOTIFY_DUE = """
+-- SQLite: daemons poll; nothing to add
+"""
+
+
 class PythonMigration:
     """A migration that needs Python (e.g. to append hash-chained audit rows); ``db.migrate``
     calls it inside the migration transaction. Its repr is stable (the bench keys on it)."""
@@ -513,6 +527,10 @@ MIGRATIONS: list[tuple[int, str, str | PythonMigration]] = [
     (17, "post_sources", M017_POST_SOURCES),
     # retraction as a delivery kind, the retracted state, pauses, corrections (issue 13 §6, §7)
     (18, "retraction_and_pause", PythonMigration("retraction_and_pause")),
+    # where a metric snapshot came from: collected, imported, manual (issue 14)
+    (22, "metric_source", M022_METRIC_SOURCE),
+    # PostgreSQL wakes idle daemons with NOTIFY (docs/architecture.md §11.5); SQLite polls
+    (23, "notify_due", M023_NOTIFY_DUE),
 ]
 
 
@@ -792,3 +810,19 @@ CREATE TABLE pauses (scope TEXT COLLATE "C" PRIMARY KEY, reason TEXT COLLATE "C"
 
 
 PG[18] = _pg_018
+
+
+# A delivery becoming claimable (queued, rescheduled, released, retried) or a pause being
+# lifted wakes idle daemons at COMMIT (NOTIFY is transactional; identical notifications of one
+# transaction are delivered once). docs/architecture.md §11.5
+PG[23] = """
+CREATE FUNCTION kepubot_notify_due() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('kepubot_due', '');
+  RETURN NULL;
+END $$;
+CREATE TRIGGER deliveries_notify_due AFTER INSERT OR UPDATE OF state, not_before ON deliveries
+  FOR EACH ROW WHEN (NEW.state = 'queued') EXECUTE FUNCTION kepubot_notify_due();
+CREATE TRIGGER pauses_notify_due AFTER DELETE ON pauses
+  FOR EACH STATEMENT EXECUTE FUNCTION kepubot_notify_due();
+"""

@@ -1,0 +1,200 @@
+"""Assisted publishing tasks (docs/delivery.md §17): a person confirms or declines a delivery
+waiting in ``processing`` with ``progress["awaiting_person"]`` (shown as 待人工发布), and
+figures come from an outlet's data export or by hand, marked with their source.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from kepubot.errors import InvalidTransition, NotAllowed
+from kepubot.models import Delivery, MetricSnapshot
+from kepubot.queue import audit, deliveries
+from kepubot.queue.db import transaction
+from kepubot.queue.metrics import FIELDS
+from kepubot.timeutil import to_db
+
+if TYPE_CHECKING:
+    from kepubot.app import App
+
+STATE_LABEL_ZH = "待人工发布"
+
+
+def is_task(delivery: Delivery) -> bool:
+    return delivery.state == "processing" and bool(delivery.progress.get("awaiting_person"))
+
+
+def assignees(app: App, channel: str) -> list[str]:
+    settings = getattr(app.channels.get(channel), "settings", None)
+    return list(getattr(settings, "assignees", []) or [])
+
+
+def may_act(app: App, actor: str, channel: str) -> bool:
+    from kepubot.app import holds
+
+    return actor in assignees(app, channel) or holds(app.roles(actor), "operator")
+
+
+def _require(app: App, actor: str, delivery: Delivery, action: str) -> None:
+    if not may_act(app, actor, delivery.channel):
+        raise NotAllowed(
+            f"{action} needs the operator role or being one of the assignees of channel"
+            f" {delivery.channel!r}; user {actor!r} is neither"
+        )
+
+
+def _task(conn: sqlite3.Connection, delivery_id: int) -> Delivery:
+    delivery = deliveries.get(conn, delivery_id)
+    if not is_task(delivery):
+        if delivery.state == "published" and delivery.progress.get("awaiting_person"):
+            raise InvalidTransition(
+                f"delivery {delivery_id} was already confirmed as published at"
+                f" {delivery.remote_url}; nothing changed"
+            )
+        raise InvalidTransition(
+            f"delivery {delivery_id} is {delivery.state}; only a delivery waiting for a person"
+            f" ({STATE_LABEL_ZH}) can be confirmed or declined"
+        )
+    return delivery
+
+
+def confirm(app: App, actor: str, delivery_id: int, *, url: str, now: datetime) -> Delivery:
+    """processing (待人工发布) -> published with the URL a person published it at, once."""
+    url = url.strip()
+    if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+        raise ValueError(f"--url {url!r} must be the http(s) address of the published post")
+    conn = app.conn
+    _require(app, actor, deliveries.get(conn, delivery_id), "confirming a task")
+    with transaction(conn):
+        delivery = _task(conn, delivery_id)
+        deliveries._set_state(
+            conn,
+            delivery,
+            "published",
+            now=now,
+            actor=actor,
+            action="delivery.confirmed_by_person",
+            extra_sets={"remote_id": url, "remote_url": url, "published_at": to_db(now)},
+            detail={"url": url},
+        )
+    return deliveries.get(conn, delivery_id)
+
+
+def decline(app: App, actor: str, delivery_id: int, *, reason: str, now: datetime) -> Delivery:
+    """processing (待人工发布) -> failed, with the person's reason (an operator may retry)."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("--reason must say why the post could not be published")
+    conn = app.conn
+    _require(app, actor, deliveries.get(conn, delivery_id), "declining a task")
+    with transaction(conn):
+        delivery = _task(conn, delivery_id)
+        deliveries._set_state(
+            conn,
+            delivery,
+            "failed",
+            now=now,
+            actor=actor,
+            action="delivery.declined_by_person",
+            extra_sets={"error_kind": "permanent", "last_error": f"declined: {reason}"},
+            detail={"reason": reason},
+        )
+    return deliveries.get(conn, delivery_id)
+
+
+def open_tasks(conn: sqlite3.Connection, channels: list[str]) -> list[Delivery]:
+    if not channels:
+        return []
+    marks = ", ".join("?" for _ in channels)
+    rows = conn.execute(
+        f"SELECT {deliveries._COLUMNS} FROM deliveries WHERE state = 'processing'"
+        f" AND channel IN ({marks}) ORDER BY due_at",
+        channels,
+    ).fetchall()
+    return [d for d in (deliveries.from_row(r) for r in rows) if is_task(d)]
+
+
+# --- figures from an export or by hand --------------------------------------------------------
+
+
+def store_snapshot(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    snapshot: MetricSnapshot,
+    *,
+    now: datetime,
+    source: str,
+    actor: str,
+) -> None:
+    """One snapshot marked with its ``source`` ('imported' or 'manual'), inside the caller's
+    transaction; the latest-snapshot row follows it."""
+    values = [getattr(snapshot, f) for f in FIELDS]
+    raw = json.dumps({**snapshot.raw, "source": source}, ensure_ascii=False, default=str)
+    metrics_id = conn.execute(
+        "INSERT INTO metrics (delivery_id, collected_at, views, likes, comments, shares,"
+        " favorites, raw, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (delivery_id, to_db(now), *values, raw, source),
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO metrics_latest (delivery_id, metrics_id, collected_at, views, likes,"
+        " comments, shares, favorites, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(delivery_id) DO UPDATE SET metrics_id = excluded.metrics_id,"
+        " collected_at = excluded.collected_at, views = excluded.views, likes = excluded.likes,"
+        " comments = excluded.comments, shares = excluded.shares, favorites = excluded.favorites,"
+        " source = excluded.source",
+        (delivery_id, metrics_id, to_db(now), *values, source),
+    )
+    audit.append(
+        conn,
+        at=to_db(now),
+        actor=actor,
+        action=f"metrics.{source}",
+        post_id=None,
+        delivery_id=delivery_id,
+        detail={f: getattr(snapshot, f) for f in FIELDS if getattr(snapshot, f) is not None},
+    )
+
+
+def enter_manually(
+    app: App, actor: str, delivery_id: int, figures: dict[str, int | None], *, now: datetime
+) -> None:
+    """A person types a published delivery's figures (console form); marked 'manual'."""
+    delivery = deliveries.get(app.conn, delivery_id)
+    _require(app, actor, delivery, "entering figures")
+    if delivery.state != "published":
+        raise InvalidTransition(
+            f"delivery {delivery_id} is {delivery.state}; figures belong to published deliveries"
+        )
+    with transaction(app.conn):
+        store_snapshot(
+            app.conn,
+            delivery_id,
+            MetricSnapshot(**figures),
+            now=now,
+            source="manual",
+            actor=actor,
+        )
+
+
+def published_on(conn: sqlite3.Connection, channel: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT d.id, d.remote_url, d.published_at, p.title FROM deliveries d"
+        " JOIN posts p ON p.id = d.post_id WHERE d.channel = ? AND d.state = 'published'"
+        " AND d.kind = 'publish'",
+        (channel,),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def source_of_latest(conn: sqlite3.Connection, delivery_ids: list[int]) -> dict[int, str]:
+    if not delivery_ids:
+        return {}
+    marks = ", ".join("?" for _ in delivery_ids)
+    rows = conn.execute(
+        f"SELECT delivery_id, source FROM metrics_latest WHERE delivery_id IN ({marks})",
+        delivery_ids,
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
