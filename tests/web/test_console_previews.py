@@ -190,3 +190,53 @@ def test_phone_layout_markup(console: Console) -> None:
     assert "@media (max-width:700px)" in css
     assert ".menu-toggle:checked~nav{display:flex}" in css
     assert "#tab-edit:checked~.compose .preview{display:none}" in css
+
+
+def test_robots_webhooks_and_any_video_channel(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("KP_WECOM", "KP_HOOK", "KP_KS_SECRET", "KP_KS_TOKEN", "KP_KS_REFRESH"):
+        monkeypatch.setenv(name, f"{name.lower()}-value-123456")
+    workspace.config.write_text(
+        workspace.config.read_text(encoding="utf-8")
+        + """
+[channels.staff]
+type = "wecom"
+webhook_key = "${KP_WECOM}"
+
+[channels.cms]
+type = "webhook"
+url = "https://cms.example.org/hook"
+secret = "${KP_HOOK}"
+
+[channels.kuaishou-main]
+type = "kuaishou"
+app_id = "ks0123456789"
+app_secret = "${KP_KS_SECRET}"
+access_token = "${KP_KS_TOKEN}"
+refresh_token = "${KP_KS_REFRESH}"
+""",
+        encoding="utf-8",
+    )
+    console = _console(workspace)
+    ws = console.workspace
+    post_id = ws.add_post(
+        *("--channel", "staff", "--channel", "cms", "--channel", "kuaishou-main"),
+        *("--tag", "健康"),
+    )
+    page = console.client("zhang").get(f"/posts/{post_id}").text
+    # the robot: the message as the group sees it, the request behind a fold
+    staff = card(page, "staff")
+    assert 'class="chat"' in staff and 'class="bubble"' in staff and "勤洗手" in staff
+    assert "<summary>请求内容</summary>" in staff
+    # the webhook: what it receives
+    cms = card(page, "cms")
+    assert "<summary>请求内容</summary>" in cms and "&#34;title&#34;" in cms
+    # another video channel gets the same phone frame as Douyin, its video problem beside it
+    kuaishou = card(page, "kuaishou-main")
+    assert 'data-kind="video"' in kuaishou and 'class="phone-frame"' in kuaishou
+    assert 'alt="cover-wide.png"' in kuaishou
+    near = kuaishou[
+        kuaishou.index('class="phone-frame"') : kuaishou.index('<p class="frame-label">')
+    ]
+    assert '<ul class="problems">' in near and "视频" in near
