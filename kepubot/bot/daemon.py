@@ -16,7 +16,7 @@ import time
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from kepubot.bot import collect, reconcile, watchdog, weekly
+from kepubot.bot import collect, reconcile, wake, watchdog, weekly
 from kepubot.bot.dispatch import Engine
 from kepubot.queue import ops
 from kepubot.queue.store import host_name
@@ -168,6 +168,8 @@ def run_forever(app: App) -> int:
     housekeeping(engine)
     engine.dispatch()
     scheduler.start()
+    # PostgreSQL: LISTEN/NOTIFY wakes this daemon when something becomes due (§11.5)
+    wake.start(engine, stop)
     stop.wait()
 
     deadline = time.monotonic() + settings.shutdown_seconds
