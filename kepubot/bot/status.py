@@ -40,6 +40,7 @@ def collect_health(app: App, now: datetime) -> dict[str, Any]:
         daemons.append(
             {
                 "worker": row["worker"],
+                "host": row["host"],
                 "pid": row["pid"],
                 "started_at": show(row["started_at"], app.tz),
                 "last_heartbeat": show(beat, app.tz),
@@ -114,11 +115,13 @@ def render_status(app: App, data: dict[str, Any]) -> str:
             or "none"
         )
     )
-    lines.append("daemons:")
+    hosts = sorted({d["host"] for d in data["daemons"]})
+    lines.append(f"daemons ({len(hosts)} hosts: {', '.join(hosts)}):" if hosts else "daemons:")
     for d in data["daemons"]:
         state = "running" if d["running"] else "stopped"
         lines.append(
-            f"  {d['worker']}  {state}  last heartbeat {d['last_heartbeat']} ({d['seconds_ago']} s ago)"
+            f"  {d['worker']}  on {d['host']}  {state}  last heartbeat {d['last_heartbeat']}"
+            f" ({d['seconds_ago']} s ago)"
         )
     if not data["daemons"]:
         lines.append("  none has run yet")
