@@ -11,8 +11,10 @@ never blocks another's.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kepubot.channels.base import Channel
 from kepubot.errors import ChannelError
@@ -21,7 +23,19 @@ from kepubot.queue import limits
 from kepubot.queue import metrics as store
 
 if TYPE_CHECKING:
-    from kepubot.bot.dispatch import Engine
+    from kepubot.app import App
+
+
+class Engine(Protocol):
+    """What a collection pass needs: the daemon's engine, or ``Once`` for one pass outside it."""
+
+    app: App
+    stopping: threading.Event
+
+    def conn(self) -> sqlite3.Connection: ...
+
+    def clock(self) -> datetime: ...
+
 
 log = logging.getLogger("kepubot.bot.collect")
 
@@ -141,3 +155,75 @@ def collect_accounts(engine: Engine) -> int:
             store.store_account(conn, name, day, figures, now)
             done += 1
     return done
+
+
+class Once:
+    """One collection pass outside the daemon (the console's 立即采集), at ``now``."""
+
+    def __init__(self, app: App, now: datetime) -> None:
+        self.app = app
+        self.now = now
+        self.stopping = threading.Event()
+
+    def conn(self) -> sqlite3.Connection:
+        return self.app.conn
+
+    def clock(self) -> datetime:
+        return self.now
+
+
+#: who may start a collection by hand (docs/architecture.md §15.3)
+COLLECT_ROLES = frozenset({"manager", "operator", "admin"})
+
+
+def collect_now(
+    app: App, actor: str, *, now: datetime, post_id: int | None = None
+) -> dict[str, Any]:
+    """A collection by hand (docs/architecture.md §15.3): with ``post_id``, the figures of that
+    post's published deliveries at once, without waiting for their next cadence point (each
+    keeps its schedule); without, one ordinary pass over everything due. Managers, operators
+    and admins."""
+    from kepubot.errors import NotAllowed
+    from kepubot.queue import deliveries
+
+    if not app.roles(actor) & COLLECT_ROLES:
+        raise NotAllowed(
+            f"collecting figures needs the manager or operator role; {actor} has neither"
+        )
+    if post_id is None:
+        result: dict[str, Any] = dict(collect_pass(Once(app, now)))
+        result["deliveries"] = result["collected"] + result["failed"]
+        return result
+    conn = app.conn
+    blocked = limits.blocked_channels(conn, now)
+    by_channel: dict[str, list[Delivery]] = {}
+    for delivery in deliveries.for_post(conn, post_id):
+        if delivery.state == "published" and delivery.kind != "retract" and delivery.remote_id:
+            by_channel.setdefault(delivery.channel, []).append(delivery)
+    result = {"collected": 0, "failed": 0, "skipped": [], "deliveries": 0}
+    for name, batch in by_channel.items():
+        channel = app.channels.get(name)
+        if channel is None or not collects(channel) or name in blocked:
+            result["skipped"].append(name)
+            continue
+        result["deliveries"] += len(batch)
+        try:
+            figures = channel.metrics(batch)
+        except (ChannelError, NotImplementedError) as exc:
+            log.warning("metrics of post %s on %s failed (%s)", post_id, name, exc)
+            result["failed"] += len(batch)
+            continue
+        for delivery in batch:
+            snapshot = figures.get(delivery.remote_id or "")
+            if snapshot is None:
+                result["failed"] += 1
+                continue
+            row = conn.execute(
+                "SELECT next_metrics_at, metrics_step FROM deliveries WHERE id = ?", (delivery.id,)
+            ).fetchone()
+            from kepubot.timeutil import from_db
+
+            next_at = from_db(row[0]) if row and row[0] else None
+            store.store(conn, delivery.id, snapshot, now=now, next_at=next_at, step=row[1] or 0)
+            result["collected"] += 1
+    return result

@@ -170,3 +170,15 @@ def account_collected(conn: sqlite3.Connection, channel: str, day: str) -> bool:
         ).fetchone()
         is not None
     )
+
+
+def latest_for_post(conn: sqlite3.Connection, post_id: int) -> dict[int, dict[str, Any]]:
+    """The latest figures of each of a post's deliveries: delivery id -> {collected_at,
+    source, views, likes, comments, shares, favorites} (None where the platform gives none)."""
+    rows = conn.execute(
+        "SELECT m.delivery_id, m.collected_at, m.source, m.views, m.likes, m.comments,"
+        " m.shares, m.favorites FROM metrics_latest m JOIN deliveries d ON d.id = m.delivery_id"
+        " WHERE d.post_id = ?",
+        (post_id,),
+    )
+    return {row[0]: dict(row) for row in rows}

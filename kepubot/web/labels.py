@@ -233,6 +233,17 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "reach": ("传播数据", "Reach"),
     "collected_at": ("采集时间", "collected at"),
     "collect_now": ("立即采集", "Collect now"),
+    "collect_failed": (
+        "{failed} 个发布任务这次没有取到数据（平台未返回或出错），到下一个采集点会再试。",
+        "{failed} deliveries got no figures this time (the platform gave none or failed);"
+        " the next collection point tries again.",
+    ),
+    "no_figures": ("尚无数据", "no figures yet"),
+    "views": ("阅读/播放", "views"),
+    "likes": ("点赞", "likes"),
+    "comments": ("评论", "comments"),
+    "shares": ("转发/分享", "shares"),
+    "favorites": ("收藏", "favorites"),
     "collect_all_due": ("采集全部到期的数据", "Collect everything due"),
     "channel_sent": ("各渠道发出的内容", "What each channel was sent"),
     "refused": ("操作被拒绝", "Refused"),
@@ -270,6 +281,35 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "post_body": ("正文", "Body"),
     "problems_none": ("没有问题，可以提交。", "No problems: ready to submit."),
     "content_hash": ("内容指纹", "content hash"),
+    # assisted publishing tasks (docs/delivery.md §17)
+    "tasks": ("人工发布", "Publishing tasks"),
+    "task": ("人工发布任务", "Publishing task"),
+    "no_tasks": ("没有待人工发布的任务。", "No tasks wait for a person."),
+    "task_outlet": ("发布到", "Publish on"),
+    "task_where": ("发布位置", "Where"),
+    "task_parts": ("逐项复制粘贴", "Copy each part"),
+    "copy": ("复制", "Copy"),
+    "copied": ("已复制", "Copied"),
+    "task_files": ("文件下载", "Files"),
+    "task_pack": ("素材包（zip）", "Copy pack (zip)"),
+    "task_confirm": ("确认已发布", "Confirm published"),
+    "task_url": ("发布地址", "Published URL"),
+    "task_decline": ("无法发布", "Could not publish"),
+    "task_reason": ("原因", "Reason"),
+    "task_waiting_since": ("等待自", "Waiting since"),
+    "part_title": ("标题", "Title"),
+    "part_summary": ("摘要", "Summary"),
+    "part_body": ("正文", "Body"),
+    "part_link": ("原文链接", "Link"),
+    "part_sources": ("参考资料", "Sources"),
+    "part_tags": ("话题标签", "Tags"),
+    "manual_metrics": ("手工录入数据", "Enter figures by hand"),
+    "metric_views": ("阅读/播放", "Views"),
+    "metric_likes": ("点赞", "Likes"),
+    "metric_comments": ("评论", "Comments"),
+    "metric_shares": ("分享", "Shares"),
+    "metric_favorites": ("收藏", "Favorites"),
+    "save": ("保存", "Save"),
 }
 
 
@@ -285,6 +325,9 @@ CHANNEL_TYPE_LABELS: dict[str, tuple[str, str]] = {
     "webhook": ("Webhook", "Webhook"),
     "wecom": ("企业微信群机器人", "WeCom group robot"),
     "dingtalk": ("钉钉群机器人", "DingTalk group robot"),
+    "assisted": ("人工辅助发布", "Assisted publishing"),
+    "print": ("报纸科普版", "Newspaper page"),
+    "screen": ("科普显示屏", "Display screens"),
 }
 
 

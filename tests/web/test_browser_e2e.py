@@ -437,7 +437,7 @@ def test_compose_review_publish_and_report_in_a_real_browser(
     # --- the editor sees the published deliveries, calendar and audit trail --------------
     sign_in(page, console, "zhang")
     page.goto(post_url)
-    expect(page.locator("#post-state")).to_have_text("已通过")  # a post has no published state
+    expect(page.locator("#post-state")).to_have_text("已发布")  # a channel published it
     for name in CHANNELS:
         delivered = page.locator("#post-deliveries tbody tr", has_text=name)
         expect(delivered).to_contain_text("已发布")

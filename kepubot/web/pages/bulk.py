@@ -75,6 +75,29 @@ def register(app: Flask) -> None:
         flash(text(g.lang, f"bulk_{action}", count=len(ids), ids=listed), "ok")
         return redirect(back, code=303)
 
+    @app.post("/collect")
+    @app.post("/posts/<id:post_id>/collect")
+    @requires("manager", "operator")
+    def collect_figures(post_id: int | None = None) -> Response:
+        """立即采集 (docs/architecture.md §15.3): this post's figures now, or one pass over
+        everything due."""
+        from kepubot.bot.collect import collect_now
+
+        result = collect_now(g.service, g.user, now=g.now, post_id=post_id)
+        flash(
+            text(
+                g.lang,
+                "did_collect",
+                count=result["collected"],
+                deliveries=result["deliveries"],
+            ),
+            "ok",
+        )
+        if result["failed"]:
+            flash(text(g.lang, "collect_failed", failed=result["failed"]), "error")
+        default = url_for("post_show", post_id=post_id) if post_id else url_for("reports")
+        return redirect(safe_next(request.form.get("back") or default), code=303)
+
 
 def ticked_ids(form: Any) -> list[int]:
     """The ticked rows' post ids, in order, each once."""

@@ -254,6 +254,7 @@ def register(app: Flask) -> None:
         from kepubot.preview import finding_json, preview_items
         from kepubot.proofread import findings_for
         from kepubot.queue import deliveries
+        from kepubot.queue.metrics import FIELDS, latest_for_post
         from kepubot.queue.posts import (
             accepted_words,
             get_post,
@@ -288,6 +289,9 @@ def register(app: Flask) -> None:
             findings=[finding_json(f, g.lang) for f in findings_for(service, post)],
             final_level=post.review_level >= len(service.config.review_levels),
             missing_images=_missing_images(post),
+            # the latest reach figures of each delivery (docs/architecture.md §15.3)
+            figures=latest_for_post(service.conn, post_id),
+            figure_fields=FIELDS,
         )
 
     @app.post("/posts/<id:post_id>/<action>")
