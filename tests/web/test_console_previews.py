@@ -52,7 +52,7 @@ def test_each_channel_previews_as_its_readers_see_it(console: Console) -> None:
     douyin = card(page, "douyin-main")
     assert 'class="phone-frame"' in douyin and 'alt="cover-wide.png"' in douyin
     assert '<span class="topic">#健康</span>' in douyin
-    frame_end = douyin.index('<p class="frame-label">')
+    frame_end = douyin.index("链接：")
     problems_near_frame = douyin[douyin.index('class="phone-frame"') : frame_end]
     assert '<ul class="problems">' in problems_near_frame and "视频" in problems_near_frame
     # the feed: the item as a reader's feed shows it, with its tags
@@ -236,7 +236,5 @@ refresh_token = "${KP_KS_REFRESH}"
     kuaishou = card(page, "kuaishou-main")
     assert 'data-kind="video"' in kuaishou and 'class="phone-frame"' in kuaishou
     assert 'alt="cover-wide.png"' in kuaishou
-    near = kuaishou[
-        kuaishou.index('class="phone-frame"') : kuaishou.index('<p class="frame-label">')
-    ]
+    near = kuaishou[kuaishou.index('class="phone-frame"') : kuaishou.index("链接：")]
     assert '<ul class="problems">' in near and "视频" in near
