@@ -48,6 +48,9 @@ class State:
             from kepubot.config import load_config
 
             app = App(load_config(self.config_path), language=self.language)
+            from kepubot.logzone import use_zone
+
+            use_zone(app.tz)  # log times in [kepubot] timezone (docs/operations.md §11.1)
             app.channels  # noqa: B018 — validate every channel section at start-up
             self._app = app
         return self._app
@@ -138,11 +141,12 @@ def cli(
     level = (log_level or os.environ.get("KEPUBOT_LOG_LEVEL") or "info").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         fail(f"KEPUBOT_LOG_LEVEL {level.lower()!r}: use debug, info, warning or error")
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from kepubot.logzone import FORMAT, ZoneFormatter
+
+    logging.basicConfig(level=getattr(logging, level), format=FORMAT, stream=sys.stderr)
+    # times in the configured zone, named (State.app switches the zone once it is read)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(ZoneFormatter(FORMAT))
     # APScheduler logs every tick at INFO; only its warnings matter to an operator
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, getattr(logging, level)))
     ctx.obj = State(config, user, language)
@@ -405,12 +409,28 @@ def _post_summary(app: App, p: Any) -> dict[str, Any]:
     }
 
 
+def _post_state(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--state in English or by its Chinese name (草稿, 审核中, 已通过, 已退回, 已撤销)."""
+    from kepubot.i18n import LABELS, state_name
+    from kepubot.models import POST_STATES
+
+    if value is None:
+        return None
+    found = state_name(value, POST_STATES)
+    if found is None:
+        names = ", ".join(f"{s} ({LABELS[s][0]})" for s in POST_STATES if s in LABELS)
+        fail(f"--state {value!r}: use one of {names}")
+    return found
+
+
 @post.command("list")
 @click.option(
     "--state",
     "post_state",
-    type=click.Choice(["draft", "in_review", "approved", "rejected", "cancelled"]),
-    help="Only posts in this state.",
+    callback=_post_state,
+    metavar="STATE",
+    help="Only posts in this state: draft, in_review, approved, rejected, cancelled, or the"
+    " Chinese name (草稿, 审核中, 已通过, 已退回, 已撤销).",
 )
 @click.option("--channel", help="Only posts targeting this channel.")
 @click.option("--author", help="Only posts by this author.")

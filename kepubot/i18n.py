@@ -55,9 +55,27 @@ LABELS: dict[str, tuple[str, str]] = {
     "retract:failed": ("撤回失败", "retraction failed"),
     "retract:needs_attention": ("撤回需人工处理", "retraction needs attention"),
     "paused": ("已暂停", "paused"),
+    # assisted publishing (docs/delivery.md §17): a processing delivery waiting for a person
+    "awaiting_person": ("待人工发布", "awaiting a person"),
+    # where a metric snapshot came from
+    "source:imported": ("导入", "imported"),
+    "source:manual": ("手工录入", "entered by hand"),
 }
 
 
 def label(app: Any, key: str) -> str:
     zh, en = LABELS.get(key, (key, key))
     return en if getattr(app, "language", "zh") == "en" else zh
+
+
+def state_name(text: str, states: tuple[str, ...] | list[str]) -> str | None:
+    """A state as the user wrote it, in English (``in_review``) or by its Chinese name
+    (审核中); None when it is neither."""
+    wanted = text.strip()
+    if wanted in states:
+        return wanted
+    for state in states:
+        zh, en = LABELS.get(state, (state, state))
+        if wanted in (zh, en):
+            return state
+    return None

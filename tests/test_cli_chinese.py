@@ -1,0 +1,48 @@
+"""The command line reads Chinese state names and logs in the configured zone (issue 16
+"Chinese everywhere a person reads")."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from conftest import Workspace
+
+
+def test_post_list_takes_the_chinese_state_names(workspace: Workspace) -> None:
+    ws = workspace
+    draft = ws.add_post("--channel", "news-feed")
+    submitted = ws.add_post("--channel", "news-feed")
+    ws.ok("post", "submit", str(submitted), user="zhang")
+    for name in ("审核中", "in_review"):
+        rows = json.loads(ws.ok("post", "list", "--state", name, "--json"))
+        assert [r["id"] for r in rows] == [submitted], name
+    rows = json.loads(ws.ok("post", "list", "--state", "草稿", "--json"))
+    assert [r["id"] for r in rows] == [draft]
+    out = ws.refused("post", "list", "--state", "发了")
+    assert "'发了'" in out and "审核中" in out and "in_review" in out
+
+
+def test_log_lines_carry_the_configured_zone(workspace: Workspace) -> None:
+    """A real process: its log lines are in [kepubot] timezone and name it."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "kepubot", "--config", str(workspace.config), "--as", "ops"),
+            *("--log-level", "debug", "run", "--once"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=workspace.root,
+    )
+    assert result.returncode == 0, result.stderr
+    stamped = [
+        line
+        for line in result.stderr.splitlines()
+        if re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", line)
+    ]
+    assert stamped, result.stderr
+    assert all(" Asia/Shanghai " in line for line in stamped), stamped[:3]
