@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from kepubot.web.forms import IdConverter
-from kepubot.web.pages import auth, bulk, media, operations, planning, posts, stop, users
+from kepubot.web.pages import auth, bulk, media, operations, planning, posts, stop, tasks, users
 
 
 def register(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter  # before any route uses <id:...>
-    for area in (auth, posts, bulk, media, planning, operations, stop, users):
+    for area in (auth, posts, bulk, media, planning, operations, stop, users, tasks):
         area.register(app)
