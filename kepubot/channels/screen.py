@@ -186,6 +186,7 @@ def page(orientation: str, title: str) -> str:
 
 
 CSS = """* { box-sizing: border-box; margin: 0; padding: 0; }
+[hidden] { display: none !important; }
 html, body { height: 100%; background: #0b2545; color: #fff; overflow: hidden;
   font-family: "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC",
     "Source Han Sans SC", "WenQuanYi Micro Hei", sans-serif; }
@@ -196,7 +197,7 @@ main { height: calc(100% - 90px); padding: 60px; }
 .portrait #slide { flex-direction: column; }
 .media { flex: 1 1 50%; display: flex; align-items: center; justify-content: center;
   background: #13315c; border-radius: 24px; overflow: hidden; }
-.media img { max-width: 100%; max-height: 100%; object-fit: contain; }
+.media img { width: 100%; height: 100%; object-fit: contain; }
 .words { flex: 1 1 50%; display: flex; flex-direction: column; gap: 40px; }
 h1 { font-size: 88px; line-height: 1.2; font-weight: 700; }
 #summary { font-size: 48px; line-height: 1.5; color: #dbe9ff; flex: 1; }
@@ -221,14 +222,15 @@ JS = """(function () {
     var item = items[index];
     text("title", item.title); text("summary", item.summary);
     var image = document.getElementById("image");
-    if (item.image) { image.src = item.image; image.hidden = false; } else { image.hidden = true; }
+    if (item.image) { image.src = item.image; image.parentNode.hidden = false; }
+    else { image.parentNode.hidden = true; }  // no picture: the words take the whole slide
     var qr = document.getElementById("qr");
     if (item.qr) { qr.src = item.qr; qr.parentNode.hidden = false; } else { qr.parentNode.hidden = true; }
     text("count", (index + 1) + " / " + items.length);
   }
   function next() { index += 1; show(); }
   function start(fresh) {
-    data = fresh || data;
+    if (fresh) { data = fresh; index = 0; }  // new posts: the newest shows at once
     if (timer) { clearInterval(timer); }
     show();
     timer = setInterval(next, 1000 * ((data && data.seconds_per_slide) || 15));
@@ -238,8 +240,9 @@ JS = """(function () {
     var tag = document.createElement("script");
     tag.src = "data.js?t=" + Date.now();
     tag.onload = function () {
-      if (window.KEPUBOT_SCREEN && (!data || window.KEPUBOT_SCREEN.updated !== data.updated)) {
-        start(window.KEPUBOT_SCREEN);
+      var fresh = window.KEPUBOT_SCREEN;
+      if (fresh && JSON.stringify(fresh) !== JSON.stringify(data)) {
+        start(fresh);
       }
       tag.parentNode.removeChild(tag);
     };
