@@ -1404,6 +1404,11 @@ def media_gc(state: State, dry_run: bool, min_age: int, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
+@click.option(
+    "--section",
+    help="With --format csv: only this section (totals, channels, top_posts, top_engagement,"
+    " tags, authors, daily); without it the CSV is a zip with one file per section.",
+)
 @pass_state
 def report(
     state: State,
@@ -1413,6 +1418,7 @@ def report(
     tag: str | None,
     fmt: str,
     out: Path | None,
+    section: str | None,
 ) -> None:
     """Engagement report for managers: totals, channels, top posts, tags, authors, daily trend."""
     from kepubot.errors import InvalidInput
@@ -1422,6 +1428,17 @@ def report(
 
     if fmt == "xlsx" and out is None:
         raise InvalidInput("--format xlsx needs --out FILE (it is a binary file)")
+    if section is not None:
+        from kepubot.reports.formats import section_name
+
+        if fmt != "csv":
+            raise InvalidInput("--section goes with --format csv")
+        section = section_name(section)
+    elif fmt == "csv" and out is None:
+        raise InvalidInput(
+            "--format csv without --section is a zip with one file per section: give --out"
+            " FILE.zip, or --section NAME for one section on standard output"
+        )
     app = state.app
     # the console's rule: reports are for managers (and admins)
     app.require_role(state.user, "manager", action="reading reports")
@@ -1433,7 +1450,7 @@ def report(
     data = build_report(
         app, since=first, until=last, channel=channel, tag=tag, now=now_utc(), language=language
     )
-    payload = render(data, fmt)
+    payload = render(data, fmt, section)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(payload if isinstance(payload, bytes) else payload.encode("utf-8"))

@@ -71,7 +71,8 @@ def period_totals(
         " SUM(m.views) AS views, SUM(m.likes) AS likes, SUM(m.comments) AS comments,"
         " SUM(m.shares) AS shares, SUM(m.favorites) AS favorites,"
         " SUM(CASE WHEN m.views IS NOT NULL THEN COALESCE(m.likes, 0) + COALESCE(m.comments, 0)"
-        "   + COALESCE(m.shares, 0) + COALESCE(m.favorites, 0) END) AS viewed_interactions",
+        "   + COALESCE(m.shares, 0) + COALESCE(m.favorites, 0) END) AS viewed_interactions,"
+        " COUNT(m.views) AS viewed_deliveries",
         start,
         end,
         channel,

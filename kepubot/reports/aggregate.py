@@ -3,7 +3,9 @@
 Numbers are sums of the latest snapshot of each delivery published in the period. A metric no
 delivery reported is ``None`` (null), never 0. A post on two channels counts once in
 ``posts`` and twice in ``deliveries``. Engagement rate = interactions (likes + comments +
-shares + favorites) per view, over the deliveries that report views.
+shares + favorites) per view, over the deliveries that report views; the report shows that
+set's interactions, views and delivery count next to the rate (``rate_interactions``,
+``rate_views``, ``rate_deliveries``), so the rate can be checked by hand.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Bucket:
         self.sums: dict[str, int | None] = dict.fromkeys(METRICS)
         self.viewed_interactions = 0
         self.viewed_views = 0
+        self.viewed_deliveries = 0
 
     def add(self, row: dict[str, Any]) -> None:
         self.posts.add(row["post_id"])
@@ -43,6 +46,7 @@ class Bucket:
                 self.sums[name] = (self.sums[name] or 0) + int(value)
         if row.get("views") is not None:
             self.viewed_views += int(row["views"])
+            self.viewed_deliveries += 1
             self.viewed_interactions += sum(int(row.get(k) or 0) for k in INTERACTIONS)
 
     @classmethod
@@ -56,6 +60,7 @@ class Bucket:
             bucket.sums[name] = None if value is None else int(value)
         bucket.viewed_views = int(totals["views"] or 0)
         bucket.viewed_interactions = int(totals["viewed_interactions"] or 0)
+        bucket.viewed_deliveries = int(totals.get("viewed_deliveries") or 0)
         return bucket
 
     @property
@@ -76,6 +81,10 @@ class Bucket:
             **self.sums,
             "interactions": self.interactions,
             "engagement_rate": self.engagement_rate,
+            # the set the rate is computed over: deliveries that report views
+            "rate_interactions": self.viewed_interactions if self.viewed_deliveries else None,
+            "rate_views": self.viewed_views if self.viewed_deliveries else None,
+            "rate_deliveries": self.viewed_deliveries,
         }
 
 

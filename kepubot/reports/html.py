@@ -6,7 +6,7 @@ import re
 from html import escape
 from typing import Any
 
-from kepubot.reports.formats import cell_key, sections
+from kepubot.reports.formats import cell_key, rate_definition, sections
 from kepubot.reports.labels import fmt, label
 
 # the standalone file's page: font, width, headings, print
@@ -152,5 +152,10 @@ def body_html(report: dict[str, Any]) -> str:
         f" · {escape(L('generated'))}: {escape(report['generated_at'])}"
         + (f" · {escape(L('filters'))}: {escape(filters)}" if filters else "")
         + "</p>"
-        f'<div class="cards">{"".join(cards)}</div>{charts}{"".join(tables)}'
+        f'<div class="cards">{"".join(cards)}</div>{_rate_definition(report)}{charts}'
+        f"{''.join(tables)}"
     )
+
+
+def _rate_definition(report: dict[str, Any]) -> str:
+    return f'<p class="meta" id="rate-definition">{escape(rate_definition(report))}</p>'

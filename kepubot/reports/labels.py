@@ -33,6 +33,16 @@ _LABELS: dict[str, tuple[str, str]] = {
     "favorites": ("收藏", "Favorites"),
     "interactions": ("互动总数", "Interactions"),
     "engagement_rate": ("互动率", "Engagement rate"),
+    "rate_interactions": ("互动率：互动数", "Engagement rate: interactions"),
+    "rate_views": ("互动率：阅读/播放数", "Engagement rate: views"),
+    "rate_deliveries": ("互动率：计入的发布次数", "Engagement rate: deliveries counted"),
+    "rate_definition": (
+        "互动率 = 互动数（点赞+评论+转发/分享+收藏）÷ 阅读/播放数，只计报告阅读/播放数的发布"
+        "（本期 {count} 次发布：{interactions} ÷ {views}）；不报告阅读数的平台不计入。",
+        "Engagement rate = interactions (likes + comments + shares + favorites) ÷ views, over"
+        " the deliveries that report views (this period {count} deliveries: {interactions} ÷"
+        " {views}); platforms that report no views are left out.",
+    ),
     "failed": ("发布失败", "Failed"),
     "needs_attention": ("待人工处理", "Needs attention"),
     "followers_gained": ("新增关注", "Followers gained"),

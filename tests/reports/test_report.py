@@ -203,6 +203,8 @@ def test_csv_has_a_bom_and_the_same_numbers(app: App, data: list, tmp_path: Path
         "2026-11-26",
         "--format",
         "csv",
+        "--section",
+        "总览",  # the Chinese title names it too
         "--out",
         str(out),
     )
@@ -210,6 +212,7 @@ def test_csv_has_a_bom_and_the_same_numbers(app: App, data: list, tmp_path: Path
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0] == ["指标", "数值", "上一周期", "环比"]  # the header first: pivot-ready
     totals = {r[0]: r[1] for r in rows if len(r) == 4 and r[0] and r[1] != ""}
     assert totals["阅读/播放"] == str(report["totals"]["views"])
     assert totals["点赞"] == str(report["totals"]["likes"])
@@ -235,11 +238,31 @@ def test_xlsx_opens_with_the_same_numbers(app: App, data: list, tmp_path: Path) 
     assert code == 0, err
     book = load_workbook(out)
     assert book.sheetnames[:2] == ["总览", "各渠道"]
-    totals = {row[0].value: row[1].value for row in book["总览"].iter_rows(min_row=2)}
+    totals = {row[0].value: row[1].value for row in book["总览"].iter_rows(min_row=3)}
     assert totals["阅读/播放"] == report["totals"]["views"]
     assert totals["收藏"] == report["totals"]["favorites"]
-    channels = {row[0].value: row[3].value for row in book["各渠道"].iter_rows(min_row=2)}
+    channels = {row[0].value: row[3].value for row in book["各渠道"].iter_rows(min_row=3)}
     assert channels == {name: c["views"] for name, c in report["channels"].items()}
+    # issue 16: a title row with the period, the header frozen, a sheet per section
+    for sheet in book.worksheets:
+        assert "2026-11-20 ~ 2026-11-26" in sheet["A1"].value
+        assert sheet.freeze_panes == "B3"
+    assert len(book.sheetnames) == 7
+    # rates as percentages, days as dates
+    rate = next(r for r in book["总览"].iter_rows(min_row=3) if r[0].value == "互动率")
+    assert rate[1].number_format == "0.00%" and rate[1].value == report["totals"]["engagement_rate"]
+    daily = book["每日趋势"]
+    assert daily["A3"].is_date and daily["A3"].number_format == "yyyy-mm-dd"
+    # native charts: the daily trend and the channels, one series per metric reported
+    assert len(daily._charts) == 1 and len(book["各渠道"]._charts) == 1
+    reported = [
+        k
+        for k in ("views", "likes", "comments", "shares", "favorites")
+        if any(c[k] is not None for c in report["channels"].values())
+    ]
+    assert len(book["各渠道"]._charts[0].series) == len(reported)
+    # wide enough for the Chinese header text
+    assert book["各渠道"].column_dimensions["B"].width >= 12
 
 
 def test_english_table(app: App, data: list) -> None:
@@ -334,3 +357,64 @@ def test_sql_totals_equal_the_row_by_row_sums(app: App, data: list) -> None:
                     summed = reporting.period_totals(app.conn, since, until, channel, tag)
                     got = Bucket.from_totals(summed).as_dict()
                     assert got == expected.as_dict(), (days, channel, tag, offset)
+
+
+def test_csv_is_a_zip_of_one_file_per_section(app: App, data: list, tmp_path: Path) -> None:
+    import zipfile
+
+    report = json_report(app)
+    out = tmp_path / "r.zip"
+    span = ("--since", "2026-11-20", "--until", "2026-11-26")
+    code, _, err = run(app, "report", *span, "--format", "csv", "--out", str(out))
+    assert code == 0, err
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        assert names == [
+            "README.txt",
+            "01-totals.csv",
+            "02-channels.csv",
+            "03-top_posts.csv",
+            "04-top_engagement.csv",
+            "05-tags.csv",
+            "06-authors.csv",
+            "07-daily.csv",
+        ]
+        channels = list(
+            csv.reader(io.StringIO(archive.read("02-channels.csv").decode("utf-8-sig")))
+        )
+        assert "2026-11-20 ~ 2026-11-26" in archive.read("README.txt").decode()
+    views = channels[0].index("阅读/播放")
+    assert {r[0]: int(r[views]) for r in channels[1:]} == {
+        n: c["views"] for n, c in report["channels"].items()
+    }
+    # without --out a zip is refused; an unknown section names the choices
+    code, _, err = run(app, "report", *span, "--format", "csv")
+    assert code == 2 and "--section" in err
+    code, _, err = run(app, "report", *span, "--format", "csv", "--section", "nope")
+    assert code == 2 and "各渠道" in err and "channels" in err
+
+
+def test_engagement_rate_shows_the_set_it_covers(app: App, data: list) -> None:
+    """interactions ÷ views over the deliveries that report views, with their count; the same
+    numbers in every format (issue 16)."""
+    report = json_report(app)
+    totals = report["totals"]
+    assert totals["rate_views"] == 1550
+    assert totals["engagement_rate"] == pytest.approx(
+        totals["rate_interactions"] / totals["rate_views"], abs=1e-6
+    )
+    viewed = [s for _, _, s in data if s is not None and s.views is not None]
+    assert totals["rate_deliveries"] == len(viewed)
+    assert totals["rate_interactions"] == sum(
+        (s.likes or 0) + (s.comments or 0) + (s.shares or 0) + (s.favorites or 0) for s in viewed
+    )
+    for name, channel in report["channels"].items():
+        assert channel["rate_deliveries"] <= channel["deliveries"], name
+    code, table, _ = run(app, "report", "--since", "2026-11-20", "--until", "2026-11-26")
+    assert code == 0
+    definition = f"本期 {len(viewed)} 次发布：{totals['rate_interactions']} ÷ 1550"
+    assert definition in table
+    code, page, _ = run(
+        app, "report", "--since", "2026-11-20", "--until", "2026-11-26", "--format", "html"
+    )
+    assert definition in page and 'id="rate-definition"' in page

@@ -51,10 +51,17 @@ def test_safe_text_prefixes_every_formula_start() -> None:
 
 
 def test_csv_cells_that_start_like_formulas_are_neutralised(app: App, tmp_path: Path) -> None:
+    import zipfile
+
     _data(app)
-    out = tmp_path / "r.csv"
-    _report(app, "csv", out)
-    text = out.read_bytes().decode("utf-8-sig")
+    out = tmp_path / "r.zip"
+    _report(app, "csv", out)  # one CSV per section, in a zip (issue 16)
+    with zipfile.ZipFile(out) as archive:
+        text = "".join(
+            archive.read(name).decode("utf-8-sig")
+            for name in archive.namelist()
+            if name.endswith(".csv")
+        )
     rows = list(csv.reader(io.StringIO(text)))
     cells = [c for row in rows for c in row]
     assert "'" + HOSTILE_TITLE in cells

@@ -751,10 +751,14 @@ def test_reports_page_and_downloads(console: Console) -> None:
     since = today - timedelta(days=30)
     picked = boss.get(f"/reports?since={since}&until={today}&channel=news-feed").text
     assert str(since) in picked and "news-feed" in picked
-    csv = boss.get(f"/reports/download?format=csv&since={since}&until={today}")
+    csv = boss.get(f"/reports/download?format=csv&section=top_posts&since={since}&until={today}")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     assert csv.data.startswith(b"\xef\xbb\xbf") and "勤洗手".encode() in csv.data
     assert "attachment" in csv.headers["Content-Disposition"]
+    # without a section: a zip, one CSV per section (issue 16)
+    bundle = boss.get(f"/reports/download?format=csv&since={since}&until={today}")
+    assert bundle.mimetype == "application/zip" and bundle.data[:2] == b"PK"
+    assert ".zip" in bundle.headers["Content-Disposition"]
     xlsx = boss.get("/reports/download?format=xlsx")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
     html = boss.get("/reports/download?format=html")

@@ -137,9 +137,20 @@ def register(app: Flask) -> None:
         if fmt not in types:
             raise InvalidInput(f"format {fmt!r}: use csv, xlsx or html")
         data = _report()
-        payload = render(data, fmt)
+        # CSV: one section (?section=channels), or a zip with one file per section
+        section = request.args.get("section") or None
+        if fmt == "csv" and section is not None:
+            from kepubot.reports.formats import section_name
+
+            section = section_name(section)
+        payload = render(data, fmt, section if fmt == "csv" else None)
         body = payload if isinstance(payload, bytes) else payload.encode("utf-8")
-        name = f"kepubot-report-{data['period']['since']}-{data['period']['until']}.{fmt}"
-        response = Response(body, mimetype=types[fmt])
+        suffix, mimetype = fmt, types[fmt]
+        if fmt == "csv" and section is None:
+            suffix, mimetype = "zip", "application/zip"
+        elif section is not None:
+            suffix = f"{section}.csv"
+        name = f"kepubot-report-{data['period']['since']}-{data['period']['until']}.{suffix}"
+        response = Response(body, mimetype=mimetype)
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
