@@ -1,0 +1,80 @@
+"""Assisted tasks and the watchdog (issue 14, docs/delivery.md §17.2): the assignee is told
+once, with the task's console link; the generic overdue check leaves a waiting task alone;
+a task not confirmed within confirm_within_hours alerts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from test_watchdog_alerts import Receiver, receiver  # noqa: F401 (fixture)
+
+from kepubot.app import App
+from kepubot.bot import watchdog
+from kepubot.bot.dispatch import Engine
+from kepubot.config import load_config
+from kepubot.queue import deliveries
+from kepubot.queue.posts import PostInput, approve, create_posts, submit
+from kepubot.timeutil import utcnow
+
+
+def test_task_told_once_then_alerted_when_not_confirmed(
+    tmp_path: Path,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    (tmp_path / "kepubot.toml").write_text(
+        f"""
+[daemon]
+overdue_minutes = 10
+stuck_minutes = 30
+[alerts]
+urls = ["json://127.0.0.1:{receiver.port}/alerts"]
+[web]
+base_url = "https://kepubot.example.org/"
+[users.ed]
+roles = ["editor"]
+[users.rev]
+roles = ["reviewer"]
+[users.pub]
+roles = ["editor"]
+notify = ["json://127.0.0.1:{receiver.port}/pub"]
+[review]
+levels = ["终审"]
+[channels.tt]
+type = "assisted"
+platform = "toutiao"
+output_dir = "packs"
+assignees = ["pub"]
+confirm_within_hours = 2
+""",
+        encoding="utf-8",
+    )
+    app = App(load_config(tmp_path / "kepubot.toml"))
+    now = utcnow()
+    ids = create_posts(
+        app, "ed", [(PostInput(title="开窗通风", body="正文", channels=["tt"]), "t")], now=now
+    )
+    submit(app, "ed", ids, now=now)
+    approve(app, "rev", ids, now=now)
+    engine = Engine(app, worker="w", clock=lambda: now)
+    engine.dispatch()
+    assert engine.wait_idle(timeout=30)
+    (task,) = deliveries.for_post(app.conn, ids[0])
+    assert task.state == "processing" and task.progress["awaiting_person"] is True
+
+    # an hour later: told once (the assignee's own address), never "overdue"
+    hour = Engine(app, worker="w", clock=lambda: now + timedelta(hours=1))
+    lines = watchdog.check(hour)
+    assert len(lines) == 1 and f"https://kepubot.example.org/tasks/{task.id}" in lines[0]
+    assert [m["title"] for m in receiver.messages] == ["kepubot: 待人工发布 — 今日头条（头条号）"]
+    assert watchdog.check(hour) == []
+    # past confirm_within_hours: an alert to [alerts] urls and the assignee
+    late = Engine(app, worker="w", clock=lambda: now + timedelta(hours=2, minutes=1))
+    lines = watchdog.check(late)
+    assert len(lines) == 1 and "not confirmed within 2 h" in lines[0]
+    late_titles = [m["title"] for m in receiver.messages[1:]]
+    assert late_titles == ["kepubot: 待人工发布任务超时未确认"] * 2  # [alerts] urls + the assignee
+    assert watchdog.check(late) == []  # once per repeat window
+    for e in (engine, hour, late):
+        e.close()
+    app.close()
