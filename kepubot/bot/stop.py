@@ -38,27 +38,54 @@ def pause_channels(
         raise InvalidInput("--reason must say why publishing stops")
     added = pauses.pause(app.conn, channels=channels, reason=reason.strip(), actor=actor, now=now)
     if added:
-        where = "、".join(pauses.describe(s) for s in added)
-        _alert(
-            app,
-            f"pause:{','.join(added)}:{now.isoformat()}",
-            now,
-            f"kepubot：已暂停发布（{where}）",
-            f"{actor} 暂停了 {where} 的发布，原因：{reason.strip()}。正在发送的会发完，排队中的"
-            "稿件等待恢复，不会丢失。恢复：`kepubot resume`",
+        english = getattr(app, "language", "zh") == "en"
+        where = ("、" if not english else ", ").join(
+            pauses.describe(s, "en" if english else "zh") for s in added
         )
+        key = f"pause:{','.join(added)}:{now.isoformat()}"
+        if english:
+            _alert(
+                app,
+                key,
+                now,
+                f"kepubot: publishing paused ({where})",
+                f"{actor} paused publishing on {where}: {reason.strip()}. Sends in flight"
+                " finish; queued posts wait and are not lost. Resume: `kepubot resume`",
+            )
+        else:
+            _alert(
+                app,
+                key,
+                now,
+                f"kepubot：已暂停发布（{where}）",
+                f"{actor} 暂停了 {where} 的发布，原因：{reason.strip()}。正在发送的会发完，排队中的"
+                "稿件等待恢复，不会丢失。恢复：`kepubot resume`",
+            )
     return added
 
 
 def resume_channels(app: App, actor: str, channels: list[str], *, now: datetime) -> list[str]:
     _check(app, actor, channels, "resuming publishing")
     lifted = pauses.resume(app.conn, channels=channels, actor=actor, now=now)
-    where = "、".join(pauses.describe(s) for s in lifted)
-    _alert(
-        app,
-        f"resume:{','.join(lifted)}:{now.isoformat()}",
-        now,
-        f"kepubot：已恢复发布（{where}）",
-        f"{actor} 恢复了 {where} 的发布；排队中的稿件按计划发出。",
+    english = getattr(app, "language", "zh") == "en"
+    where = ("、" if not english else ", ").join(
+        pauses.describe(s, "en" if english else "zh") for s in lifted
     )
+    key = f"resume:{','.join(lifted)}:{now.isoformat()}"
+    if english:
+        _alert(
+            app,
+            key,
+            now,
+            f"kepubot: publishing resumed ({where})",
+            f"{actor} resumed publishing on {where}; queued posts go out as planned.",
+        )
+    else:
+        _alert(
+            app,
+            key,
+            now,
+            f"kepubot：已恢复发布（{where}）",
+            f"{actor} 恢复了 {where} 的发布；排队中的稿件按计划发出。",
+        )
     return lifted

@@ -56,7 +56,10 @@ def test_retract_action_needs_confirmation_and_the_final_level(workspace: Worksp
     editor = console.client("zhang")
     page = final.get(f"/posts/{post_id}").text
     assert 'id="retract-post"' in page
-    assert 'id="retract-post"' not in editor.get(f"/posts/{post_id}").text
+    author_page = editor.get(f"/posts/{post_id}").text
+    assert 'id="retract-post"' not in author_page
+    # live posts are retracted, not cancelled: the author gets no cancel button any more
+    assert f'action="/posts/{post_id}/cancel"' not in author_page
 
     path = f"/posts/{post_id}/retract"
     assert console.post(final, path, {"reason": "数据有误"}).status_code == 400  # no confirm
