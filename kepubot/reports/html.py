@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from html import escape
 from typing import Any
 
@@ -28,55 +27,10 @@ table{border-collapse:collapse;width:100%;font-size:.9em;margin:.5em 0}
 th,td{border-bottom:1px solid #e4e7eb;padding:.35em .5em;text-align:right}
 th:first-child,td:first-child,td.text,th.text{text-align:left}th{background:#f5f7fa}
 .charts{display:flex;flex-wrap:wrap;gap:1.5em}.chart{flex:1 1 460px}
-svg text{font-size:11px;fill:#52606d}
+.chart svg{width:100%;height:auto}
 """
 
 _TEXT_COLUMNS = {"top_posts": {1, 2, 3}, "top_engagement": {1, 2, 3}}
-
-
-def _short(name: str) -> str:
-    """An axis label: a day as MM-DD, anything else cut to 10 characters."""
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", name):
-        return name[5:]
-    return name if len(name) <= 10 else name[:9] + "…"
-
-
-def _bar_chart(title: str, items: list[tuple[str, float]], color: str) -> str:
-    width, height, left, bottom = 520, 260, 56, 40
-    inner_w, inner_h = width - left - 12, height - bottom - 28
-    peak = max([v for _, v in items] + [1])
-    n = max(1, len(items))
-    slot = inner_w / n
-    bar = max(2.0, slot * 0.7)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}"'
-        f' viewBox="0 0 {width} {height}" width="100%">',
-        f'<text x="{left}" y="16" style="font-size:13px;font-weight:600;fill:#1f2933">{escape(title)}</text>',
-        f'<line x1="{left}" y1="{28 + inner_h}" x2="{left + inner_w}" y2="{28 + inner_h}" stroke="#9aa5b1"/>',
-    ]
-    for fraction in (0.5, 1.0):
-        y = 28 + inner_h - inner_h * fraction
-        parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + inner_w}" y2="{y:.1f}" stroke="#e4e7eb"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt(round(peak * fraction))}</text>'
-        )
-    step = max(1, n // 10)
-    for i, (name, value) in enumerate(items):
-        h = inner_h * (value / peak) if peak else 0
-        x = left + i * slot + (slot - bar) / 2
-        y = 28 + inner_h - h
-        parts.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{color}">'
-            f"<title>{escape(name)}: {fmt(value)}</title></rect>"
-        )
-        if i % step == 0:
-            parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle">{escape(_short(name))}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def to_html(report: dict[str, Any]) -> str:
@@ -117,13 +71,13 @@ def body_html(report: dict[str, Any]) -> str:
             f'<div class="v">{escape(fmt(totals.get(key), key))}</div>'
             f'<div class="c {css}">{escape(L("change"))} {escape(fmt(delta, "change"))}</div></div>'
         )
-    daily = [(d["date"], float(d["views"] or 0)) for d in report["daily"]]
-    per_channel = [(name, float(c["views"] or 0)) for name, c in report["channels"].items()]
+    from kepubot.reports.charts import charts as drawn
+
+    # pygal's SVG, without its scripts: offline, printable, CSP-safe (docs/architecture.md §15.4)
     charts = (
         '<div class="charts">'
-        f'<div class="chart">{_bar_chart(L("chart_views"), daily, "#3b7ddd")}</div>'
-        f'<div class="chart">{_bar_chart(L("chart_channels"), per_channel, "#f0883e")}</div>'
-        "</div>"
+        + "".join(f'<div class="chart" id="{cid}">{svg}</div>' for cid, svg in drawn(report))
+        + "</div>"
     )
     tables = []
     for name, header, rows in sections(report):

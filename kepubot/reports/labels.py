@@ -52,6 +52,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "filters": ("筛选", "Filters"),
     "chart_views": ("每日阅读/播放", "Views per day"),
     "chart_channels": ("各渠道阅读/播放", "Views per channel"),
+    "chart_interactions": ("每日互动（点赞、评论、转发/分享、收藏）", "Interactions per day"),
+    "chart_channel_interactions": ("各渠道互动", "Interactions per channel"),
 }
 
 

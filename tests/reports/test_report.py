@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -292,9 +293,21 @@ def test_html_renders_its_charts_in_a_browser(app: App, data: list, tmp_path: Pa
     )
     assert code == 0, err
     html = out.read_text(encoding="utf-8")
-    assert (
-        html.count("<svg") == 2 and "<script" not in html and "http" not in html.split("<body>")[0]
-    )
+    # pygal's charts (issue 16): each metric reported, channel names in full, and nothing
+    # from outside: no script, no address but the SVG namespaces
+    assert html.count("<svg") == 4 and "<script" not in html
+    assert "http" not in html.split("<body>")[0]
+    outside = set(re.findall(r"https?://[^\s\"'<>)]+", html)) - {
+        "http://www.w3.org/2000/svg",
+        "http://www.w3.org/1999/xlink",
+    }
+    assert not outside, outside
+    for chart_id in ("chart-daily-views", "chart-daily-interactions", "chart-channel-views"):
+        assert f'id="{chart_id}"' in html
+    interactions = html.split('id="chart-daily-interactions"')[1].split("</svg>")[0]
+    assert "点赞" in interactions and "评论" in interactions  # not only views
+    channel_chart = html.split('id="chart-channel-views"')[1].split("</svg>")[0]
+    assert all(name in channel_chart for name in report_channels(app))
     browser = chromium()
     if browser is None:
         pytest.skip("Chromium is not installed (.ci/run installs it)")
@@ -418,3 +431,7 @@ def test_engagement_rate_shows_the_set_it_covers(app: App, data: list) -> None:
         app, "report", "--since", "2026-11-20", "--until", "2026-11-26", "--format", "html"
     )
     assert definition in page and 'id="rate-definition"' in page
+
+
+def report_channels(app: App) -> list[str]:
+    return list(json_report(app)["channels"])
