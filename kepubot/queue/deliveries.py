@@ -366,7 +366,11 @@ def queue_for_post(
 def hold_for_review(conn: sqlite3.Connection, *, post_id: int, now: datetime, actor: str) -> int:
     """The post went back to review: its queued deliveries wait for the new approval."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM deliveries WHERE post_id = ? AND state = 'queued'", (post_id,)
+        # a retraction waiting in the queue is not held: it takes back what is live
+        # (docs/delivery.md §14)
+        f"SELECT {_COLUMNS} FROM deliveries WHERE post_id = ? AND state = 'queued'"
+        " AND kind = 'publish'",
+        (post_id,),
     ).fetchall()
     for row in rows:
         _set_state(conn, row, "pending", now=now, actor=actor, action="delivery.held")
@@ -1014,6 +1018,18 @@ def operator_retry(
         post = conn.execute(
             "SELECT state, approved_hash, channels FROM posts WHERE id = ?", (delivery.post_id,)
         ).fetchone()
+        if delivery.kind == "retract":
+            # taking back what is live needs no approval of its content (docs/delivery.md §14)
+            _set_state(
+                conn,
+                delivery,
+                "queued",
+                now=now,
+                actor=actor,
+                action="delivery.retry_by_operator",
+                extra_sets={"not_before": to_db(now), "attempts": 0},
+            )
+            return
         if post["state"] != "approved":
             raise InvalidTransition(
                 f"delivery {delivery_id}: post {delivery.post_id} is {post['state']}; it must be"

@@ -283,3 +283,54 @@ def test_retract_refusals_are_one_error_line_and_change_nothing(workspace: Works
     ws.refused("resume", user="ops", contains="nothing is paused")
     ws.refused("delivery", "resolve", "1", "--retracted", "--not-retracted", user="ops")
     ws.refused("delivery", "resolve", "1", "--retracted", user="ops", contains="publication")
+
+
+def test_a_failed_retraction_is_retried_even_after_the_post_was_edited(
+    workspace: Workspace,
+) -> None:
+    """Regression: operator retry asked for the post's current content to be approved, which
+    a retraction (taking back what is live) does not need."""
+    from kepubot.app import App
+    from kepubot.config import load_config
+    from kepubot.queue import deliveries
+
+    ws = workspace
+    post_id = _approved(ws, "news-feed")
+    ws.ok("run", "--once", user="ops")
+    ws.ok("post", "retract", str(post_id), "--reason", "数据有误", user="zhao")
+    app = App(load_config(ws.config))
+    try:
+        (row,) = deliveries.for_post(app.conn, post_id)
+        claimed = deliveries.claim_next(app.conn, worker="t:1", now=row.due_at, lease_seconds=60)
+        assert claimed is not None
+        deliveries.begin_send(
+            app.conn, delivery=claimed, worker="t:1", now=row.due_at, lease_seconds=60
+        )
+        deliveries.record_failed(
+            app.conn,
+            delivery=claimed,
+            worker="t:1",
+            now=row.due_at,
+            error_kind="permanent",
+            error="refused",
+        )
+    finally:
+        app.close()
+    ws.ok("post", "edit", str(post_id), "--summary", "更正后的摘要。", user="zhang")
+    assert json.loads(ws.ok("post", "show", str(post_id), "--json"))["state"] != "approved"
+    ws.ok("delivery", "retry", str(row.id), user="ops")
+    ws.ok("run", "--once", user="ops")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "retracted"
+
+
+def test_editing_a_post_does_not_hold_its_queued_retraction(workspace: Workspace) -> None:
+    """Regression: an edit sent the post back to review and held every queued delivery,
+    the queued retraction included, which then waited for an approval it does not need."""
+    ws = workspace
+    post_id = _approved(ws, "news-feed")
+    ws.ok("run", "--once", user="ops")
+    ws.ok("post", "retract", str(post_id), "--reason", "数据有误", user="zhao")
+    ws.ok("post", "edit", str(post_id), "--summary", "更正后的摘要。", user="zhang")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "queued"
+    ws.ok("run", "--once", user="ops")
+    assert _deliveries(ws, post_id)["news-feed"]["state"] == "retracted"
