@@ -198,3 +198,24 @@ def source_of_latest(conn: sqlite3.Connection, delivery_ids: list[int]) -> dict[
         delivery_ids,
     ).fetchall()
     return {r[0]: r[1] for r in rows}
+
+
+def figure_sources(
+    conn: sqlite3.Connection, start: datetime, end: datetime, channel: str | None
+) -> dict[str, dict[str, int]]:
+    """Per channel, how many deliveries published in [start, end) have figures that came
+    from an import or by hand (reports mark them, docs/delivery.md §17.3)."""
+    sql = (
+        "SELECT d.channel, m.source, COUNT(*) FROM deliveries d"
+        " JOIN metrics_latest m ON m.delivery_id = d.id"
+        " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
+        " AND m.source != 'collected'"
+    )
+    args: list[Any] = [to_db(start), to_db(end)]
+    if channel is not None:
+        sql += " AND d.channel = ?"
+        args.append(channel)
+    out: dict[str, dict[str, int]] = {}
+    for name, source, count in conn.execute(sql + " GROUP BY d.channel, m.source", args):
+        out.setdefault(name, {})[source] = count
+    return out

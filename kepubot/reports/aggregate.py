@@ -212,6 +212,9 @@ def build_report(
     names = sorted(
         set(current["channels"]) | set(current["trouble"]) | ({channel} if channel else set())
     )
+    from kepubot.queue.assisted import figure_sources
+
+    sources = figure_sources(app.conn, *_period_bounds(app, since, until), channel)
     channels: dict[str, Any] = {}
     for name in names:
         bucket = current["channels"].get(name, Bucket()).as_dict()
@@ -219,6 +222,8 @@ def build_report(
         bucket["failed"] = trouble.get("failed", 0)
         bucket["needs_attention"] = trouble.get("needs_attention", 0)
         bucket["followers_gained"] = current["gained"].get(name)
+        # figures from an outlet's export or typed by hand (docs/delivery.md §17.3)
+        bucket["figure_sources"] = sources.get(name, {})
         channels[name] = bucket
     post_rows = []
     for post_id, info in current["posts"].items():

@@ -76,7 +76,10 @@ def sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any
         (
             "channels",
             [L("channel"), *[L(k) for k in CHANNEL_KEYS]],
-            [[name, *[c.get(k) for k in CHANNEL_KEYS]] for name, c in report["channels"].items()],
+            [
+                [_marked(name, c.get("figure_sources"), lang), *[c.get(k) for k in CHANNEL_KEYS]]
+                for name, c in report["channels"].items()
+            ],
         )
     )
     for key in ("top_posts", "top_engagement"):
@@ -175,6 +178,20 @@ def cell_key(name: str, row: int, column: int) -> str:
         return ("", SUMMARY_KEYS[row], SUMMARY_KEYS[row], "change")[column]
     keys = _keys_for(name)
     return keys[column] if column < len(keys) else ""
+
+
+def _marked(name: str, sources: dict[str, int] | None, lang: str) -> str:
+    """A channel whose figures came from an import or by hand says so next to its name
+    (docs/delivery.md §17.3)."""
+    if not sources:
+        return name
+    words = {"imported": ("导入", "imported"), "manual": ("手工录入", "by hand")}
+    marks = [words[k][1 if lang == "en" else 0] for k in sorted(sources) if k in words]
+    if not marks:
+        return name
+    if lang == "en":
+        return f"{name} (figures {', '.join(marks)})"
+    return f"{name}（数据：{'、'.join(marks)}）"
 
 
 def _keys_for(name: str) -> list[str]:

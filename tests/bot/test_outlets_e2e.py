@@ -146,6 +146,14 @@ def test_assisted_print_and_screen_exactly_once_confirmed_imported_retracted(
         ).fetchone()
         conn.close()
         assert tuple(latest) == (12345, 321, "imported")
+        # reports show the assisted outlet beside the others, marking where figures came from
+        env.config.write_text(
+            env.config.read_text(encoding="utf-8") + '[users.boss]\nroles = ["manager"]\n',
+            encoding="utf-8",
+        )
+        shown = cli(env, "boss", "report", "--format", "csv", "--section", "channels")
+        assert shown.returncode == 0, shown.stderr
+        assert "tt（数据：导入）" in shown.stdout and "12345" in shown.stdout
 
         # the print and screen channels
         (second,) = env.queue(1, ["paper", "kiosk"], title="开窗通风")
