@@ -47,6 +47,14 @@ BILIBILI_CLIENT = "bili-demo"
 KUAISHOU_APP = "ks-demo"
 # every sample with a video also goes to these (they publish videos only)
 VIDEO_CHANNELS = ("bilibili-main", "kuaishou-main")
+# the outlets without an interface take a few samples each (sample file -> channels)
+OUTLET_CHANNELS = {
+    "01.md": ("toutiao", "paper", "screens"),
+    "02.md": ("paper", "screens"),
+    "03.md": ("screens",),
+}
+# the URL the demo's operator "published" the Toutiao task at; the sample export has it
+TOUTIAO_DEMO_URL = "https://www.toutiao.com/article/7350000000000000001/"
 DEMO_PASSWORD = "kepubot-demo"
 REVIEWERS = ("li", "wang", "zhao")
 DAEMON_DEADLINE_SECONDS = 45.0
@@ -79,6 +87,8 @@ def _config(sandbox: str) -> str:
         roles = ["reviewer", "manager"]
         [users.zhao]
         roles = ["reviewer"]
+        [users.ops]
+        roles = ["operator"]
 
         [metrics]
         cadence = ["3s", "1h", "24h", "7d", "30d"]
@@ -154,6 +164,29 @@ def _config(sandbox: str) -> str:
         api_base = "{sandbox}"
         rate_limit = "20/minute"
         timeout_seconds = 5
+
+        # outlets without a publishing interface (docs/platforms.md §14-§16)
+        [channels.toutiao]
+        type = "assisted"
+        platform = "toutiao"
+        output_dir = "public/packs"
+        assignees = ["ops"]
+        min_gap_minutes = 0
+
+        # the demo's newspaper comes out every day, so that one issue is made at once
+        [channels.paper]
+        type = "print"
+        title = "科普周刊·科普版"
+        output_dir = "public/paper"
+        issue_days = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+        issue_time = "00:00"
+        min_gap_minutes = 0
+
+        [channels.screens]
+        type = "screen"
+        title = "科普e站"
+        output_dir = "public/screens"
+        min_gap_minutes = 0
         """
     )
 
@@ -282,6 +315,47 @@ def _post_json(url: str, payload: Any) -> None:
         pass
 
 
+def _outlets(app: Any, data: Any, echo: Callable[[str], None]) -> list[str]:
+    """The person's part of assisted publishing, as an operator would do it: confirm the
+    Toutiao task with its URL and import the outlet's data export; then where the copy pack,
+    the newspaper's issue and the screen pages are."""
+    from kepubot.queue import deliveries
+    from kepubot.queue.assisted import confirm, open_tasks
+    from kepubot.queue.metricsimport import import_file
+    from kepubot.timeutil import utcnow
+
+    lines: list[str] = []
+    tasks = open_tasks(app.conn, ["toutiao"])
+    for task in tasks:
+        confirm(app, "ops", task.id, url=TOUTIAO_DEMO_URL, now=utcnow())
+        echo(f"operator ops published Toutiao task {task.id} by hand and confirmed it")
+    with as_file(data / "samples" / "toutiao-export.csv") as export:
+        result = import_file(
+            app,
+            "ops",
+            Path(export),
+            channel="toutiao",
+            export_format="toutiao",
+            mapping={},
+            now=utcnow(),
+        )
+    echo(
+        f"imported Toutiao's data export: {len(result.stored)} rows matched,"
+        f" {len(result.unmatched)} unmatched{'; ' + '; '.join(result.errors) if result.errors else ''}"
+    )
+    for task in tasks:
+        lines.append(f"copy pack: {task.progress.get('zip', '')}")
+    issues = sorted(
+        {d.remote_url or "" for d in deliveries.list_deliveries(app.conn, channel="paper")}
+    )
+    for url in issues:
+        if url:
+            lines.append(f"newspaper issue: {url.removeprefix('file://')}")
+    screens = app.config.resolve("public/screens")
+    lines.append(f"screen pages: {screens / 'landscape.html'}, {screens / 'portrait.html'}")
+    return lines
+
+
 def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
     from kepubot.app import App
     from kepubot.config import load_config
@@ -371,8 +445,9 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         app.channels  # noqa: B018
         with as_file(data / "samples" / "posts") as posts_dir:
             items = read_posts(Path(posts_dir))
-            for item, _source in items:
+            for item, source in items:
                 item.channels = [*(item.channels or []), *EXTRA_CHANNELS]
+                item.channels += list(OUTLET_CHANNELS.get(Path(source).name, ()))
                 if item.video is not None:
                     item.channels += [c for c in VIDEO_CHANNELS if c not in item.channels]
             ids = create_posts(app, "zhang", items, now=utcnow())
@@ -399,12 +474,15 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         )
         deadline = time.monotonic() + DAEMON_DEADLINE_SECONDS
         counts: dict[str, int] = {}
+        from kepubot.queue.assisted import open_tasks
+
         while time.monotonic() < deadline:
             counts = deliveries.counts_by_state(app.conn)
             settled = sum(
                 counts.get(s, 0) for s in ("published", "failed", "needs_attention", "cancelled")
             )
-            if settled == total:
+            # a Toutiao task waits for a person (待人工发布): settled as far as the daemon goes
+            if settled + len(open_tasks(app.conn, ["toutiao"])) == total:
                 break
             time.sleep(0.3)
         daemon.send_signal(signal.SIGTERM)
@@ -427,6 +505,8 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         finally:
             engine.close()
         echo(f"an hour later: metrics collected for {collected} deliveries")
+        outlets = _outlets(app, data, echo)
+        counts = deliveries.counts_by_state(app.conn)
     finally:
         sandbox.stop()
 
@@ -467,6 +547,8 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
     feeds = app.config.resolve("public/feeds")
     for name in ("feed.xml", "atom.xml", "feed.json"):
         echo(f"feed: {feeds / name}")
+    for line in outlets:
+        echo(line)
     chain = audit.verify(app.conn)
     echo(f"audit chain: {'intact' if chain.ok else 'BROKEN'} ({chain.rows} rows)")
     config = folder / "kepubot.toml"

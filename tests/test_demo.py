@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from backends import connect_db
 from click.testing import CliRunner
 
 from kepubot.cli import cli
 from kepubot.demo import DEMO_SECRETS, MARKER, prepare_workspace
+
+# the demo is SQLite's by design (docs/architecture.md §11): its own folder, its own file
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
@@ -25,10 +28,17 @@ def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "published 66 of 66 deliveries" in done.stdout
+    assert "published 72 of 72 deliveries" in done.stdout
     assert "duplicates 0" in done.stdout
     assert "audit chain: intact" in done.stdout
     assert (folder / "public" / "feeds" / "feed.xml").exists()
+    # the outlets without an interface (issue 14): the Toutiao task confirmed by the demo's
+    # operator, its figures imported, the newspaper's issue and the screen pages written
+    assert "confirmed it" in done.stdout and "1 rows matched" in done.stdout
+    pack = done.stdout.split("copy pack: ")[1].split()[0]
+    issue = done.stdout.split("newspaper issue: ")[1].split()[0]
+    assert Path(pack).is_file() and Path(issue).is_file() and issue.endswith(".docx")
+    assert (folder / "public" / "screens" / "landscape.html").is_file()
     status = subprocess.run(
         [
             sys.executable,
@@ -46,7 +56,7 @@ def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
         env={**dict.fromkeys(DEMO_SECRETS, "x"), "PATH": "/usr/bin:/bin"},
     )
     assert status.returncode == 0, status.stderr
-    assert '"published": 66' in status.stdout
+    assert '"published": 72' in status.stdout
     for name in ("weibo", "wechat", "douyin", "bilibili", "kuaishou", "webhook", "wecom"):
         assert f"{name} " in done.stdout.split("sandbox received:")[1]
     # the workspace says it is the demo's, and which entries the demo made
@@ -67,7 +77,7 @@ def test_demo_refuses_a_folder_that_is_no_demo_workspace(tmp_path: Path) -> None
     folder = tmp_path / "work"
     (folder / "media" / "ab").mkdir(parents=True)
     (folder / "kepubot.toml").write_text("[kepubot]\n", encoding="utf-8")
-    sqlite3.connect(folder / "kepubot.db").close()
+    connect_db(folder / "kepubot.db").close()
     (folder / "media" / "ab" / "photo.png").write_bytes(b"\x89PNG precious")
     before = _tree(folder)
     result = CliRunner().invoke(cli, ["demo", "--dir", str(folder)])
@@ -99,7 +109,7 @@ def _previous_demo(folder: Path) -> None:
     (folder / "public" / "feeds").mkdir(parents=True)
     (folder / "public" / "feeds" / "feed.xml").write_text("<rss/>", encoding="utf-8")
     (folder / "kepubot.toml").write_text("# demo\n", encoding="utf-8")
-    sqlite3.connect(folder / "kepubot.db").close()
+    connect_db(folder / "kepubot.db").close()
     (folder / "daemon.log").write_text("", encoding="utf-8")
     (folder / MARKER).write_text(
         json.dumps(
@@ -155,7 +165,7 @@ def test_a_demo_workspace_in_use_is_not_replaced(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import sqlite3, sys\n"
-            f"c = sqlite3.connect({str(database)!r})\n"
+            f"c = connect_db({str(database)!r})\n"
             "c.execute('pragma journal_mode=wal')\n"
             "c.execute('create table t (x)')\n"
             "c.commit()\n"
