@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
+from backends import connect_db
 
 from conftest import SAMPLES, Workspace
 
@@ -129,7 +131,7 @@ def test_schedule_at_local_time_and_next_slot(workspace: Workspace) -> None:
     ws.ok("post", "submit", str(post_id), user="zhang")
     for reviewer in ("li", "wang", "zhao"):
         ws.ok("post", "approve", str(post_id), user=reviewer)
-    conn = sqlite3.connect(ws.db)
+    conn = connect_db(ws.db)
     due = conn.execute("SELECT due_at FROM deliveries WHERE post_id = ?", (post_id,)).fetchone()[0]
     assert due == when.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -234,6 +236,7 @@ def test_preview_shows_what_each_channel_sends(workspace: Workspace) -> None:
     assert "problems: none" in english
 
 
+@pytest.mark.sqlite_only  # init writes a SQLite config and file, which is what it checks
 def test_init_then_add_in_a_fresh_folder(tmp_path: Path) -> None:
     """The real console script, as a subprocess: init, add, list."""
     exe = [sys.executable, "-m", "kepubot"]

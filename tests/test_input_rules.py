@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from backends import connect_db, on_postgresql
 
 from conftest import Workspace
 from kepubot.errors import InvalidInput
@@ -197,22 +198,23 @@ def test_post_show_and_list_escape_control_characters_stored_earlier(
 ) -> None:
     """A post written before these rules (or edited in the database) cannot drive the
     terminal: `post show` and `post list` print refused characters as \\uXXXX."""
-    import sqlite3
 
     post_id = workspace.add_post("--channel", "news-feed")
-    conn = sqlite3.connect(workspace.db)
+    # PostgreSQL text cannot hold NUL at all (not even by hand); SOH stands in for it there
+    nul = "\x01" if on_postgresql() else "\x00"
+    conn = connect_db(workspace.db)
     with conn:
         conn.execute(
             "UPDATE posts SET title = ?, body = ? WHERE id = ?",
-            ("响铃\x07\x1b[2J标题\u202e", "正文\x00\r\n下一行", post_id),
+            ("响铃\x07\x1b[2J标题\u202e", f"正文{nul}\r\n下一行", post_id),
         )
     conn.close()
     shown = workspace.ok("post", "show", str(post_id))
     listed = workspace.ok("post", "list")
     for out in (shown, listed):
-        assert not [c for c in out if c in "\x00\x07\x1b\u202e\r"], repr(out)
+        assert not [c for c in out if c in f"{nul}\x07\x1b\u202e\r"], repr(out)
         assert "响铃\\u0007\\u001b[2J标题\\u202e" in out
-    assert "正文\\u0000\n下一行" in shown
+    assert f"正文\\u{ord(nul):04x}\n下一行" in shown
 
 
 def test_every_problem_of_a_post_is_its_own_line(workspace: Workspace) -> None:
@@ -235,12 +237,11 @@ def test_a_post_stored_with_a_hostile_link_or_control_characters_is_never_approv
 ) -> None:
     """A post written before these rules (or changed in the database) cannot be submitted
     or approved: the stored values are checked again, each problem on its own line."""
-    import sqlite3
 
     post_id = workspace.add_post("--channel", "news-feed")
     approved = workspace.add_post("--channel", "news-feed", title="另一篇")
     workspace.ok("post", "submit", str(approved), user="zhang")
-    conn = sqlite3.connect(workspace.db)
+    conn = connect_db(workspace.db)
     with conn:
         for pid in (post_id, approved):
             conn.execute(

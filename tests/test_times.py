@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from backends import connect_db
 
 from conftest import Workspace
 from kepubot.app import App
@@ -92,7 +93,7 @@ def test_import_refuses_a_time_out_of_range_naming_file_and_row(
 
 
 def _store(ws: Workspace, sql: str, *args: object) -> None:
-    conn = sqlite3.connect(ws.db)
+    conn = connect_db(ws.db)
     try:
         with conn:
             conn.execute(sql, args)
@@ -170,7 +171,7 @@ def test_migration_10_holds_far_future_rows_and_audits_each(workspace: Workspace
     _store(workspace, "DELETE FROM schema_migrations WHERE version = 10")
     states_before = _states(workspace)
     workspace.ok("post", "list")  # opening the database applies migration 10
-    conn = sqlite3.connect(workspace.db)
+    conn = connect_db(workspace.db)
     conn.row_factory = sqlite3.Row
     try:
         assert conn.execute("SELECT 1 FROM schema_migrations WHERE version = 10").fetchone()
@@ -210,7 +211,7 @@ def test_migration_10_holds_far_future_rows_and_audits_each(workspace: Workspace
         app.close()
     # applied once: opening again repairs nothing more
     workspace.ok("post", "list")
-    conn = sqlite3.connect(workspace.db)
+    conn = connect_db(workspace.db)
     try:
         count = conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'time.repaired'").fetchone()
     finally:
@@ -219,7 +220,7 @@ def test_migration_10_holds_far_future_rows_and_audits_each(workspace: Workspace
 
 
 def _states(ws: Workspace) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(ws.db)
+    conn = connect_db(ws.db)
     try:
         return conn.execute(
             "SELECT 'post', state FROM posts UNION ALL SELECT channel, state FROM deliveries"

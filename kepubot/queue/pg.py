@@ -140,10 +140,12 @@ class Row(Sequence[Any]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Row):
             return self._values == other._values and self._names == other._names
+        if isinstance(other, tuple):  # as a plain sqlite3 row (a tuple) compares
+            return self._values == other
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self._names, self._values))
+        return hash(self._values)
 
     def __repr__(self) -> str:
         return f"Row({dict(zip(self._names, self._values, strict=True))!r})"
@@ -267,6 +269,16 @@ class PgConnection:
 
     def close(self) -> None:
         self.raw.close()
+
+    def __enter__(self) -> PgConnection:
+        return self
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        """As sqlite3: commits an open transaction, or rolls it back on an exception."""
+        if kind is None:
+            self.commit()
+        else:
+            self.rollback()
 
     @property
     def closed(self) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from backends import connect_db
 
 from kepubot.app import App
 from kepubot.config import load_config
@@ -174,7 +175,7 @@ class DaemonEnv:
         return process.wait(timeout=timeout)
 
     def states(self) -> dict[str, int]:
-        conn = sqlite3.connect(self.db)
+        conn = connect_db(self.db)
         try:
             return dict(
                 conn.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall()

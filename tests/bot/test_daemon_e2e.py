@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from backends import connect_db
+from backends import connect_db, on_postgresql
 
 from daemon_env import CMS_SECRET, WECOM_KEY, DaemonEnv, feed_ids, make_env
 from kepubot.bot.crash import POINTS
@@ -34,6 +34,10 @@ def keys_received(env: DaemonEnv, route: str = "webhook") -> Counter[str]:
 def integrity_ok(env: DaemonEnv) -> bool:
     conn = connect_db(env.db)
     try:
+        if on_postgresql():  # no PRAGMA there: the audit chain must verify end to end
+            from kepubot.queue import audit
+
+            return audit.verify(conn).ok
         return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import textwrap
 import time
 from collections import Counter
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import connect_db
 
 from conftest import SAMPLES
 from daemon_env import DaemonEnv
@@ -111,7 +111,7 @@ class DouyinEnv(DaemonEnv):
         return Counter(e["body"]["text"] for e in self.ledger("douyin")["accepted"])
 
     def attention_alerts(self) -> list[tuple[str, str]]:
-        conn = sqlite3.connect(self.db)
+        conn = connect_db(self.db)
         try:
             return conn.execute(
                 "SELECT key, message FROM alerts WHERE key LIKE 'attention:%'"
@@ -120,14 +120,14 @@ class DouyinEnv(DaemonEnv):
             conn.close()
 
     def attempts(self) -> list[int]:
-        conn = sqlite3.connect(self.db)
+        conn = connect_db(self.db)
         try:
             return [n for (n,) in conn.execute("SELECT attempts FROM deliveries ORDER BY id")]
         finally:
             conn.close()
 
     def rows(self) -> list[tuple[int, str, str | None]]:
-        conn = sqlite3.connect(self.db)
+        conn = connect_db(self.db)
         try:
             return conn.execute(
                 "SELECT id, state, remote_id FROM deliveries ORDER BY id"

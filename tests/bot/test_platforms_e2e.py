@@ -4,7 +4,6 @@ independent emulators of Weibo, WeChat and Douyin. What counts is the sandbox's 
 from __future__ import annotations
 
 import json
-import sqlite3
 import textwrap
 import threading
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import connect_db
 
 from conftest import SAMPLES
 from daemon_env import DaemonEnv
@@ -162,7 +162,7 @@ def test_sample_posts_reach_all_three_platforms_exactly_once(penv: PlatformEnv) 
     text = penv.log_text()
     assert "DEBUG" in text and "access_token=***" in text  # WeChat's token is in its URLs
     stored = (
-        sqlite3.connect(penv.db)
+        connect_db(penv.db)
         .execute("SELECT channel, access_token, refresh_token FROM credentials")
         .fetchall()
     )
@@ -284,7 +284,7 @@ def test_douyin_refresh_token_expiry_then_reauthorization(penv: PlatformEnv) -> 
     states = penv.states()
     # the video waits; nothing is lost or failed (whether every other delivery is published
     # after three passes depends on the machine's speed: a slow answer becomes a retry)
-    conn = sqlite3.connect(penv.db)
+    conn = connect_db(penv.db)
     try:
         douyin = conn.execute(
             "SELECT state FROM deliveries WHERE channel = 'douyin-main'"
@@ -307,9 +307,8 @@ def test_douyin_refresh_token_expiry_then_reauthorization(penv: PlatformEnv) -> 
 
 
 def debug_states(env: PlatformEnv) -> str:
-    import sqlite3
 
-    conn = sqlite3.connect(env.db)
+    conn = connect_db(env.db)
     rows = conn.execute(
         "SELECT id, channel, state, attempts, last_error FROM deliveries WHERE state != 'published'"
     ).fetchall()

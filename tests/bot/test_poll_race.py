@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import connect_db
 
 from daemon_env import DaemonEnv, make_env
 from kepubot.bot.daemon import run_once
@@ -69,7 +70,7 @@ def _processing_delivery(env: DaemonEnv) -> int:
 
 
 def _published_rows(env: DaemonEnv, delivery_id: int) -> int:
-    conn = sqlite3.connect(env.db)
+    conn = connect_db(env.db)
     try:
         return conn.execute(
             "SELECT COUNT(*) FROM audit WHERE delivery_id = ? AND action = 'delivery.published'",
@@ -211,7 +212,7 @@ def test_an_absurd_retry_after_is_honoured_for_a_day_at_most(env: DaemonEnv) -> 
     finally:
         app.close()
     # every listing can show it
-    conn = sqlite3.connect(env.db)
+    conn = connect_db(env.db)
     try:
         (stored,) = conn.execute("SELECT not_before FROM deliveries").fetchone()
     finally:

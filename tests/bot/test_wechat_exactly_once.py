@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import connect_db
 
 from conftest import SAMPLES
 from daemon_env import DaemonEnv
@@ -91,7 +92,7 @@ class OnceEnv(DaemonEnv):
         return ids
 
     def rows(self) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(self.db)
+        conn = connect_db(self.db)
         conn.row_factory = sqlite3.Row
         try:
             found = conn.execute(
@@ -173,7 +174,7 @@ def assert_exactly_once_or_a_person_knows(env: OnceEnv, expected: int) -> None:
 def undecided_seen(env: OnceEnv, channel: str, count: int) -> bool:
     """``count`` deliveries of ``channel`` were looked up and left undecided (and are still
     waiting, or already handed to a person)."""
-    conn = sqlite3.connect(env.db)
+    conn = connect_db(env.db)
     try:
         row = conn.execute(
             "SELECT COUNT(*) FROM deliveries WHERE channel = ? AND (state = 'needs_attention'"

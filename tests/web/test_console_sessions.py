@@ -4,10 +4,10 @@ command line's role rules are the console's."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
+from backends import connect_db
 from test_console import PASSWORD, Console, _console, submitted_post, token_of
 
 from conftest import Workspace, snapshot
@@ -24,7 +24,7 @@ def console_fixture(workspace: Workspace) -> Console:
 
 
 def _count(db, sql: str, *args: object) -> int:
-    conn = sqlite3.connect(db)
+    conn = connect_db(db)
     try:
         return int(conn.execute(sql, args).fetchone()[0])
     finally:
@@ -188,7 +188,7 @@ def test_sessions_are_stored_only_as_hashes(console: Console) -> None:
     client = console.client("zhang")
     cookie = client.get_cookie("kepubot_session")
     assert cookie is not None
-    conn = sqlite3.connect(console.workspace.db)
+    conn = connect_db(console.workspace.db)
     rows = conn.execute("SELECT token_hash, user FROM console_sessions").fetchall()
     conn.close()
     assert ("zhang" in {r[1] for r in rows}) and all(len(r[0]) == 64 for r in rows)

@@ -3,9 +3,9 @@ console cannot show is shown raw instead of breaking the page."""
 
 from __future__ import annotations
 
-import sqlite3
 from html.parser import HTMLParser
 
+from backends import connect_db
 from test_console import PASSWORD, Console, console  # noqa: F401 — the fixture
 
 
@@ -58,7 +58,7 @@ def test_pages_show_a_stored_time_they_cannot_convert_raw(console: Console) -> N
     """9999-12-31 23:59:59 UTC is past year 9999 in Asia/Shanghai: shown raw, never a 500."""
     post_id = _approved(console)
     far = "9999-12-31T23:59:59.000Z"
-    conn = sqlite3.connect(console.workspace.db)
+    conn = connect_db(console.workspace.db)
     with conn:
         conn.execute("UPDATE posts SET scheduled_at = ? WHERE id = ?", (far, post_id))
         conn.execute("UPDATE deliveries SET due_at = ? WHERE post_id = ?", (far, post_id))
