@@ -1334,7 +1334,7 @@ def metrics_import(
     if result.errors:
         for line in result.errors:
             click.echo(f"error: {line}", err=True)
-        click.echo("nothing imported", err=True)
+        click.echo(f"error: {file.name}: nothing was imported; fix the above and run it again", err=True)
         sys.exit(2)
     click.echo(f"imported {len(result.stored)} rows into {channel} (marked imported)")
     for number, title in result.unmatched:
