@@ -398,7 +398,13 @@ def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = Non
             media.extend(m.model_dump() for m in kept if m.kind == "image")
         for path in data.add_images or []:
             record = add(path, "image", "--image")
-            if all(m["path"] != record["path"] for m in media if m["kind"] == "image"):
+            # the same file under the same name once; under another name it is another
+            # reference the body may use
+            if all(
+                (m["path"], m["name"]) != (record["path"], record["name"])
+                for m in media
+                if m["kind"] == "image"
+            ):
                 media.append(record)
         if data.video is not None:
             media.append(add(data.video, "video", "--video"))

@@ -26,10 +26,51 @@ PAGE_SIZE = 50
 _FORM_FIELDS = ("title", "body", "link", "channels", "at", "images", "video", "cover")
 
 
-def html_of(markdown_text: str) -> Markup:
+_IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")')
+
+
+def html_of(markdown_text: str, images: dict[str, str] | None = None) -> Markup:
+    """The body as HTML (sanitized by nh3). ``images``: attached file name -> the address
+    the console serves it at, so that ``![说明](handwashing.png)`` shows the attached
+    picture rather than a broken one (docs/architecture.md §15.2)."""
+    import html as htmllib
+    from pathlib import PurePosixPath
+
     from kepubot.channels.base import markdown_to_html
 
-    return Markup(markdown_to_html(markdown_text))  # sanitized by nh3
+    rendered = markdown_to_html(markdown_text)
+    if images:
+
+        def resolve(match: re.Match[str]) -> str:
+            src = htmllib.unescape(match.group(2))
+            found = images.get(src) or images.get(PurePosixPath(src).name)
+            if found is None:
+                return match.group(0)
+            return match.group(1) + htmllib.escape(found) + match.group(3)
+
+        rendered = _IMG_SRC.sub(resolve, rendered)
+    return Markup(rendered)
+
+
+def media_urls(media: Any, uploaded: list[str] | None = None) -> dict[str, str]:
+    """Attached image name (and store name) -> its /media/ address; ``uploaded``: the compose
+    form's "store path|name" entries of dropped images not yet saved."""
+    from pathlib import PurePosixPath
+
+    from flask import url_for
+
+    found: dict[str, str] = {}
+    for item in media or []:
+        if getattr(item, "kind", None) == "video":
+            continue
+        address = url_for("media", relative=item.path)
+        found.setdefault(item.name, address)
+        found.setdefault(PurePosixPath(item.path).name, address)
+    for entry in uploaded or []:
+        relative, _, name = entry.partition("|")
+        if name and g.service.media.stored(relative.strip()) is not None:
+            found.setdefault(name, url_for("media", relative=relative.strip()))
+    return found
 
 
 def clean_html(html: str) -> Markup:

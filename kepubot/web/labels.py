@@ -50,8 +50,9 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "save_submit": ("保存并提交审核", "Save and submit for review"),
     "live_preview": ("实时预览", "Live preview"),
     "preview_note": (
-        "新上传的图片和视频在保存后进入预览。",
-        "Newly chosen images and video appear in the preview once saved.",
+        "新选的图片先在本机预览，保存后随稿件上传；视频在保存后进入预览。",
+        "Newly chosen images preview from this computer and upload with the post when saved;"
+        " a video appears in the preview once saved.",
     ),
     "channel_preview": ("各渠道预览（将要发送的内容）", "Per-channel preview (what will be sent)"),
     "tags_hint": ("用逗号或空格分隔", "separated by commas or spaces"),

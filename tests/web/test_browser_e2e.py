@@ -706,3 +706,90 @@ def test_calendar_drag_and_phone_layout_in_a_real_browser(
     visit("phone", PHONE, {"login": "/login"})
 
     assert not {k: v for k, v in overflow.items() if k in must_fit}, overflow
+
+
+# --- issue 16: bulk approve from the review queue, images placed in the body ----------------
+
+
+def test_bulk_approve_and_inserting_an_image_in_a_real_browser(
+    console: Console, page: Any, shots: Any
+) -> None:
+    import base64
+
+    from crafted_images import real_png
+
+    url = console.url
+    sign_in(page, console, "zhang")
+    page.goto(f"{url}/posts/new")
+    form = page.locator("#compose-form")
+    body = form.locator('textarea[name="body"]')
+    form.locator('input[name="title"]').fill("图文：七步洗手法")
+    form.locator('input[name="link"]').fill(LINK)
+    form.locator('input[name="channels"][value="weibo-main"]').check()
+    # a picture the body names but nobody attached: shown before submit
+    body.fill("开头\n\n![缺图](没有这张.png)")
+    preview = page.locator("#live-preview")
+    expect(preview.locator("#missing-images")).to_contain_text("没有这张.png")
+    body.fill("第一段。\n\n第二段。")
+    expect(preview.locator("#missing-images")).to_have_count(0)
+
+    # a chosen file previews at once (an object URL) and its button inserts it at the cursor
+    form.locator('input[name="images"]').set_input_files(str(IMAGE))
+    chosen = page.locator("#new-images img")
+    expect(chosen).to_have_count(1)
+    assert chosen.get_attribute("src").startswith("blob:")
+    assert chosen.evaluate("img => img.complete && img.naturalWidth") > 0
+    body.evaluate("area => area.setSelectionRange(4, 4)")  # after 第一段。
+    page.locator("#new-images").get_by_role("button", name="插入正文").click()
+    expect(body).to_have_value("第一段。\n\n![handwashing](handwashing.png)\n\n第二段。")
+
+    # a dropped picture uploads (the media store checks it) and inserts itself
+    picture = base64.b64encode(real_png(48, 32)).decode()
+    body.evaluate("area => area.setSelectionRange(area.value.length, area.value.length)")
+    page.evaluate(
+        """([data]) => {
+          const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+          const drop = new DataTransfer();
+          drop.items.add(new File([bytes], "image.png", {type: "image/png"}));
+          document.querySelector('#compose-form textarea[name="body"]').dispatchEvent(
+            new DragEvent("drop", {dataTransfer: drop, bubbles: true, cancelable: true}));
+        }""",
+        [picture],
+    )
+    expect(body).to_have_value(re.compile(r"!\[pasted-[0-9a-f]{8}\]\(pasted-[0-9a-f]{8}\.png\)$"))
+    expect(page.locator('#uploaded-images input[name="uploaded"]')).to_have_count(1)
+    expect(preview.locator("#missing-images")).to_have_count(0)
+    expect(preview.locator(".body-preview img")).to_have_count(2)
+    for img in preview.locator(".body-preview img").all():  # the unsaved one from its blob: URL
+        expect(img).to_have_js_property("complete", True)
+        assert img.evaluate("img => img.naturalWidth") > 0, img.get_attribute("src")
+    shots(page, "16-compose-images-in-body")
+    page.locator('button[name="submit_now"]').click()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(url)}/posts/\d+$"))
+    expect(page.locator(".flash.ok").first).to_contain_text("已提交初审")
+    expect(page.locator("#post-body img")).to_have_count(2)
+    for img in page.locator("#post-body img").all():
+        assert img.evaluate("img => img.complete && img.naturalWidth") > 0
+
+    # two more posts in review; li ticks both and approves them at once
+    ids = [add_post(console, "--channel", "weibo-main", title=f"批量审核 {n}") for n in (1, 2)]
+    for post_id in ids:
+        console.cli("--as", "zhang", "post", "submit", str(post_id))
+    sign_out(page, console)
+    sign_in(page, console, "li")
+    page.goto(f"{url}/review")
+    level_one = page.locator('section[data-level="1"]')
+    for post_id in ids:
+        level_one.locator(f'tr[data-post="{post_id}"] input[name="ids"]').check()
+    page.locator("#bulk-action").select_option("approve")
+    shots(page, "17-review-bulk")
+    page.locator("#bulk-go").click()
+    expect(page).to_have_url(f"{url}/review")
+    expect(page.locator(".flash.ok")).to_contain_text("已通过 2 篇稿件")
+    for post_id in ids:
+        expect(page.locator(f'section[data-level="2"] tr[data-post="{post_id}"]')).to_have_count(1)
+    with console.db() as conn:
+        levels = conn.execute(
+            f"SELECT review_level FROM posts WHERE id IN ({ids[0]}, {ids[1]})"
+        ).fetchall()
+    assert [row[0] for row in levels] == [2, 2]

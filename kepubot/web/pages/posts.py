@@ -29,6 +29,7 @@ from kepubot.web.forms import (
     day_arg,
     html_of,
     local_midnight,
+    media_urls,
     page_number,
     post_input,
     preview_view,
@@ -127,12 +128,21 @@ def register(app: Flask) -> None:
         from kepubot.queue.posts import submit
 
         if request.form.get("submit_now"):
+            from kepubot.queue.posts import get_post
+
+            before = get_post(g.service, post_id)
             try:
                 submit(g.service, g.user, [post_id], now=g.now)
             except KepubotError as exc:
                 flash(translate(str(exc), g.lang), "error")
                 return redirect(url_for("post_show", post_id=post_id))
             _flash_warnings(post_id)
+            # what happened: saved and sent to the first review level
+            flash(
+                text(g.lang, "saved") + outcome("submit", before, get_post(g.service, post_id)),
+                "ok",
+            )
+            return redirect(url_for("post_show", post_id=post_id), code=303)
         flash(text(g.lang, "saved"), "ok")
         return redirect(url_for("post_show", post_id=post_id), code=303)
 
@@ -239,10 +249,11 @@ def register(app: Flask) -> None:
         return {
             "missing_images": [translate(line, g.lang) for line in missing],
             # 三校 findings of the text being typed (docs/architecture.md §13)
-            "findings": [
-                finding_json(f, g.lang) for f in check(fields, g.service.misused_words)
-            ],
-            "body_html": html_of(values.get("body", "")),
+            "findings": [finding_json(f, g.lang) for f in check(fields, g.service.misused_words)],
+            "body_html": html_of(
+                values.get("body", ""),
+                media_urls(base.media if base else [], values.get("uploaded")),
+            ),
             "items": preview_view(items, base),
             "variant_form": True,
             "variants": variants,
@@ -273,7 +284,7 @@ def register(app: Flask) -> None:
         return render_template(
             "post.html",
             post=post,
-            body_html=html_of(post.body),
+            body_html=html_of(post.body, media_urls(post.media)),
             reviews=reviews_of(service, post_id),
             deliveries=shown_deliveries,
             items=preview_view(preview_items(service, post, post.channels), post),

@@ -84,6 +84,7 @@
   });
 
   // chosen files preview at once, from object URLs, before the form is saved
+  var pendingUrls = {}; // chosen file name -> its object URL, for the live preview
   var chosen = form.querySelector('input[type="file"][name="images"]');
   var chosenBox = document.getElementById("new-images");
   var label = chosen ? chosen.getAttribute("data-insert-label") : "";
@@ -93,8 +94,11 @@
         URL.revokeObjectURL(img.src);
       });
       chosenBox.textContent = "";
+      pendingUrls = {};
       Array.prototype.forEach.call(chosen.files || [], function (file) {
-        thumb(chosenBox, URL.createObjectURL(file), file.name, label);
+        var address = URL.createObjectURL(file);
+        pendingUrls[file.name] = address;
+        thumb(chosenBox, address, file.name, label);
       });
     });
   }
@@ -230,6 +234,13 @@
           });
           // the server renders this fragment: Markdown through the sanitizer, text escaped
           target.innerHTML = result.html;
+          // a chosen file not yet saved shows from its object URL
+          target.querySelectorAll(".body-preview img").forEach(function (img) {
+            var name = img.getAttribute("src");
+            if (Object.prototype.hasOwnProperty.call(pendingUrls, name)) {
+              img.src = pendingUrls[name];
+            }
+          });
           target.querySelectorAll("[name^='variant_']").forEach(function (field) {
             if (Object.prototype.hasOwnProperty.call(typed, field.name)) {
               field.value = typed[field.name];
