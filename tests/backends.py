@@ -14,7 +14,9 @@ names another server (an admin URL).
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +89,16 @@ def finish() -> None:
     name = _state["template"]
     if name is None:
         return
+    _state["finishing"] = True
+    if _threads:
+        _threads[0].join(timeout=30)
+        while True:
+            try:
+                _drops.put(_spare.get_nowait())
+            except queue.Empty:
+                break
+        _drops.put(None)
+        _threads[1].join(timeout=120)
     try:
         with _admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -116,22 +128,12 @@ def backend_fixture(
     template = _template()
     if template is None:
         pytest.skip(f"PostgreSQL not reachable at {SERVER}: {_state['unreachable']}")
-    name = f"kp_t_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        # the tests kill kepubot, never the server: a commit need not wait for the disk
-        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
-    url = _server_url(name)
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:  # each database its own instance id
-        conn.execute("UPDATE meta SET value = %s WHERE key = 'instance'", (uuid.uuid4().hex[:12],))
+    url = _take()
     monkeypatch.setenv("KEPUBOT_DATABASE", url)
     try:
         yield kind
     finally:
-        with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg_database(url)
 
 
 def connect_db(path: Path | str) -> Any:
@@ -195,21 +197,75 @@ def open_db(path: Path | str) -> Any:
 def new_pg_database() -> str | None:
     """A fresh migrated PostgreSQL database (its URL) for a test that makes databases itself
     (one per Hypothesis example); None without a server. Drop it with ``drop_pg_database``."""
-    template = _template()
-    if template is None:
+    if _template() is None:
         return None
+    return _take()
+
+
+def _make(template: str) -> str:
+    """CREATE DATABASE from the template: a copy of the migrated files, no migration run."""
+    import psycopg
+
     name = f"kp_t_{uuid.uuid4().hex[:12]}"
     with _admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         # the tests kill kepubot, never the server: a commit need not wait for the disk
         admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
-    return _server_url(name)
+    url = _server_url(name)
+    with psycopg.connect(url, autocommit=True) as conn:  # each database its own instance id
+        conn.execute("UPDATE meta SET value = %s WHERE key = 'instance'", (uuid.uuid4().hex[:12],))
+    return url
+
+
+# Making and dropping a database take a few tenths of a second each; a helper thread makes the
+# next one while a test runs and drops finished ones behind it (tests/backends.py docstring).
+_spare: queue.Queue[str] = queue.Queue(maxsize=1)
+_drops: queue.Queue[str | None] = queue.Queue()
+_threads: list[threading.Thread] = []
+
+
+def _maker(template: str) -> None:
+    while not _state.get("finishing"):
+        try:
+            url = _make(template)
+        except Exception:
+            return
+        while True:
+            try:
+                _spare.put(url, timeout=0.5)
+                break
+            except queue.Full:
+                if _state.get("finishing"):
+                    _drops.put(url)
+                    return
+
+
+def _dropper() -> None:
+    while (url := _drops.get()) is not None:
+        name = url.rpartition("/")[2]
+        try:
+            with _admin() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception:
+            pass
+
+
+def _take() -> str:
+    template = _template()
+    assert template is not None
+    if not _threads:
+        for target, args in ((_maker, (template,)), (_dropper, ())):
+            thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+            thread.start()
+            _threads.append(thread)
+    try:
+        return _spare.get(timeout=30)
+    except queue.Empty:
+        return _make(template)
 
 
 def drop_pg_database(url: str) -> None:
-    name = url.rpartition("/")[2]
-    with _admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drops.put(url)
 
 
 def unreachable() -> str | None:
