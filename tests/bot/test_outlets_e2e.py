@@ -156,7 +156,10 @@ def test_assisted_print_and_screen_exactly_once_confirmed_imported_retracted(
         assert "tt（数据：导入）" in shown.stdout and "12345" in shown.stdout
 
         # the print and screen channels
+        # the print and screen channels, the daemon again killed mid-send first
         (second,) = env.queue(1, ["paper", "kiosk"], title="开窗通风")
+        crashed = env.run_once(KEPUBOT_CRASH_AT="after-response")
+        assert crashed.returncode == -9, env.log_text()
         run_until(
             env,
             lambda: rows(env)["paper"][2] == "published" and rows(env)["kiosk"][2] == "published",
@@ -164,7 +167,16 @@ def test_assisted_print_and_screen_exactly_once_confirmed_imported_retracted(
         docx = list((env.root / "paper").glob("paper-*.docx"))
         assert len(docx) == 1 and docx[0].with_suffix(".txt").is_file()
         data = (env.root / "kiosk" / "data.js").read_text(encoding="utf-8")
-        assert "开窗通风 0" in data
+        assert data.count("开窗通风 0") == 1
+        filed = json.loads((env.root / "paper" / ".kepubot-print.json").read_text("utf-8"))
+        items = [i for issue in filed["issues"].values() for i in issue["items"].values()]
+        assert [i["post_id"] for i in items] == [second]  # filed once
+        from docx import Document
+
+        headlines = [
+            p.text for p in Document(str(docx[0])).paragraphs if p.style.name == "Heading 1"
+        ]
+        assert headlines == ["开窗通风 0"]
 
         # retraction: the screen removes the slide itself; the others are a person's task
         app = env.app()
