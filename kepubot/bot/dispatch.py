@@ -35,7 +35,7 @@ from kepubot.errors import (
     RateLimited,
 )
 from kepubot.models import Delivery
-from kepubot.queue import deliveries, limits, ops, pauses
+from kepubot.queue import deliveries, limits, ops, pauses, wakeup
 from kepubot.queue.db import transaction
 from kepubot.queue.store import host_name
 from kepubot.timeutil import bounded_wait, utcnow
@@ -161,6 +161,11 @@ class Engine:
         try:
             while not self.stopping.is_set() and self.in_flight() < self.settings.workers:
                 now = self.clock()
+                # a read first: a claim that can find nothing (every due delivery's channel
+                # busy) costs a write transaction, on PostgreSQL several round trips under
+                # the writers' lock (docs/architecture.md §11.5)
+                if not wakeup.anything_claimable(self.conn(), now):
+                    break
                 delivery = deliveries.claim_next(
                     self.conn(),
                     worker=self.worker,

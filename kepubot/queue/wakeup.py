@@ -47,3 +47,18 @@ class Listener:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def anything_claimable(conn: Any, now: datetime) -> bool:
+    """Whether a claim could find anything: a queued, due delivery on a channel with no send
+    in flight. A read, outside any transaction: ``claim_next`` only narrows this set (pauses,
+    breakers, rate limits, exclusions), so False means its write transaction would find
+    nothing; a row committed just after this read is picked up by the next wake-up, tick or
+    finished send, as it would be had the claim run a moment earlier."""
+    row = conn.execute(
+        "SELECT 1 FROM deliveries WHERE state = 'queued' AND not_before <= ?"
+        " AND channel NOT IN (SELECT channel FROM deliveries"
+        " WHERE state IN ('claimed', 'sending')) LIMIT 1",
+        (to_db(now),),
+    ).fetchone()
+    return row is not None
