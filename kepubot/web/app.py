@@ -27,7 +27,7 @@ from kepubot.app import App, holds
 from kepubot.config import Config
 from kepubot.errors import ConfigError, InvalidInput, KepubotError, NotAllowed, NotFound
 from kepubot.timeutil import utcnow
-from kepubot.web.labels import channel_type_label, text
+from kepubot.web.labels import channel_type_label, roles_text, text
 from kepubot.web.messages import translate
 
 log = logging.getLogger(__name__)
@@ -255,6 +255,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
             "waiting_review": waiting_review,
             "t": lambda key, **values: text(g.lang, key, **values),
             "type_label": lambda type_name: channel_type_label(g.lang, type_name),
+            "roles_text": lambda given: roles_text(g.lang, given),
             "lang": g.get("lang", "zh"),
             "user": g.get("user"),
             "roles": g.get("roles", set()),
@@ -367,10 +368,18 @@ def requires(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                     return redirect(url_for("login", next=request.full_path.rstrip("?")))
                 return error_page(401, text(g.lang, "signed_out"))
             if roles and not has_role(*roles):
-                need = " / ".join(roles)
+                from kepubot.web.labels import role_label, roles_text
+
+                joiner = " / " if g.lang == "en" else "」或「"
                 return error_page(
                     403,
-                    f"{text(g.lang, 'forbidden')}: {need} ({g.user}: {', '.join(sorted(g.roles))})",
+                    text(
+                        g.lang,
+                        "forbidden_roles",
+                        need=joiner.join(role_label(g.lang, r) for r in roles),
+                        user=g.user,
+                        have=roles_text(g.lang, g.roles) or "-",
+                    ),
                 )
             return view(*args, **kwargs)
 

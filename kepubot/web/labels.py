@@ -176,6 +176,10 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     ),
     "signed_out": ("请先登录。", "Please sign in first."),
     "forbidden": ("没有权限", "Not allowed"),
+    "forbidden_roles": (
+        "这个页面或操作需要「{need}」角色；{user} 的角色是：{have}。请联系管理员。",
+        "This page or action needs the {need} role; {user} has: {have}. Ask an administrator.",
+    ),
     "not_found": ("找不到", "Not found"),
     "saved": ("已保存。", "Saved."),
     "done": ("完成。", "Done."),
@@ -330,6 +334,30 @@ CHANNEL_TYPE_LABELS: dict[str, tuple[str, str]] = {
     "print": ("报纸科普版", "Newspaper page"),
     "screen": ("科普显示屏", "Display screens"),
 }
+
+
+#: what people call each role (docs/architecture.md §15.5); a custom review role (expert)
+#: shows its own name
+ROLE_LABELS: dict[str, tuple[str, str]] = {
+    "editor": ("编辑", "editor"),
+    "reviewer": ("审核员", "reviewer"),
+    "manager": ("主管", "manager"),
+    "operator": ("运维", "operator"),
+    "admin": ("管理员", "admin"),
+}
+
+
+def role_label(language: str, role: str) -> str:
+    pair = ROLE_LABELS.get(role)
+    if pair is None:
+        return role
+    return pair[1] if language == "en" else pair[0]
+
+
+def roles_text(language: str, roles: object) -> str:
+    """Roles as people read them, joined: 编辑、审核员."""
+    names = [role_label(language, r) for r in sorted(roles)]  # type: ignore[call-overload]
+    return ", ".join(names) if language == "en" else "、".join(names)
 
 
 def channel_type_label(language: str, type_name: str) -> str:

@@ -377,7 +377,7 @@ def test_compose_review_publish_and_report_in_a_real_browser(
     queued.locator('input[name="comment"]').fill("事实核对无误")
     queued.get_by_role("button", name="通过").click()
     expect(page).to_have_url(f"{url}/review")
-    expect(page.locator(".flash.ok")).to_have_text("已通过初审，进入复审。")
+    expect(page.locator(".flash.ok")).to_have_text("已通过初审，进入终审。")
     expect(page.locator(f'section[data-level="1"] tr[data-post="{post_id}"]')).to_have_count(0)
     waiting = page.locator(f'section[data-level="2"] tr[data-post="{post_id}"]')
     expect(waiting).to_contain_text("不可审核")
@@ -491,10 +491,14 @@ def test_compose_review_publish_and_report_in_a_real_browser(
     shots(page, "11-reports")
     with page.expect_download() as download:
         page.locator("#download-csv").click()
-    assert download.value.suggested_filename.endswith(".csv")
-    saved = console.root / "report.csv"
+    # one CSV per section, in a zip (issue 16)
+    assert download.value.suggested_filename.endswith(".zip")
+    saved = console.root / "report.zip"
     download.value.save_as(saved)
-    csv_text = saved.read_text(encoding="utf-8-sig")
+    import zipfile
+
+    with zipfile.ZipFile(saved) as archive:
+        csv_text = archive.read("03-top_posts.csv").decode("utf-8-sig")
     assert TITLE in csv_text
     sign_out(page, console)
 

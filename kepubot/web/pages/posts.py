@@ -353,13 +353,30 @@ def register(app: Flask) -> None:
     @app.get("/posts/<id:post_id>/audit")
     @requires()
     def post_audit(post_id: int) -> str:
-        from kepubot.queue import audit
+        from kepubot.events import sentence
+        from kepubot.queue import audit, deliveries
         from kepubot.queue.posts import get_post
 
         post = get_post(g.service, post_id)
-        return render_template(
-            "audit.html", post=post, rows=audit.rows_for_post(g.service.conn, post_id)
-        )
+        rows = audit.rows_for_post(g.service.conn, post_id)
+        channels = {d.id: d.channel for d in deliveries.for_post(g.service.conn, post_id)}
+        users = g.service.config.data.users
+
+        def name_of(user: str) -> str:
+            return (users[user].name or user) if user in users else user
+
+        # each event as a sentence ("李审核 于 12-05 17:38 通过初审"), docs/architecture.md §15.5
+        said = {
+            r.id: sentence(
+                r,
+                language=g.lang,
+                tz=g.service.tz,
+                name_of=name_of,
+                channel_of=lambda i: channels.get(i or 0, ""),
+            )
+            for r in rows
+        }
+        return render_template("audit.html", post=post, rows=rows, said=said)
 
     @app.get("/media/<path:relative>")
     @requires()
