@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, flash, g, redirect, render_template, request, send_file, url_for
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from kepubot.errors import InvalidInput
@@ -45,6 +46,9 @@ def _task_context(delivery_id: int) -> dict[str, Any]:
         "channel": channel,
         "profile": channel.profile,
         "parts": [(k, parts[k]) for k in PART_KEYS if parts.get(k)],
+        # an outlet that takes pasted rich text gets the body as formatted text to copy; the
+        # HTML is ours, sanitized by markdown_to_html (nh3) and html_list (escaped)
+        "rich_body": Markup(parts["body"]) if channel.body_format == "html" else None,
         "files": files,
         "has_zip": archive.is_file(),
         "awaiting": bool(delivery.progress.get("awaiting_person"))

@@ -1,23 +1,51 @@
 // kepubot console, assisted task page: copy one part to the clipboard. No framework.
+// data-copy: a textarea's text; data-copy-rich: a block's formatted text (HTML and plain),
+// which an outlet's rich-text editor keeps as headings, lists and links.
 "use strict";
 (function () {
-  document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
+  function flash(button) {
+    var label = button.textContent;
+    button.textContent = button.getAttribute("data-copied") || label;
+    setTimeout(function () { button.textContent = label; }, 1500);
+  }
+  function selectAndCopy(node) {
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    document.execCommand("copy");
+    selection.removeAllRanges();
+  }
+  document.querySelectorAll("button.copy").forEach(function (button) {
     button.addEventListener("click", function () {
-      var field = document.getElementById(button.getAttribute("data-copy"));
-      if (!field) { return; }
-      var label = button.textContent;
-      var done = function () {
-        button.textContent = button.getAttribute("data-copied") || label;
-        setTimeout(function () { button.textContent = label; }, 1500);
-      };
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(field.value).then(done, function () {
-          field.select(); document.execCommand("copy"); done();
+      var rich = button.getAttribute("data-copy-rich");
+      var node = document.getElementById(rich || button.getAttribute("data-copy"));
+      if (!node) { return; }
+      var secure = navigator.clipboard && window.isSecureContext;
+      if (rich) {
+        if (secure && window.ClipboardItem) {
+          var item = new ClipboardItem({
+            "text/html": new Blob([node.innerHTML], { type: "text/html" }),
+            "text/plain": new Blob([node.innerText], { type: "text/plain" })
+          });
+          navigator.clipboard.write([item]).then(function () { flash(button); }, function () {
+            selectAndCopy(node); flash(button);
+          });
+        } else {
+          selectAndCopy(node);
+          flash(button);
+        }
+        return;
+      }
+      if (secure) {
+        navigator.clipboard.writeText(node.value).then(function () { flash(button); }, function () {
+          node.select(); document.execCommand("copy"); flash(button);
         });
       } else {
-        field.select();
+        node.select();
         document.execCommand("copy");
-        done();
+        flash(button);
       }
     });
   });
