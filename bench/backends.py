@@ -283,11 +283,90 @@ def lateness(config: Path, count: int, span: float) -> list[float]:
     return [(from_db(started) - from_db(due)).total_seconds() for due, started in rows]
 
 
+SEED = """
+INSERT INTO posts (id, title, body, author, state, content_hash, approved_hash, channels,
+                   created_at, updated_at)
+WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?)
+SELECT i, 'post ' || i, 'body', 'ed', 'approved', 'h' || i, 'h' || i, '["cms0"]',
+       '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM s
+"""
+SEED_DELIVERIES = """
+INSERT INTO deliveries (id, post_id, channel, state, due_at, not_before, content_hash,
+                        published_at, remote_id, created_at, updated_at)
+SELECT id, id, 'cms' || (id % 8), CASE WHEN id > ? THEN 'queued' ELSE 'published' END,
+       '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'h' || id,
+       CASE WHEN id > ? THEN NULL ELSE '2026-01-01T00:00:00Z' END, 'r' || id,
+       '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM posts
+"""
+
+
+def claim_cost(config: Path, size: int, calls: int) -> float:
+    """Median seconds of ``claim_next`` (a whole committed claim) with ``size`` deliveries,
+    the newest 100 queued and due, the rest published history; each claim is given back
+    (untimed) so that the same rows stay due."""
+    from kepubot.queue import deliveries
+    from kepubot.queue.db import transaction
+    from kepubot.timeutil import utcnow
+
+    store = store_for(config)
+    conn = store.conn()
+    with transaction(conn):
+        conn.execute(SEED, (size,))
+        conn.execute(SEED_DELIVERIES, (size - 100, size - 100))
+    if store.dialect == "postgresql":
+        conn.execute("SELECT setval(pg_get_serial_sequence('deliveries', 'id'), ?)", (size,))
+        conn.execute("SELECT setval(pg_get_serial_sequence('audit', 'id'), 1)")
+        conn.execute("ANALYZE")
+    else:
+        conn.execute("ANALYZE")
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        delivery = deliveries.claim_next(conn, worker="bench:1", now=utcnow(), lease_seconds=60)
+        samples.append(time.perf_counter() - started)
+        assert delivery is not None
+        deliveries.release_claim(conn, delivery=delivery, worker="bench:1", now=utcnow())
+    store.close()
+    return statistics.median(samples)
+
+
+def claims(backends: list[str], sizes: list[int], calls: int) -> dict[str, Any]:
+    print(f"\n   claim cost: median of {calls} claims (a whole committed claim_next), by rows")
+    results: dict[str, Any] = {}
+    for backend in backends:
+        figures = {}
+        for size in sizes:
+            root = DIR / f"claims-{backend}-{size}"
+            with database(backend, root) as db:
+                config = workspace(root, db, "http://127.0.0.1:9", {})
+                started = time.perf_counter()
+                figures[size] = claim_cost(config, size, calls)
+                took = time.perf_counter() - started
+            print(
+                f"   {backend:<10} {size:>9,} deliveries  {figures[size] * 1e6:8.0f} µs"
+                f"  (seed + measure {took:.0f} s)"
+            )
+        ratio = figures[sizes[-1]] / figures[sizes[0]]
+        print(
+            f"   {backend:<10} {sizes[-1]:,} / {sizes[0]:,}: {ratio:.2f}"
+            f"  ({'met' if ratio <= 2 else 'missed'}: goal ≤ 2, flat)"
+        )
+        results[backend] = {"median_seconds": figures, "ratio": ratio}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="500 deliveries, 30 s of lateness")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="500 deliveries, 30 s of lateness, claims at 10^3..10^5 rows",
+    )
     parser.add_argument("--count", type=int, help="deliveries per throughput run")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--only", choices=("throughput", "lateness", "claims"), help="one part of the run"
+    )
     args = parser.parse_args()
     for key in [k for k in os.environ if k.startswith("KEPUBOT_") and k != "KEPUBOT_BENCH_PG"]:
         del os.environ[key]  # only the workspaces' configs choose the database
@@ -303,7 +382,7 @@ def main() -> None:
     header(f"backends side by side: {', '.join(backends)}; {count:,} deliveries per run")
     results: dict[str, Any] = {"count": count, "runs": {}}
     with receiver() as box:
-        for backend in backends:
+        for backend in backends if args.only in (None, "throughput") else []:
             for label, k in (("1 channel", 1), ("8 channels", 8)):
                 root = DIR / f"{backend}-{k}"
                 with database(backend, root) as db:
@@ -338,7 +417,7 @@ def main() -> None:
                 ("postgresql", 60, "poll 60 s: LISTEN/NOTIFY and the next-due timer only"),
             ]
         for backend, poll, what in modes:
-            if backend not in backends:
+            if backend not in backends or args.only not in (None, "lateness"):
                 continue
             root = DIR / f"late-{backend}-{poll}"
             with database(backend, root) as db:
@@ -353,6 +432,9 @@ def main() -> None:
             )
         if box.duplicates():
             print(f"   WARNING: the receiver saw {box.duplicates()} duplicate sends")
+    if args.only in (None, "claims"):
+        sizes = [1_000, 10_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000]
+        results["claims"] = claims(backends, sizes, 100 if args.quick else 300)
     out = DIR / "results.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"\nresults written to {out}")
