@@ -46,3 +46,16 @@ def test_log_lines_carry_the_configured_zone(workspace: Workspace) -> None:
     ]
     assert stamped, result.stderr
     assert all(" Asia/Shanghai " in line for line in stamped), stamped[:3]
+
+
+def test_status_reads_in_chinese_by_default_and_english_on_request(workspace: Workspace) -> None:
+    ws = workspace
+    post_id = ws.add_post("--channel", "news-feed")
+    ws.ok("post", "submit", str(post_id), user="zhang")
+    for reviewer in ("li", "wang", "zhao"):
+        ws.ok("post", "approve", str(post_id), user=reviewer)
+    chinese = ws.ok("status")
+    assert "发布任务：" in chinese and "排队中（queued）：1" in chinese
+    assert "最久逾期：" in chinese and "熔断中的渠道：无" in chinese and "尚未运行过" in chinese
+    english = ws.ok("--lang", "en", "status")
+    assert "oldest overdue:" in english and "open breakers: none" in english

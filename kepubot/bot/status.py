@@ -78,6 +78,8 @@ def collect_health(app: App, now: datetime) -> dict[str, Any]:
 
 
 def render_status(app: App, data: dict[str, Any]) -> str:
+    if getattr(app, "language", "zh") != "en":
+        return _render_zh(app, data)
     from kepubot.i18n import label
 
     lines = []
@@ -125,4 +127,57 @@ def render_status(app: App, data: dict[str, Any]) -> str:
         )
     if not data["daemons"]:
         lines.append("  none has run yet")
+    return "\n".join(lines)
+
+
+def _render_zh(app: App, data: dict[str, Any]) -> str:
+    """``status`` in Chinese (the default where [kepubot] language is zh); times are already in
+    the configured zone (collect_status)."""
+    from kepubot.i18n import label
+
+    lines = []
+    for p in data.get("paused", []):
+        where = "全部渠道" if p["scope"] == "*" else p["scope"]
+        lines.append(
+            f"已暂停：{where}，由 {p['paused_by']} 于 {p['paused_at']}，原因：{p['reason']}"
+        )
+    lines.append("发布任务：")
+    if data["deliveries"]:
+        for state, count in sorted(data["deliveries"].items()):
+            lines.append(f"  {label(app, state)}（{state}）：{count}")
+    else:
+        lines.append("  无")
+    overdue = data["oldest_overdue"]
+    lines.append(
+        "最久逾期："
+        + (
+            f"发布任务 {overdue['id']}（稿件 {overdue['post_id']}，{overdue['channel']}，"
+            f"{label(app, overdue['state'])}），应于 {overdue['due_at']} 发布，"
+            f"已晚 {overdue['late_minutes']} 分钟"
+            if overdue
+            else "无"
+        )
+    )
+    lines.append(
+        "熔断中的渠道："
+        + (
+            "；".join(
+                f"{b['channel']}（{b['breaker']}，至 {b['open_until']}：{b['reason']}）"
+                for b in data["open_breakers"]
+            )
+            or "无"
+        )
+    )
+    hosts = sorted({d["host"] for d in data["daemons"]})
+    lines.append(
+        f"发布程序（{len(hosts)} 台主机：{'、'.join(hosts)}）：" if hosts else "发布程序："
+    )
+    for d in data["daemons"]:
+        state = "运行中" if d["running"] else "已停止"
+        lines.append(
+            f"  {d['worker']}  主机 {d['host']}  {state}  最近心跳 {d['last_heartbeat']}"
+            f"（{d['seconds_ago']} 秒前）"
+        )
+    if not data["daemons"]:
+        lines.append("  尚未运行过")
     return "\n".join(lines)
