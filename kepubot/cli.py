@@ -89,9 +89,24 @@ class KepubotGroup(click.Group):
             return super().invoke(ctx)
         except KepubotError as exc:
             lines = str(exc).splitlines() or [type(exc).__name__]
+            if chinese(ctx.obj):
+                from kepubot.web.messages import translate_line
+
+                lines = [translate_line(line) for line in lines]
             for line in lines:
                 click.echo(f"error: {line}", err=True)
             ctx.exit(exc.exit_code)
+
+
+def chinese(state: Any) -> bool:
+    """Messages in Chinese: asked for with --lang zh (docs/architecture.md §15.5). Without it
+    the messages stay in English, which scripts parse; previews, reports and status follow
+    [kepubot] language."""
+    return getattr(state, "language", None) == "zh"
+
+
+def say(state: Any, english: str, chinese_text: str) -> str:
+    return chinese_text if chinese(state) else english
 
 
 # a row id: what SQLite's INTEGER holds (a longer number is refused by the parser, exit 2)
@@ -562,7 +577,7 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
                 "published_at": show(d.published_at, app.tz) or None,
                 # publish, or retract once a retraction was requested (docs/delivery.md §14)
                 "kind": d.kind,
-                "shown_state": shown_state(d.kind, d.state),
+                "shown_state": shown_state(d.kind, d.state, d.progress),
                 "retract_reason": d.retract_reason,
             }
             for d in dels
@@ -643,7 +658,8 @@ def post_submit(state: State, post_ids: tuple[int, ...], comment: str) -> None:
     state.app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
     submit(state.app, state.user, list(post_ids), now=now_utc(), comment=comment)
     _proofreading_warnings(state.app, list(post_ids))
-    click.echo(f"submitted: {', '.join(map(str, post_ids))}")
+    ids = ", ".join(map(str, post_ids))
+    click.echo(say(state, f"submitted: {ids}", f"已提交审核：{ids}"))
     for post_id in dict.fromkeys(post_ids):
         # warn words do not stop a submit; a reviewer accepts each with a reason
         for hit in warnings_of(state.app, get_post(state.app, post_id)):
@@ -757,10 +773,22 @@ def post_approve(
     for post_id in dict.fromkeys(post_ids):
         p = get_post(app, post_id)
         if p.state == "approved":
-            click.echo(f"post {post_id}: approved; deliveries queued for {', '.join(p.channels)}")
-        else:
+            names = ", ".join(p.channels)
             click.echo(
-                f"post {post_id}: approved at this level; next level {app.config.review_levels[p.review_level - 1]}"
+                say(
+                    state,
+                    f"post {post_id}: approved; deliveries queued for {names}",
+                    f"稿件 {post_id}：审核完成，已为 {names} 排队发布",
+                )
+            )
+        else:
+            following = app.config.review_levels[p.review_level - 1]
+            click.echo(
+                say(
+                    state,
+                    f"post {post_id}: approved at this level; next level {following}",
+                    f"稿件 {post_id}：本级已通过，进入{following}",
+                )
             )
 
 
@@ -783,7 +811,8 @@ def post_reject(
     app = state.app
     seen = _seen_at_start(app, post_ids, level, pinned_hash)
     reject(app, state.user, list(post_ids), reason=reason, now=now_utc(), seen=seen)
-    click.echo(f"rejected: {', '.join(map(str, post_ids))}")
+    ids = ", ".join(map(str, post_ids))
+    click.echo(say(state, f"rejected: {ids}", f"已退回：{ids}"))
 
 
 @post.command("schedule")
@@ -819,7 +848,13 @@ def post_cancel(state: State, post_id: int) -> None:
     from kepubot.queue.posts import cancel
 
     count = cancel(state.app, state.user, post_id, now=now_utc())
-    click.echo(f"post {post_id}: cancelled ({count} deliveries cancelled)")
+    click.echo(
+        say(
+            state,
+            f"post {post_id}: cancelled ({count} deliveries cancelled)",
+            f"稿件 {post_id}：已撤销（取消了 {count} 个发布任务）",
+        )
+    )
 
 
 @post.command("retract")
@@ -917,7 +952,7 @@ def delivery_list(
             "last_error": d.last_error,
             # publish or retract, and the state as people read it (docs/delivery.md §14.1)
             "kind": d.kind,
-            "shown_state": shown_state(d.kind, d.state),
+            "shown_state": shown_state(d.kind, d.state, d.progress),
         }
         for d in rows
     ]

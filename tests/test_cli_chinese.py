@@ -59,3 +59,23 @@ def test_status_reads_in_chinese_by_default_and_english_on_request(workspace: Wo
     assert "最久逾期：" in chinese and "熔断中的渠道：无" in chinese and "尚未运行过" in chinese
     english = ws.ok("--lang", "en", "status")
     assert "oldest overdue:" in english and "open breakers: none" in english
+
+
+def test_lang_zh_says_what_happened_and_why_in_chinese(workspace: Workspace) -> None:
+    ws = workspace
+    post_id = ws.add_post("--channel", "news-feed")
+    ws.ok("post", "edit", str(post_id), "--body", "![图](缺图.png)", user="zhang")
+    refused = ws.refused("--lang", "zh", "post", "submit", str(post_id), user="zhang")
+    assert f"error: 稿件 {post_id} 不能提交：正文引用的图片「缺图.png」没有附上" in refused
+    # without --lang the messages stay in English (scripts parse them)
+    assert "not attached" in ws.refused("post", "submit", str(post_id), user="zhang")
+    ws.ok("post", "edit", str(post_id), "--body", "正文", user="zhang")
+    assert ws.ok("--lang", "zh", "post", "submit", str(post_id), user="zhang").strip() == (
+        f"已提交审核：{post_id}"
+    )
+    out = ws.ok("--lang", "zh", "post", "approve", str(post_id), user="li")
+    assert out.strip() == f"稿件 {post_id}：本级已通过，进入复审"
+    out = ws.ok("--lang", "zh", "post", "reject", str(post_id), "--reason", "再核对", user="wang")
+    assert out.strip() == f"已退回：{post_id}"
+    out = ws.ok("--lang", "zh", "post", "cancel", str(post_id), user="zhang")
+    assert out.strip() == f"稿件 {post_id}：已撤销（取消了 0 个发布任务）"
