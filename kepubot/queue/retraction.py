@@ -98,8 +98,12 @@ def retraction_state(rows: Iterable[Any]) -> str | None:
     return "retracted" if all(state == "retracted" for _, state in kinds) else RETRACTING
 
 
-def shown_state(kind: str, state: str) -> str:
-    """A delivery's state as people read it: a retraction under way is ``retracting``."""
+def shown_state(kind: str, state: str, progress: dict[str, Any] | None = None) -> str:
+    """A delivery's state as people read it: a retraction under way is ``retracting``; an
+    assisted delivery waiting for a person is ``awaiting_person`` (待人工发布,
+    docs/delivery.md §17)."""
+    if state == "processing" and kind != "retract" and (progress or {}).get("awaiting_person"):
+        return "awaiting_person"
     if kind == "retract" and state not in ("retracted",):
         if state in ("failed", "needs_attention"):
             return f"retract:{state}"

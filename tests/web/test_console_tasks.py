@@ -97,6 +97,10 @@ def test_task_page_parts_files_and_confirm_once(workspace: Workspace) -> None:
 def test_task_declined_with_a_reason(workspace: Workspace) -> None:
     console, delivery_id = _task(workspace)
     ops = console.client("ops")  # operators may act on any task
+    # shown as 待人工发布 wherever deliveries are listed
+    assert "待人工发布" in ops.get("/deliveries").text
+    listed = json.loads(workspace.ok("delivery", "list", "--json"))
+    assert [d["shown_state"] for d in listed if d["id"] == delivery_id] == ["awaiting_person"]
     assert console.post(ops, f"/tasks/{delivery_id}/decline", {"reason": " "}).status_code == 400
     done = console.post(ops, f"/tasks/{delivery_id}/decline", {"reason": "账号被限流"})
     assert done.status_code == 303
