@@ -209,8 +209,13 @@ def build_report(
     )
     totals = _totals(current, channel)
     previous_totals = _totals(previous, channel)
+    # a channel that gained followers has its row even without a delivery in the period:
+    # the followers appear in the row they come from (issue 16)
     names = sorted(
-        set(current["channels"]) | set(current["trouble"]) | ({channel} if channel else set())
+        set(current["channels"])
+        | set(current["trouble"])
+        | {name for name, gained in current["gained"].items() if gained is not None}
+        | ({channel} if channel else set())
     )
     from kepubot.queue.assisted import figure_sources
 

@@ -435,3 +435,16 @@ def test_engagement_rate_shows_the_set_it_covers(app: App, data: list) -> None:
 
 def report_channels(app: App) -> list[str]:
     return list(json_report(app)["channels"])
+
+
+def test_followers_gained_stay_in_the_rows_of_their_channels(app: App, data: list) -> None:
+    store.store_account(app.conn, "cms", "2026-11-21", {"followers_gained": 40}, DAY)
+    store.store_account(app.conn, "cms", "2026-11-22", {"followers_gained": 2}, DAY)
+    # a channel with followers but nothing published in the period still has its row
+    store.store_account(app.conn, "quiet", "2026-11-23", {"followers_gained": 5}, DAY)
+    store.store_account(app.conn, "cms", "2026-12-01", {"followers_gained": 900}, DAY)  # later
+    report = json_report(app)
+    assert report["channels"]["cms"]["followers_gained"] == 42
+    assert report["channels"]["plain"]["followers_gained"] is None
+    assert report["channels"]["quiet"]["followers_gained"] == 5
+    assert report["totals"]["followers_gained"] == 47
