@@ -78,3 +78,51 @@ confirm_within_hours = 2
     for e in (engine, hour, late):
         e.close()
     app.close()
+
+
+def test_the_newspapers_contact_is_told_once_per_issue(
+    tmp_path: Path,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    from datetime import UTC, datetime
+
+    from kepubot.channels.base import Published
+    from kepubot.channels.printpage import PrintChannel
+    from kepubot.models import Delivery, Post
+
+    class Context:
+        config = None
+
+        def now(self) -> datetime:
+            return datetime(2024, 5, 2, 0, 0, tzinfo=UTC)  # a Thursday, 08:00 in Shanghai
+
+        def media_file(self, relative: str) -> str:
+            return str(tmp_path / relative)
+
+    settings = PrintChannel.Settings.model_validate(
+        {
+            "type": "print",
+            "output_dir": str(tmp_path / "paper"),
+            "contact": [f"json://127.0.0.1:{receiver.port}/editor"],
+        }
+    )
+    channel = PrintChannel("paper", settings, Context())  # type: ignore[arg-type]
+    post = Post(id=5, title="开窗通风", body="每天两次。", author="ed", state="approved")
+    waiting = channel.publish(post, {"idempotency_key": "k5"})
+    issue = waiting.progress["issue"]
+    assert issue == "2024-05-02"
+    delivery = Delivery.model_validate(
+        {
+            "id": 1,
+            "post_id": 5,
+            "channel": "paper",
+            "state": "processing",
+            "due_at": Context().now(),
+            "not_before": Context().now(),
+            "progress": {"issue": issue},
+        }
+    )
+    assert isinstance(channel.poll(delivery), Published)
+    assert isinstance(channel.poll(delivery), Published)  # built once, told once
+    assert [m["title"] for m in receiver.messages] == ["科普版 2024-05-02 稿件已备好"]
+    assert "开窗通风" in receiver.messages[0]["message"]
