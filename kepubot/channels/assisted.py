@@ -201,7 +201,10 @@ class AssistedChannel(OutletChannel):
     # --- the copy pack ------------------------------------------------------------------------
 
     def pack_paths(self, post: Post, progress: dict[str, Any]) -> tuple[Path, Path]:
-        name = pack_name(self.name, post, str(progress.get("idempotency_key", post.content_hash)))
+        """One pack per delivery and content: an edited, approved-again post gets a new pack
+        instead of the old one."""
+        key = f"{progress.get('idempotency_key', '')}:{post.content_hash}"
+        name = pack_name(self.name, post, key)
         folder = self.output_path / name
         return folder, folder.with_suffix(".zip")
 

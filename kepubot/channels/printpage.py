@@ -148,7 +148,12 @@ class PrintChannel(OutletChannel):
             with _folder_lock(folder):
                 state = self._load()
                 found = self._filed(state, key)
-                if found is None:
+                if found is not None and not state["issues"][found].get("file"):
+                    # filed again before its issue was built (an edit approved again): the
+                    # issue takes the current content
+                    state["issues"][found]["items"][key] = self._item(post)
+                    self._save(state)
+                elif found is None:
                     built = [d for d, i in state["issues"].items() if i.get("file")]
                     last = max((date.fromisoformat(d) for d in built), default=None)
                     issue = self.next_issue(self._now(), after=last)

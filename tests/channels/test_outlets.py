@@ -125,6 +125,18 @@ def test_assisted_writes_a_complete_copy_pack_once(context: Context) -> None:
     assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".tmp-")] == []
 
 
+def test_an_edited_post_gets_a_new_pack(context: Context) -> None:
+    channel = assisted(context)
+    first = channel.publish(make_post(1, content_hash="v1"), {"idempotency_key": "k"})
+    second = channel.publish(
+        make_post(1, title="勤洗手：新版", content_hash="v2"), {"idempotency_key": "k"}
+    )
+    assert isinstance(first, Processing) and isinstance(second, Processing)
+    assert first.progress["pack"] != second.progress["pack"]
+    title = (Path(second.progress["pack"]) / "title.txt").read_text(encoding="utf-8")
+    assert title.strip() == "勤洗手：新版"
+
+
 def test_text_outlets_get_paragraphs_separated_by_a_blank_line(context: Context) -> None:
     channel = assisted(context, "xiaohongshu")
     post = make_post(1, title="七步洗手", media=[store_image(context)])
@@ -187,7 +199,8 @@ def test_print_gathers_posts_into_the_thursday_issue(context: Context) -> None:
     second = make_post(2)
     waits = [channel.publish(p, {"idempotency_key": f"k{p.id}"}) for p in (first, second)]
     assert all(isinstance(w, Processing) and w.progress == {"issue": "2024-05-02"} for w in waits)
-    # filing the same delivery again does not file it twice
+    # filing the same delivery again does not file it twice; it takes the current content
+    first = first.model_copy(update={"summary": "改过的导语"})
     channel.publish(first, {"idempotency_key": "k1"})
     found = channel.find(first, WEDNESDAY, {"idempotency_key": "k1"})
     assert isinstance(found, Processing) and found.progress == {"issue": "2024-05-02"}
@@ -206,6 +219,7 @@ def test_print_gathers_posts_into_the_thursday_issue(context: Context) -> None:
     assert ("Heading 3", "为什么要洗手") in texts  # under the headline
     assert ("List Bullet", "饭前") in texts and ("List Number", "揉搓") in texts
     assert ("Caption", "七步洗手") in texts
+    assert ("Normal", "改过的导语") in texts and ("Normal", "第1篇科普摘要") not in texts
     assert any("指南 https://a.example/x" in t for _, t in texts)
     assert any("张编辑" in t for _, t in texts)
     assert len(document.inline_shapes) == 1
