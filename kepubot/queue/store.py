@@ -108,8 +108,9 @@ class Store:
     def conn(self) -> Any:
         """The calling thread's connection; the store's first one applies the migrations."""
         conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        if conn is not None and not getattr(conn, "closed", False):
             return conn
+        # (a PostgreSQL connection the server dropped is replaced by a new one)
         if not self._migrated:
             with self._lock:
                 if not self._migrated:

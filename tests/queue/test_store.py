@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
-from backends import open_db
+from backends import on_postgresql, open_db
 
 from conftest import Workspace
 from kepubot.errors import StoreError
@@ -121,3 +122,24 @@ def test_concurrent_writers_never_interleave(workspace: Workspace) -> None:
     (value,) = check.execute("SELECT value FROM meta WHERE key = 'counter'").fetchone()
     check.close()
     assert int(value) == 80
+
+
+def test_a_connection_the_server_dropped_is_replaced(workspace: Workspace) -> None:
+    """A PostgreSQL server restart must not leave a daemon thread with a dead connection."""
+    import os
+
+    if not on_postgresql():
+        pytest.skip("PostgreSQL only: a SQLite connection cannot be dropped by a server")
+    from kepubot.queue.store import Store
+
+    store = Store(os.environ["KEPUBOT_DATABASE"])
+    conn = store.conn()
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    killer = store.connect()
+    killer.execute("SELECT pg_terminate_backend(?)", (pid,))
+    killer.close()
+    with pytest.raises(sqlite3.OperationalError):
+        conn.execute("SELECT 1")
+    fresh = store.conn()
+    assert fresh is not conn and fresh.execute("SELECT 1").fetchone()[0] == 1
+    store.close()
