@@ -31,6 +31,21 @@ _WHAT = {"title": "标题", "body": "正文", "summary": "摘要", "link": "链�
 
 
 _RULES: list[tuple[re.Pattern[str], object]] = [
+    # the console's bulk work and uploads (kepubot.web.pages.bulk, kepubot.web.pages.media)
+    (re.compile(r"^tick at least one post$"), lambda m: "请至少勾选一篇稿件"),
+    (
+        re.compile(r"^bulk action '(?P<a>[^']*)': choose one of .*$"),
+        lambda m: f"批量操作「{m['a']}」不存在：请从下拉列表中选择",
+    ),
+    (
+        re.compile(r"^post id '(?P<v>[^']*)': not a post number; reload the page$"),
+        lambda m: f"稿件编号「{m['v']}」无效：请刷新页面",
+    ),
+    (re.compile(r"^file: choose an image to upload$"), lambda m: "请选择要上传的图片"),
+    (
+        re.compile(r"^(?P<what>\S+) (?P<name>.+): the upload is gone; upload it again$"),
+        lambda m: f"{m['what']} {m['name']}：上传的文件已不在，请重新上传",
+    ),
     # an image the body shows but the post does not attach (kepubot.bodyimages)
     (
         re.compile(

@@ -137,7 +137,8 @@ def test_bulk_refuses_an_unknown_action_and_no_ticks(workspace: Workspace) -> No
         console.post(zhang, "/posts/bulk", {"bulk_action": "explode", "ids": [1]}).status_code
         == 400
     )
-    assert console.post(zhang, "/posts/bulk", {"bulk_action": "submit"}).status_code == 400
+    no_ticks = console.post(zhang, "/posts/bulk", {"bulk_action": "submit"})
+    assert no_ticks.status_code == 400 and "请至少勾选一篇稿件" in no_ticks.text
     # without the CSRF token nothing happens
     assert zhang.post("/posts/bulk", data={"bulk_action": "submit", "ids": [1]}).status_code == 400
 

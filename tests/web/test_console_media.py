@@ -139,7 +139,7 @@ def test_an_upload_that_is_not_an_image_or_a_forged_path_is_refused(workspace: W
             "uploaded": "00/" + "0" * 64 + ".png|a.png",
         },
     )
-    assert response.status_code == 400 and "a.png" in response.text
+    assert response.status_code == 400 and "a.png：上传的文件已不在，请重新上传" in response.text
     assert snapshot(workspace.db) == before
 
 
