@@ -1294,13 +1294,33 @@ def metrics() -> None:
 
 
 @metrics.command("collect")
+@click.option(
+    "--post",
+    "post_id",
+    type=ID,
+    help="Only this post's published deliveries, at once, without waiting for their next"
+    " collection point (manager or operator).",
+)
 @pass_state
-def metrics_collect(state: State) -> None:
+def metrics_collect(state: State, post_id: int | None) -> None:
     """One collection pass: every delivery whose collection point has come."""
-    from kepubot.bot.collect import collect_accounts, collect_pass
+    from kepubot.bot.collect import collect_accounts, collect_now, collect_pass
     from kepubot.bot.dispatch import Engine
 
     app = state.app
+    if post_id is not None:
+        # the console's 立即采集 on a post (docs/architecture.md §15.3)
+        result = collect_now(app, state.user, now=now_utc(), post_id=post_id)
+        click.echo(
+            say(
+                state,
+                f"collected {result['collected']} snapshots of post {post_id}"
+                f" ({result['deliveries']} deliveries), {result['failed']} failed",
+                f"稿件 {post_id}：采集了 {result['collected']} 条数据"
+                f"（{result['deliveries']} 个发布任务），{result['failed']} 个失败",
+            )
+        )
+        return
     app.conn  # noqa: B018
     engine = Engine(app)
     try:

@@ -132,3 +132,19 @@ def test_collect_now_fetches_a_new_posts_figures_and_the_page_shows_them(
     answer = ops.post("/collect", data={"csrf_token": ops_token, "back": "/posts"})
     assert answer.status_code == 303
     assert "已采集 0 条数据（0 个发布任务）。" in ops.get("/posts").text
+
+
+def test_metrics_collect_post_on_the_command_line(
+    tmp_path: Path, sandbox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _workspace(tmp_path, sandbox, monkeypatch)
+    post_id = ws.add_post("--channel", "weibo-main")
+    ws.ok("post", "submit", str(post_id), user="zhang")
+    ws.ok("post", "approve", str(post_id), user="li")
+    ws.ok("run", "--once", user="ops")
+    ws.refused("metrics", "collect", "--post", str(post_id), user="zhang", contains="manager")
+    out = ws.ok("metrics", "collect", "--post", str(post_id), user="boss")
+    assert out.strip() == f"collected 1 snapshots of post {post_id} (1 deliveries), 0 failed"
+    with connect_db(ws.db) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM metrics_latest").fetchone()
+    assert count == 1
