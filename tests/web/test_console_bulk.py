@@ -40,6 +40,7 @@ def test_bulk_approve_from_the_review_queue_carries_each_hash_and_level(
     li = console.client("li")
     queue = li.get("/review").text
     assert 'id="bulk-form"' in queue
+    assert 'name="at"' not in queue  # the queue's bulk actions are approve and reject only
     assert f'name="ids" value="{first}" form="bulk-form"' in queue
     data = {"bulk_action": "approve", "ids": [first, second], "back": "/review"}
     data.update(_row_seen(queue, first))
