@@ -79,3 +79,12 @@ def test_lang_zh_says_what_happened_and_why_in_chinese(workspace: Workspace) -> 
     assert out.strip() == f"已退回：{post_id}"
     out = ws.ok("--lang", "zh", "post", "cancel", str(post_id), user="zhang")
     assert out.strip() == f"稿件 {post_id}：已撤销（取消了 0 个发布任务）"
+
+
+def test_lang_zh_refusals_of_collect_and_schedule(workspace: Workspace) -> None:
+    ws = workspace
+    post_id = ws.add_post("--channel", "news-feed")
+    err = ws.refused("--lang", "zh", "metrics", "collect", "--post", str(post_id), user="zhang")
+    assert err.strip() == "error: 立即采集需要主管或运维角色；zhang 没有"
+    err = ws.refused("--lang", "zh", "post", "schedule", str(post_id), user="zhang")
+    assert "请选择一个发布时间" in err

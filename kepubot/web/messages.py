@@ -43,6 +43,17 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
     ),
     (re.compile(r"^file: choose an image to upload$"), lambda m: "请选择要上传的图片"),
     (
+        re.compile(r"^give exactly one of --at TIME or --next-slot$"),
+        lambda m: "请选择一个发布时间：指定时间，或各渠道的下一个空闲时段",
+    ),
+    (re.compile(r"^give at least one post id$"), lambda m: "请至少指定一篇稿件"),
+    (
+        re.compile(
+            r"^collecting figures needs the manager or operator role; (?P<who>\S+) has neither$"
+        ),
+        lambda m: f"立即采集需要主管或运维角色；{m['who']} 没有",
+    ),
+    (
         re.compile(r"^(?P<what>\S+) (?P<name>.+): the upload is gone; upload it again$"),
         lambda m: f"{m['what']} {m['name']}：上传的文件已不在，请重新上传",
     ),
