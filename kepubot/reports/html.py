@@ -66,9 +66,17 @@ def body_html(report: dict[str, Any]) -> str:
     ):
         delta = change.get(key)
         css = "" if delta is None else ("up" if delta >= 0 else "down")
+        # the rate's own set under it: interactions ÷ views of the deliveries reporting views
+        basis = (
+            f'<div class="c" id="rate-basis">{escape(fmt(totals.get("rate_interactions")))} ÷'
+            f" {escape(fmt(totals.get('rate_views')))}"
+            f" ({escape(L('rate_deliveries'))} {totals.get('rate_deliveries') or 0})</div>"
+            if key == "engagement_rate"
+            else ""
+        )
         cards.append(
             f'<div class="card"><div class="k">{escape(L(key))}</div>'
-            f'<div class="v">{escape(fmt(totals.get(key), key))}</div>'
+            f'<div class="v">{escape(fmt(totals.get(key), key))}</div>{basis}'
             f'<div class="c {css}">{escape(L("change"))} {escape(fmt(delta, "change"))}</div></div>'
         )
     from kepubot.reports.charts import charts as drawn

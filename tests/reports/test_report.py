@@ -431,6 +431,8 @@ def test_engagement_rate_shows_the_set_it_covers(app: App, data: list) -> None:
         app, "report", "--since", "2026-11-20", "--until", "2026-11-26", "--format", "html"
     )
     assert definition in page and 'id="rate-definition"' in page
+    basis = page.split('id="rate-basis">')[1].split("</div>")[0]
+    assert basis.startswith(f"{totals['rate_interactions']} ÷ 1550")
 
 
 def report_channels(app: App) -> list[str]:
