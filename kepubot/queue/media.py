@@ -295,15 +295,24 @@ def collect_garbage(
 # --- the console's media page (docs/architecture.md §15.2) -------------------------------------
 
 
-def library(conn: sqlite3.Connection, *, limit: int = 500) -> list[dict[str, Any]]:
-    """The association's images (attached images and covers), newest post first, each once
-    with every post that attaches it: ``{path, name, size, mime, kind, posts: [{id, title,
-    state, in_body}]}``. ``in_body``: the post's body shows it by name."""
+#: how many of the newest posts with media the media page reads (a page, not a scan of 10⁵)
+LIBRARY_POSTS = 2000
+
+
+def library(
+    conn: sqlite3.Connection, *, limit: int = 500, posts: int = LIBRARY_POSTS
+) -> list[dict[str, Any]]:
+    """The association's images (attached images and covers) of the newest ``posts`` posts
+    that have media, newest first, each once with every one of those posts that attaches it:
+    ``{path, name, size, mime, kind, posts: [{id, title, state, in_body}]}``. ``in_body``:
+    the post's body shows it by name."""
     from kepubot.bodyimages import referenced_images
 
     # read in Python: JSON functions differ between SQLite and PostgreSQL
     rows = conn.execute(
-        "SELECT id, title, state, body, media FROM posts WHERE media != '[]' ORDER BY id DESC"
+        "SELECT id, title, state, body, media FROM posts WHERE media != '[]'"
+        " ORDER BY id DESC LIMIT ?",
+        (posts,),
     )
     found: dict[str, dict[str, Any]] = {}
     for row in rows:

@@ -234,6 +234,10 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "media_library": ("图片库", "Media"),
     "used_in": ("使用于", "Used in"),
     "in_body": ("正文中引用", "shown in the body"),
+    "media_scope": (
+        "最近 {posts} 篇带图片的稿件所用的图片，新稿在前。",
+        "The images of the latest {posts} posts with media, newest first.",
+    ),
     "missing_images": ("正文引用了未附上的图片", "The body shows images that are not attached"),
     "reach": ("传播数据", "Reach"),
     "collected_at": ("采集时间", "collected at"),

@@ -76,9 +76,11 @@ def register(app: Flask) -> None:
     @app.get("/media")
     @requires()
     def media_library() -> str:
-        from kepubot.queue.media import library
+        from kepubot.queue.media import LIBRARY_POSTS, library
 
-        return render_template("media.html", images=library(g.service.conn))
+        return render_template(
+            "media.html", images=library(g.service.conn), library_posts=LIBRARY_POSTS
+        )
 
 
 def _refused(exc: InvalidInput, status: int = 400) -> Response:
