@@ -98,7 +98,8 @@ def test_task_declined_with_a_reason(workspace: Workspace) -> None:
     console, delivery_id = _task(workspace)
     ops = console.client("ops")  # operators may act on any task
     # shown as 待人工发布 wherever deliveries are listed
-    assert "待人工发布" in ops.get("/deliveries").text
+    listing = ops.get("/deliveries").text
+    assert "待人工发布" in listing and f'id="task-link-{delivery_id}"' in listing
     listed = json.loads(workspace.ok("delivery", "list", "--json"))
     assert [d["shown_state"] for d in listed if d["id"] == delivery_id] == ["awaiting_person"]
     assert console.post(ops, f"/tasks/{delivery_id}/decline", {"reason": " "}).status_code == 400
