@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,10 +71,21 @@ class Calls:
         }
 
 
+def declare_metrics(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine reads the declared capability, not whether a method exists (the webhook
+    declares no metrics): declare it on the configured channel for the stand-in metrics."""
+    for channel in app.channels.values():
+        if isinstance(channel, WebhookChannel):
+            monkeypatch.setattr(
+                channel, "capabilities", replace(channel.capabilities, metrics=True)
+            )
+
+
 def run(app: App, monkeypatch: pytest.MonkeyPatch, steps: list[datetime]) -> Calls:
     clock = [steps[0]]
     calls = Calls(clock)
     monkeypatch.setattr(WebhookChannel, "metrics", lambda self, items: calls(self, items))
+    declare_metrics(app, monkeypatch)
     engine = Engine(app, worker="w", clock=lambda: clock[0])
     for moment in steps:
         clock[0] = moment
@@ -153,6 +165,7 @@ def test_a_failed_collection_is_retried_at_the_next_point(
         return {d.remote_id or "": MetricSnapshot(views=1) for d in items}
 
     monkeypatch.setattr(WebhookChannel, "metrics", flaky)
+    declare_metrics(app, monkeypatch)
     engine = Engine(app, worker="w", clock=lambda: clock[0])
     for h in range(0, 30):
         clock[0] = T0 + HOUR * h
