@@ -189,7 +189,7 @@ def test_sessions_are_stored_only_as_hashes(console: Console) -> None:
     cookie = client.get_cookie("kepubot_session")
     assert cookie is not None
     conn = connect_db(console.workspace.db)
-    rows = conn.execute("SELECT token_hash, user FROM console_sessions").fetchall()
+    rows = conn.execute('SELECT token_hash, "user" FROM console_sessions').fetchall()
     conn.close()
     assert ("zhang" in {r[1] for r in rows}) and all(len(r[0]) == 64 for r in rows)
     from itsdangerous import URLSafeTimedSerializer
