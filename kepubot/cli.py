@@ -24,8 +24,31 @@ class State:
     def __init__(self, config: str | None, user: str | None, language: str | None) -> None:
         self.config_path = Path(config or os.environ.get("KEPUBOT_CONFIG") or "kepubot.toml")
         self._user = user
-        self.language = language
+        self.language = language  # --lang, or None: [kepubot] language decides
         self._app: App | None = None
+        self._configured: str | None = None
+
+    def message_language(self) -> str:
+        """The language of the messages a person reads (docs/architecture.md §15.5): --lang,
+        else the config's [kepubot] language, else Chinese. Read from the loaded config when
+        there is one, else cheaply from the file with tomllib, so that a config that fails to
+        load (the error being reported) still decides the language of its own error."""
+        if self.language in ("zh", "en"):
+            return self.language
+        if self._app is not None:
+            return self._app.config.data.kepubot.language
+        if self._configured is None:
+            self._configured = "zh"
+            try:
+                import tomllib
+
+                with self.config_path.open("rb") as handle:
+                    section = tomllib.load(handle).get("kepubot")
+                if isinstance(section, dict) and section.get("language") in ("zh", "en"):
+                    self._configured = section["language"]
+            except (OSError, ValueError):  # missing or unreadable: Chinese, the default
+                pass
+        return self._configured
 
     @property
     def user(self) -> str:
@@ -65,6 +88,13 @@ pass_state = click.make_pass_decorator(State)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
+    """One ``error:`` line (the prefix stays English: scripts look for it); the message in
+    the reader's language (docs/architecture.md §15.5)."""
+    context = click.get_current_context(silent=True)
+    if context is not None and chinese(context.find_object(State)):
+        from kepubot.web.messages import translate_line
+
+        message = translate_line(message)
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -99,14 +129,26 @@ class KepubotGroup(click.Group):
 
 
 def chinese(state: Any) -> bool:
-    """Messages in Chinese: asked for with --lang zh (docs/architecture.md §15.5). Without it
-    the messages stay in English, which scripts parse; previews, reports and status follow
-    [kepubot] language."""
-    return getattr(state, "language", None) == "zh"
+    """Messages in Chinese (docs/architecture.md §15.5): --lang zh or --lang en decides; without
+    it the config's [kepubot] language does (Chinese by default, and when the config cannot be
+    read). Scripts that parse the English messages pass --lang en."""
+    if isinstance(state, State):
+        return state.message_language() == "zh"
+    return getattr(state, "language", None) != "en"
 
 
 def say(state: Any, english: str, chinese_text: str) -> str:
     return chinese_text if chinese(state) else english
+
+
+def echo_error(state: Any, line: str) -> None:
+    """One ``error:`` line on stderr that does not end the command (several problems are
+    listed before exiting), in the reader's language like fail()."""
+    if chinese(state):
+        from kepubot.web.messages import translate_line
+
+        line = translate_line(line)
+    click.echo(f"error: {line}", err=True)
 
 
 # a row id: what SQLite's INTEGER holds (a longer number is refused by the parser, exit 2)
@@ -139,7 +181,7 @@ LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=
     "language",
     type=click.Choice(["zh", "en"]),
     default=None,
-    help="Language of previews and reports (default from config: zh).",
+    help="Language of messages, previews and reports (default: [kepubot] language, zh).",
 )
 @click.version_option(package_name="kepubot")
 @click.pass_context
@@ -153,6 +195,8 @@ def cli(
     """kepubot: review, schedule and publish 科普 posts to Weibo, WeChat, Douyin and feeds."""
     import logging
 
+    ctx.obj = State(config, user, language)  # first: fail() below speaks its language
+
     level = (log_level or os.environ.get("KEPUBOT_LOG_LEVEL") or "info").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         fail(f"KEPUBOT_LOG_LEVEL {level.lower()!r}: use debug, info, warning or error")
@@ -164,7 +208,6 @@ def cli(
         handler.setFormatter(ZoneFormatter(FORMAT))
     # APScheduler logs every tick at INFO; only its warnings matter to an operator
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, getattr(logging, level)))
-    ctx.obj = State(config, user, language)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -339,9 +382,13 @@ def post_add(state: State, **params: Any) -> None:
     _proofreading_warnings(app, [post_id])
     same = same_posts(app.conn, post_id)
     if same:  # written on purpose, one at a time: say so, do not refuse (import refuses)
+        others = ", ".join(map(str, same))
         click.echo(
-            f"warning: post {post_id} has the same title and body as post"
-            f" {', '.join(map(str, same))}",
+            say(
+                state,
+                f"warning: post {post_id} has the same title and body as post {others}",
+                f"warning: 稿件 {post_id} 与稿件 {others} 的标题和正文相同",
+            ),
             err=True,
         )
     if params["as_json"]:
@@ -664,8 +711,12 @@ def post_submit(state: State, post_ids: tuple[int, ...], comment: str) -> None:
         # warn words do not stop a submit; a reviewer accepts each with a reason
         for hit in warnings_of(state.app, get_post(state.app, post_id)):
             click.echo(
-                f"warning: post {post_id}: {hit.describe()}; a reviewer must accept it with a"
-                " reason",
+                say(
+                    state,
+                    f"warning: post {post_id}: {hit.describe()}; a reviewer must accept it"
+                    " with a reason",
+                    f"warning: 稿件 {post_id}：{hit.describe()}；需由审核员填写理由后接受",
+                ),
                 err=True,
             )
 
@@ -876,9 +927,15 @@ def post_retract(state: State, post_id: int, reason: str, channels: tuple[str, .
     if result["cancelled"]:
         click.echo(f"post {post_id}: 未发出的已撤销 (cancelled) on {', '.join(result['cancelled'])}")
     if result["in_flight"]:
+        sending = ", ".join(result["in_flight"])
         click.echo(
-            f"warning: post {post_id} is still being sent on {', '.join(result['in_flight'])};"
-            f" run `kepubot post retract {post_id}` again once it has settled",
+            say(
+                state,
+                f"warning: post {post_id} is still being sent on {sending};"
+                f" run `kepubot post retract {post_id}` again once it has settled",
+                f"warning: 稿件 {post_id} 仍在 {sending} 发送中；"
+                f"发送结束后请再运行 `kepubot post retract {post_id}`",
+            ),
             err=True,
         )
 
@@ -1214,7 +1271,14 @@ def audit_verify(state: State) -> None:
     app = state.app
     result = audit_log.verify(app.conn)
     if not result.ok:
-        click.echo(f"error: audit row {result.broken_id} is broken: {result.reason}", err=True)
+        echo_error(
+            state,
+            say(
+                state,
+                f"audit row {result.broken_id} is broken: {result.reason}",
+                f"审计记录第 {result.broken_id} 行已损坏：{result.reason}",
+            ),
+        )
         sys.exit(1)
     head = audit_log.head_hash(app.conn)
     click.echo(f"audit chain intact: {result.rows} rows; head hash {head or '-'}")
@@ -1372,7 +1436,7 @@ def metrics_import(
             columns[key.strip()] = column.strip()
     if problems:
         for line in problems:
-            click.echo(f"error: {line}", err=True)
+            echo_error(state, line)
         sys.exit(2)
     if export_format is None:
         platform = getattr(found.settings, "platform", "")
@@ -1388,8 +1452,15 @@ def metrics_import(
     )
     if result.errors:
         for line in result.errors:
-            click.echo(f"error: {line}", err=True)
-        click.echo(f"error: {file.name}: nothing was imported; fix the above and run it again", err=True)
+            echo_error(state, line)
+        echo_error(
+            state,
+            say(
+                state,
+                f"{file.name}: nothing was imported; fix the above and run it again",
+                f"{file.name}：未导入任何数据；请改正以上问题后重新运行",
+            ),
+        )
         sys.exit(2)
     click.echo(f"imported {len(result.stored)} rows into {channel} (marked imported)")
     for number, title in result.unmatched:

@@ -154,22 +154,30 @@ class Workspace:
     def db(self) -> Path:
         return self.root / "kepubot.db"
 
-    def run(self, *args: str, user: str | None = None) -> Result:
+    def run(self, *args: str, user: str | None = None, lang: str | None = "en") -> Result:
+        """Run the CLI in-process. Messages are asked for in English (``--lang en``), which
+        the assertions read; ``lang="zh"`` asks for Chinese, ``lang=None`` leaves the choice to
+        the config's [kepubot] language (Chinese by default). A ``--lang`` in ``args`` comes
+        later and wins."""
         argv = ["--config", str(self.config)]
+        if lang:
+            argv += ["--lang", lang]
         if user:
             argv += ["--as", user]
         return self.runner.invoke(cli, [*argv, *args], catch_exceptions=False)
 
-    def ok(self, *args: str, user: str | None = None) -> str:
-        result = self.run(*args, user=user)
+    def ok(self, *args: str, user: str | None = None, lang: str | None = "en") -> str:
+        result = self.run(*args, user=user, lang=lang)
         assert result.exit_code == 0, f"{args} -> {result.exit_code}: {result.stderr}"
         return result.stdout
 
-    def refused(self, *args: str, user: str | None = None, contains: str = "") -> str:
+    def refused(
+        self, *args: str, user: str | None = None, contains: str = "", lang: str | None = "en"
+    ) -> str:
         """Run a command that must be refused: exit 2, one 'error:' line per problem, no
         traceback, and the database exactly as before."""
         before = snapshot(self.db)
-        result = self.run(*args, user=user)
+        result = self.run(*args, user=user, lang=lang)
         after = snapshot(self.db)
         assert result.exit_code == 2, (
             f"{args} -> {result.exit_code}: {result.stdout}{result.stderr}"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from conftest import Workspace
+from kepubot.cli import cli
 
 
 def test_post_list_takes_the_chinese_state_names(workspace: Workspace) -> None:
@@ -54,7 +55,7 @@ def test_status_reads_in_chinese_by_default_and_english_on_request(workspace: Wo
     ws.ok("post", "submit", str(post_id), user="zhang")
     for reviewer in ("li", "wang", "zhao"):
         ws.ok("post", "approve", str(post_id), user=reviewer)
-    chinese = ws.ok("status")
+    chinese = ws.ok("status", lang=None)  # the config's [kepubot] language: zh by default
     assert "发布任务：" in chinese and "排队中（queued）：1" in chinese
     assert "最久逾期：" in chinese and "熔断中的渠道：无" in chinese and "尚未运行过" in chinese
     english = ws.ok("--lang", "en", "status")
@@ -67,8 +68,10 @@ def test_lang_zh_says_what_happened_and_why_in_chinese(workspace: Workspace) -> 
     ws.ok("post", "edit", str(post_id), "--body", "![图](缺图.png)", user="zhang")
     refused = ws.refused("--lang", "zh", "post", "submit", str(post_id), user="zhang")
     assert f"error: 稿件 {post_id} 不能提交：正文引用的图片「缺图.png」没有附上" in refused
-    # without --lang the messages stay in English (scripts parse them)
-    assert "not attached" in ws.refused("post", "submit", str(post_id), user="zhang")
+    # scripts that parse the messages ask for English
+    assert "not attached" in ws.refused(
+        "--lang", "en", "post", "submit", str(post_id), user="zhang"
+    )
     ws.ok("post", "edit", str(post_id), "--body", "正文", user="zhang")
     assert ws.ok("--lang", "zh", "post", "submit", str(post_id), user="zhang").strip() == (
         f"已提交审核：{post_id}"
@@ -88,3 +91,125 @@ def test_lang_zh_refusals_of_collect_and_schedule(workspace: Workspace) -> None:
     assert err.strip() == "error: 立即采集需要主管或运维角色；zhang 没有"
     err = ws.refused("--lang", "zh", "post", "schedule", str(post_id), user="zhang")
     assert "请选择一个发布时间" in err
+
+
+def set_language(ws: Workspace, language: str) -> None:
+    text = ws.config.read_text(encoding="utf-8")
+    assert "[kepubot]\n" in text and "language =" not in text
+    ws.config.write_text(
+        text.replace("[kepubot]\n", f'[kepubot]\nlanguage = "{language}"\n', 1), encoding="utf-8"
+    )
+
+
+def test_messages_follow_the_configured_language_without_lang(workspace: Workspace) -> None:
+    """No --lang: a config without [kepubot] language (zh by default) speaks Chinese, one with
+    language = "en" English; confirmations, error: lines and warnings alike."""
+    ws = workspace
+    post_id = ws.add_post("--channel", "news-feed")
+    ws.ok("post", "edit", str(post_id), "--body", "![图](缺图.png)", user="zhang")
+    err = ws.refused("post", "submit", str(post_id), user="zhang", lang=None)
+    assert f"error: 稿件 {post_id} 不能提交：正文引用的图片「缺图.png」没有附上" in err
+    ws.ok("post", "edit", str(post_id), "--body", "正文", user="zhang")
+    out = ws.ok("post", "submit", str(post_id), user="zhang", lang=None)
+    assert out.strip() == f"已提交审核：{post_id}"
+    out = ws.ok("post", "reject", str(post_id), "--reason", "再核对", user="li", lang=None)
+    assert out.strip() == f"已退回：{post_id}"
+    twin = ws.run(
+        "post",
+        "add",
+        "--title",
+        "同题",
+        "--body",
+        "同文",
+        "--channel",
+        "news-feed",
+        user="zhang",
+        lang=None,
+    )
+    again = ws.run(
+        "post",
+        "add",
+        "--title",
+        "同题",
+        "--body",
+        "同文",
+        "--channel",
+        "news-feed",
+        user="zhang",
+        lang=None,
+    )
+    assert twin.exit_code == 0 and again.exit_code == 0, again.stderr
+    first = int(twin.stdout)
+    assert f"warning: 稿件 {int(again.stdout)} 与稿件 {first} 的标题和正文相同" in again.stderr
+
+    set_language(ws, "en")
+    err = ws.refused("metrics", "collect", "--post", str(post_id), user="zhang", lang=None)
+    assert (
+        err.strip()
+        == "error: collecting figures needs the manager or operator role; zhang has neither"
+    )
+    ws.ok("post", "edit", str(post_id), "--body", "正文", user="zhang")
+    out = ws.ok("post", "submit", str(post_id), user="zhang", lang=None)
+    assert out.strip() == f"submitted: {post_id}"
+    assert "oldest overdue:" in ws.ok("status", lang=None)
+
+
+def test_lang_overrides_the_configured_language(workspace: Workspace) -> None:
+    ws = workspace
+    post_id = ws.add_post("--channel", "news-feed")
+    # zh config (the default), --lang en: English
+    err = ws.refused(
+        "--lang", "en", "metrics", "collect", "--post", str(post_id), user="zhang", lang=None
+    )
+    assert (
+        err.strip()
+        == "error: collecting figures needs the manager or operator role; zhang has neither"
+    )
+    assert "oldest overdue:" in ws.ok("--lang", "en", "status", lang=None)
+    # en config, --lang zh: Chinese
+    set_language(ws, "en")
+    err = ws.refused(
+        "--lang", "zh", "metrics", "collect", "--post", str(post_id), user="zhang", lang=None
+    )
+    assert err.strip() == "error: 立即采集需要主管或运维角色；zhang 没有"
+    out = ws.ok("--lang", "zh", "post", "submit", str(post_id), user="zhang", lang=None)
+    assert out.strip() == f"已提交审核：{post_id}"
+    assert "最久逾期：" in ws.ok("--lang", "zh", "status", lang=None)
+
+
+def test_a_config_error_speaks_the_language_the_file_names(workspace: Workspace) -> None:
+    """The config that fails to load still decides the language of its own error (read
+    from the file with tomllib); a file that cannot be read at all gets Chinese."""
+    ws = workspace
+    missing = ws.root / "nowhere.toml"
+    result = ws.runner.invoke(cli, ["--config", str(missing), "status"])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"error: 找不到配置文件 {missing}：请在此目录运行 `kepubot init`，或用 --config FILE 指定"
+    )
+    result = ws.runner.invoke(cli, ["--config", str(missing), "--lang", "en", "status"])
+    assert result.stderr.strip().endswith(
+        "not found; run `kepubot init` here or pass --config FILE"
+    )
+
+    broken = ws.root / "broken.toml"
+    broken.write_text('[kepubot]\nlanguage = "en"\ntimezone = "Mars/Olympus"\n', encoding="utf-8")
+    english = ws.runner.invoke(cli, ["--config", str(broken), "status"])
+    assert english.exit_code == 2
+    assert english.stderr.strip() == (
+        f"error: {broken}: kepubot.timezone: unknown time zone 'Mars/Olympus';"
+        " use an IANA name such as Asia/Shanghai"
+    )
+    broken.write_text('[kepubot]\ntimezone = "Mars/Olympus"\n', encoding="utf-8")
+    chinese = ws.runner.invoke(cli, ["--config", str(broken), "status"])
+    assert chinese.exit_code == 2
+    assert chinese.stderr.strip() == (
+        f"error: {broken}：kepubot.timezone：未知时区「Mars/Olympus」，请使用 IANA 时区名，"
+        "例如 Asia/Shanghai"
+    )
+    broken.write_text("[kepubot\nlanguage = 'en'\n", encoding="utf-8")  # not TOML: Chinese
+    result = ws.runner.invoke(cli, ["--config", str(broken), "status"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {broken}：TOML 格式错误："), result.stderr
+    result = ws.runner.invoke(cli, ["--config", str(broken), "--lang", "en", "status"])
+    assert result.stderr.startswith(f"error: {broken}: invalid TOML: "), result.stderr

@@ -226,7 +226,7 @@ def test_media_is_copied_so_the_source_can_change(workspace: Workspace, tmp_path
 def test_preview_shows_what_each_channel_sends(workspace: Workspace) -> None:
     ws = workspace
     post_id = ws.add_post("--channel", "weibo-main", "--channel", "wechat-main")
-    text = ws.ok("post", "preview", str(post_id))
+    text = ws.ok("post", "preview", str(post_id), lang=None)  # the config's zh
     assert "== weibo-main (weibo) ==" in text and "== wechat-main (wechat) ==" in text
     assert "https://kepu.example.org/articles/0001" in text
     assert "问题: 无" in text
@@ -239,7 +239,7 @@ def test_preview_shows_what_each_channel_sends(workspace: Workspace) -> None:
 @pytest.mark.sqlite_only  # init writes a SQLite config and file, which is what it checks
 def test_init_then_add_in_a_fresh_folder(tmp_path: Path) -> None:
     """The real console script, as a subprocess: init, add, list."""
-    exe = [sys.executable, "-m", "kepubot"]
+    exe = [sys.executable, "-m", "kepubot", "--lang", "en"]
     done = subprocess.run([*exe, "init"], cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "kepubot.toml").exists() and (tmp_path / "kepubot.db").exists()

@@ -58,7 +58,7 @@ def kepubot(
     if database:
         env["KEPUBOT_DATABASE"] = database
     return subprocess.run(
-        [sys.executable, "-m", "kepubot", "--config", str(demo / "kepubot.toml"), *args],
+        [sys.executable, "-m", "kepubot", "--config", str(demo / "kepubot.toml"), "--lang", "en", *args],
         capture_output=True,
         text=True,
         timeout=120,

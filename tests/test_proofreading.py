@@ -156,6 +156,7 @@ def add(ws: Workspace, body: str = SLOPPY) -> tuple[int, str]:
         "--channel",
         "news-feed",
         user="zhang",
+        lang=None,  # the config's language (zh): findings are worded in Chinese
     )
     assert result.exit_code == 0, result.stderr
     return int(result.stdout.strip()), result.stderr
@@ -169,7 +170,9 @@ def test_add_edit_and_submit_warn_with_line_and_column(ws: Workspace) -> None:
         f"warning: post {post_id} 正文 1:13：易错词「再接再励」，建议改为「再接再厉」",
         f"warning: post {post_id} 正文 2:3：繁简混用「時」（简体文本中的繁体字），建议改为「时」",
     ]
-    result = ws.run("post", "edit", str(post_id), "--title", "洗手的学问!!", user="zhang")
+    result = ws.run(
+        "post", "edit", str(post_id), "--title", "洗手的学问!!", user="zhang", lang=None
+    )
     assert result.exit_code == 0
     assert f"warning: post {post_id} 标题 1:6：标点重复「!!」" in result.stderr
     result = ws.run("post", "submit", str(post_id), user="zhang")
@@ -179,7 +182,7 @@ def test_add_edit_and_submit_warn_with_line_and_column(ws: Workspace) -> None:
 
 def test_preview_lists_findings(ws: Workspace) -> None:
     post_id, _ = add(ws)
-    text = ws.ok("post", "preview", str(post_id))
+    text = ws.ok("post", "preview", str(post_id), lang=None)
     assert "校对提示:" in text and "正文 2:3：繁简混用「時」" in text
     assert text.count("繁简混用「時」") == 1  # once for the post, not once per channel
     items = json.loads(ws.ok("post", "preview", str(post_id), "--json"))

@@ -39,7 +39,7 @@ def test_post_show_prints_the_content_hash(workspace: Workspace) -> None:
     post_id = submitted(workspace)
     digest = shown(workspace, post_id)["content_hash"]
     assert len(digest) == 64
-    text = workspace.ok("post", "show", str(post_id))
+    text = workspace.ok("post", "show", str(post_id), lang=None)  # the config's zh
     assert f"内容哈希: {digest}" in text
 
 
@@ -127,7 +127,7 @@ def _race(ws: Workspace, post_id: int, pair: tuple[str, str], extra: tuple[str, 
             proc = subprocess.Popen(
                 [
                     sys.executable,
-                    *("-m", "kepubot", "--config", str(ws.config), "--as", who),
+                    *("-m", "kepubot", "--config", str(ws.config), "--as", who, "--lang", "en"),
                     *("--log-level", "debug", "post", "approve", str(post_id), *extra),
                 ],
                 cwd=ws.root,

@@ -31,6 +31,36 @@ _WHAT = {"title": "标题", "body": "正文", "summary": "摘要", "link": "链�
 
 
 _RULES: list[tuple[re.Pattern[str], object]] = [
+    # the config file itself (kepubot.config.read_toml), reported by the command line
+    (
+        re.compile(
+            r"^config file (?P<p>.+) not found; run `kepubot init` here or pass --config FILE$"
+        ),
+        lambda m: (
+            f"找不到配置文件 {m['p']}：请在此目录运行 `kepubot init`，或用 --config FILE 指定"
+        ),
+    ),
+    (
+        re.compile(r"^config file (?P<p>.+) cannot be read: (?P<why>.+)$"),
+        lambda m: f"无法读取配置文件 {m['p']}：{m['why']}",
+    ),
+    (
+        re.compile(r"^(?P<p>.+): not UTF-8 text; save the file as UTF-8$"),
+        lambda m: f"{m['p']}：不是 UTF-8 文本，请以 UTF-8 编码保存",
+    ),
+    (
+        re.compile(r"^(?P<p>.+): invalid TOML: (?P<why>.+)$"),
+        lambda m: f"{m['p']}：TOML 格式错误：{m['why']}",
+    ),
+    (
+        re.compile(
+            r"^(?P<p>.+): (?P<field>\S+): unknown time zone '(?P<tz>[^']*)';"
+            r" use an IANA name such as Asia/Shanghai$"
+        ),
+        lambda m: (
+            f"{m['p']}：{m['field']}：未知时区「{m['tz']}」，请使用 IANA 时区名，例如 Asia/Shanghai"
+        ),
+    ),
     # the console's bulk work and uploads (kepubot.web.pages.bulk, kepubot.web.pages.media)
     (re.compile(r"^tick at least one post$"), lambda m: "请至少勾选一篇稿件"),
     (

@@ -148,7 +148,11 @@ class DaemonEnv:
         log = self._log("once")
         with log.open("w") as handle:
             return subprocess.run(
-                [sys.executable, "-m", "kepubot", "--config", str(self.config), "run", "--once"],
+                # --lang en: the messages the tests read, in English (docs/architecture.md §15.5)
+                [
+                    *(sys.executable, "-m", "kepubot", "--config", str(self.config)),
+                    *("--lang", "en", "run", "--once"),
+                ],
                 cwd=self.root,
                 env=self.env(**env),
                 stdout=subprocess.PIPE,
@@ -161,7 +165,7 @@ class DaemonEnv:
     def start(self, **env: str) -> subprocess.Popen[str]:
         log = self._log("daemon")
         return subprocess.Popen(
-            [sys.executable, "-m", "kepubot", "--config", str(self.config), "run"],
+            [sys.executable, "-m", "kepubot", "--config", str(self.config), "--lang", "en", "run"],
             cwd=self.root,
             env=self.env(**env),
             stdout=subprocess.DEVNULL,

@@ -55,9 +55,17 @@ def env_with_outlets(tmp_path: Path) -> DaemonEnv:
     return env
 
 
-def cli(env: DaemonEnv, user: str, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    env: DaemonEnv, user: str, *args: str, lang: str | None = "en"
+) -> subprocess.CompletedProcess[str]:
+    """The CLI as a real process; messages in English unless ``lang`` says otherwise (None:
+    the config's [kepubot] language decides)."""
+    chosen = ["--lang", lang] if lang else []
     return subprocess.run(
-        [sys.executable, "-m", "kepubot", "--config", str(env.config), "--as", user, *args],
+        [
+            *(sys.executable, "-m", "kepubot", "--config", str(env.config)),
+            *(*chosen, "--as", user, *args),
+        ],
         cwd=env.root,
         env=env.env(),
         capture_output=True,
@@ -101,7 +109,8 @@ def test_assisted_print_and_screen_exactly_once_confirmed_imported_retracted(
         crashed = env.run_once(KEPUBOT_CRASH_AT="after-response")
         assert crashed.returncode == -9, env.log_text()
         assert rows(env)["tt"][2] == "sending"
-        run_until(env, lambda: rows(env)["tt"][2] == "processing")
+        # reconciliation: unknown -> awaiting_person once find() sees the pack
+        run_until(env, lambda: rows(env)["tt"][2] == "awaiting_person")
         delivery_id, _, _, progress = rows(env)["tt"]
         assert json.loads(progress)["awaiting_person"] is True
         packs = sorted(p.name for p in (env.root / "packs").iterdir())
@@ -151,7 +160,7 @@ def test_assisted_print_and_screen_exactly_once_confirmed_imported_retracted(
             env.config.read_text(encoding="utf-8") + '[users.boss]\nroles = ["manager"]\n',
             encoding="utf-8",
         )
-        shown = cli(env, "boss", "report", "--format", "csv", "--section", "channels")
+        shown = cli(env, "boss", "report", "--format", "csv", "--section", "channels", lang=None)
         assert shown.returncode == 0, shown.stderr
         assert "tt（数据：导入）" in shown.stdout and "12345" in shown.stdout
 

@@ -416,7 +416,10 @@ def test_channels_check_names_a_missing_permission(penv: PlatformEnv) -> None:
 
     def check() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "kepubot", "--config", str(penv.config), "channels", "check"],
+            [
+                *(sys.executable, "-m", "kepubot", "--config", str(penv.config)),
+                *("--lang", "en", "channels", "check"),
+            ],
             cwd=penv.root,
             env=penv.env(),
             capture_output=True,

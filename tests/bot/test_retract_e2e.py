@@ -161,7 +161,7 @@ def test_a_post_on_every_channel_type_is_retracted_once_each_despite_a_kill(
     done = subprocess.run(
         [
             *(sys.executable, "-m", "kepubot", "--config", str(env.config), "--as", "ops"),
-            *("delivery", "resolve", str(douyin_id), "--retracted"),
+            *("--lang", "en", "delivery", "resolve", str(douyin_id), "--retracted"),
         ],
         cwd=env.root,
         env=env.env(),

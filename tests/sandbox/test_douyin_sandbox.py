@@ -538,7 +538,9 @@ timeout_seconds = 5
     )
 
     def check() -> str:
-        result = CliRunner().invoke(cli, ["--config", str(config), "channels", "check"])
+        result = CliRunner().invoke(
+            cli, ["--config", str(config), "--lang", "en", "channels", "check"]
+        )
         assert result.exit_code == 0, result.output
         return result.output
 

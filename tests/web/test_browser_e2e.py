@@ -144,7 +144,7 @@ class Console:
         self.logs.append(log)
         with log.open("w") as handle:
             done = subprocess.run(
-                self.argv(*args),
+                self.argv("--lang", "en", *args),  # messages the test reads, in English
                 cwd=self.root,
                 env=self.env(),
                 input=stdin,

@@ -21,7 +21,7 @@ def passwd(ws: Workspace, name: str, password: str, actor: str | None = None) ->
     return ws.runner.invoke(
         cli,
         [
-            *("--config", str(ws.config), "--as", actor or name),
+            *("--config", str(ws.config), "--lang", "en", "--as", actor or name),
             *("user", "passwd", name, "--password-stdin"),
         ],
         input=password + "\n",
@@ -102,7 +102,8 @@ def test_passwd_reads_a_piped_password_without_the_flag(workspace: Workspace) ->
     from kepubot.timeutil import utcnow
 
     for name, piped in (("li", "reviewer-pass-1\n"), ("wang", "manager-pass-2\nmanager-pass-2\n")):
-        command = [sys.executable, "-m", "kepubot", "--config", str(workspace.config), "--as", name]
+        command = [sys.executable, "-m", "kepubot", "--config", str(workspace.config)]
+        command += ["--lang", "en", "--as", name]
         done = subprocess.run(
             [*command, "user", "passwd", name],
             input=piped,

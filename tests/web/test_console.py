@@ -483,7 +483,9 @@ def test_compose_with_bad_input_keeps_what_was_typed(console: Console) -> None:
         },
     )
     assert response.status_code == 400
-    assert "not an http(s) URL" in response.text
+    # the refusal in Chinese (kepubot/web/messages.py), naming the value typed
+    assert "not a url" in response.text and "：不是 http(s) 网址；请填写完整地址" in response.text
+    assert "not an http(s) URL" not in response.text
     assert "保留我输入的标题" in response.text and "正文内容很重要" in response.text
     assert snapshot(ws.db) == before
     no_channel = console.save(
