@@ -28,6 +28,10 @@ _PHRASES: dict[str, tuple[str, str]] = {
     "delivery.claimed": ("开始处理{channel}的发布任务", "took the {channel} delivery"),
     "delivery.sending": ("向{channel}发送", "sent it to {channel}"),
     "delivery.processing": ("{channel}平台处理中", "{channel} is processing it"),
+    "delivery.awaiting_person": (
+        "{channel}素材包已生成，待人工发布",
+        "{channel}: copy pack written, awaiting a person",
+    ),
     "delivery.unknown": ("{channel}结果未知，待核对", "{channel}: outcome unknown, to check"),
     "delivery.reconciled": ("核对了{channel}的结果", "checked the {channel} outcome"),
     "delivery.published": ("在{channel}发布成功", "published it on {channel}"),

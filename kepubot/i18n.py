@@ -55,7 +55,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "retract:failed": ("撤回失败", "retraction failed"),
     "retract:needs_attention": ("撤回需人工处理", "retraction needs attention"),
     "paused": ("已暂停", "paused"),
-    # assisted publishing (docs/delivery.md §17): a processing delivery waiting for a person
+    # assisted publishing (docs/delivery.md §17): the delivery state awaiting_person
     "awaiting_person": ("待人工发布", "awaiting a person"),
     # where a metric snapshot came from
     "source:imported": ("导入", "imported"),

@@ -21,6 +21,7 @@ DeliveryState = Literal[
     "claimed",
     "sending",
     "processing",
+    "awaiting_person",
     "unknown",
     "needs_attention",
     "published",
@@ -37,6 +38,10 @@ STATE_MEANINGS: dict[str, str] = {
     "claimed": "a daemon holds a lease on it; nothing has been sent",
     "sending": "the intent is committed; the platform call may be under way or done",
     "processing": "accepted by the platform, finishing asynchronously; polled",
+    "awaiting_person": (
+        "an assisted outlet's copy pack is written; a person publishes and confirms or declines"
+        " (never polled or claimed; docs/delivery.md §17)"
+    ),
     "unknown": "the request may or may not have been applied; reconciliation decides",
     "needs_attention": "nobody can tell automatically; a person decides (alerted)",
     "published": "on the platform, with remote_id/remote_url (terminal)",
@@ -109,6 +114,17 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("needs_attention", "retracted", "operator_resolve", "a person removed it", 18),
     Transition(
         "claimed", "needs_attention", "retraction.hand_to_person", "no deletion interface", 18
+    ),
+    # Assisted publishing (docs/delivery.md §17): a person publishes; migration 24.
+    Transition(
+        "sending", "awaiting_person", "record_processing", "copy pack written; a person's task", 24
+    ),
+    Transition("unknown", "awaiting_person", "record_reconciled", "find() saw the pack", 24),
+    Transition("processing", "awaiting_person", "migration 24", "old rows with the marker", 24),
+    Transition("awaiting_person", "published", "assisted.confirm", "a person published it", 24),
+    Transition("awaiting_person", "failed", "assisted.decline", "a person could not publish", 24),
+    Transition(
+        "awaiting_person", "cancelled", "cancel_for_post", "post cancelled before confirmed", 24
     ),
 )
 

@@ -85,4 +85,38 @@ def check_tasks(engine: Engine) -> list[str]:
             body,
         )
         lines.append(body)
+    lines += _tell_cancelled(app, conn, channels, now)
+    return lines
+
+
+def _tell_cancelled(app: Any, conn: Any, channels: dict[str, Any], now: datetime) -> list[str]:
+    """A task whose post was cancelled before anyone confirmed it (docs/delivery.md §17.2):
+    its assignees are told once not to publish it (cancelled in the last week: older ones were
+    told by an earlier pass)."""
+    from kepubot.alerts import notify
+    from kepubot.queue import deliveries
+    from kepubot.timeutil import to_db
+
+    if not channels:
+        return []
+    marks = ", ".join("?" for _ in channels)
+    rows = conn.execute(
+        f"SELECT {deliveries._COLUMNS} FROM deliveries WHERE state = 'cancelled'"
+        f" AND channel IN ({marks}) AND updated_at >= ? ORDER BY id",
+        [*channels, to_db(now - timedelta(days=7))],
+    ).fetchall()
+    lines: list[str] = []
+    for delivery in (deliveries.from_row(r) for r in rows):
+        key = f"assisted-cancelled:{delivery.id}"
+        if not delivery.progress.get("awaiting_person") or ops.alerted_since(conn, key, EPOCH):
+            continue
+        channel = channels[delivery.channel]
+        title = f"kepubot: 已取消，请勿发布 — {channel.profile.name_zh}"
+        body = (
+            f"投递 {delivery.id}（稿件 {delivery.post_id}）的稿件已撤销，请不要再发布到"
+            f"{channel.profile.name_zh}。如已发布，请联系值班运营处理。"
+        )
+        ops.remember_alerts(conn, [key], now, title)
+        notify(_urls_for(app, channel.settings.assignees), title, body)
+        lines.append(body)
     return lines

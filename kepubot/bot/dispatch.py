@@ -294,6 +294,7 @@ class Engine:
             ),
         )
         progress.setdefault("idempotency_key", self.idempotency_key(delivery))
+        progress.setdefault("delivery_id", delivery.id)  # e.g. named in a copy pack's README
         log.info(
             "delivery %s: publishing post %s to %s (attempt %d)",
             delivery.id,

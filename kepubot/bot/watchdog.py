@@ -56,12 +56,11 @@ def check(engine: Engine) -> list[str]:
         stuck_before=now - timedelta(minutes=settings.stuck_minutes),
     )
     window_start = now - timedelta(minutes=app.config.data.alerts.repeat_minutes)
-    # an assisted task waits for a person in processing: its own clock (docs/delivery.md §17)
-    from kepubot.bot.assisted import assisted_channels, check_tasks
+    # an assisted task (awaiting_person) is not among the generic checks' states: it has its
+    # own clock, confirm_within_hours (docs/delivery.md §17.2)
+    from kepubot.bot.assisted import check_tasks
 
     task_lines = check_tasks(engine)
-    waiting = set(assisted_channels(app))
-    rows = [r for r in rows if not (r["state"] == "processing" and r["channel"] in waiting)]
     lines: list[str] = []
     keys: list[str] = []
     for row in rows:

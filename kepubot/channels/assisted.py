@@ -4,9 +4,9 @@ the outlet's rules, writes a copy pack a person pastes from, and tracks the task
 person confirms it with the published URL (``kepubot delivery confirm``) or declines it.
 
 The delivery walks the ordinary engine: ``publish()`` writes the pack and answers
-``Processing`` with ``progress["awaiting_person"]``; the delivery then stays in
-``processing`` (shown as 待人工发布) and ``poll()`` keeps it there; only a person's
-confirmation publishes it (``kepubot.queue.assisted.confirm``). A lost answer is settled by
+``Processing`` with ``progress["awaiting_person"]``, which the engine records as the state
+``awaiting_person`` (待人工发布; never polled or claimed); only a person's confirmation
+publishes it (``kepubot.queue.assisted.confirm``). A lost answer is settled by
 ``find()``: the pack is written under a name derived from the delivery's idempotency key, so
 its presence proves the earlier attempt got that far.
 """
@@ -211,7 +211,8 @@ class AssistedChannel(OutletChannel):
     def publish(self, post: Post, progress: dict[str, Any]) -> Processing:
         post = post.for_channel(self.name)
         folder, archive = self.pack_paths(post, progress)
-        write_folder(folder, lambda temp: self._fill(temp, post))
+        delivery_id = progress.get("delivery_id")
+        write_folder(folder, lambda temp: self._fill(temp, post, delivery_id))
         if not archive.is_file():
             self._zip(folder, archive)
         return self._waiting(folder, archive)
@@ -256,7 +257,7 @@ class AssistedChannel(OutletChannel):
             "tags": " ".join(f"#{t}" for t in post.tags),
         }
 
-    def _fill(self, folder: Path, post: Post) -> None:
+    def _fill(self, folder: Path, post: Post, delivery_id: Any = None) -> None:
         parts = self.parts(post)
         body_name = "body.html" if self.body_format == "html" else "body.txt"
         files = {
@@ -283,13 +284,23 @@ class AssistedChannel(OutletChannel):
                 (folder / name).write_bytes(self.media_source(extra).read_bytes())
                 copied.append(name)
         (folder / "README.txt").write_text(
-            self._readme(post, body_name, copied, files), encoding="utf-8"
+            self._readme(post, body_name, copied, files, delivery_id), encoding="utf-8"
         )
 
-    def _readme(self, post: Post, body_name: str, copied: list[str], files: dict[str, str]) -> str:
+    def _readme(
+        self,
+        post: Post,
+        body_name: str,
+        copied: list[str],
+        files: dict[str, str],
+        delivery_id: Any = None,
+    ) -> str:
         p = self.profile
+        if delivery_id is None:  # the engine always passes it; a direct call may not
+            raise ValueError("a copy pack's README needs the delivery id (progress['delivery_id'])")
+        ident = str(int(delivery_id))
         lines = [
-            f"发布到：{p.name_zh}（渠道 {self.name}）",
+            f"发布到：{p.name_zh}（渠道 {self.name}，投递编号 {ident}）",
             f"发布位置：{p.where}",
             "",
             "按下面的顺序粘贴：",
@@ -312,8 +323,8 @@ class AssistedChannel(OutletChannel):
         lines += [
             "",
             "发布后请确认并填写发布地址：",
-            "  控制台任务页点“确认已发布”，或命令行：kepubot delivery confirm 投递编号 --url 发布地址",
-            "无法发布时请说明原因：kepubot delivery decline 投递编号 --reason 原因",
+            f"  控制台任务页点“确认已发布”，或命令行：kepubot delivery confirm {ident} --url 发布地址",
+            f"无法发布时请说明原因：kepubot delivery decline {ident} --reason 原因",
         ]
         return "\n".join(lines) + "\n"
 

@@ -1,6 +1,6 @@
 """Assisted publishing tasks (docs/delivery.md §17): a person confirms or declines a delivery
-waiting in ``processing`` with ``progress["awaiting_person"]`` (shown as 待人工发布), and
-figures come from an outlet's data export or by hand, marked with their source.
+in the state ``awaiting_person`` (待人工发布; migration 24), and figures come from an outlet's
+data export or by hand, marked with their source.
 """
 
 from __future__ import annotations
@@ -22,9 +22,93 @@ if TYPE_CHECKING:
 
 STATE_LABEL_ZH = "待人工发布"
 
+#: What migration 24 allows, a frozen literal (docs/delivery.md §2.4): never the live table.
+M024_STATES: tuple[str, ...] = (
+    "pending",
+    "queued",
+    "claimed",
+    "sending",
+    "processing",
+    "unknown",
+    "needs_attention",
+    "published",
+    "failed",
+    "cancelled",
+    "retracted",
+    "awaiting_person",
+)
+M024_TRANSITIONS: tuple[tuple[str, str], ...] = (
+    ("sending", "awaiting_person"),  # the copy pack is written
+    ("unknown", "awaiting_person"),  # reconciliation: find() saw the pack
+    ("processing", "awaiting_person"),  # rows that waited in processing with the marker
+    ("awaiting_person", "published"),  # a person confirmed with the URL
+    ("awaiting_person", "failed"),  # a person declined, with the reason
+    ("awaiting_person", "cancelled"),  # the post was cancelled before confirmation
+)
+_M018_CHECK_END = "'failed', 'cancelled', 'retracted'))"
+
+
+def migrate_24(conn: Any, now_text: str) -> None:
+    """Migration 24: ``awaiting_person`` becomes a delivery state. The state CHECK accepts one
+    more value (SQLite: the table's definition edited in place with writable_schema and a
+    schema_version bump, as migration 18 did; PostgreSQL: the constraint replaced by name), the
+    transitions are allowed, and every delivery that waited in ``processing`` with
+    ``progress["awaiting_person"]`` (issue 14's first form) moves to the new state, audited."""
+    from kepubot.queue.db import dialect
+
+    if dialect(conn) == "postgresql":
+        states = ", ".join(f"'{s}'" for s in M024_STATES)
+        conn.execute("ALTER TABLE deliveries DROP CONSTRAINT deliveries_state_check")
+        conn.execute(
+            "ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check"
+            f" CHECK (state IN ({states}))"
+        )
+    else:
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'deliveries'"
+        ).fetchone()
+        if row is None or _M018_CHECK_END not in row[0]:
+            raise RuntimeError(
+                "migration 24: the deliveries table is not the one migration 18 left"
+            )
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        conn.execute("PRAGMA writable_schema = ON")
+        try:
+            conn.execute(
+                "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'deliveries'",
+                (row[0].replace(_M018_CHECK_END, _M018_CHECK_END[:-2] + ", 'awaiting_person'))"),),
+            )
+            conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+        finally:
+            conn.execute("PRAGMA writable_schema = OFF")
+    rows = ", ".join(f"('{a}', '{b}')" for a, b in M024_TRANSITIONS)
+    conn.execute(f"INSERT INTO delivery_transitions (from_state, to_state) VALUES {rows}")
+    waiting = conn.execute(
+        "SELECT id, post_id, progress FROM deliveries WHERE state = 'processing'"
+        " AND kind = 'publish' ORDER BY id"
+    ).fetchall()
+    for row in waiting:
+        delivery_id, post_id, progress = row[0], row[1], row[2]
+        if not json.loads(progress or "{}").get("awaiting_person"):
+            continue
+        conn.execute(
+            "UPDATE deliveries SET state = 'awaiting_person', updated_at = ?"
+            " WHERE id = ? AND state = 'processing'",
+            (now_text, delivery_id),
+        )
+        audit.append(
+            conn,
+            at=now_text,
+            actor="migration 24",
+            action="delivery.awaiting_person",
+            post_id=post_id,
+            delivery_id=delivery_id,
+            detail={"from": "processing", "to": "awaiting_person", "how": "migration 24"},
+        )
+
 
 def is_task(delivery: Delivery) -> bool:
-    return delivery.state == "processing" and bool(delivery.progress.get("awaiting_person"))
+    return delivery.state == "awaiting_person"
 
 
 def assignees(app: App, channel: str) -> list[str]:
@@ -62,7 +146,7 @@ def _task(conn: sqlite3.Connection, delivery_id: int) -> Delivery:
 
 
 def confirm(app: App, actor: str, delivery_id: int, *, url: str, now: datetime) -> Delivery:
-    """processing (待人工发布) -> published with the URL a person published it at, once."""
+    """awaiting_person (待人工发布) -> published with the URL a person published it at, once."""
     url = url.strip()
     if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
         raise ValueError(f"--url {url!r} must be the http(s) address of the published post")
@@ -84,7 +168,7 @@ def confirm(app: App, actor: str, delivery_id: int, *, url: str, now: datetime) 
 
 
 def decline(app: App, actor: str, delivery_id: int, *, reason: str, now: datetime) -> Delivery:
-    """processing (待人工发布) -> failed, with the person's reason (an operator may retry)."""
+    """awaiting_person (待人工发布) -> failed, with the person's reason (an operator may retry)."""
     reason = reason.strip()
     if not reason:
         raise ValueError("--reason must say why the post could not be published")
@@ -110,11 +194,11 @@ def open_tasks(conn: sqlite3.Connection, channels: list[str]) -> list[Delivery]:
         return []
     marks = ", ".join("?" for _ in channels)
     rows = conn.execute(
-        f"SELECT {deliveries._COLUMNS} FROM deliveries WHERE state = 'processing'"
+        f"SELECT {deliveries._COLUMNS} FROM deliveries WHERE state = 'awaiting_person'"
         f" AND channel IN ({marks}) ORDER BY due_at",
         channels,
     ).fetchall()
-    return [d for d in (deliveries.from_row(r) for r in rows) if is_task(d)]
+    return [deliveries.from_row(r) for r in rows]
 
 
 # --- figures from an export or by hand --------------------------------------------------------

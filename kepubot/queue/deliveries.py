@@ -22,7 +22,10 @@ from kepubot.errors import InvalidTransition, LeaseLost, NotFound
 from kepubot.models import Delivery
 from kepubot.queue import audit
 from kepubot.queue.db import advisory_lock, skip_locked, transaction
-from kepubot.states import allowed  # the state machine, as data (docs/delivery.md §2.4)
+from kepubot.states import (  # the state machine, as data (docs/delivery.md §2.4)
+    DeliveryState,
+    allowed,
+)
 from kepubot.timeutil import from_db, to_db
 
 _COLUMNS = (
@@ -196,6 +199,8 @@ def uncertain_since(conn: sqlite3.Connection, delivery_id: int) -> datetime | No
     return from_db(row[0]) if row and row[0] else None
 
 
+#: Watched by the generic overdue/stuck checks; ``awaiting_person`` has its own clock
+#: (``confirm_within_hours``, docs/delivery.md §17.2).
 NOT_DONE = ("queued", "claimed", "sending", "processing", "unknown", "needs_attention")
 
 
@@ -394,11 +399,13 @@ def cancel_for_post(
     now: datetime,
     actor: str,
     channels: Iterable[str] | None = None,
+    awaiting_person: bool = False,
 ) -> int:
-    """Cancel the post's deliveries that have not started sending."""
+    """Cancel the post's deliveries that have not started sending (and, when the post itself
+    is cancelled, assisted tasks nobody has confirmed yet: docs/delivery.md §17.1)."""
+    states = "'pending', 'queued', 'claimed'" + (", 'awaiting_person'" if awaiting_person else "")
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM deliveries WHERE post_id = ? AND state IN"
-        " ('pending', 'queued', 'claimed')",
+        f"SELECT {_COLUMNS} FROM deliveries WHERE post_id = ? AND state IN ({states})",
         (post_id,),
     ).fetchall()
     wanted = set(channels) if channels is not None else None
@@ -688,15 +695,18 @@ def record_processing(
     progress: dict[str, Any],
     poll_at: datetime,
 ) -> None:
-    """Accepted by an asynchronous platform; poll from ``poll_at``. The lease is released."""
+    """Accepted by an asynchronous platform; poll from ``poll_at``. The lease is released.
+    An assisted outlet's answer (``progress["awaiting_person"]``: the copy pack is written)
+    goes to ``awaiting_person`` instead, which is never polled (docs/delivery.md §17)."""
+    target = awaiting_or_processing(progress)
     with transaction(conn):
         _set_state(
             conn,
             delivery,
-            "processing",
+            target,
             now=now,
             actor=worker,
-            action="delivery.processing",
+            action=f"delivery.{target}",
             extra_sets={
                 **_release_lease(),
                 "progress": json.dumps(progress, ensure_ascii=False, sort_keys=True),
@@ -705,7 +715,13 @@ def record_processing(
             fence=(worker, delivery.lease_version),
         )
         _close_attempt(conn, delivery.id, now, "processing", None)
-    delivery.state = "processing"
+    delivery.state = target
+
+
+def awaiting_or_processing(progress: Mapping[str, Any] | None) -> DeliveryState:
+    """``awaiting_person`` for an assisted task (the channel's ``Processing`` carries the
+    marker), else ``processing``."""
+    return "awaiting_person" if (progress or {}).get("awaiting_person") else "processing"
 
 
 def record_retry(
@@ -907,7 +923,8 @@ def record_reconciled(
                 "last_error": None,
             }
         elif poll_at is not None:
-            to_state = "processing"
+            # a platform job to poll, or an assisted task whose pack find() saw (§17)
+            to_state = awaiting_or_processing(progress)
             sets = {"not_before": to_db(poll_at), "reconcile_tries": 0}
             if progress:
                 merged = {**delivery.progress, **progress}

@@ -499,6 +499,11 @@ class PythonMigration:
 
             migrate_18(conn, now_text)
             return
+        if self.name == "awaiting_person":
+            from kepubot.queue.assisted import migrate_24
+
+            migrate_24(conn, now_text)  # branches on the dialect itself
+            return
         raise RuntimeError(f"unknown Python migration {self.name!r}")
 
     def __repr__(self) -> str:
@@ -531,6 +536,8 @@ MIGRATIONS: list[tuple[int, str, str | PythonMigration]] = [
     (22, "metric_source", M022_METRIC_SOURCE),
     # PostgreSQL wakes idle daemons with NOTIFY (docs/architecture.md §11.5); SQLite polls
     (23, "notify_due", M023_NOTIFY_DUE),
+    # awaiting_person, a delivery state of its own (issue 14, docs/delivery.md §17)
+    (24, "awaiting_person", PythonMigration("awaiting_person")),
 ]
 
 

@@ -1378,7 +1378,10 @@ def _cancel_one(app: App, actor: str, post_id: int, *, now: datetime) -> int:
         raise NotAllowed(
             f"post {post_id} is being sent on {names}; wait until that settles, then cancel"
         )
-    count = deliveries.cancel_for_post(app.conn, post_id=post_id, now=now, actor=actor)
+    # an assisted task nobody has confirmed is cancelled too (docs/delivery.md §17.1)
+    count = deliveries.cancel_for_post(
+        app.conn, post_id=post_id, now=now, actor=actor, awaiting_person=True
+    )
     app.conn.execute(
         "UPDATE posts SET state = 'cancelled', updated_at = ? WHERE id = ?",
         (to_db(now), post_id),

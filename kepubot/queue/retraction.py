@@ -99,11 +99,8 @@ def retraction_state(rows: Iterable[Any]) -> str | None:
 
 
 def shown_state(kind: str, state: str, progress: dict[str, Any] | None = None) -> str:
-    """A delivery's state as people read it: a retraction under way is ``retracting``; an
-    assisted delivery waiting for a person is ``awaiting_person`` (待人工发布,
-    docs/delivery.md §17)."""
-    if state == "processing" and kind != "retract" and (progress or {}).get("awaiting_person"):
-        return "awaiting_person"
+    """A delivery's state as people read it: a retraction under way is ``retracting``. (An
+    assisted task is its own state, ``awaiting_person``, since migration 24.)"""
     if kind == "retract" and state not in ("retracted",):
         if state in ("failed", "needs_attention"):
             return f"retract:{state}"
@@ -184,7 +181,14 @@ def start(
                 result["retracting"].append(row["channel"])
             elif row["state"] in ("pending", "queued", "claimed"):
                 result["cancelled"].append(row["channel"])
-            elif row["state"] in ("sending", "processing", "unknown", "needs_attention"):
+            elif row["state"] in (
+                "sending",
+                "processing",
+                "awaiting_person",
+                "unknown",
+                "needs_attention",
+            ):
+                # an assisted task may already be published by hand: it settles first (§17)
                 result["in_flight"].append(row["channel"])
         if result["cancelled"]:
             deliveries.cancel_for_post(

@@ -18,17 +18,14 @@ from kepubot.queue.posts import PostInput, approve, create_posts, submit
 from kepubot.timeutil import utcnow
 
 
-def test_task_told_once_then_alerted_when_not_confirmed(
-    tmp_path: Path,
-    receiver: Receiver,  # noqa: F811
-) -> None:
+def _app(tmp_path: Path, port: int) -> App:
     (tmp_path / "kepubot.toml").write_text(
         f"""
 [daemon]
 overdue_minutes = 10
 stuck_minutes = 30
 [alerts]
-urls = ["json://127.0.0.1:{receiver.port}/alerts"]
+urls = ["json://127.0.0.1:{port}/alerts"]
 [web]
 base_url = "https://kepubot.example.org/"
 [users.ed]
@@ -37,7 +34,7 @@ roles = ["editor"]
 roles = ["reviewer"]
 [users.pub]
 roles = ["editor"]
-notify = ["json://127.0.0.1:{receiver.port}/pub"]
+notify = ["json://127.0.0.1:{port}/pub"]
 [review]
 levels = ["终审"]
 [channels.tt]
@@ -49,7 +46,14 @@ confirm_within_hours = 2
 """,
         encoding="utf-8",
     )
-    app = App(load_config(tmp_path / "kepubot.toml"))
+    return App(load_config(tmp_path / "kepubot.toml"))
+
+
+def test_task_told_once_then_alerted_when_not_confirmed(
+    tmp_path: Path,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    app = _app(tmp_path, receiver.port)
     now = utcnow()
     ids = create_posts(
         app, "ed", [(PostInput(title="开窗通风", body="正文", channels=["tt"]), "t")], now=now
@@ -60,7 +64,9 @@ confirm_within_hours = 2
     engine.dispatch()
     assert engine.wait_idle(timeout=30)
     (task,) = deliveries.for_post(app.conn, ids[0])
-    assert task.state == "processing" and task.progress["awaiting_person"] is True
+    assert task.state == "awaiting_person" and task.progress["awaiting_person"] is True
+    readme = (Path(task.progress["pack"]) / "README.txt").read_text(encoding="utf-8")
+    assert f"kepubot delivery confirm {task.id} --url" in readme
 
     # an hour later: told once (the assignee's own address), never "overdue"
     hour = Engine(app, worker="w", clock=lambda: now + timedelta(hours=1))
@@ -68,6 +74,16 @@ confirm_within_hours = 2
     assert len(lines) == 1 and f"https://kepubot.example.org/tasks/{task.id}" in lines[0]
     assert [m["title"] for m in receiver.messages] == ["kepubot: 待人工发布 — 今日头条（头条号）"]
     assert watchdog.check(hour) == []
+    # a task is a person's: a day later the poller does not touch it
+    from kepubot.bot import reconcile
+
+    day = Engine(app, worker="w", clock=lambda: now + timedelta(days=1))
+    query = "SELECT state, updated_at, not_before FROM deliveries WHERE id = ?"
+    before = tuple(app.conn.execute(query, (task.id,)).fetchone())
+    assert reconcile.poll_processing(day) == 0
+    assert tuple(app.conn.execute(query, (task.id,)).fetchone()) == before
+    assert before[0] == "awaiting_person"
+    day.close()
     # past confirm_within_hours: an alert to [alerts] urls and the assignee
     late = Engine(app, worker="w", clock=lambda: now + timedelta(hours=2, minutes=1))
     lines = watchdog.check(late)
@@ -76,6 +92,37 @@ confirm_within_hours = 2
     assert late_titles == ["kepubot: 待人工发布任务超时未确认"] * 2  # [alerts] urls + the assignee
     assert watchdog.check(late) == []  # once per repeat window
     for e in (engine, hour, late):
+        e.close()
+    app.close()
+
+
+def test_a_cancelled_post_cancels_its_task_and_tells_the_assignee(
+    tmp_path: Path,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    from kepubot.queue.posts import cancel
+
+    app = _app(tmp_path, receiver.port)
+    now = utcnow()
+    ids = create_posts(
+        app, "ed", [(PostInput(title="秋季防流感", body="正文", channels=["tt"]), "t")], now=now
+    )
+    submit(app, "ed", ids, now=now)
+    approve(app, "rev", ids, now=now)
+    engine = Engine(app, worker="w", clock=lambda: now)
+    engine.dispatch()
+    assert engine.wait_idle(timeout=30)
+    (task,) = deliveries.for_post(app.conn, ids[0])
+    assert task.state == "awaiting_person"
+    watchdog.check(engine)  # the assignee is told of the task
+    cancel(app, "ed", ids[0], now=now)  # before anyone confirmed it
+    assert deliveries.get(app.conn, task.id).state == "cancelled"
+    later = Engine(app, worker="w", clock=lambda: now + timedelta(minutes=5))
+    lines = watchdog.check(later)
+    assert len(lines) == 1 and f"投递 {task.id}" in lines[0] and "请不要再发布" in lines[0]
+    assert receiver.messages[-1]["title"] == "kepubot: 已取消，请勿发布 — 今日头条（头条号）"
+    assert watchdog.check(later) == []  # once
+    for e in (engine, later):
         e.close()
     app.close()
 

@@ -91,7 +91,7 @@ def test_assisted_writes_a_complete_copy_pack_once(context: Context) -> None:
         media=[image, store_image(context, "handwashing.png", kind="cover")],
         sources=[Source(title="世界卫生组织 洗手指南", url="https://www.who.int/hand")],
     )
-    progress = {"idempotency_key": "k-1"}
+    progress = {"idempotency_key": "k-1", "delivery_id": 41}
     result = channel.publish(post, progress)
     assert isinstance(result, Processing)
     assert result.progress["awaiting_person"] is True
@@ -113,6 +113,9 @@ def test_assisted_writes_a_complete_copy_pack_once(context: Context) -> None:
     assert "世界卫生组织" in (folder / "body.html").read_text(encoding="utf-8")
     readme = (folder / "README.txt").read_text(encoding="utf-8")
     assert "今日头条" in readme and "kepubot delivery confirm" in readme
+    # the README names this delivery, not a placeholder a person must look up
+    assert "kepubot delivery confirm 41 --url" in readme
+    assert "kepubot delivery decline 41 --reason" in readme and "投递编号 41" in readme
     with zipfile.ZipFile(archive) as zf:
         assert sorted(Path(n).name for n in zf.namelist()) == names
     # again (a redo after a lost answer): the same pack, untouched
@@ -126,9 +129,12 @@ def test_assisted_writes_a_complete_copy_pack_once(context: Context) -> None:
 
 def test_an_edited_post_gets_a_new_pack(context: Context) -> None:
     channel = assisted(context)
-    first = channel.publish(make_post(1, content_hash="v1"), {"idempotency_key": "k"})
+    first = channel.publish(
+        make_post(1, content_hash="v1"), {"idempotency_key": "k", "delivery_id": 7}
+    )
     second = channel.publish(
-        make_post(1, title="勤洗手：新版", content_hash="v2"), {"idempotency_key": "k"}
+        make_post(1, title="勤洗手：新版", content_hash="v2"),
+        {"idempotency_key": "k", "delivery_id": 7},
     )
     assert isinstance(first, Processing) and isinstance(second, Processing)
     assert first.progress["pack"] != second.progress["pack"]
@@ -139,7 +145,7 @@ def test_an_edited_post_gets_a_new_pack(context: Context) -> None:
 def test_text_outlets_get_paragraphs_separated_by_a_blank_line(context: Context) -> None:
     channel = assisted(context, "xiaohongshu")
     post = make_post(1, title="七步洗手", media=[store_image(context)])
-    result = channel.publish(post, {"idempotency_key": "k"})
+    result = channel.publish(post, {"idempotency_key": "k", "delivery_id": 7})
     assert isinstance(result, Processing)
     body = (Path(result.progress["pack"]) / "body.txt").read_text(encoding="utf-8")
     assert "\n\n七步洗手法" in body and "**" not in body
@@ -149,21 +155,28 @@ def test_a_crash_mid_pack_leaves_no_half_pack(context: Context, monkeypatch: Any
     channel = assisted(context)
     post = make_post(1, media=[store_image(context)])
 
-    def broken(folder: Path, post: Any) -> None:
+    def broken(folder: Path, post: Any, *rest: Any) -> None:
         (folder / "title.txt").write_text("half", encoding="utf-8")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(channel, "_fill", broken)
     with pytest.raises(Exception, match="No space left"):
-        channel.publish(post, {"idempotency_key": "k"})
+        channel.publish(post, {"idempotency_key": "k", "delivery_id": 7})
     packs = context.config.base_dir / "packs"
     assert [p for p in packs.iterdir() if not p.name.startswith(".")] == []
     # find(): nothing reached a person, so a new attempt may write it
-    assert channel.find(post, WEDNESDAY, {"idempotency_key": "k"}) is None
+    assert channel.find(post, WEDNESDAY, {"idempotency_key": "k", "delivery_id": 7}) is None
     monkeypatch.undo()
-    assert isinstance(channel.publish(post, {"idempotency_key": "k"}), Processing)
-    assert isinstance(channel.find(post, WEDNESDAY, {"idempotency_key": "k"}), Processing)
+    assert isinstance(channel.publish(post, {"idempotency_key": "k", "delivery_id": 7}), Processing)
+    assert isinstance(
+        channel.find(post, WEDNESDAY, {"idempotency_key": "k", "delivery_id": 7}), Processing
+    )
     assert [p.name for p in packs.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_a_pack_without_its_delivery_id_is_refused(context: Context) -> None:
+    with pytest.raises(ValueError, match="delivery id"):
+        assisted(context).publish(make_post(1), {"idempotency_key": "k"})
 
 
 def test_poll_waits_for_a_person(context: Context) -> None:
@@ -286,8 +299,10 @@ def test_output_dir_that_cannot_be_written_is_transient(context: Context) -> Non
         screen(context, output_dir="blocked/kiosk").publish(make_post(1), {})
     with pytest.raises(Transient, match="cannot write"):
         assisted(context, output_dir="blocked/packs").publish(
-            make_post(1), {"idempotency_key": "k"}
+            make_post(1), {"idempotency_key": "k", "delivery_id": 7}
         )
     with pytest.raises(Transient, match="cannot write"):
-        printer(context, output_dir="blocked/paper").publish(make_post(1), {"idempotency_key": "k"})
+        printer(context, output_dir="blocked/paper").publish(
+            make_post(1), {"idempotency_key": "k", "delivery_id": 7}
+        )
     assert (context.config.base_dir / "blocked").read_text(encoding="utf-8") == "not a folder"

@@ -33,7 +33,7 @@ def _task(ws: Workspace) -> tuple[Console, int]:
     ws.ok("run", "--once", user="ops")
     shown = json.loads(ws.ok("post", "show", str(post_id), "--json"))
     (delivery,) = shown["deliveries"]
-    assert delivery["state"] == "processing"
+    assert delivery["state"] == "awaiting_person"
     return console, int(delivery["id"])
 
 

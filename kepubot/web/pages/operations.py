@@ -23,7 +23,15 @@ from kepubot.web.forms import PAGE_SIZE, day_arg, page_number
 from kepubot.web.labels import text
 
 # the delivery states an operator watches, counted on the deliveries page
-ATTENTION_STATES = ("needs_attention", "failed", "unknown", "processing", "sending", "queued")
+ATTENTION_STATES = (
+    "needs_attention",
+    "awaiting_person",
+    "failed",
+    "unknown",
+    "processing",
+    "sending",
+    "queued",
+)
 
 
 def register(app: Flask) -> None:

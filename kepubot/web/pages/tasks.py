@@ -51,8 +51,7 @@ def _task_context(delivery_id: int) -> dict[str, Any]:
         "rich_body": Markup(parts["body"]) if channel.body_format == "html" else None,
         "files": files,
         "has_zip": archive.is_file(),
-        "awaiting": bool(delivery.progress.get("awaiting_person"))
-        and delivery.state == "processing",
+        "awaiting": delivery.state == "awaiting_person",
     }
 
 
