@@ -45,3 +45,36 @@ def test_a_delivery_queued_while_the_daemon_idles_is_published_without_a_poll(
     finally:
         assert env.stop(process) == 0, env.log_text()
     assert len(env.ledger("webhook")["accepted"]) == 2
+
+
+def test_a_delivery_scheduled_for_later_is_claimed_at_its_time_not_at_the_next_poll(
+    env: DaemonEnv,
+) -> None:
+    if not on_postgresql():
+        pytest.skip("SQLite daemons poll; the next-due timer is the wake-up thread's")
+    from datetime import timedelta
+
+    from kepubot.queue.posts import PostInput, approve, create_posts, submit
+    from kepubot.timeutil import utcnow
+
+    process = env.start()
+    try:
+        _wait_log(env, "listening for due work on kepubot_due")
+        app = env.app()
+        now = utcnow()
+        at = (now + timedelta(seconds=4)).isoformat()
+        post = PostInput(
+            title="定时",
+            body="定时发布。",
+            link="https://kepu.example.org/t",
+            channels=["cms"],
+            at=at,
+        )
+        ids = create_posts(app, "ed", [(post, "test")], now=now)
+        submit(app, "ed", ids, now=now)
+        approve(app, "rev", ids, now=now)  # the NOTIFY comes now; the delivery is due later
+        app.close()
+        assert env.states() == {"queued": 1}
+        env.wait_for(lambda: env.states() == {"published": 1}, timeout=60)
+    finally:
+        assert env.stop(process) == 0, env.log_text()
