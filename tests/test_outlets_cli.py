@@ -35,7 +35,9 @@ def test_outlet_rules_refuse_at_submit_and_show_in_preview(workspace: Workspace)
     _with_outlets(workspace)
     long_title = "勤洗手：七步洗手法的科学依据，以及为什么揉搓时间要不少于二十秒"  # 31 characters
     post_id = workspace.add_post("--channel", "tt", title=long_title)
-    stderr = workspace.refused("post", "submit", str(post_id), user="zhang", contains="tt")
+    stderr = workspace.refused(
+        "post", "submit", str(post_id), user="zhang", contains="tt", lang=None
+    )
     assert "标题" in stderr and "30" in stderr
     preview = json.loads(workspace.ok("post", "preview", str(post_id), "--json"))
     (item,) = [i for i in preview if i["channel"] == "tt"]

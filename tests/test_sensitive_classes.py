@@ -135,7 +135,7 @@ def test_warn_word_submits_and_needs_an_accepted_reason_at_approval(workspace: W
     assert [(a["word"], a["reviewer"], a["reason"]) for a in state["accepted_words"]] == [
         ("第一", "li", "“第一步”是序数，不是广告用语")
     ]
-    text = ws.ok("post", "show", str(post_id))
+    text = ws.ok("post", "show", str(post_id), lang=None)  # the config's zh
     assert "已接受的提示词:" in text and "初审  li  第一  “第一步”是序数，不是广告用语" in text
 
 

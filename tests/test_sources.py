@@ -85,7 +85,7 @@ def test_add_show_and_edit_sources(ws: Workspace) -> None:
         {"title": "世卫组织：季节性流感", "url": WHO},
         {"title": "试验", "doi": DOI},
     ]
-    text = ws.ok("post", "show", str(post_id))
+    text = ws.ok("post", "show", str(post_id), lang=None)  # the config's zh
     assert f"参考资料:\n  - 世卫组织：季节性流感 {WHO}\n  - 试验 https://doi.org/{DOI}" in text
     before = data["content_hash"]
     ws.ok(

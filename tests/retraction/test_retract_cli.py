@@ -58,10 +58,10 @@ def test_cancel_of_a_published_post_is_refused_and_retract_takes_it_out_of_the_f
 
     listed = json.loads(ws.ok("delivery", "list", "--json"))
     assert [(d["kind"], d["shown_state"]) for d in listed] == [("retract", "retracting")]
-    assert "撤回中" in ws.ok("delivery", "list")
+    assert "撤回中" in ws.ok("delivery", "list", lang=None)  # the config's zh
     ws.ok("run", "--once", user="ops")
     assert _deliveries(ws, post_id)["news-feed"]["state"] == "retracted"
-    assert "已撤回" in ws.ok("delivery", "list", "--state", "retracted")
+    assert "已撤回" in ws.ok("delivery", "list", "--state", "retracted", lang=None)
     assert post_id not in _feed_ids(ws)
     item = f"/kepubot/posts/{post_id}"
     for name in ("feed.xml", "atom.xml", "feed.json"):
@@ -83,7 +83,8 @@ def test_pause_stops_claims_status_shows_it_and_resume_lets_them_go(workspace: W
     ws = workspace
     ws.refused("pause", "--reason", "全国哀悼日", user="zhang")  # operator or admin only
     ws.refused("pause", "--channel", "nope", "--reason", "x", user="ops", contains="nope")
-    assert "全部渠道" in ws.ok("pause", "--reason", "全国哀悼日", user="ops")
+    # lang=None: the config's zh, in which the pause's alert is worded too
+    assert "全部渠道" in ws.ok("pause", "--reason", "全国哀悼日", user="ops", lang=None)
     post_id = _approved(ws, "news-feed")
     ws.ok("run", "--once", user="ops")
     assert _deliveries(ws, post_id)["news-feed"]["state"] == "queued"
@@ -92,12 +93,12 @@ def test_pause_stops_claims_status_shows_it_and_resume_lets_them_go(workspace: W
     data = json.loads(ws.ok("status", "--json"))
     assert data["paused"][0]["scope"] == "*"
 
-    ws.ok("resume", user="ops")
-    ws.ok("pause", "--channel", "news-feed", "--reason", "核查中", user="ops")
+    ws.ok("resume", user="ops", lang=None)
+    ws.ok("pause", "--channel", "news-feed", "--reason", "核查中", user="ops", lang=None)
     ws.ok("run", "--once", user="ops")
     assert _deliveries(ws, post_id)["news-feed"]["state"] == "queued"
     ws.refused("resume", "--channel", "weibo-main", user="ops", contains="not paused")
-    ws.ok("resume", "--channel", "news-feed", user="ops")
+    ws.ok("resume", "--channel", "news-feed", user="ops", lang=None)
     ws.ok("run", "--once", user="ops")
     assert _deliveries(ws, post_id)["news-feed"]["state"] == "published"
     actions = [r["action"] for r in json.loads(ws.ok("audit", "--json", "--limit", "200"))]
@@ -188,14 +189,15 @@ def test_reports_count_retracted_posts_apart_and_leave_them_out_of_top_lists(
     for key in ("top_posts", "top_engagement"):
         assert gone not in [p["post_id"] for p in after[key]], key
     assert kept in [p["post_id"] for p in after["top_posts"]]
-    assert "已撤回稿件" in ws.ok("report", user="boss")
+    assert "已撤回稿件" in ws.ok("report", user="boss", lang=None)  # the config's zh
 
 
 def test_correction_is_a_linked_draft_reviewed_like_any_post(workspace: Workspace) -> None:
     ws = workspace
     original = _approved(ws, "news-feed")
     ws.ok("run", "--once", user="ops")
-    correction = int(ws.ok("post", "correct", str(original), user="zhang").strip())
+    # the correction's title and note are written in the config's language (zh)
+    correction = int(ws.ok("post", "correct", str(original), user="zhang", lang=None).strip())
     shown = json.loads(ws.ok("post", "show", str(correction), "--json"))
     assert shown["state"] == "draft" and shown["correction_of"] == original
     assert shown["title"].startswith("更正") and "更正" in shown["body"]

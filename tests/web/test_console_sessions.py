@@ -268,7 +268,7 @@ def test_passwd_for_another_user_needs_admin(workspace: Workspace) -> None:
         return workspace.runner.invoke(
             cli,
             [
-                *("--config", str(workspace.config), "--as", actor),
+                *("--config", str(workspace.config), "--lang", "en", "--as", actor),
                 *("user", "passwd", name, "--password-stdin"),
             ],
             input="a-good-password\n",
