@@ -102,6 +102,11 @@ def test_task_declined_with_a_reason(workspace: Workspace) -> None:
     assert "待人工发布" in listing and f'id="task-link-{delivery_id}"' in listing
     listed = json.loads(workspace.ok("delivery", "list", "--json"))
     assert [d["shown_state"] for d in listed if d["id"] == delivery_id] == ["awaiting_person"]
+    # a state of its own: selected by state, counted by status and on the deliveries page
+    only = json.loads(workspace.ok("delivery", "list", "--state", "awaiting_person", "--json"))
+    assert [d["id"] for d in only] == [delivery_id]
+    assert json.loads(workspace.ok("status", "--json"))["deliveries"]["awaiting_person"] == 1
+    assert "待人工发布 1" in listing
     assert console.post(ops, f"/tasks/{delivery_id}/decline", {"reason": " "}).status_code == 400
     done = console.post(ops, f"/tasks/{delivery_id}/decline", {"reason": "账号被限流"})
     assert done.status_code == 303
