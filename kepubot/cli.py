@@ -141,6 +141,13 @@ def say(state: Any, english: str, chinese_text: str) -> str:
     return chinese_text if chinese(state) else english
 
 
+def zh_state(name: str) -> str:
+    """A post or delivery state's Chinese name (kepubot/i18n.py), the name itself if none."""
+    from kepubot.i18n import LABELS
+
+    return LABELS.get(name, (name,))[0]
+
+
 def echo_error(state: Any, line: str) -> None:
     """One ``error:`` line on stderr that does not end the command (several problems are
     listed before exiting), in the reader's language like fail()."""
@@ -411,7 +418,9 @@ def post_edit(state: State, post_id: int, **params: Any) -> None:
     if params["as_json"]:
         emit_json({"id": post.id, "state": post.state, "content_hash": post.content_hash})
     else:
-        click.echo(f"post {post.id}: {post.state}")
+        click.echo(
+            say(state, f"post {post.id}: {post.state}", f"稿件 {post.id}：{zh_state(post.state)}")
+        )
 
 
 def _proofreading_warnings(app: App, post_ids: list[int]) -> None:
@@ -451,8 +460,13 @@ def post_import(state: State, source: Path, allow_duplicates: bool, as_json: boo
         emit_json({"ids": ids, "encodings": {str(p): e for p, e in encodings.items()}})
     else:
         for path, encoding in encodings.items():
-            click.echo(f"{path}: read as {encoding}")
-        click.echo(f"imported {len(ids)} posts: {', '.join(map(str, ids))}")
+            click.echo(say(state, f"{path}: read as {encoding}", f"{path}：按 {encoding} 读取"))
+        listed = ", ".join(map(str, ids))
+        click.echo(
+            say(
+                state, f"imported {len(ids)} posts: {listed}", f"已导入 {len(ids)} 篇稿件：{listed}"
+            )
+        )
 
 
 def _post_summary(app: App, p: Any) -> dict[str, Any]:
@@ -882,7 +896,14 @@ def post_schedule(state: State, post_id: int, at: str | None, next_slot: bool) -
     result = schedule(app, state.user, post_id, at=at, next_slot=next_slot, now=now_utc())
     if result:
         for channel, due in sorted(result.items()):
-            click.echo(f"post {post_id} on {channel}: {show(due, app.tz)} ({app.tz.key})")
+            when = f"{show(due, app.tz)} ({app.tz.key})"
+            click.echo(
+                say(
+                    state,
+                    f"post {post_id} on {channel}: {when}",
+                    f"稿件 {post_id} 在 {channel}：{when}",
+                )
+            )
     else:
         click.echo(
             f"post {post_id}: scheduled"
@@ -1048,7 +1069,7 @@ def delivery_retry(state: State, delivery_id: int) -> None:
     from kepubot.queue import operator
 
     operator.retry(state.app, state.user, delivery_id, now=now_utc())
-    click.echo(f"delivery {delivery_id}: queued")
+    click.echo(say(state, f"delivery {delivery_id}: queued", f"发布任务 {delivery_id}：已重新排队"))
 
 
 @delivery.command("resolve")
@@ -1101,7 +1122,13 @@ def delivery_confirm(state: State, delivery_id: int, url: str) -> None:
         done = assisted.confirm(state.app, state.user, delivery_id, url=url, now=now_utc())
     except ValueError as exc:
         fail(str(exc))
-    click.echo(f"delivery {delivery_id}: published at {done.remote_url}")
+    click.echo(
+        say(
+            state,
+            f"delivery {delivery_id}: published at {done.remote_url}",
+            f"发布任务 {delivery_id}：已发布，地址 {done.remote_url}",
+        )
+    )
 
 
 @delivery.command("decline")
@@ -1116,7 +1143,13 @@ def delivery_decline(state: State, delivery_id: int, reason: str) -> None:
         assisted.decline(state.app, state.user, delivery_id, reason=reason, now=now_utc())
     except ValueError as exc:
         fail(str(exc))
-    click.echo(f"delivery {delivery_id}: failed (declined: {reason.strip()})")
+    click.echo(
+        say(
+            state,
+            f"delivery {delivery_id}: failed (declined: {reason.strip()})",
+            f"发布任务 {delivery_id}：未能发布（原因：{reason.strip()}）",
+        )
+    )
 
 
 # --- channels ----------------------------------------------------------------------------------
@@ -1281,7 +1314,13 @@ def audit_verify(state: State) -> None:
         )
         sys.exit(1)
     head = audit_log.head_hash(app.conn)
-    click.echo(f"audit chain intact: {result.rows} rows; head hash {head or '-'}")
+    click.echo(
+        say(
+            state,
+            f"audit chain intact: {result.rows} rows; head hash {head or '-'}",
+            f"审计链完整：共 {result.rows} 行；最新哈希 {head or '-'}",
+        )
+    )
 
 
 @cli.group()
@@ -1580,7 +1619,7 @@ def report(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(payload if isinstance(payload, bytes) else payload.encode("utf-8"))
-        click.echo(f"wrote {out}")
+        click.echo(say(state, f"wrote {out}", f"已写入 {out}"))
     elif isinstance(payload, bytes):
         sys.stdout.buffer.write(payload)
     else:
@@ -1597,7 +1636,10 @@ def pause(state: State, channels: tuple[str, ...], reason: str) -> None:
 
     added = pause_channels(state.app, state.user, list(channels), reason=reason, now=now_utc())
     names = ", ".join("全部渠道 (all)" if s == "*" else s for s in added) or "-"
-    click.echo(f"paused: {names}" if added else "already paused; nothing changed")
+    if added:
+        click.echo(say(state, f"paused: {names}", f"已暂停：{names}"))
+    else:
+        click.echo(say(state, "already paused; nothing changed", "已经暂停，未做改动"))
 
 
 @cli.command()
@@ -1608,7 +1650,8 @@ def resume(state: State, channels: tuple[str, ...]) -> None:
     from kepubot.bot.stop import resume_channels
 
     lifted = resume_channels(state.app, state.user, list(channels), now=now_utc())
-    click.echo("resumed: " + ", ".join("全部渠道 (all)" if s == "*" else s for s in lifted))
+    names = ", ".join("全部渠道 (all)" if s == "*" else s for s in lifted)
+    click.echo(say(state, f"resumed: {names}", f"已恢复：{names}"))
 
 
 @cli.command()
@@ -1657,7 +1700,7 @@ def user_passwd(state: State, name: str, password_stdin: bool) -> None:
             f"new password for {name}", hide_input=True, confirmation_prompt=True, err=True
         )
     change_password(app, state.user, name, password, now=now_utc())
-    click.echo(f"password set for {name}")
+    click.echo(say(state, f"password set for {name}", f"已为 {name} 设置密码"))
 
 
 @user.command("signout")
@@ -1668,7 +1711,13 @@ def user_signout(state: State, name: str) -> None:
     from kepubot.queue.accounts import sign_out_everywhere
 
     ended = sign_out_everywhere(state.app, state.user, name, now=now_utc())
-    click.echo(f"{name} is signed out everywhere ({ended} sessions ended)")
+    click.echo(
+        say(
+            state,
+            f"{name} is signed out everywhere ({ended} sessions ended)",
+            f"{name} 已在所有地方退出登录（结束了 {ended} 个会话）",
+        )
+    )
 
 
 @user.command("list")

@@ -142,7 +142,17 @@ def test_messages_follow_the_configured_language_without_lang(workspace: Workspa
     first = int(twin.stdout)
     assert f"warning: 稿件 {int(again.stdout)} 与稿件 {first} 的标题和正文相同" in again.stderr
 
+    out = ws.ok("post", "edit", str(post_id), "--body", "再改", user="zhang", lang=None)
+    assert out.strip() == f"稿件 {post_id}：已退回"  # the state a rejected post keeps
+    assert ws.ok("audit", "verify", lang=None).startswith("审计链完整：共 ")
+    assert (
+        ws.ok("pause", "--reason", "核查", user="ops", lang=None).strip()
+        == "已暂停：全部渠道 (all)"
+    )
+    assert ws.ok("resume", user="ops", lang=None).strip() == "已恢复：全部渠道 (all)"
+
     set_language(ws, "en")
+    assert ws.ok("audit", "verify", lang=None).startswith("audit chain intact: ")
     err = ws.refused("metrics", "collect", "--post", str(post_id), user="zhang", lang=None)
     assert (
         err.strip()
