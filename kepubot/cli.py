@@ -946,7 +946,9 @@ def post_retract(state: State, post_id: int, reason: str, channels: tuple[str, .
     if result["retracting"]:
         click.echo(f"post {post_id}: 撤回中 (retracting) on {', '.join(result['retracting'])}")
     if result["cancelled"]:
-        click.echo(f"post {post_id}: 未发出的已撤销 (cancelled) on {', '.join(result['cancelled'])}")
+        click.echo(
+            f"post {post_id}: 未发出的已撤销 (cancelled) on {', '.join(result['cancelled'])}"
+        )
     if result["in_flight"]:
         sending = ", ".join(result["in_flight"])
         click.echo(
@@ -1470,7 +1472,9 @@ def metrics_import(
     for item in mapping:
         key, _, column = item.partition("=")
         if key.strip() not in fields or not column.strip():
-            problems.append(f"--mapping {item!r}: write FIELD=COLUMN, FIELD one of {', '.join(fields)}")
+            problems.append(
+                f"--mapping {item!r}: write FIELD=COLUMN, FIELD one of {', '.join(fields)}"
+            )
         else:
             columns[key.strip()] = column.strip()
     if problems:
@@ -1503,7 +1507,9 @@ def metrics_import(
         sys.exit(2)
     click.echo(f"imported {len(result.stored)} rows into {channel} (marked imported)")
     for number, title in result.unmatched:
-        click.echo(f"unmatched: row {number}: {title} (no published delivery with that link, or that title on that day)")
+        click.echo(
+            f"unmatched: row {number}: {title} (no published delivery with that link, or that title on that day)"
+        )
 
 
 @cli.group()

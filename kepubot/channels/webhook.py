@@ -214,7 +214,9 @@ class WebhookChannel(HttpChannel):
         if 200 <= status < 300:
             return Retracted(how="event_sent")
         if status == 409:
-            raise OutcomeUnknown(f"{what}: the receiver already has this event (HTTP 409)", code=409)
+            raise OutcomeUnknown(
+                f"{what}: the receiver already has this event (HTTP 409)", code=409
+            )
         if status in (401, 403):
             raise AuthExpired(
                 f"{what}: refused with HTTP {status}; check the channel's secret", code=status
@@ -240,7 +242,9 @@ class WebhookChannel(HttpChannel):
             return None
         if response.status_code == 200:
             return Retracted(how="event_sent")
-        raise Transient(f"{what}: unexpected HTTP {response.status_code}", code=response.status_code)
+        raise Transient(
+            f"{what}: unexpected HTTP {response.status_code}", code=response.status_code
+        )
 
     def find(self, post: Post, since: datetime, progress: dict[str, Any]) -> Published | None:
         """Ask ``lookup_url`` whether the receiver has this delivery's key."""

@@ -275,7 +275,9 @@ def read_markdown(path: Path) -> tuple[PostInput, str]:
 
         sources = []
         for number, value in enumerate(meta["sources"], start=1):
-            item, problem = from_mapping(value, f"{path} line {line_of('sources')}, sources #{number}")
+            item, problem = from_mapping(
+                value, f"{path} line {line_of('sources')}, sources #{number}"
+            )
             if problem:
                 problems.append(problem)
             elif item is not None:

@@ -20,11 +20,18 @@ class Ledger:
         self._deleted: list[dict[str, Any]] = []
 
     def delete(
-        self, route: str, name_or_key: str, at: float, idempotency_key: str | None = None, **extra: Any
+        self,
+        route: str,
+        name_or_key: str,
+        at: float,
+        idempotency_key: str | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         """A publication the platform took down at its owner's request (a retraction), once per
         deletion that changed something: deleting what is already gone is not recorded."""
-        return self._add(self._deleted, _entry(route, name_or_key, None, at, idempotency_key, extra))
+        return self._add(
+            self._deleted, _entry(route, name_or_key, None, at, idempotency_key, extra)
+        )
 
     def accept(
         self,

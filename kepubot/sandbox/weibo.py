@@ -523,7 +523,9 @@ class WeiboAPI(Endpoint):
             del self._statuses[status_id]
             mine = self._by_user.get(status.uid, [])
             self._by_user[status.uid] = [s for s in mine if s.id != status_id]
-            self.context.ledger.delete(self.route, str(token.uid), now, kind="status", id=str(status_id))
+            self.context.ledger.delete(
+                self.route, str(token.uid), now, kind="status", id=str(status_id)
+            )
         return json_response(200, payload)
 
     def _count(self, request: Request, form: Form) -> Response:

@@ -402,8 +402,12 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
         ),
     ),
     (
-        re.compile(r"^(?P<where>.+?) (?P<value>'.*'|\".*\"): no '\|' between the title and the link; .*$"),
-        lambda m: f"{m['where']} {m['value']}：标题和链接之间缺少「|」；请写成 标题|https://… 或 标题|doi:10.xxxx/…",
+        re.compile(
+            r"^(?P<where>.+?) (?P<value>'.*'|\".*\"): no '\|' between the title and the link; .*$"
+        ),
+        lambda m: (
+            f"{m['where']} {m['value']}：标题和链接之间缺少「|」；请写成 标题|https://… 或 标题|doi:10.xxxx/…"
+        ),
     ),
     (
         re.compile(r"^(?P<where>.+?): the source has no title; .*$"),

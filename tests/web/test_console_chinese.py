@@ -28,7 +28,9 @@ def test_the_audit_page_reads_as_sentences(workspace: Workspace) -> None:
     said = [re.sub(r"<[^>]+>", "", s) for s in re.findall(r'<span class="said">(.*?)</span>', page)]
     # "李审核 于 12-05 17:38 通过初审", the time in Asia/Shanghai
     assert any(re.fullmatch(r"李审核 于 \d\d-\d\d \d\d:\d\d 通过初审", s) for s in said), said
-    assert any(re.fullmatch(r"wang 于 \d\d-\d\d \d\d:\d\d 在复审退回：数据来源缺失", s) for s in said)
+    assert any(
+        re.fullmatch(r"wang 于 \d\d-\d\d \d\d:\d\d 在复审退回：数据来源缺失", s) for s in said
+    )
     assert any("提交审核（第 1 轮）" in s for s in said), said
     english = console.client("zhang").get(f"/posts/{post_id}/audit?lang=en").text
     assert re.search(r"李审核 passed it at 初审 at \d\d-\d\d \d\d:\d\d", english)

@@ -518,8 +518,10 @@ class WechatChannel(WechatApi):
         if errcode_of(answer) == INVALID_ARTICLE_ID:
             return Retracted(how="already_gone")
         items = answer.get("news_item")
-        if isinstance(items, list) and items and all(
-            isinstance(i, dict) and i.get("is_deleted") for i in items
+        if (
+            isinstance(items, list)
+            and items
+            and all(isinstance(i, dict) and i.get("is_deleted") for i in items)
         ):
             return Retracted(how="deleted")
         if isinstance(items, list) and items:
