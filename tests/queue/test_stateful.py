@@ -543,7 +543,11 @@ class DeliveryWorkflow(RuleBasedStateMachine):
             self.refused(call, NotAllowed)
             return
         count = call()
-        waiting = [i for i, d in own.items() if d.state in ("pending", "queued", "claimed")]
+        waiting = [
+            i
+            for i, d in own.items()
+            if d.state in ("pending", "queued", "claimed", "awaiting_person")
+        ]
         assert count == len(waiting)
         for i in waiting:
             self.dels[i].state = "cancelled"
@@ -634,7 +638,17 @@ class DeliveryWorkflow(RuleBasedStateMachine):
         lease=LEASES,
         data=st.data(),
         outcome=st.sampled_from(
-            [None, None, "published", "retry", "failed", "unknown", "processing", "release"]
+            [
+                None,
+                None,
+                "published",
+                "retry",
+                "failed",
+                "unknown",
+                "processing",
+                "awaiting",
+                "release",
+            ]
         ),
     )
     def claim_and_begin_send(
@@ -825,6 +839,24 @@ class DeliveryWorkflow(RuleBasedStateMachine):
             )
             if result is not None:
                 result[0].not_before = to_db(later)
+        elif outcome == "awaiting":
+            # an assisted outlet's copy pack written: a person's task (docs/delivery.md §17)
+            result = self.worker_op(
+                data,
+                "awaiting_person",
+                key=key,
+                always_fenced=True,
+                call=lambda h, w: deliveries.record_processing(
+                    conn,
+                    delivery=h,
+                    worker=w,
+                    now=now,
+                    progress={"awaiting_person": True, "pack": f"packs/{h.id}"},
+                    poll_at=later,
+                ),
+            )
+            if result is not None:
+                result[0].not_before = to_db(later)
         else:
             not_before = later if give_time else None
             result = self.worker_op(
@@ -875,6 +907,37 @@ class DeliveryWorkflow(RuleBasedStateMachine):
         model.state = expected
         if expected == "processing":
             model.not_before = to_db(poll_at)
+
+    @precondition(lambda self: self.dels)
+    @rule(data=st.data(), confirm=st.booleans())
+    def person_decides(self, data: st.DataObject, confirm: bool) -> None:
+        """An operator confirms an assisted task with its URL or declines it (§17.1): only a
+        delivery in awaiting_person, once."""
+        from kepubot.queue import assisted
+
+        waiting = [i for i, d in self.dels.items() if d.state == "awaiting_person"]
+        if waiting and data.draw(st.booleans(), label="prefer a task"):
+            delivery_id = data.draw(st.sampled_from(sorted(waiting)), label="delivery")
+        else:
+            delivery_id = self.pick_delivery(data)
+
+        def call() -> object:
+            if confirm:
+                return assisted.confirm(
+                    self.app,
+                    "ops",
+                    delivery_id,
+                    url=f"https://t.example/{delivery_id}",
+                    now=self.now,
+                )
+            return assisted.decline(self.app, "ops", delivery_id, reason="限流", now=self.now)
+
+        model = self.dels.get(delivery_id)
+        if model is None or model.state != "awaiting_person":
+            self.refused(call)
+            return
+        call()
+        model.state = "published" if confirm else "failed"
 
     @rule(actor=st.sampled_from(["ops", "w1"]))
     def expire_leases(self, actor: str) -> None:
