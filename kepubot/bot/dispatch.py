@@ -366,7 +366,9 @@ class Engine:
                 f" hand ({delivery.remote_url or delivery.remote_id}), then run `kepubot delivery"
                 f" resolve {delivery.id} --retracted`"
             )
-            retraction.hand_to_person(conn, delivery=delivery, worker=self.worker, now=now, task=task)
+            retraction.hand_to_person(
+                conn, delivery=delivery, worker=self.worker, now=now, task=task
+            )
             self._alert_retract_task(delivery, post, task, now)
             return
         crash_point("retract-before-intent")
