@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from backends import connect_db
 from click.testing import CliRunner
 
 from kepubot.cli import cli
@@ -77,7 +77,7 @@ def test_demo_refuses_a_folder_that_is_no_demo_workspace(tmp_path: Path) -> None
     folder = tmp_path / "work"
     (folder / "media" / "ab").mkdir(parents=True)
     (folder / "kepubot.toml").write_text("[kepubot]\n", encoding="utf-8")
-    connect_db(folder / "kepubot.db").close()
+    sqlite3.connect(folder / "kepubot.db").close()
     (folder / "media" / "ab" / "photo.png").write_bytes(b"\x89PNG precious")
     before = _tree(folder)
     result = CliRunner().invoke(cli, ["demo", "--dir", str(folder)])
@@ -109,7 +109,7 @@ def _previous_demo(folder: Path) -> None:
     (folder / "public" / "feeds").mkdir(parents=True)
     (folder / "public" / "feeds" / "feed.xml").write_text("<rss/>", encoding="utf-8")
     (folder / "kepubot.toml").write_text("# demo\n", encoding="utf-8")
-    connect_db(folder / "kepubot.db").close()
+    sqlite3.connect(folder / "kepubot.db").close()
     (folder / "daemon.log").write_text("", encoding="utf-8")
     (folder / MARKER).write_text(
         json.dumps(
@@ -165,7 +165,9 @@ def test_a_demo_workspace_in_use_is_not_replaced(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import sqlite3, sys\n"
-            f"c = connect_db({str(database)!r})\n"
+            # a real SQLite connection in another process: the lock probe reads SQLite's own
+            # locks on the -shm file, so no test helper may stand in for it
+            f"c = sqlite3.connect({str(database)!r})\n"
             "c.execute('pragma journal_mode=wal')\n"
             "c.execute('create table t (x)')\n"
             "c.commit()\n"
