@@ -587,25 +587,53 @@ def role_problems(parsed: ConfigFile) -> list[str]:
     """Roles that only make sense together: each user's roles are built-in ones or the
     custom roles of review levels (a typo must not pass silently), and once users are
     configured each level's custom role is held by someone (or an admin)."""
-    custom = {level.role for level in parsed.review.levels} - set(ROLES)
+    return _role_problems(parsed.review, parsed.users, all_users=True)
+
+
+def _partial_role_problems(data: dict[str, Any]) -> list[str]:
+    """The role problems of a file that failed validation elsewhere, so that each problem
+    still gets its own line at once: checked only on the sections that validate by
+    themselves. Without a valid [review] the custom roles are unknown, so nothing is said;
+    a user whose own section is invalid already has its line and is left out, and then
+    "no user holds role" is not judged (the missing holder may be that user)."""
+    try:
+        review = ReviewSection.model_validate(data.get("review", {}))
+    except ValidationError:
+        return []
+    raw_users = data.get("users", {})
+    if not isinstance(raw_users, dict):
+        return []
+    users: dict[str, UserSection] = {}
+    for name, section in raw_users.items():
+        try:
+            users[str(name)] = UserSection.model_validate(section)
+        except ValidationError:
+            continue
+    return _role_problems(review, users, all_users=len(users) == len(raw_users))
+
+
+def _role_problems(
+    review: ReviewSection, users: dict[str, UserSection], *, all_users: bool
+) -> list[str]:
+    custom = {level.role for level in review.levels} - set(ROLES)
     hint = (
         f"; custom roles are those of [review] levels ({', '.join(sorted(custom))})"
         if custom
         else "; a custom role must be the role of a [review] levels entry"
     )
     problems = []
-    for name, user in parsed.users.items():
+    for name, user in users.items():
         for role in user.roles:
             if role not in ROLES and role not in custom:
                 problems.append(
                     f"users.{name}.roles: unknown role {role!r}; built-in roles are"
                     f" {', '.join(ROLES)}{hint}"
                 )
-    if parsed.users:
-        for index, level in enumerate(parsed.review.levels, start=1):
+    if users and all_users:
+        for index, level in enumerate(review.levels, start=1):
             if level.role in ROLES:
                 continue  # a custom role no one holds is surely a mistake; reviewer may wait
-            if not any(level.role in u.roles or "admin" in u.roles for u in parsed.users.values()):
+            if not any(level.role in u.roles or "admin" in u.roles for u in users.values()):
                 problems.append(
                     f"review.levels entry {index} ({level.name}): no user holds role"
                     f" {level.role!r} (nor admin), so no one could review it; give the role to"
@@ -619,7 +647,10 @@ def load_config(path: Path) -> Config:
     try:
         parsed = ConfigFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, str(path), model=ConfigFile)) from None
+        # one line per problem: the role checks below must not wait for the rest to be fixed
+        lines = [describe_validation_error(exc, str(path), model=ConfigFile)]
+        lines += [f"{path}: {line}" for line in _partial_role_problems(data)]
+        raise ConfigError("\n".join(lines)) from None
     problems = role_problems(parsed)
     if problems:
         raise ConfigError("\n".join(f"{path}: {line}" for line in problems))
