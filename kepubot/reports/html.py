@@ -82,10 +82,14 @@ def body_html(report: dict[str, Any]) -> str:
     from kepubot.reports.charts import charts as drawn
 
     # pygal's SVG, without its scripts: offline, printable, CSP-safe (docs/architecture.md §15.4)
+    drawings = drawn(report)
     charts = (
         '<div class="charts">'
-        + "".join(f'<div class="chart" id="{cid}">{svg}</div>' for cid, svg in drawn(report))
+        + "".join(f'<div class="chart" id="{cid}">{svg}</div>' for cid, svg in drawings)
         + "</div>"
+        if drawings
+        # nothing reported in the period: say so rather than draw empty axes
+        else f'<p class="meta" id="charts-empty">{escape(L("no_charts"))}</p>'
     )
     tables = []
     for name, header, rows in sections(report):

@@ -50,6 +50,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "title_col": ("标题", "Title"),
     "none": ("无数据", "no data"),
     "filters": ("筛选", "Filters"),
+    "no_charts": (
+        "本期没有采集到阅读或互动数据，暂无图表。",
+        "No views or interactions were collected in this period, so there are no charts.",
+    ),
     "chart_views": ("每日阅读/播放", "Views per day"),
     "chart_channels": ("各渠道阅读/播放", "Views per channel"),
     "chart_interactions": ("每日互动（点赞、评论、转发/分享、收藏）", "Interactions per day"),

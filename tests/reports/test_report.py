@@ -304,6 +304,7 @@ def test_html_renders_its_charts_in_a_browser(app: App, data: list, tmp_path: Pa
     assert not outside, outside
     for chart_id in ("chart-daily-views", "chart-daily-interactions", "chart-channel-views"):
         assert f'id="{chart_id}"' in html
+    assert 'id="charts-empty"' not in html
     interactions = html.split('id="chart-daily-interactions"')[1].split("</svg>")[0]
     assert "点赞" in interactions and "评论" in interactions  # not only views
     channel_chart = html.split('id="chart-channel-views"')[1].split("</svg>")[0]
@@ -330,6 +331,24 @@ def test_html_renders_its_charts_in_a_browser(app: App, data: list, tmp_path: Pa
     artifacts = Path(__file__).parent.parent.parent / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     shutil.copy(shot, artifacts / "report.png")
+
+
+@pytest.mark.parametrize(
+    ("lang", "needle"),
+    [("zh", "本期没有采集到阅读或互动数据，暂无图表。"), ("en", "so there are no charts")],
+)
+def test_html_of_a_period_without_figures_says_so(
+    app: App, data: list, tmp_path: Path, lang: str, needle: str
+) -> None:
+    """A week before any delivery: no empty axes, one sentence a manager can read."""
+    out = tmp_path / "empty.html"
+    args = ("--since", "2026-10-01", "--until", "2026-10-07", "--format", "html", "--out")
+    code, _, err = run(app, "--lang", lang, "report", *args, str(out))
+    assert code == 0, err
+    html = out.read_text(encoding="utf-8")
+    assert "<svg" not in html
+    assert 'id="charts-empty">' in html
+    assert needle in html.split('id="charts-empty">')[1].split("</p>")[0]
 
 
 @pytest.mark.parametrize(
