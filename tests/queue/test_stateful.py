@@ -142,7 +142,8 @@ class PostModel:
     level: int = 0
     scheduled: datetime | None = None
     next_slot: bool = False
-    approvals: set[tuple[str, int]] = field(default_factory=set)  # (reviewer, level), all rounds
+    # (reviewer, round, level) of every approval; separation of duties is per round
+    approvals: set[tuple[str, int, int]] = field(default_factory=set)
 
 
 @dataclass
@@ -151,6 +152,7 @@ class DeliveryModel:
     channel: str
     state: str
     not_before: str
+    due: str = ""  # due_at: set when queued or rescheduled, kept through retries
     owner: str | None = None
     version: int = 0
     lease_until: str | None = None
@@ -274,11 +276,16 @@ class DeliveryWorkflow(RuleBasedStateMachine):
         if not self.can_review(actor, post_id):
             return False
         post = self.posts[post_id]
-        return not any(r == actor and lvl != post.level for r, lvl in post.approvals)
+        # one person approves at most one level of a post within a review round; a new round
+        # (a submit, or an edit sending it back) lets the same people review again
+        # (docs/architecture.md §4.2)
+        return not any(
+            r == actor and rnd == post.round and lvl != post.level for r, rnd, lvl in post.approvals
+        )
 
     def apply_approve(self, actor: str, post_id: int) -> None:
         post = self.posts[post_id]
-        post.approvals.add((actor, post.level))
+        post.approvals.add((actor, post.round, post.level))
         if post.level < len(LEVELS):
             post.level += 1
             return
@@ -292,24 +299,40 @@ class DeliveryWorkflow(RuleBasedStateMachine):
                     (post_id, channel),
                 ).fetchone()
                 assert row is not None, f"approval did not queue post {post_id} on {channel}"
-                self.dels[row["id"]] = DeliveryModel(
-                    post_id, channel, "queued", self.check_due(row["id"], due)
-                )
+                due_at = self.check_due(row["id"], due)
+                self.dels[row["id"]] = DeliveryModel(post_id, channel, "queued", due_at, due_at)
             elif self.dels[existing[channel]].state == "pending":
                 model = self.dels[existing[channel]]
                 model.state = "queued"
-                model.not_before = self.check_due(existing[channel], due)
+                model.not_before = model.due = self.check_due(existing[channel], due)
         # held deliveries of channels the approved post no longer targets are cancelled
         for channel, i in existing.items():
             if channel not in post.channels and self.dels[i].state == "pending":
                 self.dels[i].state = "cancelled"
                 self.cancelled.add(i)
 
+    def gap_clash(self, post_id: int, when: datetime) -> bool:
+        """Another post's delivery (not cancelled or failed) on one of the post's channels is
+        due strictly within that channel's ``min_gap_minutes`` (default 60) of ``when``, so an
+        explicit time is refused (no channel here has blackout windows or dates)."""
+        for channel in self.posts[post_id].channels:
+            gap = timedelta(minutes=self.app.channels[channel].settings.min_gap_minutes)
+            low, high = to_db(when - gap), to_db(when + gap)
+            if any(
+                d.channel == channel
+                and d.post_id != post_id
+                and d.state not in ("cancelled", "failed")
+                and low < d.due < high
+                for d in self.dels.values()
+            ):
+                return True
+        return False
+
     def reschedule_waiting(self, post_id: int) -> None:
         due = self.expected_due(self.posts[post_id])
         for i, d in self.deliveries_of(post_id).items():
             if d.state in ("pending", "queued"):
-                d.not_before = self.check_due(i, due)
+                d.not_before = d.due = self.check_due(i, due)
 
     def release(self, model: DeliveryModel) -> None:
         model.owner = None
@@ -420,10 +443,9 @@ class DeliveryWorkflow(RuleBasedStateMachine):
             post.state, post.round, post.level = "in_review", post.round + 1, 1
         while post.state == "in_review":
             able = sorted(u for u in USERS if self.can_approve(u, post_id))
-            if not able:
-                # Everyone left has approved another level of this post in an earlier round
-                # (the rule counts across rounds), so this round cannot finish.
-                return
+            # separation of duties is per round: three reviewers besides any author and two
+            # levels, so a round can always be finished
+            assert able, f"nobody may approve post {post_id} at level {post.level}"
             actor = choose(able)
             posts.approve(self.app, actor, [post_id], now=self.now)
             self.apply_approve(actor, post_id)
@@ -581,6 +603,10 @@ class DeliveryWorkflow(RuleBasedStateMachine):
             return
         if post.state == "cancelled":
             self.refused(call, NotAllowed)
+            return
+        if at is not None and self.gap_clash(post_id, self.now + timedelta(seconds=offset)):
+            # an explicit time keeps each channel's min gap (docs/architecture.md §4.5)
+            self.refused(call, InvalidInput)
             return
         call()
         post.scheduled = self.now + timedelta(seconds=offset) if at is not None else None
@@ -1240,8 +1266,8 @@ class DeliveryWorkflow(RuleBasedStateMachine):
         ).fetchall()
         assert own == []
         twice = self.conn.execute(
-            "SELECT post_id, reviewer FROM reviews WHERE decision = 'approve'"
-            " GROUP BY post_id, reviewer HAVING COUNT(DISTINCT level) > 1"
+            "SELECT post_id, round, reviewer FROM reviews WHERE decision = 'approve'"
+            " GROUP BY post_id, round, reviewer HAVING COUNT(DISTINCT level) > 1"
         ).fetchall()
         assert twice == []
 
