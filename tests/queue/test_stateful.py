@@ -41,7 +41,7 @@ from typing import Any
 
 import backends
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -285,6 +285,10 @@ class DeliveryWorkflow(RuleBasedStateMachine):
 
     def apply_approve(self, actor: str, post_id: int) -> None:
         post = self.posts[post_id]
+        if any(
+            r == actor and rnd < post.round and lvl != post.level for r, rnd, lvl in post.approvals
+        ):
+            event("approved at another level than in an earlier round")
         post.approvals.add((actor, post.round, post.level))
         if post.level < len(LEVELS):
             post.level += 1
@@ -606,6 +610,7 @@ class DeliveryWorkflow(RuleBasedStateMachine):
             return
         if at is not None and self.gap_clash(post_id, self.now + timedelta(seconds=offset)):
             # an explicit time keeps each channel's min gap (docs/architecture.md §4.5)
+            event("schedule --at refused: within min_gap_minutes")
             self.refused(call, InvalidInput)
             return
         call()
