@@ -132,7 +132,7 @@ def _queue_pg(config: Path, count: int, k: int, at_of: Any) -> None:
     from _common import body_for, title_for
     from daemon import load_app
 
-    from kepubot.queue.posts import PostInput, approve, create_posts, submit
+    from kepubot.services.posts import PostInput, approve, create_posts, submit
     from kepubot.timeutil import utcnow
 
     rng = random.Random(20261205)

@@ -231,7 +231,7 @@ def queue_posts(
     Without ``at_of`` every delivery is due at approval; with it, post i is scheduled at
     ``at_of(i)`` (which must still be in the future when the post is created).
     """
-    from kepubot.queue.posts import PostInput, approve, create_posts, submit
+    from kepubot.services.posts import PostInput, approve, create_posts, submit
     from kepubot.timeutil import utcnow
 
     rng = random.Random(20261129)

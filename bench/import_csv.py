@@ -42,8 +42,8 @@ from _common import KEPUBOT, OUT, body_for, header, kepubot_init, run_wall, titl
 
 from kepubot.app import App
 from kepubot.config import load_config
-from kepubot.queue.importer import CSV_COLUMNS, read_posts
-from kepubot.queue.posts import create_posts, prepare
+from kepubot.files.importer import CSV_COLUMNS, read_posts
+from kepubot.services.posts import create_posts, prepare
 from kepubot.timeutil import utcnow
 
 DIR = OUT / "import_csv"

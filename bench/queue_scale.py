@@ -48,7 +48,7 @@ from _common import OUT, app_for, captured_sql, header, kepubot_init, plan, summ
 from kepubot.queue import deliveries
 from kepubot.queue.db import open_database, transaction
 from kepubot.queue.migrations import MIGRATIONS
-from kepubot.queue.posts import list_posts
+from kepubot.services.posts import list_posts
 from kepubot.timeutil import to_db, utcnow
 
 BUILD_VERSION = 3  # bump when the data shape changes, to rebuild cached databases

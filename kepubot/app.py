@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from kepubot.channels.base import Channel
+    from kepubot.files.media import MediaStore
     from kepubot.proofread import MisusedWords
     from kepubot.queue.credentials import CredentialStore
-    from kepubot.queue.media import MediaStore
     from kepubot.queue.store import Store
     from kepubot.sensitive import SensitiveWords
 
@@ -107,7 +107,7 @@ class App:
 
     @cached_property
     def media(self) -> MediaStore:
-        from kepubot.queue.media import MediaStore
+        from kepubot.files.media import MediaStore
 
         return MediaStore(self.config.media_path)
 

@@ -327,7 +327,7 @@ def post_options(new: bool) -> Any:
 
 def _post_input(params: dict[str, Any], new: bool) -> Any:
     from kepubot.errors import InvalidInput
-    from kepubot.queue.posts import PostInput
+    from kepubot.services.posts import PostInput
 
     body = params.get("body")
     body_file = params.get("body_file")
@@ -380,8 +380,8 @@ def _post_input(params: dict[str, Any], new: bool) -> Any:
 @pass_state
 def post_add(state: State, **params: Any) -> None:
     """Write a new post (a draft); prints its id."""
-    from kepubot.queue.duplicates import same_posts
-    from kepubot.queue.posts import create_post
+    from kepubot.services.duplicates import same_posts
+    from kepubot.services.posts import create_post
 
     app = state.app
     app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
@@ -410,7 +410,7 @@ def post_add(state: State, **params: Any) -> None:
 @pass_state
 def post_edit(state: State, post_id: int, **params: Any) -> None:
     """Change a post. Editing a post in review or approved sends it back to review."""
-    from kepubot.queue.posts import edit_post
+    from kepubot.services.posts import edit_post
 
     state.app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
     post = edit_post(state.app, state.user, post_id, _post_input(params, new=False), now=now_utc())
@@ -427,8 +427,8 @@ def _proofreading_warnings(app: App, post_ids: list[int]) -> None:
     """One ``warning:`` line (stderr) per 三校 finding, with field and line:column; they never
     block saving or submitting (docs/architecture.md §13)."""
     from kepubot.proofread import findings_for
-    from kepubot.queue.posts import get_post
-    from kepubot.queue.validate import visible
+    from kepubot.services.posts import get_post
+    from kepubot.services.validate import visible
 
     for post_id in dict.fromkeys(post_ids):
         for finding in findings_for(app, get_post(app, post_id)):
@@ -449,8 +449,8 @@ def _proofreading_warnings(app: App, post_ids: list[int]) -> None:
 def post_import(state: State, source: Path, allow_duplicates: bool, as_json: bool) -> None:
     """Import posts from a CSV file or Markdown files with front matter; all or nothing.
     A CSV may be UTF-8 (with or without BOM), GB18030/GBK or UTF-16 with BOM."""
-    from kepubot.queue.importer import read_posts
-    from kepubot.queue.posts import create_posts
+    from kepubot.files.importer import read_posts
+    from kepubot.services.posts import create_posts
 
     app = state.app
     encodings: dict[Path, str] = {}
@@ -524,7 +524,7 @@ def post_list(
     as_json: bool,
 ) -> None:
     """List posts, newest first."""
-    from kepubot.queue.posts import list_posts
+    from kepubot.services.posts import list_posts
 
     app = state.app
     posts = list_posts(
@@ -548,7 +548,7 @@ def post_list(
         ]
         for r in rows
     ]
-    from kepubot.queue.validate import visible
+    from kepubot.services.validate import visible
 
     click.echo(visible(format_table(headers, table)))
 
@@ -574,13 +574,13 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
 def post_show(state: State, post_id: int, as_json: bool) -> None:
     """A post with its reviews and deliveries."""
     from kepubot.queue import audit, deliveries
-    from kepubot.queue.posts import get_post, reviews_of
     from kepubot.queue.retraction import (
         correction_of,
         corrections_of,
         retraction_state,
         shown_state,
     )
+    from kepubot.services.posts import get_post, reviews_of
     from kepubot.timeutil import show
 
     app = state.app
@@ -702,7 +702,7 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
         )
     if not dels:
         out.append("  -")
-    from kepubot.queue.validate import visible
+    from kepubot.services.validate import visible
 
     # a post stored before control characters were refused must not drive the terminal
     click.echo(visible("\n".join(out)))
@@ -714,7 +714,7 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
 @pass_state
 def post_submit(state: State, post_ids: tuple[int, ...], comment: str) -> None:
     """Send drafts (or rejected posts) to review; all or nothing."""
-    from kepubot.queue.posts import get_post, submit, warnings_of
+    from kepubot.services.posts import get_post, submit, warnings_of
 
     state.app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
     submit(state.app, state.user, list(post_ids), now=now_utc(), comment=comment)
@@ -744,7 +744,7 @@ def _seen_at_start(
     import logging
 
     from kepubot.errors import InvalidInput, NotFound
-    from kepubot.queue.posts import Seen, get_post, level_number
+    from kepubot.services.posts import Seen, get_post, level_number
 
     if pinned_hash is not None and len(set(post_ids)) != 1:
         raise InvalidInput("--hash pins the content of one post; give exactly one post id")
@@ -806,7 +806,7 @@ def post_approve(
 ) -> None:
     """Approve posts at their current review level; all or nothing."""
     from kepubot.errors import InvalidInput
-    from kepubot.queue.posts import Acceptance, approve, get_post
+    from kepubot.services.posts import Acceptance, approve, get_post
 
     app = state.app
     app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
@@ -871,7 +871,7 @@ def post_reject(
     pinned_hash: str | None,
 ) -> None:
     """Reject posts back to their authors with a reason; all or nothing."""
-    from kepubot.queue.posts import reject
+    from kepubot.services.posts import reject
 
     app = state.app
     seen = _seen_at_start(app, post_ids, level, pinned_hash)
@@ -889,7 +889,7 @@ def post_reject(
 @pass_state
 def post_schedule(state: State, post_id: int, at: str | None, next_slot: bool) -> None:
     """Set when a post is published."""
-    from kepubot.queue.posts import schedule
+    from kepubot.services.posts import schedule
     from kepubot.timeutil import show
 
     app = state.app
@@ -917,7 +917,7 @@ def post_schedule(state: State, post_id: int, at: str | None, next_slot: bool) -
 @pass_state
 def post_cancel(state: State, post_id: int) -> None:
     """Withdraw a post; deliveries not yet sending are cancelled."""
-    from kepubot.queue.posts import cancel
+    from kepubot.services.posts import cancel
 
     count = cancel(state.app, state.user, post_id, now=now_utc())
     click.echo(
@@ -1068,7 +1068,7 @@ def delivery_list(
 @pass_state
 def delivery_retry(state: State, delivery_id: int) -> None:
     """Put a failed delivery back in the queue."""
-    from kepubot.queue import operator
+    from kepubot.services import operator
 
     operator.retry(state.app, state.user, delivery_id, now=now_utc())
     click.echo(say(state, f"delivery {delivery_id}: queued", f"发布任务 {delivery_id}：已重新排队"))
@@ -1094,7 +1094,7 @@ def delivery_resolve(
     not_retracted: bool,
 ) -> None:
     """Settle a delivery that needs attention."""
-    from kepubot.queue import operator
+    from kepubot.services import operator
 
     if retracted or not_retracted:
         if published or not_published or (retracted and not_retracted):
@@ -1266,7 +1266,7 @@ def audit(ctx: click.Context, post_id: int | None, limit: int, as_json: bool) ->
     state: State = ctx.obj
     app = state.app
     if post_id is not None:
-        from kepubot.queue.posts import get_post
+        from kepubot.services.posts import get_post
 
         get_post(app, post_id)
         rows = audit_log.rows_for_post(app.conn, post_id)
@@ -1460,7 +1460,7 @@ def metrics_import(
     state: State, file: Path, channel: str, export_format: str | None, mapping: tuple[str, ...]
 ) -> None:
     """Import an outlet's data export (CSV or XLSX) as figures, all or nothing."""
-    from kepubot.queue.metricsimport import FIGURES, import_file
+    from kepubot.files.metricsimport import FIGURES, import_file
 
     app = state.app
     found = app.channels.get(channel)
@@ -1533,7 +1533,7 @@ def media_gc(state: State, dry_run: bool, min_age: int, as_json: bool) -> None:
     """Remove files of the media store that no post references (operator)."""
     import time
 
-    from kepubot.queue.media import collect_garbage
+    from kepubot.files.media import collect_garbage
 
     app = state.app
     app.require_role(state.user, "operator", action="cleaning the media store")

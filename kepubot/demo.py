@@ -319,9 +319,9 @@ def _outlets(app: Any, data: Any, echo: Callable[[str], None]) -> list[str]:
     """The person's part of assisted publishing, as an operator would do it: confirm the
     Toutiao task with its URL and import the outlet's data export; then where the copy pack,
     the newspaper's issue and the screen pages are."""
+    from kepubot.files.metricsimport import import_file
     from kepubot.queue import deliveries
     from kepubot.queue.assisted import confirm, open_tasks
-    from kepubot.queue.metricsimport import import_file
     from kepubot.timeutil import utcnow
 
     lines: list[str] = []
@@ -359,10 +359,10 @@ def _outlets(app: Any, data: Any, echo: Callable[[str], None]) -> list[str]:
 def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
     from kepubot.app import App
     from kepubot.config import load_config
+    from kepubot.files.importer import read_posts
     from kepubot.queue import audit, deliveries
-    from kepubot.queue.importer import read_posts
-    from kepubot.queue.posts import approve, create_posts, submit
     from kepubot.sandbox.server import Sandbox
+    from kepubot.services.posts import approve, create_posts, submit
     from kepubot.timeutil import utcnow
 
     started = time.monotonic()

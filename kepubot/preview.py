@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def preview_post(app: App, post_id: int, channel: str | None = None) -> list[dict[str, Any]]:
-    from kepubot.queue.posts import get_post
+    from kepubot.services.posts import get_post
 
     post = get_post(app, post_id)
     names = post.channels

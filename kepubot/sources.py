@@ -70,7 +70,7 @@ def from_mapping(value: Any, where: str) -> tuple[dict[str, str] | None, str | N
 def problems(items: list[dict[str, str]], where: str) -> list[str]:
     """One line per bad source (the title, the link through the central link validator, the
     DOI's shape)."""
-    from kepubot.queue.validate import link_problem, text_problems
+    from kepubot.services.validate import link_problem, text_problems
 
     lines: list[str] = []
     if len(items) > MAX_SOURCES:

@@ -12,7 +12,7 @@ from backends import connect_db, on_postgresql
 
 from conftest import Workspace
 from kepubot.errors import InvalidInput
-from kepubot.queue.validate import check_link, text_problems
+from kepubot.services.validate import check_link, text_problems
 
 HOSTILE_LINKS = [
     'https://kepu.example.org/a"><script>alert(1)</script>',

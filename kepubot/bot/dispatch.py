@@ -248,7 +248,7 @@ class Engine:
                 "delivery %s: channel %s is not configured; it waits", delivery.id, delivery.channel
             )
             return
-        from kepubot.queue.posts import get_post
+        from kepubot.services.posts import get_post
 
         post = get_post(self.app, delivery.post_id, conn)
         if delivery.kind == "retract":

@@ -177,7 +177,7 @@ def _attention_text(
 
 def reconcile_one(engine: Engine, delivery_id: int) -> str:
     from kepubot.bot.watchdog import raise_alert
-    from kepubot.queue.posts import get_post
+    from kepubot.services.posts import get_post
 
     conn = engine.conn()
     now = engine.clock()

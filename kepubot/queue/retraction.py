@@ -411,7 +411,7 @@ def retract_post(
 def correct_post(app: Any, actor: str, post_id: int, *, now: datetime, source: str = "cli") -> int:
     """A correction (更正) of ``post_id``: a new draft linked to the original, with its title,
     a correction header and the original body to edit; it is reviewed like any post."""
-    from kepubot.queue.posts import PostInput, create_post, get_post
+    from kepubot.services.posts import PostInput, create_post, get_post
 
     original = get_post(app, post_id)
     language = getattr(app, "language", "zh")

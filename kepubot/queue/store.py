@@ -12,14 +12,17 @@ connection as before (``execute`` with ``?`` placeholders, rows by name and inde
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from kepubot.errors import ConfigError, StoreError
+from kepubot.queue import repos
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ENV_OVERRIDE = "KEPUBOT_DATABASE"
@@ -121,6 +124,39 @@ class Store:
         with self._lock:
             self._connections.append(conn)
         return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction on the calling thread's connection: every repository call
+        inside it commits together or not at all (``BEGIN IMMEDIATE`` on SQLite)."""
+        from kepubot.queue.db import transaction
+
+        with transaction(self.conn()):
+            yield
+
+    @functools.cached_property
+    def deliveries(self) -> repos.Deliveries:
+        return repos.Deliveries(self)
+
+    @functools.cached_property
+    def audit(self) -> repos.Audit:
+        return repos.Audit(self)
+
+    @functools.cached_property
+    def metrics(self) -> repos.Metrics:
+        return repos.Metrics(self)
+
+    @functools.cached_property
+    def limits(self) -> repos.Limits:
+        return repos.Limits(self)
+
+    @functools.cached_property
+    def ops(self) -> repos.Ops:
+        return repos.Ops(self)
+
+    @functools.cached_property
+    def wakeup(self) -> repos.Wakeup:
+        return repos.Wakeup(self)
 
     def current(self) -> Any:
         """The calling thread's connection if it has one (no new connection)."""

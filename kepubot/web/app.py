@@ -219,7 +219,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
             return show(value, tz) if value else "-"
 
         def waiting_review() -> int:
-            from kepubot.queue.posts import count_in_state
+            from kepubot.services.posts import count_in_state
 
             return count_in_state(services.get(), "in_review")
 

@@ -128,7 +128,7 @@ def preview_view(items: list[dict[str, Any]], post: Post | None) -> list[dict[st
 def post_input(form: Any, files: Any, *, new: bool) -> tuple[Any, Any]:
     """The compose form as the service layer's PostInput, uploads saved to a temporary
     folder (removed by the returned ``cleanup`` once the media store has copied them)."""
-    from kepubot.queue.posts import PostInput
+    from kepubot.services.posts import PostInput
 
     folder = Path(tempfile.mkdtemp(prefix="kepubot-upload-"))
     web = g.service.config.data.web

@@ -99,7 +99,7 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
             + f"引用的图片「{m['src']}」没有附上：请上传同名图片，或删去正文中的这处引用"
         ),
     ),
-    # an explicit publishing time (kepubot.queue.schedule.slot_refusals, timeutil)
+    # an explicit publishing time (kepubot.services.schedule.slot_refusals, timeutil)
     (
         re.compile(
             r"^post (?P<id>\d+) on (?P<ch>\S+): (?P<t>.+?) is in a blackout window ending at"
@@ -123,7 +123,7 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
         re.compile(r"^(?P<what>\S+) '(?P<t>[^']*)' is in the past \(now is (?P<now>.+?)\);.*$"),
         lambda m: f"{m['t']} 已经过去（现在是 {m['now']}），请选一个将来的时间",
     ),
-    # size limits (kepubot.queue.posts.size_problems) and uploaded media (kepubot.queue.media)
+    # size limits (kepubot.services.posts.size_problems) and uploaded media (kepubot.files.media)
     (
         re.compile(
             r"^(?P<place>.+?): the (?P<what>title|body|summary|link) has (?P<n>\d+) characters,"
@@ -220,7 +220,7 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
         re.compile(r"^post (?P<id>\d+): its content changed during review; review it again$"),
         lambda m: f"稿件 {m['id']}：审核期间内容有变动，请重新审核",
     ),
-    # what the reviewer saw no longer holds (kepubot.queue.posts._check_seen, issue 13 §1)
+    # what the reviewer saw no longer holds (kepubot.services.posts._check_seen, issue 13 §1)
     (
         re.compile(
             r"^post (?P<id>\d+) changed since it was opened: its content hash (?P<old>\w+) is now"
@@ -255,7 +255,7 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
             + f"；本次没有{_DOING.get(m['doing'], m['doing'])}——请重新打开稿件"
         ),
     ),
-    # warning words (kepubot.queue.posts._accept_warnings, issue 13 §4)
+    # warning words (kepubot.services.posts._accept_warnings, issue 13 §4)
     (
         re.compile(
             r"^post (?P<id>\d+) cannot be approved: warning word '(?P<word>.+?)' in (?P<field>\S+)"
@@ -421,7 +421,7 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
         re.compile(r"^(?P<where>.+?) (?P<value>'.*'|\".*\"): not an http\(s\) URL; .*$"),
         lambda m: f"{m['where']} {m['value']}：不是 http(s) 网址；请填写完整地址",
     ),
-    # kepubot.queue.validate (issue 11 items 7, 8)
+    # kepubot.services.validate (issue 11 items 7, 8)
     (
         re.compile(
             r"^(?P<where>.+?): (?P<char>U\+[0-9A-F]{4,6} .+?) at character (?P<pos>\d+)"

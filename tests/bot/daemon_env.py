@@ -18,8 +18,8 @@ from backends import connect_db
 
 from kepubot.app import App
 from kepubot.config import load_config
-from kepubot.queue.posts import PostInput, approve, create_posts, submit
 from kepubot.sandbox.server import Sandbox
+from kepubot.services.posts import PostInput, approve, create_posts, submit
 from kepubot.timeutil import utcnow
 from platform_env import sandbox_request
 

@@ -14,7 +14,7 @@ from kepubot.bot import watchdog
 from kepubot.bot.dispatch import Engine
 from kepubot.config import load_config
 from kepubot.queue import deliveries
-from kepubot.queue.posts import PostInput, approve, create_posts, submit
+from kepubot.services.posts import PostInput, approve, create_posts, submit
 from kepubot.timeutil import utcnow
 
 
@@ -100,7 +100,7 @@ def test_a_cancelled_post_cancels_its_task_and_tells_the_assignee(
     tmp_path: Path,
     receiver: Receiver,  # noqa: F811
 ) -> None:
-    from kepubot.queue.posts import cancel
+    from kepubot.services.posts import cancel
 
     app = _app(tmp_path, receiver.port)
     now = utcnow()

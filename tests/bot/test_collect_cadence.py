@@ -17,7 +17,7 @@ from kepubot.models import Delivery, MetricSnapshot
 from kepubot.queue import deliveries, limits
 from kepubot.queue import metrics as store
 from kepubot.queue.db import transaction
-from kepubot.queue.posts import PostInput, approve, create_posts, submit
+from kepubot.services.posts import PostInput, approve, create_posts, submit
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

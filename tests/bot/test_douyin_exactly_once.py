@@ -23,8 +23,8 @@ from backends import connect_db
 
 from conftest import SAMPLES
 from daemon_env import DaemonEnv
-from kepubot.queue.posts import PostInput, approve, create_posts, submit
 from kepubot.sandbox.server import Sandbox
+from kepubot.services.posts import PostInput, approve, create_posts, submit
 from kepubot.timeutil import utcnow
 from platform_env import FAST_DAEMON, sandbox_request
 

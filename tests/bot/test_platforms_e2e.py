@@ -17,9 +17,9 @@ from backends import connect_db
 
 from conftest import SAMPLES
 from daemon_env import DaemonEnv
-from kepubot.queue.importer import read_posts
-from kepubot.queue.posts import PostInput, approve, create_posts, submit
+from kepubot.files.importer import read_posts
 from kepubot.sandbox.server import Sandbox
+from kepubot.services.posts import PostInput, approve, create_posts, submit
 from kepubot.timeutil import utcnow
 from platform_env import FAST_DAEMON, sandbox_request, weibo_wechat_channels
 

@@ -34,7 +34,7 @@ from kepubot.config import load_config
 from kepubot.errors import Transient
 from kepubot.models import Delivery
 from kepubot.queue import deliveries
-from kepubot.queue.posts import PostInput, approve, create_posts, submit
+from kepubot.services.posts import PostInput, approve, create_posts, submit
 from kepubot.timeutil import utcnow
 
 RECONCILE_AFTER = 30.0

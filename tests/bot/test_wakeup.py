@@ -54,7 +54,7 @@ def test_a_delivery_scheduled_for_later_is_claimed_at_its_time_not_at_the_next_p
         pytest.skip("SQLite daemons poll; the next-due timer is the wake-up thread's")
     from datetime import timedelta
 
-    from kepubot.queue.posts import PostInput, approve, create_posts, submit
+    from kepubot.services.posts import PostInput, approve, create_posts, submit
     from kepubot.timeutil import utcnow
 
     process = env.start()

@@ -17,7 +17,7 @@ from kepubot.bot import watchdog
 from kepubot.bot.dispatch import Engine
 from kepubot.config import load_config
 from kepubot.queue import deliveries
-from kepubot.queue.posts import PostInput, approve, create_posts, submit
+from kepubot.services.posts import PostInput, approve, create_posts, submit
 from kepubot.timeutil import utcnow
 
 

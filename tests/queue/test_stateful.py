@@ -49,8 +49,9 @@ from kepubot.app import App
 from kepubot.config import load_config
 from kepubot.errors import InvalidInput, InvalidTransition, KepubotError, LeaseLost, NotAllowed
 from kepubot.models import Delivery
-from kepubot.queue import audit, deliveries, posts
-from kepubot.queue.posts import PostInput
+from kepubot.queue import audit, deliveries
+from kepubot.services import posts
+from kepubot.services.posts import PostInput
 from kepubot.states import DELIVERY_STATES, DELIVERY_TRANSITIONS
 from kepubot.timeutil import to_db
 

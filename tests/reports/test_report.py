@@ -22,7 +22,7 @@ from kepubot.config import load_config
 from kepubot.models import MetricSnapshot
 from kepubot.queue import deliveries
 from kepubot.queue import metrics as store
-from kepubot.queue.posts import PostInput, approve, create_posts, submit
+from kepubot.services.posts import PostInput, approve, create_posts, submit
 
 # Asia/Shanghai days 2026-11-20 .. 2026-11-26 are the report period below
 DAY = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai

@@ -146,7 +146,7 @@ def test_a_bad_blackout_date_is_one_error_line(workspace: Workspace) -> None:
 def test_next_slot_skips_blackout_dates(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from kepubot.channels.base import ChannelSettings
     from kepubot.queue.db import open_database
-    from kepubot.queue.schedule import next_slot, slot_refusals
+    from kepubot.services.schedule import next_slot, slot_refusals
 
     tz = ZoneInfo("Asia/Shanghai")
     conn = open_database(tmp_path / "k.db", "2026-04-01T00:00:00.000Z")

@@ -99,7 +99,7 @@ def test_the_post_page_says_what_was_sent_once_published(console: Console) -> No
 
 
 def variants_of(console: Console, post_id: int) -> dict[str, dict[str, str]]:
-    from kepubot.queue.posts import get_post
+    from kepubot.services.posts import get_post
 
     app = console.app()
     try:

@@ -26,7 +26,7 @@ def register(app: Flask) -> None:
     @app.post("/posts/bulk")
     @requires()
     def posts_bulk() -> Response:
-        from kepubot.queue import posts as workflow
+        from kepubot.services import posts as workflow
 
         form = request.form
         back = safe_next(form.get("back") or url_for("posts"))
@@ -113,7 +113,7 @@ def ticked_ids(form: Any) -> list[int]:
 def seen_of(form: Any, ids: list[int]) -> dict[int, Any]:
     """What the list showed of each ticked post: ``hash_<id>`` and ``level_<id>``. A row
     without them (a script, not the page) is decided on the post as it is."""
-    from kepubot.queue.posts import Seen
+    from kepubot.services.posts import Seen
 
     seen: dict[int, Any] = {}
     for post_id in ids:

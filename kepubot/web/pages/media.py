@@ -76,7 +76,7 @@ def register(app: Flask) -> None:
     @app.get("/media")
     @requires()
     def media_library() -> str:
-        from kepubot.queue.media import LIBRARY_POSTS, library
+        from kepubot.files.media import LIBRARY_POSTS, library
 
         return render_template(
             "media.html", images=library(g.service.conn), library_posts=LIBRARY_POSTS

@@ -40,7 +40,7 @@ def register(app: Flask) -> None:
     def deliveries_page() -> str:
         from kepubot.bot.status import collect_health
         from kepubot.queue import deliveries
-        from kepubot.queue.posts import titles_of
+        from kepubot.services.posts import titles_of
 
         state = request.args.get("state") or None
         if state and state not in DELIVERY_STATES:
@@ -73,7 +73,7 @@ def register(app: Flask) -> None:
     @app.post("/deliveries/<id:delivery_id>/retry")
     @requires("operator")
     def delivery_retry(delivery_id: int) -> Response:
-        from kepubot.queue import operator
+        from kepubot.services import operator
 
         operator.retry(g.service, g.user, delivery_id, now=g.now)
         flash(text(g.lang, "done"), "ok")
@@ -82,7 +82,7 @@ def register(app: Flask) -> None:
     @app.post("/deliveries/<id:delivery_id>/resolve")
     @requires("operator")
     def delivery_resolve(delivery_id: int) -> Response:
-        from kepubot.queue import operator
+        from kepubot.services import operator
 
         outcome = request.form.get("outcome")
         if outcome in ("retracted", "not_retracted"):  # a retraction (docs/delivery.md §14)

@@ -33,7 +33,7 @@ def register(app: Flask) -> None:
     @app.get("/review")
     @requires()
     def review() -> str:
-        from kepubot.queue.posts import list_posts, review_refusal
+        from kepubot.services.posts import list_posts, review_refusal
 
         service = g.service
         # reviewers and the custom roles of review levels (e.g. expert), docs/architecture.md §4.2
@@ -56,7 +56,7 @@ def register(app: Flask) -> None:
     @requires()
     def calendar() -> str:
         from kepubot.models import DELIVERY_STATES
-        from kepubot.queue.calendar import Filters, cards
+        from kepubot.services.calendar import Filters, cards
 
         service = g.service
         args = request.args
@@ -138,7 +138,7 @@ def register(app: Flask) -> None:
         """A card dropped on another day or time (or its form sent): ``posts.schedule`` with
         the new local time, the same rules as ``kepubot post schedule``. A script asking for
         JSON gets {"ok", "message"}; a form gets the calendar back with a flash message."""
-        from kepubot.queue.posts import schedule
+        from kepubot.services.posts import schedule
 
         form = request.form
         raw_id = form.get("post_id", "")

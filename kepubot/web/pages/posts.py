@@ -46,7 +46,7 @@ def register(app: Flask) -> None:
     @app.get("/posts")
     @requires()
     def posts() -> str:
-        from kepubot.queue.posts import list_posts
+        from kepubot.services.posts import list_posts
 
         args = request.args
         state = args.get("state") or None
@@ -83,7 +83,7 @@ def register(app: Flask) -> None:
     @app.route("/posts/new", methods=["GET", "POST"])
     @requires("editor")
     def post_new() -> Any:
-        from kepubot.queue.posts import create_post
+        from kepubot.services.posts import create_post
 
         if request.method == "GET":
             return _compose(None, {}, None)
@@ -104,7 +104,7 @@ def register(app: Flask) -> None:
     @app.route("/posts/<id:post_id>/edit", methods=["GET", "POST"])
     @requires("editor")
     def post_edit(post_id: int) -> Any:
-        from kepubot.queue.posts import edit_post, get_post
+        from kepubot.services.posts import edit_post, get_post
 
         post = get_post(g.service, post_id)
         if request.method == "GET":
@@ -125,10 +125,10 @@ def register(app: Flask) -> None:
 
     def _saved(post_id: int) -> Response:
         """After a save: submit too when the editor asked, then show the post."""
-        from kepubot.queue.posts import submit
+        from kepubot.services.posts import submit
 
         if request.form.get("submit_now"):
-            from kepubot.queue.posts import get_post
+            from kepubot.services.posts import get_post
 
             before = get_post(g.service, post_id)
             try:
@@ -192,7 +192,7 @@ def register(app: Flask) -> None:
     @app.post("/preview")
     @requires("editor")
     def live_preview() -> str:
-        from kepubot.queue.posts import get_post
+        from kepubot.services.posts import get_post
 
         form = request.form
         base = None
@@ -266,7 +266,7 @@ def register(app: Flask) -> None:
         from kepubot.proofread import findings_for
         from kepubot.queue import deliveries
         from kepubot.queue.metrics import FIELDS, latest_for_post
-        from kepubot.queue.posts import (
+        from kepubot.services.posts import (
             accepted_words,
             get_post,
             review_refusal,
@@ -308,7 +308,7 @@ def register(app: Flask) -> None:
     @app.post("/posts/<id:post_id>/<action>")
     @requires()
     def post_action(post_id: int, action: str) -> Response:
-        from kepubot.queue import posts as workflow
+        from kepubot.services import posts as workflow
 
         service, form = g.service, request.form
         before = workflow.get_post(service, post_id)
@@ -355,7 +355,7 @@ def register(app: Flask) -> None:
     def post_audit(post_id: int) -> str:
         from kepubot.events import sentence
         from kepubot.queue import audit, deliveries
-        from kepubot.queue.posts import get_post
+        from kepubot.services.posts import get_post
 
         post = get_post(g.service, post_id)
         rows = audit.rows_for_post(g.service.conn, post_id)
@@ -403,7 +403,7 @@ def _missing_images(post: Post) -> list[str]:
 def _flash_warnings(post_id: int) -> None:
     """After a submit: each warn sensitive word, which a reviewer must accept with a reason
     (docs/architecture.md §4.3); the submit went through."""
-    from kepubot.queue.posts import get_post, warnings_of
+    from kepubot.services.posts import get_post, warnings_of
 
     for hit in warnings_of(g.service, get_post(g.service, post_id)):
         flash(translate(hit.describe(), g.lang), "error warning")
@@ -413,7 +413,7 @@ def _seen(post_id: int, form: Any) -> dict[int, Any]:
     """The content hash and level the review form showed (docs/architecture.md §4.6): the
     decision commits only if the post still has both. A request without them (a script, not
     the page's form) is decided on the post as it is."""
-    from kepubot.queue.posts import Seen
+    from kepubot.services.posts import Seen
 
     level = (form.get("level") or "").strip()
     if level and not level.isdigit():

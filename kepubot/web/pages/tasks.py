@@ -21,7 +21,7 @@ PART_KEYS = ("title", "summary", "body", "link", "sources", "tags")
 def _task_context(delivery_id: int) -> dict[str, Any]:
     from kepubot.queue import deliveries
     from kepubot.queue.assisted import may_act
-    from kepubot.queue.posts import get_post
+    from kepubot.services.posts import get_post
 
     service = g.service
     delivery = deliveries.get(service.conn, delivery_id)
@@ -60,7 +60,7 @@ def register(app: Flask) -> None:
     @requires()
     def tasks_page() -> str:
         from kepubot.queue.assisted import may_act, open_tasks
-        from kepubot.queue.posts import titles_of
+        from kepubot.services.posts import titles_of
 
         service = g.service
         names = [

@@ -30,7 +30,7 @@ from kepubot.errors import InvalidInput
 
 if TYPE_CHECKING:
     from kepubot.models import Post
-    from kepubot.queue.posts import PostInput
+    from kepubot.services.posts import PostInput
 
 BIDI_CONTROLS = frozenset(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kepubot.errors import InvalidInput
-from kepubot.queue.posts import PostInput
+from kepubot.services.posts import PostInput
 
 CSV_COLUMNS = (
     "title",

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kepubot.errors import InvalidInput, NotAllowed, NotFound
+from kepubot.files.media import removed_on_failure
 from kepubot.models import Media, Post, Review, Source, content_hash
 from kepubot.queue import audit, deliveries
 from kepubot.queue.db import transaction
-from kepubot.queue.duplicates import refuse_duplicates
-from kepubot.queue.media import removed_on_failure
+from kepubot.services.duplicates import refuse_duplicates
 from kepubot.timeutil import from_db, parse_future_time, to_db
 
 if TYPE_CHECKING:
@@ -317,13 +317,13 @@ def prepare(app: App, data: PostInput, *, now: datetime, base: Post | None = Non
 
     Raises InvalidInput naming the field (and the file/row when ``data.where`` says so).
     """
-    from kepubot.queue.validate import clean_input
+    from kepubot.services.validate import clean_input
 
     # every problem of the text fields is one line of one InvalidInput (issue 11 item 17)
     problems: list[str] = []
     try:
         # control characters, text-direction overrides, line ends, zero-width characters and
-        # links (kepubot.queue.validate, the one place for those rules)
+        # links (kepubot.services.validate, the one place for those rules)
         data = clean_input(data)
     except InvalidInput as exc:
         problems.extend(str(exc).splitlines())
@@ -719,7 +719,7 @@ def problems_of(app: App, post: Post) -> list[str]:
     for hit in _word_hits(app, post):
         if hit.level == "block":  # warn words: warnings_of (a reviewer accepts them)
             lines.append(f"sensitive word {hit.describe()}")
-    from kepubot.queue.validate import stored_problems
+    from kepubot.services.validate import stored_problems
 
     # control characters or a hostile link stored before they were refused (issue 11 items 7, 8)
     lines.extend(stored_problems(post))
@@ -1167,7 +1167,7 @@ def _due_times(
 ) -> dict[str, datetime]:
     """When each channel's delivery is due (``channels``, default the post's targets)."""
     from kepubot.queue.pauses import blackout_days
-    from kepubot.queue.schedule import next_slot
+    from kepubot.services.schedule import next_slot
 
     due: dict[str, datetime] = {}
     for name in channels if channels is not None else post.channels:
@@ -1280,7 +1280,7 @@ def _schedule_one(
         # an explicit time keeps each channel's blackout windows and min gap (the
         # console's calendar drag uses this same rule); every refusal is listed
         from kepubot.queue.pauses import blackout_days
-        from kepubot.queue.schedule import slot_refusals
+        from kepubot.services.schedule import slot_refusals
 
         reasons = [
             reason
@@ -1407,7 +1407,7 @@ def _notify_urls(user: str, urls: list[Any]) -> list[str]:
     usable = []
     for url in urls:
         if isinstance(url, EnvSecret) and not url.is_set():
-            logging.getLogger("kepubot.queue.posts").warning(
+            logging.getLogger("kepubot.services.posts").warning(
                 "users.%s.notify: environment variable %s is not set; not notified there",
                 user,
                 url.env_name,

@@ -120,7 +120,7 @@ def cards(
     More than ``limit`` deliveries in the period is more than a person reads on one page:
     then the days carry counts per (channel, state) instead of cards (every delivery is
     still counted, none silently cut)."""
-    from kepubot.queue.posts import scheduled_between
+    from kepubot.services.posts import scheduled_between
 
     conn, tz = app.conn, app.tz
     events: list[dict[str, Any]] = []
