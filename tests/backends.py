@@ -107,11 +107,20 @@ def finish() -> None:
 
 
 def summary(terminalreporter: Any) -> None:
-    if _state["unreachable"] is not None:
+    unreachable = _state["unreachable"]
+    wanted = terminalreporter.config.getoption("backend") in ("both", "postgresql")
+    if unreachable is None and _state["template"] is None and wanted:
+        # the pytest-xdist controller runs no test itself: it asks the server here, so that
+        # the loud line below appears under `-n` as well
+        try:
+            _admin().close()
+        except Exception as exc:
+            unreachable = str(exc).strip().splitlines()[0] if str(exc) else repr(exc)
+    if unreachable is not None:
         terminalreporter.write_sep(
             "!",
             "PostgreSQL TESTS SKIPPED: no server at "
-            f"{SERVER} ({_state['unreachable']}); run .ci/run or start one",
+            f"{SERVER} ({unreachable}); run .ci/run or start one",
             red=True,
             bold=True,
         )
