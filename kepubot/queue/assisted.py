@@ -201,6 +201,22 @@ def open_tasks(conn: sqlite3.Connection, channels: list[str]) -> list[Delivery]:
     return [deliveries.from_row(r) for r in rows]
 
 
+def cancelled_since(
+    conn: sqlite3.Connection, channels: list[str], since: datetime
+) -> list[Delivery]:
+    """Deliveries on ``channels`` cancelled (last updated) at or after ``since``, oldest id
+    first: the tasks whose assignees may have to be told not to publish them."""
+    if not channels:
+        return []
+    marks = ", ".join("?" for _ in channels)
+    rows = conn.execute(
+        f"SELECT {deliveries._COLUMNS} FROM deliveries WHERE state = 'cancelled'"
+        f" AND channel IN ({marks}) AND updated_at >= ? ORDER BY id",
+        [*channels, to_db(since)],
+    ).fetchall()
+    return [deliveries.from_row(r) for r in rows]
+
+
 # --- figures from an export or by hand --------------------------------------------------------
 
 

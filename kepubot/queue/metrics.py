@@ -16,7 +16,7 @@ from typing import Any
 from kepubot.models import Delivery, MetricSnapshot
 from kepubot.queue import deliveries
 from kepubot.queue.db import transaction
-from kepubot.timeutil import to_db
+from kepubot.timeutil import from_db, to_db
 
 FIELDS = ("views", "likes", "comments", "shares", "favorites")
 
@@ -123,6 +123,16 @@ def store(
             "UPDATE deliveries SET next_metrics_at = ?, metrics_step = ? WHERE id = ?",
             (to_db(next_at) if next_at else None, step, delivery_id),
         )
+
+
+def planned(conn: sqlite3.Connection, delivery_id: int) -> tuple[datetime | None, int]:
+    """A delivery's next collection point and its step index (None, 0 when none is planned)."""
+    row = conn.execute(
+        "SELECT next_metrics_at, metrics_step FROM deliveries WHERE id = ?", (delivery_id,)
+    ).fetchone()
+    if row is None:
+        return None, 0
+    return (from_db(row[0]) if row[0] else None), row[1] or 0
 
 
 def snapshots(conn: sqlite3.Connection, delivery_id: int) -> list[dict[str, Any]]:

@@ -19,11 +19,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from kepubot.queue import (
+    assisted,
     audit,
     deliveries,
     limits,
     metrics,
     ops,
+    pauses,
+    retraction,
     wakeup,
 )
 
@@ -122,6 +125,7 @@ class Metrics(Repository):
     store_account = bound(metrics.store_account)
     account_collected = bound(metrics.account_collected)
     latest_for_post = bound(metrics.latest_for_post)
+    planned = bound(metrics.planned)
 
 
 class Limits(Repository):
@@ -155,3 +159,26 @@ class Wakeup(Repository):
 
     next_not_before = bound(wakeup.next_not_before)
     anything_claimable = bound(wakeup.anything_claimable)
+
+
+class Pauses(Repository):
+    """The emergency stop: paused scopes (docs/operations.md §13)."""
+
+    paused = bound(pauses.paused)
+    pause = bound(pauses.pause)
+    resume = bound(pauses.resume)
+
+
+class Retraction(Repository):
+    """Retractions and corrections (docs/delivery.md §14, §15)."""
+
+    original_link = bound(retraction.original_link)
+    hand_to_person = bound(retraction.hand_to_person)
+    record_retracted = bound(retraction.record_retracted)
+
+
+class Assisted(Repository):
+    """Assisted publishing's tasks (docs/delivery.md §17)."""
+
+    open_tasks = bound(assisted.open_tasks)
+    cancelled_since = bound(assisted.cancelled_since)

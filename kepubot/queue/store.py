@@ -108,17 +108,22 @@ class Store:
         assert self.path is not None
         return connect(self.path)
 
+    def migrate(self) -> None:
+        """Create the database or bring it up to date, once per store, before any thread
+        opens it (``kepubot init``, the daemon and the console call it at start)."""
+        if not self._migrated:
+            with self._lock:
+                if not self._migrated:
+                    self._migrate_once()
+                    self._migrated = True
+
     def conn(self) -> Any:
         """The calling thread's connection; the store's first one applies the migrations."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and not getattr(conn, "closed", False):
             return conn
         # (a PostgreSQL connection the server dropped is replaced by a new one)
-        if not self._migrated:
-            with self._lock:
-                if not self._migrated:
-                    self._migrate_once()
-                    self._migrated = True
+        self.migrate()
         conn = self.connect()
         self._local.conn = conn
         with self._lock:
@@ -158,9 +163,28 @@ class Store:
     def wakeup(self) -> repos.Wakeup:
         return repos.Wakeup(self)
 
+    @functools.cached_property
+    def pauses(self) -> repos.Pauses:
+        return repos.Pauses(self)
+
+    @functools.cached_property
+    def retraction(self) -> repos.Retraction:
+        return repos.Retraction(self)
+
+    @functools.cached_property
+    def assisted(self) -> repos.Assisted:
+        return repos.Assisted(self)
+
     def current(self) -> Any:
         """The calling thread's connection if it has one (no new connection)."""
         return getattr(self._local, "conn", None)
+
+    def rollback_open(self) -> None:
+        """Roll back a transaction the calling thread left open (a console request that
+        failed half-way); nothing when it has no connection or no open transaction."""
+        conn = self.current()
+        if conn is not None and not getattr(conn, "closed", False) and conn.in_transaction:
+            conn.rollback()
 
     def _migrate_once(self) -> None:
         from kepubot.queue.db import migrate
