@@ -159,14 +159,16 @@ def test_a_crash_mid_pack_leaves_no_half_pack(context: Context, monkeypatch: Any
         (folder / "title.txt").write_text("half", encoding="utf-8")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(channel, "_fill", broken)
-    with pytest.raises(Exception, match="No space left"):
-        channel.publish(post, {"idempotency_key": "k", "delivery_id": 7})
+    # only the pack writer breaks, and only inside this block: monkeypatch.undo() would also
+    # undo the autouse fixtures (the backend's KEPUBOT_DATABASE, the secrets, the folder)
+    with monkeypatch.context() as patch:
+        patch.setattr(channel, "_fill", broken)
+        with pytest.raises(Exception, match="No space left"):
+            channel.publish(post, {"idempotency_key": "k", "delivery_id": 7})
     packs = context.config.base_dir / "packs"
     assert [p for p in packs.iterdir() if not p.name.startswith(".")] == []
     # find(): nothing reached a person, so a new attempt may write it
     assert channel.find(post, WEDNESDAY, {"idempotency_key": "k", "delivery_id": 7}) is None
-    monkeypatch.undo()
     assert isinstance(channel.publish(post, {"idempotency_key": "k", "delivery_id": 7}), Processing)
     assert isinstance(
         channel.find(post, WEDNESDAY, {"idempotency_key": "k", "delivery_id": 7}), Processing
