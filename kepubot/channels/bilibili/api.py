@@ -24,7 +24,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -42,8 +42,8 @@ from kepubot.channels.bilibili.codes import (
     as_int,
     error_of,
 )
-from kepubot.channels.errors import ErrorRule, check_rules, error_for, kind_of
-from kepubot.channels.usertoken import SCOPE_SUFFIX, UserTokenApi
+from kepubot.channels.errors import ErrorRule, check_rules
+from kepubot.channels.usertoken import UserTokenApi
 from kepubot.config import Secret
 from kepubot.errors import (
     AuthExpired,
@@ -125,76 +125,62 @@ REFRESH_RULES: dict[str, ErrorRule] = {
 check_rules({k: v for k, v in ERRORS.items() if v != "auth"}, RULES)
 
 
-class _TokenRefused(Exception):
-    def __init__(self, code: int | None, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-
-
 class BilibiliApi(UserTokenApi):
     Settings = BilibiliSettings
     settings: BilibiliSettings
     PLATFORM_ZH = "哔哩哔哩"
     PLATFORM_EN = "Bilibili"
     REFRESH_LIFETIME = REFRESH_LIFETIME
+    ERRORS = ERRORS
+    RULES = RULES
+    PUBLISHING_RULES = PUBLISHING_RULES
+    REFRESH_RULES = REFRESH_RULES
+    REFRESH_EXPIRED_TEXT = _REFRESH_EXPIRED
+    RATE_LIMIT_RETRY_AFTER = RATE_LIMIT_RETRY_AFTER
+    SCOPE_OF = SCOPE_OF
+    DEFAULT_SCOPE = "ARC_BASE"
+    OUTCOME = "the archive was submitted"
 
     channel_type = "bilibili"  # the entry point's name (docs/architecture.md §5.7)
 
     def _identity(self) -> tuple[str, ...]:
         return (self.settings.client_id,)
 
-    def _secrets(self, token: Token | None) -> list[str]:
-        return [self.settings.client_secret.get_secret_value(), *super()._secrets(token)]
+    def _app_secrets(self) -> tuple[str, ...]:
+        return (self.settings.client_secret.get_secret_value(),)
 
-    def _what(self, step: str) -> str:
-        return f"bilibili {self.name}: {step}"
+    def _error_of(self, body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str]:
+        return error_of(body, secrets)
+
+    def _check_hint(self) -> str:
+        return "check api_base and upload_base"
 
     # -- tokens ------------------------------------------------------------------------------
 
     def _fetch_token(self, current: Token | None) -> Token:
         what = self._what("token refresh")
-        refresh_token = (
-            current.refresh_token
-            if current and current.refresh_token
-            else self.settings.refresh_token.get_secret_value()
-        )
         now = self._now()
         params = {
             "client_id": self.settings.client_id,
             "client_secret": self.settings.client_secret.get_secret_value(),
             "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
+            "refresh_token": self._refresh_token_to_send(current),
         }
         url = f"{self.settings.oauth_base}/{PATHS['refresh']}"
-        try:
-            response = self.request("POST", url, what=what, params=params, allow_redirects=False)
-        except OutcomeUnknown as exc:
-            raise Transient(str(exc), code=exc.code) from None
+        response = self._refresh_request("POST", url, what=what, params=params)
         body = json_object(response)
         code, detail = error_of(body, self._secrets(current))
         if code is None:
             raise Transient(f"{what}: HTTP {response.status_code} without a Bilibili answer")
         if code != 0:
-            kind = kind_of(code, ERRORS)
-            if kind == "busy" and _REFRESH_EXPIRED.search(detail):
-                kind = "refused"  # the text says the refresh token expired, whatever the code
-            raise error_for(
-                kind if kind in REFRESH_RULES else "refused",
-                REFRESH_RULES,
-                code=code,
-                what=what,
-                detail=detail,
-                retry_after=RATE_LIMIT_RETRY_AFTER,
-                reauthorize=self.reauthorize(what, f"Bilibili refused the refresh ({detail})"),
-            )
+            self._raise_refresh_error(code, detail, what)
         data = as_dict(body.get("data"))
         access = str(data.get("access_token") or "")
         if not access:
             raise Transient(f"{what}: Bilibili answered success without an access_token")
         scopes = data.get("scopes")
         if isinstance(scopes, list):
-            granted = ",".join(str(s) for s in scopes)
-            self._credentials().put(self.name + SCOPE_SUFFIX, Token(access_token=granted))
+            self._store_scopes(",".join(str(s) for s in scopes))
         renewed = str(data.get("refresh_token") or "")
         self.log.info("bilibili %s: access token refreshed", self.name)
         return Token(
@@ -228,40 +214,6 @@ class BilibiliApi(UserTokenApi):
             headers["Content-Type"] = content_type
         return headers
 
-    def call(
-        self,
-        method: str,
-        route: str,
-        *,
-        what: str,
-        publishing: bool = False,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        files: dict[str, Any] | None = None,
-        data: bytes | None = None,
-    ) -> dict[str, Any]:
-        """One signed call; returns the answer's ``data``. A refused access token is
-        refreshed once (single flight) and the call repeated once."""
-        token = self.token()
-        try:
-            return self._send(
-                method, route, token, what, publishing, params, json_body, files, data
-            )
-        except _TokenRefused:
-            pass
-        token = self.refresh(token, what=what)
-        try:
-            return self._send(
-                method, route, token, what, publishing, params, json_body, files, data
-            )
-        except _TokenRefused as refused:
-            raise AuthExpired(
-                self.reauthorize(
-                    what, f"Bilibili refused the access token right after a refresh ({refused})"
-                ),
-                code=refused.code,
-            ) from None
-
     def _send(
         self,
         method: str,
@@ -270,54 +222,31 @@ class BilibiliApi(UserTokenApi):
         what: str,
         publishing: bool,
         params: dict[str, Any] | None,
-        json_body: Any,
-        files: dict[str, Any] | None,
-        data: bytes | None,
+        kwargs: dict[str, Any],
     ) -> dict[str, Any]:
+        """One signed call; returns the answer's ``data``. ``kwargs``: ``json_body`` (signed),
+        ``data`` (a part's bytes) or ``files`` (a cover)."""
+        json_body, files, data = kwargs.get("json_body"), kwargs.get("files"), kwargs.get("data")
         base = self.settings.upload_base if route == "part_upload" else self.settings.api_base
         url = f"{base}/{PATHS[route]}"
-        kwargs: dict[str, Any] = {"params": params or {}, "allow_redirects": False}
+        request: dict[str, Any] = {"params": params or {}}
         if json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
-            kwargs["data"] = body
+            request["data"] = body
             headers = self.signed_headers(token.access_token, body, "application/json")
         elif data is not None:
-            kwargs["data"] = data
+            request["data"] = data
             headers = self.signed_headers(token.access_token, b"", "application/octet-stream")
         else:
             if files is not None:
-                kwargs["files"] = files
+                request["files"] = files
             headers = self.signed_headers(token.access_token, b"", None)
-        try:
-            response = self.request(method, url, what=what, headers=headers, **kwargs)
-        except OutcomeUnknown as exc:
-            if publishing:
-                raise
-            # only the submit creates an archive; an upload step that may have been applied
-            # is repeated safely (a part is overwritten, a merge answered again [?])
-            raise Transient(str(exc), code=exc.code) from None
-        body_json = json_object(response)
-        code, detail = error_of(body_json, self._secrets(token))
-        status = response.status_code
-        if code is None:
-            if status == 401:
-                raise _TokenRefused(status, f"HTTP {status}")
-            if publishing and 200 <= status < 300:
-                raise OutcomeUnknown(
-                    f"{what}: HTTP {status} without a Bilibili answer; cannot tell whether the"
-                    " archive was submitted",
-                    code=status,
-                )
-            if status >= 300:
-                raise Permanent(
-                    f"{what}: HTTP {status} without a Bilibili answer; check api_base and"
-                    " upload_base",
-                    code=status,
-                )
-            raise Transient(f"{what}: HTTP {status} without a Bilibili answer", code=status)
-        if code != 0:
-            self._raise_for(code, detail, what, publishing, route)
-        return as_dict(body_json.get("data"))
+        # only the submit creates an archive; an upload step that may have been applied is
+        # repeated safely (a part is overwritten, a merge answered again [?])
+        response = self._step(
+            method, url, what=what, publishing=publishing, headers=headers, **request
+        )
+        return as_dict(self.answer(response, what, publishing, route, token).get("data"))
 
     def scope_message(self, scope: str, detail: str) -> str:
         zh, en = NEEDED_FOR.get(scope, (scope, scope))
@@ -330,22 +259,6 @@ class BilibiliApi(UserTokenApi):
         return (
             f"该账号授权的哔哩哔哩应用缺少 {scope} 权限（用于{zh}）：请在哔哩哔哩开放平台申请"
             f"该权限（权限白名单），再让账号重新授权（{detail}）"
-        )
-
-    def _raise_for(
-        self, code: int, detail: str, what: str, publishing: bool, route: str
-    ) -> NoReturn:
-        kind = kind_of(code, ERRORS)
-        if kind == "auth":
-            raise _TokenRefused(code, detail)  # refreshed once and repeated once
-        raise error_for(
-            kind,
-            PUBLISHING_RULES if publishing else RULES,
-            code=code,
-            what=what,
-            detail=detail,
-            retry_after=RATE_LIMIT_RETRY_AFTER,
-            scope_message=self.scope_message(SCOPE_OF.get(route, "ARC_BASE"), detail),
         )
 
 

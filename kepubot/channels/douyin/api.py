@@ -23,19 +23,12 @@ before the last refresh token runs out, so a channel runs about 30 + 5 x 28 days
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 
-from kepubot.channels.base import (
-    Credentials,
-    HttpChannel,
-    HttpChannelSettings,
-    Token,
-    json_object,
-)
+from kepubot.channels.base import Credentials, HttpChannelSettings, Token, json_object
 from kepubot.channels.douyin.codes import (
     _REFRESH_EXPIRED,
     _VIDEO_ID_USED,
@@ -52,7 +45,13 @@ from kepubot.channels.douyin.codes import (
     _int,
     _when,
 )
-from kepubot.channels.errors import ErrorRule, check_rules, error_for, kind_of
+from kepubot.channels.errors import ErrorRule, check_rules
+from kepubot.channels.usertoken import (  # the suffixes and margin: known here by name too
+    REFRESH_MARGIN_SECONDS as REFRESH_MARGIN_SECONDS,
+)
+from kepubot.channels.usertoken import SCOPE_SUFFIX as SCOPE_SUFFIX
+from kepubot.channels.usertoken import SOURCE_SUFFIX as SOURCE_SUFFIX
+from kepubot.channels.usertoken import TokenRefused, UserTokenApi
 from kepubot.config import Secret
 from kepubot.errors import (
     AuthExpired,
@@ -77,11 +76,8 @@ class DouyinSettings(HttpChannelSettings):
     chunk_size_mb: int = Field(20, ge=MIN_PART_MB, le=MAX_PART_MB)
 
 
-REFRESH_MARGIN_SECONDS = 3600.0  # refresh this long before the access token expires
 # The refresh token lives 30 days [src]: an upper bound for configured tokens of unknown age.
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
-SOURCE_SUFFIX = ":source"  # credentials key of the configured-token digest
-SCOPE_SUFFIX = ":scope"  # credentials key of the scopes Douyin last reported granted
 RENEWALS_SUFFIX = ":renewals"  # credentials key of the refresh-token renewals used
 RENEW_LIMIT = 5  # renew_refresh_token/ calls per authorization [src]
 # Renew when the refresh token has less than this left: each renewal then adds ~28 days. Any
@@ -159,108 +155,61 @@ REFRESH_RULES: dict[str, ErrorRule] = {
 check_rules({k: v for k, v in ERRORS.items() if v != "auth"}, RULES)
 
 
-class _TokenRefused(Exception):
-    """Douyin refused the access token (an "auth" code): refresh once and repeat once."""
-
-    def __init__(self, code: int | None, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+#: The name the tests and older code know the shared refusal by.
+_TokenRefused = TokenRefused
 
 
-class DouyinApi(HttpChannel):
+class DouyinApi(UserTokenApi):
     Settings = DouyinSettings
     settings: DouyinSettings
+    PLATFORM_ZH = "抖音"
+    PLATFORM_EN = "Douyin"
+    REFRESH_LIFETIME = REFRESH_TOKEN_LIFETIME
+    REFRESH_EXPIRY_KNOWN = True  # 30 days [src]
+    ERRORS = ERRORS
+    RULES = RULES
+    PUBLISHING_RULES = PUBLISHING_RULES
+    REFRESH_RULES = REFRESH_RULES
+    REFRESH_REFUSED = "refresh_expired"
+    REFRESH_EXPIRED_TEXT = _REFRESH_EXPIRED
+    RATE_LIMIT_RETRY_AFTER = RATE_LIMIT_RETRY_AFTER
+    SCOPE_OF = SCOPE_OF
+    DEFAULT_SCOPE = "video.create.bind"
+    OUTCOME = "the video was created"
+
+    channel_type = "douyin"  # the entry point's name (docs/architecture.md §5.7)
+
+    def _identity(self) -> tuple[str, ...]:
+        return (self.settings.client_key, self.settings.open_id)
+
+    def _app_secrets(self) -> tuple[str, ...]:
+        return (self.settings.client_secret.get_secret_value(),)
+
+    def _error_of(self, body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str]:
+        return _error_of(body, secrets)
+
+    def _check_hint(self) -> str:
+        return f"check api_base ({self.http_settings.api_base})"
 
     # --- tokens ---------------------------------------------------------------------------------
 
-    def _credentials(self) -> Credentials:
-        if self.context is None:
-            raise RuntimeError(f"douyin {self.name}: no context, so no credentials store")
-        return self.context.credentials
+    def _seeded(self, credentials: Credentials) -> None:
+        # a new authorization: none of its renewals used yet [gk]
+        credentials.put(self.name + RENEWALS_SUFFIX, Token(access_token="0"))
 
-    def _now(self) -> datetime:
-        return self.context.now() if self.context is not None else datetime.now(UTC)
-
-    def source_fingerprint(self) -> str:
-        """A salted digest of the configured refresh token: enough to notice that the operator
-        configured new tokens, useless for recovering them."""
-        digest = hashlib.sha256(b"kepubot-douyin-source-v1")
-        for part in (
-            self.name,
-            self.settings.client_key,
-            self.settings.open_id,
-            self.settings.refresh_token.get_secret_value(),
-        ):
-            digest.update(b"\0" + part.encode("utf-8"))
-        return digest.hexdigest()[:32]
-
-    def token(self) -> Token:
-        """The token to call with: the stored one (the configured ones when they are new),
-        refreshed single-flight when it expires within REFRESH_MARGIN_SECONDS."""
-        credentials = self._credentials()
-        stored = credentials.get(self.name)
-        source = credentials.get(self.name + SOURCE_SUFFIX)
-        fingerprint = self.source_fingerprint()
-        if stored is None or source is None or source.access_token != fingerprint:
-            stored = self._seed(credentials, stored, fingerprint)
-        if stored.expires_soon(self._now(), margin_seconds=REFRESH_MARGIN_SECONDS):
-            stored = self._refresh(stored, what=f"douyin {self.name}: token refresh")
-        return self._renew_if_due(stored)
-
-    def _seed(self, credentials: Credentials, stored: Token | None, fingerprint: str) -> Token:
-        """Store the configured tokens (first use, or the operator configured new ones)."""
-        configured = Token(
-            access_token=self.settings.access_token.get_secret_value(),
-            refresh_token=self.settings.refresh_token.get_secret_value(),
-            # Unknown: refreshed when Douyin says it expired.
-            expires_at=None,
-            # Unknown too; the refresh token's whole life is an upper bound. (Also replaces the
-            # expiry of the tokens these supersede, which the store would otherwise keep.)
-            refresh_expires_at=self._now() + REFRESH_TOKEN_LIFETIME,
-        )
-        try:
-            # Under the refresh lease: a process that refreshed or seeded meanwhile wins.
-            token = credentials.refresh(self.name, lambda current: configured, stale=stored)
-        except StoreError as exc:
-            raise Transient(f"douyin {self.name}: token store: {exc}") from None
-        if token.access_token == configured.access_token:
-            credentials.put(self.name + SOURCE_SUFFIX, Token(access_token=fingerprint))
-            # a new authorization: none of its renewals used yet [gk]
-            credentials.put(self.name + RENEWALS_SUFFIX, Token(access_token="0"))
-            self.log.info("douyin %s: using the configured tokens", self.name)
-        return token
-
-    def _refresh(self, stale: Token, *, what: str) -> Token:
-        if stale.refresh_expires_at is not None and stale.refresh_expires_at <= self._now():
-            raise AuthExpired(
-                self._reauthorize(
-                    what, f"the refresh token expired at {_when(stale.refresh_expires_at)}"
-                )
-            )
-        try:
-            return self._credentials().refresh(self.name, self._fetch_token, stale=stale)
-        except StoreError as exc:
-            raise Transient(f"{what}: token store: {exc}") from None
+    def _after_token(self, token: Token) -> Token:
+        return self._renew_if_due(token)
 
     def _fetch_token(self, current: Token | None) -> Token:
         """``POST oauth/refresh_token/`` (form: client_key, grant_type, refresh_token)."""
-        what = f"douyin {self.name}: token refresh"
-        configured = self.settings.refresh_token.get_secret_value()
-        refresh_token = current.refresh_token if current and current.refresh_token else configured
+        what = self._what("token refresh")
         now = self._now()
         form = {
             "client_key": self.settings.client_key,
             "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
+            "refresh_token": self._refresh_token_to_send(current),
         }
-        try:
-            response = self.request(
-                "POST", PATHS["refresh"], what=what, data=form, allow_redirects=False
-            )
-        except OutcomeUnknown as exc:
-            # A refresh publishes nothing: asking again later is safe.
-            raise Transient(str(exc), code=exc.code) from None
+        response = self._refresh_request("POST", PATHS["refresh"], what=what, data=form)
         body = json_object(response)
         code, detail = _error_of(body, self._secrets(current))
         if code is None:
@@ -288,7 +237,7 @@ class DouyinApi(HttpChannel):
         scope = str(data.get("scope") or "").strip()
         if scope:
             # what the user granted, for `kepubot channels check` (only refreshes report it)
-            self._credentials().put(self.name + SCOPE_SUFFIX, Token(access_token=scope))
+            self._store_scopes(scope)
         return Token(
             access_token=access_token,
             # An empty refresh_token never replaces the stored one (the store guards it too).
@@ -344,14 +293,9 @@ class DouyinApi(HttpChannel):
         if end is None or end - now > RENEW_WITHIN or self.renewals_used() >= RENEW_LIMIT:
             return current  # renewed by someone else, or nothing left to renew
         form = {"client_key": self.settings.client_key, "refresh_token": current.refresh_token}
-        try:
-            response = self.request(
-                "POST", PATHS["renew"], what=what, data=form, allow_redirects=False
-            )
-        except OutcomeUnknown as exc:
-            # The old refresh token may already be void; nothing better than the old one is
-            # known, so keep it (if it was voided, the next refresh says 10010) [gk].
-            raise Transient(str(exc), code=exc.code) from None
+        # A lost answer: the old refresh token may already be void; nothing better than the old
+        # one is known, so keep it (if it was voided, the next refresh says 10010) [gk].
+        response = self._refresh_request("POST", PATHS["renew"], what=what, data=form)
         body = json_object(response)
         code, detail = _error_of(body, self._secrets(current))
         if code is None:
@@ -409,25 +353,8 @@ class DouyinApi(HttpChannel):
             )
         alert(f"douyin-authorization:{self.name}:{end.date().isoformat()}", title, body)
 
-    def _language(self) -> str:
-        return "en" if getattr(self.context, "language", "zh") == "en" else "zh"
-
-    def _raise_refresh_error(self, code: int, detail: str, what: str) -> NoReturn:
-        kind = kind_of(code, ERRORS)
-        if kind in ("busy", "transient") and _REFRESH_EXPIRED.search(detail):
-            kind = "refresh_expired"  # the text says the refresh token expired, whatever the code
-        raise error_for(
-            kind if kind in REFRESH_RULES else "refresh_expired",
-            REFRESH_RULES,
-            code=code,
-            what=what,
-            detail=detail,
-            retry_after=RATE_LIMIT_RETRY_AFTER,
-            reauthorize=self._reauthorize_tail(),
-        )
-
-    def _reauthorize(self, what: str, reason: str) -> str:
-        return f"{what}: {reason}; {self._reauthorize_tail()}"
+    def _refresh_reauthorize(self, what: str, detail: str) -> str:
+        return self._reauthorize_tail()
 
     def _reauthorize_tail(self) -> str:
         return (
@@ -436,46 +363,7 @@ class DouyinApi(HttpChannel):
             " queued until then)"
         )
 
-    def _secrets(self, token: Token | None) -> list[str]:
-        values = [
-            self.settings.client_secret.get_secret_value(),
-            self.settings.access_token.get_secret_value(),
-            self.settings.refresh_token.get_secret_value(),
-        ]
-        if token is not None:
-            values += [token.access_token, token.refresh_token or ""]
-        return values
-
     # --- one call -------------------------------------------------------------------------------
-
-    def _call(
-        self,
-        method: str,
-        route: str,
-        *,
-        what: str,
-        publishing: bool = False,
-        params: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """One user-scoped call; returns the answer's ``data``. A refused access token is
-        refreshed once (single flight) and the call repeated once: the refusal means the
-        request was not applied."""
-        token = self.token()
-        try:
-            return self._send(method, route, token, what, publishing, params, kwargs)
-        except _TokenRefused:
-            pass
-        token = self._refresh(token, what=what)
-        try:
-            return self._send(method, route, token, what, publishing, params, kwargs)
-        except _TokenRefused as refused:
-            raise AuthExpired(
-                self._reauthorize(
-                    what, f"Douyin refused the access token right after a refresh ({refused})"
-                ),
-                code=refused.code,
-            ) from None
 
     def _send(
         self,
@@ -487,49 +375,22 @@ class DouyinApi(HttpChannel):
         params: dict[str, Any] | None,
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
-        path = PATHS[route]
+        """One user-scoped call; returns the answer's ``data``."""
         # every video interface: open_id in the query, the token in the access-token header
         query: dict[str, Any] = {"open_id": self.settings.open_id, **(params or {})}
         headers = {"access-token": token.access_token}
-        try:
-            # No redirects: requests would turn a redirected POST into a GET.
-            response = self.request(
-                method,
-                path,
-                what=what,
-                params=query,
-                headers=headers,
-                allow_redirects=False,
-                **kwargs,
-            )
-        except OutcomeUnknown as exc:
-            if publishing:
-                raise
-            # Only create publishes: an upload or read that may have been applied leaves at
-            # most an unused video_id behind, so asking again is safe.
-            raise Transient(str(exc), code=exc.code) from None
-        body = json_object(response)
-        code, detail = _error_of(body, self._secrets(token))
-        status = response.status_code
-        if code is None:
-            if status == 401:
-                raise _TokenRefused(status, f"HTTP {status}")
-            if publishing and 200 <= status < 300:
-                raise OutcomeUnknown(
-                    f"{what}: HTTP {status} without a Douyin answer; cannot tell whether the"
-                    " video was created",
-                    code=status,
-                )
-            if status >= 300:
-                raise Permanent(
-                    f"{what}: HTTP {status} without a Douyin answer; check api_base"
-                    f" ({self.http_settings.api_base})",
-                    code=status,
-                )
-            raise Transient(f"{what}: HTTP {status} without a Douyin answer", code=status)
-        if code != 0:
-            self._raise_for(code, detail, what, publishing, route)
-        return _dict(body.get("data"))
+        # Only create publishes: an upload or read that may have been applied leaves at most an
+        # unused video_id behind, so asking again is safe.
+        response = self._step(
+            method,
+            PATHS[route],
+            what=what,
+            publishing=publishing,
+            params=query,
+            headers=headers,
+            **kwargs,
+        )
+        return _dict(self.answer(response, what, publishing, route, token).get("data"))
 
     def scope_message(self, scope: str, detail: str) -> str:
         language = self._language()
@@ -538,21 +399,11 @@ class DouyinApi(HttpChannel):
             scope=scope, needed_for=en if language == "en" else zh, detail=detail
         )
 
-    def _raise_for(
-        self, code: int, detail: str, what: str, publishing: bool, route: str
-    ) -> NoReturn:
-        kind = kind_of(code, ERRORS)
-        if kind == "auth":
-            raise _TokenRefused(code, detail)  # refreshed once and repeated once by _call
+    def _call_kind(self, code: int, detail: str, publishing: bool) -> str:
+        kind = self._kind(code, detail)
         if kind == "permanent" and publishing and _VIDEO_ID_USED.search(detail):
             kind = "video_id_used"  # matched on the text: no source gives its code [?]
-        raise error_for(
-            kind,
-            PUBLISHING_RULES if publishing else RULES,
-            code=code,
-            what=what,
-            detail=detail,
-            retry_after=RATE_LIMIT_RETRY_AFTER,
-            reauthorize=self._reauthorize_tail(),
-            scope_message=self.scope_message(SCOPE_OF.get(route, "video.create.bind"), detail),
-        )
+        return kind
+
+    def _call_reauthorize(self, what: str, detail: str) -> str:
+        return self._reauthorize_tail()

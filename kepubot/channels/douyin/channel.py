@@ -156,7 +156,7 @@ class DouyinChannel(DouyinApi):
         }
         # From here on the create may reach Douyin: find() can no longer prove it absent.
         checkpoint(progress, create_sent_at=self._now().isoformat())
-        data = self._call("POST", "create", what=what, publishing=True, json=body)
+        data = self.call("POST", "create", what=what, publishing=True, json=body)
         item_id = data.get("item_id")
         if not item_id:
             raise OutcomeUnknown(
@@ -210,7 +210,7 @@ class DouyinChannel(DouyinApi):
         with open(path, "rb") as file:
             content = file.read()
         files = {"video": (os.path.basename(path), content, video.mime)}
-        data = self._call("POST", "upload", what=what, files=files)
+        data = self.call("POST", "upload", what=what, files=files)
         return _uploaded_video_id(data, what)
 
     def _upload_chunks(
@@ -222,7 +222,7 @@ class DouyinChannel(DouyinApi):
         upload_id = progress.get("upload_id")
         started = _parse_time(progress.get("upload_started_at"))
         if not upload_id or started is None or now - started >= UPLOAD_ID_REUSE:
-            data = self._call("POST", "part_init", what=f"{what} init")
+            data = self.call("POST", "part_init", what=f"{what} init")
             upload_id = data.get("upload_id")
             if not upload_id:
                 raise Transient(f"{what} init: Douyin answered success without an upload_id")
@@ -241,7 +241,7 @@ class DouyinChannel(DouyinApi):
                     continue
                 file.seek((number - 1) * chunk)
                 content = file.read(chunk)
-                self._call(
+                self.call(
                     "POST",
                     "part_upload",
                     what=f"{what} part {number}/{parts}",
@@ -252,7 +252,7 @@ class DouyinChannel(DouyinApi):
                 progress["uploaded_parts"] = sorted(done)
                 checkpoint(progress)
         try:
-            data = self._call(
+            data = self.call(
                 "POST",
                 "part_complete",
                 what=f"{what} complete",
@@ -324,7 +324,7 @@ class DouyinChannel(DouyinApi):
         cursor: Any = 0
         seen = 0
         for page in range(1, FIND_MAX_PAGES + 1):
-            data = self._call(
+            data = self.call(
                 "GET", "list", what=what, params={"cursor": cursor, "count": LIST_PAGE_SIZE}
             )
             items = [item for item in data.get("list") or [] if isinstance(item, dict)]
@@ -363,7 +363,7 @@ class DouyinChannel(DouyinApi):
         figures: dict[str, MetricSnapshot] = {}
         for start in range(0, len(ids), DATA_BATCH):
             batch = ids[start : start + DATA_BATCH]
-            data = self._call(
+            data = self.call(
                 "POST", "data", what=f"douyin {self.name}: video data", json={"item_ids": batch}
             )
             for item in data.get("list") or []:
@@ -390,12 +390,12 @@ class DouyinChannel(DouyinApi):
         token = self.token()
         if token.refresh_expires_at is not None and token.refresh_expires_at <= self._now():
             raise AuthExpired(
-                self._reauthorize(
+                self.reauthorize(
                     what, f"the refresh token expired at {_when(token.refresh_expires_at)}"
                 )
             )
         try:
-            data = self._call("GET", "list", what=what, params={"cursor": 0, "count": 1})
+            data = self.call("GET", "list", what=what, params={"cursor": 0, "count": 1})
             videos = "has videos" if data.get("list") else "no videos yet"
         except CapabilityOffline:
             videos = "video_list is offline for this app (28001056): lookups use checkpoints only"

@@ -13,12 +13,12 @@ before and pauses (AuthExpired, nothing lost) when Kuaishou refuses it.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import Field
 
 from kepubot.channels.base import HttpChannelSettings, Token, json_object
-from kepubot.channels.errors import ErrorRule, check_rules, error_for
+from kepubot.channels.errors import ErrorRule, check_rules
 from kepubot.channels.kuaishou.codes import (
     ERRORS,
     NEEDED_FOR,
@@ -29,7 +29,8 @@ from kepubot.channels.kuaishou.codes import (
     error_of,
     kind_of,
 )
-from kepubot.channels.usertoken import SCOPE_SUFFIX, UserTokenApi
+from kepubot.channels.usertoken import TokenRefused as TokenRefused
+from kepubot.channels.usertoken import UserTokenApi
 from kepubot.config import Secret
 from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, RateLimited, Transient
 
@@ -85,72 +86,61 @@ REFRESH_RULES: dict[str, ErrorRule] = {
 check_rules({k: v for k, v in ERRORS.items() if v != "auth"}, RULES)
 
 
-class TokenRefused(Exception):
-    def __init__(self, code: int | None, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-
-
 class KuaishouApi(UserTokenApi):
     Settings = KuaishouSettings
     settings: KuaishouSettings
     PLATFORM_ZH = "快手"
     PLATFORM_EN = "Kuaishou"
     REFRESH_LIFETIME = REFRESH_LIFETIME
+    ERRORS = ERRORS
+    RULES = RULES
+    PUBLISHING_RULES = PUBLISHING_RULES
+    REFRESH_RULES = REFRESH_RULES
+    RATE_LIMIT_RETRY_AFTER = RATE_LIMIT_RETRY_AFTER
+    SUCCESS = 1
+    SCOPE_OF = SCOPE_OF
+    DEFAULT_SCOPE = "user_video_publish"
+    OUTCOME = "the video was published"
 
     channel_type = "kuaishou"  # the entry point's name (docs/architecture.md §5.7)
 
     def _identity(self) -> tuple[str, ...]:
         return (self.settings.app_id,)
 
-    def _secrets(self, token: Token | None) -> list[str]:
-        return [self.settings.app_secret.get_secret_value(), *super()._secrets(token)]
+    def _app_secrets(self) -> tuple[str, ...]:
+        return (self.settings.app_secret.get_secret_value(),)
 
-    def _what(self, step: str) -> str:
-        return f"kuaishou {self.name}: {step}"
+    def _error_of(self, body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str]:
+        return error_of(body, secrets)
+
+    def _kind(self, code: int, detail: str) -> str:
+        return kind_of(code, detail)  # an unlisted code whose text says the token expired: auth
 
     # -- tokens ------------------------------------------------------------------------------
 
     def _fetch_token(self, current: Token | None) -> Token:
         what = self._what("token refresh")
-        refresh_token = (
-            current.refresh_token
-            if current and current.refresh_token
-            else self.settings.refresh_token.get_secret_value()
-        )
         now = self._now()
         params = {
             "app_id": self.settings.app_id,
             "app_secret": self.settings.app_secret.get_secret_value(),
-            "refresh_token": refresh_token,
+            "refresh_token": self._refresh_token_to_send(current),
             "grant_type": "refresh_token",
         }
         # A refresh publishes nothing; it is a GET in the documentation, safe to repeat.
-        response = self.request(
-            "GET", PATHS["refresh"], what=what, params=params, allow_redirects=False
-        )
+        response = self._refresh_request("GET", PATHS["refresh"], what=what, params=params)
         body = json_object(response)
         result, detail = error_of(body, self._secrets(current))
         if result is None:
             raise Transient(f"{what}: HTTP {response.status_code} without a Kuaishou answer")
         if result != 1:
-            kind = kind_of(result, detail)
-            raise error_for(
-                kind if kind in REFRESH_RULES else "refused",
-                REFRESH_RULES,
-                code=result,
-                what=what,
-                detail=detail,
-                retry_after=RATE_LIMIT_RETRY_AFTER,
-                reauthorize=self.reauthorize(what, f"Kuaishou refused the refresh ({detail})"),
-            )
+            self._raise_refresh_error(result, detail, what)
         access = str(body.get("access_token") or "")
         if not access:
             raise Transient(f"{what}: Kuaishou answered success without an access_token")
         scopes = body.get("scopes")
         if isinstance(scopes, list):
-            granted = ",".join(str(s) for s in scopes)
-            self._credentials().put(self.name + SCOPE_SUFFIX, Token(access_token=granted))
+            self._store_scopes(",".join(str(s) for s in scopes))
         expires_in = as_int(body.get("expires_in"))
         refresh_in = as_int(body.get("refresh_token_expires_in"))
         self.log.info("kuaishou %s: access token refreshed", self.name)
@@ -168,34 +158,6 @@ class KuaishouApi(UserTokenApi):
 
     # -- one call ----------------------------------------------------------------------------
 
-    def call(
-        self,
-        method: str,
-        route: str,
-        *,
-        what: str,
-        publishing: bool = False,
-        params: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """One openapi call; returns the whole answer. A refused access token is refreshed
-        once (single flight) and the call repeated once."""
-        token = self.token()
-        try:
-            return self._send(method, route, token, what, publishing, params, kwargs)
-        except TokenRefused:
-            pass
-        token = self.refresh(token, what=what)
-        try:
-            return self._send(method, route, token, what, publishing, params, kwargs)
-        except TokenRefused as refused:
-            raise AuthExpired(
-                self.reauthorize(
-                    what, f"Kuaishou refused the access token right after a refresh ({refused})"
-                ),
-                code=refused.code,
-            ) from None
-
     def _send(
         self,
         method: str,
@@ -206,43 +168,14 @@ class KuaishouApi(UserTokenApi):
         params: dict[str, Any] | None,
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
+        """One openapi call; returns the whole answer."""
         query = {"app_id": self.settings.app_id, "access_token": token.access_token}
         query.update(params or {})
-        try:
-            response = self.request(
-                method, PATHS[route], what=what, params=query, allow_redirects=False, **kwargs
-            )
-        except OutcomeUnknown as exc:
-            if publishing:
-                raise
-            # start_upload creates nothing visible: a lost answer leaves an unused token
-            raise Transient(str(exc), code=exc.code) from None
+        # start_upload creates nothing visible: a lost answer leaves an unused token
+        response = self._step(
+            method, PATHS[route], what=what, publishing=publishing, params=query, **kwargs
+        )
         return self.answer(response, what, publishing, route, token)
-
-    def answer(
-        self, response: Any, what: str, publishing: bool, route: str, token: Token | None
-    ) -> dict[str, Any]:
-        body = json_object(response)
-        result, detail = error_of(body, self._secrets(token))
-        status = response.status_code
-        if result is None:
-            if status == 401:
-                raise TokenRefused(status, f"HTTP {status}")
-            if publishing and 200 <= status < 300:
-                raise OutcomeUnknown(
-                    f"{what}: HTTP {status} without a Kuaishou answer; cannot tell whether the"
-                    " video was published",
-                    code=status,
-                )
-            if status >= 300:
-                raise Permanent(
-                    f"{what}: HTTP {status} without a Kuaishou answer; check api_base",
-                    code=status,
-                )
-            raise Transient(f"{what}: HTTP {status} without a Kuaishou answer", code=status)
-        if result != 1:
-            self._raise_for(result, detail, what, publishing, route)
-        return body
 
     def scope_message(self, scope: str, detail: str) -> str:
         zh, en = NEEDED_FOR.get(scope, (scope, scope))
@@ -255,21 +188,4 @@ class KuaishouApi(UserTokenApi):
         return (
             f"该账号授权的快手应用缺少 {scope} 权限（用于{zh}）：请在快手开放平台为应用开通，"
             f"再让账号重新授权（{detail}）"
-        )
-
-    def _raise_for(
-        self, result: int, detail: str, what: str, publishing: bool, route: str
-    ) -> NoReturn:
-        kind = kind_of(result, detail)
-        if kind == "auth":
-            raise TokenRefused(result, detail)  # refreshed once and repeated once
-        raise error_for(
-            kind,
-            PUBLISHING_RULES if publishing else RULES,
-            code=result,
-            what=what,
-            detail=detail,
-            retry_after=RATE_LIMIT_RETRY_AFTER,
-            reauthorize=self.reauthorize(what, f"the authorization ended ({detail})"),
-            scope_message=self.scope_message(SCOPE_OF.get(route, "user_video_publish"), detail),
         )
