@@ -1278,13 +1278,20 @@ def _schedule_one(
         raise NotAllowed(f"post {post_id} is cancelled; it cannot be scheduled")
     if when is not None:
         # an explicit time keeps each channel's blackout windows and min gap (the
-        # console's calendar drag uses this same rule); every refusal is listed
+        # console's calendar drag uses this same rule); every refusal is listed. Checked on
+        # every delivery that moves, also one held on a channel an edit dropped
+        # (docs/architecture.md §4.5)
         from kepubot.queue.pauses import blackout_days
         from kepubot.services.schedule import slot_refusals
 
+        moving = [
+            d.channel
+            for d in deliveries.for_post(app.conn, post_id)
+            if d.state in ("pending", "queued")
+        ]
         reasons = [
             reason
-            for name in post.channels
+            for name in dict.fromkeys([*post.channels, *moving])
             if name in app.channels
             for reason in slot_refusals(
                 app.conn,
