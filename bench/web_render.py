@@ -53,8 +53,8 @@ from _common import OUT, captured_sql, header, percentile, plan, time_calls
 
 from kepubot.app import App
 from kepubot.config import load_config
-from kepubot.queue import accounts
 from kepubot.reports.aggregate import build_report
+from kepubot.services import accounts
 from kepubot.timeutil import from_db, to_db
 from kepubot.web.app import create_app
 

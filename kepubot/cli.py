@@ -938,7 +938,7 @@ def post_cancel(state: State, post_id: int) -> None:
 @pass_state
 def post_retract(state: State, post_id: int, reason: str, channels: tuple[str, ...]) -> None:
     """Take a published post back on every channel (final-level reviewer or admin)."""
-    from kepubot.queue.retraction import retract_post
+    from kepubot.services.retraction import retract_post
 
     result = retract_post(
         state.app, state.user, post_id, reason=reason, now=now_utc(), channels=channels
@@ -968,7 +968,7 @@ def post_retract(state: State, post_id: int, reason: str, channels: tuple[str, .
 @pass_state
 def post_correct(state: State, post_id: int) -> None:
     """Write a correction (更正) of a post: a new draft linked to it; prints its id."""
-    from kepubot.queue.retraction import correct_post
+    from kepubot.services.retraction import correct_post
 
     new_id = correct_post(state.app, state.user, post_id, now=now_utc())
     click.echo(new_id)
@@ -1118,7 +1118,7 @@ def delivery_resolve(
 @pass_state
 def delivery_confirm(state: State, delivery_id: int, url: str) -> None:
     """Confirm an assisted task (待人工发布) as published at URL (docs/delivery.md §17)."""
-    from kepubot.queue import assisted
+    from kepubot.services import assisted
 
     try:
         done = assisted.confirm(state.app, state.user, delivery_id, url=url, now=now_utc())
@@ -1139,7 +1139,7 @@ def delivery_confirm(state: State, delivery_id: int, url: str) -> None:
 @pass_state
 def delivery_decline(state: State, delivery_id: int, reason: str) -> None:
     """Report that an assisted task (待人工发布) could not be published (docs/delivery.md §17)."""
-    from kepubot.queue import assisted
+    from kepubot.services import assisted
 
     try:
         assisted.decline(state.app, state.user, delivery_id, reason=reason, now=now_utc())
@@ -1538,7 +1538,7 @@ def media_gc(state: State, dry_run: bool, min_age: int, as_json: bool) -> None:
     app = state.app
     app.require_role(state.user, "operator", action="cleaning the media store")
     files = collect_garbage(
-        app.media, app.conn, now=time.time(), min_age_seconds=min_age * 60, dry_run=dry_run
+        app.media, app.store, now=time.time(), min_age_seconds=min_age * 60, dry_run=dry_run
     )
     total = sum(size for _, size in files)
     if as_json:
@@ -1693,7 +1693,7 @@ def user() -> None:
 @pass_state
 def user_passwd(state: State, name: str, password_stdin: bool) -> None:
     """Set NAME's password for the browser console (stored as a scrypt hash)."""
-    from kepubot.queue.accounts import change_password, require_password_right, require_user
+    from kepubot.services.accounts import change_password, require_password_right, require_user
 
     app = state.app
     require_user(app, name)  # before asking for a password
@@ -1714,7 +1714,7 @@ def user_passwd(state: State, name: str, password_stdin: bool) -> None:
 @pass_state
 def user_signout(state: State, name: str) -> None:
     """End every console session of NAME at once (admins; anyone for themself)."""
-    from kepubot.queue.accounts import sign_out_everywhere
+    from kepubot.services.accounts import sign_out_everywhere
 
     ended = sign_out_everywhere(state.app, state.user, name, now=now_utc())
     click.echo(

@@ -321,7 +321,8 @@ def _outlets(app: Any, data: Any, echo: Callable[[str], None]) -> list[str]:
     the newspaper's issue and the screen pages are."""
     from kepubot.files.metricsimport import import_file
     from kepubot.queue import deliveries
-    from kepubot.queue.assisted import confirm, open_tasks
+    from kepubot.queue.assisted import open_tasks
+    from kepubot.services.assisted import confirm
     from kepubot.timeutil import utcnow
 
     lines: list[str] = []
@@ -452,7 +453,7 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
                     item.channels += [c for c in VIDEO_CHANNELS if c not in item.channels]
             ids = create_posts(app, "zhang", items, now=utcnow())
         echo(f"editor zhang imported {len(ids)} sample posts")
-        from kepubot.queue.accounts import set_password
+        from kepubot.services.accounts import set_password
 
         for name in app.config.data.users:
             # a demo workspace only: every demo user can sign in to the console with this

@@ -35,9 +35,10 @@ from kepubot.errors import (
     RateLimited,
 )
 from kepubot.models import Delivery
-from kepubot.queue import deliveries, limits, ops, pauses, wakeup
+from kepubot.queue import deliveries, limits, ops, wakeup
 from kepubot.queue.db import transaction
 from kepubot.queue.store import host_name
+from kepubot.services import pauses
 from kepubot.timeutil import bounded_wait, utcnow
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """The emergency stop as people use it (docs/operations.md §13): role check, channel names,
-the pause itself (kepubot/queue/pauses.py) and an alert for pause and resume alike."""
+the pause itself (kepubot/services/pauses.py) and an alert for pause and resume alike."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from kepubot.errors import InvalidInput
-from kepubot.queue import pauses
+from kepubot.services import pauses
 
 if TYPE_CHECKING:
     from kepubot.app import App
@@ -36,7 +36,7 @@ def pause_channels(
     _check(app, actor, channels, "pausing publishing")
     if not reason.strip():
         raise InvalidInput("--reason must say why publishing stops")
-    added = pauses.pause(app.conn, channels=channels, reason=reason.strip(), actor=actor, now=now)
+    added = pauses.pause(app, channels=channels, reason=reason.strip(), actor=actor, now=now)
     if added:
         english = getattr(app, "language", "zh") == "en"
         where = ("、" if not english else ", ").join(
@@ -66,7 +66,7 @@ def pause_channels(
 
 def resume_channels(app: App, actor: str, channels: list[str], *, now: datetime) -> list[str]:
     _check(app, actor, channels, "resuming publishing")
-    lifted = pauses.resume(app.conn, channels=channels, actor=actor, now=now)
+    lifted = pauses.resume(app, channels=channels, actor=actor, now=now)
     english = getattr(app, "language", "zh") == "en"
     where = ("、" if not english else ", ").join(
         pauses.describe(s, "en" if english else "zh") for s in lifted

@@ -1,24 +1,28 @@
 """The content-addressed media store.
 
 Files are copied in when a post is created or edited, named by their SHA-256, so moving or
-editing the source later cannot change what is published.
+editing the source later cannot change what is published. Which store paths posts
+reference, and the console's media page, are read by kepubot/queue/media.py
+(``store.media``, docs/architecture.md §17).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kepubot.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from kepubot.queue.store import Store
 
 IMAGE_TYPES = {
     "image/png": ".png",
@@ -192,23 +196,6 @@ class MediaStore:
 # --- what nothing references ----------------------------------------------------------------
 
 
-def referenced_paths(conn: sqlite3.Connection) -> set[str]:
-    """Every store path a post names (any state: a cancelled post keeps its media)."""
-    # read in Python: JSON functions differ between SQLite and PostgreSQL
-    rows = conn.execute("SELECT media FROM posts WHERE media != '[]'")
-    found: set[str] = set()
-    for row in rows:
-        try:
-            items = json.loads(row[0])
-        except ValueError:
-            continue
-        for item in items if isinstance(items, list) else []:
-            path = item.get("path") if isinstance(item, dict) else None
-            if isinstance(path, str) and path:
-                found.add(path)
-    return found
-
-
 def _remove(store: MediaStore, relative: str) -> None:
     path = store.file(relative)
     with contextlib.suppress(FileNotFoundError):
@@ -218,11 +205,11 @@ def _remove(store: MediaStore, relative: str) -> None:
 
 
 @contextlib.contextmanager
-def removed_on_failure(store: MediaStore, conn: Callable[[], sqlite3.Connection]) -> Iterator[None]:
+def removed_on_failure(store: MediaStore, db: Store) -> Iterator[None]:
     """Run a write that copies media in; if it fails, take out again every file it copied in
     that no post references (the database has rolled back by then), so a refused import or
     edit leaves nothing behind. A file that was already in the store is never touched.
-    ``conn`` gives the database connection, opened only when there is something to check."""
+    ``db`` is asked only when there is something to check."""
     mark = len(store.created)
     try:
         yield
@@ -232,7 +219,7 @@ def removed_on_failure(store: MediaStore, conn: Callable[[], sqlite3.Connection]
         keep: set[str] | None = None
         if added:
             try:
-                keep = referenced_paths(conn())
+                keep = db.media.referenced_paths()
             except sqlite3.Error:  # cannot tell what is referenced: keep everything
                 keep = None
         if keep is not None:
@@ -243,7 +230,7 @@ def removed_on_failure(store: MediaStore, conn: Callable[[], sqlite3.Connection]
 
 
 def unreferenced(
-    store: MediaStore, conn: sqlite3.Connection, *, now: float, min_age_seconds: float
+    store: MediaStore, db: Store, *, now: float, min_age_seconds: float
 ) -> list[tuple[str, int]]:
     """Files in the store that no post references, older than ``min_age_seconds`` (a write in
     progress elsewhere may have copied a file it has not committed yet), plus temporary files
@@ -251,7 +238,7 @@ def unreferenced(
     not named the store's way is left alone."""
     if not store.root.is_dir():
         return []
-    keep = referenced_paths(conn)
+    keep = db.media.referenced_paths()
     found: list[tuple[str, int]] = []
     for path in store.root.rglob("*"):
         if not path.is_file() or path.is_symlink():
@@ -271,7 +258,7 @@ def unreferenced(
 
 def collect_garbage(
     store: MediaStore,
-    conn: sqlite3.Connection,
+    db: Store,
     *,
     now: float,
     min_age_seconds: float,
@@ -279,10 +266,10 @@ def collect_garbage(
 ) -> list[tuple[str, int]]:
     """Remove (unless ``dry_run``) what ``unreferenced`` lists; returns that list. Each file is
     checked again right before it goes, against posts written in the meantime."""
-    found = unreferenced(store, conn, now=now, min_age_seconds=min_age_seconds)
+    found = unreferenced(store, db, now=now, min_age_seconds=min_age_seconds)
     if dry_run or not found:
         return found
-    keep = referenced_paths(conn)
+    keep = db.media.referenced_paths()
     removed = []
     for relative, size in found:
         if relative in keep:
@@ -290,62 +277,3 @@ def collect_garbage(
         _remove(store, relative)
         removed.append((relative, size))
     return removed
-
-
-# --- the console's media page (docs/architecture.md §15.2) -------------------------------------
-
-
-#: how many of the newest posts with media the media page reads (a page, not a scan of 10⁵)
-LIBRARY_POSTS = 2000
-
-
-def library(
-    conn: sqlite3.Connection, *, limit: int = 500, posts: int = LIBRARY_POSTS
-) -> list[dict[str, Any]]:
-    """The association's images (attached images and covers) of the newest ``posts`` posts
-    that have media, newest first, each once with every one of those posts that attaches it:
-    ``{path, name, size, mime, kind, posts: [{id, title, state, in_body}]}``. ``in_body``:
-    the post's body shows it by name."""
-    from kepubot.bodyimages import referenced_images
-
-    # read in Python: JSON functions differ between SQLite and PostgreSQL
-    rows = conn.execute(
-        "SELECT id, title, state, body, media FROM posts WHERE media != '[]'"
-        " ORDER BY id DESC LIMIT ?",
-        (posts,),
-    )
-    found: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        try:
-            items = json.loads(row[4])
-        except ValueError:
-            continue
-        shown = set(referenced_images(row[3] or ""))
-        for item in items if isinstance(items, list) else []:
-            if not isinstance(item, dict) or item.get("kind") not in ("image", "cover"):
-                continue
-            path = item.get("path")
-            if not isinstance(path, str) or not path:
-                continue
-            entry = found.get(path)
-            if entry is None:
-                if len(found) >= limit:
-                    continue
-                entry = found[path] = {
-                    "path": path,
-                    "name": str(item.get("name") or path),
-                    "size": int(item.get("size") or 0),
-                    "mime": str(item.get("mime") or ""),
-                    "kind": item.get("kind"),
-                    "posts": [],
-                }
-            name = str(item.get("name") or "")
-            entry["posts"].append(
-                {
-                    "id": row[0],
-                    "title": row[1],
-                    "state": row[2],
-                    "in_body": bool(name and name in shown) or path in shown,
-                }
-            )
-    return list(found.values())

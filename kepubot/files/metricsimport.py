@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kepubot.models import MetricSnapshot
-from kepubot.queue.assisted import published_on, store_snapshot
-from kepubot.queue.db import transaction
 from kepubot.timeutil import from_db
 
 if TYPE_CHECKING:
@@ -120,7 +118,7 @@ def import_file(
     mapping: dict[str, str],
     now: datetime,
 ) -> ImportResult:
-    from kepubot.queue.assisted import may_act
+    from kepubot.services.assisted import may_act
 
     result = ImportResult()
     where = path.name
@@ -173,7 +171,7 @@ def import_file(
     zone = ZoneInfo(app.config.timezone)
     by_url: dict[str, int] = {}
     by_title_day: dict[tuple[str, str], int] = {}
-    for d in published_on(app.conn, channel):
+    for d in app.store.assisted.published_on(channel):
         if d["remote_url"]:
             by_url[d["remote_url"].strip().rstrip("/")] = d["id"]
         if d["published_at"]:
@@ -210,11 +208,10 @@ def import_file(
     if result.errors:
         result.stored = []
         return result
-    with transaction(app.conn):
+    with app.store.transaction():
         for number, delivery_id, figures in result.stored:
             raw: dict[str, Any] = {"file": where, "row": number}
-            store_snapshot(
-                app.conn,
+            app.store.metrics.store_snapshot(
                 delivery_id,
                 MetricSnapshot(**figures, raw=raw),
                 now=now,

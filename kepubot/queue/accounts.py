@@ -1,112 +1,31 @@
-"""Console accounts: password hashes and sign-in rate limiting.
+"""Console accounts: password hashes, sign-in failures and console sessions (the rows).
 
 Users and their roles come from the config file; only the password hash lives in the
-database (scrypt from the standard library, salted, parameters stored with the hash). The
-plain password is never stored, logged or echoed. Failed sign-ins are counted in SQLite so
-every thread and process of the console shares one limit.
+database. Failed sign-ins are counted in the database so every thread and process of the
+console shares one limit. The rules (who may set whose password, how a password is hashed and
+checked, when sign-in is blocked) are kepubot/services/accounts.py (docs/architecture.md §17).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import secrets
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from kepubot.errors import InvalidInput, NotFound
 from kepubot.queue import audit
 from kepubot.queue.db import transaction
-from kepubot.timeutil import from_db, to_db
-
-if TYPE_CHECKING:
-    from kepubot.app import App
-
-# scrypt cost: N=2^14, r=8, p=1 takes 16 MiB and ~50 ms, the interactive-login figure of the
-# scrypt paper and of Python's hashlib documentation.
-_N, _R, _P = 2**14, 8, 1
-MIN_LENGTH = 8
+from kepubot.timeutil import to_db
 
 
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${_N}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def _matches(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode("utf-8"),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(expected),
-            maxmem=64 * 1024 * 1024,
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
-# a hash to check unknown users against, so that "no such user" costs as much as a wrong
-# password and the timing does not tell which names exist
-_DUMMY = hash_password(secrets.token_hex(8))
-
-
-def require_user(app: App, user: str) -> None:
-    """Console accounts are the users of [users]; anyone else is refused."""
-    if app.config.roles_of(user) is None:
-        raise NotFound(
-            f"user {user!r} is not configured in [users] of {app.config.path.name};"
-            " add the user with their roles first"
-        )
-
-
-def set_password(app: App, actor: str, user: str, password: str, *, now: datetime) -> None:
-    """Set ``user``'s console password (the user must be configured in [users])."""
-    require_user(app, user)
-    if len(password) < MIN_LENGTH:
-        raise InvalidInput(f"the password is too short; use at least {MIN_LENGTH} characters")
-    if password.strip() != password or "\n" in password:
-        raise InvalidInput("the password starts or ends with white space; type it again")
-    stored = hash_password(password)
-    with transaction(app.conn):
-        app.conn.execute(
-            'INSERT INTO user_passwords ("user", hash, updated_at) VALUES (?, ?, ?)'
-            ' ON CONFLICT("user") DO UPDATE SET hash = excluded.hash,'
-            " updated_at = excluded.updated_at",
-            (user, stored, to_db(now)),
-        )
-        # a new password ends every console session signed in with the old one
-        app.conn.execute('DELETE FROM console_sessions WHERE "user" = ?', (user,))
-        audit.append(
-            app.conn, at=to_db(now), actor=actor, action="user.password_set", detail={"user": user}
-        )
-
-
-def require_password_right(app: App, actor: str, user: str) -> None:
-    """Users set their own password; only an admin sets another user's (the console's
-    rule, and the command line's)."""
-    if actor == user and app.config.roles_of(actor) is not None:
-        return
-    app.require_role(actor, "admin", action=f"setting the password of {user!r}")
-
-
-def change_password(app: App, actor: str, user: str, password: str, *, now: datetime) -> None:
-    """``set_password`` after checking that ``actor`` may set ``user``'s password."""
-    require_user(app, user)
-    require_password_right(app, actor, user)
-    set_password(app, actor, user, password, now=now)
+def store_password(conn: sqlite3.Connection, user: str, stored: str, *, now: datetime) -> None:
+    """Set ``user``'s password hash (in the caller's transaction)."""
+    conn.execute(
+        'INSERT INTO user_passwords ("user", hash, updated_at) VALUES (?, ?, ?)'
+        ' ON CONFLICT("user") DO UPDATE SET hash = excluded.hash,'
+        " updated_at = excluded.updated_at",
+        (user, stored, to_db(now)),
+    )
 
 
 def has_password(conn: sqlite3.Connection, user: str) -> bool:
@@ -114,96 +33,45 @@ def has_password(conn: sqlite3.Connection, user: str) -> bool:
     return row is not None
 
 
-def _stored_hash(conn: sqlite3.Connection, user: str) -> str | None:
+def stored_hash(conn: sqlite3.Connection, user: str) -> str | None:
     row = conn.execute('SELECT hash FROM user_passwords WHERE "user" = ?', (user,)).fetchone()
     return None if row is None else str(row["hash"])
 
 
-def _stamp_of(stored: str) -> str:
+def stamp_of(stored: str) -> str:
     return hashlib.sha256(stored.encode()).hexdigest()[:16]
 
 
 def stamp(conn: sqlite3.Connection, user: str) -> str | None:
     """A short fingerprint of the current hash: a session carries it, so a new password
     (or a removed one) ends every session signed in with the old one."""
-    stored = _stored_hash(conn, user)
-    return None if stored is None else _stamp_of(stored)
+    stored = stored_hash(conn, user)
+    return None if stored is None else stamp_of(stored)
 
 
-@dataclass(frozen=True)
-class SignInLimit:
-    per_user: int = 5
-    per_address: int = 20
-    window: timedelta = timedelta(minutes=15)
+# --- failed sign-ins -------------------------------------------------------------------------
 
 
-class SignInBlocked(Exception):
-    def __init__(self, retry_after: timedelta) -> None:
-        super().__init__("too many failed sign-ins")
-        self.retry_after = retry_after
+def failures_since(conn: sqlite3.Connection, key: str, since: datetime, newest: int) -> list[str]:
+    """When the ``newest`` latest failures of ``key`` after ``since`` happened (stored text),
+    newest first."""
+    rows = conn.execute(
+        "SELECT at FROM sign_in_failures WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?",
+        (key, to_db(since), newest),
+    ).fetchall()
+    return [str(r["at"]) for r in rows]
 
 
-def _keys(user: str, address: str) -> list[tuple[str, str]]:
-    return [("user", f"user:{user.strip().lower()}"), ("address", f"ip:{address}")]
+def clear_failures(conn: sqlite3.Connection, key: str) -> None:
+    conn.execute("DELETE FROM sign_in_failures WHERE key = ?", (key,))
 
 
-def _blocked_for(
-    conn: sqlite3.Connection, user: str, address: str, now: datetime, limit: SignInLimit
-) -> timedelta | None:
-    since = to_db(now - limit.window)
-    longest: timedelta | None = None
-    for kind, key in _keys(user, address):
-        allowed = limit.per_user if kind == "user" else limit.per_address
-        rows = conn.execute(
-            "SELECT at FROM sign_in_failures WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?",
-            (key, since, allowed),
-        ).fetchall()
-        if len(rows) >= allowed:
-            # blocked until the oldest of the last `allowed` failures leaves the window
-            until = from_db(rows[-1]["at"]) + limit.window
-            wait = until - now
-            if longest is None or wait > longest:
-                longest = wait
-    return longest
+def record_failure(conn: sqlite3.Connection, key: str, *, now: datetime) -> None:
+    conn.execute("INSERT INTO sign_in_failures (key, at) VALUES (?, ?)", (key, to_db(now)))
 
 
-def authenticate(
-    app: App,
-    user: str,
-    password: str,
-    *,
-    address: str,
-    now: datetime,
-    limit: SignInLimit | None = None,
-) -> str | None:
-    """The user's session stamp if the password is right, else None.
-
-    Raises SignInBlocked (checked before the password) when the user name or the client
-    address had too many failures within the window; a failure is counted for both.
-    """
-    limit = limit or SignInLimit()
-    conn = app.conn
-    user = user.strip()
-    wait = _blocked_for(conn, user, address, now, limit)
-    if wait is not None:
-        raise SignInBlocked(wait)
-    stored = _stored_hash(conn, user) if app.config.roles_of(user) is not None else None
-    ok = _matches(password, stored or _DUMMY) and stored is not None
-    with transaction(conn):
-        if ok:
-            conn.execute(
-                "DELETE FROM sign_in_failures WHERE key = ?", (_keys(user, address)[0][1],)
-            )
-            audit.append(conn, at=to_db(now), actor=user, action="user.signed_in")
-        else:
-            for _, key in _keys(user, address):
-                conn.execute(
-                    "INSERT INTO sign_in_failures (key, at) VALUES (?, ?)", (key, to_db(now))
-                )
-            conn.execute(
-                "DELETE FROM sign_in_failures WHERE at < ?", (to_db(now - limit.window * 4),)
-            )
-    return _stamp_of(stored) if ok and stored is not None else None
+def forget_failures_before(conn: sqlite3.Connection, before: datetime) -> None:
+    conn.execute("DELETE FROM sign_in_failures WHERE at < ?", (to_db(before),))
 
 
 # --- console sessions ------------------------------------------------------------------------
@@ -260,28 +128,17 @@ def end_session(conn: sqlite3.Connection, token: str, *, now: datetime) -> str |
     return None if row is None else str(row["user"])
 
 
-def sign_out_everywhere(app: App, actor: str, user: str, *, now: datetime) -> int:
-    """End every console session of ``user`` (an admin for anyone, a user for themself).
-    Returns how many were live."""
-    require_user(app, user)
-    if actor != user:
-        app.require_role(actor, "admin", action="signing another user out")
-    else:
-        app.roles(actor)
-    with transaction(app.conn):
-        cursor = app.conn.execute(
-            'DELETE FROM console_sessions WHERE "user" = ? AND expires_at > ?', (user, to_db(now))
-        )
-        ended = cursor.rowcount
-        app.conn.execute('DELETE FROM console_sessions WHERE "user" = ?', (user,))
-        audit.append(
-            app.conn,
-            at=to_db(now),
-            actor=actor,
-            action="user.signed_out_everywhere",
-            detail={"user": user, "sessions": ended},
-        )
-    return ended
+def end_sessions(conn: sqlite3.Connection, user: str) -> None:
+    """Delete every console session of ``user`` (in the caller's transaction)."""
+    conn.execute('DELETE FROM console_sessions WHERE "user" = ?', (user,))
+
+
+def end_live_sessions(conn: sqlite3.Connection, user: str, *, now: datetime) -> int:
+    """Delete ``user``'s live console sessions (in the caller's transaction); how many."""
+    cursor = conn.execute(
+        'DELETE FROM console_sessions WHERE "user" = ? AND expires_at > ?', (user, to_db(now))
+    )
+    return int(cursor.rowcount)
 
 
 def live_sessions(conn: sqlite3.Connection, *, now: datetime) -> dict[str, int]:

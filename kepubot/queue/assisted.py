@@ -1,6 +1,9 @@
 """Assisted publishing tasks (docs/delivery.md §17): a person confirms or declines a delivery
 in the state ``awaiting_person`` (待人工发布; migration 24), and figures come from an outlet's
 data export or by hand, marked with their source.
+
+This module is the storage side (docs/architecture.md §17); who may confirm, decline or enter
+figures is kepubot/services/assisted.py.
 """
 
 from __future__ import annotations
@@ -8,17 +11,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kepubot.errors import InvalidTransition, NotAllowed
 from kepubot.models import Delivery, MetricSnapshot
 from kepubot.queue import audit, deliveries
-from kepubot.queue.db import transaction
 from kepubot.queue.metrics import FIELDS
 from kepubot.timeutil import to_db
-
-if TYPE_CHECKING:
-    from kepubot.app import App
 
 STATE_LABEL_ZH = "待人工发布"
 
@@ -107,86 +105,37 @@ def migrate_24(conn: Any, now_text: str) -> None:
         )
 
 
-def is_task(delivery: Delivery) -> bool:
-    return delivery.state == "awaiting_person"
+def record_confirmed(
+    conn: sqlite3.Connection, delivery: Delivery, *, actor: str, url: str, now: datetime
+) -> None:
+    """awaiting_person (待人工发布) -> published at ``url``, in the caller's transaction."""
+    deliveries._set_state(
+        conn,
+        delivery,
+        "published",
+        now=now,
+        actor=actor,
+        action="delivery.confirmed_by_person",
+        extra_sets={"remote_id": url, "remote_url": url, "published_at": to_db(now)},
+        detail={"url": url},
+    )
 
 
-def assignees(app: App, channel: str) -> list[str]:
-    settings = getattr(app.channels.get(channel), "settings", None)
-    return list(getattr(settings, "assignees", []) or [])
-
-
-def may_act(app: App, actor: str, channel: str) -> bool:
-    from kepubot.app import holds
-
-    return actor in assignees(app, channel) or holds(app.roles(actor), "operator")
-
-
-def _require(app: App, actor: str, delivery: Delivery, action: str) -> None:
-    if not may_act(app, actor, delivery.channel):
-        raise NotAllowed(
-            f"{action} needs the operator role or being one of the assignees of channel"
-            f" {delivery.channel!r}; user {actor!r} is neither"
-        )
-
-
-def _task(conn: sqlite3.Connection, delivery_id: int) -> Delivery:
-    delivery = deliveries.get(conn, delivery_id)
-    if not is_task(delivery):
-        if delivery.state == "published" and delivery.progress.get("awaiting_person"):
-            raise InvalidTransition(
-                f"delivery {delivery_id} was already confirmed as published at"
-                f" {delivery.remote_url}; nothing changed"
-            )
-        raise InvalidTransition(
-            f"delivery {delivery_id} is {delivery.state}; only a delivery waiting for a person"
-            f" ({STATE_LABEL_ZH}) can be confirmed or declined"
-        )
-    return delivery
-
-
-def confirm(app: App, actor: str, delivery_id: int, *, url: str, now: datetime) -> Delivery:
-    """awaiting_person (待人工发布) -> published with the URL a person published it at, once."""
-    url = url.strip()
-    if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
-        raise ValueError(f"--url {url!r} must be the http(s) address of the published post")
-    conn = app.conn
-    _require(app, actor, deliveries.get(conn, delivery_id), "confirming a task")
-    with transaction(conn):
-        delivery = _task(conn, delivery_id)
-        deliveries._set_state(
-            conn,
-            delivery,
-            "published",
-            now=now,
-            actor=actor,
-            action="delivery.confirmed_by_person",
-            extra_sets={"remote_id": url, "remote_url": url, "published_at": to_db(now)},
-            detail={"url": url},
-        )
-    return deliveries.get(conn, delivery_id)
-
-
-def decline(app: App, actor: str, delivery_id: int, *, reason: str, now: datetime) -> Delivery:
-    """awaiting_person (待人工发布) -> failed, with the person's reason (an operator may retry)."""
-    reason = reason.strip()
-    if not reason:
-        raise ValueError("--reason must say why the post could not be published")
-    conn = app.conn
-    _require(app, actor, deliveries.get(conn, delivery_id), "declining a task")
-    with transaction(conn):
-        delivery = _task(conn, delivery_id)
-        deliveries._set_state(
-            conn,
-            delivery,
-            "failed",
-            now=now,
-            actor=actor,
-            action="delivery.declined_by_person",
-            extra_sets={"error_kind": "permanent", "last_error": f"declined: {reason}"},
-            detail={"reason": reason},
-        )
-    return deliveries.get(conn, delivery_id)
+def record_declined(
+    conn: sqlite3.Connection, delivery: Delivery, *, actor: str, reason: str, now: datetime
+) -> None:
+    """awaiting_person (待人工发布) -> failed with the person's reason, in the caller's
+    transaction."""
+    deliveries._set_state(
+        conn,
+        delivery,
+        "failed",
+        now=now,
+        actor=actor,
+        action="delivery.declined_by_person",
+        extra_sets={"error_kind": "permanent", "last_error": f"declined: {reason}"},
+        detail={"reason": reason},
+    )
 
 
 def open_tasks(conn: sqlite3.Connection, channels: list[str]) -> list[Delivery]:
@@ -256,27 +205,6 @@ def store_snapshot(
         delivery_id=delivery_id,
         detail={f: getattr(snapshot, f) for f in FIELDS if getattr(snapshot, f) is not None},
     )
-
-
-def enter_manually(
-    app: App, actor: str, delivery_id: int, figures: dict[str, int | None], *, now: datetime
-) -> None:
-    """A person types a published delivery's figures (console form); marked 'manual'."""
-    delivery = deliveries.get(app.conn, delivery_id)
-    _require(app, actor, delivery, "entering figures")
-    if delivery.state != "published":
-        raise InvalidTransition(
-            f"delivery {delivery_id} is {delivery.state}; figures belong to published deliveries"
-        )
-    with transaction(app.conn):
-        store_snapshot(
-            app.conn,
-            delivery_id,
-            MetricSnapshot(**figures),
-            now=now,
-            source="manual",
-            actor=actor,
-        )
 
 
 def published_on(conn: sqlite3.Connection, channel: str) -> list[dict[str, Any]]:

@@ -1,22 +1,20 @@
-"""Emergency stop (docs/operations.md §13) and blackout dates (docs/delivery.md §16).
+"""Emergency stop (docs/operations.md §13): the rows of ``pauses``.
 
 A pause is a row of ``pauses``: scope ``*`` stops every channel, otherwise one channel. The
 claim query reads it in the same transaction as the claim (``deliveries.claim_next``), so
 within one poll of every daemon nothing more is claimed on a paused channel; sends already in
 flight finish and are recorded as usual, and nothing queued is touched: it simply waits.
+
+These are the rows; pausing and resuming as people do it (with the audit) and the blackout
+dates of the configuration are kepubot/services/pauses.py (docs/architecture.md §17).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from kepubot.errors import InvalidTransition
-from kepubot.queue import audit
-from kepubot.queue.db import transaction
 from kepubot.timeutil import from_db, to_db
 
 ALL = "*"
@@ -36,110 +34,17 @@ def paused_scopes(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT scope FROM pauses")}
 
 
-def pause(
-    conn: sqlite3.Connection,
-    *,
-    channels: Iterable[str],
-    reason: str,
-    actor: str,
-    now: datetime,
-) -> list[str]:
-    """Pause the named channels (none named: every channel). Returns the scopes newly paused;
-    pausing what is already paused keeps the first reason and says so."""
-    scopes = sorted(set(channels)) or [ALL]
-    added = []
-    with transaction(conn):
-        for scope in scopes:
-            row = conn.execute(
-                "INSERT INTO pauses (scope, reason, paused_by, paused_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (scope) DO NOTHING RETURNING scope",
-                (scope, reason, actor, to_db(now)),
-            ).fetchone()
-            if row is not None:
-                added.append(scope)
-        if added:
-            audit.append(
-                conn,
-                at=to_db(now),
-                actor=actor,
-                action="channels.paused",
-                detail={"scopes": added, "reason": reason},
-            )
-    return added
+def add(conn: sqlite3.Connection, scope: str, *, reason: str, actor: str, now: datetime) -> bool:
+    """Pause ``scope`` (in the caller's transaction); False when it already was paused (the
+    first reason stays)."""
+    row = conn.execute(
+        "INSERT INTO pauses (scope, reason, paused_by, paused_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (scope) DO NOTHING RETURNING scope",
+        (scope, reason, actor, to_db(now)),
+    ).fetchone()
+    return row is not None
 
 
-def resume(
-    conn: sqlite3.Connection, *, channels: Iterable[str], actor: str, now: datetime
-) -> list[str]:
-    """Lift the named pauses (none named: every pause). Resuming a channel while every channel
-    is paused is refused: the stop of all channels must be lifted by name (no --channel)."""
-    names = sorted(set(channels))
-    with transaction(conn):
-        current = paused_scopes(conn)
-        if not current:
-            raise InvalidTransition("nothing is paused")
-        if names:
-            missing = [n for n in names if n not in current]
-            if missing and ALL in current:
-                raise InvalidTransition(
-                    "every channel is paused; run `kepubot resume` without --channel to lift it"
-                )
-            if missing:
-                raise InvalidTransition(f"not paused: {', '.join(missing)}")
-            scopes = names
-        else:
-            scopes = sorted(current)
-        for scope in scopes:
-            conn.execute("DELETE FROM pauses WHERE scope = ?", (scope,))
-        audit.append(
-            conn,
-            at=to_db(now),
-            actor=actor,
-            action="channels.resumed",
-            detail={"scopes": scopes},
-        )
-    return scopes
-
-
-def describe(scope: str, language: str = "zh") -> str:
-    if scope == ALL:
-        return "全部渠道" if language == "zh" else "every channel"
-    return scope
-
-
-# --- blackout dates -------------------------------------------------------------------------
-
-
-def parse_dates(values: Iterable[str]) -> list[date]:
-    out = []
-    for value in values:
-        try:
-            out.append(date.fromisoformat(value))
-        except ValueError:
-            raise ValueError(f"blackout date {value!r} must be YYYY-MM-DD") from None
-    return sorted(set(out))
-
-
-def blackout_days(config: Any, channel: str | None) -> set[date]:
-    """Whole days (in the configured zone) on which ``channel`` publishes nothing:
-    ``[schedule] blackout_dates`` plus the channel's own ``blackout_dates``."""
-    days = set(parse_dates(getattr(getattr(config.data, "schedule", None), "blackout_dates", [])))
-    if channel is not None:
-        section = config.data.channels.get(channel)
-        extra = getattr(section, "blackout_dates", None) if section is not None else None
-        if extra is None and section is not None:
-            extra = (section.model_extra or {}).get("blackout_dates")
-        days |= set(parse_dates(extra or []))
-    return days
-
-
-def in_blackout_day(config: Any, channel: str, now: datetime, tz: ZoneInfo) -> bool:
-    return now.astimezone(tz).date() in blackout_days(config, channel)
-
-
-def blacked_out_channels(
-    config: Any, channels: Iterable[str], now: datetime, tz: ZoneInfo
-) -> set[str]:
-    """Channels whose today (in ``tz``) is a blackout date: the claim skips them, so what is
-    due waits until the day ends."""
-    return {name for name in channels if in_blackout_day(config, name, now, tz)}
+def lift(conn: sqlite3.Connection, scope: str) -> None:
+    """Lift the pause of ``scope`` (in the caller's transaction)."""
+    conn.execute("DELETE FROM pauses WHERE scope = ?", (scope,))

@@ -19,10 +19,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from kepubot.queue import (
+    accounts,
     assisted,
     audit,
     deliveries,
     limits,
+    media,
     metrics,
     ops,
     pauses,
@@ -126,6 +128,9 @@ class Metrics(Repository):
     account_collected = bound(metrics.account_collected)
     latest_for_post = bound(metrics.latest_for_post)
     planned = bound(metrics.planned)
+    # figures imported from an export or typed by hand, marked with their source
+    store_snapshot = bound(assisted.store_snapshot)
+    source_of_latest = bound(assisted.source_of_latest)
 
 
 class Limits(Repository):
@@ -165,8 +170,9 @@ class Pauses(Repository):
     """The emergency stop: paused scopes (docs/operations.md §13)."""
 
     paused = bound(pauses.paused)
-    pause = bound(pauses.pause)
-    resume = bound(pauses.resume)
+    paused_scopes = bound(pauses.paused_scopes)
+    add = bound(pauses.add)
+    lift = bound(pauses.lift)
 
 
 class Retraction(Repository):
@@ -175,6 +181,12 @@ class Retraction(Repository):
     original_link = bound(retraction.original_link)
     hand_to_person = bound(retraction.hand_to_person)
     record_retracted = bound(retraction.record_retracted)
+    correction_of = bound(retraction.correction_of)
+    corrections_of = bound(retraction.corrections_of)
+    start = bound(retraction.start)
+    operator_resolve = bound(retraction.operator_resolve)
+    post_retraction = bound(retraction.post_retraction)
+    link_correction = bound(retraction.link_correction)
 
 
 class Assisted(Repository):
@@ -182,3 +194,33 @@ class Assisted(Repository):
 
     open_tasks = bound(assisted.open_tasks)
     cancelled_since = bound(assisted.cancelled_since)
+    figure_sources = bound(assisted.figure_sources)
+    record_confirmed = bound(assisted.record_confirmed)
+    record_declined = bound(assisted.record_declined)
+    published_on = bound(assisted.published_on)
+
+
+class Accounts(Repository):
+    """Console passwords and sessions (docs/architecture.md §3.9)."""
+
+    has_password = bound(accounts.has_password)
+    start_session = bound(accounts.start_session)
+    session_user = bound(accounts.session_user)
+    end_session = bound(accounts.end_session)
+    live_sessions = bound(accounts.live_sessions)
+    stored_hash = bound(accounts.stored_hash)
+    stamp = bound(accounts.stamp)
+    store_password = bound(accounts.store_password)
+    end_sessions = bound(accounts.end_sessions)
+    end_live_sessions = bound(accounts.end_live_sessions)
+    failures_since = bound(accounts.failures_since)
+    clear_failures = bound(accounts.clear_failures)
+    record_failure = bound(accounts.record_failure)
+    forget_failures_before = bound(accounts.forget_failures_before)
+
+
+class Media(Repository):
+    """What posts say about the media store: referenced paths, the media page (§15.2)."""
+
+    referenced_paths = bound(media.referenced_paths)
+    library = bound(media.library)

@@ -7,6 +7,9 @@ to ``unknown`` and is settled by looking (gone = done), a channel without a dele
 goes to ``needs_attention`` as a task for a person. So every guarantee of publishing (claim,
 lease, fencing, intent before the call, attempts, reconciliation, alerts, audit) holds for
 retraction without a second engine.
+
+This module is the storage side (docs/architecture.md §17); who may retract and what a
+correction is are kepubot/services/retraction.py.
 """
 
 from __future__ import annotations
@@ -281,12 +284,6 @@ def hand_to_person(
 # --- corrections ----------------------------------------------------------------------------
 
 
-def correction_header(original_title: str, published_at: str | None, language: str = "zh") -> str:
-    if language == "en":
-        return f"> **Correction**: this post corrects “{original_title}”.\n\n"
-    return f"> **更正**：本文更正此前发布的《{original_title}》。\n\n"
-
-
 def corrections_of(conn: sqlite3.Connection, post_id: int) -> list[int]:
     return [
         r[0]
@@ -299,6 +296,12 @@ def corrections_of(conn: sqlite3.Connection, post_id: int) -> list[int]:
 def correction_of(conn: sqlite3.Connection, post_id: int) -> int | None:
     row = conn.execute("SELECT correction_of FROM posts WHERE id = ?", (post_id,)).fetchone()
     return int(row[0]) if row and row[0] is not None else None
+
+
+def link_correction(conn: sqlite3.Connection, correction_id: int, original_id: int) -> None:
+    """Mark post ``correction_id`` as the correction of ``original_id`` (in the caller's
+    transaction)."""
+    conn.execute("UPDATE posts SET correction_of = ? WHERE id = ?", (original_id, correction_id))
 
 
 def original_link(conn: sqlite3.Connection, post_id: int) -> dict[str, Any] | None:
@@ -363,75 +366,3 @@ def operator_resolve(
             detail={"retracted": False},
         )
         return "queued"
-
-
-# --- for the command line and the console --------------------------------------------------
-
-
-def may_retract(app: Any, actor: str) -> bool:
-    """A reviewer of the final level (its configured role) or an admin."""
-    roles = app.roles(actor)
-    final_role = app.config.level_role(len(app.config.review_levels))
-    return "admin" in roles or final_role in roles
-
-
-def retract_post(
-    app: Any,
-    actor: str,
-    post_id: int,
-    *,
-    reason: str,
-    now: datetime,
-    channels: Iterable[str] | None = None,
-) -> dict[str, list[str]]:
-    from kepubot.errors import NotAllowed
-
-    if not may_retract(app, actor):
-        final_role = app.config.level_role(len(app.config.review_levels))
-        raise NotAllowed(
-            f"retracting post {post_id} needs the {final_role} role of the final review level"
-            f" or admin; user {actor!r} has: {', '.join(sorted(app.roles(actor)))}"
-        )
-    if not reason.strip():
-        raise NotAllowed("a retraction needs a reason: --reason 原因")
-    names = list(channels or [])
-    unknown = [c for c in names if c not in app.config.data.channels]
-    if unknown:
-        raise NotAllowed(f"--channel {', '.join(unknown)}: no such channel in the configuration")
-    return start(
-        app.conn,
-        post_id=post_id,
-        reason=reason.strip(),
-        actor=actor,
-        now=now,
-        channels=names or None,
-    )
-
-
-def correct_post(app: Any, actor: str, post_id: int, *, now: datetime, source: str = "cli") -> int:
-    """A correction (更正) of ``post_id``: a new draft linked to the original, with its title,
-    a correction header and the original body to edit; it is reviewed like any post."""
-    from kepubot.services.posts import PostInput, create_post, get_post
-
-    original = get_post(app, post_id)
-    language = getattr(app, "language", "zh")
-    title = original.title if original.title.startswith("更正") else f"更正：{original.title}"
-    data = PostInput(
-        title=title,
-        body=correction_header(original.title, None, language) + original.body,
-        summary=original.summary,
-        tags=list(original.tags),
-        channels=list(original.channels),
-    )
-    new_id = create_post(app, actor, data, now=now, source=source)
-    with transaction(app.conn):
-        app.conn.execute("UPDATE posts SET correction_of = ? WHERE id = ?", (post_id, new_id))
-        audit.append(
-            app.conn,
-            at=to_db(now),
-            actor=actor,
-            action="post.correction",
-            post_id=new_id,
-            detail={"correction_of": post_id},
-        )
-    return new_id

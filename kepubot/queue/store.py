@@ -175,6 +175,14 @@ class Store:
     def assisted(self) -> repos.Assisted:
         return repos.Assisted(self)
 
+    @functools.cached_property
+    def accounts(self) -> repos.Accounts:
+        return repos.Accounts(self)
+
+    @functools.cached_property
+    def media(self) -> repos.Media:
+        return repos.Media(self)
+
     def current(self) -> Any:
         """The calling thread's connection if it has one (no new connection)."""
         return getattr(self._local, "conn", None)

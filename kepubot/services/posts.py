@@ -536,7 +536,7 @@ def create_post(
     cancelled) is refused; ``post add`` and the console write it and warn instead
     (``duplicates.same_posts``): a person writing one post means it."""
     app.require_role(actor, "editor", action="writing a post")
-    with removed_on_failure(app.media, lambda: app.conn):  # a refused post leaves no media behind
+    with removed_on_failure(app.media, app.store):  # a refused post leaves no media behind
         prepared = prepare(app, data, now=now)
         with transaction(app.conn):
             if not allow_duplicates:
@@ -560,7 +560,7 @@ def create_posts(
     copied in for a refused import are taken out again.
     """
     app.require_role(actor, "editor", action="importing posts")
-    with removed_on_failure(app.media, lambda: app.conn):
+    with removed_on_failure(app.media, app.store):
         prepared: list[tuple[Prepared, str]] = []
         places: list[str] = []
         errors: list[str] = []
@@ -584,7 +584,7 @@ def create_posts(
 def edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datetime) -> Post:
     """Change a post. An edit in review or after approval sends it back to review level 1.
     Media copied in for a refused edit are taken out again."""
-    with removed_on_failure(app.media, lambda: app.conn):
+    with removed_on_failure(app.media, app.store):
         return _edit_post(app, actor, post_id, data, now=now)
 
 
@@ -1166,7 +1166,7 @@ def _due_times(
     app: App, post: Post, now: datetime, *, channels: list[str] | None = None
 ) -> dict[str, datetime]:
     """When each channel's delivery is due (``channels``, default the post's targets)."""
-    from kepubot.queue.pauses import blackout_days
+    from kepubot.services.pauses import blackout_days
     from kepubot.services.schedule import next_slot
 
     due: dict[str, datetime] = {}
@@ -1281,7 +1281,7 @@ def _schedule_one(
         # console's calendar drag uses this same rule); every refusal is listed. Checked on
         # every delivery that moves, also one held on a channel an edit dropped
         # (docs/architecture.md §4.5)
-        from kepubot.queue.pauses import blackout_days
+        from kepubot.services.pauses import blackout_days
         from kepubot.services.schedule import slot_refusals
 
         moving = [

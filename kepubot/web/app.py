@@ -230,14 +230,14 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
             return paused(services.get().conn)
 
         def may_retract() -> bool:
-            from kepubot.queue.retraction import may_retract as allowed
+            from kepubot.services.retraction import may_retract as allowed
 
             return g.get("user") is not None and allowed(services.get(), g.user)
 
         def blackout_on(day: Any) -> list[str]:
             """Who publishes nothing on ``day`` ([schedule] or a channel's blackout_dates):
             ["*"] for every channel, else channel names (docs/delivery.md §16)."""
-            from kepubot.queue.pauses import blackout_days
+            from kepubot.services.pauses import blackout_days
 
             cfg = services.get().config
             if day in blackout_days(cfg, None):

@@ -14,7 +14,7 @@ from pathlib import Path
 from backends import connect_db
 
 from daemon_env import DaemonEnv, make_env
-from kepubot.queue.retraction import retract_post
+from kepubot.services.retraction import retract_post
 from kepubot.timeutil import utcnow
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "toutiao-export.csv"

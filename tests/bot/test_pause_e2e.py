@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from daemon_env import DaemonEnv, make_env
-from kepubot.queue import pauses
+from kepubot.services import pauses
 from kepubot.timeutil import utcnow
 
 
@@ -35,7 +35,7 @@ def test_pause_stops_claims_lets_the_send_in_flight_finish_and_loses_nothing(
             env.wait_for(lambda: any(s == "sending" for _, s in _rows(env)), timeout=60)
             app = env.app()
             assert pauses.pause(
-                app.conn, channels=["cms"], reason="全国哀悼日", actor="ops", now=utcnow()
+                app, channels=["cms"], reason="全国哀悼日", actor="ops", now=utcnow()
             ) == ["cms"]
             (paused_at_audit,) = app.conn.execute(
                 "SELECT MAX(id) FROM audit WHERE action = 'channels.paused'"
@@ -55,7 +55,7 @@ def test_pause_stops_claims_lets_the_send_in_flight_finish_and_loses_nothing(
             assert claims == 0
             assert len(env.ledger("webhook")["accepted"]) == 1
             app = env.app()
-            pauses.resume(app.conn, channels=[], actor="ops", now=utcnow())
+            pauses.resume(app, channels=[], actor="ops", now=utcnow())
             app.close()
             env.wait_for(lambda: all(s == "published" for _, s in _rows(env)), timeout=60)
         finally:

@@ -19,9 +19,9 @@ from test_platforms_e2e import config as platform_config
 from conftest import SAMPLES
 from daemon_env import CMS_SECRET, WECOM_KEY
 from kepubot.files.importer import read_posts
-from kepubot.queue.retraction import retract_post
 from kepubot.sandbox.server import Sandbox
 from kepubot.services.posts import approve, create_posts, submit
+from kepubot.services.retraction import retract_post
 from kepubot.timeutil import utcnow
 from platform_env import sandbox_request
 

@@ -945,7 +945,7 @@ class DeliveryWorkflow(RuleBasedStateMachine):
     def person_decides(self, data: st.DataObject, confirm: bool) -> None:
         """An operator confirms an assisted task with its URL or declines it (§17.1): only a
         delivery in awaiting_person, once."""
-        from kepubot.queue import assisted
+        from kepubot.services import assisted
 
         waiting = [i for i, d in self.dels.items() if d.state == "awaiting_person"]
         if waiting and data.draw(st.booleans(), label="prefer a task"):

@@ -227,7 +227,7 @@ def test_a_retraction_days_after_publishing_is_due_when_requested(workspace: Wor
     from kepubot.app import App
     from kepubot.config import load_config
     from kepubot.queue import deliveries
-    from kepubot.queue.retraction import retract_post
+    from kepubot.services.retraction import retract_post
 
     ws = workspace
     post_id = _approved(ws, "news-feed")

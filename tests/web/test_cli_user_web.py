@@ -101,7 +101,7 @@ def test_passwd_reads_a_piped_password_without_the_flag(workspace: Workspace) ->
     """A provisioning script pipes the password (once, or twice as a person would type it)."""
     from kepubot.app import App
     from kepubot.config import load_config
-    from kepubot.queue.accounts import authenticate
+    from kepubot.services.accounts import authenticate
     from kepubot.timeutil import utcnow
 
     for name, piped in (("li", "reviewer-pass-1\n"), ("wang", "manager-pass-2\nmanager-pass-2\n")):

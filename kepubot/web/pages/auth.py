@@ -31,7 +31,7 @@ def register(app: Flask) -> None:
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Any:
-        from kepubot.queue import accounts
+        from kepubot.services import accounts
 
         next_url = request.values.get("next") or ""
         if request.method == "GET":
@@ -82,7 +82,7 @@ def register(app: Flask) -> None:
                 mimetype="text/html",
             )
         log.info("%s signed in from %s", name, address)
-        token = accounts.start_session(g.service.conn, name, now=g.now, hours=web.session_hours)
+        token = g.service.store.accounts.start_session(name, now=g.now, hours=web.session_hours)
         lang = session.get("lang")
         session.clear()  # a fresh session: no fixation
         session.permanent = True

@@ -76,10 +76,10 @@ def register(app: Flask) -> None:
     @app.get("/media")
     @requires()
     def media_library() -> str:
-        from kepubot.files.media import LIBRARY_POSTS, library
+        from kepubot.queue.media import LIBRARY_POSTS
 
         return render_template(
-            "media.html", images=library(g.service.conn), library_posts=LIBRARY_POSTS
+            "media.html", images=g.service.store.media.library(), library_posts=LIBRARY_POSTS
         )
 
 

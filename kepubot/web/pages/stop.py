@@ -42,7 +42,7 @@ def register(app: Flask) -> None:
     @app.post("/posts/<id:post_id>/retract")
     @requires()
     def post_retract(post_id: int) -> Response:
-        from kepubot.queue.retraction import retract_post
+        from kepubot.services.retraction import retract_post
 
         if request.form.get("confirm") != "yes":
             raise InvalidInput("撤回前请勾选确认（confirm）")

@@ -20,7 +20,7 @@ PART_KEYS = ("title", "summary", "body", "link", "sources", "tags")
 
 def _task_context(delivery_id: int) -> dict[str, Any]:
     from kepubot.queue import deliveries
-    from kepubot.queue.assisted import may_act
+    from kepubot.services.assisted import may_act
     from kepubot.services.posts import get_post
 
     service = g.service
@@ -59,7 +59,8 @@ def register(app: Flask) -> None:
     @app.get("/tasks")
     @requires()
     def tasks_page() -> str:
-        from kepubot.queue.assisted import may_act, open_tasks
+        from kepubot.queue.assisted import open_tasks
+        from kepubot.services.assisted import may_act
         from kepubot.services.posts import titles_of
 
         service = g.service
@@ -94,7 +95,7 @@ def register(app: Flask) -> None:
     @app.post("/tasks/<id:delivery_id>/confirm")
     @requires()
     def task_confirm(delivery_id: int) -> Response:
-        from kepubot.queue.assisted import confirm
+        from kepubot.services.assisted import confirm
 
         try:
             confirm(g.service, g.user, delivery_id, url=request.form.get("url", ""), now=g.now)
@@ -106,7 +107,7 @@ def register(app: Flask) -> None:
     @app.post("/tasks/<id:delivery_id>/decline")
     @requires()
     def task_decline(delivery_id: int) -> Response:
-        from kepubot.queue.assisted import decline
+        from kepubot.services.assisted import decline
 
         try:
             decline(
@@ -121,8 +122,8 @@ def register(app: Flask) -> None:
     @requires()
     def task_metrics(delivery_id: int) -> Response:
         """A published delivery's figures typed by a person (marked manual)."""
-        from kepubot.queue.assisted import enter_manually
         from kepubot.queue.metrics import FIELDS
+        from kepubot.services.assisted import enter_manually
 
         figures: dict[str, int | None] = {}
         for name in FIELDS:

@@ -32,7 +32,7 @@ def register(app: Flask) -> None:
     @app.post("/users/<name>/signout")
     @requires("admin")
     def user_sign_out(name: str) -> Response:
-        from kepubot.queue import accounts
+        from kepubot.services import accounts
 
         ended = accounts.sign_out_everywhere(g.service, g.user, name, now=g.now)
         flash(text(g.lang, "signed_out_everywhere", user=name, sessions=ended), "ok")
