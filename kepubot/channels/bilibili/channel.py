@@ -22,7 +22,6 @@ Facts marked [gk] come from general knowledge and [?] are uncertain (docs/platfo
 
 from __future__ import annotations
 
-import math
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,18 +56,30 @@ from kepubot.channels.bilibili.codes import (
     as_dict,
     as_int,
 )
+from kepubot.channels.openvideo import (
+    PART_UNIT,
+    cover_problems,
+    forget_changed_video,
+    granted_permissions,
+    media_path,
+    restart_upload_on_refusal,
+    upload_parts,
+    video_problems,
+)
 from kepubot.channels.usertoken import SCOPE_SUFFIX, when
-from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, Transient
+from kepubot.errors import OutcomeUnknown, Permanent, Transient
 from kepubot.models import Delivery, Media, MetricSnapshot, Post
 
-PART_UNIT = 1024 * 1024
 LIST_PAGE_SIZE = 20  # archives per viewlist page [gk]
 FIND_MAX_PAGES = 10
 FIND_CLOCK_SLACK = timedelta(minutes=5)
 LOOK_AT = "哔哩哔哩创作中心（member.bilibili.com）→ 内容管理 → 稿件管理"
 _UPLOAD_KEYS = ("upload_token", "uploaded_parts", "merged", "upload_started_at")
 #: permissions the channel needs and what for (English, for `channels check`)
-NEEDED = (("ARC_BASE", "submitting and looking up archives"), ("DATA", "reach figures"))
+NEEDED = (
+    ("ARC_BASE", frozenset({"ARC_BASE"}), "submitting and looking up archives"),
+    ("DATA", frozenset({"DATA"}), "reach figures"),
+)
 
 
 def _tag(tag: str) -> str:
@@ -129,18 +140,10 @@ class BilibiliChannel(BilibiliApi):
         for tag in tags:
             if len(tag) > MAX_TAG_CHARS:
                 problems.append(Problem("tags", "too_long", limit=MAX_TAG_CHARS, actual=len(tag)))
-        video = post.video
-        if video is None:
-            problems.append(
-                Problem("video", "required", detail="哔哩哔哩只发布视频，请添加 --video")
-            )
-        elif video.mime not in VIDEO_TYPES:
-            problems.append(
-                Problem("video", "media_type", limit=", ".join(VIDEO_TYPES), actual=video.mime)
-            )
-        elif video.size > MAX_VIDEO_BYTES:
-            problems.append(Problem("video", "media_size", limit="4 GB", actual=video.size))
-        problems += cover_problems(post.cover, MAX_COVER_BYTES, "哔哩哔哩")
+        problems += video_problems(
+            post.video, VIDEO_TYPES, MAX_VIDEO_BYTES, "哔哩哔哩只发布视频，请添加 --video"
+        )
+        problems += cover_problems(post.cover, MAX_COVER_BYTES, "哔哩哔哩", COVER_TYPES)
         return problems
 
     # --- publishing -----------------------------------------------------------------------
@@ -186,24 +189,11 @@ class BilibiliChannel(BilibiliApi):
         checkpoint(progress, resource_id=str(resource_id), submitted_at=self._now().isoformat())
         return Processing({"resource_id": str(resource_id)}, self.settings.poll_seconds)
 
-    def _media(self, media: Media) -> str:
-        if self.context is None:
-            raise RuntimeError(f"bilibili {self.name}: no context to find media files in")
-        path = self.context.media_file(media.path)
-        if not os.path.isfile(path):
-            raise Permanent(
-                f"bilibili {self.name}: the file {media.path} is missing from the media store;"
-                " add it to the post again"
-            )
-        return path
-
     def _upload(self, video: Media, progress: dict[str, Any]) -> str:
         """Pre-process, upload the parts, merge; each step checkpointed. Returns the
         upload_token the submission names."""
-        if progress.get("video_sha256") not in (None, video.sha256):
-            for key in ("video_sha256", *_UPLOAD_KEYS):  # the post's video changed
-                progress.pop(key, None)
-        path = self._media(video)
+        forget_changed_video(progress, video, ("video_sha256", *_UPLOAD_KEYS))
+        path = media_path(self, video)
         token = progress.get("upload_token")
         if not token:
             data = self.call(
@@ -225,44 +215,33 @@ class BilibiliChannel(BilibiliApi):
             )
         if progress.get("merged"):
             return str(token)
-        try:
+        # e.g. an upload_token that expired or a merge the platform will not repeat [?]:
+        # nothing was submitted (submit_sent_at is still null), so start a new upload next time
+        # rather than fail for good
+        with restart_upload_on_refusal(progress, _UPLOAD_KEYS):
             self._parts(path, str(token), progress)
-        except Permanent as exc:
-            # e.g. an upload_token that expired or a merge the platform will not repeat [?]:
-            # nothing was submitted (submit_sent_at is still null), so start a new upload next
-            # time rather than fail for good
-            for key in _UPLOAD_KEYS:
-                progress.pop(key, None)
-            checkpoint(progress)
-            raise Transient(f"{exc}; the next attempt uploads the video again") from None
         checkpoint(progress, merged=True)
         return str(token)
 
     def _parts(self, path: str, token: str, progress: dict[str, Any]) -> None:
-        size = os.path.getsize(path)
+        def send(number: int, parts: int, content: bytes) -> None:
+            self.call(
+                "POST",
+                "part_upload",
+                what=self._what(f"part {number}/{parts}"),
+                params={"upload_token": token, "part_number": number},
+                data=content,
+            )
+
+        # part_number from 1 [src]; always in parts, however small the file
         chunk = self.settings.chunk_size_mb * PART_UNIT
-        parts = max(1, math.ceil(size / chunk))
-        done = {int(n) for n in progress.get("uploaded_parts") or []}
-        with open(path, "rb") as file:
-            for number in range(1, parts + 1):  # part_number from 1 [src]
-                if number in done:
-                    continue
-                file.seek((number - 1) * chunk)
-                self.call(
-                    "POST",
-                    "part_upload",
-                    what=self._what(f"part {number}/{parts}"),
-                    params={"upload_token": token, "part_number": number},
-                    data=file.read(chunk),
-                )
-                done.add(number)
-                checkpoint(progress, uploaded_parts=sorted(done))
+        upload_parts(progress, "uploaded_parts", path, chunk, send, first=1)
         self.call("POST", "complete", what=self._what("merge"), params={"upload_token": token})
 
     def _cover(self, cover: Media, progress: dict[str, Any]) -> str:
         if progress.get("cover_url") and progress.get("cover_sha256") == cover.sha256:
             return str(progress["cover_url"])
-        path = self._media(cover)
+        path = media_path(self, cover)
         with open(path, "rb") as file:
             content = file.read()
         data = self.call(
@@ -483,9 +462,7 @@ class BilibiliChannel(BilibiliApi):
         if isinstance(scopes, list):
             granted = ",".join(str(s) for s in scopes)
             self._credentials().put(self.name + SCOPE_SUFFIX, type(token)(access_token=granted))
-        token = self._credentials().get(self.name) or token
-        if token.refresh_expires_at is not None and token.refresh_expires_at <= self._now():
-            raise AuthExpired(self.reauthorize(what, "the refresh token has expired"))
+        token = self._stored_token(token, what)
         return (
             f"openid {data.get('openid') or '?'}; access token expires {when(token.expires_at)},"
             f" refresh token expires {when(token.refresh_expires_at)} (estimated [?]); tid"
@@ -494,34 +471,11 @@ class BilibiliChannel(BilibiliApi):
 
     def permissions(self) -> list[Permission]:
         stored = self._credentials().get(self.name + SCOPE_SUFFIX)
-        if stored is None:
-            return [
-                Permission(name, needed, None, "Bilibili has not reported the granted scopes yet")
-                for name, needed in NEEDED
-            ]
-        granted = {p.strip() for p in stored.access_token.split(",") if p.strip()}
-        return [
-            Permission(
-                name,
-                needed,
-                name in granted,
-                "" if name in granted else f"granted: {', '.join(sorted(granted)) or 'none'}",
-            )
-            for name, needed in NEEDED
-        ]
-
-
-def cover_problems(cover: Media | None, max_bytes: int, who: str) -> list[Problem]:
-    """A cover is required: JPEG or PNG of at most ``max_bytes``. (No readable page gives a
-    smallest size in pixels; 1146x717 is only the recommended one [gk].)"""
-    if cover is None:
-        return [Problem("cover", "required", detail=f"{who}投稿需要封面，请添加 --cover")]
-    if cover.mime not in COVER_TYPES:
-        return [Problem("cover", "media_type", limit=", ".join(COVER_TYPES), actual=cover.mime)]
-    if cover.size > max_bytes:
-        limit = f"{max_bytes // (1024 * 1024)} MB"
-        return [Problem("cover", "media_size", limit=limit, actual=cover.size)]
-    return []
+        return granted_permissions(
+            stored.access_token if stored is not None else None,
+            NEEDED,
+            "Bilibili has not reported the granted scopes yet",
+        )
 
 
 __all__ = ["NEEDED_FOR", "BilibiliChannel", "cover_problems"]

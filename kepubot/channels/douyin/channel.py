@@ -21,7 +21,6 @@ Facts marked [gk] come from general knowledge and [?] are uncertain (docs/platfo
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from datetime import datetime, timedelta
@@ -51,8 +50,16 @@ from kepubot.channels.douyin.codes import (
     _parse_time,
     _when,
 )
+from kepubot.channels.openvideo import (
+    PART_UNIT,
+    forget_changed_video,
+    granted_permissions,
+    media_path,
+    restart_upload_on_refusal,
+    upload_parts,
+    video_problems,
+)
 from kepubot.errors import (
-    AuthExpired,
     OutcomeUnknown,
     Permanent,
     Transient,
@@ -67,7 +74,7 @@ VIDEO_TYPES = ("video/mp4", "video/quicktime")
 MAX_TEXT = 1000
 
 
-CHUNK_UNIT = 1024 * 1024  # bytes per chunk_size_mb
+CHUNK_UNIT = PART_UNIT  # bytes per chunk_size_mb
 UPLOAD_ID_REUSE = timedelta(minutes=110)  # an upload_id is valid 2 hours [src]; 10 min to spare
 #: scopes the channel needs: publishing (video.create.bind [src] docs/platforms.md §4.3; the older
 #: video.create counts too) and reach figures (video.data.bind / video.data [gk])
@@ -120,15 +127,10 @@ class DouyinChannel(DouyinApi):
     def check(self, post: Post) -> list[Problem]:
         post = post.for_channel(self.name)
         problems = super().check(post)
-        video = post.video
-        if video is None:
-            problems.append(Problem("video", "required", detail="抖音只发布视频，请添加 --video"))
-        elif video.mime not in VIDEO_TYPES:
-            problems.append(
-                Problem("video", "media_type", limit=", ".join(VIDEO_TYPES), actual=video.mime)
-            )
-        elif video.size > MAX_VIDEO_BYTES:  # 4 GB at most [src]
-            problems.append(Problem("video", "media_size", limit="4 GB", actual=video.size))
+        # 4 GB at most [src]
+        problems += video_problems(
+            post.video, VIDEO_TYPES, MAX_VIDEO_BYTES, "抖音只发布视频，请添加 --video"
+        )
         text = self.text(post)
         if len(text) > MAX_TEXT:
             problems.append(Problem("text", "too_long", limit=MAX_TEXT, actual=len(text)))
@@ -172,10 +174,7 @@ class DouyinChannel(DouyinApi):
     def _video_id(self, video: Media, progress: dict[str, Any]) -> str:
         """The video_id to create with: the one uploaded on an earlier run if unused, else a
         new upload (checkpointed at once)."""
-        if progress.get("video_sha256") not in (None, video.sha256):
-            # The post's video changed since that upload: it is of no use any more.
-            for key in ("video_id", "video_sha256", *_UPLOAD_KEYS):
-                progress.pop(key, None)
+        forget_changed_video(progress, video, ("video_id", "video_sha256", *_UPLOAD_KEYS))
         if progress.get("video_id"):
             return str(progress["video_id"])
         path = self._context_media(video)
@@ -185,7 +184,7 @@ class DouyinChannel(DouyinApi):
         if size <= min(chunk, WHOLE_UPLOAD_LIMIT_MB * CHUNK_UNIT):
             video_id = self._upload_whole(path, video)
         else:
-            video_id = self._upload_chunks(path, size, chunk, video, progress)
+            video_id = self._upload_chunks(path, chunk, video, progress)
         progress["video_id"] = video_id
         progress["video_sha256"] = video.sha256
         progress["create_sent_at"] = None  # this video_id has not been used for a create
@@ -195,15 +194,12 @@ class DouyinChannel(DouyinApi):
         return video_id
 
     def _context_media(self, video: Media) -> str:
-        if self.context is None:
-            raise RuntimeError(f"douyin {self.name}: no context to find media files in")
-        path = self.context.media_file(video.path)
-        if not os.path.isfile(path):
-            raise Permanent(
-                f"douyin {self.name}: upload: the video file {video.path} is missing from the"
-                " media store; add the video to the post again"
-            )
-        return path
+        return media_path(
+            self,
+            video,
+            f"douyin {self.name}: upload: the video file {video.path} is missing from the"
+            " media store; add the video to the post again",
+        )
 
     def _upload_whole(self, path: str, video: Media) -> str:
         what = f"douyin {self.name}: upload"
@@ -213,11 +209,8 @@ class DouyinChannel(DouyinApi):
         data = self.call("POST", "upload", what=what, files=files)
         return _uploaded_video_id(data, what)
 
-    def _upload_chunks(
-        self, path: str, size: int, chunk: int, video: Media, progress: dict[str, Any]
-    ) -> str:
+    def _upload_chunks(self, path: str, chunk: int, video: Media, progress: dict[str, Any]) -> str:
         what = f"douyin {self.name}: chunked upload"
-        parts = math.ceil(size / chunk)
         now = self._now()
         upload_id = progress.get("upload_id")
         started = _parse_time(progress.get("upload_started_at"))
@@ -233,38 +226,28 @@ class DouyinChannel(DouyinApi):
                 video_sha256=video.sha256,
             )
             checkpoint(progress)
-        done = {int(n) for n in progress.get("uploaded_parts") or []}
         name = os.path.basename(path)
-        with open(path, "rb") as file:
-            for number in range(1, parts + 1):  # parts are numbered from 1 [src]
-                if number in done:
-                    continue
-                file.seek((number - 1) * chunk)
-                content = file.read(chunk)
-                self.call(
-                    "POST",
-                    "part_upload",
-                    what=f"{what} part {number}/{parts}",
-                    params={"upload_id": str(upload_id), "part_number": number},
-                    files={"video": (name, content, video.mime)},
-                )
-                done.add(number)
-                progress["uploaded_parts"] = sorted(done)
-                checkpoint(progress)
-        try:
+
+        def send(number: int, parts: int, content: bytes) -> None:
+            self.call(
+                "POST",
+                "part_upload",
+                what=f"{what} part {number}/{parts}",
+                params={"upload_id": str(upload_id), "part_number": number},
+                files={"video": (name, content, video.mime)},
+            )
+
+        # parts are numbered from 1 [src]
+        upload_parts(progress, "uploaded_parts", path, chunk, send, first=1)
+        # e.g. a complete repeated after its answer was lost, on a platform that does not
+        # answer it again [?]: start a new upload next time rather than fail for good
+        with restart_upload_on_refusal(progress, _UPLOAD_KEYS):
             data = self.call(
                 "POST",
                 "part_complete",
                 what=f"{what} complete",
                 params={"upload_id": str(upload_id)},
             )
-        except Permanent as exc:
-            # e.g. a complete repeated after its answer was lost, on a platform that does not
-            # answer it again [?]: start a new upload next time rather than fail for good
-            for key in _UPLOAD_KEYS:
-                progress.pop(key, None)
-            checkpoint(progress)
-            raise Transient(f"{exc}; the next attempt uploads the video again") from None
         return _uploaded_video_id(data, f"{what} complete")
 
     # --- lookup, figures, check -----------------------------------------------------------------
@@ -389,11 +372,7 @@ class DouyinChannel(DouyinApi):
         what = f"douyin {self.name}: check"
         token = self.token()
         if token.refresh_expires_at is not None and token.refresh_expires_at <= self._now():
-            raise AuthExpired(
-                self.reauthorize(
-                    what, f"the refresh token expired at {_when(token.refresh_expires_at)}"
-                )
-            )
+            raise self.refresh_expired(token, what)
         try:
             data = self.call("GET", "list", what=what, params={"cursor": 0, "count": 1})
             videos = "has videos" if data.get("list") else "no videos yet"
@@ -412,26 +391,11 @@ class DouyinChannel(DouyinApi):
         """The scopes publishing and figures need, against those Douyin reported with the
         last token refresh (it reports them nowhere else)."""
         stored = self._credentials().get(self.name + SCOPE_SUFFIX)
-        if stored is None:
-            return [
-                Permission(
-                    name,
-                    needed_for,
-                    None,
-                    "Douyin reports the granted scopes with a token refresh; none seen yet",
-                )
-                for name, _, needed_for in NEEDED_SCOPES
-            ]
-        granted = {part.strip() for part in stored.access_token.split(",") if part.strip()}
-        return [
-            Permission(
-                name,
-                needed_for,
-                bool(granted & accepted),
-                "" if granted & accepted else f"granted: {', '.join(sorted(granted)) or 'none'}",
-            )
-            for name, accepted, needed_for in NEEDED_SCOPES
-        ]
+        return granted_permissions(
+            stored.access_token if stored is not None else None,
+            NEEDED_SCOPES,
+            "Douyin reports the granted scopes with a token refresh; none seen yet",
+        )
 
 
 def _uploaded_video_id(data: dict[str, Any], what: str) -> str:

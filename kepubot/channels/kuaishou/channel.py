@@ -19,7 +19,6 @@ undecided.
 
 from __future__ import annotations
 
-import math
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,9 +34,9 @@ from kepubot.channels.base import (
     Undecided,
     checkpoint,
 )
-from kepubot.channels.bilibili.channel import cover_problems
-from kepubot.channels.kuaishou.api import KuaishouApi, PhotoMissing, TokenRefused
+from kepubot.channels.kuaishou.api import KuaishouApi, PhotoMissing
 from kepubot.channels.kuaishou.codes import (
+    COVER_TYPES,
     MAX_CAPTION,
     MAX_COVER_BYTES,
     MAX_VIDEO_BYTES,
@@ -46,19 +45,32 @@ from kepubot.channels.kuaishou.codes import (
     as_dict,
     as_int,
 )
-from kepubot.channels.usertoken import SCOPE_SUFFIX, when
-from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, Transient
+from kepubot.channels.openvideo import (
+    PART_UNIT,
+    cover_problems,
+    forget_changed_video,
+    granted_permissions,
+    media_path,
+    restart_upload_on_refusal,
+    upload_parts,
+    video_problems,
+)
+from kepubot.channels.usertoken import SCOPE_SUFFIX, TokenRefused, when
+from kepubot.errors import OutcomeUnknown, Permanent, Transient
 from kepubot.models import Delivery, Media, MetricSnapshot, Post
 
-PART_UNIT = 1024 * 1024
 LIST_PAGE_SIZE = 50
 FIND_MAX_PAGES = 10
 FIND_CLOCK_SLACK = timedelta(minutes=5)
 LOOK_AT = "快手创作者服务平台（cp.kuaishou.com）→ 作品管理"
 _UPLOAD_KEYS = ("upload_token", "endpoint", "uploaded_fragments", "uploaded")
 NEEDED = (
-    ("user_video_publish", "publishing videos"),
-    ("user_video_info", "looking up videos and their figures"),
+    ("user_video_publish", frozenset({"user_video_publish"}), "publishing videos"),
+    (
+        "user_video_info",
+        frozenset({"user_video_info"}),
+        "looking up videos and their figures",
+    ),
 )
 
 
@@ -103,16 +115,10 @@ class KuaishouChannel(KuaishouApi):
         caption = self.caption(post)
         if len(caption) > MAX_CAPTION:
             problems.append(Problem("text", "too_long", limit=MAX_CAPTION, actual=len(caption)))
-        video = post.video
-        if video is None:
-            problems.append(Problem("video", "required", detail="快手只发布视频，请添加 --video"))
-        elif video.mime not in VIDEO_TYPES:
-            problems.append(
-                Problem("video", "media_type", limit=", ".join(VIDEO_TYPES), actual=video.mime)
-            )
-        elif video.size > MAX_VIDEO_BYTES:
-            problems.append(Problem("video", "media_size", limit="4 GB", actual=video.size))
-        problems += cover_problems(post.cover, MAX_COVER_BYTES, "快手")
+        problems += video_problems(
+            post.video, VIDEO_TYPES, MAX_VIDEO_BYTES, "快手只发布视频，请添加 --video"
+        )
+        problems += cover_problems(post.cover, MAX_COVER_BYTES, "快手", COVER_TYPES)
         return problems
 
     # --- publishing -----------------------------------------------------------------------
@@ -126,7 +132,7 @@ class KuaishouChannel(KuaishouApi):
         if video is None or cover is None:
             raise Permanent(f"{what}: the post needs a video and a cover for Kuaishou")
         upload_token = self._upload(video, progress)
-        cover_path = self._media(cover)
+        cover_path = media_path(self, cover)
         with open(cover_path, "rb") as file:
             cover_bytes = file.read()
         files = {
@@ -153,23 +159,10 @@ class KuaishouChannel(KuaishouApi):
         checkpoint(progress, photo_id=str(photo_id))
         return self._state(str(photo_id), info)
 
-    def _media(self, media: Media) -> str:
-        if self.context is None:
-            raise RuntimeError(f"kuaishou {self.name}: no context to find media files in")
-        path = self.context.media_file(media.path)
-        if not os.path.isfile(path):
-            raise Permanent(
-                f"kuaishou {self.name}: the file {media.path} is missing from the media store;"
-                " add it to the post again"
-            )
-        return path
-
     def _upload(self, video: Media, progress: dict[str, Any]) -> str:
         """start_upload, then the file (whole or in fragments) to the returned endpoint."""
-        if progress.get("video_sha256") not in (None, video.sha256):
-            for key in ("video_sha256", *_UPLOAD_KEYS):
-                progress.pop(key, None)
-        path = self._media(video)
+        forget_changed_video(progress, video, ("video_sha256", *_UPLOAD_KEYS))
+        path = media_path(self, video)
         token, endpoint = progress.get("upload_token"), progress.get("endpoint")
         if not token or not endpoint:
             body = self.call("POST", "start_upload", what=self._what("start_upload"))
@@ -189,15 +182,10 @@ class KuaishouChannel(KuaishouApi):
             )
         if progress.get("uploaded"):
             return str(token)
-        try:
+        # e.g. an upload_token the gateway no longer knows [?]: nothing was published
+        # (publish_sent_at is still null), so start a new upload next time
+        with restart_upload_on_refusal(progress, _UPLOAD_KEYS):
             self._send_file(path, str(token), str(endpoint), video, progress)
-        except Permanent as exc:
-            # e.g. an upload_token the gateway no longer knows [?]: nothing was published
-            # (publish_sent_at is still null), so start a new upload next time
-            for key in _UPLOAD_KEYS:
-                progress.pop(key, None)
-            checkpoint(progress)
-            raise Transient(f"{exc}; the next attempt uploads the video again") from None
         checkpoint(progress, uploaded=True)
         return str(token)
 
@@ -217,22 +205,18 @@ class KuaishouChannel(KuaishouApi):
                     video.mime,
                 )
         else:
-            fragments = math.ceil(size / chunk)
-            done = {int(n) for n in progress.get("uploaded_fragments") or []}
-            with open(path, "rb") as file:
-                for number in range(fragments):  # fragment_id from 0 [src]
-                    if number in done:
-                        continue
-                    file.seek(number * chunk)
-                    self._gateway(
-                        f"{base}/{UPLOAD_PATHS['fragment']}",
-                        {"upload_token": token, "fragment_id": number},
-                        file.read(chunk),
-                        self._what(f"fragment {number + 1}/{fragments}"),
-                        video.mime,
-                    )
-                    done.add(number)
-                    checkpoint(progress, uploaded_fragments=sorted(done))
+
+            def send(number: int, fragments: int, content: bytes) -> None:
+                self._gateway(
+                    f"{base}/{UPLOAD_PATHS['fragment']}",
+                    {"upload_token": token, "fragment_id": number},
+                    content,
+                    self._what(f"fragment {number + 1}/{fragments}"),
+                    video.mime,
+                )
+
+            # fragment_id from 0 [src]
+            fragments = upload_parts(progress, "uploaded_fragments", path, chunk, send, first=0)
             self._gateway(
                 f"{base}/{UPLOAD_PATHS['complete']}",
                 {"upload_token": token, "fragment_count": fragments},
@@ -425,9 +409,7 @@ class KuaishouChannel(KuaishouApi):
         token = self.token()
         body = self.call("GET", "list", what=what, params={"count": 1})
         videos = "has videos" if body.get("video_list") else "no videos yet"
-        token = self._credentials().get(self.name) or token
-        if token.refresh_expires_at is not None and token.refresh_expires_at <= self._now():
-            raise AuthExpired(self.reauthorize(what, "the refresh token has expired"))
+        token = self._stored_token(token, what)
         return (
             f"app_id {self.settings.app_id} ({videos}); access token expires"
             f" {when(token.expires_at)}, refresh token expires {when(token.refresh_expires_at)}"
@@ -436,23 +418,11 @@ class KuaishouChannel(KuaishouApi):
 
     def permissions(self) -> list[Permission]:
         stored = self._credentials().get(self.name + SCOPE_SUFFIX)
-        if stored is None:
-            return [
-                Permission(
-                    name, needed, None, "Kuaishou reports the granted scopes with a token refresh"
-                )
-                for name, needed in NEEDED
-            ]
-        granted = {p.strip() for p in stored.access_token.split(",") if p.strip()}
-        return [
-            Permission(
-                name,
-                needed,
-                name in granted,
-                "" if name in granted else f"granted: {', '.join(sorted(granted)) or 'none'}",
-            )
-            for name, needed in NEEDED
-        ]
+        return granted_permissions(
+            stored.access_token if stored is not None else None,
+            NEEDED,
+            "Kuaishou reports the granted scopes with a token refresh",
+        )
 
 
 def _from_millis(value: int | None) -> datetime | None:

@@ -73,6 +73,7 @@ ERRORS: dict[int, str] = {
 PART_MB = 10
 MAX_CAPTION = 500
 MAX_COVER_BYTES = 10 * 1024 * 1024
+COVER_TYPES = ("image/jpeg", "image/png")
 MAX_VIDEO_BYTES = 4 * 1024 * 1024 * 1024
 VIDEO_TYPES = ("video/mp4", "video/quicktime")
 LIST_MAX_COUNT = 200  # "数量，默认为20，最大不超过200" [src]
