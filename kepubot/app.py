@@ -89,9 +89,7 @@ class App:
             configured.get_secret_value() if configured is not None else None,
             self.config.database_path.parent / "token.key",
         )
-        return CredentialStore(
-            self.thread_conn, owner=f"{host_name()}:{os.getpid()}", cipher=cipher
-        )
+        return CredentialStore(self.store, owner=f"{host_name()}:{os.getpid()}", cipher=cipher)
 
     @cached_property
     def channels(self) -> dict[str, Channel]:

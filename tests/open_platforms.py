@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sqlite3
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,8 @@ from kepubot.channels.bilibili import BilibiliChannel
 from kepubot.channels.kuaishou import KuaishouChannel
 from kepubot.models import Media, Post
 from kepubot.queue.credentials import CredentialStore
-from kepubot.queue.db import connect, open_database
+from kepubot.queue.db import open_database
+from kepubot.queue.store import Store
 from kepubot.timeutil import to_db
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "samples" / "media"
@@ -58,14 +57,7 @@ class Context:
         if not self.db.exists():
             open_database(self.db, to_db(self.clock)).close()
         self.media_root = root / "media"
-        local = threading.local()
-
-        def conn() -> sqlite3.Connection:
-            if not hasattr(local, "conn"):
-                local.conn = connect(self.db)
-            return local.conn
-
-        self.credentials = CredentialStore(conn, f"test-{id(self)}", clock=self.now)
+        self.credentials = CredentialStore(Store(self.db), f"test-{id(self)}", clock=self.now)
         self.language = "zh"
         self.alerts: list[tuple[str, str, str]] = []
 

@@ -18,11 +18,15 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kepubot.channels.base import Token
 from kepubot.errors import StoreError
 from kepubot.queue.db import advisory_lock, transaction
 from kepubot.timeutil import from_db, to_db, utcnow
+
+if TYPE_CHECKING:
+    from kepubot.queue.store import Store
 
 _PREFIX = "enc1:"
 
@@ -70,7 +74,7 @@ class CredentialStore:
 
     def __init__(
         self,
-        connect: Callable[[], sqlite3.Connection],
+        store: Store,
         owner: str,
         *,
         clock: Callable[[], datetime] = utcnow,
@@ -78,16 +82,22 @@ class CredentialStore:
         wait_seconds: float = 35.0,
         cipher: TokenCipher | None = None,
     ) -> None:
-        self._connect = connect
+        # every call works on the calling thread's connection of ``store``
+        self._db = store
         self.cipher = cipher
         self.owner = owner
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
 
+    @classmethod
+    def for_store(cls, store: Store, owner: str, *, cipher: TokenCipher | None) -> CredentialStore:
+        """The credentials of ``store``'s database, on the calling thread's connection."""
+        return cls(store, owner, cipher=cipher)
+
     def get(self, channel: str) -> Token | None:
         row = (
-            self._connect()
+            self._db.conn()
             .execute(
                 "SELECT access_token, refresh_token, expires_at, refresh_expires_at FROM credentials"
                 " WHERE channel = ?",
@@ -119,7 +129,7 @@ class CredentialStore:
         return value if self.cipher is None else self.cipher.seal(value)
 
     def put(self, channel: str, token: Token) -> None:
-        conn = self._connect()
+        conn = self._db.conn()
         with transaction(conn):
             self._store(conn, channel, token)
 
@@ -156,7 +166,7 @@ class CredentialStore:
         ``fetch(current)`` calls the platform; it runs outside any transaction while this
         process holds the row's lease. Others wait for the lease and then take the new token.
         """
-        conn = self._connect()
+        conn = self._db.conn()
         deadline = time.monotonic() + self.wait_seconds
         while True:
             now = self.clock()

@@ -40,7 +40,8 @@ from kepubot.errors import (
 )
 from kepubot.models import Delivery, Media, Post
 from kepubot.queue.credentials import CredentialStore
-from kepubot.queue.db import connect, open_database
+from kepubot.queue.db import open_database
+from kepubot.queue.store import Store
 from kepubot.timeutil import to_db
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -83,14 +84,7 @@ class Context:
             open_database(self.db, to_db(NOW)).close()
         self.clock = NOW
         self.media_root = root / "media"
-        local = threading.local()
-
-        def conn() -> sqlite3.Connection:
-            if not hasattr(local, "conn"):
-                local.conn = connect(self.db)
-            return local.conn
-
-        self.credentials = CredentialStore(conn, f"test-{id(self)}", clock=self.now)
+        self.credentials = CredentialStore(Store(self.db), f"test-{id(self)}", clock=self.now)
         self.language = "zh"
         self.alerts: list[tuple[str, str, str]] = []
 

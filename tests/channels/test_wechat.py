@@ -50,6 +50,7 @@ from kepubot.errors import (
 from kepubot.models import Delivery, Media, MetricSnapshot, Post
 from kepubot.queue.credentials import CredentialStore
 from kepubot.queue.db import connect, open_database
+from kepubot.queue.store import Store
 from kepubot.timeutil import to_db
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "wechat"
@@ -220,14 +221,7 @@ class World:
     media_files: dict[str, Media] = field(default_factory=dict)
 
     def store(self, owner: str = "test") -> CredentialStore:
-        local = threading.local()
-
-        def conn() -> Any:
-            if not hasattr(local, "conn"):
-                local.conn = connect(self.db)
-            return local.conn
-
-        return CredentialStore(conn, owner, clock=lambda: self.clock.now)
+        return CredentialStore(Store(self.db), owner, clock=lambda: self.clock.now)
 
     def channel(self, owner: str = "daemon-1", **changes: Any) -> WechatChannel:
         values = {

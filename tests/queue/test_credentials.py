@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from backends import connect_db, open_db
+from backends import connect_db, on_postgresql, open_db
 
 from kepubot.channels.base import Token
 from kepubot.queue.credentials import CredentialStore, TokenCipher, load_cipher
+from kepubot.queue.store import Store
 from kepubot.timeutil import utcnow
 
 CIPHER = TokenCipher(b"a test key")
 
 
 def store(db: Path, owner: str, cipher: TokenCipher | None = CIPHER) -> CredentialStore:
-    """Every process encrypts, as the App's store does (one key for all of them)."""
-    local = threading.local()
-
-    def conn():
-        if not hasattr(local, "conn"):
-            local.conn = open_db(db)
-        return local.conn
-
-    return CredentialStore(conn, owner, cipher=cipher)
+    """Every process encrypts, as the App's store does (one key for all of them). Each
+    store is one process: its own connection per thread, on the test's database."""
+    target = os.environ["KEPUBOT_DATABASE"] if on_postgresql() else db
+    return CredentialStore(Store(target), owner, cipher=cipher)
 
 
 def test_one_refresh_for_many_concurrent_callers(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ the real credentials store on a temporary SQLite file."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from hashlib import sha256
@@ -20,7 +19,8 @@ from kepubot.channels.wechat import WechatChannel
 from kepubot.errors import AuthExpired, RateLimited
 from kepubot.models import Delivery, Media, Post
 from kepubot.queue.credentials import CredentialStore
-from kepubot.queue.db import connect, open_database
+from kepubot.queue.db import open_database
+from kepubot.queue.store import Store
 from kepubot.sandbox import Sandbox
 from kepubot.timeutil import to_db
 
@@ -68,15 +68,8 @@ class World:
         self.clock[0] = when.replace(tzinfo=BEIJING).timestamp()
 
     def channel(self, **changes: Any) -> WechatChannel:
-        local = threading.local()
-
-        def conn() -> Any:
-            if not hasattr(local, "conn"):
-                local.conn = connect(self.db)
-            return local.conn
-
         store = CredentialStore(
-            conn, "test", clock=lambda: datetime.fromtimestamp(self.clock[0], UTC)
+            Store(self.db), "test", clock=lambda: datetime.fromtimestamp(self.clock[0], UTC)
         )
         values = {
             "type": "wechat",
