@@ -485,6 +485,21 @@ def _post_summary(app: App, p: Any) -> dict[str, Any]:
     }
 
 
+def _pause_shown(app: App, post_id: int) -> dict[str, Any] | None:
+    """The post's pause as shown (docs/delivery.md §18): reason, by whom, since when (in the
+    configured zone), or None."""
+    from kepubot.timeutil import show
+
+    held = app.store.post_pauses.get(post_id)
+    if held is None:
+        return None
+    return {
+        "reason": held["reason"],
+        "paused_by": held["paused_by"],
+        "paused_at": show(held["paused_at"], app.tz),
+    }
+
+
 def _post_state(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """--state in English or by its Chinese name (草稿, 审核中, 已通过, 已退回, 已撤销)."""
     from kepubot.i18n import LABELS, state_name
@@ -530,7 +545,8 @@ def post_list(
     posts = list_posts(
         app, state=post_state, channel=channel, author=author, limit=limit, offset=offset
     )
-    rows = [_post_summary(app, p) for p in posts]
+    held = app.store.post_pauses.among(p.id for p in posts)  # paused (docs/delivery.md §18)
+    rows = [{**_post_summary(app, p), "paused": p.id in held} for p in posts]
     if as_json:
         emit_json(rows)
         return
@@ -540,7 +556,7 @@ def post_list(
     table = [
         [
             str(r["id"]),
-            label(app, r["state"]),
+            label(app, r["state"]) + (f" / {label(app, 'paused')}" if r["paused"] else ""),
             r["author"],
             r["scheduled_at"] or "-",
             ",".join(r["channels"]),
@@ -646,6 +662,7 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
         "retraction": retraction_state([{"kind": d.kind, "state": d.state} for d in dels]),
         "correction_of": correction_of(app.conn, post_id),
         "corrections": corrections_of(app.conn, post_id),
+        "paused": _pause_shown(app, post_id),
     }
     if as_json:
         emit_json(data)
@@ -660,7 +677,14 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
             if p.state == "in_review" and 0 < p.review_level <= len(levels)
             else ""
         )
-        + (f" / {label(app, data['retraction'])}" if data["retraction"] else ""),
+        + (f" / {label(app, data['retraction'])}" if data["retraction"] else "")
+        + (
+            f" / {label(app, 'paused')} ({data['paused']['paused_by']}, {data['paused']['paused_at']}"
+            + (f": {data['paused']['reason']}" if data["paused"]["reason"] else "")
+            + ")"
+            if data["paused"]
+            else ""
+        ),
         *(
             [f"{'correction of' if app.language == 'en' else '更正自'}: #{data['correction_of']}"]
             if data["correction_of"]
@@ -927,6 +951,37 @@ def post_cancel(state: State, post_id: int) -> None:
             f"稿件 {post_id}：已撤销（取消了 {count} 个发布任务）",
         )
     )
+
+
+@post.command("pause")
+@click.argument("post_ids", type=ID, nargs=-1, required=True)
+@click.option("--reason", default="", help="Why it is held (audit, the post page).")
+@pass_state
+def post_pause(state: State, post_ids: tuple[int, ...], reason: str) -> None:
+    """Hold posts back: nothing more of them is sent until resumed; all or nothing."""
+    from kepubot.services.postpause import pause
+
+    done = pause(state.app, state.user, list(post_ids), reason=reason, now=now_utc())
+    ids = ", ".join(map(str, done))
+    click.echo(
+        say(
+            state,
+            f"paused: {ids} (a send under way finishes; `kepubot post resume` lifts it)",
+            f"已暂停：{ids}（正在发送的会完成；用 `kepubot post resume` 恢复）",
+        )
+    )
+
+
+@post.command("resume")
+@click.argument("post_ids", type=ID, nargs=-1, required=True)
+@pass_state
+def post_resume(state: State, post_ids: tuple[int, ...]) -> None:
+    """Let paused posts be sent again (what is overdue goes at once); all or nothing."""
+    from kepubot.services.postpause import resume
+
+    done = resume(state.app, state.user, list(post_ids), now=now_utc())
+    ids = ", ".join(map(str, done))
+    click.echo(say(state, f"resumed: {ids}", f"已恢复：{ids}"))
 
 
 @post.command("retract")

@@ -20,6 +20,8 @@ _PHRASES: dict[str, tuple[str, str]] = {
     "post.rejected": ("在{level}退回：{reason}", "rejected it at {level}: {reason}"),
     "post.scheduled": ("把发布时间定为 {at}", "set the publishing time to {at}"),
     "post.cancelled": ("撤销了稿件", "withdrew the post"),
+    "post.paused": ("暂停了稿件的发布", "paused its publishing"),
+    "post.resumed": ("恢复了稿件的发布", "resumed its publishing"),
     "post.retract": ("要求撤回：{reason}", "asked to retract it: {reason}"),
     "post.correction": ("发布更正", "published a correction"),
     "delivery.queued": ("让{channel}的发布任务进入队列", "queued the {channel} delivery"),

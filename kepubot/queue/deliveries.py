@@ -477,6 +477,7 @@ def claim_next(
     A claim on a channel whose breaker has cooled down is that breaker's single probe.
     """
     from kepubot.queue import limits
+    from kepubot.queue.postpause import NOT_PAUSED  # paused posts wait (docs/delivery.md §18)
 
     now_text = to_db(now)
     with transaction(conn):
@@ -504,7 +505,7 @@ def claim_next(
                 )
             candidate = conn.execute(
                 "SELECT id, channel FROM deliveries INDEXED BY deliveries_due"
-                f" WHERE state = 'queued' AND not_before <= ?{exclusion}"
+                f" WHERE state = 'queued' AND not_before <= ?{exclusion}{NOT_PAUSED}"
                 f" ORDER BY not_before, id LIMIT 1{skip_locked(conn)}",
                 (now_text, *skip, *held),
             ).fetchone()

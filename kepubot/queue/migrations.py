@@ -481,6 +481,27 @@ M023_NOTIFY_DUE = """
 """
 
 
+# A paused post (issue 16, docs/delivery.md §18): its deliveries are not claimed while it has a
+# row here. PostgreSQL: PG[25] (the key is a post's id, not an identity; resuming wakes daemons).
+M025_POST_PAUSES = """
+CREATE TABLE post_pauses (post_id INTEGER PRIMARY KEY REFERENCES posts(id),
+  reason TEXT NOT NULL, paused_by TEXT NOT NULL, paused_at TEXT NOT NULL);
+"""
+
+
+# One snapshot per delivery and collection point (docs/architecture.md §3.5): the collector
+# records the point a snapshot answers, and a second collector that claimed the same point (a
+# pass that outlasted the claim's hold, a host whose clock runs ahead) stores nothing. NULL
+# for figures not tied to a point (collected by hand, imported, typed in), which never clash;
+# the snapshots before this migration are all NULL, so none has to be merged. Standard SQL:
+# PostgreSQL runs it through pg_ddl.
+M026_METRICS_POINT = """
+ALTER TABLE metrics ADD COLUMN point_at TEXT;
+CREATE UNIQUE INDEX metrics_one_per_point ON metrics(delivery_id, point_at)
+  WHERE point_at IS NOT NULL;
+"""
+
+
 class PythonMigration:
     """A migration that needs Python (e.g. to append hash-chained audit rows); ``db.migrate``
     calls it inside the migration transaction. Its repr is stable (the bench keys on it)."""
@@ -538,6 +559,10 @@ MIGRATIONS: list[tuple[int, str, str | PythonMigration]] = [
     (23, "notify_due", M023_NOTIFY_DUE),
     # awaiting_person, a delivery state of its own (issue 14, docs/delivery.md §17)
     (24, "awaiting_person", PythonMigration("awaiting_person")),
+    # paused posts: the claim skips a post with a row here (issue 16, docs/delivery.md §18)
+    (25, "post_pauses", M025_POST_PAUSES),
+    # the collection point of a snapshot, one snapshot per point (docs/architecture.md §3.5)
+    (26, "metrics_point", M026_METRICS_POINT),
 ]
 
 
@@ -831,5 +856,16 @@ END $$;
 CREATE TRIGGER deliveries_notify_due AFTER INSERT OR UPDATE OF state, not_before ON deliveries
   FOR EACH ROW WHEN (NEW.state = 'queued') EXECUTE FUNCTION kepubot_notify_due();
 CREATE TRIGGER pauses_notify_due AFTER DELETE ON pauses
+  FOR EACH STATEMENT EXECUTE FUNCTION kepubot_notify_due();
+"""
+
+
+# Migration 25: the key is the post's id (pg_ddl would make INTEGER PRIMARY KEY an identity),
+# and a resumed post wakes idle daemons like a lifted channel pause (docs/architecture.md §11.5).
+PG[25] = """
+CREATE TABLE post_pauses (post_id BIGINT PRIMARY KEY REFERENCES posts(id),
+  reason TEXT COLLATE "C" NOT NULL, paused_by TEXT COLLATE "C" NOT NULL,
+  paused_at TEXT COLLATE "C" NOT NULL);
+CREATE TRIGGER post_pauses_notify_due AFTER DELETE ON post_pauses
   FOR EACH STATEMENT EXECUTE FUNCTION kepubot_notify_due();
 """

@@ -28,6 +28,7 @@ from kepubot.queue import (
     metrics,
     ops,
     pauses,
+    postpause,
     retraction,
     wakeup,
 )
@@ -224,3 +225,13 @@ class Media(Repository):
 
     referenced_paths = bound(media.referenced_paths)
     library = bound(media.library)
+
+
+class PostPauses(Repository):
+    """Paused posts: their deliveries wait until resumed (docs/delivery.md §18)."""
+
+    get = bound(postpause.get)
+    among = bound(postpause.among)
+    paused_posts = bound(postpause.paused_posts)
+    add = bound(postpause.add)
+    remove = bound(postpause.remove)

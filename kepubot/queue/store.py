@@ -183,6 +183,10 @@ class Store:
     def media(self) -> repos.Media:
         return repos.Media(self)
 
+    @functools.cached_property
+    def post_pauses(self) -> repos.PostPauses:
+        return repos.PostPauses(self)
+
     def current(self) -> Any:
         """The calling thread's connection if it has one (no new connection)."""
         return getattr(self._local, "conn", None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from kepubot.queue.postpause import NOT_PAUSED
 from kepubot.timeutil import from_db, to_db
 
 CHANNEL = "kepubot_due"
@@ -51,14 +52,15 @@ class Listener:
 
 def anything_claimable(conn: Any, now: datetime) -> bool:
     """Whether a claim could find anything: a queued, due delivery on a channel with no send
-    in flight. A read, outside any transaction: ``claim_next`` only narrows this set (pauses,
-    breakers, rate limits, exclusions), so False means its write transaction would find
-    nothing; a row committed just after this read is picked up by the next wake-up, tick or
-    finished send, as it would be had the claim run a moment earlier."""
+    in flight, of a post that is not paused. A read, outside any transaction: ``claim_next``
+    only narrows this set (channel pauses, breakers, rate limits, exclusions), so False means
+    its write transaction would find nothing; a row committed just after this read is picked
+    up by the next wake-up, tick or finished send, as it would be had the claim run a moment
+    earlier."""
     row = conn.execute(
         "SELECT 1 FROM deliveries WHERE state = 'queued' AND not_before <= ?"
         " AND channel NOT IN (SELECT channel FROM deliveries"
-        " WHERE state IN ('claimed', 'sending')) LIMIT 1",
+        f" WHERE state IN ('claimed', 'sending')){NOT_PAUSED} LIMIT 1",
         (to_db(now),),
     ).fetchone()
     return row is not None

@@ -41,6 +41,7 @@ class Card:
     author: str
     time: str  # local HH:MM of its earliest entry that day
     channels: list[tuple[str, str]] = field(default_factory=list)  # (channel, state)
+    paused: bool = False  # the post is paused (docs/delivery.md §18)
 
     @property
     def state(self) -> str:
@@ -178,7 +179,13 @@ def cards(
                         "author": post.author,
                     }
                 )
-    return _group(events, tz), summary, total
+    days = _group(events, tz)
+    # paused posts carry 已暂停 on their cards: one lookup by key for the cards shown
+    held = app.store.post_pauses.among(c.post_id for day in days.values() for c in day)
+    for day_cards in days.values():
+        for card in day_cards:
+            card.paused = card.post_id in held
+    return days, summary, total
 
 
 def _bucket_width(start: datetime, end: datetime) -> int:

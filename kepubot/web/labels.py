@@ -207,7 +207,7 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "bulk_selected": ("对勾选的稿件", "On the ticked posts"),
     "bulk_pick": ("全选", "Tick all"),
     "bulk_go": ("执行", "Apply"),
-    "bulk_reason": ("退回原因（全部共用）", "Reason for rejecting (for all)"),
+    "bulk_reason": ("退回或暂停原因（全部共用）", "Reason for rejecting or pausing (for all)"),
     "bulk_refused": (
         "{count} 篇稿件均未改动：以下每一条都须先解决。",
         "None of the {count} posts changed: each refusal below must be resolved first.",
@@ -226,6 +226,25 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
         "Scheduled {count} posts ({ids}).",
     ),
     "bulk_cancel": ("已撤销 {count} 篇稿件（{ids}）。", "Cancelled {count} posts ({ids})."),
+    # pausing a post (docs/delivery.md §18)
+    "pause_post": ("暂停", "Pause"),
+    "resume_post": ("恢复", "Resume"),
+    "bulk_pause": (
+        "已暂停 {count} 篇稿件（{ids}）：在恢复之前不再发送，正在发送的会完成。",
+        "Paused {count} posts ({ids}): nothing more is sent until resumed; a send under way"
+        " finishes.",
+    ),
+    "bulk_resume": ("已恢复 {count} 篇稿件（{ids}）的发布。", "Resumed {count} posts ({ids})."),
+    "did_pause": (
+        "已暂停发布：在恢复之前不再发送，正在发送的会完成。",
+        "Paused: nothing more is sent until resumed; a send under way finishes.",
+    ),
+    "did_resume": ("已恢复发布。", "Resumed: it is sent as planned."),
+    "paused_note": (
+        "已暂停：{who} 于 {at} 暂停{reason}。恢复之前不会再发送。",
+        "Paused by {who} at {at}{reason}. Nothing more is sent until it is resumed.",
+    ),
+    "pause_reason": ("暂停原因（可不填）", "Why (optional)"),
     "insert_image": ("插入正文", "Insert into body"),
     "drop_hint": (
         "可把图片拖入或粘贴到正文中，自动上传并插入。",

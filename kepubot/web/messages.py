@@ -444,6 +444,33 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
             f"填写完整地址，例如 {m['example']}"
         ),
     ),
+    # pausing and resuming a post (kepubot/services/postpause.py)
+    (
+        re.compile(
+            r"^post (?P<id>\d+) was written by (?P<who>\S+); only its author, a reviewer or an"
+            r" operator (?P<doing>pauses|resumes) it$"
+        ),
+        lambda m: (
+            f"稿件 {m['id']} 由 {m['who']} 撰写：只有作者、审核员或运维人员可以"
+            f"{'暂停' if m['doing'] == 'pauses' else '恢复'}它的发布"
+        ),
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+) is cancelled; there is nothing to pause$"),
+        lambda m: f"稿件 {m['id']} 已撤销：没有可暂停的发布",
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+) is already paused \(by (?P<who>.+)\)$"),
+        lambda m: f"稿件 {m['id']} 已经暂停（由 {m['who']} 暂停）",
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+) has nothing left to send; there is nothing to pause$"),
+        lambda m: f"稿件 {m['id']} 已没有待发送的内容：无需暂停",
+    ),
+    (
+        re.compile(r"^post (?P<id>\d+) is not paused$"),
+        lambda m: f"稿件 {m['id']} 没有暂停",
+    ),
 ]
 
 

@@ -1,6 +1,6 @@
 """Bulk work on the posts list and the review queue (docs/architecture.md §15.1): the ticked
-posts are submitted, approved, rejected (one reason for all), scheduled or cancelled in one
-service-layer call, all or none; every refusal is listed.
+posts are submitted, approved, rejected (one reason for all), scheduled, cancelled, paused or
+resumed in one service-layer call, all or none; every refusal is listed.
 
 Each approval and rejection stays bound to what the reviewer saw in the list: the content hash
 and level of every ticked row travel with the form (docs/architecture.md §4.6)."""
@@ -19,7 +19,7 @@ from kepubot.web.forms import when_text
 from kepubot.web.labels import text
 from kepubot.web.messages import translate
 
-BULK_ACTIONS = ("submit", "approve", "reject", "schedule", "cancel")
+BULK_ACTIONS = ("submit", "approve", "reject", "schedule", "cancel", "pause", "resume")
 
 
 def register(app: Flask) -> None:
@@ -61,8 +61,15 @@ def register(app: Flask) -> None:
             elif action == "schedule":
                 at, next_slot = when_text(form)
                 workflow.schedule_many(service, g.user, ids, at=at, next_slot=next_slot, now=now)
-            else:
+            elif action == "cancel":
                 workflow.cancel_many(service, g.user, ids, now=now)
+            else:  # pause or resume (docs/delivery.md §18); the reason field is shared
+                from kepubot.services import postpause
+
+                if action == "pause":
+                    postpause.pause(service, g.user, ids, reason=form.get("reason", ""), now=now)
+                else:
+                    postpause.resume(service, g.user, ids, now=now)
         except (NotAllowed, InvalidInput) as exc:
             # nothing changed; each refusal on its own line
             flash(text(g.lang, "bulk_refused", count=len(ids)), "error")

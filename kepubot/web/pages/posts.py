@@ -22,6 +22,8 @@ from werkzeug.wrappers import Response
 from kepubot.errors import InvalidInput, KepubotError
 from kepubot.models import POST_STATES, Post
 from kepubot.queue import MAX_ROW_ID
+from kepubot.services.postpause import ROLES as PAUSE_ROLES
+from kepubot.states import TERMINAL_DELIVERY_STATES
 from kepubot.web.app import requires, safe_next
 from kepubot.web.forms import (
     PAGE_SIZE,
@@ -72,6 +74,8 @@ def register(app: Flask) -> None:
         return render_template(
             "posts.html",
             rows=rows[:PAGE_SIZE],
+            # paused posts (docs/delivery.md §18): one lookup by key for the page's rows
+            paused_posts=g.service.store.post_pauses.among(p.id for p in rows[:PAGE_SIZE]),
             page=page,
             more=more,
             filters=filters,
@@ -303,6 +307,10 @@ def register(app: Flask) -> None:
             # the latest reach figures of each delivery (docs/architecture.md §15.3)
             figures=latest_for_post(service.conn, post_id),
             figure_fields=FIELDS,
+            # paused (docs/delivery.md §18): who may pause or resume it, and what is left
+            post_pause=service.store.post_pauses.get(post_id),
+            may_pause=post.author == g.user or bool(service.roles(g.user) & PAUSE_ROLES),
+            terminal_states=sorted(TERMINAL_DELIVERY_STATES),
         )
 
     @app.post("/posts/<id:post_id>/<action>")
@@ -343,6 +351,15 @@ def register(app: Flask) -> None:
             workflow.schedule(service, g.user, post_id, at=at, next_slot=next_slot, now=g.now)
         elif action == "cancel":
             workflow.cancel(service, g.user, post_id, now=g.now)
+        elif action in ("pause", "resume"):  # docs/delivery.md §18
+            from kepubot.services import postpause
+
+            if action == "pause":
+                postpause.pause(
+                    service, g.user, [post_id], reason=form.get("reason", ""), now=g.now
+                )
+            else:
+                postpause.resume(service, g.user, [post_id], now=g.now)
         else:
             abort(404)
         flash(outcome(action, before, workflow.get_post(service, post_id)), "ok")
