@@ -5,7 +5,8 @@ Per due delivery: the collection points are ``published_at`` + each cadence step
 points first for platforms with daily data). A pass collects once for the newest point that
 has passed and moves to the first point still ahead, so downtime is caught up without a
 burst. A failed collection is logged and retried at the next point; one channel's failure
-never blocks another's.
+never blocks another's. A point gives at most one snapshot per delivery, also when two
+collectors claimed it (docs/architecture.md §3.5).
 """
 
 from __future__ import annotations
@@ -46,18 +47,24 @@ def collects(channel: Channel) -> bool:
     return channel.capabilities.metrics
 
 
-def _plan(
-    engine: Engine, channel: Channel, delivery: Delivery, now: datetime
-) -> tuple[bool, datetime | None, int]:
-    """(collect now?, next point, its step index) for a due delivery."""
+def _points(engine: Engine, channel: Channel, delivery: Delivery) -> list[datetime]:
+    """The collection points of a published delivery."""
     settings = engine.app.config.data.metrics
     assert delivery.published_at is not None
-    points = store.collection_points(
+    return store.collection_points(
         delivery.published_at,
         settings.cadence_seconds(),
         daily=channel.capabilities.daily_metrics,
         daily_days=settings.daily_days,
     )
+
+
+def _plan(
+    engine: Engine, channel: Channel, delivery: Delivery, now: datetime
+) -> tuple[bool, datetime | None, int]:
+    """(collect now?, next point, how many points have passed) for a due delivery; the point
+    collected now is the last of those that passed (``_points(...)[step - 1]``)."""
+    points = _points(engine, channel, delivery)
     passed = [p for p in points if p <= now]
     ahead = [p for p in points if p > now]
     next_at = ahead[0] if ahead else None
@@ -129,7 +136,17 @@ def collect_pass(engine: Engine) -> dict[str, int]:
                 store.schedule(conn, delivery.id, next_at, step)
                 result["failed"] += 1
                 continue
-            store.store(conn, delivery.id, snapshot, now=now, next_at=next_at, step=step)
+            point = _points(engine, channel, delivery)[step - 1]
+            if not store.store(
+                conn, delivery.id, snapshot, now=now, next_at=next_at, step=step, point_at=point
+            ):
+                log.info(
+                    "delivery %s: the point %s on %s was stored by another collector",
+                    delivery.id,
+                    point,
+                    name,
+                )
+                continue
             result["collected"] += 1
     return result
 

@@ -96,21 +96,35 @@ def store(
     now: datetime,
     next_at: datetime | None,
     step: int,
-) -> None:
-    """One snapshot, the latest-snapshot row and the next point, in one transaction."""
+    point_at: datetime | None = None,
+) -> bool:
+    """One snapshot, the latest-snapshot row and the next point, in one transaction.
+
+    ``point_at``: the collection point the snapshot answers (None for one taken by hand). A
+    point has at most one snapshot per delivery (migration 26): when another collector stored
+    it already, only the next point is written and this returns False."""
     values = [getattr(snapshot, f) for f in FIELDS]
     with transaction(conn):
-        cursor = conn.execute(
+        conn.execute(
+            "UPDATE deliveries SET next_metrics_at = ?, metrics_step = ? WHERE id = ?",
+            (to_db(next_at) if next_at else None, step, delivery_id),
+        )
+        row = conn.execute(
             "INSERT INTO metrics (delivery_id, collected_at, views, likes, comments, shares,"
-            " favorites, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " favorites, raw, point_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (delivery_id, point_at) WHERE point_at IS NOT NULL DO NOTHING"
+            " RETURNING id",
             (
                 delivery_id,
                 to_db(now),
                 *values,
                 json.dumps(snapshot.raw, ensure_ascii=False, default=str),
+                to_db(point_at) if point_at else None,
             ),
-        )
-        metrics_id = cursor.fetchone()[0]
+        ).fetchone()
+        if row is None:
+            return False
+        metrics_id = row[0]
         conn.execute(
             "INSERT INTO metrics_latest (delivery_id, metrics_id, collected_at, views, likes,"
             " comments, shares, favorites) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -119,10 +133,7 @@ def store(
             " comments = excluded.comments, shares = excluded.shares, favorites = excluded.favorites",
             (delivery_id, metrics_id, to_db(now), *values),
         )
-        conn.execute(
-            "UPDATE deliveries SET next_metrics_at = ?, metrics_step = ? WHERE id = ?",
-            (to_db(next_at) if next_at else None, step, delivery_id),
-        )
+    return True
 
 
 def planned(conn: sqlite3.Connection, delivery_id: int) -> tuple[datetime | None, int]:
