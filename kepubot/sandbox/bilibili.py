@@ -53,12 +53,10 @@ import hmac
 import json
 import secrets
 import string
-import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kepubot.sandbox.base import (
-    Endpoint,
     Request,
     Response,
     Setting,
@@ -68,6 +66,7 @@ from kepubot.sandbox.base import (
     string_list,
 )
 from kepubot.sandbox.forms import FormError, read_form
+from kepubot.sandbox.usertokens import PlatformError, UserTokenEndpoint
 
 SCOPES = ["ARC_BASE", "DATA", "USER_INFO"]
 SCOPE_OF = {
@@ -96,25 +95,13 @@ SIGNED = (
 RATES = {"view": 300, "like": 20, "reply": 3, "share": 2, "favorite": 5, "coin": 4, "danmaku": 6}
 
 
-class BiliError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+BiliError = PlatformError
 
 
 @dataclass
 class _Grant:
     openid: str
     scopes: list[str]
-
-
-@dataclass
-class _Tok:
-    grant: _Grant
-    expires_at: float
-    expired: bool = False
-    replaced: bool = False
 
 
 @dataclass
@@ -134,7 +121,7 @@ class _Archive:
     sequence: int
 
 
-class BilibiliOpenAPI(Endpoint):
+class BilibiliOpenAPI(UserTokenEndpoint):
     route = "bilibili"
     prefix = "/arcopen/fn/"
     prefixes = ("/x/account-oauth2/", "/video/v2/")
@@ -167,64 +154,37 @@ class BilibiliOpenAPI(Endpoint):
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self._lock = threading.Lock()
-        self._client: tuple[str, str] | None = None
-        self._access: dict[str, _Tok] = {}
-        self._refresh: dict[str, _Tok] = {}
         self._nonces: dict[str, float] = {}
         self._uploads: dict[str, _Upload] = {}
         self._covers: set[str] = set()
         self._archives: dict[str, _Archive] = {}
         self._sequence = 0
-        self._stats = _zero()
+
+    def _zero_stats(self) -> dict[str, int]:
+        return {"token_refreshes": 0, "parts_received": 0, "archives_submitted": 0}
 
     # -- control ---------------------------------------------------------------------------
 
     def set_secrets(self, value: Any) -> None:
         names = {"client_id", "client_secret", "access_token", "refresh_token", "openid", "scopes"}
-        if not isinstance(value, dict) or set(value) - names:
-            raise ValueError(f'"bilibili" takes an object with some of {sorted(names)}')
-        if ("client_id" in value) != ("client_secret" in value):
-            raise ValueError('"bilibili" needs client_id and client_secret together')
-        if ("access_token" in value or "refresh_token" in value) and "openid" not in value:
-            raise ValueError('"bilibili" tokens need the openid they belong to')
-        scopes = value.get("scopes", SCOPES)
-        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-            raise ValueError('"bilibili" scopes must be a list of strings')
+        self._check_secret_names(value, names)
+        self._check_secret_pairs(value, ("client_id", "client_secret"), "openid")
+        scopes = self._secret_scopes(value, SCOPES)
         now = self.context.now()
         with self._lock:
             if "client_id" in value:
                 self._client = (str(value["client_id"]), str(value["client_secret"]))
             if "access_token" in value or "refresh_token" in value:
-                grant = _Grant(str(value["openid"]), list(scopes))
-                if "access_token" in value:
-                    self._access[value["access_token"]] = self._new_access(grant, now)
-                if "refresh_token" in value:
-                    self._refresh[value["refresh_token"]] = self._new_refresh(grant, now)
-
-    def expire(self, payload: dict[str, Any]) -> None:
-        what = payload.get("what")
-        if what not in ("access", "refresh"):
-            raise ValueError('bilibili: send "what": "access" or "refresh"')
-        with self._lock:
-            for token in (self._access if what == "access" else self._refresh).values():
-                token.expired = True
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._stats)
+                self._register_tokens(value, _Grant(str(value["openid"]), scopes), now)
 
     def reset(self) -> None:
         with self._lock:
-            self._client = None
-            self._access.clear()
-            self._refresh.clear()
+            self._reset_tokens()
             self._nonces.clear()
             self._uploads.clear()
             self._covers.clear()
             self._archives.clear()
             self._sequence = 0
-            self._stats = _zero()
 
     def busy_response(self, request: Request | None = None) -> Response:
         return _answer(None, -503, "服务繁忙，请稍后再试")
@@ -301,7 +261,7 @@ class BilibiliOpenAPI(Endpoint):
             token = self._access.get(request.headers.get("access-token") or "")
             if token is None:
                 raise BiliError(-101, "access_token 无效")
-            if token.expired or now >= token.expires_at:
+            if token.ended(now):
                 raise BiliError(-658, "access_token 已过期")
             if scope and (
                 scope not in self.setting("bilibili_app_scopes") or scope not in token.grant.scopes
@@ -310,12 +270,6 @@ class BilibiliOpenAPI(Endpoint):
             return token.grant.openid
 
     # -- OAuth -----------------------------------------------------------------------------
-
-    def _new_access(self, grant: _Grant, now: float) -> _Tok:
-        return _Tok(grant, now + self.setting("bilibili_access_expires_in"))
-
-    def _new_refresh(self, grant: _Grant, now: float) -> _Tok:
-        return _Tok(grant, now + self.setting("bilibili_refresh_expires_in"))
 
     def _refresh_token(self, request: Request, openid: str) -> dict[str, Any]:
         params = {k: v[-1] for k, v in read_form(request).fields.items() if v}
@@ -333,7 +287,7 @@ class BilibiliOpenAPI(Endpoint):
             if params.get("grant_type") != "refresh_token":
                 raise BiliError(-400, "grant_type 错误")
             old = self._refresh.get(params.get("refresh_token") or "")
-            if old is None or old.replaced or old.expired or now >= old.expires_at:
+            if old is None or old.replaced or old.ended(now):
                 raise BiliError(-101, "refresh_token 无效或已过期，请重新授权")
             old.replaced = True
             access, refresh = _token("bat"), _token("brt")
@@ -591,7 +545,3 @@ def _int(raw: str | None, default: int) -> int:
 
 def _token(prefix: str) -> str:
     return prefix + secrets.token_hex(20)
-
-
-def _zero() -> dict[str, int]:
-    return {"token_refreshes": 0, "parts_received": 0, "archives_submitted": 0}

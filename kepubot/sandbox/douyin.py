@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,7 +85,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from kepubot.sandbox.base import (
-    Endpoint,
     Request,
     Response,
     Setting,
@@ -98,6 +96,7 @@ from kepubot.sandbox.base import (
     string_list,
 )
 from kepubot.sandbox.forms import Form, FormError, content_type, read_form
+from kepubot.sandbox.usertokens import PlatformError, Token, UserTokenEndpoint
 
 ACCESS_SECONDS = 15 * 86400
 REFRESH_SECONDS = 30 * 86400
@@ -130,11 +129,7 @@ VIDEO_RATES = {
 _VIDEO_ATOMS = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
 
 
-class DouyinError(Exception):
-    def __init__(self, code: int, description: str) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
+DouyinError = PlatformError  # its message is Douyin's description
 
 
 @dataclass
@@ -144,14 +139,6 @@ class _Grant:
     open_id: str | None
     renewals: int = 0
     scope: str = SCOPE
-
-
-@dataclass
-class _Token:
-    grant: _Grant
-    expires_at: float
-    expired: bool = False  # by the control API
-    replaced: bool = False  # refresh tokens: rotated or renewed away
 
 
 @dataclass
@@ -190,7 +177,7 @@ class _Video:
 Handler = Callable[[Request, str, Form], Response]
 
 
-class DouyinOpenAPI(Endpoint):
+class DouyinOpenAPI(UserTokenEndpoint):
     route = "douyin"
     prefix = "/oauth/"
     prefixes = (NEW_PREFIX, "/data/external/")
@@ -226,11 +213,7 @@ class DouyinOpenAPI(Endpoint):
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self._lock = threading.Lock()
-        self._client: tuple[str, str] | None = None
         self._default_open_id: str | None = None
-        self._access: dict[str, _Token] = {}
-        self._refresh: dict[str, _Token] = {}
         self._client_tokens: dict[str, float] = {}  # token -> refused from
         self._current_client_token: str | None = None
         self._codes_used: set[str] = set()
@@ -238,7 +221,6 @@ class DouyinOpenAPI(Endpoint):
         self._files: dict[str, _VideoFile] = {}
         self._videos: dict[str, _Video] = {}
         self._sequence = 0
-        self._stats = _zero_stats()
         api: dict[str, tuple[str, Handler]] = {
             "upload": ("POST", self._upload),
             "part_init": ("POST", self._part_init),
@@ -275,18 +257,17 @@ class DouyinOpenAPI(Endpoint):
             "/oauth/client_token/": self._client_token,
         }
 
+    def _zero_stats(self) -> dict[str, int]:
+        return _counters()
+
     # -- control -------------------------------------------------------------------------
 
     def set_secrets(self, value: Any) -> None:
         names = {"client_key", "client_secret", "access_token", "refresh_token", "open_id", "scope"}
-        if not isinstance(value, dict) or set(value) - names:
-            raise ValueError(f'"douyin" takes an object with some of {sorted(names)}')
+        self._check_secret_names(value, names)
         if not all(isinstance(v, str) and v for v in value.values()):
             raise ValueError('"douyin" values must be non-empty strings')
-        if ("client_key" in value) != ("client_secret" in value):
-            raise ValueError('"douyin" needs client_key and client_secret together')
-        if ("access_token" in value or "refresh_token" in value) and "open_id" not in value:
-            raise ValueError('"douyin" tokens need the open_id they belong to')
+        self._check_secret_pairs(value, ("client_key", "client_secret"), "open_id")
         now = self.context.now()
         with self._lock:
             if "client_key" in value:
@@ -295,30 +276,12 @@ class DouyinOpenAPI(Endpoint):
                 self._default_open_id = value["open_id"]
             if "access_token" in value or "refresh_token" in value:
                 grant = _Grant(value["open_id"], scope=value.get("scope", SCOPE))
-                # Registering is a fresh authorization: the tokens are valid again.
-                if "access_token" in value:
-                    self._access[value["access_token"]] = self._access_state(grant, now)
-                if "refresh_token" in value:
-                    self._refresh[value["refresh_token"]] = self._refresh_state(grant, now)
-
-    def expire(self, payload: dict[str, Any]) -> None:
-        what = payload.get("what")
-        if what not in ("access", "refresh"):
-            raise ValueError('douyin: send "what": "access" or "refresh"')
-        with self._lock:
-            for token in (self._access if what == "access" else self._refresh).values():
-                token.expired = True
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._stats)
+                self._register_tokens(value, grant, now)
 
     def reset(self) -> None:
         with self._lock:
-            self._client = None
+            self._reset_tokens()
             self._default_open_id = None
-            self._access.clear()
-            self._refresh.clear()
             self._client_tokens.clear()
             self._current_client_token = None
             self._codes_used.clear()
@@ -326,7 +289,6 @@ class DouyinOpenAPI(Endpoint):
             self._files.clear()
             self._videos.clear()
             self._sequence = 0
-            self._stats = _zero_stats()
 
     def busy_response(self, request: Request | None = None) -> Response:
         return self.error_response(2100004, request, "系统繁忙，请稍后再试")
@@ -351,7 +313,7 @@ class DouyinOpenAPI(Endpoint):
             except FormError as exc:
                 return _oauth_error(10002, f"参数错误: {exc}")
             except DouyinError as exc:
-                return _oauth_error(exc.code, exc.description)
+                return _oauth_error(exc.code, exc.message)
         entry = self._api_routes.get(path)
         if entry is None:
             return json_response(404, {"error": "not found"})
@@ -365,7 +327,7 @@ class DouyinOpenAPI(Endpoint):
         except FormError as exc:
             return self._api_answer({}, 2100005, f"参数不合法: {exc}")
         except DouyinError as exc:
-            return self._api_answer({}, exc.code, exc.description)
+            return self._api_answer({}, exc.code, exc.message)
 
     def _api_answer(self, data: dict[str, Any], code: int = 0, description: str = "") -> Response:
         now = self.context.now()
@@ -387,12 +349,6 @@ class DouyinOpenAPI(Endpoint):
         return self._sequence
 
     # -- OAuth ---------------------------------------------------------------------------
-
-    def _access_state(self, grant: _Grant, now: float) -> _Token:
-        return _Token(grant, now + self.setting("douyin_access_expires_in"))
-
-    def _refresh_state(self, grant: _Grant, now: float) -> _Token:
-        return _Token(grant, now + self.setting("douyin_refresh_expires_in"))
 
     def _check_client(self, params: dict[str, str], with_secret: bool) -> None:
         """Caller holds the lock."""
@@ -422,8 +378,8 @@ class DouyinOpenAPI(Endpoint):
             open_id = self._default_open_id or f"open-{self._next()}"
             grant = _Grant(open_id)
             access, refresh = _token("act."), _token("rft.")
-            self._access[access] = self._access_state(grant, now)
-            self._refresh[refresh] = self._refresh_state(grant, now)
+            self._access[access] = self._new_access(grant, now)
+            self._refresh[refresh] = self._new_refresh(grant, now)
             self._stats["access_token_grants"] += 1
             return {
                 "access_token": access,
@@ -434,7 +390,7 @@ class DouyinOpenAPI(Endpoint):
                 "scope": SCOPE,
             }
 
-    def _live_refresh(self, params: dict[str, str], now: float) -> tuple[str, _Token]:
+    def _live_refresh(self, params: dict[str, str], now: float) -> tuple[str, Token]:
         """The usable refresh token named in ``params`` (caller holds the lock)."""
         value = params.get("refresh_token")
         if not value:
@@ -442,7 +398,7 @@ class DouyinOpenAPI(Endpoint):
         token = self._refresh.get(value)
         if token is None or token.replaced:
             raise DouyinError(10010, "refresh_token 无效，请重新授权")
-        if token.expired or now >= token.expires_at:
+        if token.ended(now):
             raise DouyinError(10010, "refresh_token 已过期，请重新授权")
         return value, token
 
@@ -454,11 +410,11 @@ class DouyinOpenAPI(Endpoint):
                 raise DouyinError(10002, "参数错误: grant_type")
             value, refresh = self._live_refresh(params, now)
             access = _token("act.")
-            self._access[access] = self._access_state(refresh.grant, now)
+            self._access[access] = self._new_access(refresh.grant, now)
             if self.setting("douyin_rotate_on_refresh"):
                 refresh.replaced = True
                 value = _token("rft.")
-                refresh = self._refresh[value] = _Token(refresh.grant, refresh.expires_at)
+                refresh = self._refresh[value] = Token(refresh.grant, refresh.expires_at)
             self._stats["token_refreshes"] += 1
             return {
                 "access_token": access,
@@ -481,7 +437,7 @@ class DouyinOpenAPI(Endpoint):
             refresh.grant.renewals += 1
             refresh.replaced = True
             value = _token("rft.")
-            self._refresh[value] = self._refresh_state(refresh.grant, now)
+            self._refresh[value] = self._new_refresh(refresh.grant, now)
             self._stats["refresh_token_renewals"] += 1
             return {"refresh_token": value, "expires_in": self.setting("douyin_refresh_expires_in")}
 
@@ -515,7 +471,7 @@ class DouyinOpenAPI(Endpoint):
             token = self._access.get(value)
             if token is None:
                 raise DouyinError(28001003, "access_token 无效")
-            if token.expired or now >= token.expires_at:
+            if token.ended(now):
                 raise DouyinError(28001008, "access_token过期，请刷新或重新授权")
             if token.grant.open_id is None:
                 token.grant.open_id = open_id
@@ -709,7 +665,7 @@ class DouyinOpenAPI(Endpoint):
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _zero_stats() -> dict[str, int]:
+def _counters() -> dict[str, int]:
     return {
         "access_token_grants": 0,
         "token_refreshes": 0,

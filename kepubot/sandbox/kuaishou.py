@@ -42,12 +42,10 @@ lifetimes (48 hours, 180 days); ``pending`` as the review state; how a refusal s
 from __future__ import annotations
 
 import secrets
-import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kepubot.sandbox.base import (
-    Endpoint,
     Request,
     Response,
     Setting,
@@ -57,6 +55,7 @@ from kepubot.sandbox.base import (
     string_list,
 )
 from kepubot.sandbox.forms import FormError, read_form
+from kepubot.sandbox.usertokens import PlatformError, Token, UserTokenEndpoint
 
 SCOPES = ["user_info", "user_video_publish", "user_video_info"]
 SCOPE_OF = {
@@ -70,25 +69,13 @@ SCOPE_OF = {
 RATES = {"view_count": 200, "like_count": 15, "comment_count": 2}
 
 
-class KsError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+KsError = PlatformError
 
 
 @dataclass
 class _Grant:
     open_id: str
     scopes: list[str]
-
-
-@dataclass
-class _Tok:
-    grant: _Grant
-    expires_at: float
-    expired: bool = False
-    replaced: bool = False
 
 
 @dataclass
@@ -109,7 +96,7 @@ class _Photo:
     sequence: int
 
 
-class KuaishouOpenAPI(Endpoint):
+class KuaishouOpenAPI(UserTokenEndpoint):
     route = "kuaishou"
     prefix = "/openapi/"
     prefixes = ("/oauth2/refresh_token", "/api/upload")
@@ -134,64 +121,33 @@ class KuaishouOpenAPI(Endpoint):
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self._lock = threading.Lock()
-        self._app: tuple[str, str] | None = None
-        self._access: dict[str, _Tok] = {}
-        self._refresh: dict[str, _Tok] = {}
         self._uploads: dict[str, _Upload] = {}
         self._photos: dict[str, _Photo] = {}
         self._sequence = 0
-        self._stats = _zero()
+
+    def _zero_stats(self) -> dict[str, int]:
+        return {"token_refreshes": 0, "fragments_received": 0, "photos_published": 0}
 
     # -- control ---------------------------------------------------------------------------
 
     def set_secrets(self, value: Any) -> None:
         names = {"app_id", "app_secret", "access_token", "refresh_token", "open_id", "scopes"}
-        if not isinstance(value, dict) or set(value) - names:
-            raise ValueError(f'"kuaishou" takes an object with some of {sorted(names)}')
-        if ("app_id" in value) != ("app_secret" in value):
-            raise ValueError('"kuaishou" needs app_id and app_secret together')
-        if ("access_token" in value or "refresh_token" in value) and "open_id" not in value:
-            raise ValueError('"kuaishou" tokens need the open_id they belong to')
-        scopes = value.get("scopes", SCOPES)
-        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-            raise ValueError('"kuaishou" scopes must be a list of strings')
+        self._check_secret_names(value, names)
+        self._check_secret_pairs(value, ("app_id", "app_secret"), "open_id")
+        scopes = self._secret_scopes(value, SCOPES)
         now = self.context.now()
         with self._lock:
             if "app_id" in value:
-                self._app = (str(value["app_id"]), str(value["app_secret"]))
+                self._client = (str(value["app_id"]), str(value["app_secret"]))
             if "access_token" in value or "refresh_token" in value:
-                grant = _Grant(str(value["open_id"]), list(scopes))
-                if "access_token" in value:
-                    self._access[value["access_token"]] = _Tok(
-                        grant, now + self.setting("kuaishou_access_expires_in")
-                    )
-                if "refresh_token" in value:
-                    self._refresh[value["refresh_token"]] = _Tok(
-                        grant, now + self.setting("kuaishou_refresh_expires_in")
-                    )
-
-    def expire(self, payload: dict[str, Any]) -> None:
-        what = payload.get("what")
-        if what not in ("access", "refresh"):
-            raise ValueError('kuaishou: send "what": "access" or "refresh"')
-        with self._lock:
-            for token in (self._access if what == "access" else self._refresh).values():
-                token.expired = True
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._stats)
+                self._register_tokens(value, _Grant(str(value["open_id"]), scopes), now)
 
     def reset(self) -> None:
         with self._lock:
-            self._app = None
-            self._access.clear()
-            self._refresh.clear()
+            self._reset_tokens()
             self._uploads.clear()
             self._photos.clear()
             self._sequence = 0
-            self._stats = _zero()
 
     def busy_response(self, request: Request | None = None) -> Response:
         return _error(100100500, "服务内部错误，请稍后重试")
@@ -236,12 +192,12 @@ class KuaishouOpenAPI(Endpoint):
     def _authorize(self, request: Request, scope: str) -> str:
         now = self.context.now()
         with self._lock:
-            if self._app is None or request.param("app_id") != self._app[0]:
+            if self._client is None or request.param("app_id") != self._client[0]:
                 raise KsError(100200104, "app_id 错误")
             token = self._access.get(request.param("access_token") or "")
             if token is None:
                 raise KsError(100200102, "无效的 access_token")
-            if token.expired or now >= token.expires_at:
+            if token.ended(now):
                 raise KsError(100200103, "access_token 已过期")
             if scope not in self.setting("kuaishou_app_scopes") or scope not in token.grant.scopes:
                 raise KsError(100200105, f"用户未授权该 scope: {scope}")
@@ -253,18 +209,19 @@ class KuaishouOpenAPI(Endpoint):
         params = {k: v[-1] for k, v in read_form(request).fields.items() if v}
         now = self.context.now()
         with self._lock:
-            if self._app is None or (params.get("app_id"), params.get("app_secret")) != self._app:
+            app = (params.get("app_id"), params.get("app_secret"))
+            if self._client is None or app != self._client:
                 raise KsError(100200104, "app_id 或 app_secret 错误")
             if params.get("grant_type") != "refresh_token":
                 raise KsError(10000200, "参数错误: grant_type")
             old = self._refresh.get(params.get("refresh_token") or "")
-            if old is None or old.replaced or old.expired or now >= old.expires_at:
+            if old is None or old.replaced or old.ended(now):
                 raise KsError(100200101, "refresh_token 无效或已过期，请重新授权")
             old.replaced = True
             access, refresh = "ksat" + secrets.token_hex(20), "ksrt" + secrets.token_hex(20)
             lifetime = self.setting("kuaishou_access_expires_in")
-            self._access[access] = _Tok(old.grant, now + lifetime)
-            self._refresh[refresh] = _Tok(old.grant, old.expires_at)  # inherits the expiry
+            self._access[access] = Token(old.grant, now + lifetime)
+            self._refresh[refresh] = Token(old.grant, old.expires_at)  # inherits the expiry
             self._stats["token_refreshes"] += 1
             return {
                 "access_token": access,
@@ -455,7 +412,3 @@ class KuaishouOpenAPI(Endpoint):
 
 def _error(code: int, message: str) -> Response:
     return json_response(200, {"result": code, "error_msg": message})
-
-
-def _zero() -> dict[str, int]:
-    return {"token_refreshes": 0, "fragments_received": 0, "photos_published": 0}
