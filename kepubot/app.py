@@ -57,9 +57,7 @@ class App:
         ERROR log line and the [alerts] urls, at most once per repeat_minutes per key."""
         from kepubot.bot.watchdog import raise_alert
 
-        return raise_alert(
-            self, self.thread_conn(), key=key, now=self.now(), title=title, body=body
-        )
+        return raise_alert(self, key=key, now=self.now(), title=title, body=body)
 
     @cached_property
     def store(self) -> Store:

@@ -8,8 +8,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from kepubot.queue import ops
-from kepubot.queue.assisted import STATE_LABEL_ZH, open_tasks
+from kepubot.queue.assisted import STATE_LABEL_ZH
 
 if TYPE_CHECKING:
     from kepubot.bot.dispatch import Engine
@@ -40,17 +39,17 @@ def check_tasks(engine: Engine) -> list[str]:
     from kepubot.alerts import notify
 
     app = engine.app
-    conn = engine.conn()
+    store = engine.store
     now = engine.clock()
     channels = assisted_channels(app)
     lines: list[str] = []
-    for delivery in open_tasks(conn, list(channels)):
+    for delivery in store.assisted.open_tasks(list(channels)):
         channel = channels[delivery.channel]
         settings = channel.settings
         link = task_link(app, delivery.id)
         pack = delivery.progress.get("zip", "")
         key = f"assisted-task:{delivery.id}"
-        if not ops.alerted_since(conn, key, EPOCH):
+        if not store.ops.alerted_since(key, EPOCH):
             title = f"kepubot: {STATE_LABEL_ZH} — {channel.profile.name_zh}"
             who = "、".join(settings.assignees) or "值班运营"
             body = (
@@ -58,7 +57,7 @@ def check_tasks(engine: Engine) -> list[str]:
                 f"{channel.profile.name_zh}。素材包：{pack}\n任务页：{link}\n"
                 f"发布后确认：kepubot delivery confirm {delivery.id} --url 发布地址"
             )
-            ops.remember_alerts(conn, [key], now, title)
+            store.ops.remember_alerts([key], now, title)
             notify(_urls_for(app, settings.assignees), title, body)
             lines.append(body)
         since_text = delivery.progress.get("awaiting_since")
@@ -69,14 +68,14 @@ def check_tasks(engine: Engine) -> list[str]:
             continue
         late = f"assisted-late:{delivery.id}"
         window = now - timedelta(minutes=app.config.data.alerts.repeat_minutes)
-        if ops.alerted_since(conn, late, window):
+        if store.ops.alerted_since(late, window):
             continue
         body = (
             f"delivery {delivery.id} (post {delivery.post_id} on {delivery.channel},"
             f" {STATE_LABEL_ZH}): not confirmed within {settings.confirm_within_hours:g} h"
             f" — {link}"
         )
-        ops.remember_alerts(conn, [late], now, body)
+        store.ops.remember_alerts([late], now, body)
         log.error("ALERT %s", body)
         notify(
             [u.get_secret_value() for u in app.config.data.alerts.urls]
@@ -85,30 +84,23 @@ def check_tasks(engine: Engine) -> list[str]:
             body,
         )
         lines.append(body)
-    lines += _tell_cancelled(app, conn, channels, now)
+    lines += _tell_cancelled(app, channels, now)
     return lines
 
 
-def _tell_cancelled(app: Any, conn: Any, channels: dict[str, Any], now: datetime) -> list[str]:
+def _tell_cancelled(app: Any, channels: dict[str, Any], now: datetime) -> list[str]:
     """A task whose post was cancelled before anyone confirmed it (docs/delivery.md §17.2):
     its assignees are told once not to publish it (cancelled in the last week: older ones were
     told by an earlier pass)."""
     from kepubot.alerts import notify
-    from kepubot.queue import deliveries
-    from kepubot.timeutil import to_db
 
     if not channels:
         return []
-    marks = ", ".join("?" for _ in channels)
-    rows = conn.execute(
-        f"SELECT {deliveries._COLUMNS} FROM deliveries WHERE state = 'cancelled'"
-        f" AND channel IN ({marks}) AND updated_at >= ? ORDER BY id",
-        [*channels, to_db(now - timedelta(days=7))],
-    ).fetchall()
+    store = app.store
     lines: list[str] = []
-    for delivery in (deliveries.from_row(r) for r in rows):
+    for delivery in store.assisted.cancelled_since(list(channels), now - timedelta(days=7)):
         key = f"assisted-cancelled:{delivery.id}"
-        if not delivery.progress.get("awaiting_person") or ops.alerted_since(conn, key, EPOCH):
+        if not delivery.progress.get("awaiting_person") or store.ops.alerted_since(key, EPOCH):
             continue
         channel = channels[delivery.channel]
         title = f"kepubot: 已取消，请勿发布 — {channel.profile.name_zh}"
@@ -116,7 +108,7 @@ def _tell_cancelled(app: Any, conn: Any, channels: dict[str, Any], now: datetime
             f"投递 {delivery.id}（稿件 {delivery.post_id}）的稿件已撤销，请不要再发布到"
             f"{channel.profile.name_zh}。如已发布，请联系值班运营处理。"
         )
-        ops.remember_alerts(conn, [key], now, title)
+        store.ops.remember_alerts([key], now, title)
         notify(_urls_for(app, channel.settings.assignees), title, body)
         lines.append(body)
     return lines

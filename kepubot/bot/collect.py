@@ -12,7 +12,6 @@ collectors claimed it (docs/architecture.md §3.5).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,20 +19,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kepubot.channels.base import Channel
 from kepubot.errors import ChannelError
 from kepubot.models import Delivery
-from kepubot.queue import limits
-from kepubot.queue import metrics as store
+from kepubot.queue import metrics
 
 if TYPE_CHECKING:
     from kepubot.app import App
+    from kepubot.queue.store import Store
 
 
 class Engine(Protocol):
     """What a collection pass needs: the daemon's engine, or ``Once`` for one pass outside it."""
 
     app: App
+    store: Store
     stopping: threading.Event
-
-    def conn(self) -> sqlite3.Connection: ...
 
     def clock(self) -> datetime: ...
 
@@ -51,7 +49,7 @@ def _points(engine: Engine, channel: Channel, delivery: Delivery) -> list[dateti
     """The collection points of a published delivery."""
     settings = engine.app.config.data.metrics
     assert delivery.published_at is not None
-    return store.collection_points(
+    return metrics.collection_points(
         delivery.published_at,
         settings.cadence_seconds(),
         daily=channel.capabilities.daily_metrics,
@@ -73,12 +71,11 @@ def _plan(
 
 def collect_pass(engine: Engine) -> dict[str, int]:
     """One collection pass; returns counts for logs and tests."""
-    conn = engine.conn()
     now = engine.clock()
     settings = engine.app.config.data.metrics
     result: dict[str, int] = {"collected": 0, "failed": 0, "planned": 0}
-    blocked = limits.blocked_channels(conn, now)
-    due = store.due(conn, now=now, limit=settings.batch_limit * 10, skip_channels=blocked)
+    blocked = engine.store.limits.blocked_channels(now)
+    due = engine.store.metrics.due(now=now, limit=settings.batch_limit * 10, skip_channels=blocked)
     for name, items in due.items():
         if engine.stopping.is_set():
             break
@@ -86,7 +83,7 @@ def collect_pass(engine: Engine) -> dict[str, int]:
         if channel is None:
             continue
         if not collects(channel):
-            store.unschedule(conn, [d.id for d in items])  # nothing to measure here
+            engine.store.metrics.unschedule([d.id for d in items])  # nothing to measure here
             continue
         to_collect: list[tuple[Delivery, datetime | None, int]] = []
         for delivery in items[: settings.batch_limit]:
@@ -94,12 +91,14 @@ def collect_pass(engine: Engine) -> dict[str, int]:
             if collect_now:
                 to_collect.append((delivery, next_at, step))
             else:
-                store.schedule(conn, delivery.id, next_at, step)
+                engine.store.metrics.schedule(delivery.id, next_at, step)
                 result["planned"] += 1
         if not to_collect:
             continue
         got = set(
-            store.claim(conn, [d.id for d, _, _ in to_collect], now=now, hold_seconds=HOLD_SECONDS)
+            engine.store.metrics.claim(
+                [d.id for d, _, _ in to_collect], now=now, hold_seconds=HOLD_SECONDS
+            )
         )
         batch = [(d, n, s) for d, n, s in to_collect if d.id in got]
         if not batch:
@@ -114,13 +113,13 @@ def collect_pass(engine: Engine) -> dict[str, int]:
                 exc,
             )
             for delivery, next_at, step in batch:
-                store.schedule(conn, delivery.id, next_at, step)
+                engine.store.metrics.schedule(delivery.id, next_at, step)
             result["failed"] += len(batch)
             continue
         except Exception:
             log.exception("metrics on %s raised unexpectedly", name)
             for delivery, next_at, step in batch:
-                store.schedule(conn, delivery.id, next_at, step)
+                engine.store.metrics.schedule(delivery.id, next_at, step)
             result["failed"] += len(batch)
             continue
         for delivery, next_at, step in batch:
@@ -133,12 +132,12 @@ def collect_pass(engine: Engine) -> dict[str, int]:
                     delivery.remote_id,
                     next_at,
                 )
-                store.schedule(conn, delivery.id, next_at, step)
+                engine.store.metrics.schedule(delivery.id, next_at, step)
                 result["failed"] += 1
                 continue
             point = _points(engine, channel, delivery)[step - 1]
-            if not store.store(
-                conn, delivery.id, snapshot, now=now, next_at=next_at, step=step, point_at=point
+            if not engine.store.metrics.store(
+                delivery.id, snapshot, now=now, next_at=next_at, step=step, point_at=point
             ):
                 log.info(
                     "delivery %s: the point %s on %s was stored by another collector",
@@ -153,15 +152,14 @@ def collect_pass(engine: Engine) -> dict[str, int]:
 
 def collect_accounts(engine: Engine) -> int:
     """Account-level figures (followers) once a day per channel that has them."""
-    conn = engine.conn()
     now = engine.clock()
     day = now.astimezone(engine.app.tz).strftime("%Y-%m-%d")
-    blocked = limits.blocked_channels(conn, now)
+    blocked = engine.store.limits.blocked_channels(now)
     done = 0
     for name, channel in engine.app.channels.items():
         if not channel.capabilities.account_metrics or name in blocked:
             continue
-        if store.account_collected(conn, name, day):
+        if engine.store.metrics.account_collected(name, day):
             continue
         try:
             figures = channel.account_metrics()
@@ -169,7 +167,7 @@ def collect_accounts(engine: Engine) -> int:
             log.warning("account figures of %s failed (%s); retrying later", name, exc)
             continue
         if figures:
-            store.store_account(conn, name, day, figures, now)
+            engine.store.metrics.store_account(name, day, figures, now)
             done += 1
     return done
 
@@ -179,11 +177,9 @@ class Once:
 
     def __init__(self, app: App, now: datetime) -> None:
         self.app = app
+        self.store = app.store
         self.now = now
         self.stopping = threading.Event()
-
-    def conn(self) -> sqlite3.Connection:
-        return self.app.conn
 
     def clock(self) -> datetime:
         return self.now
@@ -201,7 +197,6 @@ def collect_now(
     keeps its schedule); without, one ordinary pass over everything due. Managers, operators
     and admins."""
     from kepubot.errors import NotAllowed
-    from kepubot.queue import deliveries
 
     if not app.roles(actor) & COLLECT_ROLES:
         raise NotAllowed(
@@ -211,10 +206,9 @@ def collect_now(
         result: dict[str, Any] = dict(collect_pass(Once(app, now)))
         result["deliveries"] = result["collected"] + result["failed"]
         return result
-    conn = app.conn
-    blocked = limits.blocked_channels(conn, now)
+    blocked = app.store.limits.blocked_channels(now)
     by_channel: dict[str, list[Delivery]] = {}
-    for delivery in deliveries.for_post(conn, post_id):
+    for delivery in app.store.deliveries.for_post(post_id):
         if delivery.state == "published" and delivery.kind != "retract" and delivery.remote_id:
             by_channel.setdefault(delivery.channel, []).append(delivery)
     result = {"collected": 0, "failed": 0, "skipped": [], "deliveries": 0}
@@ -235,12 +229,8 @@ def collect_now(
             if snapshot is None:
                 result["failed"] += 1
                 continue
-            row = conn.execute(
-                "SELECT next_metrics_at, metrics_step FROM deliveries WHERE id = ?", (delivery.id,)
-            ).fetchone()
-            from kepubot.timeutil import from_db
-
-            next_at = from_db(row[0]) if row and row[0] else None
-            store.store(conn, delivery.id, snapshot, now=now, next_at=next_at, step=row[1] or 0)
+            # each keeps its schedule: the snapshot is stored with its planned next point
+            next_at, step = app.store.metrics.planned(delivery.id)
+            app.store.metrics.store(delivery.id, snapshot, now=now, next_at=next_at, step=step)
             result["collected"] += 1
     return result

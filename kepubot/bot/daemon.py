@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from kepubot.bot import collect, reconcile, wake, watchdog, weekly
 from kepubot.bot.dispatch import Engine
-from kepubot.queue import ops
 from kepubot.queue.store import host_name
 
 if TYPE_CHECKING:
@@ -32,8 +31,7 @@ CHECKPOINT_SECONDS = 300.0
 
 
 def heartbeat(engine: Engine, *, stopped: bool = False) -> None:
-    ops.heartbeat(
-        engine.conn(),
+    engine.store.ops.heartbeat(
         worker=engine.worker,
         host=host_name(),
         pid=os.getpid(),
@@ -191,5 +189,5 @@ def run_forever(app: App) -> int:
 
 
 def checkpoint(engine: Engine) -> None:
-    busy, pages, done = ops.wal_checkpoint(engine.conn())
+    busy, pages, done = engine.store.ops.wal_checkpoint()
     log.debug("WAL checkpoint: busy=%s log=%s checkpointed=%s", busy, pages, done)

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import random
-import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,8 +34,6 @@ from kepubot.errors import (
     RateLimited,
 )
 from kepubot.models import Delivery
-from kepubot.queue import deliveries, limits, ops, wakeup
-from kepubot.queue.db import transaction
 from kepubot.queue.store import host_name
 from kepubot.services import pauses
 from kepubot.timeutil import bounded_wait, utcnow
@@ -57,7 +54,8 @@ def full_jitter(attempt: int, base: float, cap: float, rng: random.Random | None
 
 
 class Engine:
-    """The publishing side of one daemon process. Thread-safe; one connection per thread."""
+    """The publishing side of one daemon process. Thread-safe: each thread's repository calls
+    go through its own connection (``Store``, docs/architecture.md §17)."""
 
     def __init__(
         self,
@@ -70,7 +68,8 @@ class Engine:
         # the daemon uses every channel, the token key and the alert URLs: every ${ENV} they
         # reference must be set, and all that are missing are named at once before anything runs
         app.require_secrets(None, sections=("kepubot", "alerts"))
-        app.conn  # noqa: B018 — opening it applies migrations before any thread connects
+        self.store = app.store
+        self.store.migrate()  # before any thread connects
         self.settings = app.config.data.daemon
         self.worker = worker or f"{host_name()}:{os.getpid()}"
         self.clock = clock
@@ -89,7 +88,7 @@ class Engine:
             if channel.settings.rate_limit:
                 count, period = parse_rate_limit(channel.settings.rate_limit)
                 self.rate_limits[name] = (count, float(period))
-        self.instance = ops.instance_id(self.conn())
+        self.instance = self.store.ops.instance_id()
         self.fingerprints = {
             name: self._fingerprint(channel.settings) for name, channel in app.channels.items()
         }
@@ -108,19 +107,14 @@ class Engine:
         return digest.hexdigest()[:16]
 
     def _resume_reauthorized(self) -> None:
-        conn = self.conn()
         now = self.clock()
         for name, fingerprint in self.fingerprints.items():
-            with transaction(conn):
-                resumed = limits.resume_if_credentials_changed(conn, name, fingerprint, now)
+            with self.store.transaction():
+                resumed = self.store.limits.resume_if_credentials_changed(name, fingerprint, now)
             if resumed:
                 log.info("channel %s: credentials changed since they were refused; resuming", name)
 
     # --- plumbing ---------------------------------------------------------------------------
-
-    def conn(self) -> sqlite3.Connection:
-        """The calling thread's connection (``Store.conn``, docs/architecture.md §11)."""
-        return self.app.store.conn()  # type: ignore[no-any-return]
 
     def idempotency_key(self, delivery: Delivery) -> str:
         return f"kepubot-{self.instance}-{delivery.id}"
@@ -165,10 +159,9 @@ class Engine:
                 # a read first: a claim that can find nothing (every due delivery's channel
                 # busy) costs a write transaction, on PostgreSQL several round trips under
                 # the writers' lock (docs/architecture.md §11.5)
-                if not wakeup.anything_claimable(self.conn(), now):
+                if not self.store.wakeup.anything_claimable(now):
                     break
-                delivery = deliveries.claim_next(
-                    self.conn(),
+                delivery = self.store.deliveries.claim_next(
                     worker=self.worker,
                     now=now,
                     lease_seconds=self.settings.lease_seconds,
@@ -211,11 +204,11 @@ class Engine:
         """On shutdown: give back claims this process holds that have not started sending."""
         released = 0
         now = self.clock()
-        for delivery_id in deliveries.claimed_by(self.conn(), self.worker):
-            delivery = deliveries.get(self.conn(), delivery_id)
+        for delivery_id in self.store.deliveries.claimed_by(self.worker):
+            delivery = self.store.deliveries.get(delivery_id)
             try:
-                deliveries.release_claim(
-                    self.conn(), delivery=delivery, worker=self.worker, now=now, reason="shutdown"
+                self.store.deliveries.release_claim(
+                    delivery=delivery, worker=self.worker, now=now, reason="shutdown"
                 )
                 released += 1
             except LeaseLost:
@@ -233,12 +226,10 @@ class Engine:
             log.exception("delivery %s: unexpected error in the send path", delivery.id)
 
     def send(self, delivery: Delivery) -> None:
-        conn = self.conn()
         channel = self.app.channels.get(delivery.channel)
         now = self.clock()
         if channel is None:
-            deliveries.release_claim(
-                conn,
+            self.store.deliveries.release_claim(
                 delivery=delivery,
                 worker=self.worker,
                 now=now,
@@ -251,27 +242,23 @@ class Engine:
             return
         from kepubot.services.posts import get_post
 
-        post = get_post(self.app, delivery.post_id, conn)
+        post = get_post(self.app, delivery.post_id)
         if delivery.kind == "retract":
             self._retract(delivery, channel, post)
             return
-        from kepubot.queue.retraction import original_link
-
         # a correction links the post it corrects where the channel can (docs/delivery.md §15)
-        post.corrects = original_link(conn, post.id)
+        post.corrects = self.store.retraction.original_link(post.id)
         if post.state != "approved" or post.approved_hash != delivery.content_hash:
             # Content must be exactly what was approved. A post sent back to review holds its
             # deliveries in `pending`, so a queued one with other content means the approved
             # content was changed behind the workflow's back: fail it, never send it.
-            deliveries.begin_send(
-                conn,
+            self.store.deliveries.begin_send(
                 delivery=delivery,
                 worker=self.worker,
                 now=now,
                 lease_seconds=self.settings.lease_seconds,
             )
-            deliveries.record_failed(
-                conn,
+            self.store.deliveries.record_failed(
                 delivery=delivery,
                 worker=self.worker,
                 now=now,
@@ -280,8 +267,7 @@ class Engine:
             )
             return
         crash_point("before-intent")
-        deliveries.begin_send(
-            conn,
+        self.store.deliveries.begin_send(
             delivery=delivery,
             worker=self.worker,
             now=now,
@@ -290,8 +276,8 @@ class Engine:
         crash_point("after-intent")
         progress = Progress(
             delivery.progress,
-            on_save=lambda data: deliveries.save_progress(
-                conn, delivery=delivery, worker=self.worker, progress=data, now=self.clock()
+            on_save=lambda data: self.store.deliveries.save_progress(
+                delivery=delivery, worker=self.worker, progress=data, now=self.clock()
             ),
         )
         progress.setdefault("idempotency_key", self.idempotency_key(delivery))
@@ -321,8 +307,7 @@ class Engine:
         crash_point("after-response")
         now = self.clock()
         if isinstance(result, Published):
-            deliveries.record_published(
-                conn,
+            self.store.deliveries.record_published(
                 delivery=delivery,
                 worker=self.worker,
                 now=now,
@@ -337,8 +322,7 @@ class Engine:
                 result.remote_id,
             )
         elif isinstance(result, Processing):
-            deliveries.record_processing(
-                conn,
+            self.store.deliveries.record_processing(
                 delivery=delivery,
                 worker=self.worker,
                 now=now,
@@ -357,9 +341,6 @@ class Engine:
     def _retract(self, delivery: Delivery, channel: Any, post: Any) -> None:
         """A retraction (docs/delivery.md §14): the same claim, intent, one call and outcome
         recording as a publication; only the call differs."""
-        from kepubot.queue import retraction
-
-        conn = self.conn()
         now = self.clock()
         if not channel.capabilities.retract:
             task = (
@@ -367,14 +348,13 @@ class Engine:
                 f" hand ({delivery.remote_url or delivery.remote_id}), then run `kepubot delivery"
                 f" resolve {delivery.id} --retracted`"
             )
-            retraction.hand_to_person(
-                conn, delivery=delivery, worker=self.worker, now=now, task=task
+            self.store.retraction.hand_to_person(
+                delivery=delivery, worker=self.worker, now=now, task=task
             )
             self._alert_retract_task(delivery, post, task, now)
             return
         crash_point("retract-before-intent")
-        deliveries.begin_send(
-            conn,
+        self.store.deliveries.begin_send(
             delivery=delivery,
             worker=self.worker,
             now=now,
@@ -383,8 +363,8 @@ class Engine:
         crash_point("retract-after-intent")
         progress = Progress(
             delivery.progress,
-            on_save=lambda data: deliveries.save_progress(
-                conn, delivery=delivery, worker=self.worker, progress=data, now=self.clock()
+            on_save=lambda data: self.store.deliveries.save_progress(
+                delivery=delivery, worker=self.worker, progress=data, now=self.clock()
             ),
         )
         progress.setdefault("retract_key", f"{self.idempotency_key(delivery)}-retract")
@@ -404,7 +384,7 @@ class Engine:
             return
         crash_point("retract-after-response")
         now = self.clock()
-        retraction.record_retracted(conn, delivery=delivery, worker=self.worker, now=now)
+        self.store.retraction.record_retracted(delivery=delivery, worker=self.worker, now=now)
         log.info("delivery %s: retracted on %s", delivery.id, delivery.channel)
         crash_point("retract-after-outcome")
         self._breaker_success(delivery.channel, now)
@@ -414,7 +394,6 @@ class Engine:
 
         raise_alert(
             self.app,
-            self.conn(),
             key=f"attention:{delivery.id}",
             now=now,
             title=f"kepubot：请人工撤回稿件 {post.id}（{delivery.channel}）",
@@ -423,11 +402,10 @@ class Engine:
         )
 
     def _breaker_success(self, channel: str, now: datetime) -> None:
-        conn = self.conn()
-        if not limits.needs_success_write(conn, channel):
+        if not self.store.limits.needs_success_write(channel):
             return
-        with transaction(conn):
-            closed = limits.record_success(conn, channel, now)
+        with self.store.transaction():
+            closed = self.store.limits.record_success(channel, now)
         if closed:
             log.info("channel %s: breaker closed after a successful send", channel)
 
@@ -437,10 +415,8 @@ class Engine:
         """Count the failure on the channel's breaker. Called BEFORE the delivery's outcome is
         recorded: recording it ends the channel's send in flight, and a breaker opened only
         afterwards would let another worker send to the same refusing account meanwhile."""
-        conn = self.conn()
-        with transaction(conn):
-            until = limits.record_failure(
-                conn,
+        with self.store.transaction():
+            until = self.store.limits.record_failure(
                 channel,
                 now,
                 kind=kind,
@@ -450,7 +426,7 @@ class Engine:
                 open_seconds=self.settings.breaker_open_seconds,
             )
             if kind == "auth" and channel in self.fingerprints:
-                limits.set_auth_fingerprint(conn, channel, self.fingerprints[channel])
+                self.store.limits.set_auth_fingerprint(channel, self.fingerprints[channel])
         if until is not None:
             log.warning(
                 "channel %s: breaker open until %s (%s: %s)",
@@ -465,7 +441,6 @@ class Engine:
 
         raise_alert(
             self.app,
-            self.conn(),
             key=f"auth:{channel}",
             now=now,
             title=f"kepubot: channel {channel} needs re-authorization",
@@ -474,14 +449,12 @@ class Engine:
         )
 
     def _record_error(self, delivery: Delivery, exc: ChannelError) -> None:
-        conn = self.conn()
         now = self.clock()
         message = str(exc)[:1000]
         channel = delivery.channel
         if isinstance(exc, OutcomeUnknown):
             self._breaker_failure(channel, now, "unknown", message)
-            deliveries.record_unknown(
-                conn,
+            self.store.deliveries.record_unknown(
                 delivery=delivery,
                 worker=self.worker,
                 now=now,
@@ -495,8 +468,7 @@ class Engine:
             )
             return
         if isinstance(exc, Permanent):
-            deliveries.record_failed(
-                conn,
+            self.store.deliveries.record_failed(
                 delivery=delivery,
                 worker=self.worker,
                 now=now,
@@ -507,8 +479,7 @@ class Engine:
             return
         if isinstance(exc, AuthExpired):
             self._breaker_failure(channel, now, "auth", message, wait=AUTH_PROBE_SECONDS)
-            deliveries.record_retry(
-                conn,
+            self.store.deliveries.record_retry(
                 delivery=delivery,
                 worker=self.worker,
                 now=now,
@@ -540,8 +511,7 @@ class Engine:
             self._breaker_failure(channel, now, "transient", message)
             kind = "transient"
         if delivery.attempts >= self.settings.max_attempts:
-            deliveries.record_failed(
-                conn,
+            self.store.deliveries.record_failed(
                 delivery=delivery,
                 worker=self.worker,
                 now=now,
@@ -553,8 +523,7 @@ class Engine:
             )
             return
         not_before = now + timedelta(seconds=wait)
-        deliveries.record_retry(
-            conn,
+        self.store.deliveries.record_retry(
             delivery=delivery,
             worker=self.worker,
             now=now,

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from kepubot.channels.base import Processing, Progress, Published, Undecided
 from kepubot.errors import ChannelError, InvalidTransition, Permanent
-from kepubot.queue import deliveries
 from kepubot.queue.store import host_name
 from kepubot.timeutil import bounded_wait, show
 
@@ -56,7 +55,7 @@ def dead_owners(engine: Engine) -> list[str]:
     """Lease owners on this host whose process is gone (their leases need not run out)."""
     host = host_name()
     dead = []
-    for owner in deliveries.lease_owners(engine.conn()):
+    for owner in engine.store.deliveries.lease_owners():
         owner_host, _, pid_text = owner.rpartition(":")
         if owner_host != host or not pid_text.isdigit() or int(pid_text) == os.getpid():
             continue
@@ -67,8 +66,7 @@ def dead_owners(engine: Engine) -> list[str]:
 
 def expire(engine: Engine) -> tuple[int, int]:
     now = engine.clock()
-    released, unknown = deliveries.expire_leases(
-        engine.conn(),
+    released, unknown = engine.store.deliveries.expire_leases(
         now=now,
         actor=engine.worker,
         dead_owners=dead_owners(engine),
@@ -84,11 +82,10 @@ def expire(engine: Engine) -> tuple[int, int]:
 
 
 def reconcile_unknown(engine: Engine) -> dict[str, int]:
-    conn = engine.conn()
     now = engine.clock()
     # not_before of an unknown delivery is when to look (again): record_unknown and
     # expire_leases set it reconcile_after_seconds ahead, each undecided lookup further out
-    rows = deliveries.due_ids(conn, "unknown", now)
+    rows = engine.store.deliveries.due_ids("unknown", now)
     outcome: dict[str, int] = {}
     for row in rows:
         if engine.stopping.is_set():
@@ -179,9 +176,8 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
     from kepubot.bot.watchdog import raise_alert
     from kepubot.services.posts import get_post
 
-    conn = engine.conn()
     now = engine.clock()
-    delivery = deliveries.get(conn, delivery_id)
+    delivery = engine.store.deliveries.get(delivery_id)
     channel = engine.app.channels.get(delivery.channel)
     if channel is None:
         return "skipped"
@@ -197,8 +193,7 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
         poll_at: datetime | None = None,
         job: dict[str, Any] | None = None,
     ) -> str:
-        return deliveries.record_reconciled(
-            conn,
+        return engine.store.deliveries.record_reconciled(
             delivery_id=delivery_id,
             actor=engine.worker,
             now=now,
@@ -211,9 +206,7 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
 
     def needs_attention(reason: str, title: str, body: str) -> str:
         state = settle(None, decided=False, reason=reason)
-        raise_alert(
-            engine.app, conn, key=f"attention:{delivery_id}", now=now, title=title, body=body
-        )
+        raise_alert(engine.app, key=f"attention:{delivery_id}", now=now, title=title, body=body)
         return state
 
     if channel.capabilities.idempotent:
@@ -232,7 +225,7 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
             delivery_id=delivery_id,
             post_id=delivery.post_id,
             channel=delivery.channel,
-            since=_local(engine, deliveries.uncertain_since(conn, delivery_id) or now),
+            since=_local(engine, engine.store.deliveries.uncertain_since(delivery_id) or now),
             minutes=0,
             undecided=cannot,
             last_error=delivery.last_error,
@@ -244,10 +237,10 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
             title,
             body,
         )
-    post = get_post(engine.app, delivery.post_id, conn)
-    started = deliveries.first_attempt_started(conn, delivery_id)
+    post = get_post(engine.app, delivery.post_id)
+    started = engine.store.deliveries.first_attempt_started(delivery_id)
     since = (started or delivery.due_at) - FIND_MARGIN
-    uncertain = deliveries.uncertain_since(conn, delivery_id) or now
+    uncertain = engine.store.deliveries.uncertain_since(delivery_id) or now
     minutes = channel.settings.settle_window()
     deadline = uncertain + timedelta(minutes=minutes)
     progress = Progress(delivery.progress)
@@ -309,8 +302,7 @@ def reconcile_one(engine: Engine, delivery_id: int) -> str:
         needs_attention(why, title, body)
         log.warning("delivery %s: %s; a person must decide", delivery_id, why)
         return "needs_attention"
-    tries = deliveries.note_reconcile_try(
-        conn,
+    tries = engine.store.deliveries.note_reconcile_try(
         delivery_id=delivery_id,
         now=now,
         error=f"undecided: {found.reason}"[:1000],
@@ -341,9 +333,8 @@ def poll_processing(engine: Engine) -> int:
     """Poll every due ``processing`` delivery once. Several daemons (or parallel
     ``run --once``) may poll the same delivery: whoever records second finds it settled
     and skips it (logged at debug), as losing any other race between daemons is."""
-    conn = engine.conn()
     now = engine.clock()
-    rows = deliveries.due_ids(conn, "processing", now)
+    rows = engine.store.deliveries.due_ids("processing", now)
     done = 0
     for row in rows:
         if engine.stopping.is_set():
@@ -358,8 +349,7 @@ def poll_processing(engine: Engine) -> int:
 
 def _poll_one(engine: Engine, delivery_id: int, now: datetime) -> bool:
     """Poll one delivery; True when it reached a final state here."""
-    conn = engine.conn()
-    delivery = deliveries.get(conn, delivery_id)
+    delivery = engine.store.deliveries.get(delivery_id)
     if delivery.state != "processing":
         raise InvalidTransition(f"delivery {delivery_id} is {delivery.state}, not processing")
     channel = engine.app.channels.get(delivery.channel)
@@ -368,14 +358,13 @@ def _poll_one(engine: Engine, delivery_id: int, now: datetime) -> bool:
     try:
         result = channel.poll(delivery)
     except Permanent as exc:
-        deliveries.record_polled(
-            conn, delivery_id=delivery.id, actor=engine.worker, now=now, failed=str(exc)
+        engine.store.deliveries.record_polled(
+            delivery_id=delivery.id, actor=engine.worker, now=now, failed=str(exc)
         )
         return True
     except (ChannelError, NotImplementedError) as exc:
         log.warning("delivery %s: poll failed (%s); polling again later", delivery.id, exc)
-        deliveries.record_polled(
-            conn,
+        engine.store.deliveries.record_polled(
             delivery_id=delivery.id,
             actor=engine.worker,
             now=now,
@@ -383,8 +372,7 @@ def _poll_one(engine: Engine, delivery_id: int, now: datetime) -> bool:
         )
         return False
     if isinstance(result, Published):
-        deliveries.record_polled(
-            conn,
+        engine.store.deliveries.record_polled(
             delivery_id=delivery.id,
             actor=engine.worker,
             now=now,
@@ -392,8 +380,7 @@ def _poll_one(engine: Engine, delivery_id: int, now: datetime) -> bool:
         )
         return True
     if isinstance(result, Processing):
-        deliveries.record_polled(
-            conn,
+        engine.store.deliveries.record_polled(
             delivery_id=delivery.id,
             actor=engine.worker,
             now=now,
@@ -411,13 +398,11 @@ def reconcile_retraction(engine: Engine, delivery: Any, channel: Any) -> str:
     from kepubot.bot.watchdog import raise_alert
     from kepubot.channels.base import Retracted
 
-    conn = engine.conn()
     now = engine.clock()
     delivery_id = delivery.id
 
     def settle(gone: bool, *, decided: bool, reason: str) -> str:
-        return deliveries.record_reconciled(
-            conn,
+        return engine.store.deliveries.record_reconciled(
             delivery_id=delivery_id,
             actor=engine.worker,
             now=now,
@@ -430,7 +415,6 @@ def reconcile_retraction(engine: Engine, delivery: Any, channel: Any) -> str:
         state = settle(False, decided=False, reason=reason)
         raise_alert(
             engine.app,
-            conn,
             key=f"attention:{delivery_id}",
             now=now,
             title=f"kepubot：撤回任务 {delivery_id} 需人工处理",
@@ -444,7 +428,7 @@ def reconcile_retraction(engine: Engine, delivery: Any, channel: Any) -> str:
         return settle(False, decided=True, reason="removing again is harmless on this channel")
     if not channel.capabilities.find_retracted:
         return to_person(f"{delivery.channel} cannot look up whether the retraction went out")
-    uncertain = deliveries.uncertain_since(conn, delivery_id) or now
+    uncertain = engine.store.deliveries.uncertain_since(delivery_id) or now
     minutes = channel.settings.settle_window()
     deadline = uncertain + timedelta(minutes=minutes)
     progress = Progress(delivery.progress)
@@ -460,8 +444,7 @@ def reconcile_retraction(engine: Engine, delivery: Any, channel: Any) -> str:
         return settle(False, decided=True, reason="looked: still on the platform")
     if now >= deadline:
         return to_person(f"still undecided after settle_minutes ({minutes:g}): {found.reason}")
-    deliveries.note_reconcile_try(
-        conn,
+    engine.store.deliveries.note_reconcile_try(
         delivery_id=delivery_id,
         now=now,
         error=f"undecided: {found.reason}"[:1000],

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from kepubot.queue import deliveries, limits, ops
 from kepubot.timeutil import from_db, show
 
 if TYPE_CHECKING:
@@ -15,14 +14,14 @@ HEARTBEAT_STALE = timedelta(seconds=30)
 
 
 def collect_status(app: App, now: datetime) -> dict[str, Any]:
-    return {"deliveries": deliveries.counts_by_state(app.conn), **collect_health(app, now)}
+    return {"deliveries": app.store.deliveries.counts_by_state(), **collect_health(app, now)}
 
 
 def collect_health(app: App, now: datetime) -> dict[str, Any]:
     """The oldest overdue delivery, open breakers and the daemons' heartbeats: small
     queries however much was published (the console shows them on every deliveries page)."""
-    conn = app.conn
-    overdue = deliveries.oldest_overdue(conn, now)
+    store = app.store
+    overdue = store.deliveries.oldest_overdue(now)
     breakers = [
         {
             "channel": s.channel,
@@ -30,11 +29,11 @@ def collect_health(app: App, now: datetime) -> dict[str, Any]:
             "open_until": show(s.open_until, app.tz) or None,
             "reason": s.reason,
         }
-        for s in limits.states(conn)
+        for s in store.limits.states()
         if s.breaker != "closed"
     ]
     daemons = []
-    for row in ops.daemons(conn):
+    for row in store.ops.daemons():
         beat = from_db(row["heartbeat_at"])
         running = row["stopped_at"] is None and now - beat < HEARTBEAT_STALE
         daemons.append(
@@ -48,8 +47,6 @@ def collect_health(app: App, now: datetime) -> dict[str, Any]:
                 "running": running,
             }
         )
-    from kepubot.queue import pauses
-
     return {
         "paused": [
             {
@@ -58,7 +55,7 @@ def collect_health(app: App, now: datetime) -> dict[str, Any]:
                 "paused_by": p["paused_by"],
                 "paused_at": show(p["paused_at"], app.tz),
             }
-            for p in pauses.paused(conn)
+            for p in store.pauses.paused()
         ],
         "oldest_overdue": (
             {

@@ -27,7 +27,7 @@ def _check(app: App, actor: str, channels: list[str], doing: str) -> None:
 def _alert(app: App, key: str, now: datetime, title: str, body: str) -> None:
     from kepubot.bot.watchdog import raise_alert
 
-    raise_alert(app, app.conn, key=key, now=now, title=title, body=body)
+    raise_alert(app, key=key, now=now, title=title, body=body)
 
 
 def pause_channels(

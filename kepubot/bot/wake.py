@@ -36,7 +36,7 @@ def start(engine: Engine, stop: threading.Event) -> threading.Thread | None:
 def _timeout(engine: Engine) -> float:
     poll = float(engine.settings.poll_seconds)
     now = engine.clock()
-    upcoming = wakeup.next_not_before(engine.conn(), now)
+    upcoming = engine.store.wakeup.next_not_before(now)
     if upcoming is None:
         return poll
     return max(MIN_WAIT, min(poll, (upcoming - now).total_seconds()))

@@ -5,11 +5,9 @@ the ``[alerts] urls``; the same alert repeats at most once per ``repeat_minutes`
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from kepubot.queue import deliveries, ops
 from kepubot.timeutil import to_db
 
 if TYPE_CHECKING:
@@ -26,16 +24,14 @@ def _urls(app: App) -> list[str]:
     return [u.get_secret_value() for u in app.config.data.alerts.urls]
 
 
-def raise_alert(
-    app: App, conn: sqlite3.Connection, *, key: str, now: datetime, title: str, body: str
-) -> bool:
+def raise_alert(app: App, *, key: str, now: datetime, title: str, body: str) -> bool:
     """One alert, unless the same key fired within ``repeat_minutes``. Returns True if sent."""
     from kepubot.alerts import notify
 
     window = timedelta(minutes=app.config.data.alerts.repeat_minutes)
-    if ops.alerted_since(conn, key, now - window):
+    if app.store.ops.alerted_since(key, now - window):
         return False
-    ops.remember_alerts(conn, [key], now, f"{title}: {body}")
+    app.store.ops.remember_alerts([key], now, f"{title}: {body}")
     log.error("ALERT %s — %s", title, body)
     notify(_urls(app), title, body)
     return True
@@ -46,12 +42,11 @@ def check(engine: Engine) -> list[str]:
     from kepubot.alerts import notify
 
     app = engine.app
-    conn = engine.conn()
+    store = engine.store
     now = engine.clock()
     settings = engine.settings
     overdue_before = now - timedelta(minutes=settings.overdue_minutes)
-    rows = deliveries.needing_a_look(
-        conn,
+    rows = store.deliveries.needing_a_look(
         overdue_before=overdue_before,
         stuck_before=now - timedelta(minutes=settings.stuck_minutes),
     )
@@ -73,7 +68,7 @@ def check(engine: Engine) -> list[str]:
                 f"stuck:{row['id']}:{row['state']}",
                 f"stuck in {row['state']} since {row['updated_at']}",
             )
-        if ops.alerted_since(conn, key, window_start):
+        if store.ops.alerted_since(key, window_start):
             continue
         keys.append(key)
         error = f" — {row['last_error']}" if row["last_error"] else ""
@@ -86,7 +81,7 @@ def check(engine: Engine) -> list[str]:
     body = "\n".join(lines[:MAX_LINES]) + (
         f"\n… and {len(lines) - MAX_LINES} more" if len(lines) > MAX_LINES else ""
     )
-    ops.remember_alerts(conn, keys, now, title)
+    store.ops.remember_alerts(keys, now, title)
     for line in lines:
         log.error("ALERT %s", line)
     notify(_urls(app), title, body)

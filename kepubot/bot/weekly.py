@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kepubot.errors import ChannelError, ConfigError
-from kepubot.queue import ops
 
 if TYPE_CHECKING:
     from kepubot.bot.dispatch import Engine
@@ -65,7 +64,7 @@ def run_weekly(engine: Engine) -> Path | None:
     occurrence = last_occurrence(settings.weekly, now.astimezone(app.tz))
     since, until = period_for(occurrence)
     key = f"weekly-report:{since.isoformat()}"
-    if not ops.claim_once(engine.conn(), key, engine.worker):
+    if not engine.store.ops.claim_once(key, engine.worker):
         return None
     language = settings.language or app.config.data.kepubot.language
     report = build_report(app, since=since, until=until, now=now, language=language)

@@ -21,7 +21,7 @@ from kepubot.bot.daemon import run_once
 from kepubot.bot.dispatch import Engine
 from kepubot.bot.reconcile import poll_processing
 from kepubot.channels.base import Channel, Published
-from kepubot.queue import deliveries
+from kepubot.queue import deliveries, repos
 from kepubot.timeutil import utcnow
 
 
@@ -128,7 +128,10 @@ def test_a_delivery_settled_before_it_is_read_is_skipped(
         app_b.channels["cms"] = _polls(app_b.channels["cms"])  # type: ignore[assignment]
         untouched = _polls(app_a.channels["cms"])
         app_a.channels["cms"] = untouched  # type: ignore[assignment]
+        # the daemon reads through its store's repository (docs/architecture.md §17): the
+        # seam is the repository's entry, the storage function it binds stays the real one
         real_due = deliveries.due_ids
+        real_entry = repos.Deliveries.due_ids
 
         rival_started: list[bool] = []
         rival_done: list[int] = []
@@ -141,11 +144,11 @@ def test_a_delivery_settled_before_it_is_read_is_skipped(
             return rows
 
         # the real query, then the rival's whole poll: the window a second process can hit
-        monkeypatch.setattr(deliveries, "due_ids", due_then_rival)
+        monkeypatch.setattr(repos.Deliveries, "due_ids", repos.bound(due_then_rival))
         assert poll_processing(engine_a) == 0
         # put back only the query: monkeypatch.undo() would also undo the backend fixture's
         # KEPUBOT_DATABASE and send the checks below to an empty SQLite file
-        monkeypatch.setattr(deliveries, "due_ids", real_due)
+        monkeypatch.setattr(repos.Deliveries, "due_ids", real_entry)
         assert rival_done == [1]
         assert untouched.polled == 0  # A did not even ask the platform again
         assert _published_rows(env, delivery_id) == 1
@@ -177,7 +180,7 @@ def test_stopping_waits_for_a_dispatch_handing_over_a_claim(
             go_on.wait(30)  # the signal arrives here, between the claim and the hand-over
         return delivery
 
-    monkeypatch.setattr(deliveries, "claim_next", claim_then_pause)
+    monkeypatch.setattr(repos.Deliveries, "claim_next", repos.bound(claim_then_pause))
     ticker = threading.Thread(target=engine.dispatch)
     ticker.start()
     try:
