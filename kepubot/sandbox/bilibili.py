@@ -166,16 +166,9 @@ class BilibiliOpenAPI(UserTokenEndpoint):
     # -- control ---------------------------------------------------------------------------
 
     def set_secrets(self, value: Any) -> None:
-        names = {"client_id", "client_secret", "access_token", "refresh_token", "openid", "scopes"}
-        self._check_secret_names(value, names)
-        self._check_secret_pairs(value, ("client_id", "client_secret"), "openid")
-        scopes = self._secret_scopes(value, SCOPES)
-        now = self.context.now()
-        with self._lock:
-            if "client_id" in value:
-                self._client = (str(value["client_id"]), str(value["client_secret"]))
-            if "access_token" in value or "refresh_token" in value:
-                self._register_tokens(value, _Grant(str(value["openid"]), scopes), now)
+        self._set_app_and_tokens(
+            value, app=("client_id", "client_secret"), owner="openid", scopes=SCOPES, grant=_Grant
+        )
 
     def reset(self) -> None:
         with self._lock:

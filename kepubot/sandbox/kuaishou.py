@@ -131,16 +131,9 @@ class KuaishouOpenAPI(UserTokenEndpoint):
     # -- control ---------------------------------------------------------------------------
 
     def set_secrets(self, value: Any) -> None:
-        names = {"app_id", "app_secret", "access_token", "refresh_token", "open_id", "scopes"}
-        self._check_secret_names(value, names)
-        self._check_secret_pairs(value, ("app_id", "app_secret"), "open_id")
-        scopes = self._secret_scopes(value, SCOPES)
-        now = self.context.now()
-        with self._lock:
-            if "app_id" in value:
-                self._client = (str(value["app_id"]), str(value["app_secret"]))
-            if "access_token" in value or "refresh_token" in value:
-                self._register_tokens(value, _Grant(str(value["open_id"]), scopes), now)
+        self._set_app_and_tokens(
+            value, app=("app_id", "app_secret"), owner="open_id", scopes=SCOPES, grant=_Grant
+        )
 
     def reset(self) -> None:
         with self._lock:

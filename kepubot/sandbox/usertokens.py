@@ -10,6 +10,7 @@ this module never imports kepubot.channels (docs/architecture.md §2.2).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,27 @@ class UserTokenEndpoint(Endpoint):
         if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
             raise ValueError(f'"{self.route}" scopes must be a list of strings')
         return list(scopes)
+
+    def _set_app_and_tokens(
+        self,
+        value: Any,
+        *,
+        app: tuple[str, str],
+        owner: str,
+        scopes: list[str],
+        grant: Callable[[str, list[str]], Any],
+    ) -> None:
+        """``POST /_sandbox/secrets`` for a platform whose tokens carry a list of ``scopes``:
+        the application's (id, secret) and the user's tokens, for ``grant(owner, scopes)``."""
+        self._check_secret_names(value, {*app, "access_token", "refresh_token", owner, "scopes"})
+        self._check_secret_pairs(value, app, owner)
+        granted = self._secret_scopes(value, scopes)
+        now = self.context.now()
+        with self._lock:
+            if app[0] in value:
+                self._client = (str(value[app[0]]), str(value[app[1]]))
+            if "access_token" in value or "refresh_token" in value:
+                self._register_tokens(value, grant(str(value[owner]), granted), now)
 
     def _register_tokens(self, value: dict[str, Any], grant: Any, now: float) -> None:
         """Registering is a fresh authorization: the tokens are valid again. Caller holds the
