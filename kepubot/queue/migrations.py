@@ -481,19 +481,6 @@ M023_NOTIFY_DUE = """
 """
 
 
-# One snapshot per delivery and collection point (docs/architecture.md §3.5): the collector
-# records the point a snapshot answers, and a second collector that claimed the same point (a
-# pass that outlasted the claim's hold, a host whose clock runs ahead) stores nothing. NULL
-# for figures not tied to a point (collected by hand, imported, typed in), which never clash;
-# the snapshots before this migration are all NULL, so none has to be merged. Standard SQL:
-# PostgreSQL runs it through pg_ddl.
-M026_METRICS_POINT = """
-ALTER TABLE metrics ADD COLUMN point_at TEXT;
-CREATE UNIQUE INDEX metrics_one_per_point ON metrics(delivery_id, point_at)
-  WHERE point_at IS NOT NULL;
-"""
-
-
 # A paused post (issue 16, docs/delivery.md §18): its deliveries are not claimed while it has a
 # row here. PostgreSQL: PG[25] (the key is a post's id, not an identity; resuming wakes daemons).
 M025_POST_PAUSES = """
@@ -572,8 +559,6 @@ MIGRATIONS: list[tuple[int, str, str | PythonMigration]] = [
     (23, "notify_due", M023_NOTIFY_DUE),
     # awaiting_person, a delivery state of its own (issue 14, docs/delivery.md §17)
     (24, "awaiting_person", PythonMigration("awaiting_person")),
-    # the collection point of a snapshot, one snapshot per point (docs/architecture.md §3.5)
-    (26, "metrics_point", M026_METRICS_POINT),
     # paused posts: the claim skips a post with a row here (issue 16, docs/delivery.md §18)
     (25, "post_pauses", M025_POST_PAUSES),
     # the collection point of a snapshot, one snapshot per point (docs/architecture.md §3.5)
