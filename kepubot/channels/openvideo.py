@@ -17,15 +17,47 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from kepubot.channels.base import HttpChannel, Permission, Problem, checkpoint
+from kepubot.channels.base import HttpChannel, Permission, Problem, checkpoint, mask_secrets
 from kepubot.errors import Permanent, Transient
 from kepubot.models import Media
 
 PART_UNIT = 1024 * 1024  # bytes per chunk_size_mb
+DESCRIPTION_CHARS = 160  # of a platform's error text, in an error message
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_int(value: Any) -> int | None:
+    """An integer from an answer's field (a number or a decimal string); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    return None
+
+
+def one_line(text: str, secrets: list[str], limit: int = DESCRIPTION_CHARS) -> str:
+    """A platform's error text for a message: secrets masked, one line, at most ``limit``
+    characters (then "…")."""
+    detail = " ".join(mask_secrets(text, secrets).split())
+    return detail[:limit] + "…" if len(detail) > limit else detail
+
+
+def topic(tag: str) -> str:
+    """A tag as a topic: a topic ends at the first space, and a tag written as "#科普" must not
+    become "##科普"."""
+    return "".join(tag.strip().lstrip("#＃").split())
 
 
 def media_path(channel: HttpChannel, media: Media, missing: str | None = None) -> str:

@@ -38,11 +38,10 @@ from kepubot.channels.bilibili.codes import (
     PATHS,
     RATE_LIMIT_RETRY_AFTER,
     SCOPE_OF,
-    as_dict,
-    as_int,
     error_of,
 )
 from kepubot.channels.errors import ErrorRule, check_rules
+from kepubot.channels.openvideo import as_dict, as_int
 from kepubot.channels.usertoken import UserTokenApi
 from kepubot.config import Secret
 from kepubot.errors import (

@@ -53,16 +53,17 @@ from kepubot.channels.bilibili.codes import (
     STATE_OPEN,
     STATES_REFUSED,
     VIDEO_TYPES,
-    as_dict,
-    as_int,
 )
 from kepubot.channels.openvideo import (
     PART_UNIT,
+    as_dict,
+    as_int,
     cover_problems,
     forget_changed_video,
     granted_permissions,
     media_path,
     restart_upload_on_refusal,
+    topic,
     upload_parts,
     video_problems,
 )
@@ -82,10 +83,6 @@ NEEDED = (
 )
 
 
-def _tag(tag: str) -> str:
-    return "".join(tag.strip().lstrip("#＃").split())
-
-
 class BilibiliChannel(BilibiliApi):
     capabilities = Capabilities(
         find=True,
@@ -99,7 +96,7 @@ class BilibiliChannel(BilibiliApi):
     )
 
     def tags(self, post: Post) -> list[str]:
-        return [t for t in dict.fromkeys(_tag(tag) for tag in post.tags) if t]
+        return [t for t in dict.fromkeys(topic(tag) for tag in post.tags) if t]
 
     def render(self, post: Post) -> Rendered:
         post = post.for_channel(self.name)

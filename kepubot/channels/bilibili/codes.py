@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kepubot.channels.base import mask_secrets
+from kepubot.channels.openvideo import as_int, one_line
 
 #: Paths. ``oauth`` under oauth_base (api.bilibili.com), ``part_upload`` under upload_base
 #: (openupos.bilivideo.com), the rest under api_base (member.bilibili.com).
@@ -122,22 +122,6 @@ _REFRESH_EXPIRED = re.compile(
 )
 
 
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    return None
-
-
 def error_of(body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str]:
     """(code, one-line detail) of a Bilibili answer ``{code, message, ttl, data, request_id}``;
     (None, "") when the body is not one."""
@@ -147,9 +131,7 @@ def error_of(body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str]
     if code == 0:
         return 0, ""
     detail = f"code {code}: {body.get('message') or 'no message'}"
-    detail = " ".join(mask_secrets(detail, secrets).split())
-    if len(detail) > DESCRIPTION_CHARS:
-        detail = detail[:DESCRIPTION_CHARS] + "…"
+    detail = one_line(detail, secrets, DESCRIPTION_CHARS)
     if body.get("request_id"):
         detail += f"; request_id {str(body['request_id'])[:40]}"
     return code, detail

@@ -43,7 +43,6 @@ from kepubot.channels.douyin.codes import (
     _dict,
     _error_of,
     _int,
-    _when,
 )
 from kepubot.channels.errors import ErrorRule, check_rules
 from kepubot.channels.usertoken import (  # the suffixes and margin: known here by name too
@@ -51,7 +50,7 @@ from kepubot.channels.usertoken import (  # the suffixes and margin: known here 
 )
 from kepubot.channels.usertoken import SCOPE_SUFFIX as SCOPE_SUFFIX
 from kepubot.channels.usertoken import SOURCE_SUFFIX as SOURCE_SUFFIX
-from kepubot.channels.usertoken import TokenRefused, UserTokenApi
+from kepubot.channels.usertoken import TokenRefused, UserTokenApi, when
 from kepubot.config import Secret
 from kepubot.errors import (
     AuthExpired,
@@ -308,7 +307,7 @@ class DouyinApi(UserTokenApi):
                 " must authorise again before %s",
                 self.name,
                 detail,
-                _when(end),
+                when(end),
             )
             return current
         if code != 0:
@@ -335,20 +334,20 @@ class DouyinApi(UserTokenApi):
         alert = getattr(self.context, "alert", None)
         if not callable(alert):
             return
-        when = _when(end)
+        stamp = when(end)
         if self._language() == "en":
-            title = f"kepubot: Douyin channel {self.name}: its authorization ends {when}"
+            title = f"kepubot: Douyin channel {self.name}: its authorization ends {stamp}"
             body = (
                 f"The refresh token of [channels.{self.name}] cannot be renewed any more"
-                f" ({RENEW_LIMIT} renewals used or not permitted) and expires {when}. Have the"
+                f" ({RENEW_LIMIT} renewals used or not permitted) and expires {stamp}. Have the"
                 " account authorise the app again, then configure the new access_token and"
                 " refresh_token."
             )
         else:
-            title = f"kepubot：抖音渠道 {self.name} 的授权将于 {when} 到期"
+            title = f"kepubot：抖音渠道 {self.name} 的授权将于 {stamp} 到期"
             body = (
                 f"[channels.{self.name}] 的 refresh_token 已不能再续期（已续期 {RENEW_LIMIT} 次"
-                f"或无续期权限），将于 {when} 失效。请让抖音账号重新授权应用，然后配置新的"
+                f"或无续期权限），将于 {stamp} 失效。请让抖音账号重新授权应用，然后配置新的"
                 " access_token 和 refresh_token。"
             )
         alert(f"douyin-authorization:{self.name}:{end.date().isoformat()}", title, body)

@@ -48,7 +48,6 @@ from kepubot.channels.douyin.codes import (
     _from_unix,
     _int,
     _parse_time,
-    _when,
 )
 from kepubot.channels.openvideo import (
     PART_UNIT,
@@ -56,9 +55,11 @@ from kepubot.channels.openvideo import (
     granted_permissions,
     media_path,
     restart_upload_on_refusal,
+    topic,
     upload_parts,
     video_problems,
 )
+from kepubot.channels.usertoken import when
 from kepubot.errors import (
     OutcomeUnknown,
     Permanent,
@@ -93,11 +94,6 @@ _UPLOAD_KEYS = ("upload_id", "upload_started_at", "uploaded_parts")
 LOOK_AT = "抖音创作者服务中心（creator.douyin.com）→ 内容管理 → 作品管理"
 
 
-def _topic(tag: str) -> str:
-    # A topic ends at the first space, and a tag written as "#科普" must not become "##科普".
-    return "".join(tag.strip().lstrip("#＃").split())
-
-
 class DouyinChannel(DouyinApi):
     channel_type = "douyin"
     # No retract: the open platform's current OpenAPI list (developer.open-douyin.com, 内容能力)
@@ -107,7 +103,7 @@ class DouyinChannel(DouyinApi):
     capabilities = Capabilities(find=True, metrics=True, verify=True, permissions=True)
 
     def text(self, post: Post) -> str:
-        topics = [t for t in (_topic(tag) for tag in post.tags) if t]
+        topics = [t for t in (topic(tag) for tag in post.tags) if t]
         return " ".join([post.title.strip(), *("#" + t for t in topics)]).strip()
 
     def render(self, post: Post) -> Rendered:
@@ -382,9 +378,9 @@ class DouyinChannel(DouyinApi):
         used = self.renewals_used()
         return (
             f"open_id {self.settings.open_id} ({videos}); access token expires"
-            f" {_when(token.expires_at)}, refresh token expires {_when(token.refresh_expires_at)}"
+            f" {when(token.expires_at)}, refresh token expires {when(token.refresh_expires_at)}"
             f" ({used}/{RENEW_LIMIT} renewals used; authorization ends by"
-            f" {_when(self.authorization_ends(token))} unless the account authorises again)"
+            f" {when(self.authorization_ends(token))} unless the account authorises again)"
         )
 
     def permissions(self) -> list[Permission]:

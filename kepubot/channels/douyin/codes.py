@@ -6,9 +6,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from kepubot.channels.base import (
-    mask_secrets,
-)
+from kepubot.channels.openvideo import as_dict as _dict
+from kepubot.channels.openvideo import as_int as _int
+from kepubot.channels.openvideo import one_line
 
 # --- the platform, as data ---------------------------------------------------------------------
 
@@ -137,22 +137,6 @@ _REFRESH_EXPIRED = re.compile(
 )
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    return None
-
-
 def _error_of(body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str]:
     """(error code, one-line detail) of a Douyin answer, None when it is not one.
 
@@ -187,10 +171,7 @@ def _error_of(body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str
     sub_code, sub = _int(extra.get("sub_error_code")), extra.get("sub_description")
     if sub_code or sub:
         detail += f" (sub_error_code {sub_code}: {sub})"
-    detail = mask_secrets(detail, secrets)
-    detail = " ".join(detail.split())
-    if len(detail) > DESCRIPTION_CHARS:
-        detail = detail[:DESCRIPTION_CHARS] + "…"
+    detail = one_line(detail, secrets, DESCRIPTION_CHARS)
     logid = extra.get("logid") or body.get("log_id")
     if logid:
         detail += f"; logid {str(logid)[:40]}"
@@ -210,7 +191,3 @@ def _parse_time(value: Any) -> datetime | None:
 def _from_unix(value: Any) -> datetime | None:
     seconds = _int(value)
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "unknown"

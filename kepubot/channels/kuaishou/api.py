@@ -25,10 +25,10 @@ from kepubot.channels.kuaishou.codes import (
     PATHS,
     RATE_LIMIT_RETRY_AFTER,
     SCOPE_OF,
-    as_int,
     error_of,
     kind_of,
 )
+from kepubot.channels.openvideo import as_int
 from kepubot.channels.usertoken import TokenRefused as TokenRefused
 from kepubot.channels.usertoken import UserTokenApi
 from kepubot.config import Secret

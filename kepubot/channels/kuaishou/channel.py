@@ -42,16 +42,17 @@ from kepubot.channels.kuaishou.codes import (
     MAX_VIDEO_BYTES,
     UPLOAD_PATHS,
     VIDEO_TYPES,
-    as_dict,
-    as_int,
 )
 from kepubot.channels.openvideo import (
     PART_UNIT,
+    as_dict,
+    as_int,
     cover_problems,
     forget_changed_video,
     granted_permissions,
     media_path,
     restart_upload_on_refusal,
+    topic,
     upload_parts,
     video_problems,
 )
@@ -74,10 +75,6 @@ NEEDED = (
 )
 
 
-def _topic(tag: str) -> str:
-    return "".join(tag.strip().lstrip("#＃").split())
-
-
 def photo_url(photo_id: str) -> str:
     return f"https://www.kuaishou.com/short-video/{photo_id}"  # the public page [gk]
 
@@ -95,7 +92,7 @@ class KuaishouChannel(KuaishouApi):
     )
 
     def caption(self, post: Post) -> str:
-        topics = [t for t in dict.fromkeys(_topic(tag) for tag in post.tags) if t]
+        topics = [t for t in dict.fromkeys(topic(tag) for tag in post.tags) if t]
         return " ".join([post.title.strip(), *("#" + t for t in topics)]).strip()
 
     def render(self, post: Post) -> Rendered:

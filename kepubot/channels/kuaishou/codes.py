@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kepubot.channels.base import mask_secrets
+from kepubot.channels.openvideo import as_int, one_line
 
 #: Paths under api_base. The upload paths are under the ``endpoint`` host that start_upload
 #: returns, over http:// as the documentation says ("上传接口均为http://{host}/...") [src].
@@ -83,22 +83,6 @@ DESCRIPTION_CHARS = 160
 _TOKEN_TEXT = re.compile(r"access[_ ]?token.{0,30}(过期|失效|无效|expire|invalid)", re.I | re.S)
 
 
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    return None
-
-
 def error_of(body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str]:
     """(result, one-line detail): (1, "") on success, (None, "") when the body is not a
     Kuaishou answer."""
@@ -108,9 +92,7 @@ def error_of(body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str]
     if result == 1:
         return 1, ""
     message = body.get("error_msg") or body.get("error_message") or "no error_msg"
-    detail = " ".join(mask_secrets(f"result {result}: {message}", secrets).split())
-    if len(detail) > DESCRIPTION_CHARS:
-        detail = detail[:DESCRIPTION_CHARS] + "…"
+    detail = one_line(f"result {result}: {message}", secrets, DESCRIPTION_CHARS)
     return result, detail
 
 
