@@ -63,7 +63,11 @@ def append(
     """Append one row. Must run inside the caller's ``BEGIN IMMEDIATE`` transaction."""
     if not conn.in_transaction:
         raise RuntimeError("audit.append must run inside a transaction")
-    # one append at a time on the chain's head (docs/architecture.md §11.3)
+    # One append at a time on the chain's head (docs/architecture.md §11.3). In a shared write
+    # transaction on PostgreSQL other appenders run beside this one: the head is read only
+    # after the lock is held, and the lock is released after the previous holder's COMMIT is
+    # visible, so the head read is the committed newest row. Every transaction holding this
+    # lock is serialised from here to its COMMIT: callers append their audit row last.
     advisory_lock(conn, "audit")
     last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
     prev_hash = last["hash"] if last else GENESIS

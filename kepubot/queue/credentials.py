@@ -2,6 +2,10 @@
 daemon, with a single-flight refresh: one process refreshes while holding a short lease on
 the row, the others wait and then use what it stored (docs/delivery.md §10).
 
+Every write here is a shared write transaction on PostgreSQL (docs/architecture.md §11.3):
+the stores are single upserts, the lease release one owner-fenced UPDATE, and the
+single-flight's read-then-lease runs under the advisory lock ``credentials:<channel>``.
+
 App secrets never come here (they stay in the environment). A refresh token is never
 overwritten with an empty value. Tokens are encrypted at rest (Fernet: AES-128-CBC with an
 HMAC-SHA256) with ``[kepubot] token_key`` (a ``${ENV}`` reference), or else with a random key
@@ -130,7 +134,7 @@ class CredentialStore:
 
     def put(self, channel: str, token: Token) -> None:
         conn = self._db.conn()
-        with transaction(conn):
+        with transaction(conn, shared=True):
             self._store(conn, channel, token)
 
     def _store(self, conn: sqlite3.Connection, channel: str, token: Token) -> None:
@@ -170,7 +174,7 @@ class CredentialStore:
         deadline = time.monotonic() + self.wait_seconds
         while True:
             now = self.clock()
-            with transaction(conn):
+            with transaction(conn, shared=True):
                 # the token single-flight (docs/architecture.md §11.3)
                 advisory_lock(conn, f"credentials:{channel}")
                 conn.execute(
@@ -208,11 +212,11 @@ class CredentialStore:
             time.sleep(0.05)
         try:
             token = fetch(self.get(channel))
-            with transaction(conn):
+            with transaction(conn, shared=True):
                 self._store(conn, channel, token)
             return self.get(channel) or token
         finally:
-            with transaction(conn):
+            with transaction(conn, shared=True):
                 conn.execute(
                     "UPDATE credentials SET lease_owner = NULL, lease_until = NULL"
                     " WHERE channel = ? AND lease_owner = ?",

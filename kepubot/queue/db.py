@@ -52,9 +52,12 @@ class Connection(sqlite3.Connection):
     dialect = "sqlite"
 
 
-#: Key of the database-wide advisory lock every PostgreSQL write transaction takes first: it
-#: keeps SQLite's one-writer-at-a-time rule (BEGIN IMMEDIATE), on which every read-then-write
-#: of the service code relies, across hosts (docs/architecture.md §11.3).
+#: Key of the database-wide advisory lock every PostgreSQL write transaction takes first.
+#: Taken exclusively (the default), it keeps SQLite's one-writer-at-a-time rule (BEGIN
+#: IMMEDIATE), on which every read-then-write of the service code relies, across hosts. The
+#: delivery engine's hot path takes it shared (``transaction(conn, shared=True)``): those
+#: transactions run side by side, each made safe by its own row and key locks, and together
+#: they still exclude every exclusive writer (docs/architecture.md §11.3).
 PG_WRITER_LOCK = 0x6B657075  # "kepu"
 
 
@@ -63,17 +66,22 @@ def dialect(conn: Any) -> str:
     return str(getattr(conn, "dialect", "sqlite"))
 
 
-def advisory_lock(conn: Any, name: str) -> None:
+def advisory_lock(conn: Any, name: str, *, wait: bool = True) -> bool:
     """Serialise this transaction against every other holding ``name`` until it ends.
 
     PostgreSQL: ``pg_advisory_xact_lock`` on a key derived from ``name`` (released at COMMIT or
-    ROLLBACK). SQLite: nothing to do, ``BEGIN IMMEDIATE`` already serialises every writer."""
+    ROLLBACK). With ``wait=False`` it is ``pg_try_advisory_xact_lock``: returns False at once
+    when another transaction holds ``name``. SQLite: nothing to do, ``BEGIN IMMEDIATE``
+    already serialises every writer (always True)."""
     if dialect(conn) != "postgresql":
-        return
+        return True
     import hashlib
 
     key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    conn.execute("SELECT pg_advisory_xact_lock(?)", (key,))
+    if wait:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (key,))
+        return True
+    return bool(conn.execute("SELECT pg_try_advisory_xact_lock(?)", (key,)).fetchone()[0])
 
 
 def _write_lock(path: Path) -> Any:
@@ -123,6 +131,13 @@ def is_busy(exc: BaseException) -> bool:
     )
 
 
+def for_update(conn: Any) -> str:
+    """`` FOR UPDATE`` on PostgreSQL: lock the rows read until the transaction ends (a
+    read-then-write inside a shared transaction, docs/architecture.md §11.3); nothing on
+    SQLite, where BEGIN IMMEDIATE already admits one writer."""
+    return " FOR UPDATE" if dialect(conn) == "postgresql" else ""
+
+
 def skip_locked(conn: Any) -> str:
     """`` FOR UPDATE SKIP LOCKED`` for a claim's SELECT on PostgreSQL (rows another
     transaction holds are passed over, not waited for); nothing on SQLite, where BEGIN
@@ -131,15 +146,21 @@ def skip_locked(conn: Any) -> str:
 
 
 @contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(conn: sqlite3.Connection, *, shared: bool = False) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception.
 
     Threads of one process queue on an in-process lock first: SQLite's busy handler sleeps
     1-100 ms between tries even when the lock has just been freed, which made eight worker
     threads no faster than one. Other processes still meet at SQLite's own lock.
+
+    On PostgreSQL the transaction first takes ``PG_WRITER_LOCK``: exclusively by default (no
+    other write transaction runs meanwhile, as on SQLite), or with ``shared=True`` beside the
+    other shared ones. Only a function whose every read-then-write is made safe by its own
+    row or key locks may pass ``shared=True`` (the delivery engine's hot path; each says why,
+    docs/architecture.md §11.3). SQLite ignores ``shared``: it has one writer at a time.
     """
     if dialect(conn) == "postgresql":
-        with _pg_transaction(conn):
+        with _pg_transaction(conn, shared):
             yield conn
         return
     lock = getattr(conn, "write_lock", None)
@@ -173,10 +194,16 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 @contextlib.contextmanager
-def _pg_transaction(conn: Any) -> Iterator[Any]:
+def _pg_transaction(conn: Any, shared: bool = False) -> Iterator[Any]:
     conn.execute("BEGIN")
     try:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (PG_WRITER_LOCK,))
+        # the first statement, so no row or key lock is ever held while waiting for it: an
+        # exclusive request queues behind the shared holders and new shared requests queue
+        # behind it (PostgreSQL grants in order), so neither side starves
+        if shared:
+            conn.execute("SELECT pg_advisory_xact_lock_shared(?)", (PG_WRITER_LOCK,))
+        else:
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (PG_WRITER_LOCK,))
         yield conn
     except BaseException:
         if not getattr(conn, "closed", False):

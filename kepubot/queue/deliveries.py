@@ -2,6 +2,9 @@
 
 Rules this module keeps:
 - each change is one ``BEGIN IMMEDIATE`` transaction together with its audit row;
+- on PostgreSQL the daemon's side (claim, intent, outcome, polls) runs in shared write
+  transactions side by side (docs/architecture.md §11.3); each such function says in a
+  comment why each of its read-then-writes is safe there;
 - after a claim, every write is fenced by ``lease_owner`` + ``lease_version`` and checks that it
   changed exactly one row (``LeaseLost`` otherwise);
 - the intent (``sending`` + an open attempt row) is committed before any platform call;
@@ -21,7 +24,7 @@ from typing import Any
 from kepubot.errors import InvalidTransition, LeaseLost, NotFound
 from kepubot.models import Delivery
 from kepubot.queue import audit
-from kepubot.queue.db import advisory_lock, skip_locked, transaction
+from kepubot.queue.db import advisory_lock, dialect, for_update, skip_locked, transaction
 from kepubot.states import (  # the state machine, as data (docs/delivery.md §2.4)
     DeliveryState,
     allowed,
@@ -73,6 +76,18 @@ def from_row(row: sqlite3.Row) -> Delivery:
 
 def get(conn: sqlite3.Connection, delivery_id: int) -> Delivery:
     row = conn.execute(f"SELECT {_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"delivery {delivery_id} does not exist; see `kepubot delivery list`")
+    return from_row(row)
+
+
+def _get_locked(conn: sqlite3.Connection, delivery_id: int) -> Delivery:
+    """``get`` inside a write transaction, the row locked until it ends (``FOR UPDATE`` on
+    PostgreSQL): what is decided from it stays true until COMMIT, also in a shared
+    transaction (docs/architecture.md §11.3)."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM deliveries WHERE id = ?{for_update(conn)}", (delivery_id,)
+    ).fetchone()
     if row is None:
         raise NotFound(f"delivery {delivery_id} does not exist; see `kepubot delivery list`")
     return from_row(row)
@@ -267,7 +282,43 @@ def _set_state(
     fence: tuple[str, int] | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Move one delivery to ``to_state`` (inside the caller's transaction), fenced if asked."""
+    """Move one delivery to ``to_state`` (inside the caller's transaction), fenced if asked,
+    and append its audit row."""
+    entry = _move(
+        conn,
+        delivery,
+        to_state,
+        now=now,
+        actor=actor,
+        action=action,
+        extra_sets=extra_sets,
+        fence=fence,
+        detail=detail,
+    )
+    audit.append(conn, **entry)
+
+
+def _move(
+    conn: sqlite3.Connection,
+    delivery: Delivery | sqlite3.Row,
+    to_state: str,
+    *,
+    now: datetime,
+    actor: str,
+    action: str,
+    extra_sets: dict[str, Any] | None = None,
+    fence: tuple[str, int] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``_set_state`` without the audit append: returns the audit row's arguments, for a
+    caller that appends it last, just before COMMIT (the audit lock is the one every write
+    meets; docs/architecture.md §11.3).
+
+    The UPDATE is its own compare-and-set: ``WHERE id AND state = <the state the caller
+    read> [AND lease_owner AND lease_version]``. On PostgreSQL an UPDATE that meets a row
+    another transaction changed waits for it and re-checks its WHERE on the committed row, so
+    it changes the row only if it still is what the caller saw, and then holds the row's lock
+    until COMMIT. Exactly one row or ``LeaseLost``/``InvalidTransition``."""
     delivery_id = delivery["id"] if not isinstance(delivery, Delivery) else delivery.id
     from_state = delivery["state"] if not isinstance(delivery, Delivery) else delivery.state
     post_id = delivery["post_id"] if not isinstance(delivery, Delivery) else delivery.post_id
@@ -285,15 +336,14 @@ def _set_state(
                 f"delivery {delivery_id}: no longer held by {fence[0]} (version {fence[1]})"
             )
         raise InvalidTransition(f"delivery {delivery_id}: changed concurrently; try again")
-    audit.append(
-        conn,
-        at=to_db(now),
-        actor=actor,
-        action=action,
-        post_id=post_id,
-        delivery_id=delivery_id,
-        detail={"from": from_state, "to": to_state, **(detail or {})},
-    )
+    return {
+        "at": to_db(now),
+        "actor": actor,
+        "action": action,
+        "post_id": post_id,
+        "delivery_id": delivery_id,
+        "detail": {"from": from_state, "to": to_state, **(detail or {})},
+    }
 
 
 # --- created and held by the editorial workflow (called inside its transactions) ---------
@@ -475,12 +525,33 @@ def claim_next(
     Skipped: channels with a send in flight (at most one per account, across all daemons),
     channels whose breaker is open or whose rate limit says wait, and ``exclude_channels``.
     A claim on a channel whose breaker has cooled down is that breaker's single probe.
+
+    A shared write transaction on PostgreSQL (docs/architecture.md §11.3): other claims,
+    intents and outcomes run beside it, never a workflow or operator write. Why each
+    read-then-write holds there:
+    - pauses and post pauses: written only by exclusive transactions, none of which commits
+      while this one holds the shared lock; read as under the one-writer rule;
+    - the candidate row: ``FOR UPDATE SKIP LOCKED`` locks it (re-checking that it is still
+      queued and due) or passes over it, never waits; the claiming UPDATE is on a row this
+      transaction holds, so two claims never take one delivery;
+    - one send per account: the channels in flight and the blocked ones are read first, for
+      all channels at once, and may be stale when a candidate is found (claims and outcomes
+      commit meanwhile). So the account lock ``account:<channel>`` is taken without waiting
+      (a claim holding it is deciding about that channel right now: pass over it; waiting
+      could deadlock two claims that each hold one channel and move on to the other's), and
+      under it the channel is read again: a send in flight (a claim committed since), then
+      breaker and rate limit (a breaker is opened before the failing send's outcome is
+      recorded, so a channel whose send is seen to have ended shows it);
+    - the rate bucket: ``limits.take_token`` reads and writes it under ``limits:<channel>``;
+      the probe: ``limits.mark_probe`` is one UPDATE, its own compare-and-set;
+    - the audit row: appended last, under the ``audit`` lock (kepubot/queue/audit.py).
     """
     from kepubot.queue import limits
     from kepubot.queue.postpause import NOT_PAUSED  # paused posts wait (docs/delivery.md §18)
 
     now_text = to_db(now)
-    with transaction(conn):
+    postgresql = dialect(conn) == "postgresql"
+    with transaction(conn, shared=True):
         # emergency stop (docs/operations.md §13): read in the claim's own transaction, so a
         # pause committed before this poll is seen by it; '*' stops every channel
         paused = {r[0] for r in conn.execute("SELECT scope FROM pauses")}
@@ -513,7 +584,11 @@ def claim_next(
                 return None
             channel = candidate["channel"]
             # the per-account send lease (docs/architecture.md §11.3): one claim per account
-            advisory_lock(conn, f"account:{channel}")
+            if not advisory_lock(conn, f"account:{channel}", wait=False) or (
+                postgresql and not _still_free(conn, channel, now)
+            ):
+                skip.add(channel)
+                continue
             limit = (rate_limits or {}).get(channel)
             if limit is not None and limits.take_token(conn, channel, limit[0], limit[1], now):
                 skip.add(channel)
@@ -525,6 +600,8 @@ def claim_next(
             f" WHERE id = ? AND state = 'queued' RETURNING {_COLUMNS}",
             (worker, to_db(now + timedelta(seconds=lease_seconds)), now_text, candidate["id"]),
         ).fetchone()
+        if row is None:  # cannot happen: this transaction holds the queued row
+            raise InvalidTransition(f"delivery {candidate['id']}: changed concurrently")
         delivery = from_row(row)
         probe = limits.mark_probe(conn, channel, now)
         audit.append(
@@ -544,6 +621,19 @@ def claim_next(
     return delivery
 
 
+def _still_free(conn: sqlite3.Connection, channel: str, now: datetime) -> bool:
+    """Under the channel's account lock in a shared claim (PostgreSQL): no send in flight on
+    it, then neither breaker nor rate limit holding it, read now (see ``claim_next``)."""
+    from kepubot.queue import limits
+
+    busy = conn.execute(
+        "SELECT 1 FROM deliveries INDEXED BY deliveries_due"
+        " WHERE state IN ('claimed', 'sending') AND channel = ? LIMIT 1",
+        (channel,),
+    ).fetchone()
+    return busy is None and not limits.is_blocked(conn, channel, now)
+
+
 def begin_send(
     conn: sqlite3.Connection,
     *,
@@ -552,9 +642,14 @@ def begin_send(
     now: datetime,
     lease_seconds: float,
 ) -> int:
-    """Commit the intent (state ``sending`` + an open attempt row) before the platform call."""
-    with transaction(conn):
-        _set_state(
+    """Commit the intent (state ``sending`` + an open attempt row) before the platform call.
+
+    Shared on PostgreSQL (docs/architecture.md §11.3): the fenced UPDATE is the compare-and-set
+    (``_move``) and then holds the delivery's row until COMMIT; every writer of a delivery's
+    attempts changes that row first, so the attempt number (MAX + 1) is read and written by
+    one transaction at a time. The audit row goes last."""
+    with transaction(conn, shared=True):
+        entry = _move(
             conn,
             delivery,
             "sending",
@@ -575,6 +670,7 @@ def begin_send(
             (delivery.id, delivery.id, worker, to_db(now)),
         )
         attempt_id = int(cursor.fetchone()[0])
+        audit.append(conn, **entry)
     delivery.state = "sending"
     delivery.attempts += 1
     return attempt_id
@@ -612,7 +708,8 @@ def release_claim(
     sets = _release_lease()
     if not_before is not None:
         sets["not_before"] = to_db(not_before)
-    with transaction(conn):
+    # shared on PostgreSQL: one fenced UPDATE (its own compare-and-set, ``_move``), then audit
+    with transaction(conn, shared=True):
         _set_state(
             conn,
             delivery,
@@ -635,8 +732,11 @@ def save_progress(
     progress: dict[str, Any],
     now: datetime,
 ) -> None:
-    """Checkpoint a multi-step publish (uploaded media ids, draft id, ...), fenced."""
-    with transaction(conn):
+    """Checkpoint a multi-step publish (uploaded media ids, draft id, ...), fenced.
+
+    Shared on PostgreSQL: one fenced UPDATE, re-checked on the committed row if another
+    transaction changed it meanwhile (see ``_move``); nothing else is read."""
+    with transaction(conn, shared=True):
         changed = conn.execute(
             "UPDATE deliveries SET progress = ?, updated_at = ? WHERE id = ?"
             " AND state IN ('sending', 'processing') AND lease_owner = ? AND lease_version = ?",
@@ -664,8 +764,10 @@ def record_published(
     published_at: datetime | None = None,
     how: str = "sent",
 ) -> None:
-    with transaction(conn):
-        _set_state(
+    # shared on PostgreSQL: the fenced (or state-checked) UPDATE is the compare-and-set and
+    # holds the row, which also guards its open attempt; the audit row goes last (§11.3)
+    with transaction(conn, shared=True):
+        entry = _move(
             conn,
             delivery,
             "published",
@@ -684,6 +786,7 @@ def record_published(
             detail={"remote_id": remote_id, "remote_url": remote_url, "how": how},
         )
         _close_attempt(conn, delivery.id, now, "published", None)
+        audit.append(conn, **entry)
     delivery.state = "published"
 
 
@@ -700,8 +803,10 @@ def record_processing(
     An assisted outlet's answer (``progress["awaiting_person"]``: the copy pack is written)
     goes to ``awaiting_person`` instead, which is never polled (docs/delivery.md §17)."""
     target = awaiting_or_processing(progress)
-    with transaction(conn):
-        _set_state(
+    # shared on PostgreSQL: the fenced (or state-checked) UPDATE is the compare-and-set and
+    # holds the row, which also guards its open attempt; the audit row goes last (§11.3)
+    with transaction(conn, shared=True):
+        entry = _move(
             conn,
             delivery,
             target,
@@ -716,6 +821,7 @@ def record_processing(
             fence=(worker, delivery.lease_version),
         )
         _close_attempt(conn, delivery.id, now, "processing", None)
+        audit.append(conn, **entry)
     delivery.state = target
 
 
@@ -736,8 +842,10 @@ def record_retry(
     error: str,
 ) -> None:
     """Definitely not accepted (refused before send, rate limited, transient code): queue again."""
-    with transaction(conn):
-        _set_state(
+    # shared on PostgreSQL: the fenced (or state-checked) UPDATE is the compare-and-set and
+    # holds the row, which also guards its open attempt; the audit row goes last (§11.3)
+    with transaction(conn, shared=True):
+        entry = _move(
             conn,
             delivery,
             "queued",
@@ -754,6 +862,7 @@ def record_retry(
             detail={"error_kind": error_kind, "not_before": to_db(not_before)},
         )
         _close_attempt(conn, delivery.id, now, error_kind, error)
+        audit.append(conn, **entry)
     delivery.state = "queued"
 
 
@@ -767,8 +876,10 @@ def record_failed(
     error: str,
 ) -> None:
     fence = (worker, delivery.lease_version) if delivery.state == "sending" else None
-    with transaction(conn):
-        _set_state(
+    # shared on PostgreSQL: the fenced (or state-checked) UPDATE is the compare-and-set and
+    # holds the row, which also guards its open attempt; the audit row goes last (§11.3)
+    with transaction(conn, shared=True):
+        entry = _move(
             conn,
             delivery,
             "failed",
@@ -780,6 +891,7 @@ def record_failed(
             detail={"error_kind": error_kind, "error": error},
         )
         _close_attempt(conn, delivery.id, now, "failed", error)
+        audit.append(conn, **entry)
     delivery.state = "failed"
 
 
@@ -795,8 +907,10 @@ def record_unknown(
     """The request may have reached the platform: never resend; reconciliation decides, from
     ``look_at`` on (platforms index new posts with a delay)."""
     fence = (worker, delivery.lease_version) if delivery.state == "sending" else None
-    with transaction(conn):
-        _set_state(
+    # shared on PostgreSQL: the fenced (or state-checked) UPDATE is the compare-and-set and
+    # holds the row, which also guards its open attempt; the audit row goes last (§11.3)
+    with transaction(conn, shared=True):
+        entry = _move(
             conn,
             delivery,
             "unknown",
@@ -813,6 +927,7 @@ def record_unknown(
             detail={"error": error},
         )
         _close_attempt(conn, delivery.id, now, "unknown", error)
+        audit.append(conn, **entry)
     delivery.state = "unknown"
 
 
@@ -902,9 +1017,13 @@ def record_reconciled(
     has the job; poll it from then; ``progress``, what the lookup learned about the job, is
     merged into the checkpoints); ``decided`` and not found -> queued again (confirmed
     absent); otherwise -> needs_attention.
+
+    Shared on PostgreSQL (docs/architecture.md §11.3): the row is read locked (``FOR
+    UPDATE``), so its state and progress, which the new state and the merged checkpoints are
+    decided from, stay as read until COMMIT; the audit row goes last.
     """
-    with transaction(conn):
-        delivery = get(conn, delivery_id)
+    with transaction(conn, shared=True):
+        delivery = _get_locked(conn, delivery_id)
         if delivery.state != "unknown":
             raise InvalidTransition(
                 f"delivery {delivery_id} is {delivery.state}, not unknown; nothing to reconcile"
@@ -958,8 +1077,9 @@ def note_reconcile_try(
     next_at: datetime | None = None,
 ) -> int:
     """The platform could not tell this time; look again at ``next_at``. Returns the number of
-    tries so far."""
-    with transaction(conn):
+    tries so far. Shared on PostgreSQL: one UPDATE, its WHERE re-checked on the committed row
+    if another transaction changed it meanwhile; the count is incremented in SQL."""
+    with transaction(conn, shared=True):
         row = conn.execute(
             "UPDATE deliveries SET reconcile_tries = reconcile_tries + 1, last_error = ?,"
             " updated_at = ?, not_before = ? WHERE id = ? AND state = 'unknown'"
@@ -979,9 +1099,14 @@ def record_polled(
     failed: str | None = None,
     poll_at: datetime | None = None,
 ) -> str:
-    """Result of polling a ``processing`` delivery."""
-    with transaction(conn):
-        delivery = get(conn, delivery_id)
+    """Result of polling a ``processing`` delivery.
+
+    Shared on PostgreSQL (docs/architecture.md §11.3): the row is read locked (``FOR
+    UPDATE``), so the state checked here is the state until COMMIT, also for the plain
+    ``not_before`` UPDATE at the end (two daemons polling one delivery: the second waits,
+    then sees the first one's outcome and is refused)."""
+    with transaction(conn, shared=True):
+        delivery = _get_locked(conn, delivery_id)
         if delivery.state != "processing":
             raise InvalidTransition(f"delivery {delivery_id} is {delivery.state}, not processing")
         if published is not None:

@@ -5,6 +5,13 @@ Breaker: ``closed`` -> (K consecutive ambiguous/transient failures, any auth fai
 platform rate limit) -> ``open`` until ``open_until`` -> the next claim is the single probe
 (``half_open``; one send per account is in flight at most) -> success closes it, failure
 opens it again for longer.
+
+On PostgreSQL these run inside shared write transactions (the claim, the breaker updates
+after a send), beside other claims and sends (docs/architecture.md §11.3). Every
+read-then-write of a channel's row (the token bucket, the failure count) first takes the
+advisory lock ``limits:<channel>``, and reads after it, so it reads what the previous holder
+committed; single UPDATEs (``mark_probe``, ``resume_if_credentials_changed``) are their own
+compare-and-set. On SQLite the lock is nothing: BEGIN IMMEDIATE has one writer already.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from kepubot.queue.db import advisory_lock
 from kepubot.timeutil import from_db, to_db
 
 FAILURES_TO_OPEN = 3
@@ -51,11 +59,25 @@ def blocked_channels(conn: sqlite3.Connection, now: datetime) -> set[str]:
     }
 
 
+def is_blocked(conn: sqlite3.Connection, channel: str, now: datetime) -> bool:
+    """``channel`` is in ``blocked_channels`` (read now)."""
+    now_text = to_db(now)
+    return (
+        conn.execute(
+            "SELECT 1 FROM channel_state WHERE channel = ?"
+            " AND ((breaker = 'open' AND open_until > ?) OR blocked_until > ?)",
+            (channel, now_text, now_text),
+        ).fetchone()
+        is not None
+    )
+
+
 def take_token(
     conn: sqlite3.Connection, channel: str, count: int, period: float, now: datetime
 ) -> datetime | None:
     """Token bucket (capacity ``count``, refilled at count/period per second). Takes one token
     and returns None, or returns when the next token will be there (and records it)."""
+    advisory_lock(conn, f"limits:{channel}")  # the bucket is read, then written
     _ensure(conn, channel, now)
     row = conn.execute(
         "SELECT tokens, tokens_at FROM channel_state WHERE channel = ?", (channel,)
@@ -103,6 +125,7 @@ def needs_success_write(conn: sqlite3.Connection, channel: str) -> bool:
 
 def record_success(conn: sqlite3.Connection, channel: str, now: datetime) -> bool:
     """Returns True when this closed an open or half-open breaker."""
+    advisory_lock(conn, f"limits:{channel}")  # the breaker is read, then written
     _ensure(conn, channel, now)
     row = conn.execute("SELECT breaker FROM channel_state WHERE channel = ?", (channel,)).fetchone()
     conn.execute(
@@ -129,6 +152,7 @@ def record_failure(
     kind: "rate_limited" (open until the platform's time), "auth" (open; probe later),
     "unknown"/"transient" (open after FAILURES_TO_OPEN in a row, or at once when probing).
     """
+    advisory_lock(conn, f"limits:{channel}")  # failures and opened are read, then written
     _ensure(conn, channel, now)
     row = conn.execute(
         "SELECT breaker, failures, opened FROM channel_state WHERE channel = ?", (channel,)

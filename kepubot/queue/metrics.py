@@ -15,7 +15,7 @@ from typing import Any
 
 from kepubot.models import Delivery, MetricSnapshot
 from kepubot.queue import deliveries
-from kepubot.queue.db import transaction
+from kepubot.queue.db import dialect, skip_locked, transaction
 from kepubot.timeutil import from_db, to_db
 
 FIELDS = ("views", "likes", "comments", "shares", "favorites")
@@ -56,11 +56,27 @@ def claim(
     conn: sqlite3.Connection, ids: list[int], *, now: datetime, hold_seconds: float
 ) -> list[int]:
     """Push the due points of ``ids`` out by ``hold_seconds`` so another daemon does not collect
-    the same ones meanwhile; returns the ids this process got."""
+    the same ones meanwhile; returns the ids this process got.
+
+    Shared on PostgreSQL (docs/architecture.md §11.3): the rows are first locked in id order,
+    passing over those another collector holds (it is claiming or storing them), so the
+    UPDATE waits for no one and two claims never deadlock; its WHERE then takes only points
+    still due."""
     if not ids:
         return []
     marks = ", ".join("?" for _ in ids)
-    with transaction(conn):
+    with transaction(conn, shared=True):
+        if dialect(conn) == "postgresql":
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT id FROM deliveries WHERE id IN ({marks}) ORDER BY id{skip_locked(conn)}",
+                    ids,
+                )
+            ]
+            if not ids:
+                return []
+            marks = ", ".join("?" for _ in ids)
         rows = conn.execute(
             f"UPDATE deliveries SET next_metrics_at = ? WHERE id IN ({marks})"
             " AND state = 'published' AND next_metrics_at <= ? RETURNING id",
@@ -72,7 +88,8 @@ def claim(
 def schedule(
     conn: sqlite3.Connection, delivery_id: int, next_at: datetime | None, step: int
 ) -> None:
-    with transaction(conn):
+    # shared on PostgreSQL: one single-row UPDATE, nothing read (docs/architecture.md §11.3)
+    with transaction(conn, shared=True):
         conn.execute(
             "UPDATE deliveries SET next_metrics_at = ?, metrics_step = ? WHERE id = ?",
             (to_db(next_at) if next_at else None, step, delivery_id),
@@ -80,7 +97,8 @@ def schedule(
 
 
 def unschedule(conn: sqlite3.Connection, ids: list[int]) -> None:
-    """Stop the cadence of deliveries on channels that have no metrics (one transaction)."""
+    """Stop the cadence of deliveries on channels that have no metrics (one transaction;
+    exclusive on PostgreSQL: it locks many rows in no set order, docs/architecture.md §11.3)."""
     if not ids:
         return
     marks = ", ".join("?" for _ in ids)
@@ -102,9 +120,14 @@ def store(
 
     ``point_at``: the collection point the snapshot answers (None for one taken by hand). A
     point has at most one snapshot per delivery (migration 26): when another collector stored
-    it already, only the next point is written and this returns False."""
+    it already, only the next point is written and this returns False.
+
+    Shared on PostgreSQL (docs/architecture.md §11.3): the delivery's row is updated first and
+    held until COMMIT, so a second collector of the same point waits and then finds the
+    point's snapshot there (the unique index, DO NOTHING); the upsert of the latest row is
+    one statement."""
     values = [getattr(snapshot, f) for f in FIELDS]
-    with transaction(conn):
+    with transaction(conn, shared=True):
         conn.execute(
             "UPDATE deliveries SET next_metrics_at = ?, metrics_step = ? WHERE id = ?",
             (to_db(next_at) if next_at else None, step, delivery_id),
