@@ -387,7 +387,7 @@ def post_add(state: State, **params: Any) -> None:
     app.misused_words  # noqa: B018 — a broken misused-words list is an error before anything is written
     post_id = create_post(app, state.user, _post_input(params, new=True), now=now_utc())
     _proofreading_warnings(app, [post_id])
-    same = same_posts(app.conn, post_id)
+    same = same_posts(app.store, post_id)
     if same:  # written on purpose, one at a time: say so, do not refuse (import refuses)
         others = ", ".join(map(str, same))
         click.echo(

@@ -22,12 +22,14 @@ from kepubot.queue import (
     accounts,
     assisted,
     audit,
+    calendar,
     deliveries,
     limits,
     media,
     metrics,
     ops,
     pauses,
+    posts,
     postpause,
     retraction,
     wakeup,
@@ -235,3 +237,39 @@ class PostPauses(Repository):
     paused_posts = bound(postpause.paused_posts)
     add = bound(postpause.add)
     remove = bound(postpause.remove)
+
+
+class Posts(Repository):
+    """Posts, their channels and their reviews (docs/architecture.md §4)."""
+
+    get = bound(posts.get)
+    list_posts = bound(posts.list_posts)
+    scheduled_between = bound(posts.scheduled_between)
+    count_in_state = bound(posts.count_in_state)
+    titles_of = bound(posts.titles_of)
+    same_title_and_body = bound(posts.same_title_and_body)
+    by_titles = bound(posts.by_titles)
+    insert = bound(posts.insert)
+    update = bound(posts.update)
+    replace_channels = bound(posts.replace_channels)
+    start_review = bound(posts.start_review)
+    set_level = bound(posts.set_level)
+    mark_approved = bound(posts.mark_approved)
+    mark_rejected = bound(posts.mark_rejected)
+    mark_cancelled = bound(posts.mark_cancelled)
+    set_schedule = bound(posts.set_schedule)
+    reviews_of = bound(posts.reviews_of)
+    add_review = bound(posts.add_review)
+    level_approved = bound(posts.level_approved)
+    other_level_approved_by = bound(posts.other_level_approved_by)
+    approved_hashes = bound(posts.approved_hashes)
+    approvers = bound(posts.approvers)
+    last_review = bound(posts.last_review)
+
+
+class Calendar(Repository):
+    """The publishing calendar's reads: deliveries of a period, due times near a moment."""
+
+    entries = bound(calendar.entries)
+    counts = bound(calendar.counts)
+    latest_due_between = bound(calendar.latest_due_between)

@@ -164,6 +164,14 @@ class Store:
         return repos.Wakeup(self)
 
     @functools.cached_property
+    def posts(self) -> repos.Posts:
+        return repos.Posts(self)
+
+    @functools.cached_property
+    def calendar(self) -> repos.Calendar:
+        return repos.Calendar(self)
+
+    @functools.cached_property
     def pauses(self) -> repos.Pauses:
         return repos.Pauses(self)
 

@@ -1,21 +1,20 @@
 """The editorial calendar: one card per post per day, with its channels and their states.
 
 The console's calendar page (docs/operations.md §12) asks for a period and filters; this
-module reads the deliveries due or published in it (two index ranges, as
-``deliveries.calendar_entries``) and the planned posts that have no deliveries yet, and groups
-them by local day and post. Moving a card is ``posts.schedule`` (the same rules as
+module reads the deliveries due or published in it (``store.calendar``, kepubot/queue/calendar.py:
+two index ranges) and the planned posts that have no deliveries yet, and groups them by local
+day and post. Moving a card is ``posts.schedule`` (the same rules as
 ``kepubot post schedule``), not anything here.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from kepubot.timeutil import from_db, to_db, to_local
+from kepubot.timeutil import to_local
 
 if TYPE_CHECKING:
     from kepubot.app import App
@@ -54,65 +53,6 @@ class Card:
         return any(s in MOVABLE for _, s in self.channels)
 
 
-def _where(filters: Filters) -> tuple[str, list[Any]]:
-    sql, args = "", []
-    if filters.channel:
-        sql += " AND d.channel = ?"
-        args.append(filters.channel)
-    if filters.state:
-        sql += " AND d.state = ?"
-        args.append(filters.state)
-    if filters.author:
-        sql += " AND p.author = ?"
-        args.append(filters.author)
-    if filters.tag:
-        sql += " AND EXISTS (SELECT 1 FROM post_tags t WHERE t.tag = ? AND t.post_id = p.id)"
-        args.append(filters.tag)
-    return sql, args
-
-
-def _deliveries(
-    conn: sqlite3.Connection,
-    start: datetime,
-    end: datetime,
-    filters: Filters,
-    columns: str,
-    limit: int | None,
-    group: int | None = None,
-) -> list[sqlite3.Row]:
-    extra, extra_args = _where(filters)
-    # the posts are joined only when a column or a filter needs them (counting a crowded
-    # period needs neither: one index range per half)
-    joined = "p." in columns or "p." in extra
-    source = "deliveries d JOIN posts p ON p.id = d.post_id" if joined else "deliveries d"
-    sql = (
-        f"SELECT {columns} FROM {source}"
-        " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
-        f"{extra}"
-        " UNION ALL "
-        f"SELECT {columns} FROM {source}"
-        " WHERE d.due_at >= ? AND d.due_at < ? AND d.state NOT IN ('published', 'cancelled')"
-        f"{extra}"
-    )
-    args: list[Any] = [to_db(start), to_db(end), *extra_args] * 2
-    if group is not None:
-        # counts per time bucket (the stored ISO text cut to the hour or the minute), channel
-        # and state: a crowded period is a few hundred rows, not one per delivery
-        sql = (
-            f"SELECT substr(at, 1, {group}) AS bucket, channel, state, COUNT(*) AS n"
-            f" FROM ({sql}) AS period GROUP BY substr(at, 1, {group}), channel, state"
-        )
-    if limit is not None:
-        # no ORDER BY: the rows are only wanted when there are at most ``limit`` of them (the
-        # caller sorts them); an order would sort the whole crowded period first
-        sql += " LIMIT ?"
-        args.append(limit)
-    return conn.execute(sql, args).fetchall()
-
-
-_AT = "CASE WHEN d.state = 'published' THEN d.published_at ELSE d.due_at END AS at"
-
-
 def cards(
     app: App, start: datetime, end: datetime, filters: Filters, *, limit: int
 ) -> tuple[dict[date, list[Card]], dict[date, dict[tuple[str, str], int]], int]:
@@ -123,43 +63,32 @@ def cards(
     still counted, none silently cut)."""
     from kepubot.services.posts import scheduled_between
 
-    conn, tz = app.conn, app.tz
+    tz = app.tz
     events: list[dict[str, Any]] = []
     summary: dict[date, dict[tuple[str, str], int]] = {}
     total = 0
     if filters.state != "planned":
-        rows = _deliveries(
-            conn,
-            start,
-            end,
-            filters,
-            f"d.post_id AS post_id, d.channel AS channel, d.state AS state, {_AT},"
-            " p.title AS title, p.author AS author",
-            limit + 1,
+        channel, state, author, tag = filters.channel, filters.state, filters.author, filters.tag
+        rows = app.store.calendar.entries(
+            start, end, channel=channel, state=state, author=author, tag=tag, limit=limit + 1
         )
         if len(rows) > limit:
             width = _bucket_width(start, end)
-            rows = _deliveries(
-                conn,
-                start,
-                end,
-                filters,
-                f"{_AT}, d.channel AS channel, d.state AS state",
-                None,
-                group=width,
+            crowded = app.store.calendar.counts(
+                start, end, width=width, channel=channel, state=state, author=author, tag=tag
             )
-            for row in rows:
-                total += row["n"]
-                begins = _bucket_time(row["bucket"])
+            for bucket, on, in_state, n in crowded:
+                total += n
+                begins = _bucket_time(bucket)
                 local = to_local(begins, tz) if begins is not None else None
                 if local is None:  # a stored time that is no time is on no calendar day
                     continue
                 counts = summary.setdefault(local.date(), {})
-                key = (row["channel"], row["state"])
-                counts[key] = counts.get(key, 0) + row["n"]
+                key = (on, in_state)
+                counts[key] = counts.get(key, 0) + n
         else:
             total = len(rows)
-            events = [{**dict(r), "at": from_db(r["at"])} for r in rows]
+            events = rows
     if filters.state in (None, "planned"):
         for post in scheduled_between(app, start, end):
             if filters.author and post.author != filters.author:

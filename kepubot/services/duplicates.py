@@ -10,10 +10,12 @@ slip the same post in.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kepubot.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from kepubot.queue.store import Store
 
 HINT = "pass --allow-duplicates to write it anyway"
 
@@ -23,25 +25,12 @@ def _place(where: str) -> str:
     return where.rsplit(", ", 1)[0] if ", " in where else where
 
 
-def duplicate_problems(
-    conn: sqlite3.Connection, items: list[tuple[dict[str, Any], str]]
-) -> list[str]:
+def duplicate_problems(store: Store, items: list[tuple[dict[str, Any], str]]) -> list[str]:
     """One line per item of ``items`` ((fields with title and body, where it came from)) that
     repeats an existing post that is not cancelled or an earlier item."""
     problems: list[str] = []
     seen: dict[tuple[str, str], str] = {}
-    titles = sorted({fields["title"] for fields, _ in items})
-    existing: dict[tuple[str, str], tuple[int, str, str]] = {}
-    for start in range(0, len(titles), 500):
-        chunk = titles[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for row in conn.execute(
-            # posts_title (migration 14) makes this an index lookup per title
-            f"SELECT id, title, body, state, author FROM posts WHERE title IN ({marks})"
-            " AND state != 'cancelled' ORDER BY id",
-            chunk,
-        ):
-            existing.setdefault((row[1], row[2]), (row[0], row[3], row[4]))
+    existing = store.posts.by_titles(fields["title"] for fields, _ in items)
     for fields, where in items:
         key = (fields["title"], fields["body"])
         place = _place(where)
@@ -61,17 +50,12 @@ def duplicate_problems(
     return problems
 
 
-def same_posts(conn: sqlite3.Connection, post_id: int) -> list[int]:
+def same_posts(store: Store, post_id: int) -> list[int]:
     """Other posts, not cancelled, with the title and body of post ``post_id``."""
-    rows = conn.execute(
-        "SELECT o.id FROM posts p JOIN posts o ON o.title = p.title AND o.body = p.body"
-        " WHERE p.id = ? AND o.id != p.id AND o.state != 'cancelled' ORDER BY o.id",
-        (post_id,),
-    )
-    return [row[0] for row in rows]
+    return store.posts.same_title_and_body(post_id)
 
 
-def refuse_duplicates(conn: sqlite3.Connection, items: list[tuple[dict[str, Any], str]]) -> None:
-    problems = duplicate_problems(conn, items)
+def refuse_duplicates(store: Store, items: list[tuple[dict[str, Any], str]]) -> None:
+    problems = duplicate_problems(store, items)
     if problems:
         raise InvalidInput("\n".join(problems))

@@ -3,14 +3,13 @@
 ``draft -> in_review (level 1..N) -> approved``; ``rejected`` goes back to the author with a
 reason; ``cancelled`` withdraws. The author never reviews their own post, one person approves
 at most one level of a post, and approval pins the content hash. Every change is one
-``BEGIN IMMEDIATE`` transaction with its audit row.
+``store.transaction()`` with its audit row. The SQL is in ``kepubot.queue.posts``, reached
+through ``app.store.posts`` (docs/architecture.md §17).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +18,8 @@ from typing import TYPE_CHECKING, Any
 from kepubot.errors import InvalidInput, NotAllowed, NotFound
 from kepubot.files.media import removed_on_failure
 from kepubot.models import Media, Post, Review, Source, content_hash
-from kepubot.queue import audit, deliveries
-from kepubot.queue.db import transaction
 from kepubot.services.duplicates import refuse_duplicates
-from kepubot.timeutil import from_db, parse_future_time, to_db
+from kepubot.timeutil import parse_future_time, to_db
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -31,11 +28,6 @@ if TYPE_CHECKING:
     from kepubot.channels.base import Problem
     from kepubot.sensitive import Hit
 
-_POST_COLUMNS = (
-    "id, title, body, summary, link, tags, media, channels, variants, author, state,"
-    " review_round, review_level, scheduled_at, next_slot, content_hash, approved_hash,"
-    " created_at, updated_at, sources"
-)
 EDITABLE_STATES = ("draft", "in_review", "approved", "rejected")
 
 
@@ -74,47 +66,20 @@ class PostInput:
 # --- reading -----------------------------------------------------------------------------
 
 
-def from_row(row: sqlite3.Row, app: App | None = None) -> Post:
-    media = []
-    for item in json.loads(row["media"]):
-        record = Media(**item)
-        if app is not None:
-            record = record.model_copy(update={"file": app.media_file(record.path)})
-        media.append(record)
-    return Post(
-        id=row["id"],
-        title=row["title"],
-        body=row["body"],
-        summary=row["summary"],
-        link=row["link"],
-        tags=json.loads(row["tags"]),
-        media=media,
-        channels=json.loads(row["channels"]),
-        variants=json.loads(row["variants"]),
-        sources=[Source(**s) for s in json.loads(row["sources"])],
-        author=row["author"],
-        state=row["state"],
-        review_round=row["review_round"],
-        review_level=row["review_level"],
-        scheduled_at=from_db(row["scheduled_at"]) if row["scheduled_at"] else None,
-        next_slot=bool(row["next_slot"]),
-        content_hash=row["content_hash"],
-        approved_hash=row["approved_hash"],
-        created_at=from_db(row["created_at"]),
-        updated_at=from_db(row["updated_at"]),
-    )
+def _loaded(app: App, post: Post) -> Post:
+    """The post with each media record's file in the media store."""
+    if not post.media:
+        return post
+    media = [m.model_copy(update={"file": app.media_file(m.path)}) for m in post.media]
+    return post.model_copy(update={"media": media})
 
 
-def get_post(app: App, post_id: int, conn: sqlite3.Connection | None = None) -> Post:
-    """The post; ``conn`` for callers on another thread than the App's connection."""
-    row = (
-        (conn or app.conn)
-        .execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE id = ?", (post_id,))
-        .fetchone()
-    )
-    if row is None:
+def get_post(app: App, post_id: int) -> Post:
+    """The post (on the calling thread's connection)."""
+    post = app.store.posts.get(post_id)
+    if post is None:
         raise NotFound(f"post {post_id} does not exist; see `kepubot post list`")
-    return from_row(row, app)
+    return _loaded(app, post)
 
 
 def list_posts(
@@ -131,110 +96,40 @@ def list_posts(
     limit: int = 50,
     offset: int = 0,
 ) -> list[Post]:
-    """Newest first. State, channel, tag and author are served by an index, so the first
-    page costs the same at 10³ and 10⁶ posts; title (a substring) and the creation period
-    filter the rows walked in id order."""
-    where: list[str] = []
-    args: list[Any] = []
-    source = "posts"
-    if channel:
-        # post_channels carries each post's state, so channel (+ state) is one index range
-        source = "post_channels pc JOIN posts ON posts.id = pc.post_id"
-        where.append("pc.channel = ?")
-        args.append(channel)
-        if state:
-            where.append("pc.state = ?")
-            args.append(state)
-    elif tag:
-        # post_tags holds one row per (tag, post): a rare tag is one short index range
-        source = "post_tags pt JOIN posts ON posts.id = pt.post_id"
-        where.append("pt.tag = ?")
-        args.append(tag.strip())
-    if state and not channel:
-        where.append("posts.state = ?")
-        args.append(state)
-    if author:
-        where.append("posts.author = ?")
-        args.append(author)
-    if tag and channel:
-        where.append("EXISTS (SELECT 1 FROM post_tags WHERE tag = ? AND post_id = posts.id)")
-        args.append(tag.strip())
-    if title:
-        escaped = title.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append("posts.title LIKE ? ESCAPE '\\'")
-        args.append(f"%{escaped}%")
-    if review_level is not None:
-        where.append("posts.review_level = ?")
-        args.append(review_level)
-    if created_from is not None:
-        where.append("posts.created_at >= ?")
-        args.append(to_db(created_from))
-    if created_before is not None:
-        where.append("posts.created_at < ?")
-        args.append(to_db(created_before))
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    order = "pc.post_id DESC" if channel else "pt.post_id DESC" if tag else "posts.id DESC"
-    columns = ", ".join(f"posts.{c.strip()}" for c in _POST_COLUMNS.split(","))
-    cursor = app.conn.execute(
-        f"SELECT {columns} FROM {source} {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-        (*args, limit, offset),
+    """Newest first, filtered (``kepubot.queue.posts.list_posts`` says which filters an
+    index serves)."""
+    found = app.store.posts.list_posts(
+        state=state,
+        channel=channel,
+        author=author,
+        tag=tag,
+        title=title,
+        review_level=review_level,
+        created_from=created_from,
+        created_before=created_before,
+        limit=limit,
+        offset=offset,
     )
-    return [from_row(r, app) for r in cursor]
+    return [_loaded(app, p) for p in found]
 
 
 def scheduled_between(app: App, start: datetime, end: datetime) -> list[Post]:
     """Posts with an explicit publish time in [start, end) that have no deliveries yet
     (drafts and posts in review): the calendar shows them as planned."""
-    columns = ", ".join(f"posts.{c.strip()}" for c in _POST_COLUMNS.split(","))
-    cursor = app.conn.execute(
-        # INDEXED BY: the planner would otherwise walk posts_state over every draft
-        f"SELECT {columns} FROM posts INDEXED BY posts_scheduled"
-        " WHERE scheduled_at >= ? AND scheduled_at < ?"
-        " AND state IN ('draft', 'in_review', 'rejected')"
-        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.post_id = posts.id"
-        "   AND d.state != 'pending')"
-        " ORDER BY scheduled_at",
-        (to_db(start), to_db(end)),
-    )
-    return [from_row(r, app) for r in cursor]
+    return [_loaded(app, p) for p in app.store.posts.scheduled_between(start, end)]
 
 
 def count_in_state(app: App, state: str) -> int:
-    row = app.conn.execute("SELECT COUNT(*) FROM posts WHERE state = ?", (state,)).fetchone()
-    return int(row[0])
+    return app.store.posts.count_in_state(state)
 
 
 def titles_of(app: App, ids: set[int] | list[int]) -> dict[int, str]:
     """Titles of these posts in one query (list pages show titles next to deliveries)."""
-    wanted = sorted(set(ids))
-    titles: dict[int, str] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for row in app.conn.execute(f"SELECT id, title FROM posts WHERE id IN ({marks})", chunk):
-            titles[row["id"]] = row["title"]
-    return titles
+    return app.store.posts.titles_of(ids)
 
 
 def reviews_of(app: App, post_id: int) -> list[Review]:
-    cursor = app.conn.execute(
-        "SELECT post_id, round, level, reviewer, decision, comment, content_hash, at"
-        " FROM reviews WHERE post_id = ? ORDER BY id",
-        (post_id,),
-    )
-    return [
-        Review(
-            post_id=r["post_id"],
-            round=r["round"],
-            level=r["level"],
-            reviewer=r["reviewer"],
-            decision=r["decision"],
-            comment=r["comment"],
-            content_hash=r["content_hash"],
-            at=from_db(r["at"]),
-        )
-        for r in cursor
-    ]
+    return app.store.posts.reviews_of(post_id)
 
 
 # --- validating input --------------------------------------------------------------------
@@ -461,10 +356,6 @@ def _values_of(post: Post) -> dict[str, Any]:
     }
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
 # --- creating and editing ------------------------------------------------------------------
 
 
@@ -479,35 +370,15 @@ def _insert(app: App, prepared: Prepared, *, author: str, now: datetime, source:
         **prepared.fields,
     }
     digest = _hash_of(values)
-    cursor = app.conn.execute(
-        "INSERT INTO posts (title, body, summary, link, tags, media, channels, variants, author,"
-        " state, scheduled_at, next_slot, content_hash, created_at, updated_at, sources)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            values["title"],
-            values["body"],
-            values["summary"],
-            values["link"],
-            _dumps(values["tags"]),
-            _dumps(values["media"]),
-            _dumps(values["channels"]),
-            _dumps(values["variants"]),
-            author,
-            to_db(prepared.scheduled_at) if prepared.scheduled_at else None,
-            int(bool(prepared.next_slot)),
-            digest,
-            to_db(now),
-            to_db(now),
-            _dumps(values["sources"]),
-        ),
+    post_id = app.store.posts.insert(
+        values,
+        author=author,
+        scheduled_at=prepared.scheduled_at,
+        next_slot=bool(prepared.next_slot),
+        content_hash=digest,
+        now=now,
     )
-    post_id = int(cursor.fetchone()[0])
-    app.conn.executemany(
-        "INSERT INTO post_channels (post_id, channel) VALUES (?, ?)",
-        [(post_id, c) for c in values["channels"]],
-    )
-    audit.append(
-        app.conn,
+    app.store.audit.append(
         at=to_db(now),
         actor=author,
         action="post.created",
@@ -538,9 +409,9 @@ def create_post(
     app.require_role(actor, "editor", action="writing a post")
     with removed_on_failure(app.media, app.store):  # a refused post leaves no media behind
         prepared = prepare(app, data, now=now)
-        with transaction(app.conn):
+        with app.store.transaction():
             if not allow_duplicates:
-                refuse_duplicates(app.conn, [(prepared.fields, data.place("title", "--title"))])
+                refuse_duplicates(app.store, [(prepared.fields, data.place("title", "--title"))])
             return _insert(app, prepared, author=actor, now=now, source=source)
 
 
@@ -572,10 +443,10 @@ def create_posts(
                 errors.append(str(exc))
         if errors:
             raise InvalidInput("\n".join(errors))
-        with transaction(app.conn):
+        with app.store.transaction():
             if not allow_duplicates:
                 refuse_duplicates(
-                    app.conn,
+                    app.store,
                     [(p.fields, place) for (p, _), place in zip(prepared, places, strict=True)],
                 )
             return [_insert(app, p, author=actor, now=now, source=source) for p, source in prepared]
@@ -589,7 +460,7 @@ def edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datet
 
 
 def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: datetime) -> Post:
-    with transaction(app.conn):
+    with app.store.transaction():
         post = get_post(app, post_id)
         roles = app.roles(actor)
         if post.author != actor and "admin" not in roles:
@@ -598,7 +469,7 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
             )
         if post.state not in EDITABLE_STATES:
             raise NotAllowed(f"post {post_id} is {post.state}; it can no longer be edited")
-        started = deliveries.in_flight_or_done(app.conn, post_id)
+        started = app.store.deliveries.in_flight_or_done(post_id)
         if started:
             names = ", ".join(f"{d.channel} ({d.state})" for d in started)
             raise NotAllowed(
@@ -610,7 +481,7 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
         added = set(values["channels"]) - set(post.channels)
         gone = [
             d.channel
-            for d in deliveries.for_post(app.conn, post_id)
+            for d in app.store.deliveries.for_post(post_id)
             if d.channel in added and d.state == "cancelled"
         ]
         if gone:
@@ -632,7 +503,7 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
         if back_to_review:
             _require_clean(app, post.model_copy(update=_model_fields(values)), "edited")
             state, round_, level = "in_review", post.review_round + 1, 1
-            deliveries.hold_for_review(app.conn, post_id=post_id, now=now, actor=actor)
+            app.store.deliveries.hold_for_review(post_id=post_id, now=now, actor=actor)
         scheduled = (
             prepared.scheduled_at if prepared.scheduled_at is not None else post.scheduled_at
         )
@@ -641,44 +512,25 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
             scheduled = None
         if unschedule and prepared.scheduled_at is None and prepared.next_slot is None:
             scheduled, next_slot = None, False
-        app.conn.execute(
-            "UPDATE posts SET title = ?, body = ?, summary = ?, link = ?, tags = ?, media = ?,"
-            " channels = ?, variants = ?, state = ?, review_round = ?, review_level = ?,"
-            " scheduled_at = ?, next_slot = ?, content_hash = ?, approved_hash = ?, updated_at = ?,"
-            " sources = ? WHERE id = ?",
-            (
-                values["title"],
-                values["body"],
-                values["summary"],
-                values["link"],
-                _dumps(values["tags"]),
-                _dumps(values["media"]),
-                _dumps(values["channels"]),
-                _dumps(values["variants"]),
-                state,
-                round_,
-                level,
-                to_db(scheduled) if scheduled else None,
-                int(bool(next_slot)),
-                digest,
-                post.approved_hash if state == "approved" else None,
-                to_db(now),
-                _dumps(values["sources"]),
-                post_id,
-            ),
+        app.store.posts.update(
+            post_id,
+            values,
+            state=state,
+            review_round=round_,
+            review_level=level,
+            scheduled_at=scheduled,
+            next_slot=bool(next_slot),
+            content_hash=digest,
+            approved_hash=post.approved_hash if state == "approved" else None,
+            now=now,
         )
         if values["channels"] != post.channels:
-            app.conn.execute("DELETE FROM post_channels WHERE post_id = ?", (post_id,))
-            app.conn.executemany(
-                "INSERT INTO post_channels (post_id, channel) VALUES (?, ?)",
-                [(post_id, c) for c in values["channels"]],
-            )
+            app.store.posts.replace_channels(post_id, values["channels"])
             # Deliveries of dropped channels stay held (pending) until the post is approved
             # again: the approval cancels those still dropped, and a channel added back
             # before then is simply queued again.
         changed = sorted(k for k in values if values[k] != _values_of(post)[k])
-        audit.append(
-            app.conn,
+        app.store.audit.append(
             at=to_db(now),
             actor=actor,
             action="post.edited",
@@ -765,7 +617,7 @@ def accepted_words(app: App, post: Post) -> dict[str, dict[str, Any]]:
     word -> the acceptance (reviewer, reason, level name, time). Read from the audit, where
     each acceptance is a ``post.word_accepted`` row."""
     found: dict[str, dict[str, Any]] = {}
-    for row in audit.rows_for_post(app.conn, post.id):
+    for row in app.store.audit.rows_for_post(post.id):
         if row.action != "post.word_accepted":
             continue
         detail = row.detail
@@ -800,7 +652,7 @@ def _batch(app: App, ids: list[int], step: Any) -> None:
     if not ids:
         raise InvalidInput("give at least one post id")
     refusals: list[str] = []
-    with transaction(app.conn):
+    with app.store.transaction():
         for post_id in dict.fromkeys(ids):
             try:
                 step(post_id)
@@ -826,13 +678,8 @@ def submit(app: App, actor: str, ids: list[int], *, now: datetime, comment: str 
                 f"post {post_id} is {post.state}; only draft or rejected posts can be submitted"
             )
         _require_clean(app, post, "submitted")
-        app.conn.execute(
-            "UPDATE posts SET state = 'in_review', review_round = review_round + 1,"
-            " review_level = 1, updated_at = ? WHERE id = ? AND state = ?",
-            (to_db(now), post_id, post.state),
-        )
-        audit.append(
-            app.conn,
+        app.store.posts.start_review(post_id, was=post.state, now=now)
+        app.store.audit.append(
             at=to_db(now),
             actor=actor,
             action="post.submitted",
@@ -881,14 +728,12 @@ def review_refusal(app: App, actor: str, post: Post, doing: str = "approved") ->
         return str(exc)
     if doing != "approved":
         return None
-    earlier = app.conn.execute(
-        "SELECT level FROM reviews WHERE post_id = ? AND round = ? AND reviewer = ?"
-        " AND decision = 'approve' AND level != ? LIMIT 1",
-        (post.id, post.review_round, actor, post.review_level),
-    ).fetchone()
+    earlier = app.store.posts.other_level_approved_by(
+        post.id, post.review_round, actor, level=post.review_level
+    )
     if earlier is not None:
         return (
-            f"post {post.id}: {actor} already approved it at level {_level_name(app, earlier[0])};"
+            f"post {post.id}: {actor} already approved it at level {_level_name(app, earlier)};"
             " one person approves at most one level of a post"
         )
     return None
@@ -936,7 +781,7 @@ def _check_seen(app: App, post: Post, seen: Seen | None, doing: str) -> None:
     if seen is None:
         return
     if seen.content_hash is not None and seen.content_hash != post.content_hash:
-        edits = [r for r in audit.rows_for_post(app.conn, post.id) if r.action == "post.edited"]
+        edits = [r for r in app.store.audit.rows_for_post(post.id) if r.action == "post.edited"]
         by = f", edited by {edits[-1].actor} at {show(edits[-1].at, app.tz)}" if edits else ""
         raise NotAllowed(
             f"post {post.id} changed since it was opened: its content hash"
@@ -946,15 +791,11 @@ def _check_seen(app: App, post: Post, seen: Seen | None, doing: str) -> None:
         )
     moved = post.state != "in_review" or seen.level != post.review_level
     if seen.level is not None and moved:
-        row = app.conn.execute(
-            "SELECT reviewer, decision, at FROM reviews WHERE post_id = ? AND round = ?"
-            " AND level = ? ORDER BY id DESC LIMIT 1",
-            (post.id, post.review_round, seen.level),
-        ).fetchone()
+        last = app.store.posts.last_review(post.id, post.review_round, seen.level)
         name = _level_name(app, seen.level)
         by = (
-            f" ({name} was {row['decision']}d by {row['reviewer']} at {show(row['at'], app.tz)})"
-            if row is not None
+            f" ({name} was {last.decision}d by {last.reviewer} at {show(last.at, app.tz)})"
+            if last is not None
             else ""
         )
         where = (
@@ -1013,8 +854,7 @@ def _accept_warnings(
         raise NotAllowed("\n".join(dict.fromkeys(problems)))
     for word in new:
         places = [f"{h.field} {h.line}:{h.column}" for h in hits if h.word == word]
-        audit.append(
-            app.conn,
+        app.store.audit.append(
             at=to_db(now),
             actor=actor,
             action="post.word_accepted",
@@ -1057,22 +897,22 @@ def approve(
         if refusal is not None:
             raise NotAllowed(refusal)
         level = post.review_level
-        same = app.conn.execute(
-            "SELECT 1 FROM reviews WHERE post_id = ? AND round = ? AND level = ?"
-            " AND decision = 'approve'",
-            (post_id, post.review_round, level),
-        ).fetchone()
-        if same is not None:
+        if app.store.posts.level_approved(post_id, post.review_round, level):
             raise NotAllowed(f"post {post_id}: level {_level_name(app, level)} is already approved")
         _require_clean(app, post, "approved")
         accepted = _accept_warnings(app, actor, post, accept, now=now)
         acknowledged = _proofreading_acknowledged(
             app, post, final=post.review_level >= len(levels), ack=ack_proofreading
         )
-        app.conn.execute(
-            "INSERT INTO reviews (post_id, round, level, reviewer, decision, comment, content_hash, at)"
-            " VALUES (?, ?, ?, ?, 'approve', ?, ?, ?)",
-            (post_id, post.review_round, level, actor, comment, post.content_hash, to_db(now)),
+        app.store.posts.add_review(
+            post_id=post_id,
+            round=post.review_round,
+            level=level,
+            reviewer=actor,
+            decision="approve",
+            comment=comment,
+            content_hash=post.content_hash,
+            now=now,
         )
         final = level >= len(levels)
         detail: dict[str, Any] = {
@@ -1088,12 +928,8 @@ def approve(
         if accepted:
             detail["accepted_words"] = accepted
         if not final:
-            app.conn.execute(
-                "UPDATE posts SET review_level = ?, updated_at = ? WHERE id = ?",
-                (level + 1, to_db(now), post_id),
-            )
-            audit.append(
-                app.conn,
+            app.store.posts.set_level(post_id, level + 1, now=now)
+            app.store.audit.append(
                 at=to_db(now),
                 actor=actor,
                 action="post.approved_level",
@@ -1102,23 +938,11 @@ def approve(
             )
             return
         # Every approval of this round must be of exactly this content.
-        hashes = {
-            r[0]
-            for r in app.conn.execute(
-                "SELECT content_hash FROM reviews WHERE post_id = ? AND round = ?"
-                " AND decision = 'approve'",
-                (post_id, post.review_round),
-            )
-        }
+        hashes = app.store.posts.approved_hashes(post_id, post.review_round)
         if hashes != {post.content_hash}:
             raise NotAllowed(f"post {post_id}: its content changed during review; review it again")
-        app.conn.execute(
-            "UPDATE posts SET state = 'approved', approved_hash = content_hash, updated_at = ?"
-            " WHERE id = ?",
-            (to_db(now), post_id),
-        )
-        audit.append(
-            app.conn,
+        app.store.posts.mark_approved(post_id, now=now)
+        app.store.audit.append(
             at=to_db(now),
             actor=actor,
             action="post.approved",
@@ -1126,8 +950,7 @@ def approve(
             detail=detail,
         )
         due = _due_times(app, post, now)
-        deliveries.queue_for_post(
-            app.conn,
+        app.store.deliveries.queue_for_post(
             post_id=post_id,
             due_by_channel=due,
             content_hash=post.content_hash,
@@ -1173,7 +996,7 @@ def _due_times(
     for name in channels if channels is not None else post.channels:
         if post.next_slot and name in app.channels:
             due[name] = next_slot(
-                app.conn,
+                app.store,
                 channel=name,
                 settings=app.channels[name].settings,
                 tz=app.tz,
@@ -1204,25 +1027,18 @@ def reject(
         post = get_post(app, post_id)
         _check_seen(app, post, (seen or {}).get(post_id), "rejected")
         _check_reviewer(app, actor, post, "rejected")
-        app.conn.execute(
-            "INSERT INTO reviews (post_id, round, level, reviewer, decision, comment, content_hash, at)"
-            " VALUES (?, ?, ?, ?, 'reject', ?, ?, ?)",
-            (
-                post_id,
-                post.review_round,
-                post.review_level,
-                actor,
-                reason.strip(),
-                post.content_hash,
-                to_db(now),
-            ),
+        app.store.posts.add_review(
+            post_id=post_id,
+            round=post.review_round,
+            level=post.review_level,
+            reviewer=actor,
+            decision="reject",
+            comment=reason.strip(),
+            content_hash=post.content_hash,
+            now=now,
         )
-        app.conn.execute(
-            "UPDATE posts SET state = 'rejected', review_level = 0, updated_at = ? WHERE id = ?",
-            (to_db(now), post_id),
-        )
-        audit.append(
-            app.conn,
+        app.store.posts.mark_rejected(post_id, now=now)
+        app.store.audit.append(
             at=to_db(now),
             actor=actor,
             action="post.rejected",
@@ -1244,7 +1060,7 @@ def schedule(
     if bool(at) == bool(next_slot):
         raise InvalidInput("give exactly one of --at TIME or --next-slot")
     when = parse_future_time(at, app.tz, now) if at else None
-    with transaction(app.conn):
+    with app.store.transaction():
         return _schedule_one(app, actor, post_id, when=when, next_slot=next_slot, now=now)
 
 
@@ -1286,7 +1102,7 @@ def _schedule_one(
 
         moving = [
             d.channel
-            for d in deliveries.for_post(app.conn, post_id)
+            for d in app.store.deliveries.for_post(post_id)
             if d.state in ("pending", "queued")
         ]
         reasons = [
@@ -1294,7 +1110,7 @@ def _schedule_one(
             for name in dict.fromkeys([*post.channels, *moving])
             if name in app.channels
             for reason in slot_refusals(
-                app.conn,
+                app.store,
                 channel=name,
                 settings=app.channels[name].settings,
                 tz=app.tz,
@@ -1305,26 +1121,22 @@ def _schedule_one(
         ]
         if reasons:
             raise InvalidInput("; ".join(f"post {post_id} {reason}" for reason in reasons))
-    app.conn.execute(
-        "UPDATE posts SET scheduled_at = ?, next_slot = ?, updated_at = ? WHERE id = ?",
-        (to_db(when) if when else None, int(next_slot), to_db(now), post_id),
-    )
+    app.store.posts.set_schedule(post_id, scheduled_at=when, next_slot=next_slot, now=now)
     post = get_post(app, post_id)
     result: dict[str, datetime] = {}
     waiting = [
-        d for d in deliveries.for_post(app.conn, post_id) if d.state in ("pending", "queued")
+        d for d in app.store.deliveries.for_post(post_id) if d.state in ("pending", "queued")
     ]
     if waiting:
         # held deliveries of a channel an edit dropped move too (the next approval cancels
         # them, or queues them if the channel is added back)
         due = _due_times(app, post, now, channels=[d.channel for d in waiting])
         for delivery in waiting:
-            deliveries.reschedule(
-                app.conn, delivery=delivery, due=due[delivery.channel], now=now, actor=actor
+            app.store.deliveries.reschedule(
+                delivery=delivery, due=due[delivery.channel], now=now, actor=actor
             )
             result[delivery.channel] = due[delivery.channel]
-    audit.append(
-        app.conn,
+    app.store.audit.append(
         at=to_db(now),
         actor=actor,
         action="post.scheduled",
@@ -1340,7 +1152,7 @@ def _schedule_one(
 
 def cancel(app: App, actor: str, post_id: int, *, now: datetime) -> int:
     """Withdraw a post; its deliveries that have not started sending are cancelled."""
-    with transaction(app.conn):
+    with app.store.transaction():
         return _cancel_one(app, actor, post_id, now=now)
 
 
@@ -1367,7 +1179,7 @@ def _cancel_one(app: App, actor: str, post_id: int, *, now: datetime) -> int:
     # cancelling cannot take back what is live: that is a retraction (docs/delivery.md §14)
     live = [
         d.channel
-        for d in deliveries.for_post(app.conn, post_id)
+        for d in app.store.deliveries.for_post(post_id)
         if d.state == "published" or d.kind == "retract"
     ]
     if live:
@@ -1377,7 +1189,7 @@ def _cancel_one(app: App, actor: str, post_id: int, *, now: datetime) -> int:
         )
     busy = [
         d
-        for d in deliveries.for_post(app.conn, post_id)
+        for d in app.store.deliveries.for_post(post_id)
         if d.state in ("sending", "processing", "unknown", "needs_attention")
     ]
     if busy:
@@ -1386,15 +1198,11 @@ def _cancel_one(app: App, actor: str, post_id: int, *, now: datetime) -> int:
             f"post {post_id} is being sent on {names}; wait until that settles, then cancel"
         )
     # an assisted task nobody has confirmed is cancelled too (docs/delivery.md §17.1)
-    count = deliveries.cancel_for_post(
-        app.conn, post_id=post_id, now=now, actor=actor, awaiting_person=True
+    count = app.store.deliveries.cancel_for_post(
+        post_id=post_id, now=now, actor=actor, awaiting_person=True
     )
-    app.conn.execute(
-        "UPDATE posts SET state = 'cancelled', updated_at = ? WHERE id = ?",
-        (to_db(now), post_id),
-    )
-    audit.append(
-        app.conn,
+    app.store.posts.mark_cancelled(post_id, now=now)
+    app.store.audit.append(
         at=to_db(now),
         actor=actor,
         action="post.cancelled",
@@ -1437,14 +1245,7 @@ def notify_reviewers(app: App, ids: list[int]) -> None:
         post = get_post(app, post_id)
         if post.state != "in_review":
             continue
-        approved_by = {
-            r[0]: r[1]
-            for r in app.conn.execute(
-                "SELECT reviewer, level FROM reviews WHERE post_id = ? AND round = ?"
-                " AND decision = 'approve'",
-                (post_id, post.review_round),
-            )
-        }
+        approved_by = app.store.posts.approvers(post_id, post.review_round)
         role = app.config.level_role(post.review_level)
         level_name = levels[post.review_level - 1]
         for name, user in app.config.data.users.items():

@@ -1,15 +1,18 @@
 """Posting slots: the next free ``posting_times`` slot of a channel, keeping a minimum gap
-between two posts on the same channel and avoiding blackout windows."""
+between two posts on the same channel and avoiding blackout windows. The due times already
+taken are read through ``store.calendar`` (kepubot/queue/calendar.py)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from kepubot.channels.base import ChannelSettings, parse_hhmm
-from kepubot.timeutil import to_db
+
+if TYPE_CHECKING:
+    from kepubot.queue.store import Store
 
 _HORIZON_DAYS = 400
 
@@ -48,24 +51,18 @@ def _after_blackout_days(local: datetime, days: set[date]) -> datetime | None:
 
 
 def _conflict(
-    conn: sqlite3.Connection, channel: str, candidate: datetime, gap: timedelta, post_id: int | None
+    store: Store, channel: str, candidate: datetime, gap: timedelta, post_id: int | None
 ) -> datetime | None:
-    """The latest due time of another delivery within ``gap`` of ``candidate``, if any."""
+    """The latest due time of another post's delivery within ``gap`` of ``candidate``."""
     if gap <= timedelta(0):
         return None
-    row = conn.execute(
-        "SELECT MAX(due_at) FROM deliveries WHERE channel = ?"
-        " AND state NOT IN ('cancelled', 'failed') AND due_at > ? AND due_at < ?"
-        " AND post_id != ?",
-        (channel, to_db(candidate - gap), to_db(candidate + gap), post_id or -1),
-    ).fetchone()
-    if row is None or row[0] is None:
-        return None
-    return datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return store.calendar.latest_due_between(
+        channel, candidate - gap, candidate + gap, post_id=post_id
+    )
 
 
 def next_slot(
-    conn: sqlite3.Connection,
+    store: Store,
     *,
     channel: str,
     settings: ChannelSettings,
@@ -86,7 +83,7 @@ def next_slot(
                 candidate = local.astimezone(UTC)
                 if candidate <= now or _in_blackout(local, settings) or day in days:
                     continue
-                if _conflict(conn, channel, candidate, gap, post_id) is None:
+                if _conflict(store, channel, candidate, gap, post_id) is None:
                     return candidate
         raise RuntimeError(f"no free posting slot on {channel} within {_HORIZON_DAYS} days")
     # No fixed times: as soon as possible, but keep the gap and skip blackout windows.
@@ -100,7 +97,7 @@ def next_slot(
         if blackout_end is not None:
             candidate = blackout_end.astimezone(UTC)
             continue
-        clash = _conflict(conn, channel, candidate, gap, post_id)
+        clash = _conflict(store, channel, candidate, gap, post_id)
         if clash is None:
             return candidate
         candidate = clash + gap
@@ -108,7 +105,7 @@ def next_slot(
 
 
 def slot_refusals(
-    conn: sqlite3.Connection,
+    store: Store,
     *,
     channel: str,
     settings: ChannelSettings,
@@ -134,7 +131,7 @@ def slot_refusals(
             f" {ends:%H:%M}, pick another time"
         )
     gap = timedelta(minutes=settings.min_gap_minutes)
-    clash = _conflict(conn, channel, when, gap, post_id)
+    clash = _conflict(store, channel, when, gap, post_id)
     if clash is not None:
         reasons.append(
             f"on {channel}: another post is due at {clash.astimezone(tz):%Y-%m-%d %H:%M},"

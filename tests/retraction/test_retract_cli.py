@@ -145,28 +145,28 @@ def test_a_bad_blackout_date_is_one_error_line(workspace: Workspace) -> None:
 
 def test_next_slot_skips_blackout_dates(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from kepubot.channels.base import ChannelSettings
-    from kepubot.queue.db import open_database
+    from kepubot.queue.store import Store
     from kepubot.services.schedule import next_slot, slot_refusals
 
     tz = ZoneInfo("Asia/Shanghai")
-    conn = open_database(tmp_path / "k.db", "2026-04-01T00:00:00.000Z")
+    store = Store(tmp_path / "k.db")
     now = datetime(2026, 4, 3, 10, 0, tzinfo=tz).astimezone(UTC)
     settings = ChannelSettings(
         type="feed", posting_times=["08:30", "20:00"], blackout_dates=["2026-04-04"]
     )
     # 20:00 on the 3rd is free; from there the 4th is skipped whole
-    first = next_slot(conn, channel="c", settings=settings, tz=tz, now=now)
+    first = next_slot(store, channel="c", settings=settings, tz=tz, now=now)
     assert first.astimezone(tz) == datetime(2026, 4, 3, 20, 0, tzinfo=tz)
-    later = next_slot(conn, channel="c", settings=settings, tz=tz, now=first)
+    later = next_slot(store, channel="c", settings=settings, tz=tz, now=first)
     assert later.astimezone(tz) == datetime(2026, 4, 5, 8, 30, tzinfo=tz)
     # [schedule] blackout_dates come in as `dates`; without fixed times: the next day's midnight
     free = ChannelSettings(type="feed", min_gap_minutes=0)
-    asap = next_slot(conn, channel="c", settings=free, tz=tz, now=now, dates=[date(2026, 4, 3)])
+    asap = next_slot(store, channel="c", settings=free, tz=tz, now=now, dates=[date(2026, 4, 3)])
     assert asap.astimezone(tz) == datetime(2026, 4, 4, 0, 0, tzinfo=tz)
     when = datetime(2026, 4, 4, 9, 0, tzinfo=tz)
-    refusals = slot_refusals(conn, channel="c", settings=settings, tz=tz, when=when, post_id=None)
+    refusals = slot_refusals(store, channel="c", settings=settings, tz=tz, when=when, post_id=None)
     assert any("blackout date" in r for r in refusals)
-    conn.close()
+    store.close()
 
 
 def test_reports_count_retracted_posts_apart_and_leave_them_out_of_top_lists(

@@ -35,7 +35,7 @@ def _task_context(delivery_id: int) -> dict[str, Any]:
             f"the task of delivery {delivery_id} is for the operators and the assignees of"
             f" channel {delivery.channel!r}"
         )
-    post = get_post(service, delivery.post_id, service.conn)
+    post = get_post(service, delivery.post_id)
     parts = channel.parts(post)
     folder = Path(str(delivery.progress.get("pack", "")))
     files = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
