@@ -110,13 +110,34 @@ def now_utc() -> Any:
 
 
 class KepubotGroup(click.Group):
-    """Turns KepubotError into one line on stderr and its exit code."""
+    """Turns KepubotError into one line on stderr and its exit code, and Click's usage errors
+    into the Usage line and one ``error:`` line in the reader's language (kepubot/usage.py)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        from kepubot.usage import in_language, language_of_args
+
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # the top-level options: no State yet
+            language = language_of_args(
+                args, lambda config, _: State(config, None, None).message_language()
+            )
+            raise in_language(exc, language) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         from kepubot.errors import KepubotError
+        from kepubot.usage import in_language
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's arguments or options
+            raise in_language(exc, "zh" if chinese(ctx.obj) else "en") from None
         except KepubotError as exc:
             lines = str(exc).splitlines() or [type(exc).__name__]
             if chinese(ctx.obj):
@@ -250,12 +271,23 @@ def init(state: State, force: bool) -> None:
     app = App(load_config(target))
     app.channels  # noqa: B018
     app.conn  # noqa: B018 — creates and migrates the database
+    database = app.config.database_path.name
     click.echo(
-        f"wrote {target}, {words.name} and {misused.name};"
-        f" database {app.config.database_path.name} is ready"
+        say(
+            state,
+            f"wrote {target}, {words.name} and {misused.name}; database {database} is ready",
+            f"已写入 {target}、{words.name} 和 {misused.name}；数据库 {database} 已就绪",
+        )
     )
-    click.echo("next: kepubot --as zhang post add --title ... --body ... --channel news-feed")
-    click.echo("console: kepubot user passwd NAME (for each user), then kepubot web")
+    next_step = "kepubot --as zhang post add --title ... --body ... --channel news-feed"
+    click.echo(say(state, f"next: {next_step}", f"下一步：{next_step}"))
+    click.echo(
+        say(
+            state,
+            "console: kepubot user passwd NAME (for each user), then kepubot web",
+            "网页控制台：为每个用户运行 kepubot user passwd NAME，然后运行 kepubot web",
+        )
+    )
 
 
 # --- posts ---------------------------------------------------------------------------------
@@ -930,9 +962,15 @@ def post_schedule(state: State, post_id: int, at: str | None, next_slot: bool) -
             )
     else:
         click.echo(
-            f"post {post_id}: scheduled"
-            + (f" at {at}" if at else " for the next free slot")
-            + " (applies when approved)"
+            say(
+                state,
+                f"post {post_id}: scheduled"
+                + (f" at {at}" if at else " for the next free slot")
+                + " (applies when approved)",
+                f"稿件 {post_id}：已设定发布时间"
+                + (f"为 {at}" if at else "为各渠道的下一个空闲时段")
+                + "（审核通过后生效）",
+            )
         )
 
 
@@ -999,10 +1037,18 @@ def post_retract(state: State, post_id: int, reason: str, channels: tuple[str, .
         state.app, state.user, post_id, reason=reason, now=now_utc(), channels=channels
     )
     if result["retracting"]:
-        click.echo(f"post {post_id}: 撤回中 (retracting) on {', '.join(result['retracting'])}")
-    if result["cancelled"]:
+        names = ", ".join(result["retracting"])
         click.echo(
-            f"post {post_id}: 未发出的已撤销 (cancelled) on {', '.join(result['cancelled'])}"
+            say(state, f"post {post_id}: retracting on {names}", f"稿件 {post_id}：撤回中：{names}")
+        )
+    if result["cancelled"]:
+        names = ", ".join(result["cancelled"])
+        click.echo(
+            say(
+                state,
+                f"post {post_id}: not yet sent, cancelled on {names}",
+                f"稿件 {post_id}：尚未发出，已撤销：{names}",
+            )
         )
     if result["in_flight"]:
         sending = ", ".join(result["in_flight"])
@@ -1157,14 +1203,26 @@ def delivery_resolve(
         outcome = operator.resolve_retraction(
             state.app, state.user, delivery_id, now=now_utc(), retracted=retracted
         )
-        click.echo(f"delivery {delivery_id}: {outcome}")
+        click.echo(
+            say(
+                state,
+                f"delivery {delivery_id}: {outcome}",
+                f"发布任务 {delivery_id}：{zh_state(outcome)}",
+            )
+        )
         return
     if bool(published) == bool(not_published):
         fail("give exactly one of --published URL_OR_ID or --not-published")
     result = operator.resolve(
         state.app, state.user, delivery_id, now=now_utc(), published=published
     )
-    click.echo(f"delivery {delivery_id}: {result}")
+    click.echo(
+        say(
+            state,
+            f"delivery {delivery_id}: {result}",
+            f"发布任务 {delivery_id}：{zh_state(result)}",
+        )
+    )
 
 
 @delivery.command("confirm")
@@ -1265,34 +1323,51 @@ def channels_check(state: State, name: str | None) -> None:
             continue
         who = f"{channel_name} ({channel.type_name()})"
         if not channel.capabilities.verify:
+            kind = channel.type_name()
             click.echo(
-                f"{who}: cannot check: channel type {channel.type_name()!r} has no credential check"
+                say(
+                    state,
+                    f"{who}: cannot check: channel type {kind!r} has no credential check",
+                    f"{who}：无法检查：渠道类型 {kind!r} 没有凭据检查",
+                )
             )
             continue
         try:
             line = channel.verify()
         except NotImplementedError as exc:
-            click.echo(f"{who}: cannot check: {exc}")
+            click.echo(say(state, f"{who}: cannot check: {exc}", f"{who}：无法检查：{exc}"))
             continue
         except ChannelError as exc:
             failed += 1
-            click.echo(f"{who}: FAILED: {exc}")
+            click.echo(say(state, f"{who}: FAILED: {exc}", f"{who}：失败：{exc}"))
             continue
-        click.echo(f"{who}: ok: {line}")
+        click.echo(say(state, f"{who}: ok: {line}", f"{who}：正常：{line}"))
         try:
             checks = channel.permissions() if channel.capabilities.permissions else []
         except ChannelError as exc:
-            click.echo(f"{who}: permissions not checked: {exc}")
+            click.echo(
+                say(state, f"{who}: permissions not checked: {exc}", f"{who}：权限未检查：{exc}")
+            )
             continue
         for check in checks:
             if check.held is False:
                 failed += 1
                 click.echo(
-                    f"{who}: missing permission {check.name}:"
-                    f" needed for {check.needed_for} ({check.detail})"
+                    say(
+                        state,
+                        f"{who}: missing permission {check.name}:"
+                        f" needed for {check.needed_for} ({check.detail})",
+                        f"{who}：缺少权限 {check.name}：{check.needed_for}需要它（{check.detail}）",
+                    )
                 )
             elif check.held is None:
-                click.echo(f"{who}: permission {check.name} not checked: {check.detail}")
+                click.echo(
+                    say(
+                        state,
+                        f"{who}: permission {check.name} not checked: {check.detail}",
+                        f"{who}：权限 {check.name} 未检查：{check.detail}",
+                    )
+                )
     if failed:
         sys.exit(1)
 
@@ -1416,10 +1491,15 @@ def db_copy(state: State, to: str) -> None:
         target_store.close()
     for table, count in sorted(result.counts.items()):
         click.echo(f"  {table}: {count}")
+    rows, tables, head = sum(result.counts.values()), len(result.counts), result.audit_head or "-"
     click.echo(
-        f"已复制 (copied) {sum(result.counts.values())} rows in {len(result.counts)} tables to"
-        f" {target_store.label}; row counts match; audit chain intact on the target:"
-        f" {result.audit_rows} rows, head hash {result.audit_head or '-'}"
+        say(
+            state,
+            f"copied {rows} rows in {tables} tables to {target_store.label}; row counts match;"
+            f" audit chain intact on the target: {result.audit_rows} rows, head hash {head}",
+            f"已复制 {rows} 行（{tables} 个表）到 {target_store.label}；行数一致；"
+            f"目标库的审计链完整：{result.audit_rows} 行，最新哈希 {head}",
+        )
     )
 
 
@@ -1442,7 +1522,12 @@ def run(state: State, once: bool) -> None:
     if once:
         result = run_once(app)
         click.echo(
-            f"one pass done: {result['claimed']} deliveries sent or attempted, {result['alerts']} alerts"
+            say(
+                state,
+                f"one pass done: {result['claimed']} deliveries sent or attempted,"
+                f" {result['alerts']} alerts",
+                f"完成一轮：发送或尝试了 {result['claimed']} 个发布任务，{result['alerts']} 条告警",
+            )
         )
         return
     sys.exit(run_forever(app))
@@ -1489,8 +1574,13 @@ def metrics_collect(state: State, post_id: int | None) -> None:
     finally:
         engine.close()
     click.echo(
-        f"collected {result['collected']} snapshots, {result['failed']} failed (retried at the"
-        f" next point), {accounts} account figures"
+        say(
+            state,
+            f"collected {result['collected']} snapshots, {result['failed']} failed (retried at"
+            f" the next point), {accounts} account figures",
+            f"采集了 {result['collected']} 条数据，{result['failed']} 个失败（下个采集点重试），"
+            f"{accounts} 条账号数据",
+        )
     )
 
 
@@ -1560,10 +1650,21 @@ def metrics_import(
             ),
         )
         sys.exit(2)
-    click.echo(f"imported {len(result.stored)} rows into {channel} (marked imported)")
+    click.echo(
+        say(
+            state,
+            f"imported {len(result.stored)} rows into {channel} (marked imported)",
+            f"已导入 {len(result.stored)} 行到 {channel}（标记为导入）",
+        )
+    )
     for number, title in result.unmatched:
         click.echo(
-            f"unmatched: row {number}: {title} (no published delivery with that link, or that title on that day)"
+            say(
+                state,
+                f"unmatched: row {number}: {title} (no published delivery with that link, or"
+                " that title on that day)",
+                f"未匹配：第 {number} 行：{title}（没有该链接的已发布任务，当天也没有该标题的）",
+            )
         )
 
 
@@ -1606,9 +1707,16 @@ def media_gc(state: State, dry_run: bool, min_age: int, as_json: bool) -> None:
         )
         return
     verb = "would remove" if dry_run else "removed"
+    verb_zh = "将删除" if dry_run else "已删除"
     for path, size in files:
-        click.echo(f"{verb} {path} ({size} bytes)")
-    click.echo(f"{verb} {len(files)} unreferenced files, {total} bytes, from {app.media.root}")
+        click.echo(say(state, f"{verb} {path} ({size} bytes)", f"{verb_zh} {path}（{size} 字节）"))
+    click.echo(
+        say(
+            state,
+            f"{verb} {len(files)} unreferenced files, {total} bytes, from {app.media.root}",
+            f"{verb_zh} {app.media.root} 中无引用的文件 {len(files)} 个，共 {total} 字节",
+        )
+    )
 
 
 @cli.command()

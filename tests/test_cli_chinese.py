@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from typing import Any
 
 from conftest import Workspace
 from kepubot.cli import cli
@@ -223,3 +224,118 @@ def test_a_config_error_speaks_the_language_the_file_names(workspace: Workspace)
     assert result.stderr.startswith(f"error: {broken}：TOML 格式错误："), result.stderr
     result = ws.runner.invoke(cli, ["--config", str(broken), "--lang", "en", "status"])
     assert result.stderr.startswith(f"error: {broken}: invalid TOML: "), result.stderr
+
+
+# --- Click's usage errors and the remaining confirmations (issue 16) ----------------------------
+
+
+def _usage(result: Any) -> tuple[list[str], str]:
+    """A usage error: exit 2, no traceback, the Usage line first and exactly one error: line
+    (the last); returns (all lines, the error line)."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "Error:" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    return lines, errors[0]
+
+
+def test_click_usage_errors_speak_chinese_under_zh(workspace: Workspace) -> None:
+    ws = workspace
+    lines, error = _usage(ws.run("post", "pause", lang="zh"))
+    assert lines[0].startswith("Usage: ") and lines[0].endswith("post pause [OPTIONS] POST_IDS...")
+    assert lines[1] == "运行 'cli post pause --help' 查看帮助。", lines
+    assert error == "error: 缺少参数 'POST_IDS...'"
+    assert _usage(ws.run("post", "list", "--limitt", "3", lang="zh"))[1] == (
+        "error: 没有选项 '--limitt'（是否想用 --limit？）"
+    )
+    assert _usage(ws.run("post", "show", "abc", lang="zh"))[1] == (
+        "error: 'POST_ID' 的值无效：'abc' 不是有效的整数"
+    )
+    assert _usage(ws.run("post", "show", "0", lang="zh"))[1].startswith(
+        "error: 'POST_ID' 的值无效：0 不在允许的范围 1<=x<="
+    )
+    assert _usage(ws.run("report", "--format", "pdf", lang="zh"))[1] == (
+        "error: '--format' 的值无效：'pdf' 不是可选值之一"
+        "（可选：'table', 'csv', 'json', 'html', 'xlsx'）"
+    )
+    assert _usage(ws.run("nosuch", lang="zh"))[1] == "error: 没有命令 'nosuch'"
+    assert _usage(ws.run("post", "show", "1", "2", lang="zh"))[1] == "error: 多余的参数：2"
+    assert _usage(ws.run("post", "add", "--title", lang="zh"))[1] == (
+        "error: 选项 '--title' 需要一个值"
+    )
+    # without --lang the config's language decides: Chinese by default, also when the
+    # top-level options themselves are wrong (no state yet: read from the arguments)
+    assert _usage(ws.run("post", "pause", lang=None))[1] == "error: 缺少参数 'POST_IDS...'"
+    assert _usage(ws.run("--lang", "xx", "status", lang=None))[1] == (
+        "error: '--lang' 的值无效：'xx' 不是可选值之一（可选：'zh', 'en'）"
+    )
+
+
+def test_click_usage_errors_stay_english_under_en(workspace: Workspace) -> None:
+    ws = workspace
+    lines, error = _usage(ws.run("post", "pause"))  # the helper passes --lang en
+    assert lines[1] == "Try 'cli post pause --help' for help."
+    assert error == "error: Missing argument 'POST_IDS...'."
+    assert _usage(ws.run("post", "list", "--bogus"))[1] == "error: No such option '--bogus'."
+    set_language(ws, "en")
+    assert _usage(ws.run("post", "show", "abc", lang=None))[1] == (
+        "error: Invalid value for 'POST_ID': 'abc' is not a valid integer range."
+    )
+    # a group without its command still shows its help (Click's own behaviour), exit 2
+    result = ws.run("post", lang=None)
+    assert result.exit_code == 2 and "Commands:" in result.stdout + result.stderr
+
+
+def test_remaining_confirmations_in_chinese_and_english(workspace: Workspace) -> None:
+    ws = workspace
+    # init: a new folder, Chinese by default and English on request
+    for lang, expected in (
+        ("zh", ("已写入 ", "下一步：kepubot --as zhang post add", "网页控制台：")),
+        ("en", ("wrote ", "next: kepubot --as zhang post add", "console: kepubot user passwd")),
+    ):
+        target = ws.root / f"site-{lang}" / "kepubot.toml"
+        result = ws.runner.invoke(
+            cli, ["--config", str(target), "--lang", lang, "init"], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.stderr
+        lines = result.stdout.strip().splitlines()
+        assert len(lines) == 3 and all(
+            line.startswith(start) for line, start in zip(lines, expected, strict=True)
+        ), lines
+        if lang == "en":
+            assert lines[0].endswith("database kepubot.db is ready")
+        else:
+            assert lines[0].endswith("数据库 kepubot.db 已就绪")
+
+    post_id = ws.add_post("--channel", "news-feed")
+    out = ws.ok("post", "schedule", str(post_id), "--next-slot", user="zhang", lang="zh")
+    assert (
+        out.strip() == f"稿件 {post_id}：已设定发布时间为各渠道的下一个空闲时段（审核通过后生效）"
+    )
+    out = ws.ok("post", "schedule", str(post_id), "--next-slot", user="zhang")
+    assert (
+        out.strip() == f"post {post_id}: scheduled for the next free slot (applies when approved)"
+    )
+
+    checked = ws.run("channels", "check", "news-feed", lang="zh")
+    assert checked.exit_code == 0, checked.stderr
+    assert checked.stdout.startswith("news-feed (feed)：正常：writes feed.xml"), checked.stdout
+    checked = ws.run("channels", "check", "news-feed")
+    assert checked.stdout.startswith("news-feed (feed): ok: writes feed.xml"), checked.stdout
+
+    gc = ws.ok("media", "gc", user="ops", lang="zh")
+    assert gc.strip().startswith("已删除 ") and "中无引用的文件 0 个，共 0 字节" in gc
+    assert ws.ok("media", "gc", user="ops").strip().startswith("removed 0 unreferenced files")
+
+    # publish a post (the feed, one pass), then take it back: the retract lines
+    live = ws.add_post("--channel", "news-feed", title="今晚看流星雨")
+    ws.ok("post", "submit", str(live), user="zhang")
+    for reviewer in ("li", "wang", "zhao"):
+        ws.ok("post", "approve", str(live), user=reviewer)
+    once = ws.ok("run", "--once", user="ops", lang="zh")
+    assert once.strip().startswith("完成一轮：发送或尝试了 1 个发布任务"), once
+    shown = json.loads(ws.ok("post", "show", str(live), "--json"))
+    assert [d["state"] for d in shown["deliveries"]] == ["published"]
+    out = ws.ok("post", "retract", str(live), "--reason", "数据有误", user="zhao", lang="zh")
+    assert out.strip() == f"稿件 {live}：撤回中：news-feed"

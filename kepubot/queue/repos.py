@@ -29,8 +29,8 @@ from kepubot.queue import (
     metrics,
     ops,
     pauses,
-    posts,
     postpause,
+    posts,
     retraction,
     wakeup,
 )
