@@ -27,17 +27,38 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NoReturn
 
 from kepubot.channels.base import Credentials, HttpChannel, Token, json_object
 from kepubot.channels.errors import ErrorRule, error_for, kind_of
-from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, StoreError, Transient
+from kepubot.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    Permanent,
+    RateLimited,
+    StoreError,
+    Transient,
+)
 
 SOURCE_SUFFIX = ":source"  # credentials key of the configured-token digest
 SCOPE_SUFFIX = ":scope"  # credentials key of the scopes the platform last reported
 REFRESH_MARGIN_SECONDS = 3600.0  # refresh this long before the access token expires
 REFRESH_ALERT = timedelta(days=7)  # alert this long before the refresh token runs out
+
+#: The kinds every video platform's calls turn into the same errors (kepubot/channels/errors.py);
+#: a platform's RULES add its own kinds and messages to these.
+CALL_RULES: dict[str, ErrorRule] = {
+    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
+    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
+}
+#: The same for a refused token refresh (every other kind ends the authorization).
+REFRESH_CALL_RULES: dict[str, ErrorRule] = {
+    "rate_limited": CALL_RULES["rate_limited"],
+    "busy": CALL_RULES["busy"],
+}
 
 
 def when(value: datetime | None) -> str:
@@ -52,6 +73,18 @@ class TokenRefused(Exception):
         super().__init__(detail)
         self.code = code
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class Call:
+    """One user-scoped call as ``call`` was asked for it (sent again after a refresh)."""
+
+    method: str
+    route: str
+    what: str
+    publishing: bool
+    params: dict[str, Any]
+    kwargs: dict[str, Any]
 
 
 class UserTokenApi(HttpChannel):
@@ -116,16 +149,8 @@ class UserTokenApi(HttpChannel):
     def _fetch_token(self, current: Token | None) -> Token:
         raise NotImplementedError
 
-    def _send(
-        self,
-        method: str,
-        route: str,
-        token: Token,
-        what: str,
-        publishing: bool,
-        params: dict[str, Any] | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
+    def _send(self, call: Call, token: Token) -> dict[str, Any]:
+        """Send ``call`` with ``token``; the answer's part the caller wants."""
         raise NotImplementedError
 
     def _error_of(self, body: dict[str, Any], secrets: list[str]) -> tuple[int | None, str]:
@@ -320,14 +345,15 @@ class UserTokenApi(HttpChannel):
     ) -> dict[str, Any]:
         """One user-scoped call. A refused access token is refreshed once (single flight) and
         the call repeated once: the refusal means the request was not applied."""
+        request = Call(method, route, what, publishing, dict(params or {}), kwargs)
         token = self.token()
         try:
-            return self._send(method, route, token, what, publishing, params, kwargs)
+            return self._send(request, token)
         except TokenRefused:
             pass
         token = self.refresh(token, what=what)
         try:
-            return self._send(method, route, token, what, publishing, params, kwargs)
+            return self._send(request, token)
         except TokenRefused as refused:
             raise AuthExpired(
                 self.reauthorize(

@@ -42,13 +42,11 @@ from kepubot.channels.bilibili.codes import (
 )
 from kepubot.channels.errors import ErrorRule, check_rules
 from kepubot.channels.openvideo import as_dict, as_int
-from kepubot.channels.usertoken import UserTokenApi
+from kepubot.channels.usertoken import CALL_RULES, REFRESH_CALL_RULES, Call, UserTokenApi
 from kepubot.config import Secret
 from kepubot.errors import (
     AuthExpired,
     OutcomeUnknown,
-    Permanent,
-    RateLimited,
     Transient,
 )
 
@@ -90,6 +88,7 @@ class BilibiliSettings(HttpChannelSettings):
 #: What each kind of ERRORS becomes on a user-scoped call (kepubot/channels/errors.py); "auth"
 #: is handled first (the token is refreshed once and the call repeated once).
 RULES: dict[str, ErrorRule] = {
+    **CALL_RULES,
     "scope": ErrorRule(AuthExpired, "{what}: {scope_message}"),
     "denied": ErrorRule(
         AuthExpired,
@@ -97,9 +96,6 @@ RULES: dict[str, ErrorRule] = {
         " signature's timestamp) and the application's IP allow-list on the Bilibili"
         " open platform",
     ),
-    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
-    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
-    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
 }
 #: On the submitting call a busy platform may have taken the archive: only a lookup decides.
 PUBLISHING_RULES: dict[str, ErrorRule] = {
@@ -112,8 +108,7 @@ PUBLISHING_RULES: dict[str, ErrorRule] = {
 #: A refused token refresh: anything but a wait, a busy platform or refused app credentials
 #: means this authorization cannot be refreshed.
 REFRESH_RULES: dict[str, ErrorRule] = {
-    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
-    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    **REFRESH_CALL_RULES,
     "denied": ErrorRule(
         AuthExpired,
         "{what}: refused ({detail}); check client_id, client_secret and the"
@@ -213,22 +208,13 @@ class BilibiliApi(UserTokenApi):
             headers["Content-Type"] = content_type
         return headers
 
-    def _send(
-        self,
-        method: str,
-        route: str,
-        token: Token,
-        what: str,
-        publishing: bool,
-        params: dict[str, Any] | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
+    def _send(self, call: Call, token: Token) -> dict[str, Any]:
         """One signed call; returns the answer's ``data``. ``kwargs``: ``json_body`` (signed),
         ``data`` (a part's bytes) or ``files`` (a cover)."""
-        json_body, files, data = kwargs.get("json_body"), kwargs.get("files"), kwargs.get("data")
-        base = self.settings.upload_base if route == "part_upload" else self.settings.api_base
-        url = f"{base}/{PATHS[route]}"
-        request: dict[str, Any] = {"params": params or {}}
+        json_body, files, data = (call.kwargs.get(k) for k in ("json_body", "files", "data"))
+        base = self.settings.upload_base if call.route == "part_upload" else self.settings.api_base
+        url = f"{base}/{PATHS[call.route]}"
+        request: dict[str, Any] = {"params": call.params}
         if json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
             request["data"] = body
@@ -243,9 +229,10 @@ class BilibiliApi(UserTokenApi):
         # only the submit creates an archive; an upload step that may have been applied is
         # repeated safely (a part is overwritten, a merge answered again [?])
         response = self._step(
-            method, url, what=what, publishing=publishing, headers=headers, **request
+            call.method, url, what=call.what, publishing=call.publishing, headers=headers, **request
         )
-        return as_dict(self.answer(response, what, publishing, route, token).get("data"))
+        answer = self.answer(response, call.what, call.publishing, call.route, token)
+        return as_dict(answer.get("data"))
 
     def scope_message(self, scope: str, detail: str) -> str:
         zh, en = NEEDED_FOR.get(scope, (scope, scope))

@@ -45,19 +45,24 @@ from kepubot.channels.douyin.codes import (
     _int,
 )
 from kepubot.channels.errors import ErrorRule, check_rules
+from kepubot.channels.usertoken import (
+    CALL_RULES,
+    REFRESH_CALL_RULES,
+    Call,
+    TokenRefused,
+    UserTokenApi,
+    when,
+)
 from kepubot.channels.usertoken import (  # the suffixes and margin: known here by name too
     REFRESH_MARGIN_SECONDS as REFRESH_MARGIN_SECONDS,
 )
 from kepubot.channels.usertoken import SCOPE_SUFFIX as SCOPE_SUFFIX
 from kepubot.channels.usertoken import SOURCE_SUFFIX as SOURCE_SUFFIX
-from kepubot.channels.usertoken import TokenRefused, UserTokenApi, when
 from kepubot.config import Secret
 from kepubot.errors import (
     AuthExpired,
     ChannelError,
     OutcomeUnknown,
-    Permanent,
-    RateLimited,
     StoreError,
     Transient,
 )
@@ -93,6 +98,7 @@ class CapabilityOffline(AuthExpired):
 #: What each kind of ERRORS becomes on a user-scoped call (kepubot/channels/errors.py); "auth"
 #: is handled first (the token is refreshed once and the call repeated once).
 RULES: dict[str, ErrorRule] = {
+    **CALL_RULES,
     "refresh_expired": ErrorRule(
         AuthExpired, "{what}: the authorization expired ({detail}); {reauthorize}"
     ),
@@ -107,10 +113,7 @@ RULES: dict[str, ErrorRule] = {
         "{what}: refused ({detail}); check the app's status, client_key and open_id"
         " on the Douyin open platform, and authorize again if the account changed",
     ),
-    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
-    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
     "transient": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
-    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
 }
 #: On create_video: "system busy" and "network call error, retry" do not say the create was
 #: not applied inside Douyin [gk], so only a lookup may decide; a refusal saying the video_id
@@ -134,8 +137,7 @@ PUBLISHING_RULES: dict[str, ErrorRule] = {
 #: A refused token refresh or renewal: anything but a wait, a busy platform or refused app
 #: credentials means this authorization cannot be refreshed (a person authorizes again).
 REFRESH_RULES: dict[str, ErrorRule] = {
-    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
-    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    **REFRESH_CALL_RULES,
     "transient": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
     "denied": ErrorRule(
         AuthExpired,
@@ -364,32 +366,24 @@ class DouyinApi(UserTokenApi):
 
     # --- one call -------------------------------------------------------------------------------
 
-    def _send(
-        self,
-        method: str,
-        route: str,
-        token: Token,
-        what: str,
-        publishing: bool,
-        params: dict[str, Any] | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
+    def _send(self, call: Call, token: Token) -> dict[str, Any]:
         """One user-scoped call; returns the answer's ``data``."""
         # every video interface: open_id in the query, the token in the access-token header
-        query: dict[str, Any] = {"open_id": self.settings.open_id, **(params or {})}
+        query: dict[str, Any] = {"open_id": self.settings.open_id, **call.params}
         headers = {"access-token": token.access_token}
         # Only create publishes: an upload or read that may have been applied leaves at most an
         # unused video_id behind, so asking again is safe.
         response = self._step(
-            method,
-            PATHS[route],
-            what=what,
-            publishing=publishing,
+            call.method,
+            PATHS[call.route],
+            what=call.what,
+            publishing=call.publishing,
             params=query,
             headers=headers,
-            **kwargs,
+            **call.kwargs,
         )
-        return _dict(self.answer(response, what, publishing, route, token).get("data"))
+        answer = self.answer(response, call.what, call.publishing, call.route, token)
+        return _dict(answer.get("data"))
 
     def scope_message(self, scope: str, detail: str) -> str:
         language = self._language()

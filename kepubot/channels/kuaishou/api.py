@@ -29,10 +29,10 @@ from kepubot.channels.kuaishou.codes import (
     kind_of,
 )
 from kepubot.channels.openvideo import as_int
+from kepubot.channels.usertoken import CALL_RULES, REFRESH_CALL_RULES, Call, UserTokenApi
 from kepubot.channels.usertoken import TokenRefused as TokenRefused
-from kepubot.channels.usertoken import UserTokenApi
 from kepubot.config import Secret
-from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, RateLimited, Transient
+from kepubot.errors import AuthExpired, OutcomeUnknown, Permanent, Transient
 
 ACCESS_LIFETIME = timedelta(hours=48)  # [gk]
 REFRESH_LIFETIME = timedelta(days=180)  # [gk]
@@ -56,13 +56,11 @@ class PhotoMissing(Permanent):
 #: What each kind of ERRORS becomes on a user-scoped call (kepubot/channels/errors.py); "auth"
 #: is handled first (the token is refreshed once and the call repeated once).
 RULES: dict[str, ErrorRule] = {
+    **CALL_RULES,
     "refresh_expired": ErrorRule(AuthExpired, "{reauthorize}"),
     "scope": ErrorRule(AuthExpired, "{what}: {scope_message}"),
     "denied": ErrorRule(AuthExpired, "{what}: refused ({detail}); check app_id and app_secret"),
-    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
-    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
     "not_found": ErrorRule(PhotoMissing, "{what}: {detail}"),
-    "permanent": ErrorRule(Permanent, "{what}: refused ({detail})"),
 }
 #: On the publishing call a busy platform may have published the video: only a lookup decides.
 PUBLISHING_RULES: dict[str, ErrorRule] = {
@@ -75,8 +73,7 @@ PUBLISHING_RULES: dict[str, ErrorRule] = {
 #: A refused token refresh: anything but a wait, a busy platform or refused app credentials
 #: means this authorization cannot be refreshed.
 REFRESH_RULES: dict[str, ErrorRule] = {
-    "rate_limited": ErrorRule(RateLimited, "{what}: rate limited ({detail})"),
-    "busy": ErrorRule(Transient, "{what}: temporarily refused ({detail})"),
+    **REFRESH_CALL_RULES,
     "denied": ErrorRule(
         AuthExpired,
         "{what}: refused ({detail}); check app_id and app_secret on the Kuaishou open platform",
@@ -158,24 +155,21 @@ class KuaishouApi(UserTokenApi):
 
     # -- one call ----------------------------------------------------------------------------
 
-    def _send(
-        self,
-        method: str,
-        route: str,
-        token: Token,
-        what: str,
-        publishing: bool,
-        params: dict[str, Any] | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
+    def _send(self, call: Call, token: Token) -> dict[str, Any]:
         """One openapi call; returns the whole answer."""
         query = {"app_id": self.settings.app_id, "access_token": token.access_token}
-        query.update(params or {})
+        query.update(call.params)
         # start_upload creates nothing visible: a lost answer leaves an unused token
+        url = PATHS[call.route]
         response = self._step(
-            method, PATHS[route], what=what, publishing=publishing, params=query, **kwargs
+            call.method,
+            url,
+            what=call.what,
+            publishing=call.publishing,
+            params=query,
+            **call.kwargs,
         )
-        return self.answer(response, what, publishing, route, token)
+        return self.answer(response, call.what, call.publishing, call.route, token)
 
     def scope_message(self, scope: str, detail: str) -> str:
         zh, en = NEEDED_FOR.get(scope, (scope, scope))
