@@ -83,6 +83,16 @@ def forget_changed_video(progress: dict[str, Any], video: Media, keys: Iterable[
             progress.pop(key, None)
 
 
+def never_sent(progress: dict[str, Any], needed: str, sent_at: str) -> bool:
+    """Whether the delivery's own checkpoints prove the creating call was never sent
+    (docs/proof-of-absence.md): it needs ``progress[needed]`` (the upload's id), checkpointed
+    before it is sent, or ``progress[sent_at]`` is still null (it is set to null with the
+    upload and stamped just before the call)."""
+    if not progress.get(needed):
+        return True
+    return sent_at in progress and progress[sent_at] is None
+
+
 def upload_parts(
     progress: dict[str, Any],
     key: str,

@@ -62,6 +62,7 @@ from kepubot.channels.openvideo import (
     forget_changed_video,
     granted_permissions,
     media_path,
+    never_sent,
     restart_upload_on_refusal,
     topic,
     upload_parts,
@@ -348,11 +349,8 @@ class BilibiliChannel(BilibiliApi):
     ) -> Published | Processing | Undecided | None:
         if progress.get("resource_id"):
             return self._outcome_or_processing(str(progress["resource_id"]))
-        token = progress.get("upload_token")
-        if not token:
-            return None  # a submission needs an upload_token, checkpointed before it is sent
-        if "submit_sent_at" in progress and progress["submit_sent_at"] is None:
-            return None  # uploaded, but never submitted
+        if never_sent(progress, "upload_token", "submit_sent_at"):
+            return None  # no upload_token, or uploaded but never submitted
         title = self.render(post).title
         checked = ["the delivery's checkpoints: upload_token sent, no resource_id"]
         found = self._find_in_list(title, since, checked)

@@ -54,6 +54,7 @@ from kepubot.channels.openvideo import (
     forget_changed_video,
     granted_permissions,
     media_path,
+    never_sent,
     restart_upload_on_refusal,
     topic,
     upload_parts,
@@ -256,12 +257,9 @@ class DouyinChannel(DouyinApi):
             return Published(
                 str(progress["item_id"]), None, _parse_time(progress.get("created_at"))
             )
-        video_id = progress.get("video_id")
-        if not video_id:
-            # create_video needs a video_id, and it is checkpointed before create is sent
-            return None
-        if "create_sent_at" in progress and progress["create_sent_at"] is None:
-            return None  # uploaded, but create_video was never sent with it
+        if never_sent(progress, "video_id", "create_sent_at"):
+            return None  # no video_id, or create_video was never sent with it
+        video_id = progress["video_id"]
         text = self.render(post).text
         checked = [f"the delivery's checkpoints: video_id {video_id}, no item_id"]
         try:

@@ -51,6 +51,7 @@ from kepubot.channels.openvideo import (
     forget_changed_video,
     granted_permissions,
     media_path,
+    never_sent,
     restart_upload_on_refusal,
     topic,
     upload_parts,
@@ -315,10 +316,8 @@ class KuaishouChannel(KuaishouApi):
     ) -> Published | Processing | Undecided | None:
         if progress.get("photo_id"):
             return Processing({"photo_id": progress["photo_id"]}, 0)
-        if not progress.get("upload_token"):
-            return None  # photo/publish needs an upload_token, checkpointed before it is sent
-        if "publish_sent_at" in progress and progress["publish_sent_at"] is None:
-            return None  # uploaded, never published
+        if never_sent(progress, "upload_token", "publish_sent_at"):
+            return None  # no upload_token, or uploaded but never published
         caption = self.caption(post)
         checked = ["the delivery's checkpoints: upload_token sent to photo/publish, no photo_id"]
         found = self._find_in_list(caption, since, checked)
