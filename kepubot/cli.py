@@ -270,7 +270,7 @@ def init(state: State, force: bool) -> None:
         )
     app = App(load_config(target))
     app.channels  # noqa: B018
-    app.conn  # noqa: B018 — creates and migrates the database
+    app.store.migrate()  # creates the database
     database = app.config.database_path.name
     click.echo(
         say(
@@ -621,13 +621,7 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
 @pass_state
 def post_show(state: State, post_id: int, as_json: bool) -> None:
     """A post with its reviews and deliveries."""
-    from kepubot.queue import audit, deliveries
-    from kepubot.queue.retraction import (
-        correction_of,
-        corrections_of,
-        retraction_state,
-        shown_state,
-    )
+    from kepubot.queue.retraction import retraction_state, shown_state
     from kepubot.services.posts import get_post, reviews_of
     from kepubot.timeutil import show
 
@@ -635,7 +629,7 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
     p = get_post(app, post_id)
     reviews = reviews_of(app, post_id)
     levels = app.config.review_levels
-    dels = deliveries.for_post(app.conn, post_id)
+    dels = app.store.deliveries.for_post(post_id)
     data = {
         **_post_summary(app, p),
         "summary": p.summary,
@@ -657,7 +651,7 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
                 "reason": row.detail.get("reason", ""),
                 "at": show(row.at, app.tz),
             }
-            for row in audit.rows_for_post(app.conn, post_id)
+            for row in app.store.audit.rows_for_post(post_id)
             if row.action == "post.word_accepted"
         ],
         "created_at": show(p.created_at, app.tz),
@@ -692,8 +686,8 @@ def post_show(state: State, post_id: int, as_json: bool) -> None:
             for d in dels
         ],
         "retraction": retraction_state([{"kind": d.kind, "state": d.state} for d in dels]),
-        "correction_of": correction_of(app.conn, post_id),
-        "corrections": corrections_of(app.conn, post_id),
+        "correction_of": app.store.retraction.correction_of(post_id),
+        "corrections": app.store.retraction.corrections_of(post_id),
         "paused": _pause_shown(app, post_id),
     }
     if as_json:
@@ -1111,14 +1105,13 @@ def delivery_list(
 ) -> None:
     """List deliveries, newest first."""
     from kepubot.models import DELIVERY_STATES
-    from kepubot.queue import deliveries
     from kepubot.queue.retraction import shown_state
     from kepubot.timeutil import show
 
     if delivery_state and delivery_state not in DELIVERY_STATES:
         fail(f"--state {delivery_state!r}: use one of {', '.join(DELIVERY_STATES)}")
     app = state.app
-    rows = deliveries.list_deliveries(app.conn, state=delivery_state, channel=channel, limit=limit)
+    rows = app.store.deliveries.list_deliveries(state=delivery_state, channel=channel, limit=limit)
     data: list[dict[str, Any]] = [
         {
             "id": d.id,
@@ -1390,7 +1383,6 @@ def audit(ctx: click.Context, post_id: int | None, limit: int, as_json: bool) ->
     """The audit trail (a post's history with --post); `audit verify` checks the chain."""
     if ctx.invoked_subcommand is not None:
         return
-    from kepubot.queue import audit as audit_log
     from kepubot.timeutil import show
 
     state: State = ctx.obj
@@ -1399,9 +1391,9 @@ def audit(ctx: click.Context, post_id: int | None, limit: int, as_json: bool) ->
         from kepubot.services.posts import get_post
 
         get_post(app, post_id)
-        rows = audit_log.rows_for_post(app.conn, post_id)
+        rows = app.store.audit.rows_for_post(post_id)
     else:
-        rows = audit_log.recent(app.conn, limit)
+        rows = app.store.audit.recent(limit)
     data: list[dict[str, Any]] = [
         {
             "id": r.id,
@@ -1431,10 +1423,8 @@ def audit(ctx: click.Context, post_id: int | None, limit: int, as_json: bool) ->
 @pass_state
 def audit_verify(state: State) -> None:
     """Walk the hash chain; names the first broken row."""
-    from kepubot.queue import audit as audit_log
-
     app = state.app
-    result = audit_log.verify(app.conn)
+    result = app.store.audit.verify()
     if not result.ok:
         echo_error(
             state,
@@ -1445,7 +1435,7 @@ def audit_verify(state: State) -> None:
             ),
         )
         sys.exit(1)
-    head = audit_log.head_hash(app.conn)
+    head = app.store.audit.head_hash()
     click.echo(
         say(
             state,
@@ -1471,7 +1461,7 @@ def db() -> None:
 def db_copy(state: State, to: str) -> None:
     """Copy this (SQLite) database into an empty PostgreSQL database and verify the copy."""
     from kepubot.errors import InvalidInput
-    from kepubot.queue.dbcopy import copy_sqlite_to_pg, target_url
+    from kepubot.queue.dbcopy import copy_store, target_url
     from kepubot.queue.store import Store
 
     url = target_url(to)
@@ -1482,12 +1472,9 @@ def db_copy(state: State, to: str) -> None:
             " [kepubot] database (or KEPUBOT_DATABASE) at the SQLite file to copy"
         )
     target_store = Store(url)
-    target_store.conn()  # migrates the target (a new database gets every table)
-    target = target_store.connect()
     try:
-        result = copy_sqlite_to_pg(state.app.conn, target, target_store.label)
+        result = copy_store(source_store, target_store)
     finally:
-        target.close()
         target_store.close()
     for table, count in sorted(result.counts.items()):
         click.echo(f"  {table}: {count}")
@@ -1518,7 +1505,7 @@ def run(state: State, once: bool) -> None:
     from kepubot.bot.daemon import run_forever, run_once
 
     app = state.app
-    app.conn  # noqa: B018 — migrate before any worker thread opens the database
+    app.store.migrate()  # before any worker thread opens the database
     if once:
         result = run_once(app)
         click.echo(
@@ -1566,7 +1553,7 @@ def metrics_collect(state: State, post_id: int | None) -> None:
             )
         )
         return
-    app.conn  # noqa: B018
+    app.store.migrate()
     engine = Engine(app)
     try:
         result = collect_pass(engine)
@@ -1894,15 +1881,13 @@ def user_signout(state: State, name: str) -> None:
 @pass_state
 def user_list(state: State, as_json: bool) -> None:
     """Configured users, their roles and whether they can sign in to the console."""
-    from kepubot.queue.accounts import has_password
-
     app = state.app
     data: list[dict[str, Any]] = [
         {
             "name": name,
             "display_name": section.name,
             "roles": list(section.roles),
-            "password_set": has_password(app.conn, name),
+            "password_set": app.store.accounts.has_password(name),
         }
         for name, section in app.config.data.users.items()
     ]
@@ -1933,7 +1918,7 @@ def web(state: State, host: str, port: int) -> None:
 
     app = state.app
     app.require_secrets([], sections=("web",))  # the console needs no channel's secret
-    app.conn  # noqa: B018 — migrate before the server's threads open the database
+    app.store.migrate()  # before the server's threads open the database
     serve(app.config, host=host, port=port, echo=click.echo)
 
 

@@ -320,13 +320,11 @@ def _outlets(app: Any, data: Any, echo: Callable[[str], None]) -> list[str]:
     Toutiao task with its URL and import the outlet's data export; then where the copy pack,
     the newspaper's issue and the screen pages are."""
     from kepubot.files.metricsimport import import_file
-    from kepubot.queue import deliveries
-    from kepubot.queue.assisted import open_tasks
     from kepubot.services.assisted import confirm
     from kepubot.timeutil import utcnow
 
     lines: list[str] = []
-    tasks = open_tasks(app.conn, ["toutiao"])
+    tasks = app.store.assisted.open_tasks(["toutiao"])
     for task in tasks:
         confirm(app, "ops", task.id, url=TOUTIAO_DEMO_URL, now=utcnow())
         echo(f"operator ops published Toutiao task {task.id} by hand and confirmed it")
@@ -347,7 +345,7 @@ def _outlets(app: Any, data: Any, echo: Callable[[str], None]) -> list[str]:
     for task in tasks:
         lines.append(f"copy pack: {task.progress.get('zip', '')}")
     issues = sorted(
-        {d.remote_url or "" for d in deliveries.list_deliveries(app.conn, channel="paper")}
+        {d.remote_url or "" for d in app.store.deliveries.list_deliveries(channel="paper")}
     )
     for url in issues:
         if url:
@@ -361,7 +359,6 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
     from kepubot.app import App
     from kepubot.config import load_config
     from kepubot.files.importer import read_posts
-    from kepubot.queue import audit, deliveries
     from kepubot.sandbox.server import Sandbox
     from kepubot.services.posts import approve, create_posts, submit
     from kepubot.timeutil import utcnow
@@ -462,7 +459,7 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         for reviewer, level in zip(REVIEWERS, app.config.review_levels, strict=True):
             approve(app, reviewer, ids, now=utcnow(), comment=f"{level}通过")
             echo(f"reviewer {reviewer} approved all at level {level}")
-        total = sum(deliveries.counts_by_state(app.conn).values())
+        total = sum(app.store.deliveries.counts_by_state().values())
         echo(f"{total} deliveries queued; starting the daemon (kepubot run)")
 
         env = dict(os.environ, KEPUBOT_LOG_LEVEL="warning")
@@ -475,15 +472,13 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         )
         deadline = time.monotonic() + DAEMON_DEADLINE_SECONDS
         counts: dict[str, int] = {}
-        from kepubot.queue.assisted import open_tasks
-
         while time.monotonic() < deadline:
-            counts = deliveries.counts_by_state(app.conn)
+            counts = app.store.deliveries.counts_by_state()
             settled = sum(
                 counts.get(s, 0) for s in ("published", "failed", "needs_attention", "cancelled")
             )
             # a Toutiao task waits for a person (待人工发布): settled as far as the daemon goes
-            if settled + len(open_tasks(app.conn, ["toutiao"])) == total:
+            if settled + len(app.store.assisted.open_tasks(["toutiao"])) == total:
                 break
             time.sleep(0.3)
         daemon.send_signal(signal.SIGTERM)
@@ -507,14 +502,14 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
             engine.close()
         echo(f"an hour later: metrics collected for {collected} deliveries")
         outlets = _outlets(app, data, echo)
-        counts = deliveries.counts_by_state(app.conn)
+        counts = app.store.deliveries.counts_by_state()
     finally:
         sandbox.stop()
 
     published = counts.get("published", 0)
     echo("")
     echo(f"published {published} of {total} deliveries in {time.monotonic() - started:.1f} s")
-    for channel, done in sorted(deliveries.counts_by_channel(app.conn, "published").items()):
+    for channel, done in sorted(app.store.deliveries.counts_by_channel("published").items()):
         echo(f"  {channel:<12} {done} published")
     by_route: dict[str, int] = {}
     for entry in ledger.get("accepted", []):
@@ -550,7 +545,7 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         echo(f"feed: {feeds / name}")
     for line in outlets:
         echo(line)
-    chain = audit.verify(app.conn)
+    chain = app.store.audit.verify()
     echo(f"audit chain: {'intact' if chain.ok else 'BROKEN'} ({chain.rows} rows)")
     config = folder / "kepubot.toml"
     echo(f"next: . {folder / 'demo.env'} && kepubot --config {config} status")

@@ -15,9 +15,12 @@ import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kepubot.errors import InvalidInput, StoreError
+
+if TYPE_CHECKING:
+    from kepubot.queue.store import Store
 
 BATCH = 1000
 
@@ -178,6 +181,18 @@ def copy_sqlite_to_pg(source: sqlite3.Connection, target: Any, label: str) -> Co
         raise
     target.execute("COMMIT")
     return result
+
+
+def copy_store(source: Store, target: Store) -> CopyResult:
+    """Copy the SQLite database of ``source`` into the empty PostgreSQL database of
+    ``target``, which is migrated first (a new database gets every table). The copy runs on
+    a connection of its own, closed afterwards; the caller closes ``target``."""
+    target.migrate()
+    conn = target.connect()
+    try:
+        return copy_sqlite_to_pg(source.conn(), conn, target.label)
+    finally:
+        conn.close()
 
 
 def target_url(url: str) -> str:

@@ -31,6 +31,7 @@ from kepubot.queue import (
     pauses,
     postpause,
     posts,
+    reporting,
     retraction,
     wakeup,
 )
@@ -186,6 +187,8 @@ class Retraction(Repository):
     record_retracted = bound(retraction.record_retracted)
     correction_of = bound(retraction.correction_of)
     corrections_of = bound(retraction.corrections_of)
+    correction_of = bound(retraction.correction_of)
+    corrections_of = bound(retraction.corrections_of)
     start = bound(retraction.start)
     operator_resolve = bound(retraction.operator_resolve)
     post_retraction = bound(retraction.post_retraction)
@@ -197,6 +200,7 @@ class Assisted(Repository):
 
     open_tasks = bound(assisted.open_tasks)
     cancelled_since = bound(assisted.cancelled_since)
+    figure_sources = bound(assisted.figure_sources)
     figure_sources = bound(assisted.figure_sources)
     record_confirmed = bound(assisted.record_confirmed)
     record_declined = bound(assisted.record_declined)
@@ -273,3 +277,14 @@ class Calendar(Repository):
     entries = bound(calendar.entries)
     counts = bound(calendar.counts)
     latest_due_between = bound(calendar.latest_due_between)
+
+
+class Reporting(Repository):
+    """What reports add up: published deliveries, their figures and trouble per period
+    (docs/architecture.md §15.4)."""
+
+    published_rows = bound(reporting.published_rows)
+    period_totals = bound(reporting.period_totals)
+    trouble_counts = bound(reporting.trouble_counts)
+    followers_gained = bound(reporting.followers_gained)
+    retracted_posts = bound(reporting.retracted_posts)

@@ -184,6 +184,10 @@ class Store:
         return repos.Assisted(self)
 
     @functools.cached_property
+    def reporting(self) -> repos.Reporting:
+        return repos.Reporting(self)
+
+    @functools.cached_property
     def accounts(self) -> repos.Accounts:
         return repos.Accounts(self)
 

@@ -14,7 +14,6 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kepubot.errors import InvalidInput
-from kepubot.queue import reporting
 from kepubot.timeutil import check_day
 
 if TYPE_CHECKING:
@@ -112,12 +111,12 @@ def _collect(
     totals_only: bool = False,
 ) -> dict[str, Any]:
     start, end = _period_bounds(app, since, until)
-    trouble = reporting.trouble_counts(app.conn, start, end, channel)
-    gained = reporting.followers_gained(app.conn, since.isoformat(), until.isoformat(), channel)
+    trouble = app.store.reporting.trouble_counts(start, end, channel)
+    gained = app.store.reporting.followers_gained(since.isoformat(), until.isoformat(), channel)
     if totals_only:  # the previous period: only its totals, summed by SQL
-        summed = reporting.period_totals(app.conn, start, end, channel, tag)
+        summed = app.store.reporting.period_totals(start, end, channel, tag)
         return {"totals": Bucket.from_totals(summed), "trouble": trouble, "gained": gained}
-    rows = reporting.published_rows(app.conn, start, end, channel)
+    rows = app.store.reporting.published_rows(start, end, channel)
     if tag:
         rows = [r for r in rows if tag in r["tags"]]
     totals = Bucket()
@@ -217,9 +216,7 @@ def build_report(
         | {name for name, gained in current["gained"].items() if gained is not None}
         | ({channel} if channel else set())
     )
-    from kepubot.queue.assisted import figure_sources
-
-    sources = figure_sources(app.conn, *_period_bounds(app, since, until), channel)
+    sources = app.store.assisted.figure_sources(*_period_bounds(app, since, until), channel)
     channels: dict[str, Any] = {}
     for name in names:
         bucket = current["channels"].get(name, Bucket()).as_dict()
@@ -238,11 +235,10 @@ def build_report(
         )
     # retracted posts are counted apart and never in a top list (docs/delivery.md §14.4)
     start, end = _period_bounds(app, since, until)
-    retracted = reporting.retracted_posts(app.conn, start, end, channel, tag)
+    retracted = app.store.reporting.retracted_posts(start, end, channel, tag)
     totals["retracted"] = len(retracted)
     previous_totals["retracted"] = len(
-        reporting.retracted_posts(
-            app.conn,
+        app.store.reporting.retracted_posts(
             *_period_bounds(app, since - timedelta(days=length), since - timedelta(days=1)),
             channel,
             tag,

@@ -139,8 +139,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
         TEMPLATES_AUTO_RELOAD=False,
     )
     services = Services(config)
-    # migrate (and check the channel settings) before the first request, on this thread
-    services.get().conn  # noqa: B018
+    # migrate and check the channel settings before the first request, on this thread
+    services.store.migrate()
+    services.get()
     # the per-thread service contexts, for tools that look inside (bench/web_render.py
     # captures the SQL a page runs on them)
     flask.extensions["kepubot"] = services
@@ -158,14 +159,12 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
         g.service = service
         user = session.get("user")
         if user:
-            from kepubot.queue import accounts
-
             roles = config.roles_of(user)
             token = session.get("sid")
             if (
                 roles is None
                 or not isinstance(token, str)
-                or accounts.session_user(service.conn, token, now=g.now, hours=web.session_hours)
+                or service.store.accounts.session_user(token, now=g.now, hours=web.session_hours)
                 != user
             ):
                 # removed from the config, or the session ended on the server: signed out,
@@ -225,9 +224,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
 
         def paused_now() -> list[dict[str, Any]]:
             """What is paused, for the banner on every page (docs/operations.md §13)."""
-            from kepubot.queue.pauses import paused
-
-            return paused(services.get().conn)
+            return services.get().store.pauses.paused()
 
         def may_retract() -> bool:
             from kepubot.services.retraction import may_retract as allowed
@@ -301,9 +298,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Fla
     @flask.teardown_appcontext
     def _rollback(exc: BaseException | None) -> None:
         service = g.get("service")
-        conn = service.store.current() if service is not None else None
-        if conn is not None and conn.in_transaction:
-            conn.rollback()
+        if service is not None:
+            service.store.rollback_open()
 
     from kepubot.web import pages
 

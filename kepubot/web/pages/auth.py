@@ -93,12 +93,10 @@ def register(app: Flask) -> None:
 
     @app.post("/logout")
     def logout() -> Response:
-        from kepubot.queue import accounts
-
         token = session.get("sid")
         if isinstance(token, str):
             # ended on the server: a copy of this cookie no longer signs anyone in
-            accounts.end_session(g.service.conn, token, now=g.now)
+            g.service.store.accounts.end_session(token, now=g.now)
         lang = session.get("lang")
         session.clear()
         if lang:

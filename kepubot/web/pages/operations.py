@@ -39,7 +39,6 @@ def register(app: Flask) -> None:
     @requires()
     def deliveries_page() -> str:
         from kepubot.bot.status import collect_health
-        from kepubot.queue import deliveries
         from kepubot.services.posts import titles_of
 
         state = request.args.get("state") or None
@@ -47,8 +46,7 @@ def register(app: Flask) -> None:
             raise InvalidInput(f"state {state!r}: use one of {', '.join(DELIVERY_STATES)}")
         channel = request.args.get("channel") or None
         page = page_number()
-        rows = deliveries.list_deliveries(
-            g.service.conn,
+        rows = g.service.store.deliveries.list_deliveries(
             state=state,
             channel=channel,
             limit=PAGE_SIZE + 1,
@@ -57,7 +55,7 @@ def register(app: Flask) -> None:
         titles = titles_of(g.service, [d.post_id for d in rows[:PAGE_SIZE]])
         return render_template(
             "deliveries.html",
-            counts=deliveries.counts_of(g.service.conn, ATTENTION_STATES),
+            counts=g.service.store.deliveries.counts_of(ATTENTION_STATES),
             health=collect_health(g.service, g.now),
             titles=titles,
             rows=rows[:PAGE_SIZE],

@@ -268,8 +268,7 @@ def register(app: Flask) -> None:
     def post_show(post_id: int) -> str:
         from kepubot.preview import finding_json, preview_items
         from kepubot.proofread import findings_for
-        from kepubot.queue import deliveries
-        from kepubot.queue.metrics import FIELDS, latest_for_post
+        from kepubot.queue.metrics import FIELDS
         from kepubot.services.posts import (
             accepted_words,
             get_post,
@@ -284,7 +283,7 @@ def register(app: Flask) -> None:
         if post.state == "in_review":
             refusal = review_refusal(service, g.user, post)
         accepted = accepted_words(service, post)
-        shown_deliveries = deliveries.for_post(service.conn, post_id)
+        shown_deliveries = service.store.deliveries.for_post(post_id)
         return render_template(
             "post.html",
             post=post,
@@ -305,7 +304,7 @@ def register(app: Flask) -> None:
             final_level=post.review_level >= len(service.config.review_levels),
             missing_images=_missing_images(post),
             # the latest reach figures of each delivery (docs/architecture.md §15.3)
-            figures=latest_for_post(service.conn, post_id),
+            figures=service.store.metrics.latest_for_post(post_id),
             figure_fields=FIELDS,
             # paused (docs/delivery.md §18): who may pause or resume it, and what is left
             post_pause=service.store.post_pauses.get(post_id),
@@ -371,12 +370,12 @@ def register(app: Flask) -> None:
     @requires()
     def post_audit(post_id: int) -> str:
         from kepubot.events import sentence
-        from kepubot.queue import audit, deliveries
         from kepubot.services.posts import get_post
 
+        store = g.service.store
         post = get_post(g.service, post_id)
-        rows = audit.rows_for_post(g.service.conn, post_id)
-        channels = {d.id: d.channel for d in deliveries.for_post(g.service.conn, post_id)}
+        rows = store.audit.rows_for_post(post_id)
+        channels = {d.id: d.channel for d in store.deliveries.for_post(post_id)}
         users = g.service.config.data.users
 
         def name_of(user: str) -> str:

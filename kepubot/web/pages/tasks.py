@@ -19,12 +19,11 @@ PART_KEYS = ("title", "summary", "body", "link", "sources", "tags")
 
 
 def _task_context(delivery_id: int) -> dict[str, Any]:
-    from kepubot.queue import deliveries
     from kepubot.services.assisted import may_act
     from kepubot.services.posts import get_post
 
     service = g.service
-    delivery = deliveries.get(service.conn, delivery_id)
+    delivery = service.store.deliveries.get(delivery_id)
     channel = service.channels.get(delivery.channel)
     if channel is None or channel.type_name() != "assisted":
         raise InvalidInput(f"delivery {delivery_id} is not on an assisted channel")
@@ -59,7 +58,6 @@ def register(app: Flask) -> None:
     @app.get("/tasks")
     @requires()
     def tasks_page() -> str:
-        from kepubot.queue.assisted import open_tasks
         from kepubot.services.assisted import may_act
         from kepubot.services.posts import titles_of
 
@@ -69,7 +67,7 @@ def register(app: Flask) -> None:
             for n, c in service.channels.items()
             if c.type_name() == "assisted" and may_act(service, g.user, n)
         ]
-        rows = open_tasks(service.conn, names)
+        rows = service.store.assisted.open_tasks(names)
         return render_template(
             "tasks.html", rows=rows, titles=titles_of(service, [d.post_id for d in rows])
         )

@@ -13,16 +13,14 @@ def register(app: Flask) -> None:
     @app.get("/users")
     @requires("admin")
     def users() -> str:
-        from kepubot.queue import accounts
-
         service = g.service
-        live = accounts.live_sessions(service.conn, now=g.now)
+        live = service.store.accounts.live_sessions(now=g.now)
         rows = [
             {
                 "name": name,
                 "display_name": section.name or "",
                 "roles": sorted(section.roles),
-                "password_set": accounts.has_password(service.conn, name),
+                "password_set": service.store.accounts.has_password(name),
                 "sessions": live.get(name, 0),
             }
             for name, section in service.config.data.users.items()
