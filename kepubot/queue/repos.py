@@ -187,8 +187,6 @@ class Retraction(Repository):
     record_retracted = bound(retraction.record_retracted)
     correction_of = bound(retraction.correction_of)
     corrections_of = bound(retraction.corrections_of)
-    correction_of = bound(retraction.correction_of)
-    corrections_of = bound(retraction.corrections_of)
     start = bound(retraction.start)
     operator_resolve = bound(retraction.operator_resolve)
     post_retraction = bound(retraction.post_retraction)
@@ -201,10 +199,20 @@ class Assisted(Repository):
     open_tasks = bound(assisted.open_tasks)
     cancelled_since = bound(assisted.cancelled_since)
     figure_sources = bound(assisted.figure_sources)
-    figure_sources = bound(assisted.figure_sources)
     record_confirmed = bound(assisted.record_confirmed)
     record_declined = bound(assisted.record_declined)
     published_on = bound(assisted.published_on)
+
+
+class Reporting(Repository):
+    """What reports add up: published deliveries, their figures and trouble per period
+    (docs/architecture.md §15.4)."""
+
+    published_rows = bound(reporting.published_rows)
+    period_totals = bound(reporting.period_totals)
+    trouble_counts = bound(reporting.trouble_counts)
+    followers_gained = bound(reporting.followers_gained)
+    retracted_posts = bound(reporting.retracted_posts)
 
 
 class Accounts(Repository):
@@ -224,13 +232,6 @@ class Accounts(Repository):
     clear_failures = bound(accounts.clear_failures)
     record_failure = bound(accounts.record_failure)
     forget_failures_before = bound(accounts.forget_failures_before)
-
-
-class Media(Repository):
-    """What posts say about the media store: referenced paths, the media page (§15.2)."""
-
-    referenced_paths = bound(media.referenced_paths)
-    library = bound(media.library)
 
 
 class PostPauses(Repository):
@@ -279,12 +280,8 @@ class Calendar(Repository):
     latest_due_between = bound(calendar.latest_due_between)
 
 
-class Reporting(Repository):
-    """What reports add up: published deliveries, their figures and trouble per period
-    (docs/architecture.md §15.4)."""
+class Media(Repository):
+    """What posts say about the media store: referenced paths, the media page (§15.2)."""
 
-    published_rows = bound(reporting.published_rows)
-    period_totals = bound(reporting.period_totals)
-    trouble_counts = bound(reporting.trouble_counts)
-    followers_gained = bound(reporting.followers_gained)
-    retracted_posts = bound(reporting.retracted_posts)
+    referenced_paths = bound(media.referenced_paths)
+    library = bound(media.library)
