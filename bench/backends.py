@@ -226,7 +226,7 @@ def dispatch(config: Path) -> tuple[int, float, float]:
     from kepubot.channels.base import markdown_to_html
 
     app = load_app(config)
-    app.conn  # noqa: B018
+    app.store.conn()
     for channel in app.channels.values():
         channel.session  # noqa: B018
     markdown_to_html("warm *up*")

@@ -459,7 +459,7 @@ def one_pass(
     (workspace / "kepubot.toml").write_text(config(base, batch_limit), encoding="utf-8")
     app = App(load_config(workspace / "kepubot.toml"))
     engine = Engine(app, worker="bench")
-    conn = app.conn
+    conn = app.store.conn()
     now = utcnow()
     due = dict(
         conn.execute(

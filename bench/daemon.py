@@ -256,7 +256,7 @@ def queue_posts(
     ids = create_posts(app, "ed", items, now=utcnow())
     submit(app, "ed", ids, now=utcnow())
     approve(app, "rev", ids, now=utcnow())
-    app.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    app.store.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     app.close()
     return time.perf_counter() - started
 
@@ -396,7 +396,7 @@ def run_once_inprocess(
 
     handler = inprocess_logging(log)
     app = load_app(config)
-    app.conn  # noqa: B018
+    app.store.conn()
     for channel in app.channels.values():
         channel.session  # noqa: B018
     markdown_to_html("warm *up*")
@@ -1050,7 +1050,7 @@ def run_daemon_inprocess(config: Path, log: Path, count: int) -> float:
 
     handler = inprocess_logging(log)
     app = load_app(config)
-    app.conn  # noqa: B018
+    app.store.conn()
     db = config.parent / "kepubot.db"
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     done: dict[str, float] = {}

@@ -164,7 +164,7 @@ def in_process(csv_name: str, rows: int, profile: bool) -> dict[str, float]:
     start = time.perf_counter()
     app = App(load_config(workspace / "kepubot.toml"))
     app.channels  # noqa: B018 — what the CLI does at start-up
-    app.conn  # noqa: B018
+    app.store.conn()
     timings["open (config, channels, database)"] = time.perf_counter() - start
 
     start = time.perf_counter()

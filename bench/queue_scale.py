@@ -291,7 +291,7 @@ def measure_size(db: Path, workspace: Path, iterations: int) -> tuple[dict, dict
 
     # Listing: read-only, straight on the cached file.
     app = app_for(db, workspace)
-    conn = app.conn
+    conn = app.store.conn()
     for _name, filters in LIST_CASES:  # warm the page cache and the code paths once
         list_posts(app, limit=50, **filters)
     for name, filters in LIST_CASES:
@@ -317,7 +317,7 @@ def measure_size(db: Path, workspace: Path, iterations: int) -> tuple[dict, dict
     shutil.copyfile(db, work)
     try:
         app = app_for(work, workspace)
-        conn = app.conn
+        conn = app.store.conn()
 
         def claim_cycle(exclude: tuple[str, ...], samples: list[float]) -> None:
             start = time.perf_counter()

@@ -388,7 +388,7 @@ def measure(db: Path, workspace: Path, iterations: int) -> tuple[dict, dict, dic
     app.close()
 
     app = app_for(db, workspace)
-    conn = app.conn
+    conn = app.store.conn()
     for label, days in PERIODS.items():
         since, until = period(days)
 

@@ -336,7 +336,7 @@ def measure(
     plans: dict[str, list[tuple[str, int, list[str]]]] = {}
     flask = create_app(load_config(config_path(n)), clock=lambda: now)
     service: App = flask.extensions["kepubot"].get()
-    conn = service.conn
+    conn = service.store.conn()
 
     anonymous = flask.test_client()
     for label, path, query in FLOORS:

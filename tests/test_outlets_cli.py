@@ -74,7 +74,7 @@ def test_xlsx_export_matched_by_title_and_day(workspace: Workspace) -> None:
 
     app = App(load_config(workspace.config))
     try:
-        published_at = deliveries.get(app.conn, delivery["id"]).published_at
+        published_at = deliveries.get(app.store.conn(), delivery["id"]).published_at
     finally:
         app.close()
     assert published_at is not None

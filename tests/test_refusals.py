@@ -197,9 +197,11 @@ def test_edit_after_sending_started_is_refused(workspace: Workspace) -> None:
     once a delivery has left the queue the content can no longer change at all."""
     post_id = approved(workspace)
     app = App(load_config(workspace.config))
-    claimed = deliveries.claim_next(app.conn, worker="w1", now=utcnow(), lease_seconds=60)
+    claimed = deliveries.claim_next(app.store.conn(), worker="w1", now=utcnow(), lease_seconds=60)
     assert claimed is not None and claimed.post_id == post_id
-    deliveries.begin_send(app.conn, delivery=claimed, worker="w1", now=utcnow(), lease_seconds=60)
+    deliveries.begin_send(
+        app.store.conn(), delivery=claimed, worker="w1", now=utcnow(), lease_seconds=60
+    )
     app.close()
     workspace.refused(
         "post",

@@ -206,7 +206,7 @@ def test_migration_10_holds_far_future_rows_and_audits_each(workspace: Workspace
     assert "2100-12-31" in workspace.ok("post", "show", str(post_id))
     app = App(load_config(workspace.config))
     try:
-        assert audit.verify(app.conn).ok  # the repair's audit rows continue the chain
+        assert audit.verify(app.store.conn()).ok  # the repair's audit rows continue the chain
     finally:
         app.close()
     # applied once: opening again repairs nothing more

@@ -65,10 +65,12 @@ def publish(
     submit(app, author, ids, now=at - timedelta(hours=2))
     approve(app, "rev", ids, now=at - timedelta(hours=2))
     out = {}
-    while (d := deliveries.claim_next(app.conn, worker="w", now=at, lease_seconds=60)) is not None:
-        deliveries.begin_send(app.conn, delivery=d, worker="w", now=at, lease_seconds=60)
+    while (
+        d := deliveries.claim_next(app.store.conn(), worker="w", now=at, lease_seconds=60)
+    ) is not None:
+        deliveries.begin_send(app.store.conn(), delivery=d, worker="w", now=at, lease_seconds=60)
         deliveries.record_published(
-            app.conn, delivery=d, worker="w", now=at, remote_id=f"r{d.id}", remote_url=None
+            app.store.conn(), delivery=d, worker="w", now=at, remote_id=f"r{d.id}", remote_url=None
         )
         out[d.channel] = d.id
     return out
@@ -104,7 +106,12 @@ def data(app: App) -> list[tuple[int, str, MetricSnapshot | None]]:
     # a post in the previous period, for the change figures
     prev = publish(app, "ed", "旧稿", [], ["cms"], DAY - timedelta(days=3))
     store.store(
-        app.conn, prev["cms"], MetricSnapshot(views=100, likes=5), now=DAY, next_at=None, step=1
+        app.store.conn(),
+        prev["cms"],
+        MetricSnapshot(views=100, likes=5),
+        now=DAY,
+        next_at=None,
+        step=1,
     )
     for author, title, tags, figures, offset in POSTS:
         at = DAY + timedelta(days=offset)
@@ -113,7 +120,7 @@ def data(app: App) -> list[tuple[int, str, MetricSnapshot | None]]:
             if snapshot is not None:
                 # an older snapshot first: only the latest may count
                 store.store(
-                    app.conn,
+                    app.store.conn(),
                     ids[channel],
                     MetricSnapshot(views=1, likes=1),
                     now=at + timedelta(hours=1),
@@ -121,7 +128,7 @@ def data(app: App) -> list[tuple[int, str, MetricSnapshot | None]]:
                     step=1,
                 )
                 store.store(
-                    app.conn,
+                    app.store.conn(),
                     ids[channel],
                     snapshot,
                     now=at + timedelta(days=1),
@@ -381,12 +388,12 @@ def test_sql_totals_equal_the_row_by_row_sums(app: App, data: list) -> None:
                 for offset in range(0, 10, 3):
                     since = start + timedelta(days=offset)
                     until = since + timedelta(days=days)
-                    rows = reporting.published_rows(app.conn, since, until, channel)
+                    rows = reporting.published_rows(app.store.conn(), since, until, channel)
                     expected = Bucket()
                     for row in rows:
                         if tag is None or tag in row["tags"]:
                             expected.add(row)
-                    summed = reporting.period_totals(app.conn, since, until, channel, tag)
+                    summed = reporting.period_totals(app.store.conn(), since, until, channel, tag)
                     got = Bucket.from_totals(summed).as_dict()
                     assert got == expected.as_dict(), (days, channel, tag, offset)
 
@@ -459,11 +466,13 @@ def report_channels(app: App) -> list[str]:
 
 
 def test_followers_gained_stay_in_the_rows_of_their_channels(app: App, data: list) -> None:
-    store.store_account(app.conn, "cms", "2026-11-21", {"followers_gained": 40}, DAY)
-    store.store_account(app.conn, "cms", "2026-11-22", {"followers_gained": 2}, DAY)
+    store.store_account(app.store.conn(), "cms", "2026-11-21", {"followers_gained": 40}, DAY)
+    store.store_account(app.store.conn(), "cms", "2026-11-22", {"followers_gained": 2}, DAY)
     # a channel with followers but nothing published in the period still has its row
-    store.store_account(app.conn, "quiet", "2026-11-23", {"followers_gained": 5}, DAY)
-    store.store_account(app.conn, "cms", "2026-12-01", {"followers_gained": 900}, DAY)  # later
+    store.store_account(app.store.conn(), "quiet", "2026-11-23", {"followers_gained": 5}, DAY)
+    store.store_account(
+        app.store.conn(), "cms", "2026-12-01", {"followers_gained": 900}, DAY
+    )  # later
     report = json_report(app)
     assert report["channels"]["cms"]["followers_gained"] == 42
     assert report["channels"]["plain"]["followers_gained"] is None

@@ -32,7 +32,12 @@ def app(tmp_path: Path):
 def _data(app: App) -> None:
     ids = publish(app, "ed", HOSTILE_TITLE, HOSTILE_TAGS, ["cms"], DAY + timedelta(days=1))
     store.store(
-        app.conn, ids["cms"], MetricSnapshot(views=10, likes=1), now=DAY, next_at=None, step=1
+        app.store.conn(),
+        ids["cms"],
+        MetricSnapshot(views=10, likes=1),
+        now=DAY,
+        next_at=None,
+        step=1,
     )
 
 

@@ -643,11 +643,13 @@ def test_schedule_and_cancel_from_the_post_page(console: Console) -> None:
 def _fail_one_delivery(console: Console, post_id: int) -> int:
     app = console.app()
     now = utcnow()
-    delivery = deliveries.claim_next(app.conn, worker="test", now=now, lease_seconds=60)
+    delivery = deliveries.claim_next(app.store.conn(), worker="test", now=now, lease_seconds=60)
     assert delivery is not None and delivery.post_id == post_id
-    deliveries.begin_send(app.conn, delivery=delivery, worker="test", now=now, lease_seconds=60)
+    deliveries.begin_send(
+        app.store.conn(), delivery=delivery, worker="test", now=now, lease_seconds=60
+    )
     deliveries.record_failed(
-        app.conn,
+        app.store.conn(),
         delivery=delivery,
         worker="test",
         now=now,
@@ -678,12 +680,16 @@ def test_operator_resolves_a_delivery_that_needs_attention(console: Console) -> 
     post_id = approved_post(console.workspace)
     app = console.app()
     now = utcnow()
-    delivery = deliveries.claim_next(app.conn, worker="test", now=now, lease_seconds=60)
+    delivery = deliveries.claim_next(app.store.conn(), worker="test", now=now, lease_seconds=60)
     assert delivery is not None and delivery.post_id == post_id
-    deliveries.begin_send(app.conn, delivery=delivery, worker="test", now=now, lease_seconds=60)
-    deliveries.record_unknown(app.conn, delivery=delivery, worker="test", now=now, error="timeout")
+    deliveries.begin_send(
+        app.store.conn(), delivery=delivery, worker="test", now=now, lease_seconds=60
+    )
+    deliveries.record_unknown(
+        app.store.conn(), delivery=delivery, worker="test", now=now, error="timeout"
+    )
     deliveries.record_reconciled(
-        app.conn, delivery_id=delivery.id, actor="test", now=now, found=None, decided=False
+        app.store.conn(), delivery_id=delivery.id, actor="test", now=now, found=None, decided=False
     )
     app.close()
     ops = console.client("ops")
@@ -717,10 +723,14 @@ def test_calendar_week_and_month(console: Console) -> None:
 def _publish_with_metrics(console: Console, post_id: int) -> None:
     app = console.app()
     now = utcnow()
-    while delivery := deliveries.claim_next(app.conn, worker="t", now=now, lease_seconds=60):
-        deliveries.begin_send(app.conn, delivery=delivery, worker="t", now=now, lease_seconds=60)
+    while delivery := deliveries.claim_next(
+        app.store.conn(), worker="t", now=now, lease_seconds=60
+    ):
+        deliveries.begin_send(
+            app.store.conn(), delivery=delivery, worker="t", now=now, lease_seconds=60
+        )
         deliveries.record_published(
-            app.conn,
+            app.store.conn(),
             delivery=delivery,
             worker="t",
             now=now,
@@ -730,9 +740,9 @@ def _publish_with_metrics(console: Console, post_id: int) -> None:
     from kepubot.models import MetricSnapshot
     from kepubot.queue import metrics
 
-    for d in deliveries.for_post(app.conn, post_id):
+    for d in deliveries.for_post(app.store.conn(), post_id):
         metrics.store(
-            app.conn,
+            app.store.conn(),
             d.id,
             MetricSnapshot(views=1000, likes=50, comments=5, shares=3, favorites=2),
             now=now,
@@ -1079,9 +1089,9 @@ def test_deliveries_page_shows_the_daemons_breakers_and_oldest_overdue(
     assert 'id="no-daemon"' in page  # nobody runs `kepubot run`: say so
     app = console.app()
     now = utcnow()
-    ops.heartbeat(app.conn, worker="host:1", host="host", pid=1, now=now, stopped=False)
+    ops.heartbeat(app.store.conn(), worker="host:1", host="host", pid=1, now=now, stopped=False)
     limits.record_failure(
-        app.conn, "weibo-main", now, kind="rate_limited", reason="429", wait_seconds=120
+        app.store.conn(), "weibo-main", now, kind="rate_limited", reason="429", wait_seconds=120
     )
     app.close()
 

@@ -55,7 +55,7 @@ def test_compose_refuses_control_characters_and_strips_zero_width(console: Conso
     assert saved.status_code in (302, 303), saved.text
     app = console.app()
     try:
-        row = app.conn.execute("SELECT title, body FROM posts ORDER BY id DESC").fetchone()
+        row = app.store.conn().execute("SELECT title, body FROM posts ORDER BY id DESC").fetchone()
     finally:
         app.close()
     assert (row["title"], row["body"]) == ("洗手", "正文\n第二行")

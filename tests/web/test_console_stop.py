@@ -105,11 +105,13 @@ def test_a_retraction_for_a_person_is_settled_on_the_deliveries_page(
     try:
         from kepubot.queue import deliveries, retraction
 
-        (row,) = deliveries.for_post(app.conn, post_id)
-        claimed = deliveries.claim_next(app.conn, worker="t:1", now=row.due_at, lease_seconds=60)
+        (row,) = deliveries.for_post(app.store.conn(), post_id)
+        claimed = deliveries.claim_next(
+            app.store.conn(), worker="t:1", now=row.due_at, lease_seconds=60
+        )
         assert claimed is not None and claimed.id == row.id
         retraction.hand_to_person(
-            app.conn, delivery=claimed, worker="t:1", now=row.due_at, task="by hand"
+            app.store.conn(), delivery=claimed, worker="t:1", now=row.due_at, task="by hand"
         )
     finally:
         app.close()

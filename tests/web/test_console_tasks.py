@@ -85,10 +85,14 @@ def test_task_page_parts_files_and_confirm_once(workspace: Workspace) -> None:
 
     app = App(load_config(workspace.config))
     try:
-        row = app.conn.execute(
-            "SELECT views, likes, comments, source FROM metrics_latest WHERE delivery_id = ?",
-            (delivery_id,),
-        ).fetchone()
+        row = (
+            app.store.conn()
+            .execute(
+                "SELECT views, likes, comments, source FROM metrics_latest WHERE delivery_id = ?",
+                (delivery_id,),
+            )
+            .fetchone()
+        )
     finally:
         app.close()
     assert tuple(row) == (1200, 30, None, "manual")
