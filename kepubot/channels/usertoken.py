@@ -286,6 +286,20 @@ class UserTokenApi(HttpChannel):
         now = self._now()
         if end is None or end - now > REFRESH_ALERT:
             return
+        stamp = when(end)
+        self._alert_authorization_ends(
+            end,
+            f"The refresh token of [channels.{self.name}] expires {stamp}. Have the account"
+            " authorise the application again on the open platform, then configure the new"
+            " access_token and refresh_token. Until then its posts wait in the queue.",
+            f"[channels.{self.name}] 的 refresh_token 将于 {stamp} 失效。请让账号在开放平台"
+            "重新授权应用，然后配置新的 access_token 和 refresh_token；在此之前，该渠道的"
+            "稿件会留在队列中等待，不会丢失。",
+        )
+
+    def _alert_authorization_ends(self, end: datetime, body_en: str, body_zh: str) -> None:
+        """The alert that the account's authorization ends at ``end`` (one a day at most: the
+        key names the day), in the configured language, where the context can alert."""
         alert = getattr(self.context, "alert", None)
         if not callable(alert):
             return
@@ -294,18 +308,10 @@ class UserTokenApi(HttpChannel):
             title = (
                 f"kepubot: {self.PLATFORM_EN} channel {self.name}: its authorization ends {stamp}"
             )
-            body = (
-                f"The refresh token of [channels.{self.name}] expires {stamp}. Have the account"
-                " authorise the application again on the open platform, then configure the new"
-                " access_token and refresh_token. Until then its posts wait in the queue."
-            )
+            body = body_en
         else:
             title = f"kepubot：{self.PLATFORM_ZH}渠道 {self.name} 的授权将于 {stamp} 到期"
-            body = (
-                f"[channels.{self.name}] 的 refresh_token 将于 {stamp} 失效。请让账号在开放平台"
-                "重新授权应用，然后配置新的 access_token 和 refresh_token；在此之前，该渠道的"
-                "稿件会留在队列中等待，不会丢失。"
-            )
+            body = body_zh
         alert(f"{self.type_name()}-authorization:{self.name}:{end.date().isoformat()}", title, body)
 
     def reauthorize(self, what: str, reason: str) -> str:

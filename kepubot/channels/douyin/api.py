@@ -333,26 +333,17 @@ class DouyinApi(UserTokenApi):
         end = token.refresh_expires_at
         if end is None or end - now > LAST_RENEWAL_ALERT or self.renewals_used() < RENEW_LIMIT:
             return
-        alert = getattr(self.context, "alert", None)
-        if not callable(alert):
-            return
         stamp = when(end)
-        if self._language() == "en":
-            title = f"kepubot: Douyin channel {self.name}: its authorization ends {stamp}"
-            body = (
-                f"The refresh token of [channels.{self.name}] cannot be renewed any more"
-                f" ({RENEW_LIMIT} renewals used or not permitted) and expires {stamp}. Have the"
-                " account authorise the app again, then configure the new access_token and"
-                " refresh_token."
-            )
-        else:
-            title = f"kepubot：抖音渠道 {self.name} 的授权将于 {stamp} 到期"
-            body = (
-                f"[channels.{self.name}] 的 refresh_token 已不能再续期（已续期 {RENEW_LIMIT} 次"
-                f"或无续期权限），将于 {stamp} 失效。请让抖音账号重新授权应用，然后配置新的"
-                " access_token 和 refresh_token。"
-            )
-        alert(f"douyin-authorization:{self.name}:{end.date().isoformat()}", title, body)
+        self._alert_authorization_ends(
+            end,
+            f"The refresh token of [channels.{self.name}] cannot be renewed any more"
+            f" ({RENEW_LIMIT} renewals used or not permitted) and expires {stamp}. Have the"
+            " account authorise the app again, then configure the new access_token and"
+            " refresh_token.",
+            f"[channels.{self.name}] 的 refresh_token 已不能再续期（已续期 {RENEW_LIMIT} 次"
+            f"或无续期权限），将于 {stamp} 失效。请让抖音账号重新授权应用，然后配置新的"
+            " access_token 和 refresh_token。",
+        )
 
     def _refresh_reauthorize(self, what: str, detail: str) -> str:
         return self._reauthorize_tail()
