@@ -66,7 +66,7 @@ from kepubot.sandbox.base import (
     string_list,
 )
 from kepubot.sandbox.forms import FormError, read_form
-from kepubot.sandbox.usertokens import PlatformError, UserTokenEndpoint
+from kepubot.sandbox.usertokens import PlatformError, UserTokenEndpoint, find_route
 
 SCOPES = ["ARC_BASE", "DATA", "USER_INFO"]
 SCOPE_OF = {
@@ -207,12 +207,11 @@ class BilibiliOpenAPI(UserTokenEndpoint):
             "/arcopen/fn/user/account/info": ("GET", self._account),
             "/arcopen/fn/user/account/scopes": ("GET", self._scopes),
         }
-        entry = routes.get(path)
-        if entry is None:
-            return json_response(404, {"code": -404, "message": "啥都木有"})
-        method, handler = entry
-        if request.method != method:
-            return json_response(405, {"error": "method not allowed"}, {"Allow": method})
+        handler = find_route(
+            request, routes, json_response(404, {"code": -404, "message": "啥都木有"})
+        )
+        if isinstance(handler, Response):
+            return handler
         try:
             if path.startswith("/arcopen/"):
                 openid = self._authorize(request, SCOPE_OF[path])

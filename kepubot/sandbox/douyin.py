@@ -96,7 +96,7 @@ from kepubot.sandbox.base import (
     string_list,
 )
 from kepubot.sandbox.forms import Form, FormError, content_type, read_form
-from kepubot.sandbox.usertokens import PlatformError, Token, UserTokenEndpoint
+from kepubot.sandbox.usertokens import PlatformError, Token, UserTokenEndpoint, find_route
 
 ACCESS_SECONDS = 15 * 86400
 REFRESH_SECONDS = 30 * 86400
@@ -314,12 +314,9 @@ class DouyinOpenAPI(UserTokenEndpoint):
                 return _oauth_error(10002, f"参数错误: {exc}")
             except DouyinError as exc:
                 return _oauth_error(exc.code, exc.message)
-        entry = self._api_routes.get(path)
-        if entry is None:
-            return json_response(404, {"error": "not found"})
-        method, handler = entry
-        if request.method != method:
-            return json_response(405, {"error": "method not allowed"}, {"Allow": method})
+        handler = find_route(request, self._api_routes, json_response(404, {"error": "not found"}))
+        if isinstance(handler, Response):
+            return handler
         try:
             form = read_form(request)
             open_id = self._authorize(request, form, self._scopes[path])

@@ -55,7 +55,7 @@ from kepubot.sandbox.base import (
     string_list,
 )
 from kepubot.sandbox.forms import FormError, read_form
-from kepubot.sandbox.usertokens import PlatformError, Token, UserTokenEndpoint
+from kepubot.sandbox.usertokens import PlatformError, Token, UserTokenEndpoint, find_route
 
 SCOPES = ["user_info", "user_video_publish", "user_video_info"]
 SCOPE_OF = {
@@ -168,12 +168,11 @@ class KuaishouOpenAPI(UserTokenEndpoint):
             "/api/upload/resume": (("GET",), self._resume),
             "/api/upload/complete": (("POST",), self._complete),
         }
-        entry = routes.get(path)
-        if entry is None:
-            return json_response(404, {"result": 404, "error_msg": "not found"})
-        methods, handler = entry
-        if request.method not in methods:
-            return json_response(405, {"error": "method not allowed"}, {"Allow": methods[0]})
+        handler = find_route(
+            request, routes, json_response(404, {"result": 404, "error_msg": "not found"})
+        )
+        if isinstance(handler, Response):
+            return handler
         try:
             open_id = self._authorize(request, SCOPE_OF[path]) if path in SCOPE_OF else ""
             return json_response(200, {"result": 1, **handler(request, open_id)})

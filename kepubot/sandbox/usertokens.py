@@ -10,11 +10,13 @@ this module never imports kepubot.channels (docs/architecture.md §2.2).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from kepubot.sandbox.base import Endpoint
+from kepubot.sandbox.base import Endpoint, Request, Response, json_response
+
+H = TypeVar("H")
 
 
 class PlatformError(Exception):
@@ -24,6 +26,21 @@ class PlatformError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def find_route(
+    request: Request, routes: Mapping[str, tuple[str | tuple[str, ...], H]], not_found: Response
+) -> H | Response:
+    """The handler of the request's path and method: else ``not_found`` (the platform's 404)
+    or a 405 naming the allowed method."""
+    entry = routes.get(request.path)
+    if entry is None:
+        return not_found
+    methods, handler = entry
+    allowed = (methods,) if isinstance(methods, str) else methods
+    if request.method not in allowed:
+        return json_response(405, {"error": "method not allowed"}, {"Allow": allowed[0]})
+    return handler
 
 
 @dataclass
