@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sqlite3
 import threading
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import open_platforms
 import pytest
 import requests
 import responses
@@ -39,10 +39,6 @@ from kepubot.errors import (
     Transient,
 )
 from kepubot.models import Delivery, Media, Post
-from kepubot.queue.credentials import CredentialStore
-from kepubot.queue.db import open_database
-from kepubot.queue.store import Store
-from kepubot.timeutil import to_db
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SAMPLE_VIDEO = FIXTURES / "samples" / "media" / "short-video.mp4"
@@ -75,30 +71,11 @@ def fx(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / "douyin" / f"{name}.json").read_text(encoding="utf-8"))
 
 
-class Context:
-    """now(), media_file(), alert() and a real CredentialStore on a temporary SQLite file."""
+class Context(open_platforms.Context):
+    """The shared test context (a real CredentialStore on a temporary SQLite file) at NOW."""
 
     def __init__(self, root: Path) -> None:
-        self.db = root / "kepubot.db"
-        if not self.db.exists():
-            open_database(self.db, to_db(NOW)).close()
-        self.clock = NOW
-        self.media_root = root / "media"
-        self.credentials = CredentialStore(Store(self.db), f"test-{id(self)}", clock=self.now)
-        self.language = "zh"
-        self.alerts: list[tuple[str, str, str]] = []
-
-    def now(self) -> datetime:
-        return self.clock
-
-    def alert(self, key: str, title: str, body: str) -> bool:
-        if any(seen == key for seen, _, _ in self.alerts):
-            return False  # as the real one: once per key (within repeat_minutes)
-        self.alerts.append((key, title, body))
-        return True
-
-    def media_file(self, relative: str) -> str:
-        return str(self.media_root / relative)
+        super().__init__(root, NOW)
 
 
 @pytest.fixture(autouse=True)
@@ -129,19 +106,7 @@ def channel(ctx: Context, **changes: Any) -> DouyinChannel:
 
 
 def video_media(ctx: Context, source: Path = SAMPLE_VIDEO) -> Media:
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    relative = f"{digest[:2]}/{digest}.mp4"
-    target = ctx.media_root / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, target)
-    return Media(
-        kind="video",
-        path=relative,
-        sha256=digest,
-        name=source.name,
-        size=source.stat().st_size,
-        mime="video/mp4",
-    )
+    return open_platforms.media(ctx, source, "video", "video/mp4")
 
 
 def make_post(ctx: Context, **changes: Any) -> Post:
@@ -1315,7 +1280,7 @@ def test_the_apps_alert_reaches_the_alerts_table_once(workspace: Any) -> None:
     try:
         assert app.alert("douyin-authorization:x:2024-06-01", "标题", "正文") is True
         assert app.alert("douyin-authorization:x:2024-06-01", "标题", "正文") is False
-        rows = app.conn.execute("SELECT key, message FROM alerts").fetchall()
+        rows = app.store.conn().execute("SELECT key, message FROM alerts").fetchall()
     finally:
         app.close()
     assert [tuple(r) for r in rows] == [("douyin-authorization:x:2024-06-01", "标题: 正文")]
