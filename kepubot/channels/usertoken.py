@@ -281,7 +281,8 @@ class UserTokenApi(HttpChannel):
 
     def _alert_if_ending(self, token: Token) -> None:
         """Alert REFRESH_ALERT before the refresh token runs out: after that the account must
-        authorise the application again (neither platform documents a way to extend it)."""
+        authorise the application again (Bilibili and Kuaishou document no way to extend it; Douyin
+        renews it instead, see ``DouyinApi._after_token``)."""
         end = token.refresh_expires_at
         now = self._now()
         if end is None or end - now > REFRESH_ALERT:
