@@ -240,7 +240,7 @@ def make_env(tmp_path: Path, **daemon: Any) -> DaemonEnv:
     (root / "kepubot.toml").write_text(config_text(base, daemon), encoding="utf-8")
     env = DaemonEnv(root, sandbox, base)
     app = env.app()
-    app.conn  # noqa: B018 — create and migrate before any daemon starts
+    app.store.migrate()  # create and migrate before any daemon starts
     app.close()
     return env
 

@@ -63,7 +63,7 @@ def test_task_told_once_then_alerted_when_not_confirmed(
     engine = Engine(app, worker="w", clock=lambda: now)
     engine.dispatch()
     assert engine.wait_idle(timeout=30)
-    (task,) = deliveries.for_post(app.conn, ids[0])
+    (task,) = deliveries.for_post(app.store.conn(), ids[0])
     assert task.state == "awaiting_person" and task.progress["awaiting_person"] is True
     readme = (Path(task.progress["pack"]) / "README.txt").read_text(encoding="utf-8")
     assert f"kepubot delivery confirm {task.id} --url" in readme
@@ -79,9 +79,9 @@ def test_task_told_once_then_alerted_when_not_confirmed(
 
     day = Engine(app, worker="w", clock=lambda: now + timedelta(days=1))
     query = "SELECT state, updated_at, not_before FROM deliveries WHERE id = ?"
-    before = tuple(app.conn.execute(query, (task.id,)).fetchone())
+    before = tuple(app.store.conn().execute(query, (task.id,)).fetchone())
     assert reconcile.poll_processing(day) == 0
-    assert tuple(app.conn.execute(query, (task.id,)).fetchone()) == before
+    assert tuple(app.store.conn().execute(query, (task.id,)).fetchone()) == before
     assert before[0] == "awaiting_person"
     day.close()
     # past confirm_within_hours: an alert to [alerts] urls and the assignee
@@ -112,11 +112,11 @@ def test_a_cancelled_post_cancels_its_task_and_tells_the_assignee(
     engine = Engine(app, worker="w", clock=lambda: now)
     engine.dispatch()
     assert engine.wait_idle(timeout=30)
-    (task,) = deliveries.for_post(app.conn, ids[0])
+    (task,) = deliveries.for_post(app.store.conn(), ids[0])
     assert task.state == "awaiting_person"
     watchdog.check(engine)  # the assignee is told of the task
     cancel(app, "ed", ids[0], now=now)  # before anyone confirmed it
-    assert deliveries.get(app.conn, task.id).state == "cancelled"
+    assert deliveries.get(app.store.conn(), task.id).state == "cancelled"
     later = Engine(app, worker="w", clock=lambda: now + timedelta(minutes=5))
     lines = watchdog.check(later)
     assert len(lines) == 1 and f"投递 {task.id}" in lines[0] and "请不要再发布" in lines[0]

@@ -22,7 +22,7 @@ def env(tmp_path: Path):
 
 def test_claimable_follows_what_a_claim_finds(env: DaemonEnv) -> None:
     app = env.app()
-    conn = app.conn
+    conn = app.store.conn()
     try:
         assert not anything_claimable(conn, utcnow())  # nothing queued
         env.queue(2, ["cms"])

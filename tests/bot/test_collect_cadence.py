@@ -48,10 +48,12 @@ def publish(app: App, count: int, at: datetime) -> list[int]:
     submit(app, "ed", ids, now=at - HOUR)
     approve(app, "rev", ids, now=at - HOUR)
     out = []
-    while (d := deliveries.claim_next(app.conn, worker="w", now=at, lease_seconds=60)) is not None:
-        deliveries.begin_send(app.conn, delivery=d, worker="w", now=at, lease_seconds=60)
+    while (
+        d := deliveries.claim_next(app.store.conn(), worker="w", now=at, lease_seconds=60)
+    ) is not None:
+        deliveries.begin_send(app.store.conn(), delivery=d, worker="w", now=at, lease_seconds=60)
         deliveries.record_published(
-            app.conn, delivery=d, worker="w", now=at, remote_id=f"r{d.id}", remote_url=None
+            app.store.conn(), delivery=d, worker="w", now=at, remote_id=f"r{d.id}", remote_url=None
         )
         out.append(d.id)
     return out
@@ -104,16 +106,18 @@ def test_thirty_days_hour_by_hour_gives_exactly_the_cadence(
     assert [when for when, _ in calls.calls] == expected
     assert all(len(remote) == 3 for _, remote in calls.calls)  # one batch per point
     for delivery_id in ids:
-        shots = store.snapshots(app.conn, delivery_id)
+        shots = store.snapshots(app.store.conn(), delivery_id)
         assert len(shots) == 6
-        latest = app.conn.execute(
-            "SELECT views FROM metrics_latest WHERE delivery_id = ?", (delivery_id,)
-        ).fetchone()
+        latest = (
+            app.store.conn()
+            .execute("SELECT views FROM metrics_latest WHERE delivery_id = ?", (delivery_id,))
+            .fetchone()
+        )
         assert latest[0] == 7200  # the 30-day figures
     assert (
-        app.conn.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE next_metrics_at IS NOT NULL"
-        ).fetchone()[0]
+        app.store.conn()
+        .execute("SELECT COUNT(*) FROM deliveries WHERE next_metrics_at IS NOT NULL")
+        .fetchone()[0]
         == 0
     )
 
@@ -137,7 +141,7 @@ def test_downtime_is_caught_up_once_without_a_burst(
 
 def test_no_collection_while_the_breaker_is_open(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     publish(app, 1, T0)
-    conn = app.conn
+    conn = app.store.conn()
     # refused credentials open the breaker at publishing time for 92 hours
     with transaction(conn):
         limits.record_failure(conn, "cms", T0, kind="auth", reason="x", wait_seconds=92 * 3600)

@@ -52,11 +52,11 @@ def publish(app: App) -> int:
     )
     submit(app, "ed", ids, now=T0 - HOUR)
     approve(app, "rev", ids, now=T0 - HOUR)
-    delivery = deliveries.claim_next(app.conn, worker="w", now=T0, lease_seconds=60)
+    delivery = deliveries.claim_next(app.store.conn(), worker="w", now=T0, lease_seconds=60)
     assert delivery is not None
-    deliveries.begin_send(app.conn, delivery=delivery, worker="w", now=T0, lease_seconds=60)
+    deliveries.begin_send(app.store.conn(), delivery=delivery, worker="w", now=T0, lease_seconds=60)
     deliveries.record_published(
-        app.conn, delivery=delivery, worker="w", now=T0, remote_id="r1", remote_url=None
+        app.store.conn(), delivery=delivery, worker="w", now=T0, remote_id="r1", remote_url=None
     )
     return delivery.id
 
@@ -71,7 +71,7 @@ def declare_metrics(app: App, monkeypatch: pytest.MonkeyPatch) -> Any:
 def rows(app: App, delivery_id: int) -> list[tuple[Any, ...]]:
     return [
         tuple(r)
-        for r in app.conn.execute(
+        for r in app.store.conn().execute(
             "SELECT collected_at, views FROM metrics WHERE delivery_id = ? ORDER BY id",
             (delivery_id,),
         )
@@ -120,13 +120,19 @@ def test_a_point_claimed_twice_is_stored_once(
         assert len(shots) == 1, shots
         assert results["a"]["collected"] + results["b"]["collected"] == 1, results
         assert shots[0][1] == 200  # B stored first; A's later answer for the same point is not
-        latest = second.conn.execute(
-            "SELECT views FROM metrics_latest WHERE delivery_id = ?", (delivery_id,)
-        ).fetchone()
+        latest = (
+            second.store.conn()
+            .execute("SELECT views FROM metrics_latest WHERE delivery_id = ?", (delivery_id,))
+            .fetchone()
+        )
         assert latest[0] == 200
-        row = second.conn.execute(
-            "SELECT next_metrics_at, metrics_step FROM deliveries WHERE id = ?", (delivery_id,)
-        ).fetchone()
+        row = (
+            second.store.conn()
+            .execute(
+                "SELECT next_metrics_at, metrics_step FROM deliveries WHERE id = ?", (delivery_id,)
+            )
+            .fetchone()
+        )
         assert row[1] == 1 and row[0].startswith("2026-12-01T08:00")  # the 6 h point is next
         # the 6 h point is a new point: it is collected and stored
         assert collect.collect_pass(collect.Once(second, T0 + 6 * HOUR))["collected"] == 1

@@ -267,7 +267,7 @@ def make_env(
     env = VideoEnv(root, sandbox, base)
     env.platforms = platforms
     app = env.app()
-    app.conn  # noqa: B018 — create and migrate before any daemon starts
+    app.store.migrate()  # create and migrate before any daemon starts
     app.close()
     return env
 

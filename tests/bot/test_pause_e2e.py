@@ -16,7 +16,7 @@ def _rows(env: DaemonEnv) -> list[tuple[int, str]]:
     """Through kepubot's own connection: the test runs on either backend."""
     app = env.app()
     try:
-        rows = app.conn.execute("SELECT id, state FROM deliveries WHERE channel = 'cms'")
+        rows = app.store.conn().execute("SELECT id, state FROM deliveries WHERE channel = 'cms'")
         return [(r[0], r[1]) for r in rows.fetchall()]
     finally:
         app.close()
@@ -37,9 +37,11 @@ def test_pause_stops_claims_lets_the_send_in_flight_finish_and_loses_nothing(
             assert pauses.pause(
                 app, channels=["cms"], reason="全国哀悼日", actor="ops", now=utcnow()
             ) == ["cms"]
-            (paused_at_audit,) = app.conn.execute(
-                "SELECT MAX(id) FROM audit WHERE action = 'channels.paused'"
-            ).fetchone()
+            (paused_at_audit,) = (
+                app.store.conn()
+                .execute("SELECT MAX(id) FROM audit WHERE action = 'channels.paused'")
+                .fetchone()
+            )
             app.close()
             # the send in flight finishes and is recorded
             env.wait_for(lambda: [s for _, s in _rows(env)].count("published") == 1, 60)
@@ -47,10 +49,14 @@ def test_pause_stops_claims_lets_the_send_in_flight_finish_and_loses_nothing(
             states = sorted(s for _, s in _rows(env))
             assert states == ["published", "queued", "queued"], states
             app = env.app()
-            claims = app.conn.execute(
-                "SELECT COUNT(*) FROM audit WHERE action = 'delivery.claimed' AND id > ?",
-                (paused_at_audit,),
-            ).fetchone()[0]
+            claims = (
+                app.store.conn()
+                .execute(
+                    "SELECT COUNT(*) FROM audit WHERE action = 'delivery.claimed' AND id > ?",
+                    (paused_at_audit,),
+                )
+                .fetchone()[0]
+            )
             app.close()
             assert claims == 0
             assert len(env.ledger("webhook")["accepted"]) == 1

@@ -136,7 +136,7 @@ def penv(tmp_path: Path):
     (root / "kepubot.toml").write_text(config(base), encoding="utf-8")
     environment = PlatformEnv(root, sandbox, base)
     app = environment.app()
-    app.conn  # noqa: B018
+    app.store.migrate()
     app.close()
     yield environment
     sandbox.stop()
@@ -358,10 +358,14 @@ def test_collected_snapshots_equal_the_platforms_figures(tmp_path: Path) -> None
         result = collect_pass(engine)
         accounts = collect_accounts(engine)
         engine.close()
-        rows = app.conn.execute(
-            "SELECT d.channel, d.remote_id, m.views, m.likes, m.comments, m.shares FROM deliveries d"
-            " JOIN metrics_latest m ON m.delivery_id = d.id"
-        ).fetchall()
+        rows = (
+            app.store.conn()
+            .execute(
+                "SELECT d.channel, d.remote_id, m.views, m.likes, m.comments, m.shares FROM deliveries d"
+                " JOIN metrics_latest m ON m.delivery_id = d.id"
+            )
+            .fetchall()
+        )
         weibo = {r[1]: r for r in rows if r[0] == "weibo-main"}
         assert len(weibo) == 12 and result["collected"] >= 13
         answer = requests.get(
@@ -394,11 +398,15 @@ def test_collected_snapshots_equal_the_platforms_figures(tmp_path: Path) -> None
         ]
         assert "weibo-main" in with_accounts
         assert 0 <= accounts <= len(with_accounts)
-        assert all(store.account_collected(app.conn, name, day) for name in with_accounts)
-        followers = app.conn.execute(
-            "SELECT followers FROM account_metrics WHERE channel = 'weibo-main' AND day = ?",
-            (day,),
-        ).fetchone()
+        assert all(store.account_collected(app.store.conn(), name, day) for name in with_accounts)
+        followers = (
+            app.store.conn()
+            .execute(
+                "SELECT followers FROM account_metrics WHERE channel = 'weibo-main' AND day = ?",
+                (day,),
+            )
+            .fetchone()
+        )
         assert followers is not None and followers[0] >= 1000
         report = build_report(app, now=later)
         assert report["channels"]["weibo-main"]["likes"] == sum(a["attitudes"] for a in answer)

@@ -57,11 +57,13 @@ def _processing_delivery(env: DaemonEnv) -> int:
     app = env.app()
     try:
         now = utcnow()
-        claimed = deliveries.claim_next(app.conn, worker="w0", now=now, lease_seconds=30)
+        claimed = deliveries.claim_next(app.store.conn(), worker="w0", now=now, lease_seconds=30)
         assert claimed is not None and claimed.post_id == post_id
-        deliveries.begin_send(app.conn, delivery=claimed, worker="w0", now=now, lease_seconds=30)
+        deliveries.begin_send(
+            app.store.conn(), delivery=claimed, worker="w0", now=now, lease_seconds=30
+        )
         deliveries.record_processing(
-            app.conn,
+            app.store.conn(),
             delivery=claimed,
             worker="w0",
             now=now,
@@ -101,7 +103,7 @@ def test_losing_a_poll_race_is_skipped_not_an_error(
         result = run_once(app_a, engine_a)  # raised InvalidTransition (exit 2) before the fix
         assert slow.polled == 1 and rival.polled == 1
         assert isinstance(result, dict)
-        assert deliveries.get(app_a.conn, delivery_id).state == "published"
+        assert deliveries.get(app_a.store.conn(), delivery_id).state == "published"
         assert _published_rows(env, delivery_id) == 1
         skipped = [
             r
@@ -196,7 +198,7 @@ def test_stopping_waits_for_a_dispatch_handing_over_a_claim(
         assert stopped == [True]
         assert engine.wait_idle(timeout=60)  # the send that was handed over is waited for
         assert engine.dispatch() == 0  # and nothing is claimed any more
-        (delivery,) = deliveries.list_deliveries(app.conn)
+        (delivery,) = deliveries.list_deliveries(app.store.conn())
         assert delivery.state == "published"
     finally:
         go_on.set()
@@ -214,7 +216,7 @@ def test_an_absurd_retry_after_is_honoured_for_a_day_at_most(env: DaemonEnv) -> 
     try:
         before = utcnow()
         run_once(app)
-        (delivery,) = deliveries.list_deliveries(app.conn)
+        (delivery,) = deliveries.list_deliveries(app.store.conn())
         assert delivery.state == "queued", delivery.state
         assert before + timedelta(hours=23) < delivery.not_before
         assert delivery.not_before <= utcnow() + timedelta(days=1)

@@ -112,7 +112,7 @@ def world(tmp_path: Path):
 
 
 def send_and_lose_the_answer(app: App, clock: Clock, progress: dict[str, Any]) -> Delivery:
-    conn = app.conn
+    conn = app.store.conn()
     delivery = deliveries.claim_next(conn, worker="w", now=clock.now, lease_seconds=60)
     assert delivery is not None
     deliveries.begin_send(conn, delivery=delivery, worker="w", now=clock.now, lease_seconds=60)
@@ -137,7 +137,7 @@ def undecided() -> Undecided:
 
 
 def alerts(app: App) -> list[str]:
-    return [r[0] for r in app.conn.execute("SELECT message FROM alerts ORDER BY at")]
+    return [r[0] for r in app.store.conn().execute("SELECT message FROM alerts ORDER BY at")]
 
 
 def test_the_settle_window_defaults_per_channel_type() -> None:
@@ -157,8 +157,8 @@ def test_undecided_looks_again_with_backoff_then_asks_a_person(world) -> None:
     assert reconcile.reconcile_unknown(engine) == {}
     looks: list[datetime] = []
     clock.now = start + timedelta(seconds=RECONCILE_AFTER)
-    while deliveries.get(app.conn, delivery.id).state == "unknown":
-        due = deliveries.get(app.conn, delivery.id).not_before
+    while deliveries.get(app.store.conn(), delivery.id).state == "unknown":
+        due = deliveries.get(app.store.conn(), delivery.id).not_before
         assert due is not None and due >= clock.now
         clock.now = max(clock.now, due)
         channel.answers.append(undecided())
@@ -169,7 +169,7 @@ def test_undecided_looks_again_with_backoff_then_asks_a_person(world) -> None:
     # 30 s doubling (30, 60, 120) until the window's end, where it looks one last time
     assert gaps[:3] == [30, 60, 120]
     assert looks[-1] == start + timedelta(minutes=SETTLE)
-    row = deliveries.get(app.conn, delivery.id)
+    row = deliveries.get(app.store.conn(), delivery.id)
     assert row.state == "needs_attention"
     assert "still undecided after settle_minutes" in (row.last_error or "")
     (message,) = alerts(app)
@@ -183,7 +183,7 @@ def test_only_a_proven_absence_sends_again(world) -> None:
     clock.now += timedelta(seconds=RECONCILE_AFTER)
     channel.answers.append(None)
     assert reconcile.reconcile_unknown(engine) == {"queued": 1}
-    assert deliveries.get(app.conn, delivery.id).state == "queued"
+    assert deliveries.get(app.store.conn(), delivery.id).state == "queued"
     assert alerts(app) == []
 
 
@@ -193,7 +193,7 @@ def test_a_job_still_running_is_polled_not_sent_again(world) -> None:
     clock.now += timedelta(seconds=RECONCILE_AFTER)
     channel.answers.append(Processing(progress={"publish_id": "P-1"}, poll_after_seconds=45))
     assert reconcile.reconcile_unknown(engine) == {"processing": 1}
-    row = deliveries.get(app.conn, delivery.id)
+    row = deliveries.get(app.store.conn(), delivery.id)
     assert row.state == "processing"
     assert row.not_before == clock.now + timedelta(seconds=45)
     # what the lookup learned about the job joins the checkpoints, for poll()
@@ -206,7 +206,7 @@ def test_found_is_published(world) -> None:
     clock.now += timedelta(seconds=RECONCILE_AFTER)
     channel.answers.append(Published("ARTICLE-1", "https://mp.weixin.qq.com/s/x"))
     assert reconcile.reconcile_unknown(engine) == {"published": 1}
-    assert deliveries.get(app.conn, delivery.id).remote_id == "ARTICLE-1"
+    assert deliveries.get(app.store.conn(), delivery.id).remote_id == "ARTICLE-1"
 
 
 def test_failed_lookups_are_undecided_never_absent(world) -> None:
@@ -216,7 +216,7 @@ def test_failed_lookups_are_undecided_never_absent(world) -> None:
     clock.now = start + timedelta(seconds=RECONCILE_AFTER)
     channel.answers.append(Transient("freepublish/batchget: HTTP 502"))
     assert reconcile.reconcile_unknown(engine) == {"retry": 1}
-    row = deliveries.get(app.conn, delivery.id)
+    row = deliveries.get(app.store.conn(), delivery.id)
     assert row.state == "unknown" and row.reconcile_tries == 1
     assert row.not_before == clock.now + timedelta(seconds=RECONCILE_AFTER)
     clock.now = start + timedelta(minutes=SETTLE, seconds=1)
@@ -239,7 +239,7 @@ def test_a_dead_owner_on_this_host_waits_reconcile_after_seconds(world) -> None:
         text=True,
     )
     dead = f"{socket.gethostname()}:{int(finished.stdout)}"
-    conn = app.conn
+    conn = app.store.conn()
     delivery = deliveries.claim_next(conn, worker=dead, now=clock.now, lease_seconds=600)
     assert delivery is not None
     deliveries.begin_send(conn, delivery=delivery, worker=dead, now=clock.now, lease_seconds=600)
@@ -267,7 +267,7 @@ def test_a_lease_from_another_host_is_trusted_until_it_expires(world, monkeypatc
     )
     monkeypatch.setenv("KEPUBOT_HOSTNAME", "host-a")
     elsewhere = f"host-b:{int(finished.stdout)}"  # no such process here; host-b may run it
-    conn = app.conn
+    conn = app.store.conn()
     delivery = deliveries.claim_next(conn, worker=elsewhere, now=clock.now, lease_seconds=600)
     assert delivery is not None
     deliveries.begin_send(
@@ -288,7 +288,7 @@ def test_a_lease_from_another_host_is_trusted_until_it_expires(world, monkeypatc
 
 def test_an_expired_lease_waits_reconcile_after_seconds_too(world) -> None:
     app, engine, _channel, clock = world
-    conn = app.conn
+    conn = app.store.conn()
     delivery = deliveries.claim_next(conn, worker="other:1", now=clock.now, lease_seconds=10)
     assert delivery is not None
     deliveries.begin_send(

@@ -73,7 +73,7 @@ def renv(tmp_path: Path):
     (root / "kepubot.toml").write_text(config(base), encoding="utf-8")
     environment = PlatformEnv(root, sandbox, base)
     app = environment.app()
-    app.conn  # noqa: B018
+    app.store.migrate()
     app.close()
     yield environment
     sandbox.stop()

@@ -105,12 +105,12 @@ def test_overdue_and_needs_attention_alert_once_per_window(
     # The same alert does not repeat within the window.
     assert watchdog.check(engine) == []
     # A delivery that needs attention alerts too.
-    d = deliveries.claim_next(app.conn, worker="w", now=later, lease_seconds=60)
+    d = deliveries.claim_next(app.store.conn(), worker="w", now=later, lease_seconds=60)
     assert d is not None
-    deliveries.begin_send(app.conn, delivery=d, worker="w", now=later, lease_seconds=60)
-    deliveries.record_unknown(app.conn, delivery=d, worker="w", now=later, error="timeout")
+    deliveries.begin_send(app.store.conn(), delivery=d, worker="w", now=later, lease_seconds=60)
+    deliveries.record_unknown(app.store.conn(), delivery=d, worker="w", now=later, error="timeout")
     deliveries.record_reconciled(
-        app.conn, delivery_id=d.id, actor="w", now=later, found=None, decided=False
+        app.store.conn(), delivery_id=d.id, actor="w", now=later, found=None, decided=False
     )
     lines = watchdog.check(engine)
     assert len(lines) == 1 and "needs attention" in lines[0]

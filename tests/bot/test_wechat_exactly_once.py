@@ -148,7 +148,7 @@ def once(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[OnceEnv]:
 def write_config(env: OnceEnv, timeout: float) -> None:
     env.config.write_text(config(env.base, timeout), encoding="utf-8")
     app = env.app()
-    app.conn  # noqa: B018 — create and migrate before any daemon starts
+    app.store.migrate()  # create and migrate before any daemon starts
     app.close()
 
 

@@ -147,31 +147,40 @@ def test_lease_fencing_refuses_a_stale_worker(workspace: Workspace) -> None:
     workflow(workspace)
     app = App(load_config(workspace.config))
     now = utcnow()
-    first = deliveries.claim_next(app.conn, worker="w1", now=now, lease_seconds=1)
+    first = deliveries.claim_next(app.store.conn(), worker="w1", now=now, lease_seconds=1)
     assert first is not None
     from datetime import timedelta
 
     later = now + timedelta(seconds=5)
-    assert deliveries.expire_leases(app.conn, now=later, actor="reaper") == (1, 0)
+    assert deliveries.expire_leases(app.store.conn(), now=later, actor="reaper") == (1, 0)
     # w2 claims the same delivery (oldest due first); w1's late intent must be refused.
-    second = deliveries.claim_next(app.conn, worker="w2", now=later, lease_seconds=60)
+    second = deliveries.claim_next(app.store.conn(), worker="w2", now=later, lease_seconds=60)
     assert second is not None and second.id == first.id
     assert second.lease_version == first.lease_version + 1
     from kepubot.errors import LeaseLost
 
     with pytest.raises(LeaseLost):
-        deliveries.begin_send(app.conn, delivery=first, worker="w1", now=later, lease_seconds=60)
-    deliveries.begin_send(app.conn, delivery=second, worker="w2", now=later, lease_seconds=60)
-    open_attempts = app.conn.execute(
-        "SELECT COUNT(*) FROM attempts WHERE delivery_id = ? AND finished_at IS NULL", (second.id,)
-    ).fetchone()[0]
+        deliveries.begin_send(
+            app.store.conn(), delivery=first, worker="w1", now=later, lease_seconds=60
+        )
+    deliveries.begin_send(
+        app.store.conn(), delivery=second, worker="w2", now=later, lease_seconds=60
+    )
+    open_attempts = (
+        app.store.conn()
+        .execute(
+            "SELECT COUNT(*) FROM attempts WHERE delivery_id = ? AND finished_at IS NULL",
+            (second.id,),
+        )
+        .fetchone()[0]
+    )
     assert open_attempts == 1
     # A crash while sending: the lease expires and the outcome is unknown, never queued.
     assert deliveries.expire_leases(
-        app.conn, now=later + timedelta(seconds=120), actor="reaper"
+        app.store.conn(), now=later + timedelta(seconds=120), actor="reaper"
     ) == (0, 1)
-    assert deliveries.get(app.conn, second.id).state == "unknown"
-    assert audit.verify(app.conn).ok
-    history = [json.dumps(r.detail) for r in audit.rows_for_post(app.conn, second.post_id)]
+    assert deliveries.get(app.store.conn(), second.id).state == "unknown"
+    assert audit.verify(app.store.conn()).ok
+    history = [json.dumps(r.detail) for r in audit.rows_for_post(app.store.conn(), second.post_id)]
     assert any('"to": "unknown"' in h for h in history)
     app.close()

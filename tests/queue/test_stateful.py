@@ -164,7 +164,7 @@ class DeliveryWorkflow(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="kepubot-stateful-"))
         self.app = App(load_config(write_config(self.dir)))
-        self.conn = self.app.conn
+        self.conn = self.app.store.conn()
         self.now = START
         self.posts: dict[int, PostModel] = {}
         self.dels: dict[int, DeliveryModel] = {}

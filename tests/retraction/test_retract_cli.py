@@ -109,7 +109,7 @@ def test_pause_stops_claims_status_shows_it_and_resume_lets_them_go(workspace: W
 
     app = App(load_config(ws.config))
     try:
-        alerts = [r[0] for r in app.conn.execute("SELECT message FROM alerts ORDER BY id")]
+        alerts = [r[0] for r in app.store.conn().execute("SELECT message FROM alerts ORDER BY id")]
     finally:
         app.close()
     assert len(alerts) == 4, alerts
@@ -240,13 +240,13 @@ def test_a_retraction_days_after_publishing_is_due_when_requested(workspace: Wor
         look = later + timedelta(minutes=1)
         assert (
             deliveries.needing_a_look(
-                app.conn,
+                app.store.conn(),
                 overdue_before=look - timedelta(minutes=15),
                 stuck_before=look - timedelta(minutes=60),
             )
             == []
         )
-        (row,) = deliveries.for_post(app.conn, post_id)
+        (row,) = deliveries.for_post(app.store.conn(), post_id)
         assert row.due_at == later.replace(microsecond=row.due_at.microsecond)
     finally:
         app.close()
@@ -302,14 +302,16 @@ def test_a_failed_retraction_is_retried_even_after_the_post_was_edited(
     ws.ok("post", "retract", str(post_id), "--reason", "数据有误", user="zhao")
     app = App(load_config(ws.config))
     try:
-        (row,) = deliveries.for_post(app.conn, post_id)
-        claimed = deliveries.claim_next(app.conn, worker="t:1", now=row.due_at, lease_seconds=60)
+        (row,) = deliveries.for_post(app.store.conn(), post_id)
+        claimed = deliveries.claim_next(
+            app.store.conn(), worker="t:1", now=row.due_at, lease_seconds=60
+        )
         assert claimed is not None
         deliveries.begin_send(
-            app.conn, delivery=claimed, worker="t:1", now=row.due_at, lease_seconds=60
+            app.store.conn(), delivery=claimed, worker="t:1", now=row.due_at, lease_seconds=60
         )
         deliveries.record_failed(
-            app.conn,
+            app.store.conn(),
             delivery=claimed,
             worker="t:1",
             now=row.due_at,
