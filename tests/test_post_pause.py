@@ -134,3 +134,31 @@ def test_the_claim_skips_a_paused_post_until_it_is_resumed(workspace: Workspace)
         assert got is not None and got.post_id == paused
     finally:
         app.close()
+
+
+def test_status_lists_paused_posts_and_the_watchdog_says_why_they_wait(
+    workspace: Workspace,
+) -> None:
+    from kepubot.bot import watchdog
+    from kepubot.bot.dispatch import Engine
+
+    ws = workspace
+    post_id = approved_post(ws)
+    ws.ok("post", "pause", str(post_id), "--reason", "等待专家复核", user="ops")
+    data = json.loads(ws.ok("status", "--json"))
+    assert [(p["post_id"], p["paused_by"], p["reason"]) for p in data["paused_posts"]] == [
+        (post_id, "ops", "等待专家复核")
+    ]
+    assert f"paused post {post_id} by ops at " in ws.ok("status")
+    assert f"已暂停稿件 {post_id}：由 ops 于 " in ws.ok("status", lang="zh")
+    # overdue while paused: still reported (nothing is lost silently), saying why it waits
+    app = App(load_config(ws.config))
+    later = utcnow() + timedelta(days=1)
+    engine = Engine(app, worker="w", clock=lambda: later)
+    try:
+        lines = watchdog.check(engine)
+    finally:
+        engine.close()
+        app.close()
+    assert lines and all(f"(post {post_id} on " in line for line in lines), lines
+    assert all("overdue since" in line and "(post paused by ops)" in line for line in lines)

@@ -57,6 +57,16 @@ def collect_health(app: App, now: datetime) -> dict[str, Any]:
             }
             for p in store.pauses.paused()
         ],
+        # posts held back one by one (docs/delivery.md §18)
+        "paused_posts": [
+            {
+                "post_id": p["post_id"],
+                "reason": p["reason"],
+                "paused_by": p["paused_by"],
+                "paused_at": show(p["paused_at"], app.tz),
+            }
+            for p in store.post_pauses.paused_posts()
+        ],
         "oldest_overdue": (
             {
                 "id": overdue["id"],
@@ -87,6 +97,11 @@ def render_status(app: App, data: dict[str, Any]) -> str:
             if getattr(app, "language", "zh") != "en"
             else f"paused: {'every channel' if p['scope'] == '*' else p['scope']} by"
             f" {p['paused_by']} at {p['paused_at']}: {p['reason']}"
+        )
+    for p in data.get("paused_posts", []):
+        lines.append(
+            f"paused post {p['post_id']} by {p['paused_by']} at {p['paused_at']}"
+            + (f": {p['reason']}" if p["reason"] else "")
         )
     lines.append(f"{label(app, 'deliveries')}:")
     if data["deliveries"]:
@@ -137,6 +152,11 @@ def _render_zh(app: App, data: dict[str, Any]) -> str:
         where = "全部渠道" if p["scope"] == "*" else p["scope"]
         lines.append(
             f"已暂停：{where}，由 {p['paused_by']} 于 {p['paused_at']}，原因：{p['reason']}"
+        )
+    for p in data.get("paused_posts", []):
+        lines.append(
+            f"已暂停稿件 {p['post_id']}：由 {p['paused_by']} 于 {p['paused_at']} 暂停"
+            + (f"，原因：{p['reason']}" if p["reason"] else "")
         )
     lines.append("发布任务：")
     if data["deliveries"]:

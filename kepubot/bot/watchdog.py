@@ -58,11 +58,17 @@ def check(engine: Engine) -> list[str]:
     task_lines = check_tasks(engine)
     lines: list[str] = []
     keys: list[str] = []
+    # a paused post's deliveries wait on purpose: still reported (nothing is lost silently),
+    # saying why they wait (docs/delivery.md §18)
+    held = store.post_pauses.among(row["post_id"] for row in rows)
     for row in rows:
         if row["state"] == "needs_attention":
             key, why = f"attention:{row['id']}", "needs attention"
         elif row["due_at"] < to_db(overdue_before):
             key, why = f"overdue:{row['id']}:{row['state']}", f"overdue since {row['due_at']}"
+            pause = held.get(row["post_id"])
+            if pause is not None:
+                why += f" (post paused by {pause['paused_by']})"
         else:
             key, why = (
                 f"stuck:{row['id']}:{row['state']}",
