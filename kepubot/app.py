@@ -1,12 +1,12 @@
 """The service context one command (or one web request) works in: config, database, channels.
 
-Both front ends build an ``App`` and call the service functions of ``kepubot.queue``; neither
-holds business rules. Everything is opened lazily so that ``kepubot --help`` stays fast.
+Both front ends build an ``App`` and call the services (``kepubot.services``) and the
+repositories of ``app.store``; neither holds business rules nor a database connection
+(docs/architecture.md §17). Everything is opened lazily so that ``kepubot --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -65,15 +65,6 @@ class App:
         from kepubot.queue.store import Store
 
         return Store.for_config(self.config)
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """The calling thread's connection (the first one applies the migrations)."""
-        return self.store.conn()  # type: ignore[no-any-return]
-
-    def thread_conn(self) -> sqlite3.Connection:
-        """The calling thread's connection; the same as ``conn``."""
-        return self.store.conn()  # type: ignore[no-any-return]
 
     @cached_property
     def credentials(self) -> CredentialStore:
