@@ -501,6 +501,17 @@ CREATE UNIQUE INDEX metrics_one_per_point ON metrics(delivery_id, point_at)
   WHERE point_at IS NOT NULL;
 """
 
+# The calendar counts a crowded period from its two index ranges without reading a table row
+# (kepubot/queue/calendar.py, docs/operations.md §12): both indexes get the columns a count
+# and its filters read (channel, state, post_id for a tag's post_tags probe). Same names, so
+# INDEXED BY deliveries_published (the reports) still finds its range.
+M027_CALENDAR_INDEXES = """
+DROP INDEX deliveries_published;
+CREATE INDEX deliveries_published ON deliveries(state, published_at, channel, post_id);
+DROP INDEX deliveries_due_any;
+CREATE INDEX deliveries_due_any ON deliveries(due_at, state, channel, post_id);
+"""
+
 
 class PythonMigration:
     """A migration that needs Python (e.g. to append hash-chained audit rows); ``db.migrate``
@@ -563,6 +574,8 @@ MIGRATIONS: list[tuple[int, str, str | PythonMigration]] = [
     (25, "post_pauses", M025_POST_PAUSES),
     # the collection point of a snapshot, one snapshot per point (docs/architecture.md §3.5)
     (26, "metrics_point", M026_METRICS_POINT),
+    # covering indexes for the calendar's counts (docs/operations.md §12)
+    (27, "calendar_indexes", M027_CALENDAR_INDEXES),
 ]
 
 
