@@ -4,6 +4,15 @@ the console's filters, and the due times taken on a channel near a moment (the m
 Functions whose first argument is a connection; reached through ``store.calendar``
 (``kepubot.queue.repos.Calendar``). The calendar page's grouping lives in
 ``kepubot.services.calendar``, the slot rules in ``kepubot.services.schedule``.
+
+A period is two index ranges (docs/operations.md §12): the deliveries published in it
+(``deliveries_published``: state, published_at, channel, post_id) and those due in it that
+are neither published nor cancelled (``deliveries_due_any``: due_at, state, channel,
+post_id). Both indexes carry every column a count and its filters by channel, state or tag
+read (migration 27), so counting a crowded period reads index entries only, no table row
+(the author filter reads each delivery's post). A tag on few posts is read from
+``post_tags`` first (its posts' deliveries, whatever the period); a common tag is a
+``post_tags`` primary-key probe per delivery of the period.
 """
 
 from __future__ import annotations
@@ -14,51 +23,83 @@ from typing import Any
 
 from kepubot.timeutil import from_db, to_db
 
-_AT = "CASE WHEN d.state = 'published' THEN d.published_at ELSE d.due_at END AS at"
+#: A tag on at most this many posts is served from post_tags (its posts' deliveries); a more
+#: common one is checked per delivery of the period.
+RARE_TAG_POSTS = 300
+
+_PUBLISHED = "d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
+_DUE = "d.due_at >= ? AND d.due_at < ? AND d.state NOT IN ('published', 'cancelled')"
+
+_Filters = tuple[str | None, str | None, str | None, str | None]  # channel, state, author, tag
 
 
-def _where(
-    channel: str | None, state: str | None, author: str | None, tag: str | None
-) -> tuple[str, list[Any]]:
-    sql, args = "", []
-    if channel:
-        sql += " AND d.channel = ?"
-        args.append(channel)
-    if state:
-        sql += " AND d.state = ?"
-        args.append(state)
-    if author:
-        sql += " AND p.author = ?"
-        args.append(author)
-    if tag:
-        sql += " AND EXISTS (SELECT 1 FROM post_tags t WHERE t.tag = ? AND t.post_id = p.id)"
-        args.append(tag)
-    return sql, args
+def _rare_tag(conn: sqlite3.Connection, tag: str) -> bool:
+    """Whether ``tag`` is on at most RARE_TAG_POSTS posts (reads at most that many + 1 keys)."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM post_tags WHERE tag = ? LIMIT ?) AS few",
+        (tag, RARE_TAG_POSTS + 1),
+    ).fetchone()
+    return int(row[0]) <= RARE_TAG_POSTS
 
 
-def _period(
+def _branches(
+    conn: sqlite3.Connection,
     columns: str,
     start: datetime,
     end: datetime,
-    filters: tuple[str | None, str | None, str | None, str | None],
-) -> tuple[str, list[Any]]:
-    """The deliveries published in [start, end) and those due in it that are not published
-    or cancelled: two index ranges."""
-    extra, extra_args = _where(*filters)
-    # the posts are joined only when a column or a filter needs them (counting a crowded
-    # period needs neither: one index range per half)
-    joined = "p." in columns or "p." in extra
-    source = "deliveries d JOIN posts p ON p.id = d.post_id" if joined else "deliveries d"
-    sql = (
-        f"SELECT {columns} FROM {source}"
-        " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
-        f"{extra}"
-        " UNION ALL "
-        f"SELECT {columns} FROM {source}"
-        " WHERE d.due_at >= ? AND d.due_at < ? AND d.state NOT IN ('published', 'cancelled')"
-        f"{extra}"
-    )
-    return sql, [to_db(start), to_db(end), *extra_args] * 2
+    filters: _Filters,
+    *,
+    group_by: str = "",
+) -> tuple[list[str], list[Any]]:
+    """One SELECT per half of the period that can match (a state filter rules one half out),
+    with its arguments. ``columns`` and ``group_by`` name the half's time as ``{at}``
+    (published_at or due_at, so that each half reads only its own index's columns)."""
+    channel, state, author, tag = filters
+    by_tag = bool(tag) and _rare_tag(conn, tag or "")
+    # the posts are joined only when a column or a filter needs them: a count of a crowded
+    # period by channel, state or tag reads the two indexes alone
+    joined = "p." in columns or bool(author)
+    if by_tag:  # the tag's few posts drive: post_tags first (CROSS JOIN keeps the order),
+        # then each post's deliveries by post_id (not a walk of the period's range per post)
+        first, first_args = "t.tag = ? AND d.post_id = t.post_id AND ", [tag]
+    else:
+        first, first_args = "", []
+    posts = " JOIN posts p ON p.id = d.post_id" if joined else ""
+    extra, extra_args = "", []
+    if channel:
+        extra += " AND d.channel = ?"
+        extra_args.append(channel)
+    if state:
+        extra += " AND d.state = ?"
+        extra_args.append(state)
+    if author:
+        extra += " AND p.author = ?"
+        extra_args.append(author)
+    if tag and not by_tag:
+        extra += " AND EXISTS (SELECT 1 FROM post_tags t WHERE t.tag = ? AND t.post_id = d.post_id)"
+        extra_args.append(tag)
+    selects: list[str] = []
+    args: list[Any] = []
+    for at, where in (("d.published_at", _PUBLISHED), ("d.due_at", _DUE)):
+        if state and (state == "published") != (at == "d.published_at"):
+            continue  # a delivery in this state is never in this half
+        # each half walks its own range: without the hint SQLite may take a channel's whole
+        # history (deliveries_channel) for "channel = ?"; a state filter on the due half is
+        # an equality range of its own (deliveries_state_due) and is left to the planner
+        if by_tag:
+            index = "deliveries_post_kind"
+        elif at == "d.published_at":
+            index = "deliveries_published"
+        else:
+            index = "" if state else "deliveries_due_any"
+        hint = f" INDEXED BY {index}" if index else ""
+        source = f"{'post_tags t CROSS JOIN ' if by_tag else ''}deliveries d{hint}{posts}"
+        grouped = f" GROUP BY {group_by.format(at=at)}" if group_by else ""
+        selects.append(
+            f"SELECT {columns.format(at=at)} FROM {source} WHERE {first}{where}{extra}{grouped}"
+        )
+        args += [*first_args, to_db(start), to_db(end), *extra_args]
+    return selects, args
 
 
 def entries(
@@ -75,14 +116,17 @@ def entries(
     """At most ``limit`` deliveries of the period (post_id, channel, state, at, title,
     author), in no order: the caller wants them only when there are at most ``limit`` (an
     order would sort the whole crowded period first)."""
-    sql, args = _period(
-        f"d.post_id AS post_id, d.channel AS channel, d.state AS state, {_AT},"
+    selects, args = _branches(
+        conn,
+        "d.post_id AS post_id, d.channel AS channel, d.state AS state, {at} AS at,"
         " p.title AS title, p.author AS author",
         start,
         end,
         (channel, state, author, tag),
     )
-    rows = conn.execute(f"{sql} LIMIT ?", [*args, limit]).fetchall()
+    if not selects:
+        return []
+    rows = conn.execute(f"{' UNION ALL '.join(selects)} LIMIT ?", [*args, limit]).fetchall()
     return [{**dict(r), "at": from_db(r["at"])} for r in rows]
 
 
@@ -99,15 +143,20 @@ def counts(
 ) -> list[tuple[str, str, str, int]]:
     """(bucket, channel, state, deliveries) of the period, a bucket being the stored ISO time
     text cut to ``width`` characters (13: the hour, 16: the minute): a crowded period is a
-    few hundred rows, not one per delivery."""
-    sql, args = _period(
-        f"{_AT}, d.channel AS channel, d.state AS state", start, end, (channel, state, author, tag)
+    few hundred rows, not one per delivery. A bucket may come twice (once per half of the
+    period); the caller adds them up."""
+    cut = f"substr({{at}}, 1, {int(width)})"
+    selects, args = _branches(
+        conn,
+        f"{cut} AS bucket, d.channel AS channel, d.state AS state, COUNT(*) AS n",
+        start,
+        end,
+        (channel, state, author, tag),
+        group_by=f"{cut}, d.channel, d.state",
     )
-    rows = conn.execute(
-        f"SELECT substr(at, 1, {int(width)}) AS bucket, channel, state, COUNT(*) AS n"
-        f" FROM ({sql}) AS period GROUP BY substr(at, 1, {int(width)}), channel, state",
-        args,
-    ).fetchall()
+    if not selects:
+        return []
+    rows = conn.execute(" UNION ALL ".join(selects), args).fetchall()
     return [(r["bucket"], r["channel"], r["state"], r["n"]) for r in rows]
 
 

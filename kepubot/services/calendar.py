@@ -2,8 +2,8 @@
 
 The console's calendar page (docs/operations.md §12) asks for a period and filters; this
 module reads the deliveries due or published in it (``store.calendar``, kepubot/queue/calendar.py:
-two index ranges) and the planned posts that have no deliveries yet, and groups them by local
-day and post. Moving a card is ``posts.schedule`` (the same rules as
+two covering index ranges) and the planned posts that have no deliveries yet, and groups them by
+local day and post. Moving a card is ``posts.schedule`` (the same rules as
 ``kepubot post schedule``), not anything here.
 """
 
@@ -69,6 +69,8 @@ def cards(
     total = 0
     if filters.state != "planned":
         channel, state, author, tag = filters.channel, filters.state, filters.author, filters.tag
+        # at most limit + 1 deliveries, in no order: a crowded period stops there and is
+        # counted instead (per hour, channel and state, from the two covering indexes)
         rows = app.store.calendar.entries(
             start, end, channel=channel, state=state, author=author, tag=tag, limit=limit + 1
         )
