@@ -123,63 +123,6 @@ def list_deliveries(
     return [from_row(r) for r in cursor]
 
 
-def _period_sql(channel: str | None, columns: str) -> str:
-    """Deliveries published in [start, end), or not published (nor cancelled) and due in it:
-    two index ranges (deliveries_published, deliveries_due_any)."""
-    extra = " AND d.channel = ?" if channel else ""
-    return (
-        f"SELECT {columns} FROM deliveries d JOIN posts p ON p.id = d.post_id"
-        " WHERE d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
-        f"{extra}"
-        " UNION ALL "
-        f"SELECT {columns} FROM deliveries d JOIN posts p ON p.id = d.post_id"
-        " WHERE d.due_at >= ? AND d.due_at < ? AND d.state NOT IN ('published', 'cancelled')"
-        f"{extra}"
-    )
-
-
-def _period_args(start: datetime, end: datetime, channel: str | None) -> list[Any]:
-    one: list[Any] = [to_db(start), to_db(end), *([channel] if channel else [])]
-    return one + one
-
-
-def calendar_entries(
-    conn: sqlite3.Connection,
-    start: datetime,
-    end: datetime,
-    *,
-    channel: str | None = None,
-    limit: int = -1,
-) -> list[dict[str, Any]]:
-    """What the calendar shows for [start, end): each delivery with its post's title, at its
-    publishing time (published) or due time (not yet), at most ``limit`` (-1: all). A caller
-    that gets more than it can show asks ``calendar_counts`` instead."""
-    sql = _period_sql(
-        channel,
-        "d.id AS id, d.post_id AS post_id, d.channel AS channel, d.state AS state,"
-        " CASE WHEN d.state = 'published' THEN d.published_at ELSE d.due_at END AS at,"
-        " d.remote_url AS remote_url, p.title AS title",
-    )
-    rows = conn.execute(
-        f"{sql} ORDER BY at, channel LIMIT ?", [*_period_args(start, end, channel), limit]
-    )
-    return [{**dict(r), "at": from_db(r["at"])} for r in rows]
-
-
-def calendar_counts(
-    conn: sqlite3.Connection, start: datetime, end: datetime, *, channel: str | None = None
-) -> list[tuple[datetime, str, str]]:
-    """(time, channel, state) of every delivery in the period, without titles: the calendar
-    counts these per day when a period holds too many deliveries to list one by one."""
-    sql = _period_sql(
-        channel,
-        "CASE WHEN d.state = 'published' THEN d.published_at ELSE d.due_at END AS at,"
-        " d.channel AS channel, d.state AS state",
-    )
-    rows = conn.execute(sql, _period_args(start, end, channel))
-    return [(from_db(r[0]), r[1], r[2]) for r in rows]
-
-
 def due_ids(conn: sqlite3.Connection, state: str, now: datetime) -> list[int]:
     """Deliveries in ``state`` whose ``not_before`` has come (lookups, polls), oldest first."""
     rows = conn.execute(

@@ -75,8 +75,6 @@ class Deliveries(Repository):
     get = bound(deliveries.get)
     for_post = bound(deliveries.for_post)
     list_deliveries = bound(deliveries.list_deliveries)
-    calendar_entries = bound(deliveries.calendar_entries)
-    calendar_counts = bound(deliveries.calendar_counts)
     due_ids = bound(deliveries.due_ids)
     claimed_by = bound(deliveries.claimed_by)
     first_attempt_started = bound(deliveries.first_attempt_started)
