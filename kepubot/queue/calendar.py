@@ -10,7 +10,7 @@ A period is two index ranges (docs/operations.md §12): the deliveries published
 are neither published nor cancelled (``deliveries_due_any``: due_at, state, channel,
 post_id). Both indexes carry every column a count and its filters by channel, state or tag
 read (migration 27), so counting a crowded period reads index entries only, no table row
-(the author filter reads each delivery's post). A tag on few posts is read from
+(an author filter adds a posts_author key lookup per entry). A tag on few posts is read from
 ``post_tags`` first (its posts' deliveries, whatever the period); a common tag is a
 ``post_tags`` primary-key probe per delivery of the period.
 """
@@ -64,7 +64,9 @@ def _branches(
         first, first_args = "t.tag = ? AND d.post_id = t.post_id AND ", [tag]
     else:
         first, first_args = "", []
-    posts = " JOIN posts p ON p.id = d.post_id" if joined else ""
+    # a count by author reads (author, id) keys, not the posts' rows (bodies and all)
+    keys_only = "" if "p." in columns else " INDEXED BY posts_author"
+    posts = f" JOIN posts p{keys_only} ON p.id = d.post_id" if joined else ""
     extra, extra_args = "", []
     if channel:
         extra += " AND d.channel = ?"

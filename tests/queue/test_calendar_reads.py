@@ -126,14 +126,15 @@ def test_a_crowded_period_is_counted_from_the_indexes_alone(workspace: Workspace
     conn.set_trace_callback(seen.append)
     calendar.counts(conn, START, END, width=13, channel="news-feed")
     calendar.counts(conn, START, END, width=13, tag="疫苗")  # a rare tag: post_tags first
+    calendar.counts(conn, START, END, width=13, author="chen")
     conn.set_trace_callback(None)
     plans = {
         sql: [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
         for sql in seen
         if "GROUP BY" in sql
     }
-    assert len(plans) == 2
-    untagged, tagged = plans.values()
+    assert len(plans) == 3
+    untagged, tagged, by_author = plans.values()
     assert any("COVERING INDEX deliveries_published" in step for step in untagged), untagged
     assert any("COVERING INDEX deliveries_due_any" in step for step in untagged), untagged
     assert not any("SCAN" in step for step in untagged), untagged
@@ -146,4 +147,7 @@ def test_a_crowded_period_is_counted_from_the_indexes_alone(workspace: Workspace
         ]
         * 2
     ), tagged
+    assert [step for step in by_author if "posts" in step] == [
+        "SEARCH p USING COVERING INDEX posts_author (author=? AND id=? AND rowid=?)"
+    ] * 2, by_author
     conn.close()
