@@ -55,7 +55,7 @@ class App:
     def alert(self, key: str, title: str, body: str) -> bool:
         """An alert a channel raises (e.g. Douyin: the last refresh token runs out soon): an
         ERROR log line and the [alerts] urls, at most once per repeat_minutes per key."""
-        from kepubot.bot.watchdog import raise_alert
+        from kepubot.services.alerts import raise_alert
 
         return raise_alert(self, key=key, now=self.now(), title=title, body=body)
 

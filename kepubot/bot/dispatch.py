@@ -390,7 +390,7 @@ class Engine:
         self._breaker_success(delivery.channel, now)
 
     def _alert_retract_task(self, delivery: Delivery, post: Any, task: str, now: datetime) -> None:
-        from kepubot.bot.watchdog import raise_alert
+        from kepubot.services.alerts import raise_alert
 
         raise_alert(
             self.app,
@@ -437,7 +437,7 @@ class Engine:
             )
 
     def _alert_reauthorize(self, channel: str, reason: str, now: datetime) -> None:
-        from kepubot.bot.watchdog import raise_alert
+        from kepubot.services.alerts import raise_alert
 
         raise_alert(
             self.app,

@@ -173,7 +173,7 @@ def _attention_text(
 
 
 def reconcile_one(engine: Engine, delivery_id: int) -> str:
-    from kepubot.bot.watchdog import raise_alert
+    from kepubot.services.alerts import raise_alert
     from kepubot.services.posts import get_post
 
     now = engine.clock()
@@ -395,7 +395,7 @@ def reconcile_retraction(engine: Engine, delivery: Any, channel: Any) -> str:
     harmless); cannot tell -> look again with backoff, then a person after settle_minutes. An
     idempotent channel (feed) simply removes again; a channel that cannot look (robots) goes
     to a person at once."""
-    from kepubot.bot.watchdog import raise_alert
+    from kepubot.services.alerts import raise_alert
     from kepubot.channels.base import Retracted
 
     now = engine.clock()

@@ -25,7 +25,7 @@ def _check(app: App, actor: str, channels: list[str], doing: str) -> None:
 
 
 def _alert(app: App, key: str, now: datetime, title: str, body: str) -> None:
-    from kepubot.bot.watchdog import raise_alert
+    from kepubot.services.alerts import raise_alert
 
     raise_alert(app, key=key, now=now, title=title, body=body)
 

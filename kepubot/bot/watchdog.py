@@ -5,13 +5,12 @@ the ``[alerts] urls``; the same alert repeats at most once per ``repeat_minutes`
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from kepubot.timeutil import to_db
 
 if TYPE_CHECKING:
-    from kepubot.app import App
     from kepubot.bot.dispatch import Engine
 
 log = logging.getLogger("kepubot.bot.watchdog")
@@ -20,26 +19,10 @@ WATCHED_STATES = ("queued", "claimed", "sending", "processing", "unknown", "need
 MAX_LINES = 30
 
 
-def _urls(app: App) -> list[str]:
-    return [u.get_secret_value() for u in app.config.data.alerts.urls]
-
-
-def raise_alert(app: App, *, key: str, now: datetime, title: str, body: str) -> bool:
-    """One alert, unless the same key fired within ``repeat_minutes``. Returns True if sent."""
-    from kepubot.alerts import notify
-
-    window = timedelta(minutes=app.config.data.alerts.repeat_minutes)
-    if app.store.ops.alerted_since(key, now - window):
-        return False
-    app.store.ops.remember_alerts([key], now, f"{title}: {body}")
-    log.error("ALERT %s — %s", title, body)
-    notify(_urls(app), title, body)
-    return True
-
-
 def check(engine: Engine) -> list[str]:
     """One watchdog pass; returns the alert lines raised."""
     from kepubot.alerts import notify
+    from kepubot.services.alerts import urls_of
 
     app = engine.app
     store = engine.store
@@ -90,5 +73,5 @@ def check(engine: Engine) -> list[str]:
     store.ops.remember_alerts(keys, now, title)
     for line in lines:
         log.error("ALERT %s", line)
-    notify(_urls(app), title, body)
+    notify(urls_of(app), title, body)
     return task_lines + lines
