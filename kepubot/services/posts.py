@@ -410,6 +410,7 @@ def create_post(
     with removed_on_failure(app.media, app.store):  # a refused post leaves no media behind
         prepared = prepare(app, data, now=now)
         with app.store.transaction():
+            _refuse_time(app, data, prepared)
             if not allow_duplicates:
                 refuse_duplicates(app.store, [(prepared.fields, data.place("title", "--title"))])
             return _insert(app, prepared, author=actor, now=now, source=source)
@@ -435,15 +436,26 @@ def create_posts(
         prepared: list[tuple[Prepared, str]] = []
         places: list[str] = []
         errors: list[str] = []
+        inputs: list[PostInput] = []
         for data, source in items:
             try:
                 prepared.append((prepare(app, data, now=now), source))
                 places.append(data.place("title", source))
+                inputs.append(data)
             except InvalidInput as exc:
                 errors.append(str(exc))
         if errors:
             raise InvalidInput("\n".join(errors))
         with app.store.transaction():
+            # each row's time as `post schedule --at` checks it, every refusal listed (read
+            # in the writing transaction, as the duplicates are, once the rows are valid)
+            for data, (item, _) in zip(inputs, prepared, strict=True):
+                try:
+                    _refuse_time(app, data, item)
+                except InvalidInput as exc:
+                    errors.append(str(exc))
+            if errors:
+                raise InvalidInput("\n".join(errors))
             if not allow_duplicates:
                 refuse_duplicates(
                     app.store,
@@ -489,6 +501,13 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
                 f"post {post_id} was withdrawn from {', '.join(sorted(gone))} after an approval;"
                 " it cannot be sent there again — write a new post for that channel"
             )
+        if prepared.scheduled_at is not None:
+            # a new time keeps the rule of `post schedule --at`, with its words
+            reasons = time_refusals(
+                app, channels=values["channels"], when=prepared.scheduled_at, post_id=post_id
+            )
+            if reasons:
+                raise InvalidInput("\n".join(f"post {post_id} {reason}" for reason in reasons))
         digest = _hash_of(values)
         unschedule = data.unschedule and (post.scheduled_at is not None or post.next_slot)
         if (
@@ -1079,6 +1098,58 @@ def schedule_many(
     _batch(app, ids, step)
 
 
+def time_refusals(
+    app: App, *, channels: list[str], when: datetime, post_id: int | None
+) -> list[str]:
+    """Why the explicit publishing time ``when`` cannot be used, one ``on CHANNEL: ...``
+    reason each (``schedule.slot_refusals``): a blackout date or window of a channel, or
+    another post's delivery within its ``min_gap_minutes``. The same rule wherever a time is
+    given: ``post schedule --at``, the calendar's drag, ``post add/edit --at``, ``post import``
+    and the console's form (docs/architecture.md §4.5). Checked on ``channels`` and, for an
+    existing post, on every delivery that would move, also one held on a channel an edit
+    dropped."""
+    from kepubot.services.pauses import blackout_days
+    from kepubot.services.schedule import slot_refusals
+
+    moving = (
+        [
+            d.channel
+            for d in app.store.deliveries.for_post(post_id)
+            if d.state in ("pending", "queued")
+        ]
+        if post_id is not None
+        else []
+    )
+    return [
+        reason
+        for name in dict.fromkeys([*channels, *moving])
+        if name in app.channels
+        for reason in slot_refusals(
+            app.store,
+            channel=name,
+            settings=app.channels[name].settings,
+            tz=app.tz,
+            when=when,
+            post_id=post_id,
+            dates=blackout_days(app.config, name),
+        )
+    ]
+
+
+def _refuse_time(app: App, data: PostInput, prepared: Prepared) -> None:
+    """A new post's explicit time, checked as ``post schedule --at`` checks it: every reason
+    on its own line, named by where the time was given (``--at``, the file and row of an
+    import, the console's field)."""
+    if prepared.scheduled_at is None:
+        return
+    reasons = time_refusals(
+        app, channels=prepared.fields["channels"], when=prepared.scheduled_at, post_id=None
+    )
+    if reasons:
+        place = data.place("at", "--at")
+        raise InvalidInput("\n".join(f"{place}: {reason}" for reason in reasons))
+
+
 def _schedule_one(
     app: App, actor: str, post_id: int, *, when: datetime | None, next_slot: bool, now: datetime
 ) -> dict[str, datetime]:
@@ -1094,33 +1165,10 @@ def _schedule_one(
         raise NotAllowed(f"post {post_id} is cancelled; it cannot be scheduled")
     if when is not None:
         # an explicit time keeps each channel's blackout windows and min gap (the
-        # console's calendar drag uses this same rule); every refusal is listed. Checked on
-        # every delivery that moves, also one held on a channel an edit dropped
-        # (docs/architecture.md §4.5)
-        from kepubot.services.pauses import blackout_days
-        from kepubot.services.schedule import slot_refusals
-
-        moving = [
-            d.channel
-            for d in app.store.deliveries.for_post(post_id)
-            if d.state in ("pending", "queued")
-        ]
-        reasons = [
-            reason
-            for name in dict.fromkeys([*post.channels, *moving])
-            if name in app.channels
-            for reason in slot_refusals(
-                app.store,
-                channel=name,
-                settings=app.channels[name].settings,
-                tz=app.tz,
-                when=when,
-                post_id=post_id,
-                dates=blackout_days(app.config, name),
-            )
-        ]
+        # console's calendar drag uses this same rule); every refusal is listed
+        reasons = time_refusals(app, channels=post.channels, when=when, post_id=post_id)
         if reasons:
-            raise InvalidInput("; ".join(f"post {post_id} {reason}" for reason in reasons))
+            raise InvalidInput("\n".join(f"post {post_id} {reason}" for reason in reasons))
     app.store.posts.set_schedule(post_id, scheduled_at=when, next_slot=next_slot, now=now)
     post = get_post(app, post_id)
     result: dict[str, datetime] = {}

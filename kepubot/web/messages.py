@@ -30,6 +30,16 @@ _ACTIONS = {
 _WHAT = {"title": "标题", "body": "正文", "summary": "摘要", "link": "链接"}
 
 
+# who an explicit time's refusal is about: a post, or the place a new post's time was given
+_SLOT = r"^(?:post (?P<id>\d+) |(?P<place>.+?): )on (?P<ch>\S+): "
+
+
+def _slot(match: re.Match[str]) -> str:
+    if match["id"]:
+        return f"稿件 {match['id']} 在 {match['ch']}："
+    return f"{match['place']}：在 {match['ch']}，"
+
+
 _RULES: list[tuple[re.Pattern[str], object]] = [
     # the config file itself (kepubot.config.read_toml), reported by the command line
     (
@@ -99,25 +109,29 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
             + f"引用的图片「{m['src']}」没有附上：请上传同名图片，或删去正文中的这处引用"
         ),
     ),
-    # an explicit publishing time (kepubot.services.schedule.slot_refusals, timeutil)
+    # an explicit publishing time (kepubot.services.schedule.slot_refusals, timeutil): of a
+    # post ("post 5 on ..."), or of a new one, named by where the time was given ("--at: on
+    # ...", an import's file and row, the console's field)
     (
         re.compile(
-            r"^post (?P<id>\d+) on (?P<ch>\S+): (?P<t>.+?) is in a blackout window ending at"
+            _SLOT + r"(?P<t>.+?) is in a blackout window ending at"
             r" (?P<end>\d\d:\d\d), pick another time$"
         ),
-        lambda m: (
-            f"稿件 {m['id']} 在 {m['ch']}：{m['t']} 处于禁发时段（至 {m['end']}），请换一个时间"
-        ),
+        lambda m: f"{_slot(m)}{m['t']} 处于禁发时段（至 {m['end']}），请换一个时间",
     ),
     (
         re.compile(
-            r"^post (?P<id>\d+) on (?P<ch>\S+): another post is due at (?P<t>.+?), within"
+            _SLOT + r"another post is due at (?P<t>.+?), within"
             r" min_gap_minutes \((?P<gap>\d+)\), pick another time$"
         ),
-        lambda m: (
-            f"稿件 {m['id']} 在 {m['ch']}：另一篇稿件定于 {m['t']} 发布，"
-            f"间隔不足 {m['gap']} 分钟，请换一个时间"
+        lambda m: f"{_slot(m)}另一篇稿件定于 {m['t']} 发布，间隔不足 {m['gap']} 分钟，请换一个时间",
+    ),
+    (
+        re.compile(
+            _SLOT + r"(?P<d>\d{4}-\d\d-\d\d) is a blackout date \(blackout_dates\),"
+            r" pick another day$"
         ),
+        lambda m: f"{_slot(m)}{m['d']} 是禁发日（blackout_dates），请换一天",
     ),
     (
         re.compile(r"^(?P<what>\S+) '(?P<t>[^']*)' is in the past \(now is (?P<now>.+?)\);.*$"),
