@@ -78,6 +78,9 @@ def sentence(
     """One audit row as a sentence: who, when (in ``tz``), what."""
     detail: dict[str, Any] = row.detail or {}
     phrase = _PHRASES.get(row.action)
+    if row.action == "post.resumed" and detail.get("cause") == "cancelled":
+        # cancelling a paused post lifts its pause (docs/delivery.md §18): not a resume
+        phrase = ("撤销稿件时解除了暂停", "lifted its pause by withdrawing it")
     english = language == "en"
     channel = channel_of(row.delivery_id) or str(detail.get("channel") or "")
     at = detail.get("at")

@@ -90,20 +90,26 @@ def add(conn: sqlite3.Connection, *, post_id: int, reason: str, actor: str, now:
     return True
 
 
-def remove(conn: sqlite3.Connection, *, post_id: int, actor: str, now: datetime) -> bool:
+def remove(
+    conn: sqlite3.Connection, *, post_id: int, actor: str, now: datetime, cause: str = ""
+) -> bool:
     """Resume the post (inside the caller's transaction) and audit it; False when it was not
-    paused (nothing written)."""
+    paused (nothing written). ``cause`` names what lifted the pause when it was not a resume
+    (``cancelled``: cancelling a post lifts its pause, docs/delivery.md §18)."""
     row = conn.execute(
         "DELETE FROM post_pauses WHERE post_id = ? RETURNING paused_at", (post_id,)
     ).fetchone()
     if row is None:
         return False
+    detail = {"paused_at": row["paused_at"]}
+    if cause:
+        detail["cause"] = cause
     audit.append(
         conn,
         at=to_db(now),
         actor=actor,
         action="post.resumed",
         post_id=post_id,
-        detail={"paused_at": row["paused_at"]},
+        detail=detail,
     )
     return True

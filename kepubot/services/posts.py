@@ -1257,6 +1257,10 @@ def _cancel_one(app: App, actor: str, post_id: int, *, now: datetime) -> int:
         post_id=post_id,
         detail={"from": post.state, "deliveries_cancelled": count},
     )
+    # a cancelled post has nothing left to hold back: its pause is lifted, audited like every
+    # other state the cancel changes (each delivery's ``delivery.cancelled``), so the trail
+    # says when and why it stopped showing 已暂停 (docs/delivery.md §18)
+    app.store.post_pauses.remove(post_id=post_id, actor=actor, now=now, cause="cancelled")
     return count
 
 
