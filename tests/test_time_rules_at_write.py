@@ -162,3 +162,27 @@ def test_post_import_names_the_file_and_row_of_each_refused_time(ws: Workspace) 
         f"title,body,channels,at\n第一篇,正文一,weibo-main,{day} 15:00\n", encoding="utf-8"
     )
     assert "imported 2 posts" in ws.ok("post", "import", str(folder), user="zhang")
+
+
+def test_post_edit_of_an_approved_post_moves_its_deliveries_with_the_time(ws: Workspace) -> None:
+    """Only the time changes, so the post stays approved; its queued deliveries go at the new
+    time, as after ``post schedule`` (they used to keep the old one)."""
+    taken = _taken(ws)
+    day = _day()
+    mine = ws.add_post("--channel", "weibo-main", "--at", f"{day} 14:00", title="我的稿")
+    _approve(ws, mine)
+
+    def due() -> list[tuple[str, str]]:
+        rows = json.loads(ws.ok("delivery", "list", "--json"))
+        return [(d["state"], d["due_at"][:16]) for d in rows if d["post_id"] == mine]
+
+    assert due() == [("queued", f"{day} 14:00")]
+    ws.refused("post", "edit", str(mine), "--at", f"{day} 10:45", user="zhang")
+    assert due() == [("queued", f"{day} 14:00")]
+    ws.ok("post", "edit", str(mine), "--at", f"{day} 16:00", user="zhang")
+    shown = json.loads(ws.ok("post", "show", str(mine), "--json"))
+    assert shown["state"] == "approved" and shown["scheduled_at"].startswith(f"{day} 16:00")
+    assert due() == [("queued", f"{day} 16:00")]
+    # the other post's delivery is not touched
+    rows = json.loads(ws.ok("delivery", "list", "--json"))
+    assert [d["due_at"][:16] for d in rows if d["post_id"] == taken] == [f"{day} 10:00"]

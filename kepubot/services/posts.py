@@ -548,6 +548,11 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
             # Deliveries of dropped channels stay held (pending) until the post is approved
             # again: the approval cancels those still dropped, and a channel added back
             # before then is simply queued again.
+        moved: dict[str, datetime] = {}
+        if scheduled != post.scheduled_at or bool(next_slot) != post.next_slot:
+            # the waiting deliveries (queued, or held for review) move with the time, as
+            # `post schedule` moves them: they kept the old one, so the post went out then
+            moved = _move_waiting(app, actor, post_id, now=now)
         changed = sorted(k for k in values if values[k] != _values_of(post)[k])
         app.store.audit.append(
             at=to_db(now),
@@ -560,6 +565,7 @@ def _edit_post(app: App, actor: str, post_id: int, data: PostInput, *, now: date
                 "back_to_review": back_to_review,
                 "scheduled_at": to_db(scheduled) if scheduled else None,
                 "next_slot": bool(next_slot),
+                **({"deliveries": {k: to_db(v) for k, v in moved.items()}} if moved else {}),
             },
         )
         return get_post(app, post_id)
@@ -1150,6 +1156,25 @@ def _refuse_time(app: App, data: PostInput, prepared: Prepared) -> None:
         raise InvalidInput("\n".join(f"{place}: {reason}" for reason in reasons))
 
 
+def _move_waiting(app: App, actor: str, post_id: int, *, now: datetime) -> dict[str, datetime]:
+    """Move the post's waiting deliveries to its (new) time; each channel's new due time."""
+    post = get_post(app, post_id)
+    result: dict[str, datetime] = {}
+    waiting = [
+        d for d in app.store.deliveries.for_post(post_id) if d.state in ("pending", "queued")
+    ]
+    if waiting:
+        # held deliveries of a channel an edit dropped move too (the next approval cancels
+        # them, or queues them if the channel is added back)
+        due = _due_times(app, post, now, channels=[d.channel for d in waiting])
+        for delivery in waiting:
+            app.store.deliveries.reschedule(
+                delivery=delivery, due=due[delivery.channel], now=now, actor=actor
+            )
+            result[delivery.channel] = due[delivery.channel]
+    return result
+
+
 def _schedule_one(
     app: App, actor: str, post_id: int, *, when: datetime | None, next_slot: bool, now: datetime
 ) -> dict[str, datetime]:
@@ -1170,20 +1195,7 @@ def _schedule_one(
         if reasons:
             raise InvalidInput("\n".join(f"post {post_id} {reason}" for reason in reasons))
     app.store.posts.set_schedule(post_id, scheduled_at=when, next_slot=next_slot, now=now)
-    post = get_post(app, post_id)
-    result: dict[str, datetime] = {}
-    waiting = [
-        d for d in app.store.deliveries.for_post(post_id) if d.state in ("pending", "queued")
-    ]
-    if waiting:
-        # held deliveries of a channel an edit dropped move too (the next approval cancels
-        # them, or queues them if the channel is added back)
-        due = _due_times(app, post, now, channels=[d.channel for d in waiting])
-        for delivery in waiting:
-            app.store.deliveries.reschedule(
-                delivery=delivery, due=due[delivery.channel], now=now, actor=actor
-            )
-            result[delivery.channel] = due[delivery.channel]
+    result = _move_waiting(app, actor, post_id, now=now)
     app.store.audit.append(
         at=to_db(now),
         actor=actor,
