@@ -114,22 +114,37 @@ def entries(
     author: str | None = None,
     tag: str | None = None,
     limit: int,
-) -> list[dict[str, Any]]:
-    """At most ``limit`` deliveries of the period (post_id, channel, state, at, title,
-    author), in no order: the caller wants them only when there are at most ``limit`` (an
-    order would sort the whole crowded period first)."""
+) -> list[dict[str, Any]] | None:
+    """The deliveries of the period (post_id, channel, state, at, title, author), in no
+    order, or None when there are more than ``limit``: then at most ``limit`` + 1 index
+    entries were read and no post (the caller counts the period instead; an order would sort
+    the whole crowded period first)."""
     selects, args = _branches(
         conn,
-        "d.post_id AS post_id, d.channel AS channel, d.state AS state, {at} AS at,"
-        " p.title AS title, p.author AS author",
+        "d.post_id AS post_id, d.channel AS channel, d.state AS state, {at} AS at",
         start,
         end,
         (channel, state, author, tag),
     )
     if not selects:
         return []
-    rows = conn.execute(f"{' UNION ALL '.join(selects)} LIMIT ?", [*args, limit]).fetchall()
-    return [{**dict(r), "at": from_db(r["at"])} for r in rows]
+    rows = conn.execute(f"{' UNION ALL '.join(selects)} LIMIT ?", [*args, limit + 1]).fetchall()
+    if len(rows) > limit:
+        return None
+    ids = sorted({r["post_id"] for r in rows})
+    posts: dict[int, tuple[str, str]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for post in conn.execute(
+            f"SELECT id, title, author FROM posts WHERE id IN ({marks})", chunk
+        ).fetchall():
+            posts[post["id"]] = (post["title"], post["author"])
+    found = []
+    for r in rows:
+        title, by = posts[r["post_id"]]
+        found.append({**dict(r), "at": from_db(r["at"]), "title": title, "author": by})
+    return found
 
 
 def counts(

@@ -69,23 +69,27 @@ def cards(
     total = 0
     if filters.state != "planned":
         channel, state, author, tag = filters.channel, filters.state, filters.author, filters.tag
-        # at most limit + 1 deliveries, in no order: a crowded period stops there and is
-        # counted instead (per hour, channel and state, from the two covering indexes)
+        # None when the period holds more than limit: found from at most limit + 1 index
+        # entries; it is then counted instead (per hour, channel and state, from the indexes)
         rows = app.store.calendar.entries(
-            start, end, channel=channel, state=state, author=author, tag=tag, limit=limit + 1
+            start, end, channel=channel, state=state, author=author, tag=tag, limit=limit
         )
-        if len(rows) > limit:
+        if rows is None:
             width = _bucket_width(start, end)
             crowded = app.store.calendar.counts(
                 start, end, width=width, channel=channel, state=state, author=author, tag=tag
             )
+            day_of: dict[str, date | None] = {}  # a bucket comes once per channel and state
             for bucket, on, in_state, n in crowded:
                 total += n
-                begins = _bucket_time(bucket)
-                local = to_local(begins, tz) if begins is not None else None
-                if local is None:  # a stored time that is no time is on no calendar day
+                if bucket not in day_of:
+                    begins = _bucket_time(bucket)
+                    local = to_local(begins, tz) if begins is not None else None
+                    day_of[bucket] = local.date() if local is not None else None
+                day = day_of[bucket]
+                if day is None:  # a stored time that is no time is on no calendar day
                     continue
-                counts = summary.setdefault(local.date(), {})
+                counts = summary.setdefault(day, {})
                 key = (on, in_state)
                 counts[key] = counts.get(key, 0) + n
         else:

@@ -62,6 +62,7 @@ def _deliveries(ws: Workspace) -> tuple[Any, dict[str, int]]:
 
 def _shown(conn: Any, **filters: Any) -> set[tuple[int, str, str]]:
     rows = calendar.entries(conn, START, END, limit=100, **filters)
+    assert rows is not None
     return {(r["post_id"], r["channel"], r["state"]) for r in rows}
 
 
@@ -107,10 +108,17 @@ def test_a_period_and_its_filters_listed_and_counted_alike(
         if "tag" in filters:
             assert _shown(conn, **filters) == expected, filters
             assert sum(_counted(conn, **filters).values()) == len(expected), filters
-    # the times: where it was published, or when it is due; cut to the hour for counting
-    at = {
-        (r["post_id"], r["channel"]): r["at"] for r in calendar.entries(conn, START, END, limit=9)
+    # more than the limit: None (the caller counts instead); the limit itself: listed
+    assert calendar.entries(conn, START, END, limit=3) is None
+    listed = calendar.entries(conn, START, END, limit=4)
+    assert listed is not None and len(listed) == 4
+    assert {(r["title"], r["author"]) for r in listed} == {
+        ("甲", "zhang"),
+        ("乙", "chen"),
+        ("丙", "zhang"),
     }
+    # the times: where it was published, or when it is due; cut to the hour for counting
+    at = {(r["post_id"], r["channel"]): r["at"] for r in listed}
     assert at[a, "news-feed"] == START + timedelta(days=1, hours=3)
     assert at[c, "wechat-main"] == START + timedelta(days=1, hours=4)
     buckets = {row[0] for row in calendar.counts(conn, START, END, width=13)}
