@@ -53,7 +53,8 @@ def _branches(
 ) -> tuple[list[str], list[Any]]:
     """One SELECT per half of the period that can match (a state filter rules one half out),
     with its arguments. ``columns`` and ``group_by`` name the half's time as ``{at}``
-    (published_at or due_at, so that each half reads only its own index's columns)."""
+    (published_at or due_at, so that each half reads only its own index's columns), its
+    state as ``{state}`` and ``{by_state}`` (", d.state", or nothing in the published half)."""
     channel, state, author, tag = filters
     by_tag = bool(tag) and _rare_tag(conn, tag or "")
     # the posts are joined only when a column or a filter needs them: a count of a crowded
@@ -96,9 +97,16 @@ def _branches(
             index = "" if state else "deliveries_due_any"
         hint = f" INDEXED BY {index}" if index else ""
         source = f"{'post_tags t CROSS JOIN ' if by_tag else ''}deliveries d{hint}{posts}"
-        grouped = f" GROUP BY {group_by.format(at=at)}" if group_by else ""
+        # the published half's state is a constant: grouping by it too would only make the
+        # sort keys longer (a third of a crowded count's time)
+        names = {
+            "at": at,
+            "state": "'published'" if at == "d.published_at" else "d.state",
+            "by_state": "" if at == "d.published_at" else ", d.state",
+        }
+        grouped = f" GROUP BY {group_by.format(**names)}" if group_by else ""
         selects.append(
-            f"SELECT {columns.format(at=at)} FROM {source} WHERE {first}{where}{extra}{grouped}"
+            f"SELECT {columns.format(**names)} FROM {source} WHERE {first}{where}{extra}{grouped}"
         )
         args += [*first_args, to_db(start), to_db(end), *extra_args]
     return selects, args
@@ -165,11 +173,11 @@ def counts(
     cut = f"substr({{at}}, 1, {int(width)})"
     selects, args = _branches(
         conn,
-        f"{cut} AS bucket, d.channel AS channel, d.state AS state, COUNT(*) AS n",
+        f"{cut} AS bucket, d.channel AS channel, {{state}} AS state, COUNT(*) AS n",
         start,
         end,
         (channel, state, author, tag),
-        group_by=f"{cut}, d.channel, d.state",
+        group_by=f"{cut}, d.channel{{by_state}}",
     )
     if not selects:
         return []
