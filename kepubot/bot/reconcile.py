@@ -395,8 +395,8 @@ def reconcile_retraction(engine: Engine, delivery: Any, channel: Any) -> str:
     harmless); cannot tell -> look again with backoff, then a person after settle_minutes. An
     idempotent channel (feed) simply removes again; a channel that cannot look (robots) goes
     to a person at once."""
-    from kepubot.services.alerts import raise_alert
     from kepubot.channels.base import Retracted
+    from kepubot.services.alerts import raise_alert
 
     now = engine.clock()
     delivery_id = delivery.id
