@@ -12,7 +12,10 @@ For each backend:
 - **dispatch throughput**: ``run_once(App)`` in-process (start-up excluded), workers = 8,
   with 1 channel and with 8 channels; the figure is deliveries per second over the sending
   span (first send's start to last send's end, from the attempts table), and its ratio to
-  that backend's raw limit (goal ≥ 0.5);
+  that backend's raw limit (goal ≥ 0.5). On PostgreSQL a thread samples
+  ``pg_stat_activity`` and ``pg_locks`` every 10 ms meanwhile: how many of the run's backends
+  are busy, how many wait for the writers' lock (docs/architecture.md §11.3) and how many for
+  another advisory lock (``audit``, ``limits:``);
 - **lateness**: ``kepubot run`` as a subprocess with deliveries due at spread times; lateness
   = attempt start − due time; p50/p99 (goal p99 ≤ 1.5 s). SQLite polls (poll_seconds = 1);
   PostgreSQL once with poll_seconds = 1 and once with poll_seconds = 60, where only its
@@ -26,6 +29,7 @@ runs, and the output says so. Nothing asserts on timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -217,8 +221,58 @@ def sending_span(config: Path) -> tuple[int, float]:
     return int(n), (from_db(last) - from_db(first)).total_seconds() if n else float("nan")
 
 
-def dispatch(config: Path) -> tuple[int, float, float]:
-    """run_once(App) in-process: (published, call seconds, sending-span seconds)."""
+class LockSampler:
+    """Samples the database's other backends every 10 ms while it runs (PostgreSQL): the mean
+    number busy (not idle), waiting for the writers' lock, and waiting for another advisory
+    lock."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url = url
+        self.samples: list[tuple[int, int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        from kepubot.queue.db import PG_WRITER_LOCK
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._stop.is_set():
+                row = conn.execute(
+                    "SELECT (SELECT COUNT(*) FROM pg_stat_activity"
+                    "  WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    "  AND state NOT LIKE 'idle%%'),"
+                    " COUNT(*) FILTER (WHERE writers), COUNT(*) FILTER (WHERE NOT writers)"
+                    " FROM (SELECT classid = 0 AND objid = %s::oid AND objsubid = 1 AS writers"
+                    "  FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database ="
+                    "  (SELECT oid FROM pg_database WHERE datname = current_database())) w",
+                    (PG_WRITER_LOCK,),
+                ).fetchone()
+                assert row is not None
+                self.samples.append((int(row[0]), int(row[1]), int(row[2])))
+                time.sleep(0.01)
+
+    def __enter__(self) -> LockSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def means(self) -> tuple[float, float, float]:
+        if not self.samples:
+            return float("nan"), float("nan"), float("nan")
+        return tuple(statistics.fmean(s[i] for s in self.samples) for i in range(3))  # type: ignore[return-value]
+
+
+def dispatch(config: Path, url: str | None = None) -> tuple[int, float, float, str]:
+    """run_once(App) in-process: (published, call seconds, sending-span seconds, lock waits:
+    on PostgreSQL (``url``) the sampled means of busy backends and of those waiting for
+    advisory locks, as text)."""
     from daemon import load_app
 
     from kepubot.bot.daemon import run_once
@@ -231,15 +285,24 @@ def dispatch(config: Path) -> tuple[int, float, float]:
         channel.session  # noqa: B018
     markdown_to_html("warm *up*")
     engine = Engine(app)
+    sampler = LockSampler(url) if url else contextlib.nullcontext()
     try:
-        started = time.perf_counter()
-        run_once(app, engine)
-        seconds = time.perf_counter() - started
+        with sampler:
+            started = time.perf_counter()
+            run_once(app, engine)
+            seconds = time.perf_counter() - started
     finally:
         engine.close()
         app.close()
     n, span = sending_span(config)
-    return n, seconds, span
+    waits = ""
+    if isinstance(sampler, LockSampler):
+        busy, writers, other = sampler.means()
+        waits = (
+            f"   backends busy {busy:3.1f}, waiting: writers' lock {writers:3.1f},"
+            f" other advisory {other:3.1f}"
+        )
+    return n, seconds, span, waits
 
 
 def lateness(config: Path, count: int, span: float) -> list[float]:
@@ -405,7 +468,7 @@ def main() -> None:
                     box.reset()
                     config = workspace(root, db, box.base, {"workers": 8, "poll_seconds": 1})
                     queue(config, count, k)
-                    n, call, span = dispatch(config)
+                    n, call, span, waits = dispatch(config, db if backend == "postgresql" else None)
                 rate = n / span
                 results["runs"][f"{backend} {label}"] = {
                     "raw_rate": raw,
@@ -414,11 +477,12 @@ def main() -> None:
                     "sending_seconds": span,
                     "rate": rate,
                     "ratio": rate / raw,
+                    "lock_waits": waits.strip(),
                 }
                 print(
                     f"   {backend:<10} {label:<10} raw limit {raw:7.1f}/s   dispatch {rate:7.1f}/s"
                     f" ({n:,} in {span:.2f} s sending, {call:.2f} s call)   {rate / raw:4.2f}× raw"
-                    f"  ({'met' if rate / raw >= 0.5 else 'missed'}: goal ≥ 0.5)"
+                    f"  ({'met' if rate / raw >= 0.5 else 'missed'}: goal ≥ 0.5){waits}"
                 )
         if args.only in (None, "lateness"):
             print(f"\n   lateness: {late_count} deliveries, due over {late_span:.0f} s, 8 channels")
