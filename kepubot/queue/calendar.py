@@ -7,12 +7,12 @@ Functions whose first argument is a connection; reached through ``store.calendar
 
 A period is two index ranges (docs/operations.md §12): the deliveries published in it
 (``deliveries_published``: state, published_at, channel, post_id) and those due in it that
-are neither published nor cancelled (``deliveries_due_any``: due_at, state, channel,
-post_id). Both indexes carry every column a count and its filters by channel, state or tag
-read (migration 27), so counting a crowded period reads index entries only, no table row
-(an author filter adds a posts_author key lookup per entry). A tag on few posts is read from
-``post_tags`` first (its posts' deliveries, whatever the period); a common tag is a
-``post_tags`` primary-key probe per delivery of the period.
+are neither published nor cancelled (``deliveries_due_open``, a partial index of those only:
+due_at, channel, state, post_id). Both carry every column a count and its filters by
+channel, state or tag read (migration 27), so counting a crowded period reads index entries
+only, no table row (an author filter adds a posts_author key lookup per entry). A tag on few
+posts is read from ``post_tags`` first (its posts' deliveries, whatever the period); a
+common tag is a ``post_tags`` primary-key probe per delivery of the period.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _branches(
         elif at == "d.published_at":
             index = "deliveries_published"
         else:
-            index = "" if state else "deliveries_due_any"
+            index = "" if state else "deliveries_due_open"
         hint = f" INDEXED BY {index}" if index else ""
         source = f"{'post_tags t CROSS JOIN ' if by_tag else ''}deliveries d{hint}{posts}"
         # the published half's state is a constant: grouping by it too would only make the
