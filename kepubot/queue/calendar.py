@@ -28,6 +28,10 @@ from kepubot.timeutil import from_db, to_db
 RARE_TAG_POSTS = 300
 
 _PUBLISHED = "d.state = 'published' AND d.published_at >= ? AND d.published_at < ?"
+_PUBLISHED_HOURS = (
+    "d.state = 'published' AND substr(d.published_at, 1, 13) >= ?"
+    " AND substr(d.published_at, 1, 13) < ?"
+)
 _DUE = "d.due_at >= ? AND d.due_at < ? AND d.state NOT IN ('published', 'cancelled')"
 
 _Filters = tuple[str | None, str | None, str | None, str | None]  # channel, state, author, tag
@@ -50,11 +54,14 @@ def _branches(
     filters: _Filters,
     *,
     group_by: str = "",
+    hourly: bool = False,
 ) -> tuple[list[str], list[Any]]:
     """One SELECT per half of the period that can match (a state filter rules one half out),
     with its arguments. ``columns`` and ``group_by`` name the half's time as ``{at}``
     (published_at or due_at, so that each half reads only its own index's columns), its
-    state as ``{state}`` and ``{by_state}`` (", d.state", or nothing in the published half)."""
+    state as ``{state}`` and ``{by_state}`` (", d.state", or nothing in the published half).
+    ``hourly``: the published half is grouped by hour and channel, and the period's ends are
+    whole hours; it then walks deliveries_published_hour, whose order is that grouping's."""
     channel, state, author, tag = filters
     by_tag = bool(tag) and _rare_tag(conn, tag or "")
     # the posts are joined only when a column or a filter needs them: a count of a crowded
@@ -89,8 +96,13 @@ def _branches(
         # each half walks its own range: without the hint SQLite may take a channel's whole
         # history (deliveries_channel) for "channel = ?"; a state filter on the due half is
         # an equality range of its own (deliveries_state_due) and is left to the planner
+        ends = [to_db(start), to_db(end)]
         if by_tag:
             index = "deliveries_post_kind"
+        elif at == "d.published_at" and hourly:
+            # the same range on whole hours, on the hour expression: rows come out grouped
+            index, where = "deliveries_published_hour", _PUBLISHED_HOURS
+            ends = [e[:13] for e in ends]
         elif at == "d.published_at":
             index = "deliveries_published"
         else:
@@ -108,7 +120,7 @@ def _branches(
         selects.append(
             f"SELECT {columns.format(**names)} FROM {source} WHERE {first}{where}{extra}{grouped}"
         )
-        args += [*first_args, to_db(start), to_db(end), *extra_args]
+        args += [*first_args, *ends, *extra_args]
     return selects, args
 
 
@@ -178,6 +190,7 @@ def counts(
         end,
         (channel, state, author, tag),
         group_by=f"{cut}, d.channel{{by_state}}",
+        hourly=width == 13 and all(to_db(e)[13:] == ":00:00.000Z" for e in (start, end)),
     )
     if not selects:
         return []

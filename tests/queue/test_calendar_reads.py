@@ -122,6 +122,12 @@ def test_a_period_and_its_filters_listed_and_counted_alike(
     assert at[a, "news-feed"] == START + timedelta(days=1, hours=3)
     assert at[c, "wechat-main"] == START + timedelta(days=1, hours=4)
     buckets = {row[0] for row in calendar.counts(conn, START, END, width=13)}
+    # by the minute (a zone with a half-hour offset), and from ends that are not whole hours:
+    # the other ranges, the same deliveries
+    minutes = calendar.counts(conn, START, END, width=16)
+    assert {b[:13] for b, _, _, _ in minutes} == buckets and sum(r[3] for r in minutes) == 4
+    late = calendar.counts(conn, START + timedelta(hours=27, minutes=30), END, width=13)
+    assert {(b, n) for b, _, _, n in late} == {("2026-12-08T04", 1), ("2026-12-09T09", 1)}
     assert buckets == {"2026-12-08T03", "2026-12-08T04", "2026-12-09T09"}
     conn.close()
 
@@ -143,7 +149,10 @@ def test_a_crowded_period_is_counted_from_the_indexes_alone(workspace: Workspace
     }
     assert len(plans) == 3
     untagged, tagged, by_author = plans.values()
-    assert any("COVERING INDEX deliveries_published" in step for step in untagged), untagged
+    published = untagged[: untagged.index("UNION ALL")]
+    assert published[2:] == [  # in (hour, channel) order already: no sort for the GROUP BY
+        "SEARCH d USING COVERING INDEX deliveries_published_hour (state=? AND <expr>>? AND <expr><?)"
+    ], untagged
     assert any("COVERING INDEX deliveries_due_open" in step for step in untagged), untagged
     assert not any("SCAN" in step for step in untagged), untagged
     searches = [step for step in tagged if step.startswith("SEARCH")]
