@@ -316,11 +316,15 @@ class DeliveryWorkflow(RuleBasedStateMachine):
                 self.dels[i].state = "cancelled"
                 self.cancelled.add(i)
 
-    def gap_clash(self, post_id: int, when: datetime) -> bool:
-        """Another post's delivery (not cancelled or failed) on one of the post's channels is
-        due strictly within that channel's ``min_gap_minutes`` (default 60) of ``when``, so an
-        explicit time is refused (no channel here has blackout windows or dates)."""
-        for channel in self.posts[post_id].channels:
+    def gap_clash(
+        self, post_id: int | None, when: datetime, channels: list[str] | None = None
+    ) -> bool:
+        """Another post's delivery (not cancelled or failed) on one of the post's channels (or
+        ``channels``, for a post not written yet) is due strictly within that channel's
+        ``min_gap_minutes`` (default 60) of ``when``, so an explicit time is refused (no
+        channel here has blackout windows or dates)."""
+        targets = channels if channels is not None else self.posts[post_id or 0].channels
+        for channel in targets:
             gap = timedelta(minutes=self.app.channels[channel].settings.min_gap_minutes)
             low, high = to_db(when - gap), to_db(when + gap)
             if any(
@@ -365,6 +369,12 @@ class DeliveryWorkflow(RuleBasedStateMachine):
 
         if actor not in EDITORS or (at is not None and at <= 0):
             self.refused(call)
+            return
+        if at is not None and self.gap_clash(None, self.now + timedelta(seconds=at), channels):
+            # a time given with a new post keeps each channel's min gap, as post schedule --at
+            # does (docs/architecture.md §4.5)
+            event("post add --at refused: within min_gap_minutes")
+            self.refused(call, InvalidInput)
             return
         post_id = call()
         assert post_id not in self.posts
