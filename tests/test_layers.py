@@ -11,6 +11,8 @@ Storage: nothing outside ``kepubot/queue/`` executes SQL or touches a connection
 
 Services and files sit under the front ends and the daemon: ``kepubot/services/`` and
 ``kepubot/files/`` import nothing from ``kepubot.web``, ``kepubot.cli`` or ``kepubot.bot``.
+Storage sits under everything: ``kepubot/queue/`` imports none of those nor the services, the
+files or ``kepubot.app``.
 """
 
 from __future__ import annotations
@@ -89,8 +91,11 @@ def storage_violations(source: str, where: str) -> list[str]:
     return [f"{where}:{line}: {what}" for line, what in sorted(set(found))]
 
 
-def import_violations(source: str, where: str) -> list[str]:
-    """``where:line: what`` for each import of a front end or the daemon."""
+def import_violations(
+    source: str, where: str, forbidden: tuple[str, ...] = FRONT_ENDS
+) -> list[str]:
+    """``where:line: what`` for each import of a package in ``forbidden`` (by default the
+    front ends and the daemon)."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(source)):
         modules: list[str] = []
@@ -102,7 +107,7 @@ def import_violations(source: str, where: str) -> list[str]:
             else:
                 modules = [node.module]
         for module in modules:
-            if any(module == top or module.startswith(top + ".") for top in FRONT_ENDS):
+            if any(module == top or module.startswith(top + ".") for top in forbidden):
                 found.append((node.lineno, f"imports {module}"))
     return [f"{where}:{line}: {what}" for line, what in sorted(set(found))]
 
@@ -134,6 +139,20 @@ def test_services_and_files_do_not_import_front_ends() -> None:
             problems += import_violations(path.read_text(encoding="utf-8"), _relative(path))
     assert not problems, (
         "kepubot/services/ and kepubot/files/ sit under the front ends and the daemon"
+        " (docs/architecture.md §17):\n" + "\n".join(problems)
+    )
+
+
+ABOVE_STORAGE = (*FRONT_ENDS, "kepubot.services", "kepubot.files", "kepubot.app")
+
+
+def test_storage_imports_nothing_above_it() -> None:
+    problems: list[str] = []
+    for path in _modules(STORAGE):
+        source = path.read_text(encoding="utf-8")
+        problems += import_violations(source, _relative(path), ABOVE_STORAGE)
+    assert not problems, (
+        "kepubot/queue/ is the storage layer under the services, files and front ends"
         " (docs/architecture.md §17):\n" + "\n".join(problems)
     )
 
@@ -186,4 +205,9 @@ def test_the_checks_see_each_kind_of_violation() -> None:
         "s.py:1: imports kepubot.web.app",
         "s.py:2: imports kepubot.bot.dispatch",
         "s.py:3: imports kepubot.cli",
+    ]
+    upward = "from kepubot.services.posts import get_post\nimport kepubot.app\n"
+    assert import_violations(upward, "q.py", ABOVE_STORAGE) == [
+        "q.py:1: imports kepubot.services.posts",
+        "q.py:2: imports kepubot.app",
     ]
