@@ -104,8 +104,11 @@ def count_posts(workspace: Path) -> int:
 
 
 def cli_import(workspace: Path, csv_name: str, expected: int) -> float:
-    seconds, stdout = run_wall([KEPUBOT, "--as", "zhang", "post", "import", csv_name], workspace)
-    if not stdout.startswith(f"imported {expected} posts"):
+    seconds, stdout = run_wall(
+        [KEPUBOT, "--lang", "en", "--as", "zhang", "post", "import", csv_name], workspace
+    )
+    # (a line naming the encoding the CSV was read in comes first)
+    if not any(line.startswith(f"imported {expected} posts") for line in stdout.splitlines()):
         raise SystemExit(f"unexpected output: {stdout[:200]}")
     found = count_posts(workspace)
     if found != expected:
