@@ -200,15 +200,18 @@ def test_agenda_view_and_filters(console: Console) -> None:
 def test_the_week_offers_the_channels_posting_times_as_drop_slots(console: Console) -> None:
     ws = console.workspace
     today = local_today(console)
-    planned(ws, today + timedelta(days=1), "10:00")
+    tomorrow = today + timedelta(days=1)
+    planned(ws, tomorrow, "10:00")
     zhang = console.client("zhang")
-    week = zhang.get(f"/calendar?date={today}&channel=weibo-main").text
-    future = cell(week, today + timedelta(days=1))
+    # the week that holds tomorrow (on a Sunday, today is the last day of its own week)
+    week = zhang.get(f"/calendar?date={tomorrow}&channel=weibo-main").text
+    future = cell(week, tomorrow)
     slots = re.findall(r'<span class="slot" data-time="([^"]+)">', future)
     assert slots == ["08:30", "12:00", "20:00"]  # weibo-main's posting_times
     yesterday = today - timedelta(days=1)
-    if f'data-date="{yesterday}"' in week:  # the week may start today
-        assert 'class="slot"' not in cell(week, yesterday)  # no slots on past days
+    this_week = zhang.get(f"/calendar?date={today}&channel=weibo-main").text
+    if f'data-date="{yesterday}"' in this_week:  # the week may start today
+        assert 'class="slot"' not in cell(this_week, yesterday)  # no slots on past days
     assert 'class="slot"' not in console.client("boss").get("/calendar").text  # cannot move
     # a move by script is flashed too: the page the script reloads says what happened
     post_id = planned(ws, today + timedelta(days=2), "10:00")
