@@ -42,13 +42,6 @@ def stamp_of(stored: str) -> str:
     return hashlib.sha256(stored.encode()).hexdigest()[:16]
 
 
-def stamp(conn: sqlite3.Connection, user: str) -> str | None:
-    """A short fingerprint of the current hash: a session carries it, so a new password
-    (or a removed one) ends every session signed in with the old one."""
-    stored = stored_hash(conn, user)
-    return None if stored is None else stamp_of(stored)
-
-
 # --- failed sign-ins -------------------------------------------------------------------------
 
 

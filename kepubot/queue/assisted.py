@@ -217,17 +217,6 @@ def published_on(conn: sqlite3.Connection, channel: str) -> list[dict[str, Any]]
     return [dict(r) for r in rows]
 
 
-def source_of_latest(conn: sqlite3.Connection, delivery_ids: list[int]) -> dict[int, str]:
-    if not delivery_ids:
-        return {}
-    marks = ", ".join("?" for _ in delivery_ids)
-    rows = conn.execute(
-        f"SELECT delivery_id, source FROM metrics_latest WHERE delivery_id IN ({marks})",
-        delivery_ids,
-    ).fetchall()
-    return {r[0]: r[1] for r in rows}
-
-
 def figure_sources(
     conn: sqlite3.Connection, start: datetime, end: datetime, channel: str | None
 ) -> dict[str, dict[str, int]]:

@@ -132,7 +132,6 @@ class Metrics(Repository):
     planned = bound(metrics.planned)
     # figures imported from an export or typed by hand, marked with their source
     store_snapshot = bound(assisted.store_snapshot)
-    source_of_latest = bound(assisted.source_of_latest)
 
 
 class Limits(Repository):
@@ -187,7 +186,6 @@ class Retraction(Repository):
     corrections_of = bound(retraction.corrections_of)
     start = bound(retraction.start)
     operator_resolve = bound(retraction.operator_resolve)
-    post_retraction = bound(retraction.post_retraction)
     link_correction = bound(retraction.link_correction)
 
 
@@ -222,7 +220,6 @@ class Accounts(Repository):
     end_session = bound(accounts.end_session)
     live_sessions = bound(accounts.live_sessions)
     stored_hash = bound(accounts.stored_hash)
-    stamp = bound(accounts.stamp)
     store_password = bound(accounts.store_password)
     end_sessions = bound(accounts.end_sessions)
     end_live_sessions = bound(accounts.end_live_sessions)

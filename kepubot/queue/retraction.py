@@ -111,13 +111,6 @@ def shown_state(kind: str, state: str, progress: dict[str, Any] | None = None) -
     return state
 
 
-def post_retraction(conn: sqlite3.Connection, post_id: int) -> str | None:
-    rows = conn.execute(
-        "SELECT kind, state FROM deliveries WHERE post_id = ?", (post_id,)
-    ).fetchall()
-    return retraction_state(rows)
-
-
 def start(
     conn: sqlite3.Connection,
     *,
