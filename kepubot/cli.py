@@ -1947,11 +1947,13 @@ def sandbox(port: int, host: str) -> None:
     show_default=True,
     help="Workspace folder: new, empty, or an earlier demo's (only its files are replaced).",
 )
-def demo(folder: Path) -> None:
+@click.pass_obj
+def demo(state: State, folder: Path) -> None:
     """The whole flow end to end on the local sandbox, with no credentials."""
     from kepubot.demo import run_demo
 
-    sys.exit(run_demo(folder.resolve(), click.echo))
+    # the demo writes its own config: no [kepubot] language to read, so --lang or Chinese
+    sys.exit(run_demo(folder.resolve(), click.echo, language=state.language or "zh"))
 
 
 def main() -> None:

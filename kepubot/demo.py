@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from importlib.resources import as_file, files
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 EXTRA_CHANNELS = ("cms", "staff-wecom")  # every sample also goes to these
@@ -315,7 +316,10 @@ def _post_json(url: str, payload: Any) -> None:
         pass
 
 
-def _outlets(app: Any, data: Any, echo: Callable[[str], None]) -> list[str]:
+Say = Callable[[str, str], str]
+
+
+def _outlets(app: Any, data: Any, echo: Callable[[str], None], say: Say) -> list[str]:
     """The person's part of assisted publishing, as an operator would do it: confirm the
     Toutiao task with its URL and import the outlet's data export; then where the copy pack,
     the newspaper's issue and the screen pages are."""
@@ -327,7 +331,12 @@ def _outlets(app: Any, data: Any, echo: Callable[[str], None]) -> list[str]:
     tasks = app.store.assisted.open_tasks(["toutiao"])
     for task in tasks:
         confirm(app, "ops", task.id, url=TOUTIAO_DEMO_URL, now=utcnow())
-        echo(f"operator ops published Toutiao task {task.id} by hand and confirmed it")
+        echo(
+            say(
+                f"operator ops published Toutiao task {task.id} by hand and confirmed it",
+                f"运维 ops 已手工发布头条任务 {task.id} 并确认",
+            )
+        )
     with as_file(data / "samples" / "toutiao-export.csv") as export:
         result = import_file(
             app,
@@ -338,30 +347,55 @@ def _outlets(app: Any, data: Any, echo: Callable[[str], None]) -> list[str]:
             mapping={},
             now=utcnow(),
         )
+    errors = [say(e, _translate_line(e)) for e in result.errors]
     echo(
-        f"imported Toutiao's data export: {len(result.stored)} rows matched,"
-        f" {len(result.unmatched)} unmatched{'; ' + '; '.join(result.errors) if result.errors else ''}"
+        say(
+            f"imported Toutiao's data export: {len(result.stored)} rows matched,"
+            f" {len(result.unmatched)} unmatched{'; ' + '; '.join(errors) if errors else ''}",
+            f"已导入头条的数据导出：匹配 {len(result.stored)} 行，"
+            f"未匹配 {len(result.unmatched)} 行{'；' + '；'.join(errors) if errors else ''}",
+        )
     )
     for task in tasks:
-        lines.append(f"copy pack: {task.progress.get('zip', '')}")
+        pack = task.progress.get("zip", "")
+        lines.append(say(f"copy pack: {pack}", f"素材包：{pack}"))
     issues = sorted(
         {d.remote_url or "" for d in app.store.deliveries.list_deliveries(channel="paper")}
     )
     for url in issues:
         if url:
-            lines.append(f"newspaper issue: {url.removeprefix('file://')}")
+            issue = url.removeprefix("file://")
+            lines.append(say(f"newspaper issue: {issue}", f"报纸科普版：{issue}"))
     screens = app.config.resolve("public/screens")
-    lines.append(f"screen pages: {screens / 'landscape.html'}, {screens / 'portrait.html'}")
+    landscape, portrait = screens / "landscape.html", screens / "portrait.html"
+    lines.append(
+        say(f"screen pages: {landscape}, {portrait}", f"科普显示屏页面：{landscape}、{portrait}")
+    )
     return lines
 
 
-def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
+def _translate_line(line: str) -> str:
+    from kepubot.web.messages import translate_line
+
+    return translate_line(line)
+
+
+def run_demo(folder: Path, echo: Callable[[str], None], language: str = "zh") -> int:
+    """The demo, telling what it does in ``language`` (zh or en; docs/architecture.md §15.5):
+    the English lines are the ones scripts read, so their words stay as they are."""
     from kepubot.app import App
+    from kepubot.cli import say as say_to
+    from kepubot.cli import zh_state
     from kepubot.config import load_config
     from kepubot.files.importer import read_posts
     from kepubot.sandbox.server import Sandbox
     from kepubot.services.posts import approve, create_posts, submit
     from kepubot.timeutil import utcnow
+
+    reader = SimpleNamespace(language=language)
+
+    def say(english: str, chinese_text: str) -> str:
+        return say_to(reader, english, chinese_text)
 
     started = time.monotonic()
     kept = prepare_workspace(folder)
@@ -436,8 +470,8 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         (folder / "sensitive_words.txt").write_text(
             (data / "sensitive_words.txt").read_text(encoding="utf-8"), encoding="utf-8"
         )
-        echo(f"workspace: {folder}")
-        echo(f"sandbox:   {base}")
+        echo(say(f"workspace: {folder}", f"工作目录：{folder}"))
+        echo(say(f"sandbox:   {base}", f"沙盒服务：{base}"))
 
         app = App(load_config(config_path))
         app.channels  # noqa: B018
@@ -449,7 +483,12 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
                 if item.video is not None:
                     item.channels += [c for c in VIDEO_CHANNELS if c not in item.channels]
             ids = create_posts(app, "zhang", items, now=utcnow())
-        echo(f"editor zhang imported {len(ids)} sample posts")
+        echo(
+            say(
+                f"editor zhang imported {len(ids)} sample posts",
+                f"编辑 zhang 导入了 {len(ids)} 篇示例稿件",
+            )
+        )
         from kepubot.services.accounts import set_password
 
         for name in app.config.data.users:
@@ -458,9 +497,19 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         submit(app, "zhang", ids, now=utcnow())
         for reviewer, level in zip(REVIEWERS, app.config.review_levels, strict=True):
             approve(app, reviewer, ids, now=utcnow(), comment=f"{level}通过")
-            echo(f"reviewer {reviewer} approved all at level {level}")
+            echo(
+                say(
+                    f"reviewer {reviewer} approved all at level {level}",
+                    f"审核员 {reviewer} 在{level}通过了全部稿件",
+                )
+            )
         total = sum(app.store.deliveries.counts_by_state().values())
-        echo(f"{total} deliveries queued; starting the daemon (kepubot run)")
+        echo(
+            say(
+                f"{total} deliveries queued; starting the daemon (kepubot run)",
+                f"{total} 个发布任务已排队；启动守护进程（kepubot run）",
+            )
+        )
 
         env = dict(os.environ, KEPUBOT_LOG_LEVEL="warning")
         daemon = subprocess.Popen(
@@ -500,17 +549,33 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
             collected = collect_pass(engine)["collected"]
         finally:
             engine.close()
-        echo(f"an hour later: metrics collected for {collected} deliveries")
-        outlets = _outlets(app, data, echo)
+        echo(
+            say(
+                f"an hour later: metrics collected for {collected} deliveries",
+                f"一小时后：已采集 {collected} 个发布任务的数据",
+            )
+        )
+        outlets = _outlets(app, data, echo, say)
         counts = app.store.deliveries.counts_by_state()
     finally:
         sandbox.stop()
 
     published = counts.get("published", 0)
     echo("")
-    echo(f"published {published} of {total} deliveries in {time.monotonic() - started:.1f} s")
+    seconds = f"{time.monotonic() - started:.1f}"
+    echo(
+        say(
+            f"published {published} of {total} deliveries in {seconds} s",
+            f"{total} 个发布任务中{zh_state('published')} {published} 个，用时 {seconds} 秒",
+        )
+    )
     for channel, done in sorted(app.store.deliveries.counts_by_channel("published").items()):
-        echo(f"  {channel:<12} {done} published")
+        echo(
+            say(
+                f"  {channel:<12} {done} published",
+                f"  {channel:<12} {zh_state('published')} {done}",
+            )
+        )
     by_route: dict[str, int] = {}
     for entry in ledger.get("accepted", []):
         # count publications, not the intermediate steps (WeChat drafts, uploads)
@@ -525,38 +590,68 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> int:
         ):
             by_route[entry["route"]] = by_route.get(entry["route"], 0) + 1
     duplicates = len(ledger.get("duplicates", []))
+    received = sorted(by_route.items())
     echo(
-        "sandbox received: "
-        + ", ".join(f"{route} {n}" for route, n in sorted(by_route.items()))
-        + f"; duplicates {duplicates}"
+        say(
+            "sandbox received: "
+            + ", ".join(f"{route} {n}" for route, n in received)
+            + f"; duplicates {duplicates}",
+            "沙盒收到："
+            + "，".join(f"{route} {n}" for route, n in received)
+            + f"；重复 {duplicates}",
+        )
     )
     from kepubot.reports.aggregate import build_report
 
     report = build_report(app, now=utcnow(), language="zh")
-    totals = report["totals"]
+    totals = {k: "-" if v is None else v for k, v in report["totals"].items()}
+    config = folder / "kepubot.toml"
+    env_file = folder / "demo.env"
+    report_command = (
+        f". {env_file} && kepubot --config {config} report --format html --out report.html"
+    )
     echo(
-        f"reach so far: views {totals['views'] if totals['views'] is not None else '-'},"
-        f" likes {totals['likes'] if totals['likes'] is not None else '-'},"
-        f" shares {totals['shares'] if totals['shares'] is not None else '-'}"
-        f" (. {folder / 'demo.env'} && kepubot --config {folder / 'kepubot.toml'} report --format html --out report.html)"
+        say(
+            f"reach so far: views {totals['views']}, likes {totals['likes']},"
+            f" shares {totals['shares']} ({report_command})",
+            f"目前的触达：阅读/播放 {totals['views']}，点赞 {totals['likes']}，"
+            f"转发/分享 {totals['shares']}（{report_command}）",
+        )
     )
     feeds = app.config.resolve("public/feeds")
     for name in ("feed.xml", "atom.xml", "feed.json"):
-        echo(f"feed: {feeds / name}")
+        echo(say(f"feed: {feeds / name}", f"订阅源：{feeds / name}"))
     for line in outlets:
         echo(line)
     chain = app.store.audit.verify()
-    echo(f"audit chain: {'intact' if chain.ok else 'BROKEN'} ({chain.rows} rows)")
-    config = folder / "kepubot.toml"
-    echo(f"next: . {folder / 'demo.env'} && kepubot --config {config} status")
     echo(
-        f"console: . {folder / 'demo.env'} && kepubot --config {config} web, then sign in at"
-        f" http://127.0.0.1:8080/ as wang (reviewer, manager) or zhang (editor),"
-        f" password {DEMO_PASSWORD}"
+        say(
+            f"audit chain: {'intact' if chain.ok else 'BROKEN'} ({chain.rows} rows)",
+            f"审计链：{'完整' if chain.ok else '已损坏'}（共 {chain.rows} 行）",
+        )
+    )
+    status_command = f". {env_file} && kepubot --config {config} status"
+    echo(say(f"next: {status_command}", f"下一步：{status_command}"))
+    web_command = f". {env_file} && kepubot --config {config} web"
+    echo(
+        say(
+            f"console: {web_command}, then sign in at"
+            f" http://127.0.0.1:8080/ as wang (reviewer, manager) or zhang (editor),"
+            f" password {DEMO_PASSWORD}",
+            f"控制台：{web_command}，然后在 http://127.0.0.1:8080/ 以 wang（审核员、主管）"
+            f"或 zhang（编辑）登录，密码 {DEMO_PASSWORD}",
+        )
     )
     app.close()
     _write_marker(folder, sorted(p.name for p in folder.iterdir() if p.name not in kept))
     ok = published == total and duplicates == 0 and chain.ok
     if not ok:
-        echo(f"demo did not finish cleanly: {counts}; see {folder / 'daemon.log'}")
+        log = folder / "daemon.log"
+        named = "，".join(f"{zh_state(s)} {n}" for s, n in sorted(counts.items()))
+        echo(
+            say(
+                f"demo did not finish cleanly: {counts}; see {log}",
+                f"演示未能顺利完成：{named}；请查看 {log}",
+            )
+        )
     return 0 if ok else 1

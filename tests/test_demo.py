@@ -21,7 +21,7 @@ pytestmark = pytest.mark.sqlite_only
 def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     done = subprocess.run(
-        [sys.executable, "-m", "kepubot", "demo", "--dir", str(folder)],
+        [sys.executable, "-m", "kepubot", "--lang", "en", "demo", "--dir", str(folder)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -63,6 +63,32 @@ def test_demo_publishes_everything_exactly_once(tmp_path: Path) -> None:
     made = json.loads((folder / MARKER).read_text(encoding="utf-8"))["made"]
     assert {"kepubot.toml", "kepubot.db", "demo.env", "public", "daemon.log"} <= set(made)
     assert MARKER not in made
+
+
+def test_demo_speaks_chinese_by_default(tmp_path: Path) -> None:
+    """No --lang: the narrative is Simplified Chinese (docs/architecture.md §15.5), with the
+    console's state names; paths, numbers and command lines stay as they are."""
+    folder = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "kepubot", "demo", "--dir", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert "编辑 zhang 导入了 13 篇示例稿件" in lines
+    assert "72 个发布任务中已发布 72 个，用时 " in done.stdout
+    assert "  weibo-main   已发布 12" in lines
+    received = next(line for line in lines if line.startswith("沙盒收到："))
+    assert received.endswith("；重复 0") and "weibo 12" in received
+    assert "审计链：完整（共 " in done.stdout
+    assert f"订阅源：{folder.resolve() / 'public' / 'feeds' / 'feed.xml'}" in lines
+    assert f"下一步：. {folder.resolve() / 'demo.env'} && kepubot --config" in done.stdout
+    # none of the English narrative is left
+    for english in ("published 72 of", "duplicates", "audit chain", "feed: ", "next: "):
+        assert english not in done.stdout
 
 
 def _tree(folder: Path) -> dict[str, bytes | None]:
