@@ -106,11 +106,17 @@ def test_demo_refuses_a_folder_that_is_no_demo_workspace(tmp_path: Path) -> None
     sqlite3.connect(folder / "kepubot.db").close()
     (folder / "media" / "ab" / "photo.png").write_bytes(b"\x89PNG precious")
     before = _tree(folder)
-    result = CliRunner().invoke(cli, ["demo", "--dir", str(folder)])
+    result = CliRunner().invoke(cli, ["--lang", "en", "demo", "--dir", str(folder)])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "not empty" in lines[0] and "nothing was deleted" in lines[0]
+    # in Chinese by default, and as one line too
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(folder)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "文件夹不是空的" in lines[0] and "没有删除任何东西" in lines[0], lines[0]
     assert "Traceback" not in result.output
     assert _tree(folder) == before
 

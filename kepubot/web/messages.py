@@ -485,6 +485,31 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
         re.compile(r"^post (?P<id>\d+) is not paused$"),
         lambda m: f"稿件 {m['id']} 没有暂停",
     ),
+    # kepubot demo --dir (kepubot/demo.py prepare_workspace)
+    (
+        re.compile(r"^demo --dir (?P<d>.+): not a folder; give a new or empty folder$"),
+        lambda m: f"demo --dir {m['d']}：不是文件夹，请给一个新的或空的文件夹",
+    ),
+    (
+        re.compile(
+            r"^demo --dir (?P<d>.+): the folder is not empty and is no demo workspace"
+            r" \(no (?P<marker>\S+) file\); nothing was deleted; give a new or empty folder$"
+        ),
+        lambda m: (
+            f"demo --dir {m['d']}：文件夹不是空的，也不是演示的工作目录（没有 {m['marker']}"
+            " 文件）；没有删除任何东西，请给一个新的或空的文件夹"
+        ),
+    ),
+    (
+        re.compile(
+            r"^demo --dir (?P<d>.+): the previous demo's database is in use \(a console or"
+            r" daemon is running on it\); stop it first or give another folder$"
+        ),
+        lambda m: (
+            f"demo --dir {m['d']}：上一次演示的数据库正在使用（有控制台或发布程序在运行）；"
+            "请先停止它，或换一个文件夹"
+        ),
+    ),
 ]
 
 
