@@ -32,6 +32,26 @@ def _local(ws: Workspace, when: datetime) -> str:
     return when.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
 
 
+def _other_post(ws: Workspace, when: datetime) -> int:
+    """Another post, approved, due on weibo-main at ``when``."""
+    other = ws.add_post(
+        "--channel", "weibo-main", "--at", _local(ws, when), title="流感季节如何保护自己"
+    )
+    _approve(ws, other)
+    return other
+
+
+def _refused_near(ws: Workspace, post_id: int, other_due: datetime) -> None:
+    """``post schedule --at`` 20 minutes before ``other_due`` (min_gap_minutes 60) is
+    refused with the reason a post's own channel gets."""
+    close = _local(ws, other_due - timedelta(minutes=20))
+    err = ws.refused("post", "schedule", str(post_id), "--at", close, user="zhang")
+    assert (
+        f"error: post {post_id} on weibo-main: another post is due at {_local(ws, other_due)},"
+        " within min_gap_minutes (60), pick another time"
+    ) in err, err
+
+
 def test_a_held_delivery_on_a_dropped_channel_keeps_the_min_gap(workspace: Workspace) -> None:
     ws = workspace
     base = (utcnow() + timedelta(days=2)).replace(second=0, microsecond=0)
@@ -45,23 +65,10 @@ def test_a_held_delivery_on_a_dropped_channel_keeps_the_min_gap(workspace: Works
     before = _deliveries(ws, held)
     assert before["weibo-main"][0] == "pending" and before["news-feed"][0] == "pending"
     # post 2 is due on weibo-main three hours later
-    other = ws.add_post(
-        "--channel",
-        "weibo-main",
-        "--at",
-        _local(ws, base + timedelta(hours=3)),
-        title="流感季节如何保护自己",
-    )
-    _approve(ws, other)
-    # 20 minutes before post 2 on weibo-main (min_gap_minutes 60): the held delivery would
-    # move there, so the time is refused as `post schedule` refuses it for a target channel
-    close = _local(ws, base + timedelta(hours=3) - timedelta(minutes=20))
-    err = ws.refused("post", "schedule", str(held), "--at", close, user="zhang")
-    due_other = _local(ws, base + timedelta(hours=3))
-    assert (
-        f"error: post {held} on weibo-main: another post is due at {due_other},"
-        " within min_gap_minutes (60), pick another time"
-    ) in err, err
+    _other_post(ws, base + timedelta(hours=3))
+    # 20 minutes before post 2 on weibo-main: the held delivery would move there, so the
+    # time is refused as `post schedule` refuses it for a target channel
+    _refused_near(ws, held, base + timedelta(hours=3))
     assert _deliveries(ws, held) == before
     # a time clear of post 2 moves both held deliveries
     free = base + timedelta(hours=1)
@@ -79,18 +86,5 @@ def test_the_same_time_is_refused_for_a_target_channel(workspace: Workspace) -> 
     ws = workspace
     base = (utcnow() + timedelta(days=2)).replace(second=0, microsecond=0)
     mine = ws.add_post("--channel", "weibo-main", "--at", _local(ws, base))
-    other = ws.add_post(
-        "--channel",
-        "weibo-main",
-        "--at",
-        _local(ws, base + timedelta(hours=3)),
-        title="流感季节如何保护自己",
-    )
-    _approve(ws, other)
-    close = _local(ws, base + timedelta(hours=3) - timedelta(minutes=20))
-    err = ws.refused("post", "schedule", str(mine), "--at", close, user="zhang")
-    due_other = _local(ws, base + timedelta(hours=3))
-    assert (
-        f"error: post {mine} on weibo-main: another post is due at {due_other},"
-        " within min_gap_minutes (60), pick another time"
-    ) in err, err
+    _other_post(ws, base + timedelta(hours=3))
+    _refused_near(ws, mine, base + timedelta(hours=3))

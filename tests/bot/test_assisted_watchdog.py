@@ -4,7 +4,7 @@ a task not confirmed within confirm_within_hours alerts."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from test_watchdog_alerts import Receiver, receiver  # noqa: F401 (fixture)
@@ -13,6 +13,7 @@ from kepubot.app import App
 from kepubot.bot import watchdog
 from kepubot.bot.dispatch import Engine
 from kepubot.config import load_config
+from kepubot.models import Delivery
 from kepubot.queue import deliveries
 from kepubot.services.posts import PostInput, approve, create_posts, submit
 from kepubot.timeutil import utcnow
@@ -49,14 +50,10 @@ confirm_within_hours = 2
     return App(load_config(tmp_path / "kepubot.toml"))
 
 
-def test_task_told_once_then_alerted_when_not_confirmed(
-    tmp_path: Path,
-    receiver: Receiver,  # noqa: F811
-) -> None:
-    app = _app(tmp_path, receiver.port)
-    now = utcnow()
+def _task(app: App, title: str, now: datetime) -> tuple[Engine, Delivery]:
+    """A post to the assisted channel, reviewed and dispatched: its delivery, now a task."""
     ids = create_posts(
-        app, "ed", [(PostInput(title="开窗通风", body="正文", channels=["tt"]), "t")], now=now
+        app, "ed", [(PostInput(title=title, body="正文", channels=["tt"]), "t")], now=now
     )
     submit(app, "ed", ids, now=now)
     approve(app, "rev", ids, now=now)
@@ -64,6 +61,16 @@ def test_task_told_once_then_alerted_when_not_confirmed(
     engine.dispatch()
     assert engine.wait_idle(timeout=30)
     (task,) = deliveries.for_post(app.store.conn(), ids[0])
+    return engine, task
+
+
+def test_task_told_once_then_alerted_when_not_confirmed(
+    tmp_path: Path,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    app = _app(tmp_path, receiver.port)
+    now = utcnow()
+    engine, task = _task(app, "开窗通风", now)
     assert task.state == "awaiting_person" and task.progress["awaiting_person"] is True
     readme = (Path(task.progress["pack"]) / "README.txt").read_text(encoding="utf-8")
     assert f"kepubot delivery confirm {task.id} --url" in readme
@@ -104,18 +111,10 @@ def test_a_cancelled_post_cancels_its_task_and_tells_the_assignee(
 
     app = _app(tmp_path, receiver.port)
     now = utcnow()
-    ids = create_posts(
-        app, "ed", [(PostInput(title="秋季防流感", body="正文", channels=["tt"]), "t")], now=now
-    )
-    submit(app, "ed", ids, now=now)
-    approve(app, "rev", ids, now=now)
-    engine = Engine(app, worker="w", clock=lambda: now)
-    engine.dispatch()
-    assert engine.wait_idle(timeout=30)
-    (task,) = deliveries.for_post(app.store.conn(), ids[0])
+    engine, task = _task(app, "秋季防流感", now)
     assert task.state == "awaiting_person"
     watchdog.check(engine)  # the assignee is told of the task
-    cancel(app, "ed", ids[0], now=now)  # before anyone confirmed it
+    cancel(app, "ed", task.post_id, now=now)  # before anyone confirmed it
     assert deliveries.get(app.store.conn(), task.id).state == "cancelled"
     later = Engine(app, worker="w", clock=lambda: now + timedelta(minutes=5))
     lines = watchdog.check(later)
